@@ -1,0 +1,58 @@
+// Package store owns the synced state of Maildir mailboxes: which message
+// (base name) has which UID and flags, and what changed since the last
+// sync. It reconciles the files of a Maildir with its dovecot-uidlist
+// without a global lock, and never reports an expunge that did not happen.
+//
+// # State
+//
+// A Mailbox holds, for one Maildir directory:
+//
+//	field         meaning
+//	UIDVALIDITY   from dovecot-uidlist; changes only when the UID map is lost
+//	next UID      never lowered; the uidlist's own, raised past every UID seen
+//	messages      UID ↔ base name ↔ (new/ or cur/, file name, flags), UID order
+//	suspects      known messages missing from a listing that was not proven
+//
+// # Sync (DESIGN.md §3)
+//
+//  1. Cheap check: when the last sync was proven, no message is a suspect
+//     and new/ and cur/ still have the inode and mtime stamps of that sync
+//     (fine-grained timestamps only), nothing changed: done.
+//  2. List new/, then cur/ (maildir.List: proven complete when it can be).
+//     A message moving new/ → cur/ between the reads is seen twice, never
+//     zero times; the two sightings are one base name.
+//  3. Known base names found: location and flags updated (a flag change is
+//     reported). A suspect found again is simply no longer a suspect.
+//  4. Unknown base names: their UID is taken from dovecot-uidlist when
+//     another process assigned one (read without the lock). The rest get
+//     UIDs under the lock, after rereading the uidlist and checking that
+//     each file still exists, in one append. A file is never given a UID
+//     unless it existed while the lock was held, so a base name whose
+//     record was dropped (it was proven gone) never comes back with a
+//     second UID.
+//  5. Known base names absent from the listings are suspects. A suspect
+//     becomes an expunge only when the new/ and cur/ listings of this sync
+//     were both proven complete, and a proven reread of new/ (for a file
+//     moved back from cur/ to new/ between the reads) lacks it too.
+//     Otherwise it waits, and every later sync tries again. The number of
+//     waiting suspects is reported with every sync.
+//
+// Two files with one base name are one message when they are the same
+// inode (a rename seen twice, or a hard link). Different inodes with equal
+// content: the extra copy is removed under the lock. Different content:
+// the later file is given a fresh base name under the lock (Dovecot's rule)
+// and becomes a new message; both are logged.
+//
+// # Locking
+//
+// Mailbox.mu serializes syncs and guards the state; Sync holds it for the
+// whole sync, including file system reads. The mailbox lock
+// (dovecot-uidlist.lock) is taken only to append to or rewrite the uidlist
+// and to fix duplicates, for milliseconds; readers never take it. No
+// method does network I/O.
+//
+// # Guarantees checked
+//
+// Check lists and verifies every invariant of the state against itself and
+// against the files; tests call it after every step.
+package store

@@ -1,0 +1,860 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cistern-mail/cistern/internal/uidlist"
+	"github.com/cistern-mail/cistern/maildir"
+)
+
+// Options configure a Mailbox. The zero value is safe: lockless proofs,
+// the default read budget, logs discarded.
+type Options struct {
+	// Logger receives damage reports, duplicates and UIDVALIDITY changes.
+	Logger *slog.Logger
+	// Lock tunes the dovecot-uidlist.lock dotlock.
+	Lock uidlist.LockOptions
+	// MaxTries is the stable-timestamp read budget per listing (0: the
+	// maildir package's default).
+	MaxTries int
+	// Caps, when set, replace filesystem detection (tests).
+	Caps *maildir.Capabilities
+
+	// UnsafeTrustReaddir switches the expunge rule off: listings are read
+	// with plain readdir and every message missing from one is expunged at
+	// once. It exists to show that the torture checker sees phantom
+	// expunges; never use it to serve mail.
+	UnsafeTrustReaddir bool
+}
+
+// Message is one message as the last sync saw it.
+type Message struct {
+	UID uint32
+	// Base is the base name: the message's identity in its mailbox.
+	Base string
+	// Sub is maildir.New or maildir.Cur.
+	Sub string
+	// Filename is the file's name in Sub.
+	Filename string
+	// Flags are the letters of the file name's info part.
+	Flags maildir.Flags
+	// Suspect: missing from a listing that could not be proven complete;
+	// kept until a proof says it is gone or it is seen again.
+	Suspect bool
+}
+
+// Changes is what one Sync found.
+type Changes struct {
+	// New messages, in UID order.
+	New []Message
+	// Flags lists messages whose flags changed, in UID order.
+	Flags []Message
+	// Expunged lists messages proven gone, in UID order.
+	Expunged []Message
+	// UIDValidityChanged: the uidlist was replaced by one with another
+	// UIDVALIDITY; every earlier UID is void and New holds every message.
+	UIDValidityChanged bool
+	// Suspects is the number of messages waiting for a proof.
+	Suspects int
+	// NewProof and CurProof are the proofs of this sync's listings.
+	NewProof, CurProof maildir.Proof
+	// Skipped: the cheap check found nothing changed and nothing was read.
+	Skipped bool
+	// Assigned is the number of UIDs this sync appended to the uidlist.
+	Assigned int
+}
+
+// Empty reports whether the sync changed nothing that sessions see.
+func (c *Changes) Empty() bool {
+	return len(c.New) == 0 && len(c.Flags) == 0 && len(c.Expunged) == 0 && !c.UIDValidityChanged
+}
+
+type entry struct {
+	uid      uint32
+	base     string
+	sub      string
+	filename string
+	flags    maildir.Flags
+	suspect  bool
+	seen     uint64 // generation of the last listing that held it
+}
+
+func (e *entry) message() Message {
+	return Message{UID: e.uid, Base: e.base, Sub: e.sub, Filename: e.filename, Flags: e.flags, Suspect: e.suspect}
+}
+
+// Mailbox is the synced state of one Maildir. Its methods are safe for
+// concurrent use; syncs are serialized.
+type Mailbox struct {
+	dir  string // immutable
+	opts Options
+	log  *slog.Logger
+
+	mu          sync.Mutex // guards every field below
+	reader      *uidlist.Reader
+	uidvalidity uint32
+	nextUID     uint32
+	msgs        []*entry // ascending UID
+	byBase      map[string]*entry
+	gen         uint64
+	suspects    int
+	// stamps of the last sync that was proven with no suspects left.
+	newStamp, curStamp maildir.DirStamp
+	stampsValid        bool
+	newProof, curProof maildir.Proof
+	foreignLogged      map[string]bool
+}
+
+// Open prepares the state of the Maildir at dir. It reads the uidlist if
+// there is one; messages appear with the first Sync.
+func Open(dir string, opts Options) (*Mailbox, error) {
+	if !maildir.IsMaildir(dir) {
+		return nil, fmt.Errorf("store: %s is not a Maildir (new/, cur/, tmp/)", dir)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	m := &Mailbox{
+		dir:           dir,
+		opts:          opts,
+		log:           log.With("mailbox", dir),
+		reader:        uidlist.NewReader(dir),
+		byBase:        make(map[string]*entry),
+		foreignLogged: make(map[string]bool),
+	}
+	f, err := m.refreshUIDList()
+	if err != nil {
+		return nil, err
+	}
+	if f != nil {
+		m.uidvalidity, m.nextUID = f.Header.UIDValidity, f.Header.NextUID
+	}
+	return m, nil
+}
+
+// Dir returns the Maildir's path.
+func (m *Mailbox) Dir() string { return m.dir }
+
+// UIDValidity returns the mailbox's UIDVALIDITY (0 before the first sync
+// of a mailbox without a uidlist).
+func (m *Mailbox) UIDValidity() uint32 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.uidvalidity
+}
+
+// NextUID returns the UID the next new message will get at the least.
+func (m *Mailbox) NextUID() uint32 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.nextUID
+}
+
+// Messages returns the messages in UID order, suspects included.
+func (m *Mailbox) Messages() []Message {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Message, len(m.msgs))
+	for i, e := range m.msgs {
+		out[i] = e.message()
+	}
+	return out
+}
+
+// Lookup returns the message with base name base.
+func (m *Mailbox) Lookup(base string) (Message, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.byBase[base]
+	if !ok {
+		return Message{}, false
+	}
+	return e.message(), true
+}
+
+// refreshUIDList reads what changed in dovecot-uidlist, logging damage.
+// A missing file is (nil, nil).
+func (m *Mailbox) refreshUIDList() (*uidlist.File, error) {
+	f, problems, err := m.reader.Refresh()
+	for _, p := range problems {
+		m.log.Warn("dovecot-uidlist damage", "problem", p.String())
+	}
+	if errors.Is(err, uidlist.ErrNotExist) || errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// sighting is one file name seen for a base name in this sync's listings.
+type sighting struct {
+	sub, filename string
+}
+
+// Sync reads the Maildir and reconciles it with the state and the
+// uidlist, returning what changed (see the package doc for the rules).
+func (m *Mailbox) Sync(ctx context.Context) (*Changes, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.syncLocked(ctx)
+}
+
+func (m *Mailbox) syncLocked(ctx context.Context) (*Changes, error) {
+	ch := &Changes{}
+	newDir, curDir := filepath.Join(m.dir, maildir.New), filepath.Join(m.dir, maildir.Cur)
+
+	if m.stampsValid && m.suspects == 0 {
+		ns, err1 := maildir.StatDir(newDir)
+		cs, err2 := maildir.StatDir(curDir)
+		if err1 == nil && err2 == nil && ns == m.newStamp && cs == m.curStamp {
+			ch.Skipped = true
+			ch.NewProof, ch.CurProof = m.newProof, m.curProof
+			return ch, nil
+		}
+	}
+
+	// The uidlist is read before the listings: a record that is absent
+	// from it now was appended after this point, by a process that saw
+	// its file exist.
+	f, err := m.refreshUIDList()
+	if err != nil {
+		return nil, err
+	}
+	if f != nil && m.uidvalidity != 0 && f.Header.UIDValidity != m.uidvalidity {
+		m.resetLocked(f, ch)
+	}
+	nextBefore := m.nextUID
+	if f != nil && f.Header.NextUID > nextBefore {
+		nextBefore = f.Header.NextUID
+	}
+
+	ln, err := m.list(newDir)
+	if err != nil {
+		return nil, err
+	}
+	lc, err := m.list(curDir)
+	if err != nil {
+		return nil, err
+	}
+	ch.NewProof, ch.CurProof = ln.Proof, lc.Proof
+	proven := ln.Proof.Proven() && lc.Proof.Proven()
+
+	m.gen++
+	gen := m.gen
+	fresh := make(map[string][]sighting)
+	var dups map[string][]sighting
+	see := func(sub, name string, typ uint8) {
+		if typ != 0 && typ != 8 && typ != 10 { // DT_UNKNOWN, DT_REG, DT_LNK
+			return
+		}
+		base := maildir.BaseName(name)
+		if base == "" || name[0] == '.' || strings.IndexByte(name, 0) >= 0 {
+			m.foreign(sub, name)
+			return
+		}
+		e, ok := m.byBase[base]
+		if !ok {
+			fresh[base] = append(fresh[base], sighting{sub, name})
+			return
+		}
+		if e.seen == gen {
+			if dups == nil {
+				dups = make(map[string][]sighting)
+			}
+			if len(dups[base]) == 0 {
+				dups[base] = append(dups[base], sighting{e.sub, e.filename})
+			}
+			dups[base] = append(dups[base], sighting{sub, name})
+			return
+		}
+		e.seen = gen
+		if e.suspect {
+			e.suspect = false
+			m.suspects--
+		}
+		if e.sub != sub || e.filename != name {
+			m.place(e, sub, name, ch)
+		}
+	}
+	for i, name := range ln.Names {
+		see(maildir.New, name, ln.Types[i])
+	}
+	for i, name := range lc.Names {
+		see(maildir.Cur, name, lc.Types[i])
+	}
+
+	for base, ss := range dups {
+		if err := m.resolveDuplicate(ctx, base, ss, ch); err != nil {
+			return nil, err
+		}
+	}
+	for base, ss := range fresh {
+		if len(ss) > 1 {
+			kept, err := m.resolveFreshDuplicate(ctx, base, ss)
+			if err != nil {
+				return nil, err
+			}
+			fresh[base] = kept
+		}
+	}
+	if err := m.assign(ctx, f, fresh, ch); err != nil {
+		return nil, err
+	}
+	if err := m.expungeAbsent(gen, proven, newDir, ch); err != nil {
+		return nil, err
+	}
+	if proven && !m.opts.UnsafeTrustReaddir {
+		if err := m.compact(ctx, nextBefore, gen); err != nil {
+			m.log.Warn("uidlist compaction failed", "err", err)
+		}
+	}
+
+	ch.Suspects = m.suspects
+	m.stampsValid = proven && m.suspects == 0 && ln.StampValid && lc.StampValid && !m.opts.UnsafeTrustReaddir
+	m.newStamp, m.curStamp = ln.Stamp, lc.Stamp
+	m.newProof, m.curProof = ln.Proof, lc.Proof
+	sortByUID(ch.New)
+	sortByUID(ch.Flags)
+	sortByUID(ch.Expunged)
+	return ch, nil
+}
+
+func sortByUID(ms []Message) {
+	slices.SortFunc(ms, func(a, b Message) int { return int(int64(a.UID) - int64(b.UID)) })
+}
+
+func (m *Mailbox) list(dir string) (*maildir.Listing, error) {
+	if m.opts.UnsafeTrustReaddir {
+		return listPlain(dir)
+	}
+	return maildir.List(dir, maildir.ListOptions{MaxTries: m.opts.MaxTries, Caps: m.opts.Caps})
+}
+
+// listPlain is one plain readdir pass, marked proven: the broken
+// behaviour that UnsafeTrustReaddir exists to show.
+func listPlain(dir string) (*maildir.Listing, error) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	return &maildir.Listing{Path: dir, Names: names, Types: make([]uint8, len(names)), Proof: maildir.ProofLocked, Tries: 1}, nil
+}
+
+// place records a new location for a known message and reports a flag
+// change.
+func (m *Mailbox) place(e *entry, sub, name string, ch *Changes) {
+	n, err := maildir.ParseName(name)
+	if err != nil {
+		m.foreign(sub, name)
+		return
+	}
+	e.sub, e.filename = sub, strings.Clone(name)
+	if n.Flags != e.flags {
+		e.flags = n.Flags
+		ch.Flags = append(ch.Flags, e.message())
+	}
+}
+
+func (m *Mailbox) foreign(sub, name string) {
+	key := sub + "/" + name
+	if m.foreignLogged[key] {
+		return
+	}
+	if len(m.foreignLogged) < 10000 {
+		m.foreignLogged[key] = true
+	}
+	m.log.Warn("ignoring a file that is not a Maildir message", "file", filepath.Join(m.dir, sub, name))
+}
+
+// resetLocked drops the state after the uidlist was replaced with another
+// UIDVALIDITY: every message will be new again.
+func (m *Mailbox) resetLocked(f *uidlist.File, ch *Changes) {
+	m.log.Error("UIDVALIDITY changed: dovecot-uidlist was replaced, every UID is void",
+		"old", m.uidvalidity, "new", f.Header.UIDValidity)
+	for _, e := range m.msgs {
+		ch.Expunged = append(ch.Expunged, e.message())
+	}
+	ch.UIDValidityChanged = true
+	m.msgs = nil
+	m.byBase = make(map[string]*entry)
+	m.suspects = 0
+	m.stampsValid = false
+	m.uidvalidity, m.nextUID = f.Header.UIDValidity, f.Header.NextUID
+}
+
+// expungeAbsent turns known messages that this sync did not see into
+// suspects, and suspects into expunges when the listings were proven.
+func (m *Mailbox) expungeAbsent(gen uint64, proven bool, newDir string, ch *Changes) error {
+	var candidates []*entry
+	for _, e := range m.msgs {
+		if e.seen == gen {
+			continue
+		}
+		if !e.suspect {
+			e.suspect = true
+			m.suspects++
+		}
+		if proven {
+			candidates = append(candidates, e)
+		}
+	}
+	if len(candidates) == 0 {
+		return nil
+	}
+	if !m.opts.UnsafeTrustReaddir {
+		// A file moved from cur/ back to new/ after new/ was read would be
+		// missed by both reads: read new/ once more.
+		l2, err := m.list(newDir)
+		if err != nil {
+			return err
+		}
+		if !l2.Proof.Proven() {
+			return nil
+		}
+		inNew := make(map[string]string, len(l2.Names))
+		for _, name := range l2.Names {
+			inNew[maildir.BaseName(name)] = name
+		}
+		kept := candidates[:0]
+		for _, e := range candidates {
+			if name, ok := inNew[e.base]; ok {
+				e.suspect = false
+				m.suspects--
+				e.seen = gen
+				m.place(e, maildir.New, name, ch)
+				continue
+			}
+			kept = append(kept, e)
+		}
+		candidates = kept
+	}
+	if len(candidates) == 0 {
+		return nil
+	}
+	gone := make(map[*entry]bool, len(candidates))
+	for _, e := range candidates {
+		gone[e] = true
+		e.suspect = false
+		m.suspects--
+		delete(m.byBase, e.base)
+		ch.Expunged = append(ch.Expunged, e.message())
+	}
+	m.msgs = slices.DeleteFunc(m.msgs, func(e *entry) bool { return gone[e] })
+	return nil
+}
+
+// adopt adds a message with a known UID to the state.
+func (m *Mailbox) adopt(uid uint32, base string, s sighting, ch *Changes) {
+	n, err := maildir.ParseName(s.filename)
+	if err != nil {
+		m.foreign(s.sub, s.filename)
+		return
+	}
+	e := &entry{uid: uid, base: strings.Clone(base), sub: s.sub, filename: strings.Clone(s.filename), flags: n.Flags, seen: m.gen}
+	m.byBase[e.base] = e
+	if k := len(m.msgs); k == 0 || m.msgs[k-1].uid < uid {
+		m.msgs = append(m.msgs, e)
+	} else {
+		i, _ := slices.BinarySearchFunc(m.msgs, uid, func(x *entry, u uint32) int { return int(int64(x.uid) - int64(u)) })
+		m.msgs = slices.Insert(m.msgs, i, e)
+	}
+	if uid >= m.nextUID {
+		m.nextUID = uid + 1
+	}
+	ch.New = append(ch.New, e.message())
+}
+
+// assign gives UIDs to base names the state did not know: from the
+// uidlist when another process assigned them, else new ones under the
+// lock.
+func (m *Mailbox) assign(ctx context.Context, f *uidlist.File, fresh map[string][]sighting, ch *Changes) error {
+	if len(fresh) == 0 {
+		return nil
+	}
+	usedUID := func(uid uint32) bool {
+		_, found := slices.BinarySearchFunc(m.msgs, uid, func(x *entry, u uint32) int { return int(int64(x.uid) - int64(u)) })
+		return found
+	}
+	adoptFrom := func(f *uidlist.File) {
+		if f == nil {
+			return
+		}
+		for _, r := range f.Records {
+			base := r.Base()
+			ss, ok := fresh[base]
+			if !ok {
+				continue
+			}
+			delete(fresh, base)
+			if usedUID(r.UID) {
+				m.log.Error("dovecot-uidlist gives one UID to two base names; keeping the first",
+					"uid", r.UID, "base", base)
+				continue
+			}
+			m.adopt(r.UID, base, ss[0], ch)
+		}
+	}
+	if f != nil && m.uidvalidity == 0 {
+		m.uidvalidity = f.Header.UIDValidity
+	}
+	adoptFrom(f)
+	if len(fresh) == 0 {
+		return nil
+	}
+
+	lock, err := uidlist.AcquireLock(ctx, m.dir, m.opts.Lock)
+	if err != nil {
+		return fmt.Errorf("store: locking %s: %w", m.dir, err)
+	}
+	defer lock.Release()
+
+	f, err = m.refreshUIDList()
+	if err != nil {
+		return err
+	}
+	if f != nil && m.uidvalidity != 0 && f.Header.UIDValidity != m.uidvalidity {
+		m.resetLocked(f, ch)
+	}
+	adoptFrom(f)
+	if len(fresh) == 0 {
+		return nil
+	}
+
+	// Only files that exist now, while the lock is held, get a UID.
+	bases := make([]string, 0, len(fresh))
+	for base, ss := range fresh {
+		s := ss[0]
+		if _, err := os.Lstat(filepath.Join(m.dir, s.sub, s.filename)); err != nil {
+			continue // moved or removed: the next sync finds it where it went
+		}
+		bases = append(bases, base)
+	}
+	if len(bases) == 0 {
+		return nil
+	}
+	slices.Sort(bases)
+
+	next := m.nextUID
+	if f != nil {
+		next = max(next, f.Header.NextUID)
+		if k := len(f.Records); k > 0 {
+			next = max(next, f.Records[k-1].UID+1)
+		}
+	}
+	if next == 0 {
+		next = 1
+	}
+	recs := make([]uidlist.Record, len(bases))
+	for i, base := range bases {
+		recs[i] = uidlist.Record{UID: next + uint32(i), Name: base}
+		if size, vsize := maildir.SizeFields(base); size >= 0 && vsize >= 0 {
+			recs[i].Ext = []string{fmt.Sprintf("W%d", vsize)}
+		}
+	}
+	if f == nil {
+		written, err := m.createUIDList(lock, recs)
+		if err != nil {
+			return err
+		}
+		adoptFrom(written)
+	} else {
+		if err := uidlist.Append(lock, m.dir, recs); err != nil {
+			return fmt.Errorf("store: appending to %s: %w", filepath.Join(m.dir, uidlist.FileName), err)
+		}
+		adoptFrom(&uidlist.File{Records: recs})
+	}
+	ch.Assigned += len(bases)
+	return nil
+}
+
+// createUIDList writes the first dovecot-uidlist of a mailbox with recs,
+// importing Courier's UIDs first when courierimapuiddb exists (recs are
+// then numbered after them). It returns the file written.
+func (m *Mailbox) createUIDList(lock *uidlist.Lock, recs []uidlist.Record) (*uidlist.File, error) {
+	file := &uidlist.File{Header: uidlist.Header{Version: 3, GUID: uidlist.NewGUID()}}
+	courier := filepath.Join(m.dir, uidlist.CourierFileName)
+	if data, err := os.ReadFile(courier); err == nil {
+		cf, problems, err := uidlist.ParseCourier(courier, data)
+		for _, p := range problems {
+			m.log.Warn("courierimapuiddb damage", "problem", p.String())
+		}
+		if err == nil {
+			m.log.Info("importing UIDs from courierimapuiddb", "records", len(cf.Records))
+			file.Header.UIDValidity = cf.Header.UIDValidity
+			file.Header.NextUID = cf.Header.NextUID
+			file.Records = cf.Records
+		} else {
+			m.log.Warn("courierimapuiddb unreadable", "err", err)
+		}
+	}
+	if file.Header.UIDValidity == 0 {
+		file.Header.UIDValidity = uidlist.NewUIDValidity(m.uidvalidity)
+	}
+	known := make(map[string]bool, len(file.Records))
+	next := max(file.Header.NextUID, 1)
+	for _, r := range file.Records {
+		known[r.Base()] = true
+		next = max(next, r.UID+1)
+	}
+	for _, r := range recs {
+		if known[r.Name] {
+			continue
+		}
+		r.UID = next
+		next++
+		file.Records = append(file.Records, r)
+	}
+	file.Header.NextUID = next
+	if m.uidvalidity != 0 && m.uidvalidity != file.Header.UIDValidity {
+		m.log.Error("dovecot-uidlist is missing: UIDs are rebuilt with a new UIDVALIDITY",
+			"old", m.uidvalidity, "new", file.Header.UIDValidity)
+	}
+	if err := uidlist.Rewrite(lock, m.dir, file); err != nil {
+		return nil, fmt.Errorf("store: creating %s: %w", filepath.Join(m.dir, uidlist.FileName), err)
+	}
+	m.uidvalidity = file.Header.UIDValidity
+	m.nextUID = max(m.nextUID, next)
+	return file, nil
+}
+
+// compactThreshold: the uidlist is rewritten without the records of
+// vanished messages once they are at least this many and a quarter of the
+// file, so that appends stay the common case.
+const compactThreshold = 256
+
+// compact rewrites the uidlist without records of messages that this
+// proven sync showed gone. Only records older than the listings
+// (UID < nextBefore) can be dropped: a newer record may be for a file
+// delivered after the listings were read.
+func (m *Mailbox) compact(ctx context.Context, nextBefore uint32, gen uint64) error {
+	f, err := m.refreshUIDList()
+	if err != nil || f == nil {
+		return err
+	}
+	dead := 0
+	for _, r := range f.Records {
+		if r.UID < nextBefore {
+			if _, ok := m.byBase[r.Base()]; !ok {
+				dead++
+			}
+		}
+	}
+	if dead < compactThreshold || dead*4 < len(f.Records) {
+		return nil
+	}
+	lock, err := uidlist.AcquireLock(ctx, m.dir, m.opts.Lock)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	f, problems, err := m.reader.Refresh()
+	if err != nil {
+		return err
+	}
+	if f.Header.UIDValidity != m.uidvalidity {
+		return nil
+	}
+	if len(problems) > 0 {
+		if _, err := uidlist.KeepCopy(m.dir); err != nil {
+			return err
+		}
+	}
+	// A file moved from cur/ back to new/ during the sync's reads was
+	// missed by both: keep the records of whatever new/ holds now.
+	ln, err := m.list(filepath.Join(m.dir, maildir.New))
+	if err != nil {
+		return err
+	}
+	if !ln.Proof.Proven() {
+		return nil
+	}
+	inNew := make(map[string]bool, len(ln.Names))
+	for _, name := range ln.Names {
+		inNew[maildir.BaseName(name)] = true
+	}
+	out := &uidlist.File{Header: f.Header}
+	out.Header.NextUID = max(f.Header.NextUID, m.nextUID)
+	if k := len(f.Records); k > 0 {
+		out.Header.NextUID = max(out.Header.NextUID, f.Records[k-1].UID+1)
+	}
+	for _, r := range f.Records {
+		if r.UID < nextBefore {
+			if e, ok := m.byBase[r.Base()]; (!ok || e.uid != r.UID) && !inNew[r.Base()] {
+				continue
+			}
+		}
+		out.Records = append(out.Records, r)
+	}
+	m.log.Info("compacting dovecot-uidlist", "records", len(f.Records), "kept", len(out.Records))
+	return uidlist.Rewrite(lock, m.dir, out)
+}
+
+// resolveDuplicate handles a known base name seen under more than one file
+// name in this sync.
+func (m *Mailbox) resolveDuplicate(ctx context.Context, base string, ss []sighting, ch *Changes) error {
+	live, err := m.liveDistinct(ctx, base, ss)
+	if err != nil {
+		return err
+	}
+	e := m.byBase[base]
+	if len(live) == 0 {
+		return nil // every name vanished: renames; the next sync sees where they went
+	}
+	// Keep the sighting the state already points to if it is live,
+	// else the first live one.
+	keep := live[0]
+	for _, s := range live {
+		if s.sub == e.sub && s.filename == e.filename {
+			keep = s
+		}
+	}
+	if keep.sub != e.sub || keep.filename != e.filename {
+		m.place(e, keep.sub, keep.filename, ch)
+	}
+	return nil
+}
+
+// resolveFreshDuplicate handles an unknown base name seen under more than
+// one file name, returning the sightings to treat as the message.
+func (m *Mailbox) resolveFreshDuplicate(ctx context.Context, base string, ss []sighting) ([]sighting, error) {
+	live, err := m.liveDistinct(ctx, base, ss)
+	if err != nil {
+		return nil, err
+	}
+	if len(live) == 0 {
+		return ss[:1], nil
+	}
+	return live[:1], nil
+}
+
+// liveDistinct stats every sighting of one base name, drops the ones that
+// vanished (renames seen twice) and the ones that are the same inode as
+// another, and fixes real duplicates under the lock: an identical copy is
+// removed, a different file gets a fresh base name (it is found as a new
+// message by the next sync). The live sightings are returned, the one in
+// cur/ first.
+func (m *Mailbox) liveDistinct(ctx context.Context, base string, ss []sighting) ([]sighting, error) {
+	type live struct {
+		s  sighting
+		fi os.FileInfo
+	}
+	var ls []live
+	for _, s := range ss {
+		fi, err := os.Lstat(filepath.Join(m.dir, s.sub, s.filename))
+		if err != nil {
+			continue
+		}
+		dup := false
+		for _, l := range ls {
+			if os.SameFile(l.fi, fi) {
+				dup = true
+			}
+		}
+		if !dup {
+			ls = append(ls, live{s, fi})
+		}
+	}
+	slices.SortStableFunc(ls, func(a, b live) int {
+		if a.s.sub == b.s.sub {
+			return a.fi.ModTime().Compare(b.fi.ModTime())
+		}
+		if a.s.sub == maildir.Cur {
+			return -1
+		}
+		return 1
+	})
+	if len(ls) <= 1 {
+		out := make([]sighting, len(ls))
+		for i, l := range ls {
+			out[i] = l.s
+		}
+		return out, nil
+	}
+	lock, err := uidlist.AcquireLock(ctx, m.dir, m.opts.Lock)
+	if err != nil {
+		return nil, fmt.Errorf("store: locking %s: %w", m.dir, err)
+	}
+	defer lock.Release()
+	first := filepath.Join(m.dir, ls[0].s.sub, ls[0].s.filename)
+	var gen maildir.NameGen
+	for _, l := range ls[1:] {
+		path := filepath.Join(m.dir, l.s.sub, l.s.filename)
+		same, err := sameContent(first, path)
+		if err != nil {
+			continue // vanished meanwhile
+		}
+		if same {
+			m.log.Warn("removing an identical second copy of a message", "base", base, "kept", first, "removed", path)
+			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return nil, err
+			}
+			continue
+		}
+		n, err := maildir.ParseName(l.s.filename)
+		if err != nil {
+			continue
+		}
+		size, vsize := maildir.SizeFields(base)
+		nb := gen.New(time.Now())
+		if size >= 0 && vsize >= 0 {
+			nb = maildir.WithSizes(nb, size, vsize)
+		}
+		n.Base = nb
+		target := filepath.Join(m.dir, l.s.sub, n.Filename())
+		m.log.Warn("two different messages share a base name: giving the later one a new name",
+			"base", base, "file", path, "renamed", target)
+		if err := renameNoReplace(path, target); err != nil {
+			return nil, err
+		}
+	}
+	return []sighting{ls[0].s}, nil
+}
+
+func sameContent(a, b string) (bool, error) {
+	da, err := os.ReadFile(a)
+	if err != nil {
+		return false, err
+	}
+	db, err := os.ReadFile(b)
+	if err != nil {
+		return false, err
+	}
+	return bytes.Equal(da, db), nil
+}
+
+// renameNoReplace renames without ever replacing an existing file. A
+// source that vanished meanwhile is not an error: someone else moved it.
+func renameNoReplace(from, to string) error {
+	err := unix.Renameat2(unix.AT_FDCWD, from, unix.AT_FDCWD, to, unix.RENAME_NOREPLACE)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+		// No RENAME_NOREPLACE here: link then unlink never replaces either.
+		if err = os.Link(from, to); err == nil {
+			err = os.Remove(from)
+		}
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, unix.ENOENT) {
+		return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
+	}
+	return nil
+}

@@ -1,0 +1,293 @@
+package maildir
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrCrossDevice is returned (wrapped) by Link when the source file and
+// the target Maildir are on different filesystems, so no hard link is
+// possible; the caller copies the message instead (Deliver).
+var ErrCrossDevice = errors.New("maildir: source and target are on different filesystems")
+
+// DefaultFilePerm is the mode of a delivered file when
+// DeliverOptions.Perm is 0.
+const DefaultFilePerm os.FileMode = 0o600
+
+// maxNameTries bounds the retries with a fresh name when a name is taken.
+// Names from one NameGen never repeat, so a clash means another process
+// made the same name; more than a few in a row means something is broken.
+const maxNameTries = 16
+
+// copyBufSize is the size of the buffer a delivery copies through.
+const copyBufSize = 64 << 10
+
+// DeliverOptions are the choices of a delivery. The zero value delivers
+// into new/ with mode 0600, mtime now, and names from a shared generator.
+type DeliverOptions struct {
+	// Flags are the message's flags; they need Cur.
+	Flags Flags
+	// Cur delivers into cur/ with ":2,<flags>" (an IMAP APPEND) instead
+	// of into new/ (a new message).
+	Cur bool
+	// Time is the file's mtime, the message's internal date for IMAP. The
+	// zero value means now. Link ignores it (the file is shared).
+	Time time.Time
+	// Gen makes the unique name; nil means a package-wide generator.
+	Gen *NameGen
+	// Perm is the file mode (the umask applies); 0 means DefaultFilePerm.
+	// Link ignores it.
+	Perm os.FileMode
+}
+
+var defaultGen NameGen
+
+func (o *DeliverOptions) gen() *NameGen {
+	if o.Gen != nil {
+		return o.Gen
+	}
+	return &defaultGen
+}
+
+// target returns the subdirectory and file name a message with base name
+// base is delivered as.
+func (o *DeliverOptions) target(base string) (sub, filename string) {
+	if o.Cur {
+		return Cur, FilenameWithFlags(base, o.Flags)
+	}
+	return New, base
+}
+
+func (o *DeliverOptions) check() error {
+	if o.Flags != 0 && !o.Cur {
+		return errors.New("maildir: deliver: flags need DeliverOptions.Cur (files in new/ carry no flags)")
+	}
+	return nil
+}
+
+// Deliver writes the message read from r into the Maildir dir, durably,
+// and returns its file name (in new/, or in cur/ with opts.Cur). It
+// follows the Maildir protocol, step by step, with what a crash (of the
+// process or of the machine) at each step leaves behind:
+//
+//  1. Create tmp/<unique> with O_CREAT|O_EXCL (a taken name is retried
+//     with a fresh one) and copy r into it, counting its size and its
+//     size with CRLF line endings. Crash: a partial file in tmp/, which
+//     no reader takes for a message; CleanTmp removes it after 36 hours.
+//  2. Set the mtime (opts.Time), fsync the file and close it. Crash: as
+//     in step 1, with a complete file in tmp/.
+//  3. Rename it to new/<unique>,S=<size>,W=<vsize> (or
+//     cur/<unique>,S=<size>,W=<vsize>:2,<flags>), never replacing a file.
+//     Crash before this step's directory fsync: the message may be
+//     visible to readers, but a power failure may undo the rename; the
+//     delivery was not acknowledged (Deliver had not returned), so the
+//     sender retries. A crash of the process alone leaves it in place.
+//  4. Fsync the target directory. From here the message is durable, and
+//     only now does Deliver return success: the caller may acknowledge.
+//
+// On any error the tmp/ file is removed, and so is the delivered file
+// when the final fsync fails (the message was not acknowledged, and
+// leaving it would duplicate the sender's retry). The error is returned
+// wrapped, with the operation and path in it.
+func Deliver(dir string, r io.Reader, opts DeliverOptions) (filename string, err error) {
+	if err := opts.check(); err != nil {
+		return "", err
+	}
+	perm := opts.Perm
+	if perm == 0 {
+		perm = DefaultFilePerm
+	}
+	now := time.Now()
+	gen := opts.gen()
+
+	f, tmpPath, err := createTmp(dir, gen, now, perm)
+	if err != nil {
+		return "", fmt.Errorf("maildir: deliver to %s: %w", dir, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close() // harmless when already closed
+			os.Remove(tmpPath)
+			err = fmt.Errorf("maildir: deliver to %s: %w", dir, err)
+		}
+	}()
+
+	cw := crlfCounter{w: f}
+	buf := make([]byte, copyBufSize)
+	if _, err = io.CopyBuffer(&cw, onlyReader{r}, buf); err != nil {
+		return "", err
+	}
+	if !opts.Time.IsZero() {
+		// Before the fsync, so that the time is durable with the data.
+		if err = os.Chtimes(tmpPath, now, opts.Time); err != nil {
+			return "", err
+		}
+	}
+	if err = f.Sync(); err != nil {
+		return "", err
+	}
+	if err = f.Close(); err != nil {
+		return "", err
+	}
+
+	base := WithSizes(filepath.Base(tmpPath), cw.size, cw.vsize)
+	return publish(dir, tmpPath, base, gen, now, &opts, cw.size, cw.vsize)
+}
+
+// createTmp creates a fresh file in dir/tmp with O_EXCL.
+func createTmp(dir string, gen *NameGen, now time.Time, perm os.FileMode) (*os.File, string, error) {
+	return createExcl(filepath.Join(dir, Tmp), "", gen, now, perm)
+}
+
+// createExcl creates a file dir/<prefix><unique> with O_EXCL, retrying
+// with a fresh name while the name is taken.
+func createExcl(dir, prefix string, gen *NameGen, now time.Time, perm os.FileMode) (*os.File, string, error) {
+	var err error
+	for range maxNameTries {
+		path := filepath.Join(dir, prefix+gen.New(now))
+		var f *os.File
+		f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+		if err == nil {
+			return f, path, nil
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return nil, "", err
+		}
+	}
+	return nil, "", err
+}
+
+// publish renames the complete, fsynced tmpPath into new/ or cur/ of dir
+// as base (a fresh base name if that one is taken) and fsyncs that
+// directory. On error it leaves tmpPath for the caller to remove.
+func publish(dir, tmpPath, base string, gen *NameGen, now time.Time, opts *DeliverOptions, size, vsize int64) (string, error) {
+	var err error
+	for range maxNameTries {
+		sub, name := opts.target(base)
+		subdir := filepath.Join(dir, sub)
+		err = renameNoReplace(tmpPath, filepath.Join(subdir, name))
+		if errors.Is(err, unix.EEXIST) {
+			base = WithSizes(gen.New(now), size, vsize)
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		if err = SyncDir(subdir); err != nil {
+			os.Remove(filepath.Join(subdir, name))
+			return "", err
+		}
+		return name, nil
+	}
+	return "", fmt.Errorf("%w: %w", ErrExists, err)
+}
+
+// Link delivers the message file srcPath, already durable elsewhere (in
+// another Maildir, for a message with several recipients), into the
+// Maildir dir as a hard link under a new unique name, and returns that
+// name. The steps and their crash outcomes are Deliver's, with the copy
+// replaced by link(2) into tmp/: a crash leaves at most an extra link in
+// tmp/ (removed by CleanTmp), or a published but not yet durable name.
+//
+// The size fields come from srcPath's name when it has them and its S=
+// matches the file, else from reading the file. opts.Time and opts.Perm
+// are ignored: the two names share one inode. When srcPath is on another
+// filesystem, the error wraps ErrCrossDevice and the caller should copy
+// with Deliver.
+func Link(srcPath, dir string, opts DeliverOptions) (filename string, err error) {
+	if err := opts.check(); err != nil {
+		return "", err
+	}
+	fi, err := os.Stat(srcPath)
+	if err != nil {
+		return "", fmt.Errorf("maildir: link into %s: %w", dir, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("maildir: link into %s: %s is not a regular file", dir, srcPath)
+	}
+	size, vsize := SizeFields(BaseName(filepath.Base(srcPath)))
+	if size != fi.Size() || vsize < 0 {
+		if size, vsize, err = measureFile(srcPath); err != nil {
+			return "", fmt.Errorf("maildir: link into %s: %w", dir, err)
+		}
+	}
+
+	now := time.Now()
+	gen := opts.gen()
+	var tmpPath string
+	for range maxNameTries {
+		tmpPath = filepath.Join(dir, Tmp, gen.New(now))
+		err = retryEINTR(func() error { return unix.Link(srcPath, tmpPath) })
+		if err != unix.EEXIST {
+			break
+		}
+	}
+	if err != nil {
+		lerr := &os.LinkError{Op: "link", Old: srcPath, New: tmpPath, Err: err}
+		if err == unix.EXDEV {
+			return "", fmt.Errorf("maildir: link into %s: %w: %w", dir, ErrCrossDevice, lerr)
+		}
+		return "", fmt.Errorf("maildir: link into %s: %w", dir, lerr)
+	}
+	base := WithSizes(filepath.Base(tmpPath), size, vsize)
+	name, err := publish(dir, tmpPath, base, gen, now, &opts, size, vsize)
+	if err != nil {
+		os.Remove(tmpPath)
+		return "", fmt.Errorf("maildir: link into %s: %w", dir, err)
+	}
+	return name, nil
+}
+
+// measureFile returns the size and the CRLF size of the file at path.
+func measureFile(path string) (size, vsize int64, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	cw := crlfCounter{w: io.Discard}
+	if _, err := io.CopyBuffer(&cw, onlyReader{f}, make([]byte, copyBufSize)); err != nil {
+		return 0, 0, err
+	}
+	return cw.size, cw.vsize, nil
+}
+
+// crlfCounter passes writes through to w, counting the bytes (size) and
+// the bytes as if every bare LF were CRLF (vsize, Dovecot's W= and IMAP's
+// RFC822.SIZE). A lone CR counts as one byte; a missing final line ending
+// adds nothing.
+type crlfCounter struct {
+	w         io.Writer
+	size      int64
+	vsize     int64
+	lastWasCR bool
+}
+
+func (c *crlfCounter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	prevCR := c.lastWasCR
+	for _, b := range p[:n] {
+		if b == '\n' && !prevCR {
+			c.vsize++
+		}
+		prevCR = b == '\r'
+	}
+	if n > 0 {
+		c.lastWasCR = prevCR
+	}
+	c.size += int64(n)
+	c.vsize += int64(n)
+	return n, err
+}
+
+// onlyReader hides a reader's WriterTo, so that io.CopyBuffer goes
+// through crlfCounter.Write with the given buffer.
+type onlyReader struct{ r io.Reader }
+
+func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }

@@ -1,0 +1,356 @@
+package maildir
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// Proof says why a Listing is known to be complete: every entry present in
+// the directory for the whole read is in it, exactly once.
+type Proof int
+
+const (
+	// ProofNone: the listing may miss entries or hold one twice. Use it to
+	// find new messages, never to decide that one is gone.
+	ProofNone Proof = iota
+	// ProofAtomic: the directory was read by one getdents64 call with
+	// room left in the buffer, on a filesystem whose directory read
+	// excludes renames for the duration of the call.
+	ProofAtomic
+	// ProofStableTimestamp: the directory's mtime, to the nanosecond, was
+	// the same before the open and after the read, on a filesystem with
+	// fine-grained timestamps.
+	ProofStableTimestamp
+	// ProofLocked: the caller held the lock that every writer honours.
+	ProofLocked
+)
+
+func (p Proof) String() string {
+	switch p {
+	case ProofNone:
+		return "none"
+	case ProofAtomic:
+		return "atomic"
+	case ProofStableTimestamp:
+		return "stable-timestamp"
+	case ProofLocked:
+		return "locked"
+	}
+	return fmt.Sprintf("Proof(%d)", int(p))
+}
+
+// Proven reports whether the proof shows the listing complete.
+func (p Proof) Proven() bool { return p != ProofNone }
+
+// DefaultMaxTries is the read budget of the stable-timestamp proof. A
+// directory that changes during every one of them is starving: the
+// listing comes back unproven and the caller delays its conclusions.
+const DefaultMaxTries = 8
+
+// maxRecLen is the largest linux_dirent64 record: 19 header bytes, a
+// 255-byte name and its NUL, rounded up to 8. A getdents64 call that
+// returns with at least this much room left stopped at the end of the
+// directory, not at the end of the buffer.
+const maxRecLen = (19 + 255 + 1 + 7) &^ 7
+
+// minBuf is the smallest read buffer; buffers grow by doubling.
+const minBuf = 64 << 10
+
+// maxBuf bounds the buffer: 1 GiB of directory entries is about ten
+// million files.
+const maxBuf = 1 << 30
+
+// DirStamp identifies a directory and its content version: the same
+// inode with the same mtime is the same content, on a filesystem with
+// fine timestamps.
+type DirStamp struct {
+	Dev, Ino uint64
+	Mtime    unix.Timespec
+}
+
+// StatDir returns the DirStamp of path.
+func StatDir(path string) (DirStamp, error) {
+	var st unix.Stat_t
+	for {
+		err := unix.Stat(path, &st)
+		if err == nil {
+			return stampOf(&st), nil
+		}
+		if !errors.Is(err, unix.EINTR) {
+			return DirStamp{}, &os.PathError{Op: "stat", Path: path, Err: err}
+		}
+	}
+}
+
+func stampOf(st *unix.Stat_t) DirStamp {
+	return DirStamp{Dev: st.Dev, Ino: st.Ino, Mtime: st.Mtim}
+}
+
+// Listing is the result of reading one directory.
+type Listing struct {
+	Path string
+	// Names are the entries, without "." and "..", in the filesystem's
+	// order. They share one backing string: callers that keep a few of
+	// them for long should strings.Clone them.
+	Names []string
+	// Types are the d_type values matching Names (unix.DT_REG, ...;
+	// DT_UNKNOWN where the filesystem does not say).
+	Types []uint8
+	Proof Proof
+	// Tries is the number of reads made, 1 when the first read was proven
+	// or when no proof could be had.
+	Tries int
+	// Stamp is the directory as stat'ed before the read that produced
+	// Names. When StampValid, a later StatDir equal to Stamp means the
+	// directory has not changed since (the cheap check of DESIGN §3).
+	Stamp      DirStamp
+	StampValid bool
+	// Caps are the capabilities the listing was made with.
+	Caps Capabilities
+}
+
+// ListOptions tunes List. The zero value detects the filesystem and uses
+// the default budget.
+type ListOptions struct {
+	// MaxTries bounds the stable-timestamp reads; 0 means DefaultMaxTries.
+	MaxTries int
+	// Locked says the caller holds the mailbox lock and that every writer
+	// of the directory honours it; a complete read then carries
+	// ProofLocked. Only true when no foreign program writes the mailbox.
+	Locked bool
+	// Caps, when non-nil, are used instead of detecting.
+	Caps *Capabilities
+	// ProbeDir is where detection may create its probe file ("" = the
+	// directory's sibling tmp/ when it exists, else the directory itself).
+	ProbeDir string
+}
+
+var bufPool sync.Pool // *[]byte
+
+// testHookAfterOpen, when set by a test, runs between the open and the
+// read of every try: the moment a concurrent change defeats a proof.
+var testHookAfterOpen func(path string)
+
+// sizeHints remembers, per path, the buffer size the last read needed, so
+// that a large directory is read in one call from the first try.
+var sizeHints sync.Map // string -> int
+
+// List reads the directory at path and proves it complete when it can
+// (DESIGN.md §3). On a filesystem with atomic reads it reads the directory
+// in one getdents64 call, growing the buffer and starting over while the
+// directory does not fit. Elsewhere, with fine timestamps, it rereads until
+// the mtime before the open equals the mtime after the read, at most
+// MaxTries times. The listing says which proof it carries; ProofNone when
+// none could be had. An error means the directory could not be read.
+func List(path string, opts ListOptions) (*Listing, error) {
+	var caps Capabilities
+	if opts.Caps != nil {
+		caps = *opts.Caps
+	} else {
+		probe := opts.ProbeDir
+		if probe == "" {
+			probe = siblingTmp(path)
+		}
+		c, err := Detect(path, probe)
+		if err != nil {
+			return nil, err
+		}
+		caps = c
+	}
+	maxTries := opts.MaxTries
+	if maxTries <= 0 {
+		maxTries = DefaultMaxTries
+	}
+
+	size := minBuf
+	if h, ok := sizeHints.Load(path); ok {
+		size = h.(int)
+	}
+	bp := getBuf(size)
+	defer func() { bufPool.Put(bp) }()
+
+	l := &Listing{Path: path, Caps: caps}
+	for {
+		l.Tries++
+		var before DirStamp
+		if caps.FineTimestamps {
+			s, err := StatDir(path)
+			if err != nil {
+				return nil, err
+			}
+			before = s
+		}
+		fd, err := openDir(path)
+		if err != nil {
+			return nil, err
+		}
+		if testHookAfterOpen != nil {
+			testHookAfterOpen(path)
+		}
+		n, single, err := readAll(fd, bp, caps.AtomicRead)
+		if err != nil {
+			unix.Close(fd)
+			return nil, &os.PathError{Op: "getdents64", Path: path, Err: err}
+		}
+		if n < 0 {
+			// The directory did not fit in one call: grow and start over.
+			// Growing is not a try: it is bounded by the doubling.
+			unix.Close(fd)
+			l.Tries--
+			if len(*bp) >= maxBuf {
+				return nil, &os.PathError{Op: "getdents64", Path: path, Err: errors.New("directory larger than the read buffer limit")}
+			}
+			bufPool.Put(bp)
+			bp = getBuf(2 * len(*bp))
+			sizeHints.Store(path, len(*bp))
+			continue
+		}
+		var after unix.Stat_t
+		stable := false
+		if caps.FineTimestamps {
+			if err := fstat(fd, &after); err != nil {
+				unix.Close(fd)
+				return nil, &os.PathError{Op: "fstat", Path: path, Err: err}
+			}
+			stable = before.Dev == after.Dev && before.Ino == after.Ino && before.Mtime == after.Mtim
+		}
+		unix.Close(fd)
+
+		switch {
+		case opts.Locked:
+			l.Proof = ProofLocked
+		case caps.AtomicRead && single:
+			l.Proof = ProofAtomic
+		case stable:
+			l.Proof = ProofStableTimestamp
+		default:
+			l.Proof = ProofNone
+		}
+		if l.Proof.Proven() || !caps.FineTimestamps || l.Tries >= maxTries {
+			l.Stamp, l.StampValid = before, caps.FineTimestamps
+			parseDirents((*bp)[:n], l)
+			return l, nil
+		}
+	}
+}
+
+func getBuf(size int) *[]byte {
+	if v := bufPool.Get(); v != nil {
+		bp := v.(*[]byte)
+		if len(*bp) >= size {
+			return bp
+		}
+	}
+	b := make([]byte, size)
+	return &b
+}
+
+func siblingTmp(path string) string {
+	dir := path
+	for len(dir) > 1 && dir[len(dir)-1] == '/' {
+		dir = dir[:len(dir)-1]
+	}
+	i := len(dir) - 1
+	for i >= 0 && dir[i] != '/' {
+		i--
+	}
+	parent := "."
+	if i > 0 {
+		parent = dir[:i]
+	} else if i == 0 {
+		parent = "/"
+	}
+	tmp := parent + "/" + Tmp
+	if fi, err := os.Stat(tmp); err == nil && fi.IsDir() {
+		return tmp
+	}
+	return path
+}
+
+// readAll reads the directory into *bp. With wantSingle, it returns n < 0
+// when the first call did not stop at the end of the directory (the buffer
+// must grow). Otherwise it keeps calling until the end, growing the buffer
+// as needed, and reports whether one call sufficed.
+func readAll(fd int, bp *[]byte, wantSingle bool) (n int, single bool, err error) {
+	calls := 0
+	for {
+		buf := *bp
+		if len(buf)-n < maxRecLen {
+			if wantSingle {
+				return -1, false, nil
+			}
+			nb := make([]byte, 2*len(buf))
+			copy(nb, buf[:n])
+			*bp = nb
+			buf = nb
+		}
+		m, err := getdents(fd, buf[n:])
+		if err != nil {
+			return 0, false, err
+		}
+		calls++
+		if m == 0 {
+			return n, calls == 1, nil
+		}
+		n += m
+		if len(buf)-n >= maxRecLen {
+			// The call stopped with room for any entry: it reached the end.
+			return n, calls == 1, nil
+		}
+		if wantSingle {
+			return -1, false, nil
+		}
+	}
+}
+
+func getdents(fd int, buf []byte) (int, error) {
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		return n, err
+	}
+}
+
+// parseDirents fills l.Names and l.Types from linux_dirent64 records:
+// d_ino u64, d_off s64, d_reclen u16, d_type u8, d_name NUL-terminated.
+// Names are substrings of one string that holds the whole buffer.
+func parseDirents(b []byte, l *Listing) {
+	count := 0
+	for off := 0; off+19 <= len(b); {
+		reclen := int(binary.NativeEndian.Uint16(b[off+16:]))
+		if reclen == 0 {
+			break
+		}
+		count++
+		off += reclen
+	}
+	s := string(b)
+	l.Names = make([]string, 0, count)
+	l.Types = make([]uint8, 0, count)
+	for off := 0; off+19 <= len(b); {
+		reclen := int(binary.NativeEndian.Uint16(b[off+16:]))
+		if reclen == 0 || off+reclen > len(b) {
+			break
+		}
+		typ := b[off+18]
+		nameStart := off + 19
+		end := nameStart
+		for end < off+reclen && b[end] != 0 {
+			end++
+		}
+		name := s[nameStart:end]
+		off += reclen
+		if name == "." || name == ".." {
+			continue
+		}
+		l.Names = append(l.Names, name)
+		l.Types = append(l.Types, typ)
+	}
+}
