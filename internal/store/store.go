@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -113,6 +114,8 @@ type Mailbox struct {
 	suspects    int
 	// stamps of the last sync that was proven with no suspects left.
 	newStamp, curStamp maildir.DirStamp
+	listStamp          fileStamp  // dovecot-uidlist as stat'ed before that sync
+	wrote              *fileStamp // the uidlist this sync rewrote, if it did
 	stampsValid        bool
 	newProof, curProof maildir.Proof
 	foreignLogged      map[string]bool
@@ -186,6 +189,30 @@ func (m *Mailbox) Lookup(base string) (Message, bool) {
 	return e.message(), true
 }
 
+// fileStamp identifies a version of dovecot-uidlist for the cheap check:
+// every rewrite (which may change UIDVALIDITY) replaces the inode. Appends
+// do not matter there: a record for a file that is not in a directory
+// that did not change is a record of a message that is gone.
+type fileStamp struct {
+	exists   bool
+	dev, ino uint64
+}
+
+func (m *Mailbox) uidlistStamp() fileStamp {
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(m.dir, uidlist.FileName), &st); err != nil {
+		return fileStamp{}
+	}
+	return fileStamp{exists: true, dev: st.Dev, ino: st.Ino}
+}
+
+// rewroteLocked records, while the lock is still held, the uidlist that
+// this sync wrote itself: the cheap check starts from it.
+func (m *Mailbox) rewroteLocked() {
+	s := m.uidlistStamp()
+	m.wrote = &s
+}
+
 // refreshUIDList reads what changed in dovecot-uidlist, logging damage.
 // A missing file is (nil, nil).
 func (m *Mailbox) refreshUIDList() (*uidlist.File, error) {
@@ -219,10 +246,11 @@ func (m *Mailbox) syncLocked(ctx context.Context) (*Changes, error) {
 	ch := &Changes{}
 	newDir, curDir := filepath.Join(m.dir, maildir.New), filepath.Join(m.dir, maildir.Cur)
 
+	listStamp := m.uidlistStamp()
 	if m.stampsValid && m.suspects == 0 {
 		ns, err1 := maildir.StatDir(newDir)
 		cs, err2 := maildir.StatDir(curDir)
-		if err1 == nil && err2 == nil && ns == m.newStamp && cs == m.curStamp {
+		if err1 == nil && err2 == nil && ns == m.newStamp && cs == m.curStamp && listStamp == m.listStamp {
 			ch.Skipped = true
 			ch.NewProof, ch.CurProof = m.newProof, m.curProof
 			return ch, nil
@@ -238,6 +266,11 @@ func (m *Mailbox) syncLocked(ctx context.Context) (*Changes, error) {
 	}
 	if f != nil && m.uidvalidity != 0 && f.Header.UIDValidity != m.uidvalidity {
 		m.resetLocked(f, ch)
+	}
+	if f == nil && len(m.msgs) > 0 {
+		if f, err = m.rebuildUIDList(ctx); err != nil {
+			return nil, err
+		}
 	}
 	nextBefore := m.nextUID
 	if f != nil && f.Header.NextUID > nextBefore {
@@ -327,7 +360,10 @@ func (m *Mailbox) syncLocked(ctx context.Context) (*Changes, error) {
 
 	ch.Suspects = m.suspects
 	m.stampsValid = proven && m.suspects == 0 && ln.StampValid && lc.StampValid && !m.opts.UnsafeTrustReaddir
-	m.newStamp, m.curStamp = ln.Stamp, lc.Stamp
+	m.newStamp, m.curStamp, m.listStamp = ln.Stamp, lc.Stamp, listStamp
+	if m.wrote != nil {
+		m.listStamp, m.wrote = *m.wrote, nil
+	}
 	m.newProof, m.curProof = ln.Proof, lc.Proof
 	sortByUID(ch.New)
 	sortByUID(ch.Flags)
@@ -633,9 +669,36 @@ func (m *Mailbox) createUIDList(lock *uidlist.Lock, recs []uidlist.Record) (*uid
 	if err := uidlist.Rewrite(lock, m.dir, file); err != nil {
 		return nil, fmt.Errorf("store: creating %s: %w", filepath.Join(m.dir, uidlist.FileName), err)
 	}
+	m.rewroteLocked()
 	m.uidvalidity = file.Header.UIDValidity
 	m.nextUID = max(m.nextUID, next)
 	return file, nil
+}
+
+// rebuildUIDList writes dovecot-uidlist again from the state after it
+// vanished: the UID map is not lost while this process holds it, so the
+// UIDVALIDITY stays. Records that another process appended and this one
+// never saw are gone with the file; their messages get new UIDs above
+// every UID this process knows.
+func (m *Mailbox) rebuildUIDList(ctx context.Context) (*uidlist.File, error) {
+	lock, err := uidlist.AcquireLock(ctx, m.dir, m.opts.Lock)
+	if err != nil {
+		return nil, fmt.Errorf("store: locking %s: %w", m.dir, err)
+	}
+	defer lock.Release()
+	if f, err := m.refreshUIDList(); err != nil || f != nil {
+		return f, err // someone else rebuilt it meanwhile
+	}
+	file := &uidlist.File{Header: uidlist.Header{Version: 3, UIDValidity: m.uidvalidity, NextUID: m.nextUID, GUID: uidlist.NewGUID()}}
+	for _, e := range m.msgs {
+		file.Records = append(file.Records, uidlist.Record{UID: e.uid, Name: e.base})
+	}
+	m.log.Error("dovecot-uidlist vanished: rewriting it from the synced state", "records", len(file.Records))
+	if err := uidlist.Rewrite(lock, m.dir, file); err != nil {
+		return nil, fmt.Errorf("store: rebuilding %s: %w", filepath.Join(m.dir, uidlist.FileName), err)
+	}
+	m.rewroteLocked()
+	return m.refreshUIDList()
 }
 
 // compactThreshold: the uidlist is rewritten without the records of
@@ -707,7 +770,11 @@ func (m *Mailbox) compact(ctx context.Context, nextBefore uint32, gen uint64) er
 		out.Records = append(out.Records, r)
 	}
 	m.log.Info("compacting dovecot-uidlist", "records", len(f.Records), "kept", len(out.Records))
-	return uidlist.Rewrite(lock, m.dir, out)
+	if err := uidlist.Rewrite(lock, m.dir, out); err != nil {
+		return err
+	}
+	m.rewroteLocked()
+	return nil
 }
 
 // resolveDuplicate handles a known base name seen under more than one file

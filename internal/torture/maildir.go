@@ -87,8 +87,8 @@ type MaildirConfig struct {
 // Rates of the foreign writers that are not free-running, so that a run
 // of any length keeps a mailbox of about the size it started with.
 const (
-	deliveriesPerSecond = 60 // per deliverer
-	deletionsPerSecond  = 60 // per deleter
+	deliveriesPerSecond = 100 // per deliverer
+	deletionsPerSecond  = 100 // per deleter
 	moveShare           = 10 // one renamer step in this many is a new/ → cur/ move
 	exampleLimit        = 20 // violations described in the result
 	finalSyncTimeout    = 2 * time.Minute
@@ -387,29 +387,37 @@ func deleter(ctx context.Context, dir string, elog *eventLog, seed uint64, count
 	rng := rand.New(rand.NewPCG(seed, 0xde1))
 	tick := time.NewTicker(time.Second / deletionsPerSecond)
 	defer tick.Stop()
-	for {
+	var list []string
+	var sub string
+	for step := 0; ; step++ {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
 		}
-		sub := maildir.Cur
-		if rng.IntN(4) == 0 {
-			sub = maildir.New
+		if step%50 == 0 || len(list) == 0 {
+			sub = maildir.Cur
+			if rng.IntN(4) == 0 {
+				sub = maildir.New
+			}
+			ns, err := names(filepath.Join(dir, sub))
+			if err != nil {
+				return err
+			}
+			list = slices.DeleteFunc(ns, func(n string) bool { return n[0] == '.' })
+			if len(list) == 0 {
+				continue
+			}
 		}
-		ns, err := names(filepath.Join(dir, sub))
-		if err != nil {
-			return err
-		}
-		ns = slices.DeleteFunc(ns, func(n string) bool { return n[0] == '.' })
-		if len(ns) == 0 {
-			continue
-		}
-		base := maildir.BaseName(ns[rng.IntN(len(ns))])
+		k := rng.IntN(len(list))
+		name := list[k]
+		list[k] = list[len(list)-1]
+		list = list[:len(list)-1]
+		base := maildir.BaseName(name)
 		if err := elog.write([]byte("D " + base + "\n")); err != nil {
 			return err
 		}
-		if removeBase(dir, base) {
+		if os.Remove(filepath.Join(dir, sub, name)) == nil || removeBase(dir, base) {
 			count.Add(1)
 		}
 	}
@@ -438,7 +446,32 @@ type syncerProc struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	stdout *bytes.Buffer
+	stderr *tailBuffer
 	done   chan error
+}
+
+// tailBuffer keeps the last bytes written to it: a syncer's last words.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+const tailSize = 4 << 10
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > tailSize {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailSize:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.TrimSpace(string(t.buf))
 }
 
 func startSyncers(ctx context.Context, cfg MaildirConfig, logPath string) ([]*syncerProc, error) {
@@ -453,9 +486,12 @@ func startSyncers(ctx context.Context, cfg MaildirConfig, logPath string) ([]*sy
 		if err != nil {
 			return out, err
 		}
-		s := &syncerProc{cmd: cmd, stdin: stdin, stdout: new(bytes.Buffer), done: make(chan error, 1)}
+		s := &syncerProc{cmd: cmd, stdin: stdin, stdout: new(bytes.Buffer), stderr: new(tailBuffer), done: make(chan error, 1)}
 		cmd.Stdout = s.stdout
-		cmd.Stderr = cfg.Stderr
+		cmd.Stderr = s.stderr
+		if cfg.Stderr != nil {
+			cmd.Stderr = io.MultiWriter(s.stderr, cfg.Stderr)
+		}
 		if err := cmd.Start(); err != nil {
 			return out, fmt.Errorf("torture: starting syncer: %w", err)
 		}
@@ -472,7 +508,7 @@ func (s *syncerProc) finish() (*SyncerFinal, error) {
 	select {
 	case err := <-s.done:
 		if err != nil {
-			return nil, fmt.Errorf("exited: %w", err)
+			return nil, fmt.Errorf("exited: %w: %s", err, s.stderr)
 		}
 	case <-time.After(finalSyncTimeout + 30*time.Second):
 		s.kill()

@@ -13,6 +13,9 @@ import (
 	"github.com/cistern-mail/cistern/internal/store"
 )
 
+// syncPause is the pause between two syncs of a syncer.
+const syncPause = time.Millisecond
+
 // SyncerFinal is what a syncer process prints when it ends.
 type SyncerFinal struct {
 	ID          int            `json:"id"`
@@ -99,6 +102,9 @@ loop:
 		if _, err := sync(); err != nil {
 			return err
 		}
+		// A server syncs when told to (inotify, NOOP, IDLE); a short
+		// pause leaves the foreign writers their share of the CPU.
+		time.Sleep(syncPause)
 	}
 
 	deadline := time.Now().Add(finalSyncTimeout)

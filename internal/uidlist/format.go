@@ -272,6 +272,12 @@ func (p *parser) header(line string) {
 				}
 				h.GUID = strings.ToLower(f[1:])
 			default:
+				if strings.IndexByte(f, '\r') >= 0 {
+					// A CR could not be written back faithfully at
+					// the end of the line.
+					p.problem(line, "header field with CR "+strconv.Quote(f)+" dropped")
+					continue
+				}
 				h.Extra = append(h.Extra, f)
 			}
 		}
@@ -353,7 +359,7 @@ func (p *parser) record(line string) {
 				j++
 			}
 			f := line[i:j]
-			if f[0] >= 'A' && f[0] <= 'Z' {
+			if f[0] >= 'A' && f[0] <= 'Z' && strings.IndexByte(f, '\r') < 0 {
 				p.extPool = append(p.extPool, f)
 			} else if dropped == "" {
 				dropped = f

@@ -165,6 +165,8 @@ func TestParseRecordLines(t *testing.T) {
 		{"1 :a:2,S", &Record{UID: 1, Name: "a:2,S"}, ""},
 		{"1 x1 :a", &Record{UID: 1, Name: "a"}, "invalid extension field"},
 		{"1 :a\r", &Record{UID: 1, Name: "a"}, ""},
+		{"1 :a\rb", &Record{UID: 1, Name: "a\rb"}, ""},
+		{"1 S1\r :a", &Record{UID: 1, Name: "a"}, "invalid extension field"},
 		{"1 a", nil, "no ':'"},
 		{"1 S1", nil, "no ':'"},
 		{"1 :", nil, "empty file name"},
@@ -213,6 +215,7 @@ func TestParseHeaders(t *testing.T) {
 		{"3 N6 V5", nil, Header{Version: 3, UIDValidity: 5, NextUID: 6}},
 		{"3  V5  N6  Zz  ", nil, Header{Version: 3, UIDValidity: 5, NextUID: 6, Extra: []string{"Zz"}}},
 		{"3 V5 N6 GABCDEFABCDEFABCDEFABCDEFABCDEFAB", nil, Header{Version: 3, UIDValidity: 5, NextUID: 6, GUID: "abcdefabcdefabcdefabcdefabcdefab"}},
+		{"3 V5 N6 \r0 P1", nil, Header{Version: 3, UIDValidity: 5, NextUID: 6, Extra: []string{"P1"}}}, // found by FuzzParse
 		{"1 5 6", nil, Header{Version: 1, UIDValidity: 5, NextUID: 6}},
 		{"2 5 6", nil, Header{Version: 2, UIDValidity: 5, NextUID: 6}},
 		{"3 V5", ErrBadHeader, Header{}},

@@ -1,0 +1,286 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cistern-mail/cistern/internal/uidlist"
+	"github.com/cistern-mail/cistern/maildir"
+)
+
+// The speed goal of DESIGN.md §3 syncs: on a 100,000-message cur/ with
+// warm caches, a sync that finds nothing changed within 2× one raw
+// getdents pass over cur/. The benchmarks below measure the cheap check
+// (nothing read), the full read when the cheap check cannot skip, and, for
+// scale, the first sync that assigns every UID. bench/listing.sh runs them
+// next to the maildir package's raw-pass benchmark.
+
+// benchMessages is the size of the cur/ the goal is stated for.
+const benchMessages = 100_000
+
+// benchDirEnv names an environment variable: when set, benchmark
+// Maildirs are made once in that directory and reused by later benchmarks
+// and later runs (bench/listing.sh sets it and removes the directory at
+// the end). Unset, every benchmark makes its own under b.TempDir().
+const benchDirEnv = "CISTERN_BENCH_DIR"
+
+// benchDoneMarker, in a reusable benchmark Maildir's root, says that all
+// of its files were made.
+const benchDoneMarker = ".bench-complete"
+
+// benchFlags cycle over the files so that info parts vary in length.
+var benchFlags = [...]string{"S", "", "RS", "FS", "S", "ST", "DS", "S"}
+
+// benchFilename returns the i-th cur/ file name of a benchmark Maildir,
+// shaped like Dovecot's: <sec>.M<usec>P<pid>Q<n>.<host>,S=<n>,W=<n>:2,<flags>
+// (about 70 bytes).
+func benchFilename(i int) (string, error) {
+	b := make([]byte, 0, 80)
+	b = strconv.AppendInt(b, 1700000000+int64(i/7), 10)
+	b = append(b, ".M"...)
+	b = strconv.AppendInt(b, int64(i*7919%1000000), 10)
+	b = append(b, 'P')
+	b = strconv.AppendInt(b, int64(10000+i%50000), 10)
+	b = append(b, 'Q')
+	b = strconv.AppendInt(b, int64(i+1), 10)
+	b = append(b, ".mail.example.org"...)
+	size := int64(2000 + i*37%90000)
+	base := maildir.WithSizes(string(b), size, size+size/40)
+	flags, err := maildir.ParseFlags(benchFlags[i%len(benchFlags)])
+	if err != nil {
+		return "", err
+	}
+	return maildir.FilenameWithFlags(base, flags), nil
+}
+
+// benchMaildir returns a Maildir whose cur/ holds n empty message files,
+// made fast (mknod from one writer per CPU, no fsync). A reused one
+// (benchDirEnv) may hold a dovecot-uidlist from an earlier benchmark.
+func benchMaildir(b *testing.B, n int) string {
+	b.Helper()
+	var dir string
+	if root := os.Getenv(benchDirEnv); root != "" {
+		dir = filepath.Join(root, "store-"+strconv.Itoa(n))
+		if _, err := os.Stat(filepath.Join(dir, benchDoneMarker)); err == nil {
+			return dir
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			b.Fatal(err)
+		}
+	} else {
+		dir = filepath.Join(b.TempDir(), "Maildir")
+	}
+	if err := maildir.Create(dir, 0); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	if err := fillBenchDir(filepath.Join(dir, maildir.Cur), n); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("made %d files in %v", n, time.Since(start).Round(time.Millisecond))
+	if err := os.WriteFile(filepath.Join(dir, benchDoneMarker), nil, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return dir
+}
+
+func fillBenchDir(dir string, n int) error {
+	workers := runtime.GOMAXPROCS(0)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < n; i += workers {
+				name, err := benchFilename(i)
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				path := filepath.Join(dir, name)
+				if err := unix.Mknod(path, unix.S_IFREG|0o600, 0); err != nil {
+					errs[w] = &os.PathError{Op: "mknod", Path: path, Err: err}
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// rawPass is one raw getdents pass over dir with buf, every name copied
+// out as a string, as in the maildir package's BenchmarkRawGetdents100k.
+// It returns the number of entries other than "." and "..".
+func rawPass(dir string, buf []byte, names []string) ([]string, int, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return names, 0, err
+	}
+	defer unix.Close(fd)
+	names = names[:0]
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return names, 0, err
+		}
+		if n == 0 {
+			return names, len(names), nil
+		}
+		for off := 0; off+19 <= n; {
+			reclen := int(binary.NativeEndian.Uint16(buf[off+16:]))
+			if reclen == 0 || off+reclen > n {
+				break
+			}
+			name := buf[off+19 : off+reclen]
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			off += reclen
+			if string(name) != "." && string(name) != ".." {
+				names = append(names, string(name))
+			}
+		}
+	}
+}
+
+// syncedMailbox opens dir and syncs it once, checking that the sync saw
+// every message and was proven.
+func syncedMailbox(b *testing.B, dir string) *Mailbox {
+	b.Helper()
+	m, err := Open(dir, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ch, err := m.Sync(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(ch.New) != benchMessages {
+		b.Fatalf("first sync found %d messages, want %d", len(ch.New), benchMessages)
+	}
+	if !ch.NewProof.Proven() || !ch.CurProof.Proven() {
+		b.Fatalf("first sync not proven (new %v, cur %v)", ch.NewProof, ch.CurProof)
+	}
+	return m
+}
+
+// BenchmarkSyncNoChange100k is a sync of an unchanged mailbox: the cheap
+// check (two stats) skips the read.
+func BenchmarkSyncNoChange100k(b *testing.B) {
+	m := syncedMailbox(b, benchMaildir(b, benchMessages))
+	ctx := context.Background()
+	for b.Loop() {
+		ch, err := m.Sync(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !ch.Skipped {
+			b.Fatal("sync of an unchanged mailbox was not skipped")
+		}
+	}
+}
+
+// BenchmarkSyncNoChangeFullRead100k is a sync that finds nothing changed
+// but cannot know it beforehand: before each sync (outside the timer) a
+// dot-file is made and removed in cur/, which moves the directory's mtime
+// and defeats the cheap check, so new/ and cur/ are listed and reconciled
+// with the state. Outside the timer each iteration also makes one raw
+// getdents pass over cur/, so that the sync/raw ratio compares runs made
+// under the same machine load.
+func BenchmarkSyncNoChangeFullRead100k(b *testing.B) {
+	dir := benchMaildir(b, benchMessages)
+	m := syncedMailbox(b, dir)
+	ctx := context.Background()
+	cur := filepath.Join(dir, maildir.Cur)
+	touch := filepath.Join(cur, ".bench-touch")
+	buf := make([]byte, 1<<20)
+	names := make([]string, 0, benchMessages)
+	raw := func() time.Duration {
+		start := time.Now()
+		var n int
+		var err error
+		names, n, err = rawPass(cur, buf, names)
+		d := time.Since(start)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n != benchMessages {
+			b.Fatalf("raw pass saw %d entries, want %d", n, benchMessages)
+		}
+		return d
+	}
+	raw() // warm
+	var rawTime time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		if err := os.WriteFile(touch, nil, 0o600); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.Remove(touch); err != nil {
+			b.Fatal(err)
+		}
+		rawTime += raw()
+		b.StartTimer()
+
+		ch, err := m.Sync(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if ch.Skipped {
+			b.Fatal("sync skipped although cur/ changed")
+		}
+		if !ch.Empty() || ch.Suspects != 0 || ch.Assigned != 0 {
+			b.Fatalf("sync of unchanged content reported changes: %d new, %d flags, %d expunged, %d suspects",
+				len(ch.New), len(ch.Flags), len(ch.Expunged), ch.Suspects)
+		}
+		if !ch.NewProof.Proven() || !ch.CurProof.Proven() {
+			b.Fatalf("sync not proven (new %v, cur %v)", ch.NewProof, ch.CurProof)
+		}
+	}
+	rawNs := float64(rawTime.Nanoseconds()) / float64(b.N)
+	b.ReportMetric(rawNs, "raw-ns/op")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/rawNs, "sync/raw")
+}
+
+// BenchmarkFirstSync100k is Open and the first Sync of a mailbox without
+// a dovecot-uidlist: every message is listed, given a UID, and the
+// uidlist is written (with its fsyncs).
+func BenchmarkFirstSync100k(b *testing.B) {
+	dir := benchMaildir(b, benchMessages)
+	uidlistPath := filepath.Join(dir, uidlist.FileName)
+	syncedMailbox(b, dir) // warm the caches
+	ctx := context.Background()
+	for b.Loop() {
+		b.StopTimer()
+		if err := os.Remove(uidlistPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+
+		m, err := Open(dir, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ch, err := m.Sync(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if ch.Assigned != benchMessages {
+			b.Fatalf("first sync assigned %d UIDs, want %d", ch.Assigned, benchMessages)
+		}
+	}
+}

@@ -1,0 +1,300 @@
+package maildir
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The speed goal of DESIGN.md §3 listings: on a 100,000-message cur/ with
+// warm caches, a proven listing within 1.5× one raw getdents pass. The
+// benchmarks below measure both sides on the same directory; bench/listing.sh
+// runs them and prints the ratio.
+
+// benchMessages is the size of the cur/ the listing goal is stated for.
+const benchMessages = 100_000
+
+// benchFlags cycle over the files so that info parts vary in length as
+// they do in a real mailbox.
+var benchFlags = [...]string{"S", "", "RS", "FS", "S", "ST", "DS", "S"}
+
+// benchFilename returns the i-th cur/ file name of a benchmark Maildir,
+// shaped like Dovecot's: <sec>.M<usec>P<pid>Q<n>.<host>,S=<n>,W=<n>:2,<flags>
+// (about 70 bytes).
+func benchFilename(i int) (string, error) {
+	b := make([]byte, 0, 80)
+	b = strconv.AppendInt(b, 1700000000+int64(i/7), 10)
+	b = append(b, ".M"...)
+	b = strconv.AppendInt(b, int64(i*7919%1000000), 10)
+	b = append(b, 'P')
+	b = strconv.AppendInt(b, int64(10000+i%50000), 10)
+	b = append(b, 'Q')
+	b = strconv.AppendInt(b, int64(i+1), 10)
+	b = append(b, ".mail.example.org"...)
+	size := int64(2000 + i*37%90000)
+	base := WithSizes(string(b), size, size+size/40)
+	flags, err := ParseFlags(benchFlags[i%len(benchFlags)])
+	if err != nil {
+		return "", err
+	}
+	return FilenameWithFlags(base, flags), nil
+}
+
+// benchDirEnv names an environment variable: when set, benchmark
+// Maildirs are made once in that directory and reused by later benchmarks
+// and later runs (bench/listing.sh sets it and removes the directory at
+// the end). Unset, every benchmark makes its own under b.TempDir().
+const benchDirEnv = "CISTERN_BENCH_DIR"
+
+// benchDoneMarker, in a reusable benchmark Maildir's root, says that all
+// of its files were made.
+const benchDoneMarker = ".bench-complete"
+
+// benchMaildir returns a Maildir whose cur/ holds n empty message files.
+// It favours speed over durability: files are made by mknod (one system
+// call each) from one writer per CPU, and nothing is fsynced.
+func benchMaildir(b *testing.B, n int) string {
+	b.Helper()
+	var dir string
+	if root := os.Getenv(benchDirEnv); root != "" {
+		dir = filepath.Join(root, "maildir-"+strconv.Itoa(n))
+		if _, err := os.Stat(filepath.Join(dir, benchDoneMarker)); err == nil {
+			return dir
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			b.Fatal(err)
+		}
+	} else {
+		dir = filepath.Join(b.TempDir(), "Maildir")
+	}
+	if err := Create(dir, 0); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	if err := fillBenchDir(filepath.Join(dir, Cur), n); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("made %d files in %v", n, time.Since(start).Round(time.Millisecond))
+	if err := os.WriteFile(filepath.Join(dir, benchDoneMarker), nil, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return dir
+}
+
+func fillBenchDir(dir string, n int) error {
+	workers := runtime.GOMAXPROCS(0)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < n; i += workers {
+				name, err := benchFilename(i)
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				path := filepath.Join(dir, name)
+				if err := unix.Mknod(path, unix.S_IFREG|0o600, 0); err != nil {
+					errs[w] = &os.PathError{Op: "mknod", Path: path, Err: err}
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// rawRead is one raw pass over a directory: open, getdents64 into buf
+// until it returns 0, close. With names non-nil, every entry's name is
+// copied out as a string (what a plain directory reader returns) and the
+// names are returned; otherwise only the entries are counted. calls is the
+// number of getdents64 calls made.
+func rawRead(path string, buf []byte, names []string) (out []string, count, calls int, err error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	defer unix.Close(fd)
+	out = names[:0]
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return nil, 0, calls, err
+		}
+		calls++
+		if n == 0 {
+			return out, count, calls, nil
+		}
+		for off := 0; off+19 <= n; {
+			reclen := int(binary.NativeEndian.Uint16(buf[off+16:]))
+			if reclen == 0 || off+reclen > n {
+				break
+			}
+			name := buf[off+19 : off+reclen]
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			off += reclen
+			if string(name) == "." || string(name) == ".." {
+				continue
+			}
+			count++
+			if names != nil {
+				out = append(out, string(name))
+			}
+		}
+	}
+}
+
+// reportPerFile adds the ns/file metric; files is the entry count of one
+// pass.
+func reportPerFile(b *testing.B, files int) {
+	if b.N > 0 && files > 0 {
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(files), "ns/file")
+	}
+}
+
+// benchRaw runs raw passes over cur/ with a buffer of bufSize bytes. A
+// bufSize of 0 means one buffer large enough for the whole directory, so
+// that one call reads it. withNames decides whether names are copied out.
+func benchRaw(b *testing.B, bufSize int, withNames bool) {
+	cur := filepath.Join(benchMaildir(b, benchMessages), Cur)
+	if bufSize == 0 {
+		// Room for every record at its largest, plus the end-of-directory
+		// margin List itself keeps.
+		bufSize = benchMessages*maxRecLen + maxRecLen
+	}
+	buf := make([]byte, bufSize)
+	var names []string
+	if withNames {
+		names = make([]string, 0, benchMessages)
+	}
+	// Untimed pass: warms the dentry and page caches and the buffer.
+	_, count, calls, err := rawRead(cur, buf, names)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if count != benchMessages {
+		b.Fatalf("raw pass saw %d files, want %d", count, benchMessages)
+	}
+	for b.Loop() {
+		names, count, _, err = rawRead(cur, buf, names)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if count != benchMessages {
+			b.Fatalf("raw pass saw %d files, want %d", count, benchMessages)
+		}
+	}
+	b.ReportMetric(float64(calls), "calls/op")
+	reportPerFile(b, benchMessages)
+}
+
+// BenchmarkRawGetdents100k is the goal's yardstick: one raw getdents pass
+// over a 100,000-file cur/ with a 1 MiB buffer, each name copied out as a
+// string.
+func BenchmarkRawGetdents100k(b *testing.B) { benchRaw(b, 1<<20, true) }
+
+// BenchmarkRawGetdentsOneCall100k is the same pass with a buffer that
+// holds the whole directory, so that one call reads it (what a proven
+// atomic listing does).
+func BenchmarkRawGetdentsOneCall100k(b *testing.B) { benchRaw(b, 0, true) }
+
+// BenchmarkRawGetdentsNoNames100k is the 1 MiB pass without copying the
+// names: the system calls and the record walk alone, for reference.
+func BenchmarkRawGetdentsNoNames100k(b *testing.B) { benchRaw(b, 1<<20, false) }
+
+// BenchmarkList100k is a proven listing of the same cur/, with filesystem
+// detection (cached per device, as in a server) and the default options.
+func BenchmarkList100k(b *testing.B) {
+	cur := filepath.Join(benchMaildir(b, benchMessages), Cur)
+	list := func() *Listing {
+		l, err := List(cur, ListOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !l.Proof.Proven() {
+			b.Fatalf("listing of a quiet directory not proven (caps %s, %d tries)", l.Caps, l.Tries)
+		}
+		if len(l.Names) != benchMessages {
+			b.Fatalf("listing has %d names, want %d", len(l.Names), benchMessages)
+		}
+		return l
+	}
+	// Untimed pass: warms the caches, detects the filesystem and learns
+	// the buffer size this directory needs.
+	l := list()
+	for b.Loop() {
+		l = list()
+	}
+	b.ReportMetric(float64(l.Tries), "tries/op")
+	reportPerFile(b, benchMessages)
+}
+
+// BenchmarkListVsRaw100k alternates a raw pass (as in
+// BenchmarkRawGetdents100k) and a proven listing over one cur/, timing
+// each, and reports their ratio. Interleaving makes the ratio hold up on a
+// machine whose load changes during the run, where two separate
+// benchmarks would each see a different load.
+func BenchmarkListVsRaw100k(b *testing.B) {
+	cur := filepath.Join(benchMaildir(b, benchMessages), Cur)
+	buf := make([]byte, 1<<20)
+	names := make([]string, 0, benchMessages)
+	raw := func() {
+		var count int
+		var err error
+		names, count, _, err = rawRead(cur, buf, names)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if count != benchMessages {
+			b.Fatalf("raw pass saw %d files, want %d", count, benchMessages)
+		}
+	}
+	list := func() {
+		l, err := List(cur, ListOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !l.Proof.Proven() || len(l.Names) != benchMessages {
+			b.Fatalf("listing: %d names, proof %v", len(l.Names), l.Proof)
+		}
+	}
+	raw()
+	list()
+	var rawTime, listTime time.Duration
+	i := 0
+	for b.Loop() {
+		// Alternate the order so that neither side always runs second.
+		if i%2 == 0 {
+			rawTime += timed(raw)
+			listTime += timed(list)
+		} else {
+			listTime += timed(list)
+			rawTime += timed(raw)
+		}
+		i++
+	}
+	b.ReportMetric(float64(rawTime.Nanoseconds())/float64(b.N), "raw-ns/op")
+	b.ReportMetric(float64(listTime.Nanoseconds())/float64(b.N), "list-ns/op")
+	b.ReportMetric(float64(listTime)/float64(rawTime), "list/raw")
+}
+
+func timed(f func()) time.Duration {
+	start := time.Now()
+	f()
+	return time.Since(start)
+}
