@@ -89,8 +89,8 @@ type MaildirConfig struct {
 const (
 	deliveriesPerSecond = 100 // per deliverer
 	deletionsPerSecond  = 100 // per deleter
-	moveShare           = 10 // one renamer step in this many is a new/ → cur/ move
-	exampleLimit        = 20 // violations described in the result
+	moveShare           = 10  // one renamer step in this many is a new/ → cur/ move
+	exampleLimit        = 20  // violations described in the result
 	finalSyncTimeout    = 2 * time.Minute
 )
 
