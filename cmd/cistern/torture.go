@@ -58,6 +58,7 @@ func runTortureMaildir(ctx context.Context, args []string, stdio Stdio) error {
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	unsafe := fs.Bool("unsafe-trust-readdir", false, "TEST ONLY: switch the expunge rule off (plain readdir, trusted) to show that the checker sees phantom expunges")
 	verbose := fs.Bool("v", false, "show the syncers' logs")
+	noAtomic := fs.Bool("no-atomic-read", false, "prove listings by stable timestamps only, as on btrfs")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return nil
@@ -80,6 +81,7 @@ func runTortureMaildir(ctx context.Context, args []string, stdio Stdio) error {
 		Renamers: *renamers, Deliverers: *deliverers, Deleters: *deleters, Syncers: *syncers,
 		SyncerCommand:      []string{exe, "torture", "maildir-syncer"},
 		UnsafeTrustReaddir: *unsafe,
+		NoAtomicRead:       *noAtomic,
 	}
 	if *verbose {
 		cfg.Stderr = stdio.Err
@@ -106,6 +108,7 @@ func printTorture(stdio Stdio, r *torture.MaildirResult) {
 	w := stdio.Out
 	fmt.Fprintf(w, "filesystem      %s\n", r.FS)
 	fmt.Fprintf(w, "expunge rule    %t\n", r.ExpungeRule)
+	fmt.Fprintf(w, "atomic reads    %t\n", r.AtomicRead)
 	fmt.Fprintf(w, "seconds         %.1f\n", r.Seconds)
 	fmt.Fprintf(w, "messages        %d at start, %d at end\n", r.Messages, r.FinalMessages)
 	fmt.Fprintf(w, "renames         %d\n", r.Renames)
@@ -136,6 +139,7 @@ func runTortureSyncer(ctx context.Context, args []string, stdio Stdio) error {
 	fs.StringVar(&cfg.LogPath, "log", "", "the shared event log")
 	fs.IntVar(&cfg.ID, "id", 0, "this syncer's number")
 	fs.BoolVar(&cfg.UnsafeTrustReaddir, "unsafe-trust-readdir", false, "TEST ONLY: expunge rule off")
+	fs.BoolVar(&cfg.NoAtomicRead, "no-atomic-read", false, "prove listings by stable timestamps only")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}

@@ -223,10 +223,38 @@ func (m *Mailbox) refreshUIDList() (*uidlist.File, error) {
 	if errors.Is(err, uidlist.ErrNotExist) || errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
+	if errors.Is(err, uidlist.ErrBadHeader) || errors.Is(err, uidlist.ErrBadVersion) {
+		// No UID can be read from it: it is as good as missing. The next
+		// write keeps a copy of it before replacing it.
+		m.log.Error("dovecot-uidlist is unreadable; a copy is kept when it is replaced", "err", err)
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
 	return f, nil
+}
+
+// replaceUIDList writes file as the new dovecot-uidlist under the held
+// lock. When the file on disk is damaged (unreadable, or with lines that
+// were skipped), a copy of it is kept first: what it held may still be
+// recovered by hand.
+func (m *Mailbox) replaceUIDList(lock *uidlist.Lock, file *uidlist.File) error {
+	path := filepath.Join(m.dir, uidlist.FileName)
+	if data, err := os.ReadFile(path); err == nil {
+		if _, problems, err := uidlist.Parse(path, data); err != nil || len(problems) > 0 {
+			cp, err := uidlist.KeepCopy(m.dir)
+			if err != nil {
+				return fmt.Errorf("store: keeping a copy of damaged %s: %w", path, err)
+			}
+			m.log.Warn("kept a copy of the damaged dovecot-uidlist before replacing it", "copy", cp)
+		}
+	}
+	if err := uidlist.Rewrite(lock, m.dir, file); err != nil {
+		return fmt.Errorf("store: writing %s: %w", path, err)
+	}
+	m.rewroteLocked()
+	return nil
 }
 
 // sighting is one file name seen for a base name in this sync's listings.
@@ -666,10 +694,9 @@ func (m *Mailbox) createUIDList(lock *uidlist.Lock, recs []uidlist.Record) (*uid
 		m.log.Error("dovecot-uidlist is missing: UIDs are rebuilt with a new UIDVALIDITY",
 			"old", m.uidvalidity, "new", file.Header.UIDValidity)
 	}
-	if err := uidlist.Rewrite(lock, m.dir, file); err != nil {
-		return nil, fmt.Errorf("store: creating %s: %w", filepath.Join(m.dir, uidlist.FileName), err)
+	if err := m.replaceUIDList(lock, file); err != nil {
+		return nil, err
 	}
-	m.rewroteLocked()
 	m.uidvalidity = file.Header.UIDValidity
 	m.nextUID = max(m.nextUID, next)
 	return file, nil
@@ -694,10 +721,9 @@ func (m *Mailbox) rebuildUIDList(ctx context.Context) (*uidlist.File, error) {
 		file.Records = append(file.Records, uidlist.Record{UID: e.uid, Name: e.base})
 	}
 	m.log.Error("dovecot-uidlist vanished: rewriting it from the synced state", "records", len(file.Records))
-	if err := uidlist.Rewrite(lock, m.dir, file); err != nil {
-		return nil, fmt.Errorf("store: rebuilding %s: %w", filepath.Join(m.dir, uidlist.FileName), err)
+	if err := m.replaceUIDList(lock, file); err != nil {
+		return nil, err
 	}
-	m.rewroteLocked()
 	return m.refreshUIDList()
 }
 
@@ -731,17 +757,12 @@ func (m *Mailbox) compact(ctx context.Context, nextBefore uint32, gen uint64) er
 		return err
 	}
 	defer lock.Release()
-	f, problems, err := m.reader.Refresh()
-	if err != nil {
+	f, err = m.refreshUIDList()
+	if err != nil || f == nil {
 		return err
 	}
 	if f.Header.UIDValidity != m.uidvalidity {
 		return nil
-	}
-	if len(problems) > 0 {
-		if _, err := uidlist.KeepCopy(m.dir); err != nil {
-			return err
-		}
 	}
 	// A file moved from cur/ back to new/ during the sync's reads was
 	// missed by both: keep the records of whatever new/ holds now.
@@ -770,11 +791,7 @@ func (m *Mailbox) compact(ctx context.Context, nextBefore uint32, gen uint64) er
 		out.Records = append(out.Records, r)
 	}
 	m.log.Info("compacting dovecot-uidlist", "records", len(f.Records), "kept", len(out.Records))
-	if err := uidlist.Rewrite(lock, m.dir, out); err != nil {
-		return err
-	}
-	m.rewroteLocked()
-	return nil
+	return m.replaceUIDList(lock, out)
 }
 
 // resolveDuplicate handles a known base name seen under more than one file

@@ -570,3 +570,76 @@ func TestCheckFindsCorruption(t *testing.T) {
 		})
 	}
 }
+
+func damagedCopies(t *testing.T, dir string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, uidlist.FileName+".damaged.*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestUnreadableUIDList: a uidlist of an unknown version gives no UID; it
+// is kept as a copy and replaced, with a new UIDVALIDITY.
+func TestUnreadableUIDList(t *testing.T) {
+	f := newFixture(t)
+	a := f.put(maildir.Cur, "S")
+	bad := fmt.Sprintf("9 V1 N5\n3 :%s\n", a)
+	if err := os.WriteFile(filepath.Join(f.dir, uidlist.FileName), []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mb := f.open(Options{})
+	ch := sync1(t, mb)
+	if len(ch.New) != 1 || mb.UIDValidity() <= 1 {
+		t.Fatalf("changes %+v uidvalidity %d", ch, mb.UIDValidity())
+	}
+	copies := damagedCopies(t, f.dir)
+	if len(copies) != 1 {
+		t.Fatalf("copies %v", copies)
+	}
+	if data, _ := os.ReadFile(copies[0]); string(data) != bad {
+		t.Fatalf("copy holds %q", data)
+	}
+}
+
+// TestCompactionKeepsDamagedCopy: rewriting a uidlist with skipped lines
+// (here to drop the records of vanished messages) keeps a copy first, and
+// keeps every live record and the next UID.
+func TestCompactionKeepsDamagedCopy(t *testing.T) {
+	f := newFixture(t)
+	live := f.put(maildir.Cur, "S")
+	var b strings.Builder
+	b.WriteString("3 V77 N1000 G0123456789abcdef0123456789abcdef\n")
+	for i := 1; i <= 400; i++ {
+		fmt.Fprintf(&b, "%d :1600000000.M%dP1.gone\n", i, i)
+	}
+	b.WriteString("this line is damage\n")
+	fmt.Fprintf(&b, "500 :%s\n", live)
+	if err := os.WriteFile(filepath.Join(f.dir, uidlist.FileName), []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mb := f.open(Options{})
+	ch := sync1(t, mb)
+	if len(ch.New) != 1 || ch.New[0].UID != 500 {
+		t.Fatalf("changes %+v", ch)
+	}
+	if len(damagedCopies(t, f.dir)) != 1 {
+		t.Fatal("no copy kept before rewriting over damage")
+	}
+	data, err := os.ReadFile(filepath.Join(f.dir, uidlist.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, problems, err := uidlist.Parse("x", data)
+	if err != nil || len(problems) != 0 {
+		t.Fatalf("rewritten uidlist: %v %v", err, problems)
+	}
+	if len(file.Records) != 1 || file.Records[0].UID != 500 || file.Header.NextUID < 1000 || file.Header.UIDValidity != 77 {
+		t.Fatalf("rewritten uidlist: %+v", file)
+	}
+	f.put(maildir.New, "")
+	if ch := sync1(t, mb); len(ch.New) != 1 || ch.New[0].UID != 1000 {
+		t.Fatalf("next UID lowered: %+v", ch.New)
+	}
+}

@@ -80,6 +80,9 @@ type MaildirConfig struct {
 	// (plain readdir, trusted): the checker must then see phantom
 	// expunges. Never a way to run Cistern.
 	UnsafeTrustReaddir bool
+	// NoAtomicRead makes the syncers prove listings by stable timestamps
+	// only, as on btrfs, even where one getdents64 call is atomic.
+	NoAtomicRead bool
 	// Stderr receives the syncers' logs when non-nil.
 	Stderr io.Writer
 }
@@ -118,6 +121,7 @@ type MaildirResult struct {
 	MaxSuspects     int      `json:"max_suspects"`
 	FinalMessages   int      `json:"final_messages"`
 	ExpungeRule     bool     `json:"expunge_rule"`
+	AtomicRead      bool     `json:"atomic_read"`
 	Examples        []string `json:"examples,omitempty"`
 }
 
@@ -184,7 +188,7 @@ func RunMaildir(ctx context.Context, cfg MaildirConfig) (*MaildirResult, error) 
 	}
 	defer elog.Close()
 
-	res := &MaildirResult{FS: caps.String(), Messages: cfg.Messages, ExpungeRule: !cfg.UnsafeTrustReaddir}
+	res := &MaildirResult{FS: caps.String(), Messages: cfg.Messages, ExpungeRule: !cfg.UnsafeTrustReaddir, AtomicRead: caps.AtomicRead && !cfg.NoAtomicRead}
 	syncers, err := startSyncers(ctx, cfg, logPath)
 	if err != nil {
 		return nil, err
@@ -480,6 +484,9 @@ func startSyncers(ctx context.Context, cfg MaildirConfig, logPath string) ([]*sy
 		args := append(slices.Clone(cfg.SyncerCommand[1:]), "--dir", cfg.Dir, "--log", logPath, "--id", strconv.Itoa(i))
 		if cfg.UnsafeTrustReaddir {
 			args = append(args, "--unsafe-trust-readdir")
+		}
+		if cfg.NoAtomicRead {
+			args = append(args, "--no-atomic-read")
 		}
 		cmd := exec.Command(cfg.SyncerCommand[0], args...)
 		stdin, err := cmd.StdinPipe()

@@ -30,6 +30,7 @@ func syncerMain(args []string) int {
 	fs.StringVar(&cfg.LogPath, "log", "", "")
 	fs.IntVar(&cfg.ID, "id", 0, "")
 	fs.BoolVar(&cfg.UnsafeTrustReaddir, "unsafe-trust-readdir", false, "")
+	fs.BoolVar(&cfg.NoAtomicRead, "no-atomic-read", false, "")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -74,6 +75,25 @@ func TestTortureMaildir(t *testing.T) {
 	}
 	if res.Expunges == 0 {
 		t.Fatal("deletions happened but no syncer reported an expunge")
+	}
+	if n := res.Violations(); n != 0 {
+		t.Fatalf("%d violations:\n%v", n, res.Examples)
+	}
+}
+
+// TestTortureStableTimestamps: the same run with listings proven by
+// stable timestamps only (as on btrfs), where proofs can fail and
+// suspects wait.
+func TestTortureStableTimestamps(t *testing.T) {
+	cfg := tortureConfig(t, false)
+	cfg.NoAtomicRead = true
+	res, err := RunMaildir(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", *res)
+	if res.AtomicRead || res.Syncs == 0 || res.Deletions == 0 {
+		t.Fatalf("run %+v", *res)
 	}
 	if n := res.Violations(); n != 0 {
 		t.Fatalf("%d violations:\n%v", n, res.Examples)

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/cistern-mail/cistern/internal/store"
+	"github.com/cistern-mail/cistern/maildir"
 )
 
 // syncPause is the pause between two syncs of a syncer.
@@ -40,6 +42,7 @@ type SyncerConfig struct {
 	LogPath            string
 	ID                 int
 	UnsafeTrustReaddir bool
+	NoAtomicRead       bool
 	Logger             *slog.Logger
 }
 
@@ -47,7 +50,16 @@ type SyncerConfig struct {
 // loses, until stop reaches EOF; then it syncs until a sync is proven with
 // no suspect left and writes its final state to out as JSON.
 func RunSyncer(ctx context.Context, cfg SyncerConfig, stop io.Reader, out io.Writer) error {
-	mb, err := store.Open(cfg.Dir, store.Options{Logger: cfg.Logger, UnsafeTrustReaddir: cfg.UnsafeTrustReaddir})
+	opts := store.Options{Logger: cfg.Logger, UnsafeTrustReaddir: cfg.UnsafeTrustReaddir}
+	if cfg.NoAtomicRead {
+		caps, err := maildir.Detect(filepath.Join(cfg.Dir, maildir.Cur), filepath.Join(cfg.Dir, maildir.Tmp))
+		if err != nil {
+			return err
+		}
+		caps.AtomicRead = false
+		opts.Caps = &caps
+	}
+	mb, err := store.Open(cfg.Dir, opts)
 	if err != nil {
 		return err
 	}
