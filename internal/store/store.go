@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -114,8 +113,7 @@ type Mailbox struct {
 	suspects    int
 	// stamps of the last sync that was proven with no suspects left.
 	newStamp, curStamp maildir.DirStamp
-	listStamp          fileStamp  // dovecot-uidlist as stat'ed before that sync
-	wrote              *fileStamp // the uidlist this sync rewrote, if it did
+	lastFile           *uidlist.File // the uidlist as that sync ended
 	stampsValid        bool
 	newProof, curProof maildir.Proof
 	foreignLogged      map[string]bool
@@ -147,6 +145,12 @@ func Open(dir string, opts Options) (*Mailbox, error) {
 		m.uidvalidity, m.nextUID = f.Header.UIDValidity, f.Header.NextUID
 	}
 	return m, nil
+}
+
+// Close releases what the Mailbox holds open. A closed Mailbox can still
+// be used; it opens again what it needs.
+func (m *Mailbox) Close() error {
+	return m.reader.Close()
 }
 
 // Dir returns the Maildir's path.
@@ -189,30 +193,6 @@ func (m *Mailbox) Lookup(base string) (Message, bool) {
 	return e.message(), true
 }
 
-// fileStamp identifies a version of dovecot-uidlist for the cheap check:
-// every rewrite (which may change UIDVALIDITY) replaces the inode. Appends
-// do not matter there: a record for a file that is not in a directory
-// that did not change is a record of a message that is gone.
-type fileStamp struct {
-	exists   bool
-	dev, ino uint64
-}
-
-func (m *Mailbox) uidlistStamp() fileStamp {
-	var st syscall.Stat_t
-	if err := syscall.Stat(filepath.Join(m.dir, uidlist.FileName), &st); err != nil {
-		return fileStamp{}
-	}
-	return fileStamp{exists: true, dev: st.Dev, ino: st.Ino}
-}
-
-// rewroteLocked records, while the lock is still held, the uidlist that
-// this sync wrote itself: the cheap check starts from it.
-func (m *Mailbox) rewroteLocked() {
-	s := m.uidlistStamp()
-	m.wrote = &s
-}
-
 // refreshUIDList reads what changed in dovecot-uidlist, logging damage.
 // A missing file is (nil, nil).
 func (m *Mailbox) refreshUIDList() (*uidlist.File, error) {
@@ -253,7 +233,6 @@ func (m *Mailbox) replaceUIDList(lock *uidlist.Lock, file *uidlist.File) error {
 	if err := uidlist.Rewrite(lock, m.dir, file); err != nil {
 		return fmt.Errorf("store: writing %s: %w", path, err)
 	}
-	m.rewroteLocked()
 	return nil
 }
 
@@ -274,11 +253,16 @@ func (m *Mailbox) syncLocked(ctx context.Context) (*Changes, error) {
 	ch := &Changes{}
 	newDir, curDir := filepath.Join(m.dir, maildir.New), filepath.Join(m.dir, maildir.Cur)
 
-	listStamp := m.uidlistStamp()
 	if m.stampsValid && m.suspects == 0 {
 		ns, err1 := maildir.StatDir(newDir)
 		cs, err2 := maildir.StatDir(curDir)
-		if err1 == nil && err2 == nil && ns == m.newStamp && cs == m.curStamp && listStamp == m.listStamp {
+		// The uidlist must be the very version the last sync ended with
+		// (the Reader answers with the same *File while the file is the
+		// same, and holds it open so that its inode is not reused): a
+		// rewrite may have changed UIDVALIDITY.
+		f, err3 := m.refreshUIDList()
+		if err1 == nil && err2 == nil && err3 == nil && f != nil && f == m.lastFile &&
+			ns == m.newStamp && cs == m.curStamp {
 			ch.Skipped = true
 			ch.NewProof, ch.CurProof = m.newProof, m.curProof
 			return ch, nil
@@ -388,9 +372,15 @@ func (m *Mailbox) syncLocked(ctx context.Context) (*Changes, error) {
 
 	ch.Suspects = m.suspects
 	m.stampsValid = proven && m.suspects == 0 && ln.StampValid && lc.StampValid && !m.opts.UnsafeTrustReaddir
-	m.newStamp, m.curStamp, m.listStamp = ln.Stamp, lc.Stamp, listStamp
-	if m.wrote != nil {
-		m.listStamp, m.wrote = *m.wrote, nil
+	m.newStamp, m.curStamp = ln.Stamp, lc.Stamp
+	// Records appended since the listings are for files that arrived
+	// since: their directory's stamp no longer matches, so taking the
+	// newest uidlist here cannot hide them from the cheap check.
+	if m.lastFile, err = m.refreshUIDList(); err != nil {
+		return nil, err
+	}
+	if m.lastFile != nil && m.lastFile.Header.UIDValidity != m.uidvalidity {
+		m.lastFile = nil // replaced meanwhile: the next sync deals with it
 	}
 	m.newProof, m.curProof = ln.Proof, lc.Proof
 	sortByUID(ch.New)

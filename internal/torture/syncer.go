@@ -63,6 +63,7 @@ func RunSyncer(ctx context.Context, cfg SyncerConfig, stop io.Reader, out io.Wri
 	if err != nil {
 		return err
 	}
+	defer mb.Close()
 	elog, err := openEventLog(cfg.LogPath)
 	if err != nil {
 		return err

@@ -15,10 +15,17 @@ import (
 // Refresh costs one stat when the file is unchanged, a read and parse of the
 // appended bytes when it grew, and a full read when the path names another
 // inode (a rewrite), shrank, or changed in place.
+//
+// The Reader keeps the file it read open. That is what makes "same inode
+// number" mean "same file": a rewrite frees the old inode when it renames
+// the new file over it, and the filesystem may hand that number to the
+// next rewrite's file, which an incremental read would then take for an
+// append. An inode that is still open is never freed. Close releases it.
 type Reader struct {
 	path string
 
 	mu sync.Mutex // guards everything below
+	f  *os.File   // the inode in st, held open; nil before the first read
 	p  *parser    // parse state of the inode in st; nil before the first read
 	st fileState  // the file as last read; st.size is how far we read
 	// consumed is the offset of the first byte not parsed yet: a last line
@@ -56,7 +63,20 @@ func (r *Reader) Refresh() (*File, []Problem, error) {
 	return r.refreshLocked()
 }
 
+// Close releases the file held open. The Reader can be used again: the
+// next Refresh reads the whole file.
+func (r *Reader) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reset()
+	return nil
+}
+
 func (r *Reader) reset() {
+	if r.f != nil {
+		r.f.Close()
+		r.f = nil
+	}
 	r.p = nil
 	r.st = fileState{}
 	r.consumed = 0
@@ -77,19 +97,26 @@ func (r *Reader) refreshLocked() (*File, []Problem, error) {
 		r.reset()
 		return nil, nil, err
 	}
-	defer f.Close()
 	// The open file, not the earlier stat, is the truth: the path may have
 	// been renamed over in between.
 	fi, err = f.Stat()
 	if err != nil {
+		f.Close()
 		r.reset()
 		return nil, nil, err
 	}
 	st := stateOf(fi)
 	if r.cur != nil && st.sameFile(r.st) && st.size > r.st.size {
-		return r.readAppended(f, st)
+		f.Close()
+		return r.readAppended(r.f, st)
 	}
-	return r.readWhole(f, st)
+	file, problems, err := r.readWhole(f, st)
+	if err != nil {
+		f.Close()
+		return nil, problems, err
+	}
+	r.f = f
+	return file, problems, nil
 }
 
 // readWhole parses the whole file f, whose state is st.

@@ -2,12 +2,14 @@ package uidlist
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"unsafe"
 )
@@ -293,5 +295,46 @@ func BenchmarkReaderUnchanged100k(b *testing.B) {
 	mustRefresh(b, r)
 	for b.Loop() {
 		mustRefresh(b, r)
+	}
+}
+
+// TestReaderRewriteReusingInode: rewrites free the old inode, and the
+// filesystem may give its number to the next rewrite's file; a Reader
+// must never take such a file for an append of the one it read.
+func TestReaderRewriteReusingInode(t *testing.T) {
+	dir := t.TempDir()
+	r := NewReader(dir)
+	defer r.Close()
+	for gen := 1; gen <= 60; gen++ {
+		f := &File{Header: Header{Version: 3, UIDValidity: 42, NextUID: uint32(gen + 1), GUID: NewGUID()}}
+		for i := 1; i <= gen; i++ {
+			f.Records = append(f.Records, Record{UID: uint32(i), Name: fmt.Sprintf("gen%d.msg%d", gen, i)})
+		}
+		// Two rewrites between reads, each a temp file renamed over the
+		// old one, as Dovecot and we rewrite. ext4 hands a freed inode
+		// number out again once the journal committed its freeing, so
+		// the second rewrite often gets the inode the Reader last read.
+		for step := 0; step < 2; step++ {
+			tmp := filepath.Join(dir, "rewrite.tmp")
+			if err := os.WriteFile(tmp, f.Marshal(), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(tmp, filepath.Join(dir, FileName)); err != nil {
+				t.Fatal(err)
+			}
+			syscall.Sync()
+		}
+		got, _, err := r.Refresh()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Records) != gen {
+			t.Fatalf("generation %d: %d records", gen, len(got.Records))
+		}
+		for i, rec := range got.Records {
+			if want := fmt.Sprintf("gen%d.msg%d", gen, i+1); rec.Name != want {
+				t.Fatalf("generation %d: record %d is %q, want %q (a rewrite read as an append)", gen, i, rec.Name, want)
+			}
+		}
 	}
 }
