@@ -159,6 +159,17 @@ func rawRead(path string, buf []byte, names []string) (out []string, count, call
 	}
 }
 
+// cpuTime returns the user and system CPU time of the whole process (every
+// thread, so the garbage collector's work counts). On a loaded machine
+// wall time includes waiting for a CPU; CPU time does not.
+func cpuTime(b *testing.B) time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // reportPerFile adds the ns/file metric; files is the entry count of one
 // pass.
 func reportPerFile(b *testing.B, files int) {
@@ -190,6 +201,7 @@ func benchRaw(b *testing.B, bufSize int, withNames bool) {
 	if count != benchMessages {
 		b.Fatalf("raw pass saw %d files, want %d", count, benchMessages)
 	}
+	cpu := cpuTime(b)
 	for b.Loop() {
 		names, count, _, err = rawRead(cur, buf, names)
 		if err != nil {
@@ -199,6 +211,7 @@ func benchRaw(b *testing.B, bufSize int, withNames bool) {
 			b.Fatalf("raw pass saw %d files, want %d", count, benchMessages)
 		}
 	}
+	b.ReportMetric(float64((cpuTime(b)-cpu).Nanoseconds())/float64(b.N), "cpu-ns/op")
 	b.ReportMetric(float64(calls), "calls/op")
 	reportPerFile(b, benchMessages)
 }
@@ -230,16 +243,18 @@ func BenchmarkList100k(b *testing.B) {
 			b.Fatalf("listing of a quiet directory not proven (caps %s, %d tries)", l.Caps, l.Tries)
 		}
 		if len(l.Names) != benchMessages {
-			b.Fatalf("listing has %d names, want %d", len(l.Names), benchMessages)
+			b.Fatalf("listing has %d names, want %d (proof %v, %d tries, caps %s)", len(l.Names), benchMessages, l.Proof, l.Tries, l.Caps)
 		}
 		return l
 	}
 	// Untimed pass: warms the caches, detects the filesystem and learns
 	// the buffer size this directory needs.
 	l := list()
+	cpu := cpuTime(b)
 	for b.Loop() {
 		l = list()
 	}
+	b.ReportMetric(float64((cpuTime(b)-cpu).Nanoseconds())/float64(b.N), "cpu-ns/op")
 	b.ReportMetric(float64(l.Tries), "tries/op")
 	reportPerFile(b, benchMessages)
 }
@@ -275,26 +290,34 @@ func BenchmarkListVsRaw100k(b *testing.B) {
 	}
 	raw()
 	list()
-	var rawTime, listTime time.Duration
+	var rawT, listT measured
 	i := 0
 	for b.Loop() {
 		// Alternate the order so that neither side always runs second.
 		if i%2 == 0 {
-			rawTime += timed(raw)
-			listTime += timed(list)
+			rawT.add(b, raw)
+			listT.add(b, list)
 		} else {
-			listTime += timed(list)
-			rawTime += timed(raw)
+			listT.add(b, list)
+			rawT.add(b, raw)
 		}
 		i++
 	}
-	b.ReportMetric(float64(rawTime.Nanoseconds())/float64(b.N), "raw-ns/op")
-	b.ReportMetric(float64(listTime.Nanoseconds())/float64(b.N), "list-ns/op")
-	b.ReportMetric(float64(listTime)/float64(rawTime), "list/raw")
+	n := float64(b.N)
+	b.ReportMetric(float64(rawT.wall.Nanoseconds())/n, "raw-ns/op")
+	b.ReportMetric(float64(listT.wall.Nanoseconds())/n, "list-ns/op")
+	b.ReportMetric(float64(listT.wall)/float64(rawT.wall), "list/raw")
+	b.ReportMetric(float64(rawT.cpu.Nanoseconds())/n, "raw-cpu-ns/op")
+	b.ReportMetric(float64(listT.cpu.Nanoseconds())/n, "list-cpu-ns/op")
+	b.ReportMetric(float64(listT.cpu)/float64(rawT.cpu), "list/raw-cpu")
 }
 
-func timed(f func()) time.Duration {
-	start := time.Now()
+// measured sums the wall and CPU time of calls.
+type measured struct{ wall, cpu time.Duration }
+
+func (m *measured) add(b *testing.B, f func()) {
+	cpu, start := cpuTime(b), time.Now()
 	f()
-	return time.Since(start)
+	m.wall += time.Since(start)
+	m.cpu += cpuTime(b) - cpu
 }

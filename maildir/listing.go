@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -231,7 +232,7 @@ func List(path string, opts ListOptions) (*Listing, error) {
 		default:
 			l.Proof = ProofNone
 		}
-		if l.Proof.Proven() || !caps.FineTimestamps || l.Tries >= maxTries {
+		if l.Proof.Proven() || !caps.CanProve() || l.Tries >= maxTries {
 			l.Stamp, l.StampValid = before, caps.FineTimestamps
 			parseDirents((*bp)[:n], l)
 			return l, nil
@@ -272,16 +273,35 @@ func siblingTmp(path string) string {
 	return path
 }
 
-// readAll reads the directory into *bp. With wantSingle, it returns n < 0
-// when the first call did not stop at the end of the directory (the buffer
-// must grow). Otherwise it keeps calling until the end, growing the buffer
-// as needed, and reports whether one call sufficed.
+// readAll reads the directory into *bp until a getdents64 call returns
+// nothing. With wantSingle it gives up (n < 0) as soon as the first call
+// fills the buffer: the caller grows it and starts over, so that the whole
+// directory comes in one call. single reports that exactly one call
+// returned entries.
+//
+// The end of the directory is only ever a call that returns 0. A call that
+// comes back with room left in the buffer has not necessarily reached it:
+// filldir64 (fs/readdir.c) stops after the first entry whenever a signal
+// is pending, and Go's runtime signals its threads to preempt goroutines.
+// Signals are therefore blocked on this thread for the reads, which keeps
+// the first call whole; the second call, returning 0, is what proves it.
 func readAll(fd int, bp *[]byte, wantSingle bool) (n int, single bool, err error) {
-	calls := 0
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var all, old unix.Sigset_t
+	for i := range all.Val {
+		all.Val[i] = ^uint64(0)
+	}
+	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &all, &old); err != nil {
+		return 0, false, err
+	}
+	defer unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+
+	withData := 0
 	for {
 		buf := *bp
 		if len(buf)-n < maxRecLen {
-			if wantSingle {
+			if wantSingle && withData == 1 {
 				return -1, false, nil
 			}
 			nb := make([]byte, 2*len(buf))
@@ -293,18 +313,11 @@ func readAll(fd int, bp *[]byte, wantSingle bool) (n int, single bool, err error
 		if err != nil {
 			return 0, false, err
 		}
-		calls++
 		if m == 0 {
-			return n, calls == 1, nil
+			return n, withData <= 1, nil
 		}
+		withData++
 		n += m
-		if len(buf)-n >= maxRecLen {
-			// The call stopped with room for any entry: it reached the end.
-			return n, calls == 1, nil
-		}
-		if wantSingle {
-			return -1, false, nil
-		}
 	}
 }
 

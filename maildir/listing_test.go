@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -331,5 +332,58 @@ func TestParseDirents(t *testing.T) {
 	}
 	if maxRecLen != 280 {
 		t.Fatalf("maxRecLen %d", maxRecLen)
+	}
+}
+
+// TestListUnderSignals: getdents64 returns early, with room left in the
+// buffer, when a signal is pending for the thread (filldir64 checks after
+// the first entry), and Go's runtime signals threads to preempt. A short
+// read must never pass for a whole directory. The test signals the
+// listing's own thread without pause while it lists.
+func TestListUnderSignals(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cur")
+	bases := makeFiles(t, dir, 3000)
+	caps, err := DetectFresh(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !caps.AtomicRead {
+		t.Skipf("%s has no atomic reads", caps.FSType)
+	}
+	const scans = 60
+	tids := make(chan int, 1)
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // the signaller
+		defer wg.Done()
+		tid := <-tids
+		for !stop.Load() {
+			unix.Tgkill(os.Getpid(), tid, unix.SIGURG)
+		}
+	}()
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		defer stop.Store(true)
+		tids <- unix.Gettid()
+		for i := 0; i < scans; i++ {
+			l, err := List(dir, ListOptions{Caps: &caps})
+			if err != nil {
+				errc <- err
+				return
+			}
+			if l.Proof.Proven() && len(l.Names) != len(bases) {
+				errc <- fmt.Errorf("scan %d: proven (%v) listing of %d names, the directory has %d", i, l.Proof, len(l.Names), len(bases))
+				return
+			}
+		}
+		errc <- nil
+	}()
+	err = <-errc
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
 	}
 }
