@@ -249,8 +249,44 @@ func (m *Mailbox) Sync(ctx context.Context) (*Changes, error) {
 	return m.syncLocked(ctx)
 }
 
+// errRestart: the uidlist got another UIDVALIDITY during the sync, and
+// the state was reset; the sync starts over.
+var errRestart = errors.New("store: UIDVALIDITY changed during the sync")
+
+// testHookBeforeAssignLock, set by tests, runs when a sync is about to
+// take the lock to assign UIDs: the moment another process may replace
+// the uidlist.
+var testHookBeforeAssignLock func()
+
+// maxRestarts bounds the restarts of one sync; a uidlist replaced again
+// and again is an error for the caller to report.
+const maxRestarts = 3
+
 func (m *Mailbox) syncLocked(ctx context.Context) (*Changes, error) {
-	ch := &Changes{}
+	var voided []Message
+	for restart := 0; ; restart++ {
+		ch := &Changes{}
+		err := m.syncOnce(ctx, ch)
+		if errors.Is(err, errRestart) && restart < maxRestarts {
+			voided = append(voided, ch.Expunged...)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if voided != nil {
+			// Everything the caller knew is void: report it all expunged
+			// and every message new, and nothing else.
+			ch.UIDValidityChanged = true
+			ch.Expunged = append(voided, ch.Expunged...)
+			ch.Flags = nil
+			sortByUID(ch.Expunged)
+		}
+		return ch, nil
+	}
+}
+
+func (m *Mailbox) syncOnce(ctx context.Context, ch *Changes) error {
 	newDir, curDir := filepath.Join(m.dir, maildir.New), filepath.Join(m.dir, maildir.Cur)
 
 	if m.stampsValid && m.suspects == 0 {
@@ -265,7 +301,7 @@ func (m *Mailbox) syncLocked(ctx context.Context) (*Changes, error) {
 			ns == m.newStamp && cs == m.curStamp {
 			ch.Skipped = true
 			ch.NewProof, ch.CurProof = m.newProof, m.curProof
-			return ch, nil
+			return nil
 		}
 	}
 
@@ -274,14 +310,14 @@ func (m *Mailbox) syncLocked(ctx context.Context) (*Changes, error) {
 	// its file exist.
 	f, err := m.refreshUIDList()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if f != nil && m.uidvalidity != 0 && f.Header.UIDValidity != m.uidvalidity {
 		m.resetLocked(f, ch)
 	}
 	if f == nil && len(m.msgs) > 0 {
 		if f, err = m.rebuildUIDList(ctx); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	nextBefore := m.nextUID
@@ -291,11 +327,11 @@ func (m *Mailbox) syncLocked(ctx context.Context) (*Changes, error) {
 
 	ln, err := m.list(newDir)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	lc, err := m.list(curDir)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	ch.NewProof, ch.CurProof = ln.Proof, lc.Proof
 	proven := ln.Proof.Proven() && lc.Proof.Proven()
@@ -346,23 +382,23 @@ func (m *Mailbox) syncLocked(ctx context.Context) (*Changes, error) {
 
 	for base, ss := range dups {
 		if err := m.resolveDuplicate(ctx, base, ss, ch); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for base, ss := range fresh {
 		if len(ss) > 1 {
 			kept, err := m.resolveFreshDuplicate(ctx, base, ss)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			fresh[base] = kept
 		}
 	}
 	if err := m.assign(ctx, f, fresh, ch); err != nil {
-		return nil, err
+		return err
 	}
 	if err := m.expungeAbsent(gen, proven, newDir, ch); err != nil {
-		return nil, err
+		return err
 	}
 	if proven && !m.opts.UnsafeTrustReaddir {
 		if err := m.compact(ctx, nextBefore, gen); err != nil {
@@ -377,7 +413,7 @@ func (m *Mailbox) syncLocked(ctx context.Context) (*Changes, error) {
 	// since: their directory's stamp no longer matches, so taking the
 	// newest uidlist here cannot hide them from the cheap check.
 	if m.lastFile, err = m.refreshUIDList(); err != nil {
-		return nil, err
+		return err
 	}
 	if m.lastFile != nil && m.lastFile.Header.UIDValidity != m.uidvalidity {
 		m.lastFile = nil // replaced meanwhile: the next sync deals with it
@@ -386,7 +422,7 @@ func (m *Mailbox) syncLocked(ctx context.Context) (*Changes, error) {
 	sortByUID(ch.New)
 	sortByUID(ch.Flags)
 	sortByUID(ch.Expunged)
-	return ch, nil
+	return nil
 }
 
 func sortByUID(ms []Message) {
@@ -577,6 +613,9 @@ func (m *Mailbox) assign(ctx context.Context, f *uidlist.File, fresh map[string]
 		return nil
 	}
 
+	if testHookBeforeAssignLock != nil {
+		testHookBeforeAssignLock()
+	}
 	lock, err := uidlist.AcquireLock(ctx, m.dir, m.opts.Lock)
 	if err != nil {
 		return fmt.Errorf("store: locking %s: %w", m.dir, err)
@@ -588,7 +627,10 @@ func (m *Mailbox) assign(ctx context.Context, f *uidlist.File, fresh map[string]
 		return err
 	}
 	if f != nil && m.uidvalidity != 0 && f.Header.UIDValidity != m.uidvalidity {
+		// Replaced after this sync read it: what the sync did so far is
+		// about void UIDs. Drop the state and sync again from the start.
 		m.resetLocked(f, ch)
+		return errRestart
 	}
 	adoptFrom(f)
 	if len(fresh) == 0 {

@@ -643,3 +643,45 @@ func TestCompactionKeepsDamagedCopy(t *testing.T) {
 		t.Fatalf("next UID lowered: %+v", ch.New)
 	}
 }
+
+// TestUIDValidityChangeDuringSync: the uidlist is replaced with another
+// UIDVALIDITY between a sync's listings and its assignment of new UIDs.
+// Every message, old and new, must come out of that sync with a UID of
+// the new uidlist, and none of the old UIDs may survive.
+func TestUIDValidityChangeDuringSync(t *testing.T) {
+	f := newFixture(t)
+	a, b := f.put(maildir.Cur, "S"), f.put(maildir.Cur, "")
+	mb := f.open(Options{})
+	sync1(t, mb)
+	old := mb.UIDValidity()
+	c := f.put(maildir.New, "")
+	replaced := fmt.Sprintf("3 V%d N50 G0123456789abcdef0123456789abcdef\n40 :%s\n41 :%s\n", old+9, a, b)
+	testHookBeforeAssignLock = func() {
+		testHookBeforeAssignLock = nil
+		path := filepath.Join(f.dir, uidlist.FileName)
+		if err := os.WriteFile(path+".new", []byte(replaced), 0o600); err != nil {
+			t.Error(err)
+		}
+		if err := os.Rename(path+".new", path); err != nil {
+			t.Error(err)
+		}
+	}
+	t.Cleanup(func() { testHookBeforeAssignLock = nil })
+	ch := sync1(t, mb)
+	if !ch.UIDValidityChanged || mb.UIDValidity() != old+9 {
+		t.Fatalf("changes %+v", ch)
+	}
+	got := map[string]uint32{}
+	for _, m := range mb.Messages() {
+		got[m.Base] = m.UID
+	}
+	if len(got) != 3 || got[a] != 40 || got[b] != 41 || got[c] != 50 {
+		t.Fatalf("UIDs after the change: %v", got)
+	}
+	if len(ch.New) != 3 || len(ch.Flags) != 0 {
+		t.Fatalf("new %+v flags %+v", ch.New, ch.Flags)
+	}
+	if err := mb.CheckFiles(); err != nil {
+		t.Fatal(err)
+	}
+}
