@@ -32,6 +32,8 @@ type Options struct {
 	MaxTries int
 	// Caps, when set, replace filesystem detection (tests).
 	Caps *maildir.Capabilities
+	// Now is the clock (nil: time.Now); tests move it.
+	Now func() time.Time
 
 	// UnsafeTrustReaddir switches the expunge rule off: listings are read
 	// with plain readdir and every message missing from one is expunged at
@@ -143,6 +145,17 @@ func Open(dir string, opts Options) (*Mailbox, error) {
 	}
 	if f != nil {
 		m.uidvalidity, m.nextUID = f.Header.UIDValidity, f.Header.NextUID
+	}
+	// Deliveries that crashed before their rename leave files in tmp/;
+	// opening the mailbox is the moment to clear those past the age.
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	if n, err := maildir.CleanTmp(dir, now()); err != nil {
+		m.log.Warn("cleaning tmp/", "err", err)
+	} else if n > 0 {
+		m.log.Info("removed stale files from tmp/", "count", n)
 	}
 	return m, nil
 }

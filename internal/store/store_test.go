@@ -685,3 +685,27 @@ func TestUIDValidityChangeDuringSync(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestOpenCleansStaleTmp(t *testing.T) {
+	f := newFixture(t)
+	stale := filepath.Join(f.dir, maildir.Tmp, "1600000000.M1P1.crashed")
+	young := filepath.Join(f.dir, maildir.Tmp, "1600000000.M2P1.writing")
+	for _, p := range []string{stale, young} {
+		if err := os.WriteFile(p, []byte("partial"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// ctime cannot be set back: move the clock 40 h ahead instead, and
+	// keep one file young by giving it an mtime 39 h ahead.
+	later := time.Now().Add(40 * time.Hour)
+	if err := os.Chtimes(young, later, later.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	f.open(Options{Now: func() time.Time { return later }})
+	if _, err := os.Stat(stale); err == nil {
+		t.Fatal("a tmp/ file older than 36 h was kept")
+	}
+	if _, err := os.Stat(young); err != nil {
+		t.Fatal("a tmp/ file younger than 36 h was removed")
+	}
+}
