@@ -26,7 +26,7 @@ export CISTERN_BENCH_DIR
 trap 'rm -rf "$CISTERN_BENCH_DIR"' EXIT
 
 cd "$repo_root"
-fs="$(stat -f -c %T "$CISTERN_BENCH_DIR")"
+fs="$(df -T "$CISTERN_BENCH_DIR" | awk 'NR == 2 { print $2 }')"
 {
 	echo "kernel: $(uname -r)"
 	echo "cpus: $(nproc)"
@@ -35,12 +35,15 @@ fs="$(stat -f -c %T "$CISTERN_BENCH_DIR")"
 	go version
 } | tee "$out/machine.txt" >&2
 
+# A failed benchmark (a listing that came back short, a sync that reported
+# changes) does not stop the others: its failure is reported at the end.
+status=0
 log "maildir benchmarks (making the fixture takes seconds to a minute)"
 go test -run '^$' -bench 'RawGetdents|List100k|ListVsRaw' -benchtime 20x \
-	-count "$count" ./maildir/ | tee "$out/maildir.txt" >&2
+	-count "$count" ./maildir/ 2>&1 | tee "$out/maildir.txt" >&2 || status=1
 log "store benchmarks"
 go test -run '^$' -bench 'Sync' -benchtime 10x \
-	-count "$count" ./internal/store/ | tee "$out/store.txt" >&2
+	-count "$count" ./internal/store/ 2>&1 | tee "$out/store.txt" >&2 || status=1
 
 # Medians of every metric of every benchmark, as "name unit median min max n".
 cat "$out/maildir.txt" "$out/store.txt" | awk '
@@ -108,6 +111,14 @@ awk '
 		print "ratios measured within one benchmark (interleaved, same load):"
 		metric("ListVsRaw list/raw", "BenchmarkListVsRaw100k list/raw", 1.5)
 		metric("SyncNoChangeFullRead sync/raw", "BenchmarkSyncNoChangeFullRead100k sync/raw", 2)
+		print "the same in CPU time (user+system, whole process; not inflated by waiting for a CPU):"
+		metric("ListVsRaw list/raw-cpu", "BenchmarkListVsRaw100k list/raw-cpu", 1.5)
+		metric("SyncNoChangeFullRead sync/raw-cpu", "BenchmarkSyncNoChangeFullRead100k sync/raw-cpu", 2)
 	}' "$out/medians.txt" | tee "$out/summary.txt"
 
+if [ "$status" -ne 0 ]; then
+	echo "FAILED benchmarks (their runs are missing from the medians):"
+	grep -h -A3 -e '^--- FAIL' "$out/maildir.txt" "$out/store.txt" || true
+fi
 echo "output: $out"
+exit "$status"

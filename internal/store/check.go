@@ -15,7 +15,8 @@ import (
 // joined; nil means all hold. The invariants:
 //
 //  1. UIDs are non-zero, strictly ascending, and below the next UID.
-//  2. The base-name index holds exactly the messages, one each.
+//  2. The base-name and file-name indexes hold exactly the messages, one
+//     each.
 //  3. Each message's file name has its base name, its flags are the
 //     file name's, and it lives in new/ or cur/.
 //  4. The suspect count is the number of messages marked suspect.
@@ -47,6 +48,9 @@ func (m *Mailbox) Check() error {
 		if m.byBase[e.base] != e {
 			bad("base name %q of UID %d is not indexed to it", e.base, e.uid)
 		}
+		if m.byName[subIndex(e.sub)][e.filename] != e {
+			bad("file name %s/%s of UID %d is not indexed to it", e.sub, e.filename, e.uid)
+		}
 		if e.sub != maildir.New && e.sub != maildir.Cur {
 			bad("UID %d lives in %q", e.uid, e.sub)
 		}
@@ -65,6 +69,9 @@ func (m *Mailbox) Check() error {
 	}
 	if len(m.byBase) != len(m.msgs) {
 		bad("%d base names indexed for %d messages", len(m.byBase), len(m.msgs))
+	}
+	if n := len(m.byName[0]) + len(m.byName[1]); n != len(m.msgs) {
+		bad("%d file names indexed for %d messages", n, len(m.msgs))
 	}
 	if suspects != m.suspects {
 		bad("%d suspects marked, %d counted", suspects, m.suspects)

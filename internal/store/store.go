@@ -111,11 +111,16 @@ type Mailbox struct {
 	nextUID     uint32
 	msgs        []*entry // ascending UID
 	byBase      map[string]*entry
+	// byName indexes the messages by file name, in new/ ([0]) and cur/
+	// ([1]): a sync whose listings hold exactly these names has nothing
+	// to change, and finds that out with one lookup per name.
+	byName [2]map[string]*entry
 	gen         uint64
 	suspects    int
 	// stamps of the last sync that was proven with no suspects left.
 	newStamp, curStamp maildir.DirStamp
 	lastFile           *uidlist.File // the uidlist as that sync ended
+	compactCounted     *uidlist.File // the uidlist whose dead records were last counted
 	stampsValid        bool
 	newProof, curProof maildir.Proof
 	foreignLogged      map[string]bool
@@ -137,6 +142,7 @@ func Open(dir string, opts Options) (*Mailbox, error) {
 		log:           log.With("mailbox", dir),
 		reader:        uidlist.NewReader(dir),
 		byBase:        make(map[string]*entry),
+		byName:        [2]map[string]*entry{make(map[string]*entry), make(map[string]*entry)},
 		foreignLogged: make(map[string]bool),
 	}
 	f, err := m.refreshUIDList()
@@ -348,20 +354,22 @@ func (m *Mailbox) syncOnce(ctx context.Context, ch *Changes) error {
 	}
 	ch.NewProof, ch.CurProof = ln.Proof, lc.Proof
 	proven := ln.Proof.Proven() && lc.Proof.Proven()
+	if proven && !m.opts.UnsafeTrustReaddir && m.unchanged(ln, lc) {
+		return m.finish(ch, ln, lc, proven)
+	}
 
 	m.gen++
 	gen := m.gen
 	fresh := make(map[string][]sighting)
 	var dups map[string][]sighting
 	see := func(sub, name string, typ uint8) {
-		if typ != 0 && typ != 8 && typ != 10 { // DT_UNKNOWN, DT_REG, DT_LNK
+		if ignorable(name, typ) {
+			if typ == 0 || typ == 8 || typ == 10 {
+				m.foreign(sub, name)
+			}
 			return
 		}
 		base := maildir.BaseName(name)
-		if base == "" || name[0] == '.' || strings.IndexByte(name, 0) >= 0 {
-			m.foreign(sub, name)
-			return
-		}
 		e, ok := m.byBase[base]
 		if !ok {
 			fresh[base] = append(fresh[base], sighting{sub, name})
@@ -414,11 +422,16 @@ func (m *Mailbox) syncOnce(ctx context.Context, ch *Changes) error {
 		return err
 	}
 	if proven && !m.opts.UnsafeTrustReaddir {
-		if err := m.compact(ctx, nextBefore, gen); err != nil {
+		if err := m.compact(ctx, nextBefore, len(ch.Expunged) > 0); err != nil {
 			m.log.Warn("uidlist compaction failed", "err", err)
 		}
 	}
+	return m.finish(ch, ln, lc, proven)
+}
 
+// finish records what the next sync's cheap check starts from.
+func (m *Mailbox) finish(ch *Changes, ln, lc *maildir.Listing, proven bool) error {
+	var err error
 	ch.Suspects = m.suspects
 	m.stampsValid = proven && m.suspects == 0 && ln.StampValid && lc.StampValid && !m.opts.UnsafeTrustReaddir
 	m.newStamp, m.curStamp = ln.Stamp, lc.Stamp
@@ -472,11 +485,59 @@ func (m *Mailbox) place(e *entry, sub, name string, ch *Changes) {
 		m.foreign(sub, name)
 		return
 	}
+	m.unindexName(e)
 	e.sub, e.filename = sub, strings.Clone(name)
+	m.indexName(e)
 	if n.Flags != e.flags {
 		e.flags = n.Flags
 		ch.Flags = append(ch.Flags, e.message())
 	}
+}
+
+func subIndex(sub string) int {
+	if sub == maildir.Cur {
+		return 1
+	}
+	return 0
+}
+
+func (m *Mailbox) indexName(e *entry) { m.byName[subIndex(e.sub)][e.filename] = e }
+
+func (m *Mailbox) unindexName(e *entry) {
+	if m.byName[subIndex(e.sub)][e.filename] == e {
+		delete(m.byName[subIndex(e.sub)], e.filename)
+	}
+}
+
+// unchanged reports whether the listings hold exactly the messages of
+// the state under their file names, besides files that are not messages:
+// then the sync has nothing to do. It only reads. Distinct names of one
+// directory listing map to distinct messages, so as many matches as
+// messages means every message was seen, once.
+func (m *Mailbox) unchanged(ln, lc *maildir.Listing) bool {
+	if m.suspects != 0 {
+		return false
+	}
+	matched := 0
+	for i, l := range [2]*maildir.Listing{ln, lc} {
+		idx := m.byName[i]
+		for j, name := range l.Names {
+			if _, ok := idx[name]; ok {
+				matched++
+				continue
+			}
+			if !ignorable(name, l.Types[j]) {
+				return false
+			}
+		}
+	}
+	return matched == len(m.msgs)
+}
+
+// ignorable: entries of new/ and cur/ that are not messages.
+func ignorable(name string, typ uint8) bool {
+	return (typ != 0 && typ != 8 && typ != 10) || // not DT_UNKNOWN, DT_REG, DT_LNK
+		name == "" || name[0] == '.' || strings.IndexByte(name, 0) >= 0
 }
 
 func (m *Mailbox) foreign(sub, name string) {
@@ -501,6 +562,7 @@ func (m *Mailbox) resetLocked(f *uidlist.File, ch *Changes) {
 	ch.UIDValidityChanged = true
 	m.msgs = nil
 	m.byBase = make(map[string]*entry)
+	m.byName = [2]map[string]*entry{make(map[string]*entry), make(map[string]*entry)}
 	m.suspects = 0
 	m.stampsValid = false
 	m.uidvalidity, m.nextUID = f.Header.UIDValidity, f.Header.NextUID
@@ -561,6 +623,7 @@ func (m *Mailbox) expungeAbsent(gen uint64, proven bool, newDir string, ch *Chan
 		e.suspect = false
 		m.suspects--
 		delete(m.byBase, e.base)
+		m.unindexName(e)
 		ch.Expunged = append(ch.Expunged, e.message())
 	}
 	m.msgs = slices.DeleteFunc(m.msgs, func(e *entry) bool { return gone[e] })
@@ -576,6 +639,7 @@ func (m *Mailbox) adopt(uid uint32, base string, s sighting, ch *Changes) {
 	}
 	e := &entry{uid: uid, base: strings.Clone(base), sub: s.sub, filename: strings.Clone(s.filename), flags: n.Flags, seen: m.gen}
 	m.byBase[e.base] = e
+	m.indexName(e)
 	if k := len(m.msgs); k == 0 || m.msgs[k-1].uid < uid {
 		m.msgs = append(m.msgs, e)
 	} else {
@@ -781,11 +845,17 @@ const compactThreshold = 256
 // proven sync showed gone. Only records older than the listings
 // (UID < nextBefore) can be dropped: a newer record may be for a file
 // delivered after the listings were read.
-func (m *Mailbox) compact(ctx context.Context, nextBefore uint32, gen uint64) error {
+func (m *Mailbox) compact(ctx context.Context, nextBefore uint32, expunged bool) error {
 	f, err := m.refreshUIDList()
 	if err != nil || f == nil {
 		return err
 	}
+	// Records only die when messages go: without an expunge here, and
+	// with the uidlist as it was at the last count, the count stands.
+	if !expunged && f == m.compactCounted {
+		return nil
+	}
+	m.compactCounted = f
 	dead := 0
 	for _, r := range f.Records {
 		if r.UID < nextBefore {

@@ -554,6 +554,7 @@ func TestCheckFindsCorruption(t *testing.T) {
 		{"uid order", func(m *Mailbox) { m.msgs[1].uid = m.msgs[0].uid }, "ascending"},
 		{"next uid", func(m *Mailbox) { m.nextUID = 1 }, "below the next UID"},
 		{"index", func(m *Mailbox) { delete(m.byBase, m.msgs[0].base) }, "indexed"},
+		{"name index", func(m *Mailbox) { m.unindexName(m.msgs[1]) }, "file name"},
 		{"flags", func(m *Mailbox) { m.msgs[0].flags = m.msgs[0].flags.With('F') }, "flags"},
 		{"suspects", func(m *Mailbox) { m.suspects = 3 }, "suspects"},
 		{"uidlist", func(m *Mailbox) { m.msgs[1].uid = 9; m.nextUID = 10 }, "in dovecot-uidlist"},
@@ -707,5 +708,34 @@ func TestOpenCleansStaleTmp(t *testing.T) {
 	}
 	if _, err := os.Stat(young); err != nil {
 		t.Fatal("a tmp/ file younger than 36 h was removed")
+	}
+}
+
+// TestSyncDirectoryTouched: a directory whose mtime moved without its
+// messages changing (a file came and went, a foreign file stays) is read,
+// and nothing is reported; a real change after that still is.
+func TestSyncDirectoryTouched(t *testing.T) {
+	f := newFixture(t)
+	a := f.put(maildir.Cur, "S")
+	f.put(maildir.Cur, "")
+	mb := f.open(Options{})
+	sync1(t, mb)
+	touch := filepath.Join(f.dir, maildir.Cur, ".probe")
+	if err := os.WriteFile(touch, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ch := sync1(t, mb)
+	if ch.Skipped || !ch.Empty() {
+		t.Fatalf("touched directory: %+v", ch)
+	}
+	f.rename(a, "RS")
+	ch = sync1(t, mb)
+	if len(ch.Flags) != 1 || ch.Flags[0].Base != a {
+		t.Fatalf("flag change after a touch: %+v", ch)
+	}
+	os.Remove(touch)
+	f.remove(a)
+	if ch = sync1(t, mb); len(ch.Expunged) != 1 {
+		t.Fatalf("expunge: %+v", ch)
 	}
 }
