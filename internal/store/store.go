@@ -114,9 +114,9 @@ type Mailbox struct {
 	// byName indexes the messages by file name, in new/ ([0]) and cur/
 	// ([1]): a sync whose listings hold exactly these names has nothing
 	// to change, and finds that out with one lookup per name.
-	byName [2]map[string]*entry
-	gen         uint64
-	suspects    int
+	byName   [2]map[string]*entry
+	gen      uint64
+	suspects int
 	// stamps of the last sync that was proven with no suspects left.
 	newStamp, curStamp maildir.DirStamp
 	lastFile           *uidlist.File // the uidlist as that sync ended
