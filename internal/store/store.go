@@ -124,6 +124,7 @@ type Mailbox struct {
 	stampsValid        bool
 	newProof, curProof maildir.Proof
 	foreignLogged      map[string]bool
+	subs               []*Subscription
 }
 
 // Open prepares the state of the Maildir at dir. It reads the uidlist if
@@ -262,10 +263,21 @@ type sighting struct {
 
 // Sync reads the Maildir and reconciles it with the state and the
 // uidlist, returning what changed (see the package doc for the rules).
+//
+// What it finds is also published to every Subscription.
 func (m *Mailbox) Sync(ctx context.Context) (*Changes, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.syncLocked(ctx)
+	return m.syncPublishLocked(ctx)
+}
+
+func (m *Mailbox) syncPublishLocked(ctx context.Context) (*Changes, error) {
+	ch, err := m.syncLocked(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m.publish(ch, nil)
+	return ch, nil
 }
 
 // errRestart: the uidlist got another UIDVALIDITY during the sync, and

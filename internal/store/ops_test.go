@@ -1,0 +1,298 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cistern-mail/cistern/maildir"
+)
+
+var ctx = context.Background()
+
+func flagsOf(s string) maildir.Flags {
+	f, err := maildir.ParseFlags(s)
+	if err != nil {
+		panic(err)
+	}
+	return f
+}
+
+// twoSessions opens one Mailbox with two subscribers, as two IMAP
+// sessions of one daemon share it.
+func twoSessions(t *testing.T, f *fixture) (*Mailbox, *Subscription, *Subscription) {
+	t.Helper()
+	mb := f.open(Options{})
+	sync1(t, mb)
+	a, b := mb.Subscribe(), mb.Subscribe()
+	t.Cleanup(func() { a.Close(); b.Close() })
+	return mb, a, b
+}
+
+func TestSetFlagsTwoSessions(t *testing.T) {
+	f := newFixture(t)
+	x, y := f.put(maildir.New, ""), f.put(maildir.Cur, "S")
+	mb, a, b := twoSessions(t, f)
+
+	out, err := mb.SetFlags(ctx, []uint32{1, 2, 99}, FlagsAdd, flagsOf("F"), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 2 || out[0].Flags.String() != "F" || out[1].Flags.String() != "FS" || out[0].Sub != maildir.Cur {
+		t.Fatalf("result %+v", out)
+	}
+	if p := a.Take(); !p.Empty() {
+		t.Fatalf("the session that stored hears of its own change: %+v", p)
+	}
+	select {
+	case <-b.Notify():
+	default:
+		t.Fatal("the other session was not notified")
+	}
+	p := b.Take()
+	if len(p.Flags) != 2 || p.Flags[0].UID != 1 || p.Flags[1].Flags.String() != "FS" {
+		t.Fatalf("other session got %+v", p)
+	}
+	if _, name := f.find(x); name != x+":2,F" {
+		t.Fatalf("file %s", name)
+	}
+	if _, name := f.find(y); name != y+":2,FS" {
+		t.Fatalf("file %s", name)
+	}
+	if err := mb.CheckFiles(); err != nil {
+		t.Fatal(err)
+	}
+	if err := mb.Check(); err != nil {
+		t.Fatal(err)
+	}
+	// -FLAGS and FLAGS.
+	if out, _ = mb.SetFlags(ctx, []uint32{2}, FlagsRemove, flagsOf("S"), a); out[0].Flags.String() != "F" {
+		t.Fatalf("-FLAGS: %+v", out)
+	}
+	if out, _ = mb.SetFlags(ctx, []uint32{2}, FlagsReplace, flagsOf("Rab"), a); out[0].Flags.String() != "Rab" {
+		t.Fatalf("FLAGS: %+v", out)
+	}
+	// A sync afterwards finds nothing new: our renames are the state.
+	if ch := sync1(t, mb); !ch.Empty() {
+		t.Fatalf("sync after own changes: %+v", ch)
+	}
+}
+
+// TestSetFlagsAfterForeignRename: another program renamed the file
+// since the last sync; the change still lands, and both its flag change
+// and ours are kept.
+func TestSetFlagsAfterForeignRename(t *testing.T) {
+	f := newFixture(t)
+	x := f.put(maildir.Cur, "S")
+	mb, a, b := twoSessions(t, f)
+	f.rename(x, "RS") // foreign: replied
+	out, err := mb.SetFlags(ctx, []uint32{1}, FlagsAdd, flagsOf("F"), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 1 || out[0].Flags.String() != "FRS" {
+		t.Fatalf("result %+v", out)
+	}
+	if _, name := f.find(x); name != x+":2,FRS" {
+		t.Fatalf("file %s", name)
+	}
+	// Both sessions heard of the foreign change (found by the retry's
+	// sync); b also of ours.
+	pa, pb := a.Take(), b.Take()
+	if len(pa.Flags) != 1 || pa.Flags[0].Flags.String() != "RS" {
+		t.Fatalf("a got %+v", pa)
+	}
+	if len(pb.Flags) != 1 || pb.Flags[0].Flags.String() != "FRS" {
+		t.Fatalf("b got %+v", pb)
+	}
+	if err := mb.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestExpungeTwoSessions(t *testing.T) {
+	f := newFixture(t)
+	f.put(maildir.Cur, "T")
+	y := f.put(maildir.Cur, "T")
+	f.put(maildir.Cur, "")
+	mb, a, b := twoSessions(t, f)
+	f.rename(y, "ST") // foreign rename before our expunge
+	gone, err := mb.Expunge(ctx, []uint32{1, 2}, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(uids(gone), []uint32{1, 2}) {
+		t.Fatalf("expunged %v", uids(gone))
+	}
+	if p := b.Take(); !slices.Equal(p.Expunged, []uint32{1, 2}) {
+		t.Fatalf("other session got %+v", p)
+	}
+	if p := a.Take(); len(p.Expunged) != 0 {
+		t.Fatalf("the expunging session got its own expunges back: %+v", p)
+	}
+	if err := mb.CheckFiles(); err != nil {
+		t.Fatal(err)
+	}
+	if ch := sync1(t, mb); !ch.Empty() {
+		t.Fatalf("sync after expunge: %+v", ch)
+	}
+}
+
+func TestAppendAndOpen(t *testing.T) {
+	f := newFixture(t)
+	f.put(maildir.Cur, "")
+	mb, a, b := twoSessions(t, f)
+	date := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+	msg, err := mb.Append(ctx, strings.NewReader("Subject: hi\r\n\r\nbody\r\n"), flagsOf("S"), date, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg.UID != 2 || msg.Flags.String() != "S" || msg.Sub != maildir.Cur {
+		t.Fatalf("appended %+v", msg)
+	}
+	if p := b.Take(); len(p.New) != 1 || p.New[0].UID != 2 {
+		t.Fatalf("other session got %+v", p)
+	}
+	file, got, err := mb.OpenMessage(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(file)
+	fi, _ := file.Stat()
+	file.Close()
+	if string(data) != "Subject: hi\r\n\r\nbody\r\n" || !fi.ModTime().Equal(date) || got.UID != 2 {
+		t.Fatalf("opened %q %v %+v", data, fi.ModTime(), got)
+	}
+	// Renamed by someone else: OpenMessage finds it anyway.
+	f.rename(msg.Base, "FS")
+	file, got, err = mb.OpenMessage(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file.Close()
+	if got.Flags.String() != "FS" {
+		t.Fatalf("after a foreign rename: %+v", got)
+	}
+	// Deleted: ErrNoSuchMessage.
+	f.remove(msg.Base)
+	if _, _, err := mb.OpenMessage(ctx, 2); !errors.Is(err, ErrNoSuchMessage) {
+		t.Fatalf("opening a deleted message: %v", err)
+	}
+	if err := mb.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCopy(t *testing.T) {
+	f := newFixture(t)
+	f.put(maildir.Cur, "S")
+	f.put(maildir.Cur, "F")
+	f.put(maildir.New, "")
+	src := f.open(Options{})
+	sync1(t, src)
+	dstDir := filepath.Join(t.TempDir(), "Dest")
+	if err := maildir.Create(dstDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	dst, err := Open(dstDir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := dst.Subscribe()
+	defer sub.Close()
+	from, to, err := src.Copy(ctx, []uint32{1, 3, 42}, dst, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(from, []uint32{1, 3}) || !slices.Equal(to, []uint32{1, 2}) {
+		t.Fatalf("COPYUID %v -> %v", from, to)
+	}
+	msgs := dst.Messages()
+	if len(msgs) != 2 || msgs[0].Flags.String() != "S" || msgs[1].Flags.String() != "" {
+		t.Fatalf("destination %+v", msgs)
+	}
+	if p := sub.Take(); len(p.New) != 2 {
+		t.Fatalf("destination subscriber got %+v", p)
+	}
+	if err := dst.CheckFiles(); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.CheckFiles(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSubscriptionCoalesces: a subscriber that waits gets one latest
+// version per message, and nothing about messages gone meanwhile.
+func TestSubscriptionCoalesces(t *testing.T) {
+	f := newFixture(t)
+	f.put(maildir.Cur, "")
+	mb, a, b := twoSessions(t, f)
+	for i := 0; i < 5; i++ {
+		if _, err := mb.SetFlags(ctx, []uint32{1}, FlagsReplace, flagsOf([]string{"S", "F", "R", "D", "FS"}[i]), a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := mb.Append(ctx, strings.NewReader("x\n"), 0, time.Time{}, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mb.SetFlags(ctx, []uint32{n.UID}, FlagsAdd, flagsOf("S"), a); err != nil {
+		t.Fatal(err)
+	}
+	p := b.Take()
+	if len(p.Flags) != 1 || p.Flags[0].Flags.String() != "FS" {
+		t.Fatalf("flags %+v", p.Flags)
+	}
+	if len(p.New) != 1 || p.New[0].Flags.String() != "S" {
+		t.Fatalf("new %+v", p.New)
+	}
+	if _, err := mb.Expunge(ctx, []uint32{n.UID}, a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mb.Append(ctx, strings.NewReader("y\n"), 0, time.Time{}, a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mb.Expunge(ctx, []uint32{3}, a); err != nil {
+		t.Fatal(err)
+	}
+	p = b.Take()
+	if !slices.Equal(p.Expunged, []uint32{2, 3}) || len(p.New) != 0 || len(p.Flags) != 0 {
+		t.Fatalf("pending %+v", p)
+	}
+}
+
+func TestRegistryShares(t *testing.T) {
+	f := newFixture(t)
+	r := NewRegistry(Options{})
+	m1, rel1, err := r.Open(f.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, rel2, err := r.Open(f.dir + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m1 != m2 {
+		t.Fatal("two Mailboxes for one directory")
+	}
+	rel1()
+	rel1() // twice is harmless
+	if _, ok := r.Lookup(f.dir); !ok {
+		t.Fatal("released while still in use")
+	}
+	rel2()
+	if _, ok := r.Lookup(f.dir); ok {
+		t.Fatal("not released")
+	}
+	if _, _, err := r.Open("relative/path"); err == nil {
+		t.Fatal("relative path accepted")
+	}
+	os.RemoveAll(f.dir)
+}

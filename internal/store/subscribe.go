@@ -1,0 +1,138 @@
+package store
+
+import (
+	"slices"
+	"sync"
+)
+
+// A Subscription receives the changes of a Mailbox that its owner (an
+// IMAP session) did not make itself, coalesced until the owner takes them
+// at a moment the protocol allows. What it holds is bounded by the size of
+// the mailbox, however long the owner waits: the latest version of each
+// new or changed message and the set of expunged UIDs.
+type Subscription struct {
+	m      *Mailbox      // immutable
+	notify chan struct{} // immutable; capacity 1: "something is pending"
+
+	mu       sync.Mutex // guards the fields below
+	expunged map[uint32]bool
+	added    map[uint32]Message
+	flags    map[uint32]Message
+	void     bool // UIDVALIDITY changed
+}
+
+// Pending is what a Subscription collected: apply expunges first, then
+// new messages, then flag changes.
+type Pending struct {
+	// Expunged UIDs, ascending.
+	Expunged []uint32
+	// New messages, in UID order, without those expunged meanwhile.
+	New []Message
+	// Flags: messages whose flags changed, latest version, UID order,
+	// without those expunged meanwhile.
+	Flags []Message
+	// UIDValidityChanged: every UID the owner knows is void.
+	UIDValidityChanged bool
+}
+
+// Empty reports whether nothing is pending.
+func (p *Pending) Empty() bool {
+	return len(p.Expunged) == 0 && len(p.New) == 0 && len(p.Flags) == 0 && !p.UIDValidityChanged
+}
+
+// Subscribe returns a new Subscription to m's changes.
+func (m *Mailbox) Subscribe() *Subscription {
+	s := &Subscription{
+		m:        m,
+		notify:   make(chan struct{}, 1),
+		expunged: make(map[uint32]bool),
+		added:    make(map[uint32]Message),
+		flags:    make(map[uint32]Message),
+	}
+	m.mu.Lock()
+	m.subs = append(m.subs, s)
+	m.mu.Unlock()
+	return s
+}
+
+// Close ends the subscription.
+func (s *Subscription) Close() {
+	m := s.m
+	m.mu.Lock()
+	m.subs = slices.DeleteFunc(m.subs, func(x *Subscription) bool { return x == s })
+	m.mu.Unlock()
+}
+
+// Notify is signalled (without blocking the publisher) when changes are
+// pending.
+func (s *Subscription) Notify() <-chan struct{} { return s.notify }
+
+// Take returns and clears what is pending.
+func (s *Subscription) Take() Pending {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var p Pending
+	p.UIDValidityChanged = s.void
+	for uid := range s.expunged {
+		p.Expunged = append(p.Expunged, uid)
+	}
+	slices.Sort(p.Expunged)
+	for uid, msg := range s.added {
+		if !s.expunged[uid] {
+			p.New = append(p.New, msg)
+		}
+	}
+	sortByUID(p.New)
+	for uid, msg := range s.flags {
+		if !s.expunged[uid] {
+			if _, isNew := s.added[uid]; !isNew {
+				p.Flags = append(p.Flags, msg)
+			}
+		}
+	}
+	sortByUID(p.Flags)
+	s.void = false
+	clear(s.expunged)
+	clear(s.added)
+	clear(s.flags)
+	return p
+}
+
+func (s *Subscription) add(ch *Changes) {
+	s.mu.Lock()
+	if ch.UIDValidityChanged {
+		s.void = true
+	}
+	for _, msg := range ch.Expunged {
+		s.expunged[msg.UID] = true
+	}
+	for _, msg := range ch.New {
+		s.added[msg.UID] = msg
+		delete(s.expunged, msg.UID)
+	}
+	for _, msg := range ch.Flags {
+		if _, isNew := s.added[msg.UID]; isNew {
+			s.added[msg.UID] = msg // a new message's latest flags
+		} else {
+			s.flags[msg.UID] = msg
+		}
+	}
+	s.mu.Unlock()
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+}
+
+// publish hands ch to every subscriber but from. Held with m.mu, after
+// the changes are on disk.
+func (m *Mailbox) publish(ch *Changes, from *Subscription) {
+	if ch.Empty() {
+		return
+	}
+	for _, s := range m.subs {
+		if s != from {
+			s.add(ch)
+		}
+	}
+}
