@@ -270,7 +270,7 @@ func TestSubscriptionCoalesces(t *testing.T) {
 
 func TestRegistryShares(t *testing.T) {
 	f := newFixture(t)
-	r := NewRegistry(Options{})
+	r := NewRegistry(Options{}, nil)
 	m1, rel1, err := r.Open(f.dir)
 	if err != nil {
 		t.Fatal(err)
@@ -295,4 +295,67 @@ func TestRegistryShares(t *testing.T) {
 		t.Fatal("relative path accepted")
 	}
 	os.RemoveAll(f.dir)
+}
+
+// waitPending waits for s to be notified and returns what it took, or
+// fails after a generous deadline (a missing notice, not a slow one).
+func waitPending(t *testing.T, s *Subscription, what func(Pending) bool) Pending {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	var got Pending
+	for {
+		select {
+		case <-s.Notify():
+			p := s.Take()
+			got.Expunged = append(got.Expunged, p.Expunged...)
+			got.New = append(got.New, p.New...)
+			got.Flags = append(got.Flags, p.Flags...)
+			if what(got) {
+				return got
+			}
+		case <-deadline:
+			t.Fatalf("no notice; got %+v", got)
+		}
+	}
+}
+
+// TestWatcherNotices: files dropped into new/, renamed in cur/ and
+// removed by other programs reach a subscriber without anyone calling
+// Sync.
+func TestWatcherNotices(t *testing.T) {
+	f := newFixture(t)
+	x := f.put(maildir.Cur, "")
+	w, err := NewWatcher(testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	r := NewRegistry(Options{Logger: testLogger(t)}, w)
+	mb, release, err := r.Open(f.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	sync1(t, mb)
+	s := mb.Subscribe()
+	defer s.Close()
+
+	y := f.put(maildir.New, "")
+	p := waitPending(t, s, func(p Pending) bool { return len(p.New) == 1 })
+	if p.New[0].Base != y {
+		t.Fatalf("new %+v", p.New)
+	}
+	f.rename(x, "S")
+	p = waitPending(t, s, func(p Pending) bool { return len(p.Flags) == 1 })
+	if p.Flags[0].Base != x || p.Flags[0].Flags.String() != "S" {
+		t.Fatalf("flags %+v", p.Flags)
+	}
+	f.remove(y)
+	p = waitPending(t, s, func(p Pending) bool { return len(p.Expunged) == 1 })
+	if p.Expunged[0] != 2 {
+		t.Fatalf("expunged %+v", p.Expunged)
+	}
+	if err := mb.Check(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -10,7 +10,8 @@ import (
 // every session of a process sees one synced state and one stream of
 // changes (DESIGN.md §6). Safe for concurrent use.
 type Registry struct {
-	opts Options // immutable
+	opts    Options  // immutable
+	watcher *Watcher // immutable; nil: no change notices
 
 	mu    sync.Mutex // guards boxes
 	boxes map[string]*regEntry
@@ -21,9 +22,10 @@ type regEntry struct {
 	refs int
 }
 
-// NewRegistry returns a Registry that opens mailboxes with opts.
-func NewRegistry(opts Options) *Registry {
-	return &Registry{opts: opts, boxes: make(map[string]*regEntry)}
+// NewRegistry returns a Registry that opens mailboxes with opts and,
+// when w is not nil, watches each open mailbox with w.
+func NewRegistry(opts Options, w *Watcher) *Registry {
+	return &Registry{opts: opts, watcher: w, boxes: make(map[string]*regEntry)}
 }
 
 // Open returns the shared Mailbox of dir and a release function to call
@@ -42,6 +44,11 @@ func (r *Registry) Open(dir string) (*Mailbox, func(), error) {
 		if err != nil {
 			return nil, nil, err
 		}
+		if r.watcher != nil {
+			if err := r.watcher.Watch(mb); err != nil {
+				mb.log.Warn("no change notices for this mailbox; polling only", "err", err)
+			}
+		}
 		e = &regEntry{mb: mb}
 		r.boxes[dir] = e
 	}
@@ -54,6 +61,9 @@ func (r *Registry) Open(dir string) (*Mailbox, func(), error) {
 			e.refs--
 			if e.refs == 0 {
 				delete(r.boxes, dir)
+				if r.watcher != nil {
+					r.watcher.Unwatch(e.mb)
+				}
 				e.mb.Close()
 			}
 		})

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -125,6 +126,7 @@ type Mailbox struct {
 	newProof, curProof maildir.Proof
 	foreignLogged      map[string]bool
 	subs               []*Subscription
+	kicked             atomic.Bool // a background sync is scheduled (Kick)
 }
 
 // Open prepares the state of the Maildir at dir. It reads the uidlist if
