@@ -1,0 +1,400 @@
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/cistern-mail/cistern/internal/uidlist"
+	"github.com/cistern-mail/cistern/maildir"
+)
+
+// Account is one user's tree of mailboxes: the root Maildir is INBOX, its
+// Maildir++ folders (.A.B) the others. A folder is named by its path of
+// elements ([]string{"A", "B"}); the IMAP layer chooses how to write it.
+//
+// Special-use attributes (RFC 6154) live in the root, in the file
+// cistern-special-use, one "<attribute> <folder name>" per line, the
+// folder name as on disk without its leading dot.
+type Account struct {
+	root string    // immutable
+	reg  *Registry // immutable
+
+	mu sync.Mutex // serializes folder operations (maildir's folder calls need it)
+}
+
+// SpecialUseFile holds the special-use attributes of an account's folders.
+const SpecialUseFile = "cistern-special-use"
+
+// DefaultFolders are made, with their special-use attributes, when an
+// account is created.
+var DefaultFolders = []struct{ Name, SpecialUse string }{
+	{"Drafts", `\Drafts`},
+	{"Sent", `\Sent`},
+	{"Trash", `\Trash`},
+	{"Junk", `\Junk`},
+	{"Archive", `\Archive`},
+}
+
+// Folder describes one mailbox of an account.
+type Folder struct {
+	// Path is empty for INBOX.
+	Path       []string
+	SpecialUse string
+	// HasChildren: some folder lies below this one.
+	HasChildren bool
+	// Selectable is false for a level of the hierarchy that has no
+	// Maildir of its own (.A.B exists, .A does not).
+	Selectable bool
+}
+
+// ErrNoSuchFolder: the folder does not exist.
+var ErrNoSuchFolder = errors.New("store: no such folder")
+
+// OpenAccount opens the account whose INBOX is the Maildir root,
+// creating it, with the default folders, when it does not exist.
+func OpenAccount(root string, reg *Registry) (*Account, error) {
+	a := &Account{root: filepath.Clean(root), reg: reg}
+	if maildir.IsMaildir(a.root) {
+		return a, nil
+	}
+	if err := maildir.Create(a.root, 0o700); err != nil {
+		return nil, err
+	}
+	var lines bytes.Buffer
+	for _, f := range DefaultFolders {
+		if err := maildir.CreateFolder(a.root, []string{f.Name}); err != nil && !errors.Is(err, maildir.ErrFolderExists) {
+			return nil, err
+		}
+		fmt.Fprintf(&lines, "%s %s\n", f.SpecialUse, f.Name)
+	}
+	if err := writeFileDurable(filepath.Join(a.root, SpecialUseFile), lines.Bytes()); err != nil {
+		return nil, err
+	}
+	names := make([]string, len(DefaultFolders))
+	for i, f := range DefaultFolders {
+		names[i] = f.Name
+	}
+	if err := maildir.WriteSubscriptions(a.root, append([]string{"INBOX"}, names...)); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Root returns the account's root Maildir.
+func (a *Account) Root() string { return a.root }
+
+func (a *Account) dir(path []string) (string, error) {
+	if len(path) == 0 {
+		return a.root, nil
+	}
+	return maildir.FolderDir(a.root, path)
+}
+
+// Folders lists INBOX and every folder, parents that exist only as a
+// level of the hierarchy included (not selectable), in name order.
+func (a *Account) Folders() ([]Folder, error) {
+	paths, err := maildir.ListFolders(a.root)
+	if err != nil {
+		return nil, err
+	}
+	special, err := a.specialUse()
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]*Folder{}
+	var out []*Folder
+	add := func(p []string, selectable bool) *Folder {
+		key := strings.Join(p, "\x00")
+		if f, ok := byName[key]; ok {
+			f.Selectable = f.Selectable || selectable
+			return f
+		}
+		f := &Folder{Path: slices.Clone(p), Selectable: selectable}
+		if len(p) > 0 {
+			f.SpecialUse = special[strings.Join(p, string(maildir.FolderSep))]
+		}
+		byName[key] = f
+		out = append(out, f)
+		return f
+	}
+	add(nil, true)
+	for _, p := range paths {
+		for i := 1; i < len(p); i++ {
+			add(p[:i], false).HasChildren = true
+		}
+		add(p, true)
+	}
+	slices.SortFunc(out, func(x, y *Folder) int { return slices.Compare(x.Path, y.Path) })
+	res := make([]Folder, len(out))
+	for i, f := range out {
+		res[i] = *f
+	}
+	return res, nil
+}
+
+// CreateFolder makes a folder, with a special-use attribute if not "".
+func (a *Account) CreateFolder(path []string, specialUse string) error {
+	if len(path) == 0 {
+		return fmt.Errorf("%w: INBOX exists", maildir.ErrFolderExists)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := maildir.CreateFolder(a.root, path); err != nil {
+		return err
+	}
+	if specialUse == "" {
+		return nil
+	}
+	special, err := a.specialUse()
+	if err != nil {
+		return err
+	}
+	special[strings.Join(path, string(maildir.FolderSep))] = specialUse
+	return a.writeSpecialUse(special)
+}
+
+// DeleteFolder removes a folder and its messages; its children stay.
+func (a *Account) DeleteFolder(path []string) error {
+	if len(path) == 0 {
+		return errors.New("store: INBOX cannot be deleted")
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := maildir.DeleteFolder(a.root, path); err != nil {
+		return err
+	}
+	return a.dropSpecialUse(path, nil)
+}
+
+// RenameFolder renames a folder and its children. Renaming INBOX moves
+// its messages into the new folder and leaves INBOX empty (RFC 9051
+// §6.3.6).
+func (a *Account) RenameFolder(from, to []string) error {
+	if len(to) == 0 {
+		return fmt.Errorf("%w: INBOX exists", maildir.ErrFolderExists)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(from) == 0 {
+		return a.renameInbox(to)
+	}
+	if err := maildir.RenameFolder(a.root, from, to); err != nil {
+		return err
+	}
+	return a.dropSpecialUse(from, to)
+}
+
+// renameInbox moves every message of INBOX into a new folder.
+func (a *Account) renameInbox(to []string) error {
+	if err := maildir.CreateFolder(a.root, to); err != nil {
+		return err
+	}
+	dst, err := maildir.FolderDir(a.root, to)
+	if err != nil {
+		return err
+	}
+	for _, sub := range []string{maildir.New, maildir.Cur} {
+		names, err := readNames(filepath.Join(a.root, sub))
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			if n == "" || n[0] == '.' {
+				continue
+			}
+			err := os.Rename(filepath.Join(a.root, sub, n), filepath.Join(dst, sub, n))
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// OpenMailbox returns the shared Mailbox of a folder (INBOX for an empty
+// path) and its release function.
+func (a *Account) OpenMailbox(path []string) (*Mailbox, func(), error) {
+	dir, err := a.dir(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !maildir.IsMaildir(dir) {
+		return nil, nil, ErrNoSuchFolder
+	}
+	return a.reg.Open(dir)
+}
+
+// Subscriptions returns the subscribed folder names, as written in the
+// subscriptions file ("INBOX", or elements joined by '.').
+func (a *Account) Subscriptions() ([]string, error) {
+	return maildir.ReadSubscriptions(a.root)
+}
+
+// SetSubscribed adds or removes a folder name in the subscriptions file.
+func (a *Account) SetSubscribed(name string, on bool) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	names, err := maildir.ReadSubscriptions(a.root)
+	if err != nil {
+		return err
+	}
+	i := slices.Index(names, name)
+	switch {
+	case on && i < 0:
+		names = append(names, name)
+	case !on && i >= 0:
+		names = slices.Delete(names, i, i+1)
+	default:
+		return nil
+	}
+	return maildir.WriteSubscriptions(a.root, names)
+}
+
+func (a *Account) specialUse() (map[string]string, error) {
+	out := map[string]string{}
+	data, err := os.ReadFile(filepath.Join(a.root, SpecialUseFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		attr, name, ok := strings.Cut(sc.Text(), " ")
+		if ok && strings.HasPrefix(attr, `\`) && name != "" {
+			out[name] = attr
+		}
+	}
+	return out, nil
+}
+
+func (a *Account) writeSpecialUse(m map[string]string) error {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var b bytes.Buffer
+	for _, n := range names {
+		fmt.Fprintf(&b, "%s %s\n", m[n], n)
+	}
+	return writeFileDurable(filepath.Join(a.root, SpecialUseFile), b.Bytes())
+}
+
+// dropSpecialUse forgets (to == nil) or moves the attributes of a folder
+// and its children after a delete or a rename.
+func (a *Account) dropSpecialUse(from, to []string) error {
+	special, err := a.specialUse()
+	if err != nil {
+		return err
+	}
+	prefix := strings.Join(from, string(maildir.FolderSep))
+	changed := false
+	for name, attr := range special {
+		if name != prefix && !strings.HasPrefix(name, prefix+string(maildir.FolderSep)) {
+			continue
+		}
+		delete(special, name)
+		changed = true
+		if to != nil && (name == prefix || len(to) > 0) {
+			special[strings.Join(to, string(maildir.FolderSep))+name[len(prefix):]] = attr
+		}
+		if to == nil && name != prefix {
+			special[name] = attr // children stay where they are
+		}
+	}
+	if !changed {
+		return nil
+	}
+	return a.writeSpecialUse(special)
+}
+
+// writeFileDurable replaces path with data: temp file, fsync, rename,
+// fsync the directory. A crash leaves the old or the new file whole.
+func writeFileDurable(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if _, err = f.Write(data); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return maildir.SyncDir(dir)
+}
+
+// Keywords returns the mailbox's keyword names by flag letter (a–z).
+func (m *Mailbox) Keywords() (*uidlist.Keywords, error) {
+	k, problems, err := uidlist.ReadKeywords(m.dir)
+	for _, p := range problems {
+		m.log.Warn("dovecot-keywords damage", "problem", p.String())
+	}
+	return k, err
+}
+
+// KeywordFlags maps keyword names to flag letters, adding names not yet
+// in dovecot-keywords when create is set (under the mailbox lock). Names
+// that cannot be had (26 in use, or !create) are returned in missing.
+func (m *Mailbox) KeywordFlags(ctx context.Context, names []string, create bool) (f maildir.Flags, missing []string, err error) {
+	k, err := m.Keywords()
+	if err != nil {
+		return 0, nil, err
+	}
+	var absent []string
+	for _, n := range names {
+		if c, ok := k.Letter(n); ok {
+			f = f.With(c)
+		} else {
+			absent = append(absent, n)
+		}
+	}
+	if len(absent) == 0 || !create {
+		return f, absent, nil
+	}
+	lock, err := uidlist.AcquireLock(ctx, m.dir, m.opts.Lock)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer lock.Release()
+	if k, err = m.Keywords(); err != nil { // reread under the lock
+		return 0, nil, err
+	}
+	added := false
+	for _, n := range absent {
+		c, ok := k.Letter(n)
+		if !ok {
+			if c, err = k.Add(n); err != nil {
+				missing = append(missing, n)
+				continue
+			}
+			added = true
+		}
+		f = f.With(c)
+	}
+	if added {
+		if err := uidlist.WriteKeywords(lock, m.dir, k); err != nil {
+			return 0, nil, err
+		}
+	}
+	return f, missing, nil
+}
