@@ -1,0 +1,78 @@
+package imap
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestViewBasics(t *testing.T) {
+	v := NewView([]uint32{3, 5, 9, 10})
+	if v.Len() != 4 || v.UID(1) != 3 || v.UID(4) != 10 || v.UID(5) != 0 || v.UID(0) != 0 {
+		t.Fatal("UID lookups")
+	}
+	if v.Seq(9) != 3 || v.Seq(4) != 0 || v.MaxUID() != 10 {
+		t.Fatal("Seq lookups")
+	}
+	if n := v.Add([]uint32{10, 12, 11, 14}); n != 6 || !slices.Equal(v.UIDs(), []uint32{3, 5, 9, 10, 12, 14}) {
+		t.Fatalf("Add: %d %v", n, v.UIDs())
+	}
+	// Expunging 5 and 12: announce 5 (seq 5) first, then 2.
+	if seqs := v.Expunge([]uint32{5, 12, 99, 5}); !slices.Equal(seqs, []uint32{5, 2}) {
+		t.Fatalf("expunge seqs %v", seqs)
+	}
+	if !slices.Equal(v.UIDs(), []uint32{3, 9, 10, 14}) {
+		t.Fatalf("after expunge %v", v.UIDs())
+	}
+}
+
+func TestViewSets(t *testing.T) {
+	v := NewView([]uint32{3, 5, 9, 10, 20})
+	cases := []struct {
+		set  []Range
+		want []uint32
+		err  bool
+	}{
+		{[]Range{{1, 1}}, []uint32{3}, false},
+		{[]Range{{2, 0}}, []uint32{5, 9, 10, 20}, false},
+		{[]Range{{0, 4}}, []uint32{10, 20}, false}, // *:4 is 4:*
+		{[]Range{{1, 2}, {2, 3}}, []uint32{3, 5, 9}, false},
+		{[]Range{{6, 6}}, nil, true},
+	}
+	for _, c := range cases {
+		got, err := v.SeqsToUIDs(c.set)
+		if (err != nil) != c.err || !slices.Equal(got, c.want) {
+			t.Errorf("SeqsToUIDs(%v) = %v, %v", c.set, got, err)
+		}
+	}
+	ucases := []struct {
+		set  []Range
+		want []uint32
+	}{
+		{[]Range{{1, 0}}, []uint32{3, 5, 9, 10, 20}},
+		{[]Range{{4, 9}}, []uint32{5, 9}},
+		{[]Range{{21, 0}}, []uint32{20}}, // 21:* includes the highest UID
+		{[]Range{{11, 19}}, nil},
+		{[]Range{{9, 9}, {3, 5}}, []uint32{3, 5, 9}},
+	}
+	for _, c := range ucases {
+		if got := v.UIDsIn(c.set); !slices.Equal(got, c.want) {
+			t.Errorf("UIDsIn(%v) = %v, want %v", c.set, got, c.want)
+		}
+	}
+	empty := NewView(nil)
+	if got := empty.UIDsIn([]Range{{1, 0}}); len(got) != 0 {
+		t.Errorf("empty view: %v", got)
+	}
+	if _, err := empty.SeqsToUIDs([]Range{{1, 0}}); err == nil {
+		t.Error("1:* on an empty view is an error for sequence numbers")
+	}
+}
+
+func TestViewPanicsOnDisorder(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("no panic for UIDs out of order")
+		}
+	}()
+	NewView([]uint32{5, 3})
+}
