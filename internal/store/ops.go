@@ -26,10 +26,19 @@ var ErrNoSuchMessage = errors.New("store: no such message")
 type FlagOp int
 
 const (
-	FlagsReplace FlagOp = iota // FLAGS
+	FlagsReplace FlagOp = iota // FLAGS: the settable flags become f
 	FlagsAdd                   // +FLAGS
 	FlagsRemove                // -FLAGS
 )
+
+// Settable are the letters a replacement sets or clears: the system flags
+// D F R S T and the keywords a–z. Other letters (P, and any a program
+// invented) are kept: no client can see them, so none means to clear
+// them.
+var Settable = func() maildir.Flags {
+	f, _ := maildir.ParseFlags("DFRSTabcdefghijklmnopqrstuvwxyz")
+	return f
+}()
 
 func (op FlagOp) apply(old, f maildir.Flags) maildir.Flags {
 	switch op {
@@ -38,7 +47,7 @@ func (op FlagOp) apply(old, f maildir.Flags) maildir.Flags {
 	case FlagsRemove:
 		return old &^ f
 	}
-	return f
+	return old&^Settable | f&Settable
 }
 
 // SetFlags changes the flags of the messages with the given UIDs and

@@ -359,3 +359,14 @@ func TestWatcherNotices(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestFlagsReplaceKeepsUnknownLetters(t *testing.T) {
+	f := newFixture(t)
+	f.put(maildir.Cur, "PSX")
+	mb := f.open(Options{})
+	sync1(t, mb)
+	out, err := mb.SetFlags(ctx, []uint32{1}, FlagsReplace, flagsOf("Fa"), nil)
+	if err != nil || out[0].Flags.String() != "FPXa" {
+		t.Fatalf("replace: %+v %v", out, err)
+	}
+}
