@@ -342,3 +342,17 @@ func (m *Mailbox) byUID(uid uint32) *entry {
 	}
 	return m.msgs[i]
 }
+
+// Path returns where msg's file was when the state last saw it.
+func (m *Mailbox) Path(msg Message) string { return filepath.Join(m.dir, msg.Sub, msg.Filename) }
+
+// LookupUID returns the message with uid.
+func (m *Mailbox) LookupUID(uid uint32) (Message, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.byUID(uid)
+	if e == nil {
+		return Message{}, false
+	}
+	return e.message(), true
+}

@@ -1,0 +1,501 @@
+// Package backend joins the IMAP engine to the storage: it implements
+// imap.Backend with store.Account and store.Mailbox, mapping IMAP mailbox
+// names to Maildir++ folders and IMAP flags to Maildir flag letters.
+//
+//	IMAP        Maildir letter
+//	\Draft      D
+//	\Flagged    F
+//	\Answered   R
+//	\Seen       S
+//	\Deleted    T
+//	keyword     a–z, by dovecot-keywords
+//
+// Other letters (P, or any a program invented) are invisible to IMAP and
+// kept by every flag change. \Recent is not stored.
+//
+// Mailbox names use '.' between hierarchy levels, as Maildir++ does on
+// disk; "INBOX" (any case) is the root Maildir.
+package backend
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cistern-mail/cistern/internal/imap"
+	"github.com/cistern-mail/cistern/internal/store"
+	"github.com/cistern-mail/cistern/maildir"
+)
+
+// Authenticator checks a password and says where the user's mail is.
+type Authenticator interface {
+	Authenticate(ctx context.Context, username, password string) (maildirRoot string, err error)
+}
+
+// Backend implements imap.Backend.
+type Backend struct {
+	Auth     Authenticator
+	Registry *store.Registry
+}
+
+var _ imap.Backend = (*Backend)(nil)
+
+// Login implements imap.Backend.
+func (b *Backend) Login(ctx context.Context, username, password string) (imap.User, error) {
+	root, err := b.Auth.Authenticate(ctx, username, password)
+	if err != nil {
+		return nil, err
+	}
+	acct, err := store.OpenAccount(root, b.Registry)
+	if err != nil {
+		return nil, err
+	}
+	return &User{name: username, acct: acct}, nil
+}
+
+// User implements imap.User for one account.
+type User struct {
+	name string
+	acct *store.Account
+}
+
+var _ imap.User = (*User)(nil)
+
+// NewUser is a User of an account, for callers that authenticated
+// elsewhere (tests, the demo).
+func NewUser(name string, acct *store.Account) *User { return &User{name: name, acct: acct} }
+
+func (u *User) Username() string { return u.name }
+func (u *User) Close() error     { return nil }
+
+// path splits an IMAP mailbox name into folder elements; INBOX is empty.
+func path(name string) ([]string, error) {
+	if strings.EqualFold(name, "INBOX") {
+		return nil, nil
+	}
+	p, err := maildir.ParseFolderName("." + name)
+	if err != nil {
+		return nil, errors.Join(imap.ErrBadMailboxName, err)
+	}
+	if strings.EqualFold(p[0], "INBOX") && len(p) == 1 {
+		return nil, nil
+	}
+	return p, nil
+}
+
+func nameOf(p []string) string {
+	if len(p) == 0 {
+		return "INBOX"
+	}
+	return strings.Join(p, ".")
+}
+
+// mapErr turns storage errors into the engine's.
+func mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, maildir.ErrFolderExists):
+		return errors.Join(imap.ErrMailboxExists, err)
+	case errors.Is(err, maildir.ErrFolderNotFound), errors.Is(err, store.ErrNoSuchFolder):
+		return errors.Join(imap.ErrNoSuchMailbox, err)
+	case errors.Is(err, maildir.ErrBadFolderName):
+		return errors.Join(imap.ErrBadMailboxName, err)
+	case errors.Is(err, store.ErrNoSuchMessage):
+		return errors.Join(imap.ErrNoSuchMessageErr, err)
+	}
+	return err
+}
+
+func (u *User) Folders(ctx context.Context) ([]imap.FolderInfo, error) {
+	fs, err := u.acct.Folders()
+	if err != nil {
+		return nil, err
+	}
+	subs, err := u.acct.Subscriptions()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]imap.FolderInfo, len(fs))
+	for i, f := range fs {
+		n := nameOf(f.Path)
+		out[i] = imap.FolderInfo{Name: n, SpecialUse: f.SpecialUse, HasChildren: f.HasChildren, NoSelect: !f.Selectable,
+			Subscribed: slices.Contains(subs, n)}
+	}
+	return out, nil
+}
+
+func (u *User) Create(ctx context.Context, name, specialUse string) error {
+	p, err := path(name)
+	if err != nil {
+		return err
+	}
+	if p == nil {
+		return imap.ErrMailboxExists
+	}
+	return mapErr(u.acct.CreateFolder(p, specialUse))
+}
+
+func (u *User) Delete(ctx context.Context, name string) error {
+	p, err := path(name)
+	if err != nil {
+		return err
+	}
+	if p == nil {
+		return errors.Join(imap.ErrBadMailboxName, errors.New("INBOX cannot be deleted"))
+	}
+	return mapErr(u.acct.DeleteFolder(p))
+}
+
+func (u *User) Rename(ctx context.Context, from, to string) error {
+	pf, err := path(from)
+	if err != nil {
+		return err
+	}
+	pt, err := path(to)
+	if err != nil {
+		return err
+	}
+	return mapErr(u.acct.RenameFolder(pf, pt))
+}
+
+func (u *User) SetSubscribed(ctx context.Context, name string, on bool) error {
+	p, err := path(name)
+	if err != nil {
+		return err
+	}
+	return u.acct.SetSubscribed(nameOf(p), on)
+}
+
+func (u *User) Status(ctx context.Context, name string) (imap.StatusInfo, error) {
+	mb, release, err := u.open(name)
+	if err != nil {
+		return imap.StatusInfo{}, err
+	}
+	defer release()
+	if _, err := mb.Sync(ctx); err != nil {
+		return imap.StatusInfo{}, err
+	}
+	st := imap.StatusInfo{UIDValidity: mb.UIDValidity(), UIDNext: mb.NextUID()}
+	for _, m := range mb.Messages() {
+		st.Messages++
+		if !m.Flags.Has(maildir.FlagSeen) {
+			st.Unseen++
+		}
+		if m.Flags.Has(maildir.FlagTrashed) {
+			st.Deleted++
+		}
+		if size, _ := maildir.SizeFields(m.Base); size >= 0 {
+			st.Size += size
+		} else if fi, err := os.Stat(mb.Path(m)); err == nil {
+			st.Size += fi.Size()
+		}
+	}
+	return st, nil
+}
+
+func (u *User) open(name string) (*store.Mailbox, func(), error) {
+	p, err := path(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	mb, release, err := u.acct.OpenMailbox(p)
+	return mb, release, mapErr(err)
+}
+
+func (u *User) Select(ctx context.Context, name string) (imap.Mailbox, error) {
+	mb, release, err := u.open(name)
+	if err != nil {
+		return nil, err
+	}
+	sub := mb.Subscribe()
+	if _, err := mb.Sync(ctx); err != nil {
+		sub.Close()
+		release()
+		return nil, err
+	}
+	sub.Take() // the snapshot below already holds it
+	return &Mailbox{u: u, mb: mb, sub: sub, release: release}, nil
+}
+
+func (u *User) Append(ctx context.Context, name string, r io.Reader, flags []string, date time.Time) (uint32, uint32, error) {
+	mb, release, err := u.open(name)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer release()
+	f, err := toLetters(ctx, mb, flags)
+	if err != nil {
+		return 0, 0, err
+	}
+	if mb.UIDValidity() == 0 {
+		if _, err := mb.Sync(ctx); err != nil {
+			return 0, 0, err
+		}
+	}
+	msg, err := mb.Append(ctx, r, f, date, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	return mb.UIDValidity(), msg.UID, nil
+}
+
+// Mailbox implements imap.Mailbox: one session's handle.
+type Mailbox struct {
+	u       *User
+	mb      *store.Mailbox
+	sub     *store.Subscription
+	release func()
+}
+
+var _ imap.Mailbox = (*Mailbox)(nil)
+
+func (m *Mailbox) UIDValidity() uint32            { return m.mb.UIDValidity() }
+func (m *Mailbox) UIDNext() uint32                { return max(m.mb.NextUID(), 1) }
+func (m *Mailbox) Notify() <-chan struct{}        { return m.sub.Notify() }
+func (m *Mailbox) Sync(ctx context.Context) error { _, err := m.mb.Sync(ctx); return err }
+
+func (m *Mailbox) Close() error {
+	m.sub.Close()
+	m.release()
+	return nil
+}
+
+func (m *Mailbox) keywordNames() [26]string {
+	k, err := m.mb.Keywords()
+	if err != nil || k == nil {
+		return [26]string{}
+	}
+	return k.Names
+}
+
+func (m *Mailbox) Keywords() []string {
+	var out []string
+	for _, n := range m.keywordNames() {
+		if n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func (m *Mailbox) info(msg store.Message, names *[26]string) imap.MessageInfo {
+	return imap.MessageInfo{UID: msg.UID, Flags: toIMAP(msg.Flags, names)}
+}
+
+func (m *Mailbox) infos(msgs []store.Message) []imap.MessageInfo {
+	if len(msgs) == 0 {
+		return nil
+	}
+	names := m.keywordNames()
+	out := make([]imap.MessageInfo, len(msgs))
+	for i, msg := range msgs {
+		out[i] = m.info(msg, &names)
+	}
+	return out
+}
+
+func (m *Mailbox) Messages() []imap.MessageInfo { return m.infos(m.mb.Messages()) }
+
+func (m *Mailbox) Take() imap.Update {
+	p := m.sub.Take()
+	return imap.Update{Expunged: p.Expunged, New: m.infos(p.New), Flags: m.infos(p.Flags), Void: p.UIDValidityChanged}
+}
+
+func (m *Mailbox) Store(ctx context.Context, uids []uint32, op imap.FlagOp, flags []string) ([]imap.MessageInfo, error) {
+	f, err := toLetters(ctx, m.mb, flags)
+	if err != nil {
+		return nil, err
+	}
+	sop := map[imap.FlagOp]store.FlagOp{imap.FlagsReplace: store.FlagsReplace, imap.FlagsAdd: store.FlagsAdd, imap.FlagsRemove: store.FlagsRemove}[op]
+	msgs, err := m.mb.SetFlags(ctx, uids, sop, f, m.sub)
+	return m.infos(msgs), mapErr(err)
+}
+
+func (m *Mailbox) Expunge(ctx context.Context, uids []uint32) ([]uint32, error) {
+	gone, err := m.mb.Expunge(ctx, uids, m.sub)
+	out := make([]uint32, len(gone))
+	for i, g := range gone {
+		out[i] = g.UID
+	}
+	return out, mapErr(err)
+}
+
+func (m *Mailbox) Copy(ctx context.Context, uids []uint32, dest string) (uint32, []uint32, []uint32, error) {
+	dst, release, err := m.u.open(dest)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer release()
+	if dst.UIDValidity() == 0 {
+		if _, err := dst.Sync(ctx); err != nil {
+			return 0, nil, nil, err
+		}
+	}
+	src, dstUIDs, err := m.mb.Copy(ctx, uids, dst, nil)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	// Keywords are per mailbox in Maildir: carry their names across.
+	if err := m.copyKeywords(ctx, dst, src, dstUIDs); err != nil {
+		return 0, nil, nil, err
+	}
+	return dst.UIDValidity(), src, dstUIDs, nil
+}
+
+// copyKeywords gives copied messages the destination's letters for the
+// keyword names they had in the source.
+func (m *Mailbox) copyKeywords(ctx context.Context, dst *store.Mailbox, src, dstUIDs []uint32) error {
+	names := m.keywordNames()
+	for i, uid := range src {
+		msg, ok := m.mb.LookupUID(uid)
+		if !ok || msg.Flags.Keywords() == 0 {
+			continue
+		}
+		kw := toIMAP(msg.Flags.Keywords(), &names)
+		want, _, err := dst.KeywordFlags(ctx, kw, true)
+		if err != nil {
+			return err
+		}
+		cur, ok := dst.LookupUID(dstUIDs[i])
+		if !ok || cur.Flags.Keywords() == want {
+			continue
+		}
+		nf := cur.Flags.System() | want
+		if _, err := dst.SetFlags(ctx, []uint32{dstUIDs[i]}, store.FlagsReplace, nf&store.Settable, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *Mailbox) Stat(ctx context.Context, uid uint32) (imap.MessageInfo, error) {
+	f, msg, err := m.mb.OpenMessage(ctx, uid)
+	if err != nil {
+		return imap.MessageInfo{}, mapErr(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return imap.MessageInfo{}, err
+	}
+	names := m.keywordNames()
+	info := m.info(msg, &names)
+	info.InternalDate = fi.ModTime()
+	if _, vsize := maildir.SizeFields(msg.Base); vsize >= 0 && size(msg) == fi.Size() {
+		info.Size = vsize
+	} else {
+		data, err := io.ReadAll(f)
+		if err != nil {
+			return imap.MessageInfo{}, err
+		}
+		info.Size = int64(len(toCRLF(data)))
+	}
+	return info, nil
+}
+
+func size(msg store.Message) int64 {
+	s, _ := maildir.SizeFields(msg.Base)
+	return s
+}
+
+func (m *Mailbox) Open(ctx context.Context, uid uint32) ([]byte, imap.MessageInfo, error) {
+	f, msg, err := m.mb.OpenMessage(ctx, uid)
+	if err != nil {
+		return nil, imap.MessageInfo{}, mapErr(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, imap.MessageInfo{}, err
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, imap.MessageInfo{}, err
+	}
+	data = toCRLF(data)
+	names := m.keywordNames()
+	info := m.info(msg, &names)
+	info.InternalDate, info.Size = fi.ModTime(), int64(len(data))
+	return data, info, nil
+}
+
+// toCRLF turns bare LF line endings into CRLF, as IMAP requires; a file
+// already in CRLF comes back as is.
+func toCRLF(b []byte) []byte {
+	n := bytes.Count(b, []byte{'\n'}) - bytes.Count(b, []byte("\r\n"))
+	if n == 0 {
+		return b
+	}
+	out := make([]byte, 0, len(b)+n)
+	for i, c := range b {
+		if c == '\n' && (i == 0 || b[i-1] != '\r') {
+			out = append(out, '\r')
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+var systemFlags = []struct {
+	name   string
+	letter byte
+}{
+	{`\Draft`, maildir.FlagDraft},
+	{`\Flagged`, maildir.FlagFlagged},
+	{`\Answered`, maildir.FlagReplied},
+	{`\Seen`, maildir.FlagSeen},
+	{`\Deleted`, maildir.FlagTrashed},
+}
+
+// toIMAP lists the IMAP flags of a set of letters.
+func toIMAP(f maildir.Flags, names *[26]string) []string {
+	var out []string
+	for _, s := range systemFlags {
+		if f.Has(s.letter) {
+			out = append(out, s.name)
+		}
+	}
+	for i := 0; i < 26; i++ {
+		if f.Has('a'+byte(i)) && names[i] != "" {
+			out = append(out, names[i])
+		}
+	}
+	return out
+}
+
+// toLetters maps IMAP flags to letters, defining new keywords.
+// \Recent cannot be set (RFC 9051 §2.3.2) and is ignored.
+func toLetters(ctx context.Context, mb *store.Mailbox, flags []string) (maildir.Flags, error) {
+	var f maildir.Flags
+	var keywords []string
+next:
+	for _, fl := range flags {
+		for _, s := range systemFlags {
+			if strings.EqualFold(fl, s.name) {
+				f = f.With(s.letter)
+				continue next
+			}
+		}
+		if strings.HasPrefix(fl, `\`) {
+			continue // \Recent and unknown system flags
+		}
+		keywords = append(keywords, fl)
+	}
+	if len(keywords) > 0 {
+		k, missing, err := mb.KeywordFlags(ctx, keywords, true)
+		if err != nil {
+			return 0, err
+		}
+		if len(missing) > 0 {
+			return 0, imap.ErrKeywordsFull
+		}
+		f |= k
+	}
+	return f, nil
+}

@@ -1,0 +1,126 @@
+package imap
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// The protocol engine reaches storage only through these interfaces
+// (DESIGN.md §6): it never touches files, and storage never speaks IMAP.
+// Mailbox names are Go strings in UTF-8 with '.' between hierarchy
+// levels, "INBOX" for the inbox; flags are IMAP flag strings (`\Seen`,
+// keywords as they are).
+
+// Backend authenticates users.
+type Backend interface {
+	// Login checks a user name and password. A wrong password and an
+	// unknown user both give ErrAuthFailed.
+	Login(ctx context.Context, username, password string) (User, error)
+}
+
+// Errors a backend returns that the engine turns into response codes
+// (RFC 5530). Any other error is an internal one: the client gets a NO
+// with [SERVERBUG], never the error's text.
+var (
+	ErrAuthFailed       = errors.New("authentication failed")       // NO [AUTHENTICATIONFAILED]
+	ErrNoSuchMailbox    = errors.New("no such mailbox")             // NO [NONEXISTENT]
+	ErrMailboxExists    = errors.New("mailbox exists")              // NO [ALREADYEXISTS]
+	ErrBadMailboxName   = errors.New("bad mailbox name")            // NO [CANNOT]
+	ErrNotSelectable    = errors.New("mailbox cannot be selected")  // NO [CANNOT]
+	ErrTooBig           = errors.New("message too big")             // NO [TOOBIG]
+	ErrOverQuota        = errors.New("over quota")                  // NO [OVERQUOTA]
+	ErrInUse            = errors.New("mailbox busy")                // NO [INUSE]
+	ErrKeywordsFull     = errors.New("no room for another keyword") // NO [LIMIT]
+	ErrNoSuchMessageErr = errors.New("no such message")             // NO [NONEXISTENT] / RFC 2180 for FETCH
+)
+
+// User is one logged-in user's view of the storage.
+type User interface {
+	Username() string
+	// Folders lists every mailbox, INBOX first.
+	Folders(ctx context.Context) ([]FolderInfo, error)
+	Create(ctx context.Context, name, specialUse string) error
+	Delete(ctx context.Context, name string) error
+	Rename(ctx context.Context, from, to string) error
+	SetSubscribed(ctx context.Context, name string, on bool) error
+	Status(ctx context.Context, name string) (StatusInfo, error)
+	// Select opens a mailbox for a session; the session Closes it.
+	Select(ctx context.Context, name string) (Mailbox, error)
+	// Append adds a message to a mailbox, durably before it returns.
+	Append(ctx context.Context, name string, r io.Reader, flags []string, date time.Time) (uidValidity, uid uint32, err error)
+	// Close ends the user's session with the storage.
+	Close() error
+}
+
+// FolderInfo describes one mailbox for LIST.
+type FolderInfo struct {
+	Name        string
+	SpecialUse  string // `\Sent`, ... or ""
+	HasChildren bool
+	NoSelect    bool
+	Subscribed  bool
+}
+
+// StatusInfo is what STATUS reports.
+type StatusInfo struct {
+	Messages, Unseen, Deleted, Recent uint32
+	UIDNext, UIDValidity              uint32
+	Size                              int64
+}
+
+// MessageInfo is what the engine knows of a message without reading it.
+type MessageInfo struct {
+	UID          uint32
+	Flags        []string
+	Size         int64 // RFC822.SIZE, with CRLF line endings; from Stat and Open
+	InternalDate time.Time
+}
+
+// FlagOp is STORE's action.
+type FlagOp int
+
+const (
+	FlagsReplace FlagOp = iota
+	FlagsAdd
+	FlagsRemove
+)
+
+// Update is what changed in a mailbox since the session last took
+// updates, made by others (other sessions, deliveries, other programs).
+type Update struct {
+	Expunged []uint32      // ascending
+	New      []MessageInfo // UID order
+	Flags    []MessageInfo // UID order, latest flags
+	// Void: UIDVALIDITY changed; every UID the session knows is gone.
+	Void bool
+}
+
+// Mailbox is a session's handle on its selected mailbox.
+type Mailbox interface {
+	UIDValidity() uint32
+	UIDNext() uint32
+	// Messages are every message now, in UID order: the session's view
+	// starts from it.
+	Messages() []MessageInfo
+	// PermanentFlags lists the keywords defined; the engine adds the
+	// system flags and `\*`.
+	Keywords() []string
+	// Sync looks for changes now; they arrive through Take.
+	Sync(ctx context.Context) error
+	// Notify is signalled when Take has something.
+	Notify() <-chan struct{}
+	Take() Update
+	// Store changes flags and returns the messages afterwards.
+	Store(ctx context.Context, uids []uint32, op FlagOp, flags []string) ([]MessageInfo, error)
+	// Expunge removes messages and returns the UIDs removed.
+	Expunge(ctx context.Context, uids []uint32) ([]uint32, error)
+	// Copy copies messages into another mailbox: COPYUID data.
+	Copy(ctx context.Context, uids []uint32, dest string) (destValidity uint32, src, dst []uint32, err error)
+	// Stat returns a message's size and internal date without reading it.
+	Stat(ctx context.Context, uid uint32) (MessageInfo, error)
+	// Open returns a message's bytes (with CRLF line endings) and info.
+	Open(ctx context.Context, uid uint32) ([]byte, MessageInfo, error)
+	Close() error
+}
