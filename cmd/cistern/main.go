@@ -46,6 +46,7 @@ func commands() []command {
 	return []command{
 		{"race", "measure the readdir race: naive scans against proven listings", runRace},
 		{"torture", "adversarial tests of the guarantees (torture maildir)", runTorture},
+		{"user", "manage the users of the passwd-file: add, passwd, del, list", runUser},
 	}
 }
 

@@ -1,0 +1,332 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "cistern.toml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// keyErrors returns every KeyError in err.
+func keyErrors(err error) []*KeyError {
+	var errs Errors
+	if errors.As(err, &errs) {
+		return errs
+	}
+	return nil
+}
+
+func TestDefaults(t *testing.T) {
+	d := Default()
+	want := &Config{
+		DataDir:      "/var/lib/cistern",
+		MailLocation: "/var/mail/%u/Maildir",
+		PasswdFile:   "/etc/cistern/passwd",
+		IMAP: IMAP{
+			Listen:                []string{"127.0.0.1:143"},
+			IdleTimeout:           30 * time.Minute,
+			MaxLine:               65536,
+			MaxLiteral:            67108864,
+			MaxCommandsBeforeAuth: 20,
+		},
+		Log: Log{Level: "info", Format: "text"},
+	}
+	if !reflect.DeepEqual(d, want) {
+		t.Errorf("Default() = %+v\nwant %+v", d, want)
+	}
+	var zero Config
+	if err := zero.Validate(); err != nil {
+		t.Errorf("zero Config: %v", err)
+	}
+	if got := zero.WithDefaults(); !reflect.DeepEqual(&got, want) {
+		t.Errorf("zero.WithDefaults() = %+v", got)
+	}
+	if dir, err := zero.MailDir("alice", ""); err != nil || dir != "/var/mail/alice/Maildir" {
+		t.Errorf("zero.MailDir = %q, %v", dir, err)
+	}
+	d.IMAP.Listen[0] = "changed"
+	if Default().IMAP.Listen[0] != DefaultIMAPListen {
+		t.Error("Default() shares its slices")
+	}
+}
+
+// TestExample loads testdata/cistern.example.toml, checks that it holds
+// every key the Config has, and that it shows the defaults.
+func TestExample(t *testing.T) {
+	const path = "testdata/cistern.example.toml"
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c, Default()) {
+		t.Errorf("example = %+v\nwant the defaults %+v", c, Default())
+	}
+	md, err := toml.DecodeFile(path, new(Config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inFile []string
+	for _, k := range md.Keys() {
+		inFile = append(inFile, k.String())
+	}
+	for _, key := range leafKeys(reflect.TypeFor[Config](), "") {
+		if !slices.Contains(inFile, key) {
+			t.Errorf("example lacks %s", key)
+		}
+	}
+}
+
+// leafKeys lists the dotted TOML keys of the non-struct fields of t.
+func leafKeys(t reflect.Type, prefix string) []string {
+	var keys []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name := prefix + f.Tag.Get("toml")
+		if f.Type.Kind() == reflect.Struct {
+			keys = append(keys, leafKeys(f.Type, name+".")...)
+		} else {
+			keys = append(keys, name)
+		}
+	}
+	return keys
+}
+
+func TestLoad(t *testing.T) {
+	path := writeConfig(t, `
+data_dir = "/srv/cistern"
+mail_location = "%h/Maildir"
+[imap]
+listen = []
+listen_tls = ["[::]:993", "0.0.0.0:993"]
+idle_timeout = "2h"
+max_line = 8192
+max_literal = 1
+max_commands_before_auth = 1000
+[lmtp]
+listen = ["127.0.0.1:24"]
+[tls]
+cert = "/etc/ssl/cistern.pem"
+key = "/etc/ssl/cistern.key"
+[log]
+level = "debug"
+format = "json"
+`)
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Config{
+		DataDir:      "/srv/cistern",
+		MailLocation: "%h/Maildir",
+		PasswdFile:   DefaultPasswdFile,
+		IMAP: IMAP{
+			Listen:                []string{},
+			ListenTLS:             []string{"[::]:993", "0.0.0.0:993"},
+			IdleTimeout:           2 * time.Hour,
+			MaxLine:               8192,
+			MaxLiteral:            1,
+			MaxCommandsBeforeAuth: 1000,
+		},
+		LMTP: LMTP{Listen: []string{"127.0.0.1:24"}},
+		TLS:  TLS{Cert: "/etc/ssl/cistern.pem", Key: "/etc/ssl/cistern.key"},
+		Log:  Log{Level: "debug", Format: "json"},
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("Load = %+v\nwant %+v", c, want)
+	}
+	if got := c.WithDefaults(); got.IMAP.Listen == nil || len(got.IMAP.Listen) != 0 {
+		t.Errorf("listen = [] became %q: it must mean no listener", got.IMAP.Listen)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	tests := []struct {
+		name, text string
+		keys       []string // KeyErrors expected, in order
+		contains   string   // else: the error contains this
+	}{
+		{"unknown top-level key", `mail_dir = "/x"`, []string{"mail_dir"}, ""},
+		{"unknown imap key", "[imap]\nlisten_ssl = []", []string{"imap.listen_ssl"}, ""},
+		{"unknown section", "[pop3]\nlisten = []", []string{"pop3", "pop3.listen"}, ""},
+		{"unknown sub-table", "[log.file]\npath = \"/x\"", []string{"log.file", "log.file.path"}, ""},
+		{"two unknown keys", "foo = 1\n[tls]\nca = \"x\"", []string{"foo", "tls.ca"}, ""},
+		{"integer duration", "[imap]\nidle_timeout = 3600", []string{"imap.idle_timeout"}, ""},
+		{"bad duration", "[imap]\nidle_timeout = \"half an hour\"", nil, "half an hour"},
+		{"wrong type", "[imap]\nmax_line = \"big\"", nil, "max_line"},
+		{"syntax", "data_dir = \"/x\"\nmax = = 1\n", nil, "line 2"},
+		{"invalid value", "[imap]\nidle_timeout = \"5m\"", []string{"imap.idle_timeout"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeConfig(t, tt.text)
+			c, err := Load(path)
+			if err == nil {
+				t.Fatalf("Load = %+v, want an error", c)
+			}
+			if !strings.Contains(err.Error(), path) {
+				t.Errorf("error %q does not name the file", err)
+			}
+			if tt.keys == nil {
+				if !strings.Contains(err.Error(), tt.contains) {
+					t.Errorf("error %q does not contain %q", err, tt.contains)
+				}
+				return
+			}
+			var got []string
+			for _, k := range keyErrors(err) {
+				got = append(got, k.Key)
+				if !strings.Contains(err.Error(), k.Key) {
+					t.Errorf("error %q does not name %s", err, k.Key)
+				}
+			}
+			if !reflect.DeepEqual(got, tt.keys) {
+				t.Errorf("keys %q, want %q (error: %v)", got, tt.keys, err)
+			}
+			var ke *KeyError
+			if !errors.As(err, &ke) || ke.Key != tt.keys[0] {
+				t.Errorf("errors.As(*KeyError) = %v", ke)
+			}
+		})
+	}
+	if _, err := Load(filepath.Join(t.TempDir(), "absent.toml")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		change  func(*Config)
+		key     string
+		problem string
+	}{
+		{"relative data_dir", func(c *Config) { c.DataDir = "var/lib" }, "data_dir", "absolute"},
+		{"relative passwd_file", func(c *Config) { c.PasswdFile = "passwd" }, "passwd_file", "absolute"},
+		{"relative mail_location", func(c *Config) { c.MailLocation = "Maildir/%u" }, "mail_location", "start with /"},
+		{"tilde mail_location", func(c *Config) { c.MailLocation = "~/Maildir" }, "mail_location", "start with /"},
+		{"unknown variable", func(c *Config) { c.MailLocation = "/var/mail/%U" }, "mail_location", "unknown variable %U"},
+		{"lone percent", func(c *Config) { c.MailLocation = "/var/mail/%u%" }, "mail_location", "lone %"},
+		{"dotdot in template", func(c *Config) { c.MailLocation = "/var/mail/../%u" }, "mail_location", ".."},
+		{"no user in template", func(c *Config) { c.MailLocation = "/var/mail/%d" }, "mail_location", "share one Maildir"},
+		{"bad listen", func(c *Config) { c.IMAP.Listen = []string{"localhost"} }, "imap.listen", "host:port"},
+		{"bad port", func(c *Config) { c.IMAP.Listen = []string{"localhost:imap"} }, "imap.listen", "port"},
+		{"port too big", func(c *Config) { c.IMAP.Listen = []string{"127.0.0.1:65536"} }, "imap.listen", "port"},
+		{"duplicate listen", func(c *Config) { c.LMTP.Listen = []string{"127.0.0.1:143"} }, "lmtp.listen", "also in imap.listen"},
+		{"bad listen_tls", func(c *Config) {
+			c.IMAP.ListenTLS = []string{":99999"}
+			c.TLS = TLS{Cert: "/c", Key: "/k"}
+		}, "imap.listen_tls", "port"},
+		{"short idle_timeout", func(c *Config) { c.IMAP.IdleTimeout = 29*time.Minute + 59*time.Second }, "imap.idle_timeout", "RFC 9051"},
+		{"negative idle_timeout", func(c *Config) { c.IMAP.IdleTimeout = -time.Hour }, "imap.idle_timeout", "shorter"},
+		{"small max_line", func(c *Config) { c.IMAP.MaxLine = 8191 }, "imap.max_line", "outside"},
+		{"huge max_line", func(c *Config) { c.IMAP.MaxLine = MaxMaxLine + 1 }, "imap.max_line", "outside"},
+		{"negative max_literal", func(c *Config) { c.IMAP.MaxLiteral = -1 }, "imap.max_literal", "outside"},
+		{"huge max_literal", func(c *Config) { c.IMAP.MaxLiteral = 1 << 32 }, "imap.max_literal", "outside"},
+		{"negative max_commands_before_auth", func(c *Config) { c.IMAP.MaxCommandsBeforeAuth = -1 }, "imap.max_commands_before_auth", "outside"},
+		{"huge max_commands_before_auth", func(c *Config) { c.IMAP.MaxCommandsBeforeAuth = 1001 }, "imap.max_commands_before_auth", "outside"},
+		{"cert without key", func(c *Config) { c.TLS.Cert = "/c" }, "tls.key", "required with tls.cert"},
+		{"key without cert", func(c *Config) { c.TLS.Key = "/k" }, "tls.cert", "required with tls.key"},
+		{"listen_tls without tls", func(c *Config) { c.IMAP.ListenTLS = []string{":993"} }, "tls.cert", "required by imap.listen_tls"},
+		{"relative cert", func(c *Config) { c.TLS = TLS{Cert: "c.pem", Key: "/k"} }, "tls.cert", "absolute"},
+		{"relative key", func(c *Config) { c.TLS = TLS{Cert: "/c", Key: "k.pem"} }, "tls.key", "absolute"},
+		{"log level", func(c *Config) { c.Log.Level = "verbose" }, "log.level", "verbose"},
+		{"log level case", func(c *Config) { c.Log.Level = "INFO" }, "log.level", "INFO"},
+		{"log format", func(c *Config) { c.Log.Format = "xml" }, "log.format", "xml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			tt.change(c)
+			err := c.Validate()
+			ks := keyErrors(err)
+			if len(ks) != 1 || ks[0].Key != tt.key || !strings.Contains(ks[0].Problem, tt.problem) {
+				t.Fatalf("Validate = %v; want one error for %s containing %q", err, tt.key, tt.problem)
+			}
+			if !strings.HasPrefix(err.Error(), tt.key+": ") {
+				t.Errorf("error %q does not start with the key", err)
+			}
+		})
+	}
+
+	c := Default()
+	c.DataDir, c.Log.Format = "rel", "xml"
+	if ks := keyErrors(c.Validate()); len(ks) != 2 || ks[0].Key != "data_dir" || ks[1].Key != "log.format" {
+		t.Errorf("two problems: %v", ks)
+	}
+	ok := Default()
+	ok.IMAP.Listen = []string{}
+	ok.IMAP.ListenTLS = []string{"[::1]:993", ":9993"}
+	ok.TLS = TLS{Cert: "/c", Key: "/k"}
+	ok.IMAP.IdleTimeout = MinIdleTimeout
+	ok.MailLocation = "%h/mail/%%/%d/%n"
+	if err := ok.Validate(); err != nil {
+		t.Errorf("valid config: %v", err)
+	}
+}
+
+func TestMailDir(t *testing.T) {
+	tests := []struct {
+		tmpl, name, home string
+		want             string // "" means an error
+	}{
+		{"/var/mail/%u/Maildir", "alice", "", "/var/mail/alice/Maildir"},
+		{"/var/mail/%u/Maildir", "alice@example.org", "", "/var/mail/alice@example.org/Maildir"},
+		{"/var/vmail/%d/%n", "alice@example.org", "", "/var/vmail/example.org/alice"},
+		{"/var/vmail/%d/%n", "alice@b@c", "", "/var/vmail/b@c/alice"},
+		{"%h/Maildir", "alice", "/home/alice", "/home/alice/Maildir"},
+		{"%h/Maildir", "alice", "/home//alice/", "/home/alice/Maildir"},
+		{"/var/mail//%u/./Maildir/", "alice", "", "/var/mail/alice/Maildir"},
+		{"/var/mail/100%%/%u", "alice", "", "/var/mail/100%/alice"},
+		{"/var/mail/%u", "a..b", "", "/var/mail/a..b"},
+
+		// Names that try to leave /var/mail.
+		{"/var/mail/%u/Maildir", "../x", "", ""},
+		{"/var/mail/%u/Maildir", "..", "", ""},
+		{"/var/mail/%u/Maildir", ".", "", ""},
+		{"/var/mail/%u/Maildir", "a/b", "", ""},
+		{"/var/mail/%u/Maildir", "a/../../etc", "", ""},
+		{"/var/mail/%u/Maildir", "", "", ""},
+		{"/var/mail/%u/Maildir", "a\x00b", "", ""},
+		{"/var/vmail/%d/%n", "..@example.org", "", ""},
+		{"/var/vmail/%d/%n", "alice@..", "", ""},
+		{"/var/vmail/%d/%n", "alice@.example", "", ""},
+		{"/var/vmail/%d/%n", "@example.org", "", ""},
+		{"/var/vmail/%d/%n", "alice@", "", ""},
+		{"/var/vmail/%d/%n", "example.org", "", ""},
+		{"%h/Maildir", "alice", "", ""},
+		{"%h/Maildir", "alice", "home/alice", ""},
+		{"%h/Maildir", "alice", "/home/../etc", ""},
+		{"/srv/%u%h", "alice", "/..", ""},
+		{"/var/mail/%x", "alice", "", ""},
+		{"/var/mail/%", "alice", "", ""},
+		{"%u/Maildir", "alice", "", ""},
+	}
+	for _, tt := range tests {
+		c := &Config{MailLocation: tt.tmpl}
+		got, err := c.MailDir(tt.name, tt.home)
+		if tt.want == "" {
+			if err == nil || !errors.Is(err, ErrMailDir) {
+				t.Errorf("MailDir(%q, %q, %q) = %q, %v; want ErrMailDir", tt.tmpl, tt.name, tt.home, got, err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("MailDir(%q, %q, %q) = %q, %v; want %q", tt.tmpl, tt.name, tt.home, got, err, tt.want)
+		}
+	}
+}
