@@ -21,8 +21,9 @@ import (
 // Each event on a watched new/ or cur/ asks that mailbox for a sync; a
 // queue overflow asks every watched mailbox. Safe for concurrent use.
 type Watcher struct {
-	fd  int // immutable
-	log *slog.Logger
+	fd   int      // immutable: for inotify_add_watch and inotify_rm_watch
+	file *os.File // immutable: the same descriptor, read through Go's poller
+	log  *slog.Logger
 
 	mu      sync.Mutex // guards wds and closed
 	wds     map[int32]*Mailbox
@@ -36,14 +37,17 @@ const watchMask = unix.IN_CREATE | unix.IN_DELETE | unix.IN_MOVED_FROM | unix.IN
 
 // NewWatcher starts a Watcher.
 func NewWatcher(log *slog.Logger) (*Watcher, error) {
-	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
+	// Non-blocking, so that os.NewFile hands the descriptor to the
+	// runtime's poller: Close then ends a pending Read, which a plain
+	// close(2) of a descriptor blocked in read(2) does not.
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
 		return nil, os.NewSyscallError("inotify_init1", err)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	w := &Watcher{fd: fd, log: log, wds: make(map[int32]*Mailbox), dirs: make(map[*Mailbox][]int32), stopped: make(chan struct{})}
+	w := &Watcher{fd: fd, file: os.NewFile(uintptr(fd), "inotify"), log: log, wds: make(map[int32]*Mailbox), dirs: make(map[*Mailbox][]int32), stopped: make(chan struct{})}
 	go w.loop()
 	return w, nil
 }
@@ -95,7 +99,7 @@ func (w *Watcher) Close() error {
 	}
 	w.closed = true
 	w.mu.Unlock()
-	err := unix.Close(w.fd) // ends the read in loop
+	err := w.file.Close() // ends the Read in loop
 	<-w.stopped
 	return err
 }
@@ -104,10 +108,7 @@ func (w *Watcher) loop() {
 	defer close(w.stopped)
 	buf := make([]byte, 64<<10)
 	for {
-		n, err := unix.Read(w.fd, buf)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
+		n, err := w.file.Read(buf)
 		if err != nil || n <= 0 {
 			w.mu.Lock()
 			closed := w.closed

@@ -1,0 +1,29 @@
+package imap
+
+import "strings"
+
+// capabilities lists what the session may use now (RFC 9051 §6.1.1):
+// only what the engine implements. AUTH=PLAIN and LOGIN only where a
+// password may be sent (LOGINDISABLED elsewhere, RFC 9051 §6.2.3).
+func (c *conn) capabilities() string {
+	caps := []string{"IMAP4rev1", "LITERAL+", "ID", "ENABLE", "IDLE", "UIDPLUS", "MOVE", "NAMESPACE", "UNSELECT", "CHILDREN", "SPECIAL-USE", "UTF8=ACCEPT"}
+	if c.state == stateNotAuth {
+		if c.secure() {
+			caps = append(caps, "SASL-IR", "AUTH=PLAIN")
+		} else {
+			caps = append(caps, "LOGINDISABLED")
+		}
+	}
+	return strings.Join(caps, " ")
+}
+
+// CAPABILITY — RFC 9051 §6.1.1. State: any.
+func cmdCapability(c *conn, tag string, _ bool) error {
+	if err := c.dec.CRLF(); err != nil {
+		return err
+	}
+	c.bw.WriteString("* CAPABILITY " + c.capabilities() + "\r\n")
+	return c.ok(tag, "", "CAPABILITY completed")
+}
+
+func init() { register("CAPABILITY", any_, false, cmdCapability) }

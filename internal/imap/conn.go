@@ -1,0 +1,445 @@
+package imap
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/debug"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/cistern-mail/cistern/internal/imap/wire"
+)
+
+// state is a session's state (RFC 9051 §3).
+type state int
+
+const (
+	stateNotAuth state = iota
+	stateAuth
+	stateSelected
+	stateLogout
+)
+
+// selected is the session's selected mailbox.
+type selected struct {
+	name     string
+	mb       Mailbox
+	view     *View
+	readOnly bool
+	// held are expunges not yet announced: they wait for a moment when
+	// EXPUNGE responses are allowed.
+	held []uint32
+	// searchRes is the saved search result (RFC 5182), as UIDs.
+	searchRes []uint32
+}
+
+type conn struct {
+	srv *Server
+	nc  net.Conn
+	log *slog.Logger
+	ctx context.Context
+
+	br  *bufio.Reader
+	bw  *bufio.Writer
+	dec *wire.Decoder
+	enc *wire.Encoder
+
+	state     state
+	user      User
+	sel       *selected
+	utf8      bool // ENABLE UTF8=ACCEPT (RFC 6855)
+	rev2      bool // ENABLE IMAP4rev2
+	preAuth   int  // commands before authentication
+	stopping  atomic.Bool
+	idleBreak chan struct{} // shutdown interrupts IDLE
+}
+
+var connSeq atomic.Uint64
+
+func newConn(s *Server, nc net.Conn) *conn {
+	c := &conn{srv: s, nc: nc, ctx: context.Background(), idleBreak: make(chan struct{}, 1)}
+	c.log = s.logger().With("session", connSeq.Add(1), "remote", nc.RemoteAddr().String())
+	c.br = bufio.NewReaderSize(nc, 16<<10)
+	c.bw = bufio.NewWriterSize(nc, 16<<10)
+	c.dec = wire.NewDecoder(c.br, c.continueLiteral, s.Limits)
+	c.enc = wire.NewEncoder(c.bw)
+	return c
+}
+
+// continueLiteral answers a synchronizing literal (RFC 9051 §4.3).
+func (c *conn) continueLiteral(size int64) error {
+	c.bw.WriteString("+ Ready for literal data\r\n")
+	return c.flush()
+}
+
+func (c *conn) flush() error {
+	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	return c.bw.Flush()
+}
+
+// shutdown asks the session to end with BYE at its next chance.
+func (c *conn) shutdown() {
+	c.stopping.Store(true)
+	select {
+	case c.idleBreak <- struct{}{}:
+	default:
+	}
+	// A session blocked reading a command wakes up now.
+	c.nc.SetReadDeadline(time.Now())
+}
+
+// secure reports whether the connection is encrypted or local, where
+// plain-text passwords may be sent.
+func (c *conn) secure() bool {
+	if _, ok := c.nc.(*tls.Conn); ok {
+		return true
+	}
+	if c.srv.AllowPlaintextAuth {
+		return true
+	}
+	if a, ok := c.nc.RemoteAddr().(*net.TCPAddr); ok {
+		return a.IP.IsLoopback()
+	}
+	_, unix := c.nc.RemoteAddr().(*net.UnixAddr)
+	return unix
+}
+
+func (c *conn) serve() {
+	defer c.nc.Close()
+	defer func() {
+		if r := recover(); r != nil {
+			c.srv.Panics.Add(1)
+			c.log.Error("session panicked", "panic", r, "stack", string(debug.Stack()))
+			c.bw.WriteString("* BYE Internal error\r\n")
+			c.flush()
+		}
+	}()
+	defer c.closeSelected()
+
+	greeting := c.srv.Greeting
+	if greeting == "" {
+		greeting = "Cistern ready"
+	}
+	fmt.Fprintf(c.bw, "* OK [CAPABILITY %s] %s\r\n", c.capabilities(), greeting)
+	if c.flush() != nil {
+		return
+	}
+	for c.state != stateLogout {
+		if c.stopping.Load() {
+			c.bw.WriteString("* BYE Server shutting down\r\n")
+			c.flush()
+			return
+		}
+		if err := c.command(); err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) {
+				c.log.Info("session ended", "err", err)
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) && !c.stopping.Load() {
+				c.bw.WriteString("* BYE Autologout; idle for too long\r\n")
+				c.flush()
+			}
+			if c.stopping.Load() {
+				c.bw.WriteString("* BYE Server shutting down\r\n")
+				c.flush()
+			}
+			return
+		}
+	}
+}
+
+func (c *conn) closeSelected() {
+	if c.sel != nil {
+		c.sel.mb.Close()
+		c.sel = nil
+	}
+	if c.user != nil {
+		c.user.Close()
+		c.user = nil
+	}
+}
+
+// command reads, runs and answers one command. The error ends the
+// session (a broken connection); protocol errors are answered instead.
+func (c *conn) command() error {
+	c.nc.SetReadDeadline(time.Now().Add(c.srv.idleTimeout()))
+	tag, err := c.dec.Tag()
+	if err != nil {
+		if wire.IsProtocolError(err) {
+			return c.badLine("*", err)
+		}
+		return err
+	}
+	if err := c.dec.SP(); err != nil {
+		return c.bad(tag, err)
+	}
+	name, err := c.dec.Atom()
+	if err != nil {
+		return c.bad(tag, err)
+	}
+	name = strings.ToUpper(name)
+	uid := false
+	if name == "UID" {
+		if err := c.dec.SP(); err != nil {
+			return c.bad(tag, err)
+		}
+		if name, err = c.dec.Atom(); err != nil {
+			return c.bad(tag, err)
+		}
+		name = strings.ToUpper(name)
+		uid = true
+	}
+	cmd, ok := commands[name]
+	if !ok || (uid && !cmd.uid) {
+		return c.bad(tag, &wire.Error{Msg: "unknown command " + name})
+	}
+	if c.state == stateNotAuth {
+		c.preAuth++
+		max := c.srv.MaxCommandsBeforeAuth
+		if max == 0 {
+			max = DefaultMaxCommandsBeforeAuth
+		}
+		if c.preAuth > max {
+			c.bw.WriteString("* BYE Too many commands without logging in\r\n")
+			c.flush()
+			c.state = stateLogout
+			return nil
+		}
+	}
+	if !cmd.allowed(c.state) {
+		return c.bad(tag, &wire.Error{Msg: fmt.Sprintf("%s is not allowed %s", name, c.stateText())})
+	}
+	err = cmd.run(c, tag, uid)
+	if err != nil {
+		if errors.Is(err, errConnection) {
+			return err
+		}
+		return c.respondErr(tag, err)
+	}
+	return c.flush()
+}
+
+func (c *conn) stateText() string {
+	switch c.state {
+	case stateNotAuth:
+		return "before logging in"
+	case stateAuth:
+		return "without a selected mailbox"
+	case stateSelected:
+		return "with a mailbox selected"
+	}
+	return "now"
+}
+
+// errConnection wraps errors of the connection itself: the session ends.
+var errConnection = errors.New("connection")
+
+// bad answers a syntax error with BAD and skips the rest of the line.
+func (c *conn) bad(tag string, err error) error {
+	return c.badLine(tag, err)
+}
+
+func (c *conn) badLine(tag string, err error) error {
+	var we *wire.Error
+	if !errors.As(err, &we) {
+		if isConnErr(err) {
+			return err
+		}
+		we = &wire.Error{Msg: "syntax error"}
+	}
+	if derr := c.dec.Discard(); derr != nil && !wire.IsProtocolError(derr) {
+		return derr
+	}
+	code := ""
+	if we.Code != "" {
+		code = "[" + we.Code + "] "
+	}
+	fmt.Fprintf(c.bw, "%s BAD %s%s\r\n", tag, code, sanitize(we.Msg))
+	return c.flush()
+}
+
+func isConnErr(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, errConnection)
+}
+
+// respondErr is the one place where errors become responses (STYLE.md
+// rule 3): syntax errors BAD, known conditions NO with an RFC 5530 code,
+// anything else NO [SERVERBUG] with the details in the log only.
+func (c *conn) respondErr(tag string, err error) error {
+	if isConnErr(err) {
+		return err
+	}
+	var we *wire.Error
+	if errors.As(err, &we) {
+		return c.badLine(tag, err)
+	}
+	code, text := "", ""
+	switch {
+	case errors.Is(err, ErrAuthFailed):
+		code, text = "AUTHENTICATIONFAILED", "Authentication failed"
+	case errors.Is(err, ErrNoSuchMailbox):
+		code, text = "NONEXISTENT", "No such mailbox"
+	case errors.Is(err, ErrMailboxExists):
+		code, text = "ALREADYEXISTS", "Mailbox exists"
+	case errors.Is(err, ErrBadMailboxName):
+		code, text = "CANNOT", "Bad mailbox name"
+	case errors.Is(err, ErrNotSelectable):
+		code, text = "CANNOT", "Mailbox cannot be selected"
+	case errors.Is(err, ErrTooBig):
+		code, text = "TOOBIG", "Message too big"
+	case errors.Is(err, ErrOverQuota):
+		code, text = "OVERQUOTA", "Over quota"
+	case errors.Is(err, ErrInUse):
+		code, text = "INUSE", "Mailbox busy; try again"
+	case errors.Is(err, ErrKeywordsFull):
+		code, text = "LIMIT", "No room for another keyword in this mailbox"
+	case errors.Is(err, ErrNoSuchMessageErr):
+		code, text = "EXPUNGEISSUED", "Some messages were expunged meanwhile"
+	case errors.As(err, new(*noError)):
+		ne := err.(*noError)
+		code, text = ne.code, ne.text
+	default:
+		c.log.Error("command failed", "tag", tag, "err", err)
+		code, text = "SERVERBUG", "Internal error; see the server log"
+	}
+	if code != "" {
+		code = "[" + code + "] "
+	}
+	fmt.Fprintf(c.bw, "%s NO %s%s\r\n", tag, code, text)
+	return c.flush()
+}
+
+// noError is a NO answer decided by a command.
+type noError struct{ code, text string }
+
+func (e *noError) Error() string { return e.text }
+
+func no(code, text string) error { return &noError{code, text} }
+
+// ok writes the tagged OK, after the updates the moment allows.
+func (c *conn) ok(tag, code, text string) error {
+	if code != "" {
+		code = "[" + code + "] "
+	}
+	fmt.Fprintf(c.bw, "%s OK %s%s\r\n", tag, code, text)
+	return nil
+}
+
+// sanitize keeps a client-visible text on one line.
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+func containsFold(s, sub string) bool {
+	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+}
+
+// command table -------------------------------------------------------
+
+type command struct {
+	run    func(c *conn, tag string, uid bool) error
+	states []state
+	uid    bool // has a UID form
+}
+
+func (cmd command) allowed(s state) bool {
+	for _, x := range cmd.states {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	any_      = []state{stateNotAuth, stateAuth, stateSelected}
+	notAuth   = []state{stateNotAuth}
+	authed    = []state{stateAuth, stateSelected}
+	selected_ = []state{stateSelected}
+)
+
+// commands is filled by the command files' init functions.
+var commands = map[string]command{}
+
+func register(name string, states []state, uid bool, run func(c *conn, tag string, uid bool) error) {
+	commands[name] = command{run: run, states: states, uid: uid}
+}
+
+// Updates -------------------------------------------------------------
+
+// updates takes what others changed in the selected mailbox and tells the
+// client: EXISTS and flag FETCHes always, EXPUNGEs only when
+// allowExpunge. It returns errConnection-wrapped errors only.
+func (c *conn) updates(allowExpunge bool) error {
+	s := c.sel
+	if s == nil {
+		return nil
+	}
+	u := s.mb.Take()
+	if u.Void {
+		c.bw.WriteString("* BYE [UIDVALIDITY] The mailbox was rebuilt; select it again\r\n")
+		c.flush()
+		c.state = stateLogout
+		return nil
+	}
+	s.held = append(s.held, u.Expunged...)
+	if allowExpunge && len(s.held) > 0 {
+		for _, seq := range s.view.Expunge(s.held) {
+			fmt.Fprintf(c.bw, "* %d EXPUNGE\r\n", seq)
+		}
+		s.held = s.held[:0]
+	}
+	if len(u.New) > 0 {
+		before := s.view.Len()
+		uids := make([]uint32, len(u.New))
+		for i, m := range u.New {
+			uids[i] = m.UID
+		}
+		if n := s.view.Add(uids); n != before {
+			fmt.Fprintf(c.bw, "* %d EXISTS\r\n", n)
+		}
+	}
+	for _, m := range u.Flags {
+		if seq := s.view.Seq(m.UID); seq != 0 && !containsUID(s.held, m.UID) {
+			fmt.Fprintf(c.bw, "* %d FETCH (FLAGS ", seq)
+			c.enc.Flags(m.Flags)
+			fmt.Fprintf(c.bw, " UID %d)\r\n", m.UID)
+		}
+	}
+	return nil
+}
+
+func containsUID(uids []uint32, u uint32) bool {
+	for _, x := range uids {
+		if x == u {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	errIdleBad  = errors.New("IDLE ended without DONE")
+	errShutdown = errors.New("server shutting down")
+)
+
+// errWrap marks err as the end of the connection.
+func errWrap(err error) error { return fmt.Errorf("%w: %w", errConnection, err) }
+
+func (c *conn) respondBadIdle(tag string) error {
+	fmt.Fprintf(c.bw, "%s BAD Expected DONE\r\n", tag)
+	return nil
+}

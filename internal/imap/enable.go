@@ -1,0 +1,40 @@
+package imap
+
+import "strings"
+
+// ENABLE — RFC 5161, RFC 9051 §6.3.1. State: authenticated.
+func cmdEnable(c *conn, tag string, _ bool) error {
+	var enabled []string
+	for {
+		b, err := c.dec.Peek()
+		if err != nil {
+			return err
+		}
+		if b != ' ' {
+			break
+		}
+		c.dec.SP()
+		ext, err := c.dec.Atom()
+		if err != nil {
+			return err
+		}
+		switch strings.ToUpper(ext) {
+		case "UTF8=ACCEPT":
+			if !c.utf8 {
+				c.utf8 = true
+				enabled = append(enabled, "UTF8=ACCEPT")
+			}
+		}
+	}
+	if err := c.dec.CRLF(); err != nil {
+		return err
+	}
+	c.bw.WriteString("* ENABLED")
+	for _, e := range enabled {
+		c.bw.WriteString(" " + e)
+	}
+	c.bw.WriteString("\r\n")
+	return c.ok(tag, "", "ENABLE completed")
+}
+
+func init() { register("ENABLE", authed, false, cmdEnable) }

@@ -1,0 +1,107 @@
+package imap
+
+import (
+	"bytes"
+	"encoding/base64"
+	"strings"
+
+	"github.com/cistern-mail/cistern/internal/imap/wire"
+)
+
+// LOGIN — RFC 9051 §6.2.3. State: not authenticated.
+func cmdLogin(c *conn, tag string, _ bool) error {
+	if err := c.dec.SP(); err != nil {
+		return err
+	}
+	user, err := c.dec.AString()
+	if err != nil {
+		return err
+	}
+	if err := c.dec.SP(); err != nil {
+		return err
+	}
+	pass, err := c.dec.AString()
+	if err != nil {
+		return err
+	}
+	if err := c.dec.CRLF(); err != nil {
+		return err
+	}
+	if !c.secure() {
+		return no("PRIVACYREQUIRED", "Plain-text passwords need TLS")
+	}
+	return c.login(tag, user, pass)
+}
+
+// login authenticates and answers with the new capabilities in the
+// tagged OK, which clients such as Python's imaplib read (CLIENTS.md).
+func (c *conn) login(tag, user, pass string) error {
+	u, err := c.srv.Backend.Login(c.ctx, user, pass)
+	if err != nil {
+		return err
+	}
+	c.user, c.state = u, stateAuth
+	c.log = c.log.With("user", user)
+	return c.ok(tag, "CAPABILITY "+c.capabilities(), "Logged in")
+}
+
+// AUTHENTICATE — RFC 9051 §6.2.2, PLAIN (RFC 4616), with SASL-IR
+// (RFC 4959). State: not authenticated.
+func cmdAuthenticate(c *conn, tag string, _ bool) error {
+	if err := c.dec.SP(); err != nil {
+		return err
+	}
+	mech, err := c.dec.Atom()
+	if err != nil {
+		return err
+	}
+	var initial string
+	haveInitial := false
+	if b, _ := c.dec.Peek(); b == ' ' {
+		c.dec.SP()
+		if initial, err = c.dec.Atom(); err != nil {
+			return err
+		}
+		haveInitial = true
+	}
+	if err := c.dec.CRLF(); err != nil {
+		return err
+	}
+	if !strings.EqualFold(mech, "PLAIN") {
+		return no("CANNOT", "Unsupported mechanism")
+	}
+	if !c.secure() {
+		return no("PRIVACYREQUIRED", "Plain-text passwords need TLS")
+	}
+	if !haveInitial {
+		c.bw.WriteString("+ \r\n")
+		if err := c.flush(); err != nil {
+			return err
+		}
+		line, err := c.dec.Line()
+		if err != nil {
+			return err
+		}
+		initial = line
+	}
+	if initial == "*" {
+		return &wire.Error{Msg: "authentication cancelled"}
+	}
+	if initial == "=" {
+		initial = ""
+	}
+	raw, err := base64.StdEncoding.DecodeString(initial)
+	if err != nil {
+		return &wire.Error{Msg: "invalid base64"}
+	}
+	parts := bytes.Split(raw, []byte{0})
+	if len(parts) != 3 || (len(parts[0]) > 0 && !bytes.Equal(parts[0], parts[1])) {
+		return ErrAuthFailed
+	}
+	return c.login(tag, string(parts[1]), string(parts[2]))
+}
+
+func init() {
+	register("LOGIN", notAuth, false, cmdLogin)
+	register("AUTHENTICATE", notAuth, false, cmdAuthenticate)
+}

@@ -1,0 +1,129 @@
+package imap
+
+import (
+	"strings"
+)
+
+// mailboxArg reads " mailbox".
+func (c *conn) mailboxArg() (string, error) {
+	if err := c.dec.SP(); err != nil {
+		return "", err
+	}
+	return c.dec.Mailbox(c.utf8)
+}
+
+// CREATE — RFC 9051 §6.3.4, with CREATE-SPECIAL-USE's USE option
+// (RFC 6154 §3) parsed and honoured. State: authenticated.
+func cmdCreate(c *conn, tag string, _ bool) error {
+	name, err := c.mailboxArg()
+	if err != nil {
+		return err
+	}
+	use := ""
+	if b, _ := c.dec.Peek(); b == ' ' {
+		c.dec.SP()
+		err := c.dec.List(func() error {
+			opt, err := c.dec.Atom()
+			if err != nil {
+				return err
+			}
+			if !strings.EqualFold(opt, "USE") {
+				return no("CANNOT", "Unknown CREATE option "+opt)
+			}
+			if err := c.dec.SP(); err != nil {
+				return err
+			}
+			return c.dec.List(func() error {
+				u, err := c.dec.Flag()
+				if use == "" {
+					use = u
+				}
+				return err
+			})
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if err := c.dec.CRLF(); err != nil {
+		return err
+	}
+	name = strings.TrimSuffix(name, ".") // RFC 9051 §6.3.4: a trailing separator asks for a parent
+	if err := c.user.Create(c.ctx, name, use); err != nil {
+		return err
+	}
+	return c.ok(tag, "", "CREATE completed")
+}
+
+// DELETE — RFC 9051 §6.3.5.
+func cmdDelete(c *conn, tag string, _ bool) error {
+	name, err := c.mailboxArg()
+	if err != nil {
+		return err
+	}
+	if err := c.dec.CRLF(); err != nil {
+		return err
+	}
+	if c.sel != nil && c.sel.name == name {
+		return no("INUSE", "Mailbox is selected")
+	}
+	if err := c.user.Delete(c.ctx, name); err != nil {
+		return err
+	}
+	return c.ok(tag, "", "DELETE completed")
+}
+
+// RENAME — RFC 9051 §6.3.6.
+func cmdRename(c *conn, tag string, _ bool) error {
+	from, err := c.mailboxArg()
+	if err != nil {
+		return err
+	}
+	to, err := c.mailboxArg()
+	if err != nil {
+		return err
+	}
+	if err := c.dec.CRLF(); err != nil {
+		return err
+	}
+	if err := c.user.Rename(c.ctx, from, to); err != nil {
+		return err
+	}
+	return c.ok(tag, "", "RENAME completed")
+}
+
+// SUBSCRIBE and UNSUBSCRIBE — RFC 9051 §6.3.7, §6.3.8.
+func cmdSubscribe(c *conn, tag string, _ bool) error   { return c.subscribe(tag, true) }
+func cmdUnsubscribe(c *conn, tag string, _ bool) error { return c.subscribe(tag, false) }
+
+func (c *conn) subscribe(tag string, on bool) error {
+	name, err := c.mailboxArg()
+	if err != nil {
+		return err
+	}
+	if err := c.dec.CRLF(); err != nil {
+		return err
+	}
+	if err := c.user.SetSubscribed(c.ctx, name, on); err != nil {
+		return err
+	}
+	return c.ok(tag, "", "Done")
+}
+
+// NAMESPACE — RFC 2342, RFC 9051 §6.3.10: one personal namespace.
+func cmdNamespace(c *conn, tag string, _ bool) error {
+	if err := c.dec.CRLF(); err != nil {
+		return err
+	}
+	c.bw.WriteString(`* NAMESPACE (("" ".")) NIL NIL` + "\r\n")
+	return c.ok(tag, "", "NAMESPACE completed")
+}
+
+func init() {
+	register("CREATE", authed, false, cmdCreate)
+	register("DELETE", authed, false, cmdDelete)
+	register("RENAME", authed, false, cmdRename)
+	register("SUBSCRIBE", authed, false, cmdSubscribe)
+	register("UNSUBSCRIBE", authed, false, cmdUnsubscribe)
+	register("NAMESPACE", authed, false, cmdNamespace)
+}

@@ -1,0 +1,114 @@
+package imap
+
+import (
+	"fmt"
+	"strings"
+)
+
+// SELECT and EXAMINE — RFC 9051 §6.3.2, §6.3.3. State: authenticated or
+// selected (a selected mailbox is closed first, without expunging).
+func cmdSelect(c *conn, tag string, _ bool) error  { return c.open(tag, false) }
+func cmdExamine(c *conn, tag string, _ bool) error { return c.open(tag, true) }
+
+func (c *conn) open(tag string, readOnly bool) error {
+	if err := c.dec.SP(); err != nil {
+		return err
+	}
+	name, err := c.dec.Mailbox(c.utf8)
+	if err != nil {
+		return err
+	}
+	if err := c.dec.CRLF(); err != nil {
+		return err
+	}
+	if c.sel != nil {
+		c.sel.mb.Close()
+		c.sel, c.state = nil, stateAuth
+		c.bw.WriteString("* OK [CLOSED] Previous mailbox closed\r\n")
+	}
+	mb, err := c.user.Select(c.ctx, name)
+	if err != nil {
+		return err
+	}
+	msgs := mb.Messages()
+	uids := make([]uint32, len(msgs))
+	unseen := uint32(0)
+	for i, m := range msgs {
+		uids[i] = m.UID
+		if unseen == 0 && !hasFlag(m.Flags, `\Seen`) {
+			unseen = uint32(i + 1)
+		}
+	}
+	c.sel = &selected{name: name, mb: mb, view: NewView(uids), readOnly: readOnly}
+	c.state = stateSelected
+	flags := append([]string{`\Answered`, `\Flagged`, `\Deleted`, `\Seen`, `\Draft`}, mb.Keywords()...)
+	c.bw.WriteString("* FLAGS ")
+	c.enc.Flags(flags)
+	c.bw.WriteString("\r\n")
+	if readOnly {
+		c.bw.WriteString("* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n")
+	} else {
+		c.bw.WriteString("* OK [PERMANENTFLAGS ")
+		c.enc.Flags(append(flags, `\*`))
+		c.bw.WriteString("] Flags permitted\r\n")
+	}
+	fmt.Fprintf(c.bw, "* %d EXISTS\r\n", len(uids))
+	c.bw.WriteString("* 0 RECENT\r\n")
+	if unseen != 0 {
+		fmt.Fprintf(c.bw, "* OK [UNSEEN %d] First unseen\r\n", unseen)
+	}
+	fmt.Fprintf(c.bw, "* OK [UIDVALIDITY %d] UIDs valid\r\n", mb.UIDValidity())
+	fmt.Fprintf(c.bw, "* OK [UIDNEXT %d] Predicted next UID\r\n", mb.UIDNext())
+	c.bw.WriteString("* LIST () \".\" ")
+	c.enc.Mailbox(name, c.utf8)
+	c.bw.WriteString("\r\n")
+	if readOnly {
+		return c.ok(tag, "READ-ONLY", "EXAMINE completed")
+	}
+	return c.ok(tag, "READ-WRITE", "SELECT completed")
+}
+
+func hasFlag(flags []string, f string) bool {
+	for _, x := range flags {
+		if strings.EqualFold(x, f) {
+			return true
+		}
+	}
+	return false
+}
+
+// CLOSE — RFC 9051 §6.4.1: expunge \Deleted messages silently (unless
+// read-only) and leave the selected state. UNSELECT (RFC 3691) leaves
+// without expunging.
+func cmdClose(c *conn, tag string, _ bool) error    { return c.unselect(tag, true) }
+func cmdUnselect(c *conn, tag string, _ bool) error { return c.unselect(tag, false) }
+
+func (c *conn) unselect(tag string, expunge bool) error {
+	if err := c.dec.CRLF(); err != nil {
+		return err
+	}
+	s := c.sel
+	if expunge && !s.readOnly {
+		var del []uint32
+		for _, m := range s.mb.Messages() {
+			if hasFlag(m.Flags, `\Deleted`) {
+				del = append(del, m.UID)
+			}
+		}
+		if len(del) > 0 {
+			if _, err := s.mb.Expunge(c.ctx, del); err != nil {
+				return err
+			}
+		}
+	}
+	s.mb.Close()
+	c.sel, c.state = nil, stateAuth
+	return c.ok(tag, "", "Mailbox closed")
+}
+
+func init() {
+	register("SELECT", authed, false, cmdSelect)
+	register("EXAMINE", authed, false, cmdExamine)
+	register("CLOSE", selected_, false, cmdClose)
+	register("UNSELECT", selected_, false, cmdUnselect)
+}

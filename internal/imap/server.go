@@ -1,0 +1,202 @@
+// Package imap is Cistern's IMAP4rev1 (RFC 3501) and IMAP4rev2 (RFC 9051)
+// protocol engine: connections, the session state machine, one file per
+// command, and each session's view of its selected mailbox. It never
+// touches files: storage is reached through the Backend interfaces.
+//
+// # Implementation notes
+//
+//   - One goroutine per connection reads a command, runs it, writes the
+//     responses and flushes. Responses to one command are written by that
+//     goroutine only; a session is never written to by another goroutine.
+//   - Changes made by others reach a session through its Mailbox's
+//     Update; the session applies them to its View only at moments the
+//     protocol allows: EXPUNGE never during FETCH, STORE or SEARCH by
+//     sequence number (RFC 9051 §7.5.1), and every change before the
+//     tagged response of other commands and during IDLE.
+//   - No storage lock is held while writing to the network: backend calls
+//     return values, and the session writes them afterwards.
+//   - Errors become responses in one function (respondErr): backend
+//     sentinels map to RFC 5530 codes; any other error is logged and the
+//     client gets NO [SERVERBUG] without its text.
+//   - A panic in a session is recovered at the connection, logged with its
+//     stack, counted (Server.Panics) and answered with BYE on that
+//     connection only.
+package imap
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/cistern-mail/cistern/internal/imap/wire"
+)
+
+// Limits of a session that are not wire syntax.
+const (
+	// DefaultIdleTimeout: RFC 9051 §5.4 asks for at least 30 minutes of
+	// inactivity before the server may close a session.
+	DefaultIdleTimeout = 30 * time.Minute
+	// MinIdleTimeout is the least the server may wait (RFC 9051 §5.4).
+	MinIdleTimeout = 30 * time.Minute
+	// DefaultMaxCommandsBeforeAuth bounds what an unauthenticated client
+	// may send before it is disconnected.
+	DefaultMaxCommandsBeforeAuth = 20
+	// IdleKeepalive: an IDLE session gets "* OK Still here" this often, so
+	// that NAT boxes keep the connection (and the client sees the server
+	// alive); under the 30 minutes and most NAT timeouts.
+	IdleKeepalive = 2 * time.Minute
+	// PollInterval: a selected session syncs this often even without
+	// change notices (a filesystem whose events do not reach us).
+	PollInterval = 30 * time.Second
+	// writeTimeout bounds one flush to a client that does not read.
+	writeTimeout = 5 * time.Minute
+)
+
+// Server serves IMAP. Set the fields before Serve; the zero value of each
+// optional field works.
+type Server struct {
+	Backend Backend
+	Logger  *slog.Logger
+	// Limits of the wire syntax; zero fields take wire's defaults.
+	Limits wire.Limits
+	// IdleTimeout is raised to MinIdleTimeout when lower; 0 means
+	// DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// MaxCommandsBeforeAuth; 0 means DefaultMaxCommandsBeforeAuth.
+	MaxCommandsBeforeAuth int
+	// AllowPlaintextAuth: LOGIN and AUTHENTICATE on unencrypted
+	// connections from non-loopback peers.
+	AllowPlaintextAuth bool
+	// Greeting text after "* OK [CAPABILITY ...]"; "" means a default.
+	Greeting string
+
+	// Panics counts sessions that panicked and were closed.
+	Panics atomic.Int64
+
+	mu        sync.Mutex // guards the fields below
+	listeners map[net.Listener]bool
+	conns     map[*conn]bool
+	closing   bool
+	wg        sync.WaitGroup
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("imap: server closed")
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (s *Server) idleTimeout() time.Duration {
+	switch {
+	case s.IdleTimeout == 0:
+		return DefaultIdleTimeout
+	case s.IdleTimeout < MinIdleTimeout:
+		return MinIdleTimeout
+	}
+	return s.IdleTimeout
+}
+
+// Serve accepts connections on ln until Shutdown, backing off on
+// temporary accept errors.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	if s.listeners == nil {
+		s.listeners = make(map[net.Listener]bool)
+		s.conns = make(map[*conn]bool)
+	}
+	s.listeners[ln] = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				return ErrServerClosed
+			}
+			if temporaryAccept(err) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.logger().Warn("accept failed; retrying", "err", err, "delay", delay)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		c := newConn(s, nc)
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			nc.Close()
+			return ErrServerClosed
+		}
+		s.conns[c] = true
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			c.serve()
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// temporaryAccept: errors after which accepting may work again, such as
+// running out of file descriptors or a connection aborted before accept.
+func temporaryAccept(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() ||
+		errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.ENOBUFS)
+}
+
+// Shutdown stops accepting, tells every session BYE, and waits for the
+// sessions to end or ctx to expire (then it closes them).
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.shutdown()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.nc.Close()
+		}
+		s.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+}

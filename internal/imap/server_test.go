@@ -1,0 +1,217 @@
+package imap_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cistern-mail/cistern/internal/backend"
+	"github.com/cistern-mail/cistern/internal/imap"
+	"github.com/cistern-mail/cistern/internal/store"
+)
+
+// testAuth accepts "alice"/"secret" and "bob"/"secret", each with a
+// Maildir under root.
+type testAuth struct{ root string }
+
+func (a testAuth) Authenticate(ctx context.Context, user, pass string) (string, error) {
+	if (user != "alice" && user != "bob") || pass != "secret" {
+		return "", imap.ErrAuthFailed
+	}
+	return filepath.Join(a.root, user, "Maildir"), nil
+}
+
+type testServer struct {
+	addr string
+	srv  *imap.Server
+	root string
+}
+
+func startServer(t *testing.T) *testServer {
+	t.Helper()
+	root := t.TempDir()
+	w, err := store.NewWatcher(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := store.NewRegistry(store.Options{}, w)
+	srv := &imap.Server{
+		Backend: &backend.Backend{Auth: testAuth{root}, Registry: reg},
+		Logger:  slog.New(slog.NewTextHandler(testLog{t}, nil)),
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		if err := <-done; !errors.Is(err, imap.ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+		w.Close()
+		if n := srv.Panics.Load(); n != 0 {
+			t.Errorf("%d sessions panicked", n)
+		}
+	})
+	return &testServer{addr: ln.Addr().String(), srv: srv, root: root}
+}
+
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// rawClient speaks IMAP by hand: transcripts test exact bytes.
+type rawClient struct {
+	t *testing.T
+	c net.Conn
+	r *bufio.Reader
+	n int
+}
+
+func dialRaw(t *testing.T, ts *testServer) *rawClient {
+	t.Helper()
+	c, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	rc := &rawClient{t: t, c: c, r: bufio.NewReader(c)}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	greet := rc.line()
+	if !strings.HasPrefix(greet, "* OK [CAPABILITY ") {
+		t.Fatalf("greeting %q", greet)
+	}
+	return rc
+}
+
+func (rc *rawClient) line() string {
+	rc.t.Helper()
+	l, err := rc.r.ReadString('\n')
+	if err != nil {
+		rc.t.Fatalf("reading: %v (got %q)", err, l)
+	}
+	return strings.TrimRight(l, "\r\n")
+}
+
+// cmd sends a command and returns the untagged lines and the tagged one.
+func (rc *rawClient) cmd(format string, args ...any) ([]string, string) {
+	rc.t.Helper()
+	rc.n++
+	tag := fmt.Sprintf("a%d", rc.n)
+	fmt.Fprintf(rc.c, tag+" "+format+"\r\n", args...)
+	return rc.until(tag)
+}
+
+func (rc *rawClient) until(tag string) ([]string, string) {
+	rc.t.Helper()
+	var lines []string
+	for {
+		l := rc.line()
+		if strings.HasPrefix(l, tag+" ") {
+			return lines, l
+		}
+		// A literal: read its bytes into the line.
+		if i := strings.LastIndexByte(l, '{'); i >= 0 && strings.HasSuffix(l, "}") {
+			var n int
+			fmt.Sscanf(l[i:], "{%d}", &n)
+			buf := make([]byte, n)
+			if _, err := io.ReadFull(rc.r, buf); err != nil {
+				rc.t.Fatal(err)
+			}
+			l += string(buf) + rc.line()
+		}
+		lines = append(lines, l)
+	}
+}
+
+func (rc *rawClient) ok(format string, args ...any) []string {
+	rc.t.Helper()
+	lines, tagged := rc.cmd(format, args...)
+	if !strings.Contains(tagged, " OK") {
+		rc.t.Fatalf("%q: %s (untagged %q)", fmt.Sprintf(format, args...), tagged, lines)
+	}
+	return lines
+}
+
+func TestTranscriptBasics(t *testing.T) {
+	ts := startServer(t)
+	rc := dialRaw(t, ts)
+	_, tagged := rc.cmd("LOGIN alice wrong")
+	if !strings.Contains(tagged, "NO [AUTHENTICATIONFAILED]") {
+		t.Fatalf("bad password: %s", tagged)
+	}
+	_, tagged = rc.cmd("FROB")
+	if !strings.Contains(tagged, "BAD") {
+		t.Fatalf("unknown command: %s", tagged)
+	}
+	_, tagged = rc.cmd("LOGIN alice secret")
+	if !strings.HasPrefix(tagged, "a3 OK [CAPABILITY IMAP4rev1") {
+		t.Fatalf("login: %s", tagged)
+	}
+	lines := rc.ok(`LIST "" "*"`)
+	want := []string{`* LIST (\HasNoChildren) "." INBOX`, `* LIST (\HasNoChildren \Archive) "." Archive`, `* LIST (\HasNoChildren \Drafts) "." Drafts`}
+	for _, w := range want {
+		if !contains(lines, w) {
+			t.Fatalf("LIST lacks %q: %q", w, lines)
+		}
+	}
+	rc.ok("CREATE Work.Projects")
+	lines = rc.ok(`LIST "" "Work*"`)
+	if !contains(lines, `* LIST (\Noselect \HasChildren) "." Work`) || !contains(lines, `* LIST (\HasNoChildren) "." Work.Projects`) {
+		t.Fatalf("LIST Work*: %q", lines)
+	}
+	msg := "From: bob@example.org\r\nSubject: hello\r\n\r\nHi there\r\n"
+	fmt.Fprintf(rc.c, "a100 APPEND INBOX (\\Seen) {%d+}\r\n%s\r\n", len(msg), msg)
+	_, tagged = rc.until("a100")
+	if !strings.Contains(tagged, "OK [APPENDUID ") {
+		t.Fatalf("append: %s", tagged)
+	}
+	lines = rc.ok("SELECT INBOX")
+	if !contains(lines, "* 1 EXISTS") {
+		t.Fatalf("select: %q", lines)
+	}
+	lines = rc.ok("FETCH 1 (FLAGS UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+	if want := "* 1 FETCH (FLAGS (\\Seen) UID 1 RFC822.SIZE 51 BODY[HEADER.FIELDS (SUBJECT)] {18}Subject: hello\r\n\r\n)"; len(lines) != 1 || lines[0] != want {
+		t.Fatalf("fetch: %q", lines)
+	}
+	lines = rc.ok("UID STORE 1 +FLAGS (\\Flagged)")
+	if len(lines) != 1 || lines[0] != `* 1 FETCH (FLAGS (\Flagged \Seen) UID 1)` {
+		t.Fatalf("store: %q", lines)
+	}
+	lines = rc.ok("SEARCH SUBJECT hello FLAGGED")
+	if !contains(lines, "* SEARCH 1") {
+		t.Fatalf("search: %q", lines)
+	}
+	lines = rc.ok("UID MOVE 1 Work.Projects")
+	if !contains(lines, "* 1 EXPUNGE") {
+		t.Fatalf("move: %q", lines)
+	}
+	rc.ok("LOGOUT")
+}
+
+func contains(lines []string, s string) bool {
+	for _, l := range lines {
+		if l == s {
+			return true
+		}
+	}
+	return false
+}
+
+func TestMain(m *testing.M) { os.Exit(m.Run()) }

@@ -1,0 +1,58 @@
+package imap
+
+import (
+	"github.com/cistern-mail/cistern/internal/imap/wire"
+)
+
+// uids resolves a sequence set (or, with uid, a UID set) in the
+// session's view, "$" (RFC 5182) included, to the UIDs it names, in
+// ascending order.
+func (c *conn) uids(set wire.SeqSet, uid bool) ([]uint32, error) {
+	s := c.sel
+	if set.IsSaved() {
+		var out []uint32
+		for _, u := range s.searchRes {
+			if s.view.Seq(u) != 0 {
+				out = append(out, u)
+			}
+		}
+		return out, nil
+	}
+	rs := make([]Range, len(set))
+	for i, r := range set {
+		rs[i] = Range{r.Start, r.Stop}
+	}
+	if uid {
+		return s.view.UIDsIn(rs), nil
+	}
+	uids, err := s.view.SeqsToUIDs(rs)
+	if err != nil {
+		return nil, &wire.Error{Msg: err.Error()}
+	}
+	return uids, nil
+}
+
+// setArg reads " sequence-set" and resolves it.
+func (c *conn) setArg(uid bool) ([]uint32, error) {
+	if err := c.dec.SP(); err != nil {
+		return nil, err
+	}
+	set, err := c.dec.SeqSet()
+	if err != nil {
+		return nil, err
+	}
+	return c.uids(set, uid)
+}
+
+// uidSet writes UIDs as a compact set for COPYUID and APPENDUID.
+func uidSet(uids []uint32) string {
+	var set wire.SeqSet
+	for _, u := range uids {
+		if n := len(set); n > 0 && set[n-1].Stop+1 == u {
+			set[n-1].Stop = u
+			continue
+		}
+		set = append(set, wire.SeqRange{Start: u, Stop: u})
+	}
+	return set.String()
+}

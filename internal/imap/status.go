@@ -1,0 +1,53 @@
+package imap
+
+import (
+	"fmt"
+	"strings"
+)
+
+// STATUS — RFC 9051 §6.3.11. State: authenticated.
+func cmdStatus(c *conn, tag string, _ bool) error {
+	name, err := c.mailboxArg()
+	if err != nil {
+		return err
+	}
+	if err := c.dec.SP(); err != nil {
+		return err
+	}
+	items, err := c.dec.StatusItems()
+	if err != nil {
+		return err
+	}
+	if err := c.dec.CRLF(); err != nil {
+		return err
+	}
+	st, err := c.user.Status(c.ctx, name)
+	if err != nil {
+		return err
+	}
+	var parts []string
+	for _, it := range items {
+		switch strings.ToUpper(it) {
+		case "MESSAGES":
+			parts = append(parts, fmt.Sprintf("MESSAGES %d", st.Messages))
+		case "RECENT":
+			parts = append(parts, fmt.Sprintf("RECENT %d", st.Recent))
+		case "UIDNEXT":
+			parts = append(parts, fmt.Sprintf("UIDNEXT %d", max(st.UIDNext, 1)))
+		case "UIDVALIDITY":
+			parts = append(parts, fmt.Sprintf("UIDVALIDITY %d", st.UIDValidity))
+		case "UNSEEN":
+			parts = append(parts, fmt.Sprintf("UNSEEN %d", st.Unseen))
+		case "DELETED":
+			parts = append(parts, fmt.Sprintf("DELETED %d", st.Deleted))
+		case "SIZE":
+			parts = append(parts, fmt.Sprintf("SIZE %d", st.Size))
+		}
+	}
+	c.bw.WriteString("* STATUS ")
+	c.enc.Mailbox(name, c.utf8)
+	c.bw.WriteString(" (" + strings.Join(parts, " ") + ")\r\n")
+	return c.ok(tag, "", "STATUS completed")
+}
+
+func init() { register("STATUS", authed, false, cmdStatus) }

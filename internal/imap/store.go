@@ -1,0 +1,52 @@
+package imap
+
+import (
+	"fmt"
+
+	"github.com/cistern-mail/cistern/internal/imap/wire"
+)
+
+// STORE and UID STORE — RFC 9051 §6.4.6. State: selected. The changed
+// messages are reported with FETCH (FLAGS, and UID for UID STORE and
+// always, as mbsync and offlineimap need it) unless .SILENT; no EXPUNGE
+// during a STORE by sequence number.
+func cmdStore(c *conn, tag string, uid bool) error {
+	uids, err := c.setArg(uid)
+	if err != nil {
+		return err
+	}
+	if err := c.dec.SP(); err != nil {
+		return err
+	}
+	act, err := c.dec.StoreAction()
+	if err != nil {
+		return err
+	}
+	if err := c.dec.CRLF(); err != nil {
+		return err
+	}
+	s := c.sel
+	if s.readOnly {
+		return no("READ-ONLY", "Mailbox is read-only")
+	}
+	op := map[wire.StoreMode]FlagOp{wire.StoreReplace: FlagsReplace, wire.StoreAdd: FlagsAdd, wire.StoreRemove: FlagsRemove}[act.Mode]
+	msgs, err := s.mb.Store(c.ctx, uids, op, act.Flags)
+	if err != nil {
+		return err
+	}
+	if !act.Silent {
+		for _, m := range msgs {
+			if seq := s.view.Seq(m.UID); seq != 0 {
+				fmt.Fprintf(c.bw, "* %d FETCH (FLAGS ", seq)
+				c.enc.Flags(m.Flags)
+				fmt.Fprintf(c.bw, " UID %d)\r\n", m.UID)
+			}
+		}
+	}
+	if err := c.updates(uid); err != nil {
+		return err
+	}
+	return c.ok(tag, "", "STORE completed")
+}
+
+func init() { register("STORE", selected_, true, cmdStore) }
