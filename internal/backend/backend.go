@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/cistern-mail/cistern/internal/imap"
+	"github.com/cistern-mail/cistern/internal/message"
 	"github.com/cistern-mail/cistern/internal/store"
 	"github.com/cistern-mail/cistern/maildir"
 )
@@ -375,33 +376,40 @@ func (m *Mailbox) copyKeywords(ctx context.Context, dst *store.Mailbox, src, dst
 }
 
 func (m *Mailbox) Stat(ctx context.Context, uid uint32) (imap.MessageInfo, error) {
-	f, msg, err := m.mb.OpenMessage(ctx, uid)
-	if err != nil {
-		return imap.MessageInfo{}, mapErr(err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return imap.MessageInfo{}, err
+	msg, ok := m.mb.LookupUID(uid)
+	if !ok {
+		return imap.MessageInfo{}, imap.ErrNoSuchMessageErr
 	}
 	names := m.keywordNames()
-	info := m.info(msg, &names)
-	info.InternalDate = fi.ModTime()
-	if _, vsize := maildir.SizeFields(msg.Base); vsize >= 0 && size(msg) == fi.Size() {
-		info.Size = vsize
-	} else {
-		data, err := io.ReadAll(f)
-		if err != nil {
-			return imap.MessageInfo{}, err
-		}
-		info.Size = int64(len(toCRLF(data)))
+	if e, ok := m.mb.Cached(msg); ok {
+		info := m.info(msg, &names)
+		info.Size, info.InternalDate = e.CRLFSize, e.MTime
+		return info, nil
 	}
-	return info, nil
+	_, info, err := m.Open(ctx, uid) // fills the index
+	return info, err
 }
 
-func size(msg store.Message) int64 {
-	s, _ := maildir.SizeFields(msg.Base)
-	return s
+// Structure returns the parsed structure of a message (ENVELOPE and
+// BODYSTRUCTURE), from the index when it has it.
+func (m *Mailbox) Structure(ctx context.Context, uid uint32) (*message.Structure, imap.MessageInfo, error) {
+	msg, ok := m.mb.LookupUID(uid)
+	if !ok {
+		return nil, imap.MessageInfo{}, imap.ErrNoSuchMessageErr
+	}
+	if e, ok := m.mb.Cached(msg); ok && len(e.Structure) > 0 {
+		if st, err := message.UnmarshalStructure(e.Structure); err == nil {
+			names := m.keywordNames()
+			info := m.info(msg, &names)
+			info.Size, info.InternalDate = e.CRLFSize, e.MTime
+			return st, info, nil
+		}
+	}
+	data, info, err := m.Open(ctx, uid)
+	if err != nil {
+		return nil, imap.MessageInfo{}, err
+	}
+	return message.Parse(data).Structure(), info, nil
 }
 
 func (m *Mailbox) Open(ctx context.Context, uid uint32) ([]byte, imap.MessageInfo, error) {
@@ -418,10 +426,15 @@ func (m *Mailbox) Open(ctx context.Context, uid uint32) ([]byte, imap.MessageInf
 	if err != nil {
 		return nil, imap.MessageInfo{}, err
 	}
+	fileSize := int64(len(data))
 	data = toCRLF(data)
 	names := m.keywordNames()
 	info := m.info(msg, &names)
 	info.InternalDate, info.Size = fi.ModTime(), int64(len(data))
+	if _, ok := m.mb.Cached(msg); !ok {
+		m.mb.Cache(msg, store.IndexEntry{FileSize: fileSize, CRLFSize: info.Size, MTime: info.InternalDate,
+			Structure: message.Parse(data).MarshalStructure()})
+	}
 	return data, info, nil
 }
 

@@ -119,6 +119,7 @@ func (m *Mailbox) Expunge(ctx context.Context, uids []uint32, from *Subscription
 	}, forget)
 	forget()
 	sortByUID(ch.Expunged)
+	m.forgetCached(ch.Expunged)
 	ours := slices.Clone(ch.Expunged)
 	m.publish(ch, from)
 	return ours, err

@@ -35,6 +35,9 @@ type Options struct {
 	Caps *maildir.Capabilities
 	// Now is the clock (nil: time.Now); tests move it.
 	Now func() time.Time
+	// Index, when set, caches what costs a read of a message file; the
+	// entries of expunged messages are dropped.
+	Index *Index
 
 	// UnsafeTrustReaddir switches the expunge rule off: listings are read
 	// with plain readdir and every message missing from one is expunged at
@@ -278,8 +281,54 @@ func (m *Mailbox) syncPublishLocked(ctx context.Context) (*Changes, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.forgetCached(ch.Expunged)
 	m.publish(ch, nil)
 	return ch, nil
+}
+
+// forgetCached drops index entries of expunged messages.
+func (m *Mailbox) forgetCached(gone []Message) {
+	if m.opts.Index == nil || len(gone) == 0 {
+		return
+	}
+	bases := make([]string, len(gone))
+	for i, g := range gone {
+		bases[i] = g.Base
+	}
+	if err := m.opts.Index.Forget(m.dir, bases); err != nil {
+		m.log.Warn("index: forgetting expunged messages", "err", err)
+	}
+}
+
+// Cached returns the index entry of msg, if there is one for the file as
+// it is: its size must still be what was cached (S= field, else a stat).
+func (m *Mailbox) Cached(msg Message) (IndexEntry, bool) {
+	if m.opts.Index == nil {
+		return IndexEntry{}, false
+	}
+	e, ok := m.opts.Index.Get(m.dir, msg.Base)
+	if !ok {
+		return IndexEntry{}, false
+	}
+	size, _ := maildir.SizeFields(msg.Base)
+	if size < 0 {
+		fi, err := os.Stat(m.Path(msg))
+		if err != nil {
+			return IndexEntry{}, false
+		}
+		size = fi.Size()
+	}
+	return e, size == e.FileSize
+}
+
+// Cache stores the index entry of msg (nothing without an index).
+func (m *Mailbox) Cache(msg Message, e IndexEntry) {
+	if m.opts.Index == nil {
+		return
+	}
+	if err := m.opts.Index.Put(m.dir, msg.Base, e); err != nil {
+		m.log.Warn("index: caching", "err", err)
+	}
 }
 
 // errRestart: the uidlist got another UIDVALIDITY during the sync, and

@@ -1,0 +1,62 @@
+package store
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/cistern-mail/cistern/maildir"
+)
+
+func TestIndexCacheAndForget(t *testing.T) {
+	ix, err := OpenIndex(filepath.Join(t.TempDir(), "data", "index.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	f := newFixture(t)
+	a := f.put(maildir.Cur, "S")
+	mb := f.open(Options{Index: ix})
+	sync1(t, mb)
+	msg, _ := mb.Lookup(a)
+	if _, ok := mb.Cached(msg); ok {
+		t.Fatal("cached before anything was stored")
+	}
+	size, _ := maildir.SizeFields(msg.Base)
+	when := time.Unix(1700000000, 5)
+	mb.Cache(msg, IndexEntry{FileSize: size, CRLFSize: size + 2, MTime: when, Structure: []byte("blob")})
+	e, ok := mb.Cached(msg)
+	if !ok || e.CRLFSize != size+2 || !e.MTime.Equal(when) || string(e.Structure) != "blob" {
+		t.Fatalf("cached %+v %v", e, ok)
+	}
+	// A different size on record is a miss.
+	mb.Cache(msg, IndexEntry{FileSize: size + 1})
+	if _, ok := mb.Cached(msg); ok {
+		t.Fatal("stale entry used")
+	}
+	mb.Cache(msg, IndexEntry{FileSize: size, Structure: []byte("x")})
+	f.remove(a)
+	sync1(t, mb)
+	if _, ok := ix.Get(f.dir, a); ok {
+		t.Fatal("entry of an expunged message kept")
+	}
+}
+
+func TestIndexBrokenFileIsReplaced(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "index.db")
+	if err := os.WriteFile(path, []byte("not a bolt file at all, just garbage bytes"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ix, err := OpenIndex(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	if err := ix.Put("/m", "b", IndexEntry{FileSize: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := filepath.Glob(path + ".broken.*"); len(m) != 1 {
+		t.Fatalf("broken file not kept aside: %v", m)
+	}
+}
