@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"time"
+
+	"github.com/cistern-mail/cistern/internal/message"
 )
 
 // The protocol engine reaches storage only through these interfaces
@@ -120,6 +122,9 @@ type Mailbox interface {
 	Copy(ctx context.Context, uids []uint32, dest string) (destValidity uint32, src, dst []uint32, err error)
 	// Stat returns a message's size and internal date without reading it.
 	Stat(ctx context.Context, uid uint32) (MessageInfo, error)
+	// Structure returns a message's parsed structure (ENVELOPE and
+	// BODYSTRUCTURE) and info, from a cache when the backend has one.
+	Structure(ctx context.Context, uid uint32) (*message.Structure, MessageInfo, error)
 	// Open returns a message's bytes (with CRLF line endings) and info.
 	Open(ctx context.Context, uid uint32) ([]byte, MessageInfo, error)
 	Close() error

@@ -32,12 +32,14 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 		return err
 	}
 	s := c.sel
-	needBody, needStat, setSeen := false, false, false
+	needBody, needStruct, needStat, setSeen := false, false, false, false
 	for _, it := range items {
-		switch it.Name {
-		case "UID", "FLAGS", "MODSEQ":
-		case "INTERNALDATE", "RFC822.SIZE":
+		switch {
+		case it.Name == "UID", it.Name == "FLAGS", it.Name == "MODSEQ":
+		case it.Name == "INTERNALDATE", it.Name == "RFC822.SIZE":
 			needStat = true
+		case it.Name == "ENVELOPE", it.Name == "BODYSTRUCTURE", it.Name == "BODY" && !it.Sectioned:
+			needStruct = true
 		default:
 			needBody = true
 			if (it.Name == "BODY" && it.Sectioned || it.Name == "BINARY" || it.Name == "RFC822" || it.Name == "RFC822.TEXT") && !it.Peek {
@@ -68,9 +70,12 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 		var info MessageInfo
 		var raw []byte
 		var msg *message.Message
+		var st *message.Structure
 		switch {
 		case needBody:
 			raw, info, err = s.mb.Open(c.ctx, u)
+		case needStruct:
+			st, info, err = s.mb.Structure(c.ctx, u)
 		case needStat:
 			info, err = s.mb.Stat(c.ctx, u)
 		}
@@ -83,7 +88,7 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 		}
 		if f, ok := flags[u]; ok {
 			info.Flags = f
-		} else if !needBody && !needStat || info.Flags == nil {
+		} else if !needBody && !needStruct && !needStat || info.Flags == nil {
 			if current == nil {
 				current = currentFlags(s.mb)
 			}
@@ -91,6 +96,7 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 		}
 		if raw != nil {
 			msg = message.Parse(raw)
+			st = msg.Structure()
 		}
 		fmt.Fprintf(c.bw, "* %d FETCH (", seq)
 		first := true
@@ -103,7 +109,7 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 		wroteUID := false
 		for _, it := range items {
 			sep()
-			if err := c.fetchItem(it, u, info, msg); err != nil {
+			if err := c.fetchItem(it, u, info, msg, st); err != nil {
 				return err
 			}
 			wroteUID = wroteUID || it.Name == "UID"
@@ -151,7 +157,7 @@ func currentFlags(mb Mailbox) map[uint32][]string {
 	return out
 }
 
-func (c *conn) fetchItem(it wire.FetchItem, uid uint32, info MessageInfo, msg *message.Message) error {
+func (c *conn) fetchItem(it wire.FetchItem, uid uint32, info MessageInfo, msg *message.Message, st *message.Structure) error {
 	e := c.enc
 	switch it.Name {
 	case "UID":
@@ -166,14 +172,14 @@ func (c *conn) fetchItem(it wire.FetchItem, uid uint32, info MessageInfo, msg *m
 		fmt.Fprintf(c.bw, "RFC822.SIZE %d", info.Size)
 	case "ENVELOPE":
 		c.bw.WriteString("ENVELOPE ")
-		c.envelope(msg.Root().Envelope())
+		c.envelope(st.Envelope)
 	case "BODYSTRUCTURE":
 		c.bw.WriteString("BODYSTRUCTURE ")
-		c.bodyStructure(msg.Root(), true)
+		c.bodyStructure(st.Root, true)
 	case "BODY":
 		if !it.Sectioned {
 			c.bw.WriteString("BODY ")
-			c.bodyStructure(msg.Root(), false)
+			c.bodyStructure(st.Root, false)
 			return nil
 		}
 		data, _ := msg.Section(message.Section{Path: it.Section.Path, Specifier: it.Section.Specifier, Fields: it.Section.Fields})
