@@ -1,12 +1,18 @@
 package imap
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // capabilities lists what the session may use now (RFC 9051 §6.1.1):
-// only what the engine implements. AUTH=PLAIN and LOGIN only where a
+// only what the engine implements. LITERAL+ rather than LITERAL-: RFC
+// 7888 §5 forbids advertising both, and LITERAL+ is the larger. AUTH=PLAIN and LOGIN only where a
 // password may be sent (LOGINDISABLED elsewhere, RFC 9051 §6.2.3).
 func (c *conn) capabilities() string {
-	caps := []string{"IMAP4rev1", "LITERAL+", "ID", "ENABLE", "IDLE", "UIDPLUS", "MOVE", "NAMESPACE", "UNSELECT", "CHILDREN", "SPECIAL-USE", "UTF8=ACCEPT"}
+	caps := []string{"IMAP4rev1", "LITERAL+", "ID", "ENABLE", "IDLE", "UIDPLUS", "MOVE", "NAMESPACE", "UNSELECT",
+		"CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "STATUS=SIZE", "BINARY", "UTF8=ACCEPT",
+		"APPENDLIMIT=" + strconv.FormatInt(c.dec.Limits().MaxLiteral, 10)}
 	if c.state == stateNotAuth {
 		if c.secure() {
 			caps = append(caps, "SASL-IR", "AUTH=PLAIN")

@@ -59,9 +59,6 @@ func (c *conn) open(tag string, readOnly bool) error {
 	}
 	fmt.Fprintf(c.bw, "* OK [UIDVALIDITY %d] UIDs valid\r\n", mb.UIDValidity())
 	fmt.Fprintf(c.bw, "* OK [UIDNEXT %d] Predicted next UID\r\n", mb.UIDNext())
-	c.bw.WriteString("* LIST () \".\" ")
-	c.enc.Mailbox(name, c.utf8)
-	c.bw.WriteString("\r\n")
 	if readOnly {
 		return c.ok(tag, "READ-ONLY", "EXAMINE completed")
 	}
