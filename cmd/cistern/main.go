@@ -44,6 +44,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"serve", "serve IMAP: from the configuration, or a demo setup with --demo", runServe},
 		{"race", "measure the readdir race: naive scans against proven listings", runRace},
 		{"torture", "adversarial tests of the guarantees (torture maildir)", runTorture},
 		{"user", "manage the users of the passwd-file: add, passwd, del, list", runUser},

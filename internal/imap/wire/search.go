@@ -107,16 +107,27 @@ func (d *Decoder) Search(utf8 bool) (*SearchCommand, error) {
 }
 
 // peekWord reports whether the next bytes are word (case-insensitive)
-// followed by SP, without consuming them.
+// followed by SP, without consuming them. It asks for one more byte only
+// while the bytes so far match: a shorter command ("SEARCH ALL") must not
+// make it wait for bytes the client will never send.
 func (d *Decoder) peekWord(word string) bool {
 	if d.prepare() != nil {
 		return false
 	}
-	b, err := d.r.Peek(len(word) + 1)
-	if err != nil {
-		return false
+	for i := 1; i <= len(word)+1; i++ {
+		b, err := d.r.Peek(i)
+		if err != nil {
+			return false
+		}
+		c := b[i-1]
+		if i == len(word)+1 {
+			return c == ' '
+		}
+		if !bytes.EqualFold([]byte{c}, []byte{word[i-1]}) {
+			return false
+		}
 	}
-	return b[len(word)] == ' ' && bytes.EqualFold(b[:len(word)], []byte(word))
+	return false
 }
 
 // SearchKeys reads search-key *(SP search-key) up to (not including) the

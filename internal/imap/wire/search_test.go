@@ -1,9 +1,12 @@
 package wire
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 // dumpKey renders a search tree as an S-expression.
@@ -162,5 +165,33 @@ func TestSearchDepth(t *testing.T) {
 	d, _ = args(t, strings.Repeat("OR SEEN ", 30)+"SEEN\r\n", Limits{MaxDepth: 32})
 	if _, err := d.Search(false); err != nil {
 		t.Errorf("30 nested ORs: %v", err)
+	}
+}
+
+// TestSearchShortCommandDoesNotWait: "SEARCH ALL" is shorter than the
+// words SEARCH may start with ("RETURN ", "CHARSET "); the decoder must
+// answer from the bytes of the line alone, without waiting for more.
+func TestSearchShortCommandDoesNotWait(t *testing.T) {
+	for _, line := range []string{"ALL\r\n", "1\r\n", "SEEN\r\n", "NEW\r\n", "RET\r\n"} {
+		pr, pw := io.Pipe()
+		go pw.Write([]byte(line)) // and never more: a client waiting for the answer
+		d := NewDecoder(bufio.NewReader(pr), nil, Limits{})
+		done := make(chan error, 1)
+		go func() {
+			_, err := d.Search(false)
+			if err == nil {
+				err = d.CRLF()
+			}
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if line != "RET\r\n" && err != nil {
+				t.Errorf("%q: %v", line, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%q: the decoder waits for bytes the client never sends", line)
+		}
+		pw.Close()
 	}
 }

@@ -1,0 +1,533 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cistern-mail/cistern/internal/auth"
+	"github.com/cistern-mail/cistern/internal/backend"
+	"github.com/cistern-mail/cistern/internal/config"
+	"github.com/cistern-mail/cistern/internal/imap"
+	"github.com/cistern-mail/cistern/internal/imap/wire"
+	"github.com/cistern-mail/cistern/internal/store"
+	"github.com/cistern-mail/cistern/maildir"
+)
+
+const serveHelp = `usage: cistern serve [--config PATH]
+       cistern serve --demo [--demo-dir DIR] [--listen ADDR]
+
+Serves IMAP until SIGINT or SIGTERM.
+
+With --config (default ` + config.DefaultPath + `) it serves the users of
+passwd_file on every imap.listen address, their mail at mail_location, and
+logs to standard error as [log] says. TLS listeners (imap.listen_tls) and
+LMTP (lmtp.listen) are not available yet: a configuration that sets them
+is refused rather than half served. Without TLS, passwords are accepted
+only from loopback peers.
+
+With --demo it needs no configuration and no root: everything lives under
+DIR (default ./cistern-data, made on first start):
+
+  DIR/passwd                 the passwd-file, with the user "demo"
+  DIR/demo-password          demo's password in clear text (mode 0600)
+  DIR/mail/<user>/Maildir    the mail (mail_location DIR/mail/%u/Maildir)
+
+The first start makes the user "demo" with a random password and delivers
+a welcome message to its INBOX. Every start prints, on standard output:
+
+  user: demo
+  password: <the password>
+  connect: IMAP <host> port <port>, no TLS, user demo
+  listening: <host:port>
+
+the last once the server accepts connections. Add more users with
+'cistern user add --passwd-file DIR/passwd NAME'.
+
+Stopping: the first SIGINT or SIGTERM stops accepting, says BYE to every
+session and waits up to 10 s for them to end before closing them; a second
+signal closes them at once (exit status 1).
+
+flags:
+  --config PATH    the configuration file (not with --demo)
+  --demo           serve the demo setup described above
+  --demo-dir DIR   the demo's data directory (default ./cistern-data)
+  --listen ADDR    the demo's IMAP address (default 127.0.0.1:1143)
+
+Exit status: 0 stopped by a signal, 1 failed, 2 usage error.
+`
+
+const (
+	// shutdownTimeout is how long a stopping server waits for its
+	// sessions to say goodbye before it closes them.
+	shutdownTimeout = 10 * time.Second
+
+	demoUser        = "demo"
+	demoDir         = "cistern-data"
+	demoListen      = "127.0.0.1:1143"
+	demoPasswordLen = 16
+	// demoPasswordFile holds the demo's clear password: the passwd-file
+	// keeps only a hash, and every start prints the password.
+	demoPasswordFile = "demo-password"
+)
+
+// demoHashOptions are the hashing costs of the demo password and of the
+// demo's dummy hash; zero means auth's defaults. Tests lower them.
+var demoHashOptions auth.HashOptions
+
+func runServe(ctx context.Context, args []string, stdio Stdio) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stdio.Err)
+	fs.Usage = func() {}
+	configPath := fs.String("config", "", "")
+	demo := fs.Bool("demo", false, "")
+	dir := fs.String("demo-dir", "", "")
+	listen := fs.String("listen", "", "")
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			fmt.Fprint(stdio.Out, serveHelp)
+			return nil
+		}
+		fmt.Fprint(stdio.Err, serveHelp)
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprint(stdio.Err, serveHelp)
+		return fmt.Errorf("%w: serve takes no arguments, got %q", errUsage, fs.Args())
+	}
+	if *demo {
+		if *configPath != "" {
+			return fmt.Errorf("%w: --config and --demo exclude each other", errUsage)
+		}
+		if *dir == "" {
+			*dir = demoDir
+		}
+		if *listen == "" {
+			*listen = demoListen
+		}
+		return serveDemo(ctx, *dir, *listen, stdio)
+	}
+	if *dir != "" || *listen != "" {
+		return fmt.Errorf("%w: --demo-dir and --listen are for --demo (the configuration sets imap.listen)", errUsage)
+	}
+	if *configPath == "" {
+		*configPath = config.DefaultPath
+	}
+	return serveConfig(ctx, *configPath, stdio)
+}
+
+// serveConfig serves as the configuration file at path says.
+func serveConfig(ctx context.Context, path string, stdio Stdio) error {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(cfg.IMAP.ListenTLS) > 0:
+		return fmt.Errorf("config %s: imap.listen_tls: TLS is not available yet; remove it", path)
+	case len(cfg.LMTP.Listen) > 0:
+		return fmt.Errorf("config %s: lmtp.listen: LMTP is not available yet; remove it", path)
+	case len(cfg.IMAP.Listen) == 0:
+		return fmt.Errorf("config %s: imap.listen is empty: nothing to serve", path)
+	}
+	logger, err := newLogger(stdio.Err, cfg.Log)
+	if err != nil {
+		return err
+	}
+	// Fail now rather than answer every login with an error: the
+	// operator is watching a start, nobody watches a failed login.
+	_, problems, err := auth.LoadFile(cfg.PasswdFile)
+	if err != nil {
+		return fmt.Errorf("%w (add users with 'cistern user add')", err)
+	}
+	for _, p := range problems {
+		logger.Warn("passwd-file: line skipped", "path", cfg.PasswdFile, "problem", p.String())
+	}
+	lns, err := listenAll(cfg.IMAP.Listen)
+	if err != nil {
+		return err
+	}
+	for _, ln := range lns {
+		logger.Info("imap: listening", "addr", ln.Addr().String())
+	}
+	users := &passwdAuth{users: auth.NewAuthenticator(cfg.PasswdFile, logger), cfg: cfg}
+	return serveIMAP(ctx, lns, logger, users, &imap.Server{
+		Logger:                logger,
+		Limits:                wire.Limits{MaxLine: cfg.IMAP.MaxLine, MaxLiteral: cfg.IMAP.MaxLiteral},
+		IdleTimeout:           cfg.IMAP.IdleTimeout,
+		MaxCommandsBeforeAuth: cfg.IMAP.MaxCommandsBeforeAuth,
+	})
+}
+
+// newLogger makes the slog.Logger that [log] describes, writing to w.
+func newLogger(w io.Writer, l config.Log) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(l.Level)); err != nil {
+		return nil, fmt.Errorf("log.level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if l.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
+}
+
+// passwdAuth is backend.Authenticator on a passwd-file: a user's Maildir
+// is mail_location expanded for them.
+type passwdAuth struct {
+	users *auth.Authenticator
+	cfg   *config.Config // immutable
+}
+
+var _ backend.Authenticator = (*passwdAuth)(nil)
+
+// Authenticate implements backend.Authenticator. Bad credentials of every
+// kind are imap.ErrAuthFailed; anything else (the passwd-file cannot be
+// read, a home that mail_location cannot use) is the server's problem and
+// passes through, to be logged.
+func (p *passwdAuth) Authenticate(ctx context.Context, name, password string) (string, error) {
+	u, err := p.users.Authenticate(ctx, name, password)
+	if errors.Is(err, auth.ErrBadCredentials) {
+		return "", imap.ErrAuthFailed
+	}
+	if err != nil {
+		return "", err
+	}
+	return p.cfg.MailDir(u.Name, u.Home)
+}
+
+// listenAll opens a TCP listener on each address, or none.
+func listenAll(addrs []string) ([]net.Listener, error) {
+	var lns []net.Listener
+	for _, a := range addrs {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return nil, fmt.Errorf("imap: %w", err)
+		}
+		lns = append(lns, ln)
+	}
+	return lns, nil
+}
+
+// serveIMAP serves srv on lns, with a Backend of users on a Registry of
+// its own, until ctx is done or a listener fails. Then it shuts down:
+// Shutdown with shutdownTimeout (cut short by a second SIGINT/SIGTERM),
+// then the watcher. It returns nil after a stop by ctx.
+func serveIMAP(ctx context.Context, lns []net.Listener, logger *slog.Logger, users backend.Authenticator, srv *imap.Server) error {
+	closeAll := func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}
+	watcher, err := store.NewWatcher(logger)
+	if err != nil {
+		closeAll()
+		return err
+	}
+	defer watcher.Close()
+	srv.Backend = &backend.Backend{Auth: users, Registry: store.NewRegistry(store.Options{Logger: logger}, watcher)}
+
+	served := make(chan error, len(lns))
+	for _, ln := range lns {
+		go func() { served <- srv.Serve(ln) }()
+	}
+
+	var failed error
+	select {
+	case <-ctx.Done():
+		logger.Info("imap: stopping", "cause", context.Cause(ctx))
+	case failed = <-served:
+		logger.Error("imap: listener failed; stopping", "err", failed)
+		failed = fmt.Errorf("imap: %w", failed)
+	}
+
+	// main's signal.NotifyContext keeps catching SIGINT and SIGTERM after
+	// the first one (and drops them), so without this a second signal
+	// would do nothing: listen for it and cut the wait short.
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(again)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	forcedc := make(chan bool, 1)
+	go func() {
+		select {
+		case <-again:
+			cancel()
+			forcedc <- true
+		case <-sctx.Done():
+			forcedc <- false
+		}
+	}()
+	shutdownErr := srv.Shutdown(sctx)
+	cancel()
+	forced := <-forcedc
+	closeAll() // for a Serve that had not started when Shutdown ran
+	for range lns {
+		if err := <-served; failed == nil && err != nil && !errors.Is(err, imap.ErrServerClosed) {
+			failed = fmt.Errorf("imap: %w", err)
+		}
+	}
+	if n := srv.Panics.Load(); n > 0 {
+		logger.Error("imap: sessions panicked while serving", "count", n)
+	}
+	if err := watcher.Close(); err != nil {
+		logger.Warn("watcher: close", "err", err)
+	}
+	switch {
+	case failed != nil:
+		return failed
+	case forced:
+		return &exitError{code: 1, err: errors.New("serve: second signal: sessions closed without waiting")}
+	case shutdownErr != nil:
+		logger.Warn("imap: sessions did not end in time; closed them", "timeout", shutdownTimeout)
+	}
+	logger.Info("imap: stopped")
+	return nil
+}
+
+// serveDemo serves the demo setup (see serveHelp) under dir on listen.
+func serveDemo(ctx context.Context, dir, listen string, stdio Stdio) error {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stdio.Err, nil))
+	cfg := &config.Config{
+		// A '%' in dir is a '%', not a variable.
+		MailLocation: strings.ReplaceAll(dir, "%", "%%") + "/mail/%u/Maildir",
+		PasswdFile:   filepath.Join(dir, "passwd"),
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("demo directory %s: %w", dir, err)
+	}
+	password, err := demoAccount(dir, cfg, stdio)
+	if err != nil {
+		return err
+	}
+	lns, err := listenAll([]string{listen})
+	if err != nil {
+		return err
+	}
+	host, port, _ := net.SplitHostPort(lns[0].Addr().String())
+	if password != "" {
+		fmt.Fprintf(stdio.Out, "user: %s\npassword: %s\n", demoUser, password)
+	} else {
+		fmt.Fprintf(stdio.Out, "user: %s\n", demoUser)
+	}
+	fmt.Fprintf(stdio.Out, "connect: IMAP %s port %s, no TLS, user %s\n", host, port, demoUser)
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		fmt.Fprintln(stdio.Err, "cistern: warning: without TLS, passwords are accepted only from loopback peers")
+	}
+	fmt.Fprintf(stdio.Out, "listening: %s\n", lns[0].Addr())
+
+	users := auth.NewAuthenticator(cfg.PasswdFile, logger)
+	users.Options = demoHashOptions
+	return serveIMAP(ctx, lns, logger, &passwdAuth{users: users, cfg: cfg}, &imap.Server{Logger: logger})
+}
+
+// demoAccount makes sure the demo user exists with the password in
+// dir/demo-password, and that its Maildir exists, with the welcome
+// message when it is new. It returns the password to print, or "" when
+// the user's password was changed since and is not known.
+//
+// The steps are ordered so that a start interrupted at any point is
+// completed by the next one: the password file first, then the user,
+// then the Maildir and the welcome (a crash between those two leaves the
+// demo without the welcome message, nothing worse).
+func demoAccount(dir string, cfg *config.Config, stdio Stdio) (string, error) {
+	pwPath := filepath.Join(dir, demoPasswordFile)
+	file, _, err := auth.LoadFile(cfg.PasswdFile)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	var user *auth.User
+	if file != nil {
+		user, _ = file.Lookup(demoUser)
+	}
+
+	password, err := readDemoPassword(pwPath)
+	if err != nil {
+		return "", err
+	}
+	newPassword := password == ""
+	if newPassword {
+		if password, err = randomPassword(demoPasswordLen); err != nil {
+			return "", err
+		}
+		if err := writeFileSynced(pwPath, []byte(password+"\n"), 0o600); err != nil {
+			return "", err
+		}
+	}
+
+	switch {
+	case user == nil:
+		stored, err := auth.HashWith(auth.DefaultScheme, password, demoHashOptions)
+		if err != nil {
+			return "", err
+		}
+		if err := auth.Add(cfg.PasswdFile, auth.User{Name: demoUser, Password: stored}); err != nil {
+			return "", err
+		}
+	case newPassword:
+		// The clear password was lost (demo-password removed): the hash
+		// cannot give it back, so the demo gets a new one.
+		stored, err := auth.HashWith(auth.DefaultScheme, password, demoHashOptions)
+		if err != nil {
+			return "", err
+		}
+		if err := auth.SetPassword(cfg.PasswdFile, demoUser, stored); err != nil {
+			return "", err
+		}
+		fmt.Fprintf(stdio.Err, "cistern: %s was missing: user %s has a new password\n", pwPath, demoUser)
+	default:
+		ok, err := auth.Verify(user.Password, password)
+		if err != nil || !ok {
+			fmt.Fprintf(stdio.Err, "cistern: warning: the password of %s in %s is no longer the one in %s (changed with 'cistern user passwd'?); not printing it\n",
+				demoUser, cfg.PasswdFile, pwPath)
+			password = ""
+		}
+	}
+
+	root, err := cfg.MailDir(demoUser, "")
+	if err != nil {
+		return "", err
+	}
+	if maildir.IsMaildir(root) {
+		return password, nil
+	}
+	// OpenAccount only creates here; serving uses its own registry.
+	if _, err := store.OpenAccount(root, store.NewRegistry(store.Options{}, nil)); err != nil {
+		return "", err
+	}
+	if _, err := maildir.Deliver(root, strings.NewReader(welcomeMessage(time.Now())), maildir.DeliverOptions{}); err != nil {
+		return "", fmt.Errorf("delivering the welcome message: %w", err)
+	}
+	return password, nil
+}
+
+// readDemoPassword returns the password stored at path, or "" when there
+// is none.
+func readDemoPassword(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(data)), nil
+}
+
+// randomPassword returns n letters and digits from crypto/rand, each
+// equally likely.
+func randomPassword(n int) (string, error) {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	// Bytes at or above limit would make the first letters likelier.
+	const limit = 256 - 256%len(alphabet)
+	out := make([]byte, 0, n)
+	buf := make([]byte, 2*n)
+	for len(out) < n {
+		if _, err := rand.Read(buf); err != nil {
+			return "", err
+		}
+		for _, b := range buf {
+			if int(b) < limit && len(out) < n {
+				out = append(out, alphabet[int(b)%len(alphabet)])
+			}
+		}
+	}
+	return string(out), nil
+}
+
+// writeFileSynced writes data to path durably: a temporary file in the
+// same directory, fsynced, renamed over path, and the directory fsynced.
+// A crash leaves the old file (or none) or the new one, never a part.
+func writeFileSynced(path string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	err = f.Chmod(perm)
+	if err == nil {
+		_, err = f.Write(data)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return maildir.SyncDir(filepath.Dir(path))
+}
+
+// welcomeMessage is the demo INBOX's first message (RFC 5322, one
+// text/plain UTF-8 part), dated now.
+func welcomeMessage(now time.Time) string {
+	id, err := randomPassword(24)
+	if err != nil {
+		id = fmt.Sprint(now.UnixNano())
+	}
+	body := `Welcome to Cistern, an IMAP server on Maildir storage.
+
+Cistern keeps every client's view of a mailbox true while many IMAP
+sessions, delivery agents and programs it does not control (mutt,
+procmail, another server) change the same Maildir at once: no phantom
+expunges, UIDs that never change, nothing lost, nothing duplicated.
+
+This demo serves the files under the directory given by --demo-dir
+(./cistern-data by default). Your mail is the Maildir
+mail/demo/Maildir there; the password of the user "demo" is in the
+file demo-password.
+
+To read it with a mail client, add an IMAP account:
+
+  server:    the host and port printed on the "connect:" line
+             (127.0.0.1, port 1143, unless --listen says otherwise)
+  security:  none (no TLS; passwords are accepted from this machine only)
+  user:      demo
+  password:  the one printed on the "password:" line
+
+Messages you delete here are removed from the Maildir; files put into
+mail/demo/Maildir/new by another program appear in this INBOX.
+
+— Cistern
+`
+	hdr := []string{
+		"From: Cistern <cistern@localhost>",
+		"To: demo <demo@localhost>",
+		"Subject: Welcome to Cistern",
+		"Date: " + now.Format(time.RFC1123Z),
+		"Message-ID: <" + id + "@cistern.localhost>",
+		"MIME-Version: 1.0",
+		"Content-Type: text/plain; charset=utf-8",
+		"Content-Transfer-Encoding: 8bit",
+	}
+	// Maildir files end lines in LF; IMAP sends them with CRLF.
+	return strings.Join(hdr, "\n") + "\n\n" + body
+}

@@ -1,0 +1,485 @@
+#!/usr/bin/env python3
+"""imaplib_check.py: drive an IMAP server with Python's imaplib, as a real
+client does, and check each answer.
+
+usage: imaplib_check.py HOST PORT [--user U] [--password P] [--timeout S] [--debug]
+
+The user and password default to $IMAP_USER and $IMAP_PASSWORD. The
+account needs an INBOX and the special-use folders \\Drafts \\Sent \\Trash
+\\Junk \\Archive (a new Cistern account has them). The checks make a folder
+with a unique name, APPEND one message to INBOX, COPY and MOVE it there,
+EXPUNGE it, and delete the folder at the end: the account is left as it
+was found.
+
+One line per check, then "imaplib: N passed, M failed" (and how many
+were skipped). A failed check prints the last lines of the IMAP
+transcript; a server that does not answer within --timeout seconds
+(default 10) fails the check, and the next check starts on a new
+connection. When a check that later ones build on fails (connecting,
+LOGIN, CREATE, APPEND, finding the message), the rest is skipped. The exit
+status is 1 when any check failed. --debug prints the whole transcript as
+it happens (the password masked). Standard library only.
+"""
+
+import argparse
+import imaplib
+import os
+import re
+import sys
+import time
+
+SPECIAL_USE = ["\\Drafts", "\\Sent", "\\Trash", "\\Junk", "\\Archive"]
+TRANSCRIPT_TAIL = 40
+
+
+class Failed(Exception):
+    """A check failed; the message says what was expected and what came."""
+
+
+class RecordingIMAP4(imaplib.IMAP4):
+    """imaplib.IMAP4 keeping a transcript of the lines it sends and reads."""
+
+    def __init__(self, host, port, transcript, timeout, echo=False, secret=None):
+        self.transcript = transcript
+        self.echo = echo
+        self.secret = secret
+        self.transcript.append("-- connect %s:%d" % (host, port))
+        super().__init__(host, port, timeout=timeout)
+
+    def _note(self, direction, data):
+        text = data.decode("utf-8", "replace").rstrip("\r\n")
+        if self.secret:
+            text = text.replace(self.secret, "********")
+        for line in text.split("\n") or [""]:
+            entry = "%s %s" % (direction, line.rstrip("\r"))
+            self.transcript.append(entry)
+            if self.echo:
+                print("  " + entry, file=sys.stderr)
+
+    def send(self, data):
+        self._note("C:", data)
+        super().send(data)
+
+    def readline(self):
+        line = super().readline()
+        self._note("S:", line)
+        return line
+
+    def read(self, size):
+        data = super().read(size)
+        self._note("S:", data)
+        return data
+
+
+def decode(item):
+    if isinstance(item, bytes):
+        return item.decode("utf-8", "replace")
+    return str(item)
+
+
+def expect(cond, what):
+    if not cond:
+        raise Failed(what)
+
+
+def ok(result, what):
+    typ, data = result
+    if typ != "OK":
+        raise Failed("%s: got %s %s" % (what, typ, [decode(d) for d in data]))
+    return data
+
+
+def pop_code(m, name):
+    """Remove and return the data of response code or untagged response
+    name (imaplib files both under the name), as strings."""
+    data = m.untagged_responses.pop(name, [])
+    return [decode(d) for d in data if d is not None]
+
+
+def fetch_parts(data):
+    """Split imaplib FETCH data into (metadata, literals) per message:
+    metadata is the response text without literals, literals maps the
+    item name before each literal to its bytes."""
+    out = []
+    cur = None
+    for item in data:
+        if isinstance(item, tuple):
+            head, literal = decode(item[0]), item[1]
+            m = re.match(r"(\d+) \(", head)
+            if m:
+                cur = {"seq": int(m.group(1)), "meta": head, "lit": {}}
+                out.append(cur)
+            else:
+                cur["meta"] += " " + head
+            name = re.search(r"(\S+(?: \([^)]*\)\])?) \{\d+\}$", head)
+            cur["lit"][name.group(1) if name else head] = literal
+        elif item is None:
+            continue
+        else:
+            text = decode(item)
+            m = re.match(r"(\d+) \(", text)
+            if m:
+                cur = {"seq": int(m.group(1)), "meta": text, "lit": {}}
+                out.append(cur)
+            elif cur is not None:
+                cur["meta"] += text
+    return out
+
+
+def flags_of(meta):
+    m = re.search(r"FLAGS \(([^)]*)\)", meta)
+    return None if m is None else m.group(1).split()
+
+
+def uid_of(meta):
+    m = re.search(r"UID (\d+)", meta)
+    return None if m is None else int(m.group(1))
+
+
+LIST_RE = re.compile(r'\((?P<attrs>[^)]*)\) (?P<delim>"(?:[^"\\]|\\.)*"|NIL) (?P<name>.*)$')
+
+
+def parse_list(data):
+    """LIST data as a list of (attributes, delimiter, name)."""
+    out = []
+    for item in data:
+        if item is None:
+            continue
+        if isinstance(item, tuple):  # name as a literal
+            m = LIST_RE.match(decode(item[0]))
+            if m:
+                out.append((m.group("attrs").split(), m.group("delim").strip('"'), decode(item[1])))
+            continue
+        m = LIST_RE.match(decode(item))
+        if not m:
+            raise Failed("LIST: cannot parse %r" % decode(item))
+        name = m.group("name")
+        if name.startswith('"'):
+            name = name[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+        out.append((m.group("attrs").split(), m.group("delim").strip('"'), name))
+    return out
+
+
+def quote(name):
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class Checks:
+    def __init__(self, args):
+        self.args = args
+        self.passed = 0
+        self.failed = 0
+        self.skipped = 0
+        self.m = None
+        self.transcript = []
+        self.selected = None
+        token = "%d-%d" % (int(time.time() * 1000), os.getpid())
+        self.token = token
+        self.subject = "imaplib check " + token
+        self.text = ("This message was appended by imaplib_check.py.\r\n"
+                     "Token " + token + ".\r\n")
+        self.message = ("From: imaplib check <check@example.org>\r\n"
+                        "To: " + args.user + " <" + args.user + "@example.org>\r\n"
+                        "Subject: " + self.subject + "\r\n"
+                        "Date: " + imaplib.Time2Internaldate(time.time()).strip('"') + "\r\n"
+                        "Message-ID: <" + token + "@imaplib-check.example.org>\r\n"
+                        "MIME-Version: 1.0\r\n"
+                        "Content-Type: text/plain; charset=us-ascii\r\n"
+                        "\r\n" + self.text).encode()
+        self.delim = "."
+        self.folder = None
+        self.uid = None
+        self.seq = None
+
+    def run(self):
+        # (name, check, whether the checks after it need it to pass)
+        steps = [
+            ("CAPABILITY: in the greeting, and the command", self.capability, True),
+            ("LOGIN, with [CAPABILITY] in the tagged OK", self.login, True),
+            ("LIST: INBOX and the special-use folders", self.list, False),
+            ("CREATE a folder with a unique name", self.create, True),
+            ("APPEND with flags, APPENDUID", self.append, True),
+            ("SELECT INBOX", self.select, True),
+            ("SEARCH SUBJECT and UID SEARCH SUBJECT", self.search_subject, True),
+            ("SEARCH UNSEEN, SEEN, FLAGGED, ALL", self.search_flags, False),
+            ("FETCH UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)]", self.fetch_peek, False),
+            ("FETCH BODY[TEXT] sets \\Seen", self.fetch_text, False),
+            ("SEARCH SEEN, UNSEEN after \\Seen was set", self.search_seen, False),
+            ("STORE +FLAGS / -FLAGS, untagged FETCH", self.store, False),
+            ("COPY, COPYUID", self.copy, False),
+            ("MOVE, COPYUID and EXPUNGE", self.move, False),
+            ("EXPUNGE of a \\Deleted message", self.expunge, False),
+            ("STATUS of the folder", self.status, False),
+            ("DELETE the folder", self.delete, False),
+            ("LOGOUT", self.logout, False),
+        ]
+        for i, (name, fn, needed) in enumerate(steps):
+            try:
+                if self.m is None and fn != self.capability:
+                    self.reconnect()
+                fn()
+            except (Failed, imaplib.IMAP4.error, OSError) as e:
+                self.failed += 1
+                if isinstance(e, TimeoutError):
+                    e = "no answer within %gs (timed out)" % self.args.timeout
+                print("FAIL %s: %s" % (name, e), flush=True)
+                self.dump()
+                if not isinstance(e, Failed):
+                    self.disconnect()  # the connection is out of step
+                if needed:
+                    self.skipped = len(steps) - i - 1
+                    break
+                continue
+            self.passed += 1
+            print("ok   %s" % name, flush=True)
+        if self.folder is not None:  # best effort, after a failure
+            try:
+                if self.m is None:
+                    self.reconnect()
+                self.m.delete(quote(self.folder))
+            except (imaplib.IMAP4.error, OSError):
+                pass
+        self.disconnect()
+        return self.failed == 0
+
+    def connect(self):
+        self.m = RecordingIMAP4(self.args.host, self.args.port, self.transcript, self.args.timeout,
+                                echo=self.args.debug, secret=self.args.password)
+
+    def reconnect(self):
+        """A new connection after a failure, logged in, with the mailbox
+        of the old one selected."""
+        self.connect()
+        ok(self.m.login(self.args.user, self.args.password), "LOGIN again")
+        if self.selected is not None:
+            ok(self.m.select(quote(self.selected)), "SELECT %s again" % self.selected)
+
+    def disconnect(self):
+        if self.m is not None:
+            try:
+                self.m.shutdown()
+            except OSError:
+                pass
+            self.m = None
+
+    def dump(self):
+        if self.args.debug:
+            return
+        tail = self.transcript[-TRANSCRIPT_TAIL:]
+        print("last %d lines of the IMAP transcript:" % len(tail), file=sys.stderr)
+        for line in tail:
+            print("  " + line, file=sys.stderr)
+
+    # The checks, in order.
+
+    def capability(self):
+        self.connect()
+        welcome = decode(self.m.welcome)
+        expect(welcome.startswith("* OK [CAPABILITY "),
+               "greeting has no [CAPABILITY ...] code (imaplib then asks with a CAPABILITY command): %r" % welcome)
+        greeted = tuple(welcome.split("]", 1)[0][len("* OK [CAPABILITY "):].upper().split())
+        caps = self.m.capabilities  # imaplib asks with CAPABILITY too
+        expect(set(greeted) == set(caps),
+               "the greeting's capabilities %s differ from CAPABILITY's %s" % (greeted, caps))
+        expect("IMAP4REV1" in caps, "IMAP4rev1 not in the capabilities %s" % (caps,))
+        expect("LOGINDISABLED" not in caps, "LOGINDISABLED: this connection may not LOGIN")
+
+    def login(self):
+        pop_code(self.m, "CAPABILITY")
+        ok(self.m.login(self.args.user, self.args.password), "LOGIN")
+        caps = pop_code(self.m, "CAPABILITY")
+        expect(caps, "no [CAPABILITY ...] in the tagged OK of LOGIN (CLIENTS.md)")
+        names = caps[-1].upper().split()
+        expect("IMAP4REV1" in names, "IMAP4rev1 not in the post-login capabilities %s" % names)
+        for want in ("UIDPLUS", "MOVE"):
+            expect(want in names, "%s not in the post-login capabilities %s (later checks need it)" % (want, names))
+
+    def list(self):
+        entries = parse_list(ok(self.m.list(), "LIST"))
+        names = {n: (attrs, d) for attrs, d, n in entries}
+        expect("INBOX" in names, "LIST: no INBOX among %s" % sorted(names))
+        self.delim = names["INBOX"][1] or "."
+        have = {a for attrs, _, _ in entries for a in attrs}
+        missing = [s for s in SPECIAL_USE if s not in have]
+        expect(not missing, "LIST: no folder has %s; got %s" % (missing, entries))
+
+    def create(self):
+        self.folder = "imaplib-check-" + self.token
+        ok(self.m.create(quote(self.folder)), "CREATE " + self.folder)
+        entries = parse_list(ok(self.m.list('""', quote(self.folder)), "LIST the new folder"))
+        expect([n for _, _, n in entries] == [self.folder],
+               "LIST %s after CREATE: got %s" % (self.folder, entries))
+
+    def append(self):
+        pop_code(self.m, "APPENDUID")
+        ok(self.m.append("INBOX", "(\\Flagged)", imaplib.Time2Internaldate(time.time()), self.message),
+           "APPEND to INBOX")
+        codes = pop_code(self.m, "APPENDUID")
+        expect(codes, "APPEND: no [APPENDUID ...] in the tagged OK (UIDPLUS, RFC 4315)")
+        parts = codes[-1].split()
+        expect(len(parts) == 2 and all(p.isdigit() for p in parts), "APPENDUID: malformed %r" % codes[-1])
+        self.uidvalidity, self.uid = int(parts[0]), int(parts[1])
+
+    def select(self):
+        for name in ("EXISTS", "UIDVALIDITY", "FLAGS", "PERMANENTFLAGS"):
+            pop_code(self.m, name)
+        data = ok(self.m.select("INBOX"), "SELECT INBOX")
+        self.selected = "INBOX"
+        exists = int(decode(data[-1]))
+        expect(exists >= 1, "SELECT INBOX: EXISTS %d after an APPEND" % exists)
+        uv = pop_code(self.m, "UIDVALIDITY")
+        expect(uv and int(uv[-1]) == self.uidvalidity,
+               "SELECT: UIDVALIDITY %s, APPENDUID said %d" % (uv, self.uidvalidity))
+        expect(pop_code(self.m, "FLAGS"), "SELECT: no untagged FLAGS")
+        expect(pop_code(self.m, "PERMANENTFLAGS"), "SELECT: no [PERMANENTFLAGS ...]")
+
+    def search_seqs(self, *criteria):
+        data = ok(self.m.search(None, *criteria), "SEARCH " + " ".join(criteria))
+        return [int(x) for x in decode(data[-1]).split()]
+
+    def search_subject(self):
+        found = self.search_seqs("SUBJECT", quote(self.token))
+        expect(len(found) == 1, "SEARCH SUBJECT %s: want one message, got %s" % (self.token, found))
+        self.seq = found[0]
+        uids = ok(self.m.uid("SEARCH", "SUBJECT", quote(self.token)), "UID SEARCH SUBJECT")
+        expect(decode(uids[-1]).split() == [str(self.uid)],
+               "UID SEARCH SUBJECT: want UID %d (APPENDUID), got %r" % (self.uid, decode(uids[-1])))
+
+    def search_flags(self):
+        expect(self.seq in self.search_seqs("UNSEEN"), "SEARCH UNSEEN does not find the new message %d" % self.seq)
+        expect(self.seq in self.search_seqs("FLAGGED"), "SEARCH FLAGGED does not find message %d (APPENDed with \\Flagged)" % self.seq)
+        expect(self.seq not in self.search_seqs("SEEN"), "SEARCH SEEN finds the new message %d" % self.seq)
+        every = self.search_seqs("ALL")
+        expect(self.seq in every and every == sorted(every) and every[-1] == len(every),
+               "SEARCH ALL: %s, want 1..n including %d" % (every, self.seq))
+
+    def fetch_one(self, items):
+        data = ok(self.m.fetch(str(self.seq), items), "FETCH %d %s" % (self.seq, items))
+        parts = [p for p in fetch_parts(data) if p["seq"] == self.seq]
+        expect(parts, "FETCH %s: no response for message %d: %r" % (items, self.seq, data))
+        merged = {"meta": " ".join(p["meta"] for p in parts), "lit": {}}
+        for p in parts:
+            merged["lit"].update(p["lit"])
+        return merged
+
+    def fetch_peek(self):
+        r = self.fetch_one("(UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        expect(uid_of(r["meta"]) == self.uid, "FETCH: UID %s, want %d" % (uid_of(r["meta"]), self.uid))
+        size = re.search(r"RFC822\.SIZE (\d+)", r["meta"])
+        expect(size and int(size.group(1)) == len(self.message),
+               "RFC822.SIZE %s, the APPENDed message has %d octets" % (size and size.group(1), len(self.message)))
+        flags = flags_of(r["meta"])
+        expect(flags is not None and "\\Flagged" in flags and "\\Seen" not in flags,
+               "FLAGS %s: want \\Flagged, not \\Seen" % flags)
+        hdr = [v for k, v in r["lit"].items() if "HEADER.FIELDS" in k.upper()]
+        want = ("Subject: " + self.subject + "\r\n\r\n").encode()
+        expect(hdr and hdr[0] == want, "BODY[HEADER.FIELDS (SUBJECT)]: got %r, want %r" % (hdr, want))
+        again = self.fetch_one("(FLAGS)")
+        expect("\\Seen" not in (flags_of(again["meta"]) or []), "BODY.PEEK set \\Seen: %s" % again["meta"])
+
+    def fetch_text(self):
+        r = self.fetch_one("(BODY[TEXT])")
+        text = [v for k, v in r["lit"].items() if "TEXT" in k.upper()]
+        expect(text and text[0] == self.text.encode(), "BODY[TEXT]: got %r, want %r" % (text, self.text))
+        after = self.fetch_one("(FLAGS)")
+        expect("\\Seen" in (flags_of(after["meta"]) or []), "FETCH BODY[TEXT] did not set \\Seen: %s" % after["meta"])
+
+    def search_seen(self):
+        expect(self.seq in self.search_seqs("SEEN"), "SEARCH SEEN does not find message %d after BODY[TEXT]" % self.seq)
+        expect(self.seq not in self.search_seqs("UNSEEN"), "SEARCH UNSEEN finds message %d after BODY[TEXT]" % self.seq)
+
+    def store_flags(self, op, flags):
+        data = ok(self.m.store(str(self.seq), op, flags), "STORE %d %s %s" % (self.seq, op, flags))
+        parts = [p for p in fetch_parts(data) if p["seq"] == self.seq]
+        expect(parts, "STORE %s %s: no untagged FETCH for message %d: %r" % (op, flags, self.seq, data))
+        got = flags_of(parts[-1]["meta"])
+        expect(got is not None, "STORE %s: untagged FETCH without FLAGS: %s" % (op, parts[-1]["meta"]))
+        return got
+
+    def store(self):
+        got = self.store_flags("+FLAGS", "(\\Answered $ImaplibCheck)")
+        for want in ("\\Answered", "$ImaplibCheck", "\\Flagged", "\\Seen"):
+            expect(want in got, "STORE +FLAGS: %s missing from the untagged FETCH FLAGS %s" % (want, got))
+        got = self.store_flags("-FLAGS", "(\\Flagged)")
+        expect("\\Flagged" not in got, "STORE -FLAGS (\\Flagged): still in %s" % got)
+        for want in ("\\Answered", "$ImaplibCheck", "\\Seen"):
+            expect(want in got, "STORE -FLAGS (\\Flagged) also removed %s: %s" % (want, got))
+
+    def copy(self):
+        pop_code(self.m, "COPYUID")
+        ok(self.m.copy(str(self.seq), quote(self.folder)), "COPY to " + self.folder)
+        codes = pop_code(self.m, "COPYUID")
+        expect(codes, "COPY: no [COPYUID ...] (UIDPLUS, RFC 4315)")
+        parts = codes[-1].split()
+        expect(len(parts) == 3 and parts[1] == str(self.uid),
+               "COPYUID %r: want the source UID %d" % (codes[-1], self.uid))
+
+    def move(self):
+        pop_code(self.m, "COPYUID")
+        pop_code(self.m, "EXPUNGE")
+        ok(self.m._simple_command("MOVE", str(self.seq), quote(self.folder)), "MOVE to " + self.folder)
+        codes = pop_code(self.m, "COPYUID")
+        expect(codes and codes[-1].split()[1:2] == [str(self.uid)],
+               "MOVE: want an untagged OK [COPYUID v %d n], got %s (RFC 6851 §4.3)" % (self.uid, codes))
+        gone = pop_code(self.m, "EXPUNGE")
+        expect(gone == [str(self.seq)], "MOVE: want '* %d EXPUNGE', got %s" % (self.seq, gone))
+        expect(self.search_seqs("SUBJECT", quote(self.token)) == [],
+               "after MOVE the message is still in INBOX")
+
+    def expunge(self):
+        data = ok(self.m.select(quote(self.folder)), "SELECT " + self.folder)
+        self.selected = self.folder
+        expect(int(decode(data[-1])) == 2, "SELECT %s: EXISTS %s, want 2 (a COPY and a MOVE)" % (self.folder, decode(data[-1])))
+        ok(self.m.store("1", "+FLAGS.SILENT", "(\\Deleted)"), "STORE 1 +FLAGS.SILENT (\\Deleted)")
+        pop_code(self.m, "EXPUNGE")
+        data = ok(self.m.expunge(), "EXPUNGE")
+        gone = [decode(d) for d in data if d is not None]
+        expect(gone == ["1"], "EXPUNGE: want '* 1 EXPUNGE', got %s" % gone)
+        left = fetch_parts(ok(self.m.fetch("1:*", "(UID)"), "FETCH 1:* (UID) after EXPUNGE"))
+        expect([p["seq"] for p in left] == [1], "after EXPUNGE: FETCH 1:* gave %s, want message 1 only" % left)
+        ok(self.m.close(), "CLOSE")
+        self.selected = None
+
+    def status(self):
+        data = ok(self.m.status(quote(self.folder), "(MESSAGES UNSEEN UIDNEXT UIDVALIDITY)"), "STATUS " + self.folder)
+        text = decode(data[-1])
+        items = dict(re.findall(r"([A-Z]+) (\d+)", text.split("(", 1)[-1]))
+        expect(items.get("MESSAGES") == "1", "STATUS MESSAGES %s, want 1: %r" % (items.get("MESSAGES"), text))
+        expect(items.get("UNSEEN") == "0", "STATUS UNSEEN %s, want 0 (the message is \\Seen): %r" % (items.get("UNSEEN"), text))
+        for k in ("UIDNEXT", "UIDVALIDITY"):
+            expect(k in items, "STATUS: no %s in %r" % (k, text))
+        expect(int(items["UIDNEXT"]) >= 3, "STATUS UIDNEXT %s after two messages arrived" % items["UIDNEXT"])
+
+    def delete(self):
+        ok(self.m.delete(quote(self.folder)), "DELETE " + self.folder)
+        entries = parse_list(ok(self.m.list('""', quote(self.folder)), "LIST after DELETE"))
+        expect(entries == [], "LIST %s after DELETE: %s" % (self.folder, entries))
+        self.folder = None
+
+    def logout(self):
+        m, self.m = self.m, None
+        typ, data = m.logout()
+        expect(typ == "BYE", "LOGOUT: want BYE, got %s %s" % (typ, data))
+
+
+def main():
+    p = argparse.ArgumentParser(description="Check an IMAP server with Python's imaplib.")
+    p.add_argument("host")
+    p.add_argument("port", type=int)
+    p.add_argument("--user", default=os.environ.get("IMAP_USER"), help="default $IMAP_USER")
+    p.add_argument("--password", default=os.environ.get("IMAP_PASSWORD"), help="default $IMAP_PASSWORD")
+    p.add_argument("--timeout", type=float, default=10, help="seconds to wait for an answer (default 10)")
+    p.add_argument("--debug", action="store_true", help="print the IMAP transcript")
+    args = p.parse_args()
+    if not args.user or not args.password:
+        p.error("need --user and --password (or $IMAP_USER and $IMAP_PASSWORD)")
+
+    checks = Checks(args)
+    ok_all = checks.run()
+    skipped = ", %d skipped" % checks.skipped if checks.skipped else ""
+    print("imaplib: %d passed, %d failed%s" % (checks.passed, checks.failed, skipped))
+    return 0 if ok_all else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

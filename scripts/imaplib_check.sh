@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# imaplib_check.sh checks Cistern with a real client, Python's imaplib:
+# it builds the binary, starts `cistern serve --demo` on a free loopback
+# port with its data in a temporary directory, runs
+# scripts/imaplib_check.py against it as the demo user, stops the server
+# with SIGTERM, and exits with the script's status (1 as well when the
+# server did not start, or did not stop cleanly with status 0).
+#
+# Run it from anywhere inside the repository. It needs go and python3; on
+# Debian, a missing python3 is installed with apt-get (as root, or through
+# sudo).
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# How long the server may take to start listening, and to stop (it waits
+# up to 10 s for its sessions on SIGTERM).
+readonly START_TIMEOUT=60
+readonly STOP_TIMEOUT=20
+
+log() { printf 'imaplib_check.sh: %s\n' "$*" >&2; }
+
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then
+		"$@"
+	elif command -v sudo >/dev/null 2>&1; then
+		sudo "$@"
+	else
+		log "need root (or sudo) to run: $*"
+		return 1
+	fi
+}
+
+ensure_python() {
+	if command -v python3 >/dev/null 2>&1; then
+		return 0
+	fi
+	if ! command -v apt-get >/dev/null 2>&1; then
+		log "python3 is missing and there is no apt-get to install it"
+		return 1
+	fi
+	log "installing python3 with apt-get"
+	as_root apt-get update -qq
+	as_root env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends python3
+}
+
+tmp=""
+server_pid=""
+
+cleanup() {
+	if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+		kill -KILL "$server_pid" 2>/dev/null || true
+		wait "$server_pid" 2>/dev/null || true
+	fi
+	if [ -n "$tmp" ]; then
+		rm -rf "$tmp"
+	fi
+}
+trap cleanup EXIT
+
+show_server_log() {
+	log "server output:"
+	sed -e 's/^password: .*/password: (hidden)/' -e 's/^/  stdout: /' "$tmp/out" >&2 || true
+	sed 's/^/  stderr: /' "$tmp/err" >&2 || true
+}
+
+# start_server starts the demo server and waits for its "listening:" line.
+start_server() {
+	"$tmp/cistern" serve --demo --demo-dir "$tmp/data" --listen 127.0.0.1:0 \
+		>"$tmp/out" 2>"$tmp/err" &
+	server_pid=$!
+	local deadline=$((SECONDS + START_TIMEOUT))
+	until grep -q '^listening: ' "$tmp/out"; do
+		if ! kill -0 "$server_pid" 2>/dev/null; then
+			log "the server exited before listening"
+			show_server_log
+			return 1
+		fi
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			log "the server did not listen within ${START_TIMEOUT}s"
+			show_server_log
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# stop_server sends SIGTERM and checks that the server exits with 0 in
+# time.
+stop_server() {
+	local pid=$server_pid status=0
+	kill -TERM "$pid"
+	local deadline=$((SECONDS + STOP_TIMEOUT))
+	while kill -0 "$pid" 2>/dev/null; do
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			log "the server did not stop within ${STOP_TIMEOUT}s of SIGTERM"
+			show_server_log
+			return 1
+		fi
+		sleep 0.1
+	done
+	wait "$pid" || status=$?
+	server_pid=""
+	if [ "$status" -ne 0 ]; then
+		log "the server exited with status $status after SIGTERM, want 0"
+		show_server_log
+		return 1
+	fi
+	log "server stopped (status 0)"
+}
+
+main() {
+	ensure_python
+	tmp="$(mktemp -d)"
+	cd "$repo_root"
+	log "go build -o $tmp/cistern ./cmd/cistern"
+	go build -o "$tmp/cistern" ./cmd/cistern
+	start_server
+
+	local addr user password
+	addr="$(sed -n 's/^listening: //p' "$tmp/out" | head -n 1)"
+	user="$(sed -n 's/^user: //p' "$tmp/out" | head -n 1)"
+	password="$(sed -n 's/^password: //p' "$tmp/out" | head -n 1)"
+	if [ -z "$user" ] || [ -z "$password" ]; then
+		log "no user: and password: lines from the server"
+		show_server_log
+		return 1
+	fi
+	log "server listening on $addr"
+
+	# The password goes through the environment, not the command line
+	# (which other users can read in ps).
+	local status=0 stopped=0
+	IMAP_USER="$user" IMAP_PASSWORD="$password" \
+		python3 "$repo_root/scripts/imaplib_check.py" "${addr%:*}" "${addr##*:}" || status=$?
+
+	stop_server || stopped=1 # shows the server's log itself
+	if [ "$status" -ne 0 ] && [ "$stopped" -eq 0 ]; then
+		show_server_log
+	fi
+	if [ "$status" -eq 0 ]; then
+		status=$stopped
+	fi
+	return "$status"
+}
+
+main "$@"
