@@ -193,13 +193,17 @@ type passwdAuth struct {
 var _ backend.Authenticator = (*passwdAuth)(nil)
 
 // Authenticate implements backend.Authenticator. Bad credentials of every
-// kind are imap.ErrAuthFailed; anything else (the passwd-file cannot be
-// read, a home that mail_location cannot use) is the server's problem and
-// passes through, to be logged.
+// kind are imap.ErrAuthFailed; a passwd-file that cannot be read is
+// imap.ErrUnavailable (the client may retry); anything else (a home that
+// mail_location cannot use) is the server's problem and passes through,
+// to be logged.
 func (p *passwdAuth) Authenticate(ctx context.Context, name, password string) (string, error) {
 	u, err := p.users.Authenticate(ctx, name, password)
 	if errors.Is(err, auth.ErrBadCredentials) {
 		return "", imap.ErrAuthFailed
+	}
+	if errors.Is(err, auth.ErrUnavailable) {
+		return "", errors.Join(imap.ErrUnavailable, err)
 	}
 	if err != nil {
 		return "", err

@@ -35,6 +35,7 @@ var (
 	ErrOverQuota        = errors.New("over quota")                  // NO [OVERQUOTA]
 	ErrInUse            = errors.New("mailbox busy")                // NO [INUSE]
 	ErrKeywordsFull     = errors.New("no room for another keyword") // NO [LIMIT]
+	ErrUnavailable      = errors.New("temporarily unavailable")     // NO [UNAVAILABLE]
 	ErrNoSuchMessageErr = errors.New("no such message")             // NO [NONEXISTENT] / RFC 2180 for FETCH
 )
 

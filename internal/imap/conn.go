@@ -299,6 +299,9 @@ func (c *conn) respondErr(tag string, err error) error {
 		code, text = "OVERQUOTA", "Over quota"
 	case errors.Is(err, ErrInUse):
 		code, text = "INUSE", "Mailbox busy; try again"
+	case errors.Is(err, ErrUnavailable):
+		c.log.Warn("temporary failure", "tag", tag, "err", err)
+		code, text = "UNAVAILABLE", "Temporary failure; try again later"
 	case errors.Is(err, ErrKeywordsFull):
 		code, text = "LIMIT", "No room for another keyword in this mailbox"
 	case errors.Is(err, ErrNoSuchMessageErr):

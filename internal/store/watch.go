@@ -153,6 +153,9 @@ func (m *Mailbox) Kick() {
 	go func() {
 		time.Sleep(kickDelay)
 		m.kicked.Store(false)
+		if !maildir.IsMaildir(m.dir) {
+			return // deleted (a folder removed while open): nothing to sync
+		}
 		if _, err := m.Sync(context.Background()); err != nil {
 			m.log.Warn("sync after a change notice failed", "err", err)
 		}
