@@ -1,6 +1,8 @@
 // Command cistern is the one Cistern binary: the IMAP server and the tools
 // around its Maildir storage.
 //
+//	cistern serve    the IMAP server (--demo: a self-contained demo)
+//	cistern user     users in the passwd-file
 //	cistern race     the readdir race, measured: naive scans against proven listings
 //	cistern torture  adversarial tests of the guarantees (torture maildir)
 //
