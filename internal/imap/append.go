@@ -41,7 +41,14 @@ func cmdAppend(c *conn, tag string, _ bool) error {
 	if err != nil {
 		var we *wire.Error
 		if errors.As(err, &we) && we.Code == "TOOBIG" {
-			c.dec.Discard()
+			if c.dec.Discard() != nil {
+				// A non-synchronizing literal too big to skip: what
+				// follows cannot be parsed, so the session ends, with
+				// BYE rather than a silent close (RFC 7888 §4).
+				fmt.Fprintf(c.bw, "%s NO [TOOBIG] Message too big\r\n* BYE Literal too big to skip\r\n", tag)
+				c.state = stateLogout
+				return nil
+			}
 			return ErrTooBig
 		}
 		return err

@@ -92,7 +92,14 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 			if current == nil {
 				current = currentFlags(s.mb)
 			}
-			info.Flags = current[u]
+			f, ok := current[u]
+			if !ok {
+				// Expunged by someone else meanwhile: "FLAGS ()" would
+				// tell the client its flags were cleared.
+				issued = true
+				continue
+			}
+			info.Flags = f
 		}
 		if raw != nil {
 			msg = message.Parse(raw)

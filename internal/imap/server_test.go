@@ -36,7 +36,9 @@ type testServer struct {
 	root string
 }
 
-func startServer(t *testing.T) *testServer {
+// startServer starts a server on 127.0.0.1:0; opts adjust it before it
+// serves.
+func startServer(t *testing.T, opts ...func(*imap.Server)) *testServer {
 	t.Helper()
 	root := t.TempDir()
 	w, err := store.NewWatcher(nil)
@@ -47,6 +49,9 @@ func startServer(t *testing.T) *testServer {
 	srv := &imap.Server{
 		Backend: &backend.Backend{Auth: testAuth{root}, Registry: reg},
 		Logger:  slog.New(slog.NewTextHandler(testLog{t}, nil)),
+	}
+	for _, o := range opts {
+		o(srv)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -92,7 +97,6 @@ func dialRaw(t *testing.T, ts *testServer) *rawClient {
 	}
 	t.Cleanup(func() { c.Close() })
 	rc := &rawClient{t: t, c: c, r: bufio.NewReader(c)}
-	c.SetDeadline(time.Now().Add(30 * time.Second))
 	greet := rc.line()
 	if !strings.HasPrefix(greet, "* OK [CAPABILITY ") {
 		t.Fatalf("greeting %q", greet)
@@ -100,8 +104,13 @@ func dialRaw(t *testing.T, ts *testServer) *rawClient {
 	return rc
 }
 
+// readTimeout bounds the wait for one line from the server: generous,
+// so that only a server that never answers fails.
+const readTimeout = 20 * time.Second
+
 func (rc *rawClient) line() string {
 	rc.t.Helper()
+	rc.c.SetReadDeadline(time.Now().Add(readTimeout))
 	l, err := rc.r.ReadString('\n')
 	if err != nil {
 		rc.t.Fatalf("reading: %v (got %q)", err, l)

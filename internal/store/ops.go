@@ -189,9 +189,11 @@ func (m *Mailbox) adoptDelivered(ctx context.Context, names []string, from *Subs
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	fresh := make(map[string][]sighting, len(names))
-	for _, n := range names {
-		if _, known := m.byBase[maildir.BaseName(n)]; !known { // a sync may have been faster
-			fresh[maildir.BaseName(n)] = []sighting{{maildir.Cur, n}}
+	order := make([]string, len(names))
+	for i, n := range names {
+		order[i] = maildir.BaseName(n)
+		if _, known := m.byBase[order[i]]; !known { // a sync may have been faster
+			fresh[order[i]] = []sighting{{maildir.Cur, n}}
 		}
 	}
 	f, err := m.refreshUIDList()
@@ -199,7 +201,7 @@ func (m *Mailbox) adoptDelivered(ctx context.Context, names []string, from *Subs
 		return nil, err
 	}
 	ch := &Changes{}
-	if err := m.assign(ctx, f, fresh, ch); err != nil {
+	if err := m.assign(ctx, f, fresh, order, ch); err != nil {
 		return nil, err
 	}
 	out := make([]Message, 0, len(names))

@@ -370,3 +370,78 @@ func TestFlagsReplaceKeepsUnknownLetters(t *testing.T) {
 		t.Fatalf("replace: %+v %v", out, err)
 	}
 }
+
+// TestCopyUIDsFollowSourceOrder: COPYUID pairs the source set with the
+// destination set in order (RFC 4315 §3), so the copies must get
+// ascending UIDs in source order, however their new file names sort
+// (Q9 sorts after Q10).
+func TestCopyUIDsFollowSourceOrder(t *testing.T) {
+	f := newFixture(t)
+	for i := 0; i < 25; i++ {
+		f.put(maildir.Cur, "")
+	}
+	src := f.open(Options{})
+	sync1(t, src)
+	dstDir := filepath.Join(t.TempDir(), "Dest")
+	if err := maildir.Create(dstDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	dst, err := Open(dstDir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []uint32
+	for _, m := range src.Messages() {
+		all = append(all, m.UID)
+	}
+	from, to, err := src.Copy(ctx, all, dst, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(from, all) {
+		t.Fatalf("source UIDs %v", from)
+	}
+	for i := 1; i < len(to); i++ {
+		if to[i] <= to[i-1] {
+			t.Fatalf("destination UIDs out of source order: %v", to)
+		}
+	}
+	// And each copy is the message it claims to be.
+	for i := range from {
+		a, _ := src.LookupUID(from[i])
+		b, _ := dst.LookupUID(to[i])
+		da, _ := os.ReadFile(src.Path(a))
+		db, _ := os.ReadFile(dst.Path(b))
+		if string(da) != string(db) {
+			t.Fatalf("UID %d -> %d: different content", from[i], to[i])
+		}
+	}
+}
+
+// TestAdoptDeliveredKeepsOrder: files this process delivered get UIDs in
+// the order the caller gives, not in file-name order (the unique names'
+// microseconds and counters are not zero-padded, so their order is not
+// the order of delivery).
+func TestAdoptDeliveredKeepsOrder(t *testing.T) {
+	f := newFixture(t)
+	mb := f.open(Options{})
+	sync1(t, mb)
+	names := []string{"1700000000.M100000P1Q10.h:2,", "1700000000.M99999P1Q9.h:2,", "1700000000.M5P1Q1.h:2,"}
+	for _, n := range names {
+		if err := os.WriteFile(filepath.Join(f.dir, maildir.Cur, n), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs, err := mb.adoptDelivered(ctx, names, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range msgs {
+		if m.Filename != names[i] || m.UID != uint32(i+1) {
+			t.Fatalf("message %d: %+v", i, m)
+		}
+	}
+	if err := mb.Check(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -478,7 +478,7 @@ func (m *Mailbox) syncOnce(ctx context.Context, ch *Changes) error {
 			fresh[base] = kept
 		}
 	}
-	if err := m.assign(ctx, f, fresh, ch); err != nil {
+	if err := m.assign(ctx, f, fresh, nil, ch); err != nil {
 		return err
 	}
 	if err := m.expungeAbsent(gen, proven, newDir, ch); err != nil {
@@ -718,7 +718,11 @@ func (m *Mailbox) adopt(uid uint32, base string, s sighting, ch *Changes) {
 // assign gives UIDs to base names the state did not know: from the
 // uidlist when another process assigned them, else new ones under the
 // lock.
-func (m *Mailbox) assign(ctx context.Context, f *uidlist.File, fresh map[string][]sighting, ch *Changes) error {
+//
+// New UIDs follow order (base names) when it is given — a COPY's
+// destination UIDs must follow its source UIDs (RFC 4315 COPYUID) — and
+// base-name order otherwise.
+func (m *Mailbox) assign(ctx context.Context, f *uidlist.File, fresh map[string][]sighting, order []string, ch *Changes) error {
 	if len(fresh) == 0 {
 		return nil
 	}
@@ -789,7 +793,15 @@ func (m *Mailbox) assign(ctx context.Context, f *uidlist.File, fresh map[string]
 	if len(bases) == 0 {
 		return nil
 	}
-	slices.Sort(bases)
+	if order != nil {
+		rank := make(map[string]int, len(order))
+		for i, b := range order {
+			rank[b] = i
+		}
+		slices.SortFunc(bases, func(a, b string) int { return rank[a] - rank[b] })
+	} else {
+		slices.Sort(bases)
+	}
 
 	next := m.nextUID
 	if f != nil {
