@@ -11,7 +11,7 @@ import (
 // password may be sent (LOGINDISABLED elsewhere, RFC 9051 §6.2.3).
 func (c *conn) capabilities() string {
 	caps := []string{"IMAP4rev1", "LITERAL+", "ID", "ENABLE", "IDLE", "UIDPLUS", "MOVE", "NAMESPACE", "UNSELECT",
-		"CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "STATUS=SIZE", "BINARY", "UTF8=ACCEPT",
+		"CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "STATUS=SIZE", "BINARY", "UTF8=ACCEPT", "ESEARCH", "SEARCHRES", "LIST-EXTENDED", "LIST-STATUS",
 		"APPENDLIMIT=" + strconv.FormatInt(c.dec.Limits().MaxLiteral, 10)}
 	if c.state == stateNotAuth {
 		if c.secure() {

@@ -1,18 +1,117 @@
 package imap
 
 import (
+	"errors"
 	"strings"
+
+	"github.com/cistern-mail/cistern/internal/imap/wire"
 )
 
 // LIST and LSUB — RFC 9051 §6.3.9, RFC 3501 §6.3.9 (LSUB), with
-// CHILDREN (RFC 3348) and SPECIAL-USE (RFC 6154) attributes. Hierarchy
-// separator '.'. State: authenticated.
+// CHILDREN (RFC 3348) and SPECIAL-USE (RFC 6154) attributes, the
+// extended LIST syntax (LIST-EXTENDED, RFC 5258) and RETURN (STATUS)
+// (LIST-STATUS, RFC 5819). Hierarchy separator '.'. State:
+// authenticated.
+//
+// \HasChildren/\HasNoChildren and special-use attributes are sent on
+// every LIST, asked for or not (RFC 5258 §4 and RFC 6154 §2 allow it).
+// \NonExistent (RFC 5258 §3.4) would mark subscribed names that no
+// longer exist, but the Backend lists existing mailboxes only, so such
+// names are not listed.
 func cmdList(c *conn, tag string, _ bool) error { return c.list(tag, false) }
 func cmdLsub(c *conn, tag string, _ bool) error { return c.list(tag, true) }
+
+// listOpts are the selection and return options of an extended LIST
+// (RFC 5258 §3, RFC 5819 §2, RFC 6154 §3).
+type listOpts struct {
+	extended bool // selection options or several patterns were given
+
+	subscribed     bool // selection SUBSCRIBED: subscribed names only
+	recursiveMatch bool // selection RECURSIVEMATCH: CHILDINFO for parents
+	specialUseOnly bool // selection SPECIAL-USE: special-use mailboxes only
+
+	retSubscribed bool     // return SUBSCRIBED: \Subscribed attribute
+	retStatus     []string // return STATUS (items): a STATUS per mailbox
+}
+
+// listSelectOpts reads list-select-opts (RFC 5258 §6): a list of
+// option atoms; RECURSIVEMATCH needs a base option; unknown options are
+// a syntax error (BAD).
+func (c *conn) listSelectOpts(o *listOpts) error {
+	o.extended = true
+	err := c.dec.List(func() error {
+		opt, err := c.dec.Atom()
+		if err != nil {
+			return err
+		}
+		switch strings.ToUpper(opt) {
+		case "SUBSCRIBED":
+			o.subscribed = true
+		case "RECURSIVEMATCH":
+			o.recursiveMatch = true
+		case "SPECIAL-USE":
+			o.specialUseOnly = true
+		case "REMOTE":
+			// No remote mailboxes: nothing more to list (RFC 5258 §3.1).
+		default:
+			return &wire.Error{Msg: "unknown LIST selection option " + opt}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if o.recursiveMatch && !o.subscribed && !o.specialUseOnly {
+		return &wire.Error{Msg: "RECURSIVEMATCH needs another selection option"}
+	}
+	return nil
+}
+
+// listReturnOpts reads list-return-opts after "RETURN SP" (RFC 5258 §6,
+// RFC 5819 §4, RFC 6154 §6).
+func (c *conn) listReturnOpts(o *listOpts) error {
+	return c.dec.List(func() error {
+		opt, err := c.dec.Atom()
+		if err != nil {
+			return err
+		}
+		switch strings.ToUpper(opt) {
+		case "SUBSCRIBED":
+			o.retSubscribed = true
+		case "CHILDREN", "SPECIAL-USE":
+			// Always sent.
+		case "STATUS":
+			if err := c.dec.SP(); err != nil {
+				return err
+			}
+			items, err := c.dec.StatusItems()
+			if err != nil {
+				return err
+			}
+			o.retStatus = items
+		default:
+			return &wire.Error{Msg: "unknown LIST return option " + opt}
+		}
+		return nil
+	})
+}
 
 func (c *conn) list(tag string, lsub bool) error {
 	if err := c.dec.SP(); err != nil {
 		return err
+	}
+	var o listOpts
+	b, err := c.dec.Peek()
+	if err != nil {
+		return err
+	}
+	if b == '(' && !lsub {
+		if err := c.listSelectOpts(&o); err != nil {
+			return err
+		}
+		if err := c.dec.SP(); err != nil {
+			return err
+		}
 	}
 	ref, err := c.dec.Mailbox(c.utf8)
 	if err != nil {
@@ -21,9 +120,43 @@ func (c *conn) list(tag string, lsub bool) error {
 	if err := c.dec.SP(); err != nil {
 		return err
 	}
-	pattern, err := c.dec.ListMailbox(c.utf8)
+	var patterns []string
+	if b, err = c.dec.Peek(); err != nil {
+		return err
+	}
+	if b == '(' && !lsub {
+		o.extended = true
+		err = c.dec.List(func() error {
+			p, err := c.dec.ListMailbox(c.utf8)
+			patterns = append(patterns, p)
+			return err
+		})
+	} else {
+		var p string
+		p, err = c.dec.ListMailbox(c.utf8)
+		patterns = append(patterns, p)
+	}
 	if err != nil {
 		return err
+	}
+	if b, err = c.dec.Peek(); err != nil {
+		return err
+	}
+	if b == ' ' && !lsub {
+		c.dec.SP()
+		kw, err := c.dec.Atom()
+		if err != nil {
+			return err
+		}
+		if !strings.EqualFold(kw, "RETURN") {
+			return &wire.Error{Msg: "expected RETURN"}
+		}
+		if err := c.dec.SP(); err != nil {
+			return err
+		}
+		if err := c.listReturnOpts(&o); err != nil {
+			return err
+		}
 	}
 	if err := c.dec.CRLF(); err != nil {
 		return err
@@ -32,7 +165,9 @@ func (c *conn) list(tag string, lsub bool) error {
 	if lsub {
 		resp = "LSUB"
 	}
-	if pattern == "" && !lsub {
+	// RFC 9051 §6.3.9: an empty pattern asks for the hierarchy delimiter;
+	// RFC 5258 §3 keeps that meaning for the basic syntax only.
+	if len(patterns) == 1 && patterns[0] == "" && !lsub && !o.extended {
 		c.bw.WriteString(`* LIST (\Noselect) "." ""` + "\r\n")
 		return c.ok(tag, "", "LIST completed")
 	}
@@ -40,17 +175,60 @@ func (c *conn) list(tag string, lsub bool) error {
 	if err != nil {
 		return err
 	}
-	full := ref + pattern
-	if ref != "" && !strings.HasSuffix(ref, ".") && pattern != "" {
-		full = ref + "." + pattern
+	for i, p := range patterns {
+		full := ref + p
+		if ref != "" && !strings.HasSuffix(ref, ".") && p != "" {
+			full = ref + "." + p
+		}
+		patterns[i] = full
 	}
+	matches := func(name string) bool {
+		for _, p := range patterns {
+			if matchPattern(p, name) {
+				return true
+			}
+		}
+		return false
+	}
+	// selectedBy reports whether f meets the selection options.
+	selectedBy := func(f FolderInfo) bool {
+		return (!o.subscribed || f.Subscribed) && (!o.specialUseOnly || f.SpecialUse != "")
+	}
+	type listed struct {
+		f         FolderInfo
+		childInfo []string // CHILDINFO (RFC 5258 §3.5)
+	}
+	var out []listed
 	for _, f := range folders {
-		if !matchPattern(full, f.Name) {
+		if !matches(f.Name) {
 			continue
 		}
 		if lsub && !f.Subscribed {
 			continue
 		}
+		var childInfo []string
+		if o.recursiveMatch {
+			// A descendant meeting the selection but not the pattern is
+			// announced on its listed ancestor (RFC 5258 §3.5).
+			for _, d := range folders {
+				if strings.HasPrefix(d.Name, f.Name+".") && selectedBy(d) && !matches(d.Name) {
+					if o.subscribed {
+						childInfo = append(childInfo, "SUBSCRIBED")
+					}
+					if o.specialUseOnly {
+						childInfo = append(childInfo, "SPECIAL-USE")
+					}
+					break
+				}
+			}
+		}
+		if !selectedBy(f) && childInfo == nil {
+			continue
+		}
+		out = append(out, listed{f, childInfo})
+	}
+	for _, l := range out {
+		f := l.f
 		var attrs []string
 		if f.NoSelect {
 			attrs = append(attrs, `\Noselect`)
@@ -60,12 +238,37 @@ func (c *conn) list(tag string, lsub bool) error {
 		} else {
 			attrs = append(attrs, `\HasNoChildren`)
 		}
+		if f.Subscribed && (o.subscribed || o.retSubscribed) {
+			attrs = append(attrs, `\Subscribed`)
+		}
 		if f.SpecialUse != "" && !lsub {
 			attrs = append(attrs, f.SpecialUse)
 		}
 		c.bw.WriteString("* " + resp + " (" + strings.Join(attrs, " ") + `) "." `)
 		c.enc.Mailbox(f.Name, c.utf8)
+		if l.childInfo != nil {
+			c.bw.WriteString(` ("CHILDINFO" (`)
+			for i, ci := range l.childInfo {
+				if i > 0 {
+					c.bw.WriteString(" ")
+				}
+				c.enc.String(ci)
+			}
+			c.bw.WriteString("))")
+		}
 		c.bw.WriteString("\r\n")
+		if o.retStatus != nil && !f.NoSelect {
+			// RFC 5819 §2: STATUS after the LIST of each selectable
+			// mailbox; one that vanished meanwhile is left out.
+			st, err := c.user.Status(c.ctx, f.Name)
+			switch {
+			case err == nil:
+				c.writeStatus(f.Name, o.retStatus, st)
+			case errors.Is(err, ErrNoSuchMailbox), errors.Is(err, ErrNotSelectable):
+			default:
+				return err
+			}
+		}
 	}
 	return c.ok(tag, "", resp+" completed")
 }

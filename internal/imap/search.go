@@ -2,6 +2,8 @@ package imap
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -10,10 +12,15 @@ import (
 	"github.com/cistern-mail/cistern/internal/message"
 )
 
-// SEARCH and UID SEARCH — RFC 9051 §6.4.4 and RFC 3501 §6.4.4. State:
-// selected. Text keys match case-insensitively on decoded headers and
-// text (message.HeaderContains, BodyContains). Charsets: UTF-8 and
-// US-ASCII. No EXPUNGE during a SEARCH by sequence number.
+// SEARCH and UID SEARCH — RFC 9051 §6.4.4 and RFC 3501 §6.4.4, with
+// RETURN options (ESEARCH, RFC 4731) and SAVE (SEARCHRES, RFC 5182).
+// State: selected. Text keys match case-insensitively on decoded
+// headers and text (message.HeaderContains, BodyContains). Charsets:
+// UTF-8 and US-ASCII. No EXPUNGE during a SEARCH by sequence number.
+//
+// Without RETURN the answer is "* SEARCH"; with it, "* ESEARCH" (none
+// for RETURN (SAVE) alone, RFC 5182 §2.2). The saved result is kept as
+// UIDs, so that "$" still names the same messages after expunges.
 func cmdSearch(c *conn, tag string, uid bool) error {
 	if err := c.dec.SP(); err != nil {
 		return err
@@ -25,11 +32,43 @@ func cmdSearch(c *conn, tag string, uid bool) error {
 	if err := c.dec.CRLF(); err != nil {
 		return err
 	}
-	if cmd.ReturnGiven {
-		return &wire.Error{Msg: "SEARCH RETURN is not supported"}
+	res := c.sel
+	hits, err := c.searchHits(cmd, uid)
+	if err != nil {
+		var we *wire.Error
+		if slices.Contains(cmd.Return, "SAVE") && !errors.As(err, &we) {
+			// RFC 5182 §2.1: a SEARCH with SAVE answered NO empties the
+			// saved result; one answered BAD leaves it alone.
+			res.searchRes = nil
+		}
+		return err
 	}
+	if !cmd.ReturnGiven {
+		c.bw.WriteString("* SEARCH")
+		for _, h := range hits {
+			c.bw.WriteString(" " + strconv.FormatUint(uint64(h), 10))
+		}
+		c.bw.WriteString("\r\n")
+	} else {
+		opts := searchReturn(cmd.Return)
+		if opts.save {
+			res.searchRes = savedResult(opts, hits, uid, res.view)
+		}
+		if opts.min || opts.max || opts.all || opts.count {
+			c.esearch(tag, uid, opts, hits)
+		}
+	}
+	if err := c.updates(uid); err != nil {
+		return err
+	}
+	return c.ok(tag, "", "SEARCH completed")
+}
+
+// searchHits evaluates the search program over the view and returns the
+// matching sequence numbers, or UIDs with uid, ascending.
+func (c *conn) searchHits(cmd *wire.SearchCommand, uid bool) ([]uint32, error) {
 	if cs := strings.ToUpper(cmd.Charset); cs != "" && cs != "UTF-8" && cs != "US-ASCII" {
-		return no("BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset")
+		return nil, no("BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset")
 	}
 	s := c.sel
 	ev := &evaluator{c: c, flags: currentFlags(s.mb)}
@@ -41,7 +80,7 @@ func cmdSearch(c *conn, tag string, uid bool) error {
 			continue
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if ok {
 			if uid {
@@ -51,15 +90,85 @@ func cmdSearch(c *conn, tag string, uid bool) error {
 			}
 		}
 	}
-	c.bw.WriteString("* SEARCH")
-	for _, h := range hits {
-		c.bw.WriteString(" " + strconv.FormatUint(uint64(h), 10))
+	return hits, nil
+}
+
+// returnOpts are the RETURN options of a SEARCH (RFC 4731 §3.1, RFC
+// 5182 §2.2).
+type returnOpts struct{ min, max, all, count, save bool }
+
+// searchReturn reads RETURN options; "RETURN ()" means ALL (RFC 4731
+// §3.1), and so does "RETURN (SAVE)" for what is saved.
+func searchReturn(opts []string) returnOpts {
+	var r returnOpts
+	for _, o := range opts {
+		switch o {
+		case "MIN":
+			r.min = true
+		case "MAX":
+			r.max = true
+		case "ALL":
+			r.all = true
+		case "COUNT":
+			r.count = true
+		case "SAVE":
+			r.save = true
+		}
+	}
+	if len(opts) == 0 {
+		r.all = true
+	}
+	return r
+}
+
+// savedResult is what SAVE keeps, as UIDs: RFC 5182 §2.4 keeps only the
+// minimum and/or maximum when MIN and/or MAX come without ALL or COUNT,
+// and the whole result otherwise.
+func savedResult(o returnOpts, hits []uint32, uid bool, v *View) []uint32 {
+	keep := hits
+	if (o.min || o.max) && !o.all && !o.count && len(hits) > 0 {
+		keep = nil
+		if o.min {
+			keep = append(keep, hits[0])
+		}
+		if o.max && (!o.min || len(hits) > 1) {
+			keep = append(keep, hits[len(hits)-1])
+		}
+	}
+	out := make([]uint32, 0, len(keep))
+	for _, h := range keep {
+		if !uid {
+			h = v.UID(h)
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+// esearch writes the ESEARCH response (RFC 4731 §3.1): MIN, MAX and ALL
+// are left out when nothing matched; COUNT is always there when asked.
+func (c *conn) esearch(tag string, uid bool, o returnOpts, hits []uint32) {
+	c.bw.WriteString("* ESEARCH (TAG ")
+	c.enc.String(tag)
+	c.bw.WriteString(")")
+	if uid {
+		c.bw.WriteString(" UID")
+	}
+	if len(hits) > 0 {
+		if o.min {
+			fmt.Fprintf(c.bw, " MIN %d", hits[0])
+		}
+		if o.max {
+			fmt.Fprintf(c.bw, " MAX %d", hits[len(hits)-1])
+		}
+		if o.all {
+			c.bw.WriteString(" ALL " + uidSet(hits))
+		}
+	}
+	if o.count {
+		fmt.Fprintf(c.bw, " COUNT %d", len(hits))
 	}
 	c.bw.WriteString("\r\n")
-	if err := c.updates(uid); err != nil {
-		return err
-	}
-	return c.ok(tag, "", "SEARCH completed")
 }
 
 // evaluator matches one message at a time, reading only what the keys

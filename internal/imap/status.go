@@ -25,6 +25,13 @@ func cmdStatus(c *conn, tag string, _ bool) error {
 	if err != nil {
 		return err
 	}
+	c.writeStatus(name, items, st)
+	return c.ok(tag, "", "STATUS completed")
+}
+
+// writeStatus writes "* STATUS name (items)" for STATUS and for LIST
+// RETURN (STATUS ...) (RFC 5819).
+func (c *conn) writeStatus(name string, items []string, st StatusInfo) {
 	var parts []string
 	for _, it := range items {
 		switch strings.ToUpper(it) {
@@ -47,7 +54,6 @@ func cmdStatus(c *conn, tag string, _ bool) error {
 	c.bw.WriteString("* STATUS ")
 	c.enc.Mailbox(name, c.utf8)
 	c.bw.WriteString(" (" + strings.Join(parts, " ") + ")\r\n")
-	return c.ok(tag, "", "STATUS completed")
 }
 
 func init() { register("STATUS", authed, false, cmdStatus) }

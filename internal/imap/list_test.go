@@ -1,0 +1,103 @@
+package imap_test
+
+import (
+	"strings"
+	"testing"
+)
+
+// RFC 5258, RFC 5819, RFC 6154 §3.
+func TestListExtended(t *testing.T) {
+	ts := startServer(t)
+	rc := loginRaw(t, ts, "alice")
+	rc.ok("CREATE Work.Projects")
+	rc.ok("CREATE Fruit")
+	rc.ok("CREATE Fruit.Banana")
+	for _, mb := range []string{"Archive", "Drafts", "Junk", "Sent", "Trash"} {
+		rc.ok("UNSUBSCRIBE %s", mb)
+	}
+	rc.ok("SUBSCRIBE INBOX")
+	rc.ok("SUBSCRIBE Work.Projects")
+	rc.ok("SUBSCRIBE Fruit")
+	rc.ok("SUBSCRIBE Fruit.Banana")
+	rc.appendRaw("Fruit.Banana", `(\Seen)`, testMessage("one", "x"))
+	rc.appendRaw("Fruit.Banana", "", testMessage("two", "x"))
+
+	tests := []struct {
+		name, cmd string
+		want      []string
+	}{
+		{"subscribed", `LIST (SUBSCRIBED) "" "*"`, []string{
+			`* LIST (\HasNoChildren \Subscribed) "." INBOX`,
+			`* LIST (\HasChildren \Subscribed) "." Fruit`,
+			`* LIST (\HasNoChildren \Subscribed) "." Fruit.Banana`,
+			`* LIST (\HasNoChildren \Subscribed) "." Work.Projects`,
+		}},
+		{"remote is a no-op", `list (remote subscribed) "" "Fruit*"`, []string{
+			`* LIST (\HasChildren \Subscribed) "." Fruit`,
+			`* LIST (\HasNoChildren \Subscribed) "." Fruit.Banana`,
+		}},
+		{"recursivematch", `LIST (SUBSCRIBED RECURSIVEMATCH) "" "%" RETURN (CHILDREN)`, []string{
+			`* LIST (\HasNoChildren \Subscribed) "." INBOX`,
+			`* LIST (\HasChildren \Subscribed) "." Fruit ("CHILDINFO" ("SUBSCRIBED"))`,
+			`* LIST (\Noselect \HasChildren) "." Work ("CHILDINFO" ("SUBSCRIBED"))`,
+		}},
+		{"return subscribed", `LIST "" "Work*" RETURN (SUBSCRIBED)`, []string{
+			`* LIST (\Noselect \HasChildren) "." Work`,
+			`* LIST (\HasNoChildren \Subscribed) "." Work.Projects`,
+		}},
+		{"several patterns", `LIST "" ("INBOX" "Drafts" "Fruit.%" "INBOX")`, []string{
+			`* LIST (\HasNoChildren) "." INBOX`,
+			`* LIST (\HasNoChildren \Drafts) "." Drafts`,
+			`* LIST (\HasNoChildren) "." Fruit.Banana`,
+		}},
+		{"special-use selection", `LIST (SPECIAL-USE) "" ("Drafts" "Fruit*") RETURN (SPECIAL-USE)`, []string{
+			`* LIST (\HasNoChildren \Drafts) "." Drafts`,
+		}},
+		{"status", `LIST "" "Fruit*" RETURN (STATUS (MESSAGES UNSEEN))`, []string{
+			`* LIST (\HasChildren) "." Fruit`,
+			`* STATUS Fruit (MESSAGES 0 UNSEEN 0)`,
+			`* LIST (\HasNoChildren) "." Fruit.Banana`,
+			`* STATUS Fruit.Banana (MESSAGES 2 UNSEEN 1)`,
+		}},
+		{"no status for \\Noselect", `LIST "" "Work*" RETURN (STATUS (MESSAGES) SUBSCRIBED)`, []string{
+			`* LIST (\Noselect \HasChildren) "." Work`,
+			`* LIST (\HasNoChildren \Subscribed) "." Work.Projects`,
+			`* STATUS Work.Projects (MESSAGES 0)`,
+		}},
+		{"empty pattern in extended form", `LIST () "" ""`, nil},
+		{"basic form unchanged", `LIST "" ""`, []string{`* LIST (\Noselect) "." ""`}},
+		{"lsub unchanged", `LSUB "" "Fruit*"`, []string{
+			`* LSUB (\HasChildren) "." Fruit`,
+			`* LSUB (\HasNoChildren) "." Fruit.Banana`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rc.t = t
+			rc.exactly(tt.want, "%s", tt.cmd)
+		})
+	}
+	rc.t = t
+
+	bad := []string{
+		`LIST (FROB) "" "*"`,
+		`LIST (RECURSIVEMATCH) "" "*"`,
+		`LIST "" "*" RETURN (FROB)`,
+		`LIST "" "*" RETURN (STATUS ())`,
+		`LIST "" "*" RETURN (STATUS)`,
+		`LIST "" "*" RETURNS ()`,
+		`LIST "" ("*"`,
+		`LSUB (SUBSCRIBED) "" "*"`,
+	}
+	for _, cmd := range bad {
+		if lines, tagged := rc.cmd("%s", cmd); !strings.Contains(tagged, " BAD ") || len(lines) != 0 {
+			t.Errorf("%s: %s %q", cmd, tagged, lines)
+		}
+	}
+	caps := rc.ok("CAPABILITY")[0]
+	for _, c := range []string{" LIST-EXTENDED", " LIST-STATUS", " SPECIAL-USE"} {
+		if !strings.Contains(caps, c) {
+			t.Errorf("%s not advertised: %s", c, caps)
+		}
+	}
+}
