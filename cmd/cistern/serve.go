@@ -73,8 +73,11 @@ const (
 	// sessions to say goodbye before it closes them.
 	shutdownTimeout = 10 * time.Second
 
-	demoUser        = "demo"
-	demoDir         = "cistern-data"
+	demoUser = "demo"
+	demoDir  = "cistern-data"
+	// indexFile is the cache of message data under the data directory
+	// (DESIGN.md §5): deleting it loses nothing.
+	indexFile       = "index.db"
 	demoListen      = "127.0.0.1:1143"
 	demoPasswordLen = 16
 	// demoPasswordFile holds the demo's clear password: the passwd-file
@@ -162,7 +165,7 @@ func serveConfig(ctx context.Context, path string, stdio Stdio) error {
 		logger.Info("imap: listening", "addr", ln.Addr().String())
 	}
 	users := &passwdAuth{users: auth.NewAuthenticator(cfg.PasswdFile, logger), cfg: cfg}
-	return serveIMAP(ctx, lns, logger, users, &imap.Server{
+	return serveIMAP(ctx, lns, logger, cfg.WithDefaults().DataDir, users, &imap.Server{
 		Logger:                logger,
 		Limits:                wire.Limits{MaxLine: cfg.IMAP.MaxLine, MaxLiteral: cfg.IMAP.MaxLiteral},
 		IdleTimeout:           cfg.IMAP.IdleTimeout,
@@ -231,7 +234,7 @@ func listenAll(addrs []string) ([]net.Listener, error) {
 // its own, until ctx is done or a listener fails. Then it shuts down:
 // Shutdown with shutdownTimeout (cut short by a second SIGINT/SIGTERM),
 // then the watcher. It returns nil after a stop by ctx.
-func serveIMAP(ctx context.Context, lns []net.Listener, logger *slog.Logger, users backend.Authenticator, srv *imap.Server) error {
+func serveIMAP(ctx context.Context, lns []net.Listener, logger *slog.Logger, dataDir string, users backend.Authenticator, srv *imap.Server) error {
 	closeAll := func() {
 		for _, ln := range lns {
 			ln.Close()
@@ -243,7 +246,15 @@ func serveIMAP(ctx context.Context, lns []net.Listener, logger *slog.Logger, use
 		return err
 	}
 	defer watcher.Close()
-	srv.Backend = &backend.Backend{Auth: users, Registry: store.NewRegistry(store.Options{Logger: logger}, watcher)}
+	index, err := store.OpenIndex(filepath.Join(dataDir, indexFile))
+	if err != nil {
+		closeAll()
+		return err
+	}
+	defer index.Close()
+	registry := store.NewRegistry(store.Options{Logger: logger, Index: index}, watcher)
+	defer registry.Close()
+	srv.Backend = &backend.Backend{Auth: users, Registry: registry}
 
 	served := make(chan error, len(lns))
 	for _, ln := range lns {
@@ -344,7 +355,7 @@ func serveDemo(ctx context.Context, dir, listen string, stdio Stdio) error {
 
 	users := auth.NewAuthenticator(cfg.PasswdFile, logger)
 	users.Options = demoHashOptions
-	return serveIMAP(ctx, lns, logger, &passwdAuth{users: users, cfg: cfg}, &imap.Server{Logger: logger})
+	return serveIMAP(ctx, lns, logger, dir, &passwdAuth{users: users, cfg: cfg}, &imap.Server{Logger: logger})
 }
 
 // demoAccount makes sure the demo user exists with the password in

@@ -294,7 +294,8 @@ func TestServeConfig(t *testing.T) {
 	cfg := filepath.Join(dir, "cistern.toml")
 	writeConfig := func(listen, extra string) {
 		t.Helper()
-		toml := "mail_location = \"" + dir + "/mail/%u/Maildir\"\n" +
+		toml := "data_dir = \"" + dir + "/data\"\n" +
+			"mail_location = \"" + dir + "/mail/%u/Maildir\"\n" +
 			"passwd_file = \"" + passwd + "\"\n" +
 			"[imap]\nlisten = " + listen + "\n" + extra +
 			"[log]\nlevel = \"debug\"\n"
@@ -312,6 +313,9 @@ func TestServeConfig(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "mail", "alice", "Maildir", "cur")); err != nil {
 		t.Errorf("alice's Maildir is not at mail_location: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "index.db")); err != nil {
+		t.Errorf("the index is not under data_dir: %v", err)
 	}
 	if err := c.Logout().Wait(); err != nil {
 		t.Error(err)

@@ -214,13 +214,15 @@ func (u *User) Select(ctx context.Context, name string) (imap.Mailbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	sub := mb.Subscribe()
 	if _, err := mb.Sync(ctx); err != nil {
-		sub.Close()
 		release()
 		return nil, err
 	}
-	sub.Take() // the snapshot below already holds it
+	// Subscribed after the sync, so that the session does not collect a
+	// first sync's every message as news; the engine's snapshot
+	// (Messages) comes after this, so nothing falls between the two, and
+	// what is in both is ignored by the view.
+	sub := mb.Subscribe()
 	return &Mailbox{u: u, mb: mb, sub: sub, release: release}, nil
 }
 

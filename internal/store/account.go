@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/cistern-mail/cistern/internal/uidlist"
 	"github.com/cistern-mail/cistern/maildir"
@@ -343,13 +344,59 @@ func writeFileDurable(path string, data []byte) error {
 	return maildir.SyncDir(dir)
 }
 
-// Keywords returns the mailbox's keyword names by flag letter (a–z).
+// Keywords returns the mailbox's keyword names by flag letter (a–z). It
+// answers from memory; the file is read again when a sync saw it change
+// (or this process changed it), so a FETCH of 100,000 messages reads it
+// once.
 func (m *Mailbox) Keywords() (*uidlist.Keywords, error) {
+	m.kwMu.Lock()
+	defer m.kwMu.Unlock()
+	if m.kw != nil {
+		return m.kw, nil
+	}
+	return m.readKeywordsLocked()
+}
+
+// readKeywordsLocked reads dovecot-keywords into the cache. Held with kwMu.
+func (m *Mailbox) readKeywordsLocked() (*uidlist.Keywords, error) {
 	k, problems, err := uidlist.ReadKeywords(m.dir)
 	for _, p := range problems {
 		m.log.Warn("dovecot-keywords damage", "problem", p.String())
 	}
-	return k, err
+	if err != nil {
+		return nil, err
+	}
+	m.kw, m.kwStamp = k, keywordsStamp(m.dir)
+	return k, nil
+}
+
+// keywordsStamp identifies the version of dovecot-keywords: it is
+// replaced by rename, and its mtime grows by whole seconds (uidlist).
+func keywordsStamp(dir string) fileID {
+	fi, err := os.Stat(filepath.Join(dir, uidlist.KeywordsFileName))
+	if err != nil {
+		return fileID{}
+	}
+	st, _ := fi.Sys().(*syscall.Stat_t)
+	if st == nil {
+		return fileID{}
+	}
+	return fileID{ino: st.Ino, size: fi.Size(), mtime: fi.ModTime().UnixNano()}
+}
+
+type fileID struct {
+	ino         uint64
+	size, mtime int64
+}
+
+// refreshKeywords drops the cached names when the file changed; called
+// by every sync.
+func (m *Mailbox) refreshKeywords() {
+	m.kwMu.Lock()
+	defer m.kwMu.Unlock()
+	if m.kw != nil && keywordsStamp(m.dir) != m.kwStamp {
+		m.kw = nil
+	}
 }
 
 // KeywordFlags maps keyword names to flag letters, adding names not yet
@@ -376,7 +423,9 @@ func (m *Mailbox) KeywordFlags(ctx context.Context, names []string, create bool)
 		return 0, nil, err
 	}
 	defer lock.Release()
-	if k, err = m.Keywords(); err != nil { // reread under the lock
+	m.kwMu.Lock()
+	defer m.kwMu.Unlock()
+	if k, err = m.readKeywordsLocked(); err != nil { // reread under the lock
 		return 0, nil, err
 	}
 	added := false
@@ -393,8 +442,10 @@ func (m *Mailbox) KeywordFlags(ctx context.Context, names []string, create bool)
 	}
 	if added {
 		if err := uidlist.WriteKeywords(lock, m.dir, k); err != nil {
+			m.kw = nil
 			return 0, nil, err
 		}
+		m.kw, m.kwStamp = k, keywordsStamp(m.dir)
 	}
 	return f, missing, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -27,11 +28,30 @@ import (
 //	  version byte (1) | file size u64 | crlf size u64 | mtime unix nano i64 | structure blob
 //
 // One process (the daemon) opens it; bbolt's file lock keeps a second one
-// out. Writes are batched by bbolt (Batch), so many sessions filling the
-// cache cost few fsyncs.
+// out. Writes are queued and committed together by a background flusher,
+// so filling the cache costs few fsyncs; Get sees queued writes.
 type Index struct {
 	db *bolt.DB // immutable
+
+	// Writes wait in pending and go to disk together, in one
+	// transaction, by the flusher: a FETCH filling the cache for 100,000
+	// messages is a few commits, not 100,000.
+	mu      sync.Mutex // guards pending and closed
+	pending map[indexKey][]byte
+	closed  bool
+	kick    chan struct{} // capacity 1: pending has entries
+	done    chan struct{} // the flusher ended
 }
+
+type indexKey struct{ dir, base string }
+
+// Flush policy: pending writes are committed after indexFlushDelay, or
+// at once when indexFlushMax are waiting. A crash loses at most the
+// pending writes of a cache.
+const (
+	indexFlushDelay = 200 * time.Millisecond
+	indexFlushMax   = 4096
+)
 
 // IndexEntry is the cached data of one message.
 type IndexEntry struct {
@@ -64,33 +84,126 @@ func OpenIndex(path string) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: index %s: %w", path, err)
 	}
-	return &Index{db: db}, nil
+	ix := &Index{db: db, pending: make(map[indexKey][]byte), kick: make(chan struct{}, 1), done: make(chan struct{})}
+	go ix.flusher()
+	return ix, nil
 }
 
-// Close closes the index.
-func (ix *Index) Close() error { return ix.db.Close() }
+// Close writes what is pending and closes the index.
+func (ix *Index) Close() error {
+	ix.mu.Lock()
+	if ix.closed {
+		ix.mu.Unlock()
+		return nil
+	}
+	ix.closed = true
+	ix.mu.Unlock()
+	close(ix.kick)
+	<-ix.done
+	return ix.db.Close()
+}
+
+func (ix *Index) flusher() {
+	defer close(ix.done)
+	for range ix.kick {
+		t := time.NewTimer(indexFlushDelay)
+		select {
+		case <-t.C:
+		case _, ok := <-ix.kick:
+			t.Stop()
+			if !ok {
+				ix.flush()
+				return
+			}
+		}
+		ix.flush()
+	}
+	ix.flush()
+}
+
+// flush commits the pending writes in one transaction.
+func (ix *Index) flush() {
+	ix.mu.Lock()
+	batch := ix.pending
+	ix.pending = make(map[indexKey][]byte)
+	ix.mu.Unlock()
+	if len(batch) == 0 {
+		return
+	}
+	ix.db.Update(func(tx *bolt.Tx) error {
+		for k, v := range batch {
+			b, err := tx.CreateBucketIfNotExists([]byte(k.dir))
+			if err != nil {
+				return err
+			}
+			if v == nil {
+				err = b.Delete([]byte(k.base))
+			} else {
+				err = b.Put([]byte(k.base), v)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// queue adds writes (nil values delete) and wakes the flusher.
+func (ix *Index) queue(dir string, bases []string, values [][]byte) {
+	ix.mu.Lock()
+	if ix.closed {
+		ix.mu.Unlock()
+		return
+	}
+	for i, b := range bases {
+		ix.pending[indexKey{dir, b}] = values[i]
+	}
+	full := len(ix.pending) >= indexFlushMax
+	ix.mu.Unlock()
+	select {
+	case ix.kick <- struct{}{}:
+	default:
+	}
+	if full {
+		select {
+		case ix.kick <- struct{}{}: // a second kick ends the delay
+		default:
+		}
+	}
+}
 
 // Get returns the entry of base in the mailbox at dir, if cached.
 func (ix *Index) Get(dir, base string) (IndexEntry, bool) {
+	ix.mu.Lock()
+	v, pending := ix.pending[indexKey{dir, base}]
+	ix.mu.Unlock()
+	if pending {
+		return decodeEntry(v)
+	}
 	var e IndexEntry
 	found := false
 	ix.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte(dir))
-		if b == nil {
-			return nil
+		if b := tx.Bucket([]byte(dir)); b != nil {
+			e, found = decodeEntry(b.Get([]byte(base)))
 		}
-		v := b.Get([]byte(base))
-		if len(v) < 25 || v[0] != indexVersion {
-			return nil
-		}
-		e.FileSize = int64(binary.BigEndian.Uint64(v[1:]))
-		e.CRLFSize = int64(binary.BigEndian.Uint64(v[9:]))
-		e.MTime = time.Unix(0, int64(binary.BigEndian.Uint64(v[17:])))
-		e.Structure = append([]byte(nil), v[25:]...)
-		found = true
 		return nil
 	})
 	return e, found
+}
+
+// decodeEntry reads a value; the structure is copied out of bbolt's
+// memory, which is only valid inside the transaction.
+func decodeEntry(v []byte) (IndexEntry, bool) {
+	if len(v) < 25 || v[0] != indexVersion {
+		return IndexEntry{}, false
+	}
+	return IndexEntry{
+		FileSize:  int64(binary.BigEndian.Uint64(v[1:])),
+		CRLFSize:  int64(binary.BigEndian.Uint64(v[9:])),
+		MTime:     time.Unix(0, int64(binary.BigEndian.Uint64(v[17:]))),
+		Structure: append([]byte(nil), v[25:]...),
+	}, true
 }
 
 // Put caches the entry of base in the mailbox at dir.
@@ -101,31 +214,13 @@ func (ix *Index) Put(dir, base string, e IndexEntry) error {
 	binary.BigEndian.PutUint64(v[9:], uint64(e.CRLFSize))
 	binary.BigEndian.PutUint64(v[17:], uint64(e.MTime.UnixNano()))
 	v = append(v, e.Structure...)
-	return ix.db.Batch(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists([]byte(dir))
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte(base), v)
-	})
+	ix.queue(dir, []string{base}, [][]byte{v})
+	return nil
 }
 
 // Forget drops the entries of bases (expunged messages) in the mailbox at
 // dir.
 func (ix *Index) Forget(dir string, bases []string) error {
-	if len(bases) == 0 {
-		return nil
-	}
-	return ix.db.Batch(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte(dir))
-		if b == nil {
-			return nil
-		}
-		for _, base := range bases {
-			if err := b.Delete([]byte(base)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	ix.queue(dir, bases, make([][]byte, len(bases)))
+	return nil
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -60,3 +61,37 @@ func TestIndexBrokenFileIsReplaced(t *testing.T) {
 		t.Fatalf("broken file not kept aside: %v", m)
 	}
 }
+
+// TestIndexWritesPersist: queued writes are seen at once and are on disk
+// after Close; a Forget queued after a Put wins.
+func TestIndexWritesPersist(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "index.db")
+	ix, err := OpenIndex(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5000; i++ {
+		ix.Put("/m", "m"+itoa(i), IndexEntry{FileSize: int64(i)})
+	}
+	ix.Put("/m", "gone", IndexEntry{FileSize: 7})
+	if e, ok := ix.Get("/m", "gone"); !ok || e.FileSize != 7 {
+		t.Fatalf("queued write not seen: %+v %v", e, ok)
+	}
+	ix.Forget("/m", []string{"gone"})
+	if err := ix.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ix, err = OpenIndex(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	if _, ok := ix.Get("/m", "gone"); ok {
+		t.Fatal("forgotten entry came back")
+	}
+	if e, ok := ix.Get("/m", "m"+itoa(4999)); !ok || e.FileSize != 4999 {
+		t.Fatalf("entry lost across Close: %+v %v", e, ok)
+	}
+}
+
+func itoa(i int) string { return fmt.Sprint(i) }

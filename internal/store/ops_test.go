@@ -284,17 +284,38 @@ func TestRegistryShares(t *testing.T) {
 	}
 	rel1()
 	rel1() // twice is harmless
-	if _, ok := r.Lookup(f.dir); !ok {
-		t.Fatal("released while still in use")
-	}
 	rel2()
-	if _, ok := r.Lookup(f.dir); ok {
-		t.Fatal("not released")
+	// Unused, it stays open for the next user.
+	m3, rel3, err := r.Open(f.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m3 != m1 {
+		t.Fatal("an idle mailbox was not kept")
+	}
+	rel3()
+	// Deleted and made again: a new Mailbox.
+	if err := os.RemoveAll(f.dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := maildir.Create(f.dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	m4, rel4, err := r.Open(f.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rel4()
+	if m4 == m1 {
+		t.Fatal("the state of a deleted mailbox was reused")
 	}
 	if _, _, err := r.Open("relative/path"); err == nil {
 		t.Fatal("relative path accepted")
 	}
-	os.RemoveAll(f.dir)
+	r.Close()
+	if _, ok := r.Lookup(f.dir); ok {
+		t.Fatal("open after Close")
+	}
 }
 
 // waitPending waits for s to be notified and returns what it took, or

@@ -2,13 +2,19 @@ package store
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
+	"time"
 )
 
 // Registry hands out one shared Mailbox per Maildir directory, so that
 // every session of a process sees one synced state and one stream of
-// changes (DESIGN.md §6). Safe for concurrent use.
+// changes (DESIGN.md §6). A mailbox nobody uses stays open (and watched)
+// for a while, up to maxIdle of them, so that the next SELECT finds its
+// state in memory instead of rebuilding it from the files. Safe for
+// concurrent use.
 type Registry struct {
 	opts    Options  // immutable
 	watcher *Watcher // immutable; nil: no change notices
@@ -20,7 +26,20 @@ type Registry struct {
 type regEntry struct {
 	mb   *Mailbox
 	refs int
+	// dirf holds the directory open, so that its inode number cannot be
+	// given to another directory while the entry lives: a directory at
+	// the same path with another inode is a mailbox deleted and made
+	// again, and the cached state is not its state.
+	dirf  *os.File
+	ino   uint64
+	since time.Time // unused since, when refs == 0
 }
+
+// Idle mailboxes: how many stay open, and for how long.
+const (
+	maxIdle  = 64
+	idleKeep = 15 * time.Minute
+)
 
 // NewRegistry returns a Registry that opens mailboxes with opts and,
 // when w is not nil, watches each open mailbox with w.
@@ -28,9 +47,16 @@ func NewRegistry(opts Options, w *Watcher) *Registry {
 	return &Registry{opts: opts, watcher: w, boxes: make(map[string]*regEntry)}
 }
 
+func dirIno(dir string) uint64 {
+	var st syscall.Stat_t
+	if syscall.Stat(dir, &st) != nil {
+		return 0
+	}
+	return st.Ino
+}
+
 // Open returns the shared Mailbox of dir and a release function to call
-// when done with it; the Mailbox is closed when its last user releases
-// it.
+// when done with it.
 func (r *Registry) Open(dir string) (*Mailbox, func(), error) {
 	dir = filepath.Clean(dir)
 	if !filepath.IsAbs(dir) {
@@ -38,7 +64,13 @@ func (r *Registry) Open(dir string) (*Mailbox, func(), error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.evictLocked(time.Now())
 	e, ok := r.boxes[dir]
+	if ok && e.refs == 0 && dirIno(dir) != e.ino {
+		// Deleted and made again: the cached state is of another mailbox.
+		r.closeLocked(dir, e)
+		ok = false
+	}
 	if !ok {
 		mb, err := Open(dir, r.opts)
 		if err != nil {
@@ -50,6 +82,11 @@ func (r *Registry) Open(dir string) (*Mailbox, func(), error) {
 			}
 		}
 		e = &regEntry{mb: mb}
+		if e.dirf, err = os.Open(dir); err == nil {
+			if fi, err := e.dirf.Stat(); err == nil {
+				e.ino = fi.Sys().(*syscall.Stat_t).Ino
+			}
+		}
 		r.boxes[dir] = e
 	}
 	e.refs++
@@ -60,18 +97,62 @@ func (r *Registry) Open(dir string) (*Mailbox, func(), error) {
 			defer r.mu.Unlock()
 			e.refs--
 			if e.refs == 0 {
-				delete(r.boxes, dir)
-				if r.watcher != nil {
-					r.watcher.Unwatch(e.mb)
-				}
-				e.mb.Close()
+				e.since = time.Now()
+				r.evictLocked(e.since)
 			}
 		})
 	}
 	return e.mb, release, nil
 }
 
-// Lookup returns the shared Mailbox of dir if some user has it open.
+// evictLocked closes idle mailboxes past idleKeep, and the oldest idle
+// ones beyond maxIdle. Held with r.mu.
+func (r *Registry) evictLocked(now time.Time) {
+	var idle []string
+	for dir, e := range r.boxes {
+		if e.refs > 0 {
+			continue
+		}
+		if now.Sub(e.since) > idleKeep {
+			r.closeLocked(dir, e)
+			continue
+		}
+		idle = append(idle, dir)
+	}
+	for len(idle) > maxIdle {
+		oldest := 0
+		for i, d := range idle {
+			if r.boxes[d].since.Before(r.boxes[idle[oldest]].since) {
+				oldest = i
+			}
+		}
+		r.closeLocked(idle[oldest], r.boxes[idle[oldest]])
+		idle = append(idle[:oldest], idle[oldest+1:]...)
+	}
+}
+
+func (r *Registry) closeLocked(dir string, e *regEntry) {
+	delete(r.boxes, dir)
+	if e.dirf != nil {
+		e.dirf.Close()
+	}
+	if r.watcher != nil {
+		r.watcher.Unwatch(e.mb)
+	}
+	e.mb.Close()
+}
+
+// Close closes every mailbox, in use or not; the Registry is not used
+// afterwards.
+func (r *Registry) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for dir, e := range r.boxes {
+		r.closeLocked(dir, e)
+	}
+}
+
+// Lookup returns the shared Mailbox of dir if it is open.
 func (r *Registry) Lookup(dir string) (*Mailbox, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -130,6 +130,10 @@ type Mailbox struct {
 	foreignLogged      map[string]bool
 	subs               []*Subscription
 	kicked             atomic.Bool // a background sync is scheduled (Kick)
+
+	kwMu    sync.Mutex        // guards kw and kwStamp; taken after mu, never before
+	kw      *uidlist.Keywords // cached dovecot-keywords; nil: read it
+	kwStamp fileID
 }
 
 // Open prepares the state of the Maildir at dir. It reads the uidlist if
@@ -277,6 +281,7 @@ func (m *Mailbox) Sync(ctx context.Context) (*Changes, error) {
 }
 
 func (m *Mailbox) syncPublishLocked(ctx context.Context) (*Changes, error) {
+	m.refreshKeywords()
 	ch, err := m.syncLocked(ctx)
 	if err != nil {
 		return nil, err
