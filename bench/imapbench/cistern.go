@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/cistern-mail/cistern/internal/backend"
+	"github.com/cistern-mail/cistern/internal/imap"
+	"github.com/cistern-mail/cistern/internal/store"
+)
+
+// cisternShutdownTimeout bounds the wait for sessions at the end.
+const cisternShutdownTimeout = 5 * time.Second
+
+// staticAuth is one user with one password and one Maildir.
+type staticAuth struct {
+	user, password, maildir string
+}
+
+var _ backend.Authenticator = staticAuth{}
+
+func (a staticAuth) Authenticate(_ context.Context, user, password string) (string, error) {
+	if user != a.user || subtle.ConstantTimeCompare([]byte(password), []byte(a.password)) != 1 {
+		return "", imap.ErrAuthFailed
+	}
+	return a.maildir, nil
+}
+
+// cistern is Cistern's IMAP server in this process, set up as the daemon
+// sets it up (a Registry with a Watcher) plus the bbolt index.
+type cistern struct {
+	*server
+	srv     *imap.Server
+	index   *store.Index
+	watcher *store.Watcher
+	serving chan error
+}
+
+func startCistern(w *workDir) (*cistern, error) {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ix, err := store.OpenIndex(w.cisternIndex)
+	if err != nil {
+		return nil, err
+	}
+	watcher, err := store.NewWatcher(logger)
+	if err != nil {
+		ix.Close()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		watcher.Close()
+		ix.Close()
+		return nil, err
+	}
+	c := &cistern{
+		server: &server{name: "cistern", addr: ln.Addr().String()},
+		srv: &imap.Server{
+			Backend: &backend.Backend{
+				Auth:     staticAuth{user: benchUser, password: benchPassword, maildir: w.cisternMaildir},
+				Registry: store.NewRegistry(store.Options{Index: ix, Logger: logger}, watcher),
+			},
+			Logger: logger,
+		},
+		index:   ix,
+		watcher: watcher,
+		serving: make(chan error, 1),
+	}
+	go func() { c.serving <- c.srv.Serve(ln) }()
+	return c, nil
+}
+
+// stop shuts the server down and closes the index; a session panic is an
+// error, as it is in the IMAP tests.
+func (c *cistern) stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), cisternShutdownTimeout)
+	defer cancel()
+	err := c.srv.Shutdown(ctx)
+	if serr := <-c.serving; !errors.Is(serr, imap.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	if n := c.srv.Panics.Load(); n > 0 {
+		err = errors.Join(err, errors.New("cistern: sessions panicked"))
+	}
+	return errors.Join(err, c.watcher.Close(), c.index.Close())
+}
