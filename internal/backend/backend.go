@@ -305,6 +305,8 @@ func (m *Mailbox) infos(msgs []store.Message) []imap.MessageInfo {
 
 func (m *Mailbox) Messages() []imap.MessageInfo { return m.infos(m.mb.Messages()) }
 
+func (m *Mailbox) UIDs() ([]uint32, uint32) { return m.mb.UIDs() }
+
 func (m *Mailbox) Take() imap.Update {
 	p := m.sub.Take()
 	return imap.Update{Expunged: p.Expunged, New: m.infos(p.New), Flags: m.infos(p.Flags), Void: p.UIDValidityChanged}

@@ -104,9 +104,12 @@ type Update struct {
 type Mailbox interface {
 	UIDValidity() uint32
 	UIDNext() uint32
-	// Messages are every message now, in UID order: the session's view
-	// starts from it.
+	// Messages are every message now, in UID order, with their flags.
 	Messages() []MessageInfo
+	// UIDs are every message's UID now, ascending, and the sequence
+	// number of the first message without \Seen (0: none): what SELECT
+	// needs, without the flags of every message.
+	UIDs() (uids []uint32, firstUnseen uint32)
 	// PermanentFlags lists the keywords defined; the engine adds the
 	// system flags and `\*`.
 	Keywords() []string

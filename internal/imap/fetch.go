@@ -1,8 +1,10 @@
 package imap
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -60,7 +62,7 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 			flags[m.UID] = m.Flags
 		}
 	}
-	var current map[uint32][]string
+	var current flagSnapshot
 	issued := false
 	for _, u := range uids {
 		seq := s.view.Seq(u)
@@ -92,7 +94,7 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 			if current == nil {
 				current = currentFlags(s.mb)
 			}
-			f, ok := current[u]
+			f, ok := current.get(u)
 			if !ok {
 				// Expunged by someone else meanwhile: "FLAGS ()" would
 				// tell the client its flags were cleared.
@@ -155,13 +157,20 @@ func hasItem(items []wire.FetchItem, name string) bool {
 	return false
 }
 
-func currentFlags(mb Mailbox) map[uint32][]string {
-	msgs := mb.Messages()
-	out := make(map[uint32][]string, len(msgs))
-	for _, m := range msgs {
-		out[m.UID] = m.Flags
+// flagSnapshot is the flags of every message at one moment, in UID
+// order (as Mailbox.Messages returns them): looked up by binary search,
+// without building a map of the whole mailbox per command.
+type flagSnapshot []MessageInfo
+
+func currentFlags(mb Mailbox) flagSnapshot { return mb.Messages() }
+
+// get returns the flags of uid, false when the mailbox no longer has it.
+func (fs flagSnapshot) get(uid uint32) ([]string, bool) {
+	i, ok := slices.BinarySearchFunc(fs, uid, func(m MessageInfo, u uint32) int { return cmp.Compare(m.UID, u) })
+	if !ok {
+		return nil, false
 	}
-	return out
+	return fs[i].Flags, true
 }
 
 func (c *conn) fetchItem(it wire.FetchItem, uid uint32, info MessageInfo, msg *message.Message, st *message.Structure) error {

@@ -176,7 +176,7 @@ func (c *conn) esearch(tag string, uid bool, o returnOpts, hits []uint32) {
 // message itself for header and text keys.
 type evaluator struct {
 	c     *conn
-	flags map[uint32][]string
+	flags flagSnapshot
 
 	seq, uid uint32
 	info     *MessageInfo
@@ -209,7 +209,10 @@ func (ev *evaluator) message() (*message.Message, error) {
 	return ev.msg, nil
 }
 
-func (ev *evaluator) has(flag string) bool { return hasFlag(ev.flags[ev.uid], flag) }
+func (ev *evaluator) has(flag string) bool {
+	f, _ := ev.flags.get(ev.uid)
+	return hasFlag(f, flag)
+}
 
 // day is the calendar day of t in its own zone (RFC 9051: dates
 // disregard time and timezone).

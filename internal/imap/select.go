@@ -30,15 +30,7 @@ func (c *conn) open(tag string, readOnly bool) error {
 	if err != nil {
 		return err
 	}
-	msgs := mb.Messages()
-	uids := make([]uint32, len(msgs))
-	unseen := uint32(0)
-	for i, m := range msgs {
-		uids[i] = m.UID
-		if unseen == 0 && !hasFlag(m.Flags, `\Seen`) {
-			unseen = uint32(i + 1)
-		}
-	}
+	uids, unseen := mb.UIDs()
 	c.sel = &selected{name: name, mb: mb, view: NewView(uids), readOnly: readOnly}
 	c.state = stateSelected
 	flags := append([]string{`\Answered`, `\Flagged`, `\Deleted`, `\Seen`, `\Draft`}, mb.Keywords()...)

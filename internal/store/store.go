@@ -211,6 +211,22 @@ func (m *Mailbox) Messages() []Message {
 	return out
 }
 
+// UIDs returns every UID, ascending, and the 1-based position of the
+// first message without the S flag (0 when every message has it).
+func (m *Mailbox) UIDs() ([]uint32, uint32) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]uint32, len(m.msgs))
+	var unseen uint32
+	for i, e := range m.msgs {
+		out[i] = e.uid
+		if unseen == 0 && !e.flags.Has(maildir.FlagSeen) {
+			unseen = uint32(i + 1)
+		}
+	}
+	return out, unseen
+}
+
 // Lookup returns the message with base name base.
 func (m *Mailbox) Lookup(base string) (Message, bool) {
 	m.mu.Lock()
