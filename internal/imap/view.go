@@ -17,9 +17,10 @@ type View struct {
 	uids []uint32 // uids[seq-1], strictly ascending
 }
 
-// NewView returns a view of the given UIDs, which must ascend.
+// NewView returns a view of the given UIDs, which must ascend. The view
+// owns the slice from now on.
 func NewView(uids []uint32) *View {
-	v := &View{uids: slices.Clone(uids)}
+	v := &View{uids: uids}
 	v.check()
 	return v
 }
