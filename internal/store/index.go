@@ -97,8 +97,8 @@ func (ix *Index) Close() error {
 		return nil
 	}
 	ix.closed = true
+	close(ix.kick) // under mu: queue never sends on a closed channel
 	ix.mu.Unlock()
-	close(ix.kick)
 	<-ix.done
 	return ix.db.Close()
 }
@@ -159,18 +159,19 @@ func (ix *Index) queue(dir string, bases []string, values [][]byte) {
 	for i, b := range bases {
 		ix.pending[indexKey{dir, b}] = values[i]
 	}
-	full := len(ix.pending) >= indexFlushMax
-	ix.mu.Unlock()
+	// The kicks never block (capacity 1, or dropped), so they may be sent
+	// under mu, which keeps Close from closing the channel meanwhile.
 	select {
 	case ix.kick <- struct{}{}:
 	default:
 	}
-	if full {
+	if len(ix.pending) >= indexFlushMax {
 		select {
 		case ix.kick <- struct{}{}: // a second kick ends the delay
 		default:
 		}
 	}
+	ix.mu.Unlock()
 }
 
 // Get returns the entry of base in the mailbox at dir, if cached.
