@@ -14,7 +14,9 @@
 // kept by every flag change. \Recent is not stored.
 //
 // Mailbox names use '.' between hierarchy levels, as Maildir++ does on
-// disk; "INBOX" (any case) is the root Maildir.
+// disk; "INBOX" (any case) is the root Maildir. Folder names are in
+// modified UTF-7 on disk (as Dovecot writes them) and UTF-8 for the
+// engine.
 package backend
 
 import (
@@ -28,6 +30,7 @@ import (
 	"time"
 
 	"github.com/cistern-mail/cistern/internal/imap"
+	"github.com/cistern-mail/cistern/internal/imap/wire"
 	"github.com/cistern-mail/cistern/internal/message"
 	"github.com/cistern-mail/cistern/internal/store"
 	"github.com/cistern-mail/cistern/maildir"
@@ -74,12 +77,19 @@ func NewUser(name string, acct *store.Account) *User { return &User{name: name, 
 func (u *User) Username() string { return u.name }
 func (u *User) Close() error     { return nil }
 
-// path splits an IMAP mailbox name into folder elements; INBOX is empty.
+// path splits an IMAP mailbox name (UTF-8) into folder elements as they
+// are named on disk; INBOX is empty. On disk each element is in modified
+// UTF-7 (RFC 3501 §5.1.3), as Dovecot names Maildir++ folders, so that
+// both servers see the same folders.
 func path(name string) ([]string, error) {
 	if strings.EqualFold(name, "INBOX") {
 		return nil, nil
 	}
-	p, err := maildir.ParseFolderName("." + name)
+	elems := strings.Split(name, ".")
+	for i, e := range elems {
+		elems[i] = wire.EncodeMUTF7(e)
+	}
+	p, err := maildir.ParseFolderName("." + strings.Join(elems, "."))
 	if err != nil {
 		return nil, errors.Join(imap.ErrBadMailboxName, err)
 	}
@@ -89,7 +99,27 @@ func path(name string) ([]string, error) {
 	return p, nil
 }
 
+// nameOf is the IMAP name (UTF-8) of folder elements as named on disk.
+// An element that is not valid modified UTF-7 (made by another program)
+// is shown as it is.
 func nameOf(p []string) string {
+	if len(p) == 0 {
+		return "INBOX"
+	}
+	elems := make([]string, len(p))
+	for i, e := range p {
+		if d, err := wire.DecodeMUTF7(e); err == nil {
+			elems[i] = d
+		} else {
+			elems[i] = e
+		}
+	}
+	return strings.Join(elems, ".")
+}
+
+// diskName is the name of folder elements in the subscriptions file:
+// as on disk, elements joined by '.' ("INBOX" for the inbox).
+func diskName(p []string) string {
 	if len(p) == 0 {
 		return "INBOX"
 	}
@@ -124,9 +154,8 @@ func (u *User) Folders(ctx context.Context) ([]imap.FolderInfo, error) {
 	}
 	out := make([]imap.FolderInfo, len(fs))
 	for i, f := range fs {
-		n := nameOf(f.Path)
-		out[i] = imap.FolderInfo{Name: n, SpecialUse: f.SpecialUse, HasChildren: f.HasChildren, NoSelect: !f.Selectable,
-			Subscribed: slices.Contains(subs, n)}
+		out[i] = imap.FolderInfo{Name: nameOf(f.Path), SpecialUse: f.SpecialUse, HasChildren: f.HasChildren, NoSelect: !f.Selectable,
+			Subscribed: slices.Contains(subs, diskName(f.Path))}
 	}
 	return out, nil
 }
@@ -170,7 +199,7 @@ func (u *User) SetSubscribed(ctx context.Context, name string, on bool) error {
 	if err != nil {
 		return err
 	}
-	return u.acct.SetSubscribed(nameOf(p), on)
+	return u.acct.SetSubscribed(diskName(p), on)
 }
 
 func (u *User) Status(ctx context.Context, name string) (imap.StatusInfo, error) {

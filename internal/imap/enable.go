@@ -21,7 +21,7 @@ func cmdEnable(c *conn, tag string, _ bool) error {
 		switch strings.ToUpper(ext) {
 		case "UTF8=ACCEPT":
 			if !c.utf8 {
-				c.utf8 = true
+				c.utf8, c.enc.UTF8 = true, true
 				enabled = append(enabled, "UTF8=ACCEPT")
 			}
 		}

@@ -224,3 +224,33 @@ func contains(lines []string, s string) bool {
 }
 
 func TestMain(m *testing.M) { os.Exit(m.Run()) }
+
+// TestNonASCIIFolderOnDisk: a folder name with non-ASCII letters is
+// modified UTF-7 on the wire and on disk, where Dovecot's Maildir++
+// layout puts it (".Entw&APw-rfe"), and survives LIST, SELECT and
+// SUBSCRIBE.
+func TestNonASCIIFolderOnDisk(t *testing.T) {
+	ts := startServer(t)
+	rc := dialRaw(t, ts)
+	rc.ok("LOGIN alice secret")
+	rc.ok("CREATE Entw&APw-rfe.Alt")
+	root := filepath.Join(ts.root, "alice", "Maildir")
+	if _, err := os.Stat(filepath.Join(root, ".Entw&APw-rfe.Alt", "cur")); err != nil {
+		t.Fatalf("not on disk as Dovecot names it: %v", err)
+	}
+	lines := rc.ok(`LIST "" "Entw*"`)
+	if !contains(lines, `* LIST (\HasNoChildren) "." Entw&APw-rfe.Alt`) {
+		t.Fatalf("LIST: %q", lines)
+	}
+	rc.ok("SUBSCRIBE Entw&APw-rfe.Alt")
+	lines = rc.ok(`LSUB "" "*"`)
+	if !contains(lines, `* LSUB (\HasNoChildren) "." Entw&APw-rfe.Alt`) {
+		t.Fatalf("LSUB: %q", lines)
+	}
+	rc.ok("SELECT Entw&APw-rfe.Alt")
+	rc.ok("ENABLE UTF8=ACCEPT")
+	lines = rc.ok(`LIST "" "Entw*"`)
+	if !contains(lines, `* LIST (\HasNoChildren) "." "Entwürfe.Alt"`) {
+		t.Fatalf("LIST with UTF8=ACCEPT: %q", lines)
+	}
+}
