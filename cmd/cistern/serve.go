@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -32,10 +33,11 @@ Serves IMAP until SIGINT or SIGTERM.
 
 With --config (default ` + config.DefaultPath + `) it serves the users of
 passwd_file on every imap.listen address, their mail at mail_location, and
-logs to standard error as [log] says. TLS listeners (imap.listen_tls) and
-LMTP (lmtp.listen) are not available yet: a configuration that sets them
-is refused rather than half served. Without TLS, passwords are accepted
-only from loopback peers.
+logs to standard error as [log] says. With tls.cert and tls.key it offers
+STARTTLS. Implicit-TLS listeners (imap.listen_tls) and LMTP (lmtp.listen)
+are not available yet: a configuration that sets them is refused rather
+than half served. Without TLS, passwords are accepted only from loopback
+peers.
 
 With --demo it needs no configuration and no root: everything lives under
 DIR (default ./cistern-data, made on first start):
@@ -164,8 +166,20 @@ func serveConfig(ctx context.Context, path string, stdio Stdio) error {
 	for _, ln := range lns {
 		logger.Info("imap: listening", "addr", ln.Addr().String())
 	}
+	var tlsConfig *tls.Config
+	if cfg.TLS.Cert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+		if err != nil {
+			for _, ln := range lns {
+				ln.Close()
+			}
+			return fmt.Errorf("config %s: tls: %w", path, err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	users := &passwdAuth{users: auth.NewAuthenticator(cfg.PasswdFile, logger), cfg: cfg}
 	return serveIMAP(ctx, lns, logger, cfg.WithDefaults().DataDir, users, &imap.Server{
+		TLSConfig:             tlsConfig,
 		Logger:                logger,
 		Limits:                wire.Limits{MaxLine: cfg.IMAP.MaxLine, MaxLiteral: cfg.IMAP.MaxLiteral},
 		IdleTimeout:           cfg.IMAP.IdleTimeout,

@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"crypto/tls"
 	"strconv"
 	"strings"
 )
@@ -14,6 +15,9 @@ func (c *conn) capabilities() string {
 		"CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "STATUS=SIZE", "BINARY", "UTF8=ACCEPT", "ESEARCH", "SEARCHRES", "LIST-EXTENDED", "LIST-STATUS",
 		"APPENDLIMIT=" + strconv.FormatInt(c.dec.Limits().MaxLiteral, 10)}
 	if c.state == stateNotAuth {
+		if _, isTLS := c.nc.(*tls.Conn); !isTLS && c.srv.TLSConfig != nil {
+			caps = append(caps, "STARTTLS")
+		}
 		if c.secure() {
 			caps = append(caps, "SASL-IR", "AUTH=PLAIN")
 		} else {

@@ -25,6 +25,7 @@ package imap
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -72,6 +73,8 @@ type Server struct {
 	// AllowPlaintextAuth: LOGIN and AUTHENTICATE on unencrypted
 	// connections from non-loopback peers.
 	AllowPlaintextAuth bool
+	// TLSConfig enables STARTTLS (nil: not offered).
+	TLSConfig *tls.Config
 	// Greeting text after "* OK [CAPABILITY ...]"; "" means a default.
 	Greeting string
 

@@ -1,0 +1,53 @@
+package imap
+
+import (
+	"bufio"
+	"crypto/tls"
+	"time"
+
+	"github.com/cistern-mail/cistern/internal/imap/wire"
+)
+
+// tlsHandshakeTimeout bounds a STARTTLS handshake with a client that
+// stalls.
+const tlsHandshakeTimeout = 30 * time.Second
+
+// STARTTLS — RFC 9051 §6.2.1. State: not authenticated. Bytes the client
+// sent after the command, before the handshake, are a command injection
+// (RFC 7817's plaintext-after-STARTTLS attack, CVE-2011-0411 in SMTP):
+// the session ends instead of running them.
+func cmdStartTLS(c *conn, tag string, _ bool) error {
+	if err := c.dec.CRLF(); err != nil {
+		return err
+	}
+	if c.srv.TLSConfig == nil {
+		return no("CANNOT", "TLS is not configured")
+	}
+	if _, ok := c.nc.(*tls.Conn); ok {
+		return &wire.Error{Msg: "TLS is already active"}
+	}
+	if c.br.Buffered() > 0 {
+		c.bw.WriteString("* BYE Data after STARTTLS\r\n")
+		c.flush()
+		c.state = stateLogout
+		return nil
+	}
+	c.ok(tag, "", "Begin TLS negotiation now")
+	if err := c.flush(); err != nil {
+		return errWrap(err)
+	}
+	tc := tls.Server(c.nc, c.srv.TLSConfig)
+	tc.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
+	if err := tc.HandshakeContext(c.ctx); err != nil {
+		return errWrap(err)
+	}
+	tc.SetDeadline(time.Time{})
+	c.nc = tc
+	c.br = bufio.NewReaderSize(tc, 16<<10)
+	c.bw = bufio.NewWriterSize(tc, 16<<10)
+	c.dec = wire.NewDecoder(c.br, c.continueLiteral, c.srv.Limits)
+	c.enc = wire.NewEncoder(c.bw)
+	return nil
+}
+
+func init() { register("STARTTLS", notAuth, false, cmdStartTLS) }
