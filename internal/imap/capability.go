@@ -11,7 +11,7 @@ import (
 // 7888 §5 forbids advertising both, and LITERAL+ is the larger. AUTH=PLAIN and LOGIN only where a
 // password may be sent (LOGINDISABLED elsewhere, RFC 9051 §6.2.3).
 func (c *conn) capabilities() string {
-	caps := []string{"IMAP4rev1", "LITERAL+", "ID", "ENABLE", "IDLE", "UIDPLUS", "MOVE", "NAMESPACE", "UNSELECT",
+	caps := []string{"IMAP4rev1", "IMAP4rev2", "LITERAL+", "ID", "ENABLE", "IDLE", "UIDPLUS", "MOVE", "NAMESPACE", "UNSELECT",
 		"CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "STATUS=SIZE", "BINARY", "UTF8=ACCEPT", "ESEARCH", "SEARCHRES", "LIST-EXTENDED", "LIST-STATUS",
 		"APPENDLIMIT=" + strconv.FormatInt(c.dec.Limits().MaxLiteral, 10)}
 	if c.state == stateNotAuth {

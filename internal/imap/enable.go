@@ -3,6 +3,8 @@ package imap
 import "strings"
 
 // ENABLE — RFC 5161, RFC 9051 §6.3.1. State: authenticated.
+// IMAP4rev2 switches the session to RFC 9051's responses: no RECENT,
+// a LIST response in SELECT, ESEARCH for every SEARCH.
 func cmdEnable(c *conn, tag string, _ bool) error {
 	var enabled []string
 	for {
@@ -19,6 +21,11 @@ func cmdEnable(c *conn, tag string, _ bool) error {
 			return err
 		}
 		switch strings.ToUpper(ext) {
+		case "IMAP4REV2":
+			if !c.rev2 {
+				c.rev2 = true
+				enabled = append(enabled, "IMAP4rev2")
+			}
 		case "UTF8=ACCEPT":
 			if !c.utf8 {
 				c.utf8, c.enc.UTF8 = true, true

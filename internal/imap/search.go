@@ -43,7 +43,11 @@ func cmdSearch(c *conn, tag string, uid bool) error {
 		}
 		return err
 	}
-	if !cmd.ReturnGiven {
+	if !cmd.ReturnGiven && c.rev2 {
+		// IMAP4rev2 has no SEARCH response: a plain SEARCH is RETURN
+		// (ALL) (RFC 9051 §6.4.4).
+		c.esearch(tag, uid, searchReturn([]string{"ALL"}), hits)
+	} else if !cmd.ReturnGiven {
 		c.bw.WriteString("* SEARCH")
 		for _, h := range hits {
 			c.bw.WriteString(" " + strconv.FormatUint(uint64(h), 10))

@@ -45,12 +45,20 @@ func (c *conn) open(tag string, readOnly bool) error {
 		c.bw.WriteString("] Flags permitted\r\n")
 	}
 	fmt.Fprintf(c.bw, "* %d EXISTS\r\n", len(uids))
-	c.bw.WriteString("* 0 RECENT\r\n")
-	if unseen != 0 {
+	if !c.rev2 {
+		c.bw.WriteString("* 0 RECENT\r\n")
+	}
+	if unseen != 0 && !c.rev2 { // RFC 9051 dropped UNSEEN from SELECT
 		fmt.Fprintf(c.bw, "* OK [UNSEEN %d] First unseen\r\n", unseen)
 	}
 	fmt.Fprintf(c.bw, "* OK [UIDVALIDITY %d] UIDs valid\r\n", mb.UIDValidity())
 	fmt.Fprintf(c.bw, "* OK [UIDNEXT %d] Predicted next UID\r\n", mb.UIDNext())
+	if c.rev2 {
+		// RFC 9051 §6.3.2: the mailbox's name as the server spells it.
+		c.bw.WriteString(`* LIST () "." `)
+		c.enc.Mailbox(name, c.utf8)
+		c.bw.WriteString("\r\n")
+	}
 	if readOnly {
 		return c.ok(tag, "READ-ONLY", "EXAMINE completed")
 	}

@@ -254,3 +254,41 @@ func TestNonASCIIFolderOnDisk(t *testing.T) {
 		t.Fatalf("LIST with UTF8=ACCEPT: %q", lines)
 	}
 }
+
+// TestIMAP4rev2: after ENABLE IMAP4rev2 the session gets RFC 9051's
+// responses: SELECT without RECENT and UNSEEN but with LIST, and ESEARCH
+// for a plain SEARCH.
+func TestIMAP4rev2(t *testing.T) {
+	ts := startServer(t)
+	rc := dialRaw(t, ts)
+	lines := rc.ok("CAPABILITY")
+	if !strings.Contains(lines[0], " IMAP4rev2") {
+		t.Fatalf("capabilities %q", lines)
+	}
+	rc.ok("LOGIN alice secret")
+	msg := "Subject: x\r\n\r\nx\r\n"
+	fmt.Fprintf(rc.c, "a100 APPEND INBOX {%d+}\r\n%s\r\n", len(msg), msg)
+	if _, tagged := rc.until("a100"); !strings.Contains(tagged, "OK") {
+		t.Fatal(tagged)
+	}
+	lines = rc.ok("SELECT INBOX")
+	if !contains(lines, "* 0 RECENT") || contains(lines, `* LIST () "." INBOX`) {
+		t.Fatalf("IMAP4rev1 SELECT: %q", lines)
+	}
+	if lines = rc.ok("ENABLE IMAP4rev2"); !contains(lines, "* ENABLED IMAP4rev2") {
+		t.Fatalf("ENABLE: %q", lines)
+	}
+	lines = rc.ok("SELECT INBOX")
+	if contains(lines, "* 0 RECENT") || !contains(lines, `* LIST () "." INBOX`) {
+		t.Fatalf("IMAP4rev2 SELECT: %q", lines)
+	}
+	for _, l := range lines {
+		if strings.Contains(l, "[UNSEEN") {
+			t.Fatalf("IMAP4rev2 SELECT sent %q", l)
+		}
+	}
+	lines = rc.ok("SEARCH ALL")
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], `* ESEARCH (TAG "a`) || !strings.HasSuffix(lines[0], "ALL 1") {
+		t.Fatalf("IMAP4rev2 SEARCH: %q", lines)
+	}
+}
