@@ -457,16 +457,34 @@ func WriteSubscriptions(root string, names []string) error {
 		buf.WriteString(n)
 		buf.WriteByte('\n')
 	}
+	if err := WriteFile(root, SubscriptionsFile, buf.Bytes()); err != nil {
+		return fmt.Errorf("maildir: write subscriptions: %w", err)
+	}
+	return nil
+}
+
+// WriteFile replaces the control file name (subscriptions, a program's
+// own state) in the Maildir root with data, durably and atomically:
+//
+//  1. a new file in root/tmp (root itself when there is no tmp/), created
+//     with O_EXCL — crash: a stray tmp/ file, removed by CleanTmp;
+//  2. written and fsynced — crash: the same;
+//  3. renamed over root/name — crash before step 4: after a power loss
+//     the old file or the new one, whole;
+//  4. root fsynced: the new file is durable.
+//
+// Concurrent writers are not merged: the last rename wins.
+func WriteFile(root, name string, data []byte) error {
 	tmpDir := filepath.Join(root, Tmp)
 	if fi, err := os.Stat(tmpDir); err != nil || !fi.IsDir() {
 		tmpDir = root
 	}
-	f, tmpPath, err := createExcl(tmpDir, SubscriptionsFile+".", &defaultGen, time.Now(), DefaultFilePerm)
+	f, tmpPath, err := createExcl(tmpDir, name+".", &defaultGen, time.Now(), DefaultFilePerm)
 	if err != nil {
-		return fmt.Errorf("maildir: write subscriptions: %w", err)
+		return err
 	}
 	err = func() error {
-		if _, err := f.Write(buf.Bytes()); err != nil {
+		if _, err := f.Write(data); err != nil {
 			f.Close()
 			return err
 		}
@@ -477,14 +495,13 @@ func WriteSubscriptions(root string, names []string) error {
 		if err := f.Close(); err != nil {
 			return err
 		}
-		if err := os.Rename(tmpPath, filepath.Join(root, SubscriptionsFile)); err != nil {
+		if err := os.Rename(tmpPath, filepath.Join(root, name)); err != nil {
 			return err
 		}
 		return SyncDir(root)
 	}()
 	if err != nil {
 		os.Remove(tmpPath)
-		return fmt.Errorf("maildir: write subscriptions: %w", err)
 	}
-	return nil
+	return err
 }

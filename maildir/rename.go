@@ -117,6 +117,13 @@ func Remove(dir, sub, filename string) error {
 // someone else renames oldpath between the two steps, both names remain
 // (the same inode, so the same message, which a listing deduplicates by
 // base name), and the missing oldpath is not an error.
+// RenameNoReplace renames oldpath to newpath but never replaces an
+// existing newpath (the error then matches fs.ErrExist):
+// renameat2 with RENAME_NOREPLACE, or link(2) and unlink(2) where the
+// filesystem lacks that flag. A missing oldpath is an error matching
+// fs.ErrNotExist.
+func RenameNoReplace(oldpath, newpath string) error { return renameNoReplace(oldpath, newpath) }
+
 func renameNoReplace(oldpath, newpath string) error {
 	err := retryEINTR(func() error {
 		return unix.Renameat2(unix.AT_FDCWD, oldpath, unix.AT_FDCWD, newpath, unix.RENAME_NOREPLACE)

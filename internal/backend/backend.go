@@ -20,7 +20,6 @@
 package backend
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -460,7 +459,7 @@ func (m *Mailbox) Open(ctx context.Context, uid uint32) ([]byte, imap.MessageInf
 		return nil, imap.MessageInfo{}, err
 	}
 	fileSize := int64(len(data))
-	data = toCRLF(data)
+	data = message.ToCRLF(data)
 	names := m.keywordNames()
 	info := m.info(msg, &names)
 	info.InternalDate, info.Size = fi.ModTime(), int64(len(data))
@@ -469,23 +468,6 @@ func (m *Mailbox) Open(ctx context.Context, uid uint32) ([]byte, imap.MessageInf
 			Structure: message.Parse(data).MarshalStructure()})
 	}
 	return data, info, nil
-}
-
-// toCRLF turns bare LF line endings into CRLF, as IMAP requires; a file
-// already in CRLF comes back as is.
-func toCRLF(b []byte) []byte {
-	n := bytes.Count(b, []byte{'\n'}) - bytes.Count(b, []byte("\r\n"))
-	if n == 0 {
-		return b
-	}
-	out := make([]byte, 0, len(b)+n)
-	for i, c := range b {
-		if c == '\n' && (i == 0 || b[i-1] != '\r') {
-			out = append(out, '\r')
-		}
-		out = append(out, c)
-	}
-	return out
 }
 
 var systemFlags = []struct {

@@ -76,7 +76,7 @@ func OpenAccount(root string, reg *Registry) (*Account, error) {
 		}
 		fmt.Fprintf(&lines, "%s %s\n", f.SpecialUse, f.Name)
 	}
-	if err := writeFileDurable(filepath.Join(a.root, SpecialUseFile), lines.Bytes()); err != nil {
+	if err := maildir.WriteFile(a.root, SpecialUseFile, lines.Bytes()); err != nil {
 		return nil, err
 	}
 	names := make([]string, len(DefaultFolders))
@@ -288,7 +288,7 @@ func (a *Account) writeSpecialUse(m map[string]string) error {
 	for _, n := range names {
 		fmt.Fprintf(&b, "%s %s\n", m[n], n)
 	}
-	return writeFileDurable(filepath.Join(a.root, SpecialUseFile), b.Bytes())
+	return maildir.WriteFile(a.root, SpecialUseFile, b.Bytes())
 }
 
 // dropSpecialUse forgets (to == nil) or moves the attributes of a folder
@@ -317,31 +317,6 @@ func (a *Account) dropSpecialUse(from, to []string) error {
 		return nil
 	}
 	return a.writeSpecialUse(special)
-}
-
-// writeFileDurable replaces path with data: temp file, fsync, rename,
-// fsync the directory. A crash leaves the old or the new file whole.
-func writeFileDurable(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err = f.Write(data); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return maildir.SyncDir(dir)
 }
 
 // Keywords returns the mailbox's keyword names by flag letter (a–z). It

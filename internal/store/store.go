@@ -15,8 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/cistern-mail/cistern/internal/uidlist"
 	"github.com/cistern-mail/cistern/maildir"
 )
@@ -1141,15 +1139,8 @@ func sameContent(a, b string) (bool, error) {
 // renameNoReplace renames without ever replacing an existing file. A
 // source that vanished meanwhile is not an error: someone else moved it.
 func renameNoReplace(from, to string) error {
-	err := unix.Renameat2(unix.AT_FDCWD, from, unix.AT_FDCWD, to, unix.RENAME_NOREPLACE)
-	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
-		// No RENAME_NOREPLACE here: link then unlink never replaces either.
-		if err = os.Link(from, to); err == nil {
-			err = os.Remove(from)
-		}
-	}
-	if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, unix.ENOENT) {
-		return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
+	if err := maildir.RenameNoReplace(from, to); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
 	return nil
 }
