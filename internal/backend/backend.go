@@ -69,10 +69,6 @@ type User struct {
 
 var _ imap.User = (*User)(nil)
 
-// NewUser is a User of an account, for callers that authenticated
-// elsewhere (tests, the demo).
-func NewUser(name string, acct *store.Account) *User { return &User{name: name, acct: acct} }
-
 func (u *User) Username() string { return u.name }
 func (u *User) Close() error     { return nil }
 

@@ -178,27 +178,27 @@ func (c *conn) command() error {
 		return err
 	}
 	if err := c.dec.SP(); err != nil {
-		return c.bad(tag, err)
+		return c.badLine(tag, err)
 	}
 	name, err := c.dec.Atom()
 	if err != nil {
-		return c.bad(tag, err)
+		return c.badLine(tag, err)
 	}
 	name = strings.ToUpper(name)
 	uid := false
 	if name == "UID" {
 		if err := c.dec.SP(); err != nil {
-			return c.bad(tag, err)
+			return c.badLine(tag, err)
 		}
 		if name, err = c.dec.Atom(); err != nil {
-			return c.bad(tag, err)
+			return c.badLine(tag, err)
 		}
 		name = strings.ToUpper(name)
 		uid = true
 	}
 	cmd, ok := commands[name]
 	if !ok || (uid && !cmd.uid) {
-		return c.bad(tag, &wire.Error{Msg: "unknown command " + name})
+		return c.badLine(tag, &wire.Error{Msg: "unknown command " + name})
 	}
 	if c.state == stateNotAuth {
 		c.preAuth++
@@ -214,7 +214,7 @@ func (c *conn) command() error {
 		}
 	}
 	if !cmd.allowed(c.state) {
-		return c.bad(tag, &wire.Error{Msg: fmt.Sprintf("%s is not allowed %s", name, c.stateText())})
+		return c.badLine(tag, &wire.Error{Msg: fmt.Sprintf("%s is not allowed %s", name, c.stateText())})
 	}
 	err = cmd.run(c, tag, uid)
 	if err != nil {
@@ -241,11 +241,7 @@ func (c *conn) stateText() string {
 // errConnection wraps errors of the connection itself: the session ends.
 var errConnection = errors.New("connection")
 
-// bad answers a syntax error with BAD and skips the rest of the line.
-func (c *conn) bad(tag string, err error) error {
-	return c.badLine(tag, err)
-}
-
+// badLine answers a syntax error with BAD and skips the rest of the line.
 func (c *conn) badLine(tag string, err error) error {
 	var we *wire.Error
 	if !errors.As(err, &we) {
@@ -282,6 +278,7 @@ func (c *conn) respondErr(tag string, err error) error {
 		return c.badLine(tag, err)
 	}
 	code, text := "", ""
+	var ne *noError
 	switch {
 	case errors.Is(err, ErrAuthFailed):
 		code, text = "AUTHENTICATIONFAILED", "Authentication failed"
@@ -306,8 +303,7 @@ func (c *conn) respondErr(tag string, err error) error {
 		code, text = "LIMIT", "No room for another keyword in this mailbox"
 	case errors.Is(err, ErrNoSuchMessageErr):
 		code, text = "EXPUNGEISSUED", "Some messages were expunged meanwhile"
-	case errors.As(err, new(*noError)):
-		ne := err.(*noError)
+	case errors.As(err, &ne):
 		code, text = ne.code, ne.text
 	default:
 		c.log.Error("command failed", "tag", tag, "err", err)
@@ -344,10 +340,6 @@ func sanitize(s string) string {
 		}
 		return r
 	}, s)
-}
-
-func containsFold(s, sub string) bool {
-	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
 }
 
 // command table -------------------------------------------------------

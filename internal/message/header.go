@@ -111,17 +111,6 @@ func (s *fieldScanner) next() (headerField, bool) {
 	return headerField{}, false
 }
 
-// headerEnd returns the end of the header block starting at start: just
-// past its blank line, or end.
-func headerEnd(raw []byte, start, end int) int {
-	s := fieldScanner{raw: raw, pos: start, end: end}
-	for {
-		if _, ok := s.next(); !ok {
-			return s.pos
-		}
-	}
-}
-
 // looksLikeHeader reports whether the part raw[i:end] starts with a header
 // block: a blank line, a field, or an mbox "From " line. A body part that
 // starts with text is taken to have an empty header (RFC 2046 §5.1.1 requires

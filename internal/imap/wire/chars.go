@@ -41,19 +41,6 @@ func init() {
 	class['.'] |= cName
 }
 
-// isAtom reports whether s is a non-empty atom.
-func isAtom(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if class[s[i]]&cAtom == 0 {
-			return false
-		}
-	}
-	return true
-}
-
 // isAString reports whether s can be sent as 1*ASTRING-CHAR.
 func isAString(s string) bool {
 	if s == "" {
