@@ -331,6 +331,16 @@ func (m *Mailbox) Messages() []imap.MessageInfo { return m.infos(m.mb.Messages()
 
 func (m *Mailbox) UIDs() ([]uint32, uint32) { return m.mb.UIDs() }
 
+func (m *Mailbox) Deleted() []uint32 {
+	var out []uint32
+	for _, msg := range m.mb.Messages() {
+		if msg.Flags.Has(maildir.FlagTrashed) {
+			out = append(out, msg.UID)
+		}
+	}
+	return out
+}
+
 func (m *Mailbox) Take() imap.Update {
 	p := m.sub.Take()
 	return imap.Update{Expunged: p.Expunged, New: m.infos(p.New), Flags: m.infos(p.Flags), Void: p.UIDValidityChanged}

@@ -106,6 +106,9 @@ type Mailbox interface {
 	UIDNext() uint32
 	// Messages are every message now, in UID order, with their flags.
 	Messages() []MessageInfo
+	// Deleted are the UIDs of the messages with \Deleted now, ascending:
+	// what EXPUNGE and CLOSE remove.
+	Deleted() []uint32
 	// UIDs are every message's UID now, ascending, and the sequence
 	// number of the first message without \Seen (0: none): what SELECT
 	// needs, without the flags of every message.

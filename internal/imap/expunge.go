@@ -1,6 +1,9 @@
 package imap
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // EXPUNGE and UID EXPUNGE — RFC 9051 §6.4.3, RFC 4315 §2.1. State:
 // selected. The session's own expunges are announced with every other
@@ -20,11 +23,13 @@ func cmdExpunge(c *conn, tag string, uid bool) error {
 	if s.readOnly {
 		return no("READ-ONLY", "Mailbox is read-only")
 	}
-	var del []uint32
-	for _, m := range s.mb.Messages() {
-		if hasFlag(m.Flags, `\Deleted`) && (!uid || containsUID(only, m.UID)) {
-			del = append(del, m.UID)
-		}
+	del := s.mb.Deleted()
+	if uid {
+		// Both ascending: keep the deleted UIDs that the set names.
+		del = slices.DeleteFunc(del, func(u uint32) bool {
+			_, named := slices.BinarySearch(only, u)
+			return !named
+		})
 	}
 	gone, err := s.mb.Expunge(c.ctx, del)
 	if err != nil {

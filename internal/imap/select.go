@@ -86,13 +86,7 @@ func (c *conn) unselect(tag string, expunge bool) error {
 	}
 	s := c.sel
 	if expunge && !s.readOnly {
-		var del []uint32
-		for _, m := range s.mb.Messages() {
-			if hasFlag(m.Flags, `\Deleted`) {
-				del = append(del, m.UID)
-			}
-		}
-		if len(del) > 0 {
+		if del := s.mb.Deleted(); len(del) > 0 {
 			if _, err := s.mb.Expunge(c.ctx, del); err != nil {
 				return err
 			}
