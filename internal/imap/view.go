@@ -15,14 +15,26 @@ import (
 // A View is used by its session's goroutine only.
 type View struct {
 	uids []uint32 // uids[seq-1], strictly ascending
+	// shared: uids is the caller's slice, which the view must not write
+	// into; the first change copies it.
+	shared bool
 }
 
 // NewView returns a view of the given UIDs, which must ascend. The view
-// owns the slice from now on.
+// never writes into the slice (the mailbox shares one snapshot among
+// every session that selects it); it copies it on its first change.
 func NewView(uids []uint32) *View {
-	v := &View{uids: uids}
+	v := &View{uids: uids, shared: true}
 	v.check()
 	return v
+}
+
+// own makes v.uids the view's own slice, with room for extra more UIDs.
+func (v *View) own(extra int) {
+	if v.shared {
+		v.uids = append(make([]uint32, 0, len(v.uids)+extra), v.uids...)
+		v.shared = false
+	}
 }
 
 func (v *View) check() {
@@ -69,6 +81,7 @@ func (v *View) UIDs() []uint32 { return v.uids }
 func (v *View) Add(uids []uint32) uint32 {
 	for _, u := range uids {
 		if u > v.MaxUID() {
+			v.own(len(uids))
 			v.uids = append(v.uids, u)
 		}
 	}
@@ -93,6 +106,7 @@ func (v *View) Expunge(uids []uint32) []uint32 {
 	}
 	slices.Sort(seqs)
 	slices.Reverse(seqs)
+	v.own(0)
 	v.uids = slices.DeleteFunc(v.uids, func(u uint32) bool { return gone[u] })
 	return seqs
 }

@@ -76,3 +76,28 @@ func TestViewPanicsOnDisorder(t *testing.T) {
 	}()
 	NewView([]uint32{5, 3})
 }
+
+// Sessions that select one mailbox share its snapshot of UIDs: no view
+// may write into it, whatever its capacity.
+func TestViewsShareSnapshot(t *testing.T) {
+	snap := make([]uint32, 4, 16)
+	copy(snap, []uint32{3, 5, 9, 10})
+	a, b := NewView(snap), NewView(snap)
+	a.Add([]uint32{11})
+	b.Add([]uint32{12})
+	a.Expunge([]uint32{3})
+	if !slices.Equal(a.UIDs(), []uint32{5, 9, 10, 11}) {
+		t.Errorf("a = %v", a.UIDs())
+	}
+	if !slices.Equal(b.UIDs(), []uint32{3, 5, 9, 10, 12}) {
+		t.Errorf("b = %v", b.UIDs())
+	}
+	c := NewView(snap)
+	c.Expunge([]uint32{9})
+	if !slices.Equal(snap, []uint32{3, 5, 9, 10}) || !slices.Equal(snap[:5], []uint32{3, 5, 9, 10, 0}) {
+		t.Errorf("the shared snapshot changed: %v", snap[:cap(snap)])
+	}
+	if !slices.Equal(c.UIDs(), []uint32{3, 5, 10}) {
+		t.Errorf("c = %v", c.UIDs())
+	}
+}

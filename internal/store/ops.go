@@ -74,6 +74,7 @@ func (m *Mailbox) SetFlags(ctx context.Context, uids []uint32, op FlagOp, flags 
 		m.indexName(e)
 		if e.flags != nf {
 			e.flags = nf
+			m.flagsChanged()
 			ch.Flags = append(ch.Flags, e.message())
 		}
 		out = append(out, e.message())
@@ -108,6 +109,7 @@ func (m *Mailbox) Expunge(ctx context.Context, uids []uint32, from *Subscription
 			ch.Expunged = append(ch.Expunged, e.message())
 		}
 		m.msgs = slices.DeleteFunc(m.msgs, func(e *entry) bool { return gone[e] })
+		m.msgsChanged()
 		clear(gone)
 	}
 	err := m.retryMoved(ctx, uids, func(e *entry) error {

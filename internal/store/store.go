@@ -112,6 +112,12 @@ type Mailbox struct {
 	uidvalidity uint32
 	nextUID     uint32
 	msgs        []*entry // ascending UID
+	// uidSnap is every UID of msgs, shared read-only with callers of UIDs
+	// (nil: to be rebuilt; cleared by every change of msgs); unseenSnap
+	// is the position of the first message without S (-1: to be
+	// recomputed; reset by every change of msgs or of a message's flags).
+	uidSnap    []uint32
+	unseenSnap int64
 	byBase      map[string]*entry
 	// byName indexes the messages by file name, in new/ ([0]) and cur/
 	// ([1]): a sync whose listings hold exactly these names has nothing
@@ -152,6 +158,7 @@ func Open(dir string, opts Options) (*Mailbox, error) {
 		byBase:        make(map[string]*entry),
 		byName:        [2]map[string]*entry{make(map[string]*entry), make(map[string]*entry)},
 		foreignLogged: make(map[string]bool),
+		unseenSnap:    -1,
 	}
 	f, err := m.refreshUIDList()
 	if err != nil {
@@ -211,19 +218,35 @@ func (m *Mailbox) Messages() []Message {
 
 // UIDs returns every UID, ascending, and the 1-based position of the
 // first message without the S flag (0 when every message has it).
+//
+// The slice is shared by every caller until the mailbox changes: it must
+// not be written to (its capacity equals its length, so an append copies).
 func (m *Mailbox) UIDs() ([]uint32, uint32) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make([]uint32, len(m.msgs))
-	var unseen uint32
-	for i, e := range m.msgs {
-		out[i] = e.uid
-		if unseen == 0 && !e.flags.Has(maildir.FlagSeen) {
-			unseen = uint32(i + 1)
+	if m.uidSnap == nil {
+		out := make([]uint32, len(m.msgs))
+		for i, e := range m.msgs {
+			out[i] = e.uid
+		}
+		m.uidSnap = out[:len(out):len(out)]
+	}
+	if m.unseenSnap < 0 {
+		m.unseenSnap = 0
+		for i, e := range m.msgs {
+			if !e.flags.Has(maildir.FlagSeen) {
+				m.unseenSnap = int64(i + 1)
+				break
+			}
 		}
 	}
-	return out, unseen
+	return m.uidSnap, uint32(m.unseenSnap)
 }
+
+// msgsChanged drops what UIDs cached: call it after every change of
+// m.msgs. flagsChanged does the same after a change of an entry's flags.
+func (m *Mailbox) msgsChanged()  { m.uidSnap, m.unseenSnap = nil, -1 }
+func (m *Mailbox) flagsChanged() { m.unseenSnap = -1 }
 
 // Lookup returns the message with base name base.
 func (m *Mailbox) Lookup(base string) (Message, bool) {
@@ -572,6 +595,7 @@ func (m *Mailbox) place(e *entry, sub, name string, ch *Changes) {
 	m.indexName(e)
 	if n.Flags != e.flags {
 		e.flags = n.Flags
+		m.flagsChanged()
 		ch.Flags = append(ch.Flags, e.message())
 	}
 }
@@ -643,6 +667,7 @@ func (m *Mailbox) resetLocked(f *uidlist.File, ch *Changes) {
 	}
 	ch.UIDValidityChanged = true
 	m.msgs = nil
+	m.msgsChanged()
 	m.byBase = make(map[string]*entry)
 	m.byName = [2]map[string]*entry{make(map[string]*entry), make(map[string]*entry)}
 	m.suspects = 0
@@ -709,6 +734,7 @@ func (m *Mailbox) expungeAbsent(gen uint64, proven bool, newDir string, ch *Chan
 		ch.Expunged = append(ch.Expunged, e.message())
 	}
 	m.msgs = slices.DeleteFunc(m.msgs, func(e *entry) bool { return gone[e] })
+	m.msgsChanged()
 	return nil
 }
 
@@ -728,6 +754,7 @@ func (m *Mailbox) adopt(uid uint32, base string, s sighting, ch *Changes) {
 		i, _ := slices.BinarySearchFunc(m.msgs, uid, func(x *entry, u uint32) int { return int(int64(x.uid) - int64(u)) })
 		m.msgs = slices.Insert(m.msgs, i, e)
 	}
+	m.msgsChanged()
 	if uid >= m.nextUID {
 		m.nextUID = uid + 1
 	}

@@ -739,3 +739,39 @@ func TestSyncDirectoryTouched(t *testing.T) {
 		t.Fatalf("expunge: %+v", ch)
 	}
 }
+
+// UIDs shares one snapshot until the mailbox changes; every kind of
+// change (new message, flag change, expunge) shows in the next call.
+func TestUIDsSnapshot(t *testing.T) {
+	f := newFixture(t)
+	f.put(maildir.Cur, "S")
+	b := f.put(maildir.Cur, "S")
+	mb := f.open(Options{})
+	sync1(t, mb)
+	u1, unseen := mb.UIDs()
+	if !slices.Equal(u1, []uint32{1, 2}) || unseen != 0 || cap(u1) != len(u1) {
+		t.Fatalf("UIDs = %v (cap %d), unseen %d", u1, cap(u1), unseen)
+	}
+	if u2, _ := mb.UIDs(); &u2[0] != &u1[0] {
+		t.Error("an unchanged mailbox made a new snapshot")
+	}
+
+	f.rename(b, "") // b loses \Seen
+	sync1(t, mb)
+	if u, unseen := mb.UIDs(); !slices.Equal(u, []uint32{1, 2}) || unseen != 2 {
+		t.Fatalf("after a flag change: %v, unseen %d", u, unseen)
+	}
+	f.put(maildir.New, "")
+	sync1(t, mb)
+	if u, unseen := mb.UIDs(); !slices.Equal(u, []uint32{1, 2, 3}) || unseen != 2 {
+		t.Fatalf("after a delivery: %v, unseen %d", u, unseen)
+	}
+	f.remove(b)
+	sync1(t, mb)
+	if u, unseen := mb.UIDs(); !slices.Equal(u, []uint32{1, 3}) || unseen != 2 {
+		t.Fatalf("after an expunge: %v, unseen %d", u, unseen)
+	}
+	if !slices.Equal(u1, []uint32{1, 2}) {
+		t.Errorf("an earlier snapshot changed: %v", u1)
+	}
+}
