@@ -148,9 +148,24 @@ func (u *User) Folders(ctx context.Context) ([]imap.FolderInfo, error) {
 		return nil, err
 	}
 	out := make([]imap.FolderInfo, len(fs))
+	exists := make(map[string]bool, len(fs))
 	for i, f := range fs {
 		out[i] = imap.FolderInfo{Name: nameOf(f.Path), SpecialUse: f.SpecialUse, HasChildren: f.HasChildren, NoSelect: !f.Selectable,
 			Subscribed: slices.Contains(subs, diskName(f.Path))}
+		exists[diskName(f.Path)] = true
+	}
+	// A subscription outlives its mailbox (RFC 9051 §6.3.7): such names
+	// are listed as \NonExistent, by LSUB and LIST (SUBSCRIBED) only.
+	for _, s := range subs {
+		if exists[s] || strings.EqualFold(s, "INBOX") {
+			continue
+		}
+		p, err := maildir.ParseFolderName("." + s)
+		if err != nil {
+			continue // not a name any client could have subscribed
+		}
+		exists[s] = true
+		out = append(out, imap.FolderInfo{Name: nameOf(p), NonExistent: true, NoSelect: true, Subscribed: true})
 	}
 	return out, nil
 }

@@ -64,6 +64,9 @@ type FolderInfo struct {
 	HasChildren bool
 	NoSelect    bool
 	Subscribed  bool
+	// NonExistent: a subscribed name without a mailbox (RFC 5258 §3.4),
+	// listed by LSUB and LIST (SUBSCRIBED) only.
+	NonExistent bool
 }
 
 // StatusInfo is what STATUS reports.

@@ -7,9 +7,11 @@ import (
 )
 
 // capabilities lists what the session may use now (RFC 9051 §6.1.1):
-// only what the engine implements. LITERAL+ rather than LITERAL-: RFC
-// 7888 §5 forbids advertising both, and LITERAL+ is the larger. AUTH=PLAIN and LOGIN only where a
-// password may be sent (LOGINDISABLED elsewhere, RFC 9051 §6.2.3).
+// only what the engine implements. LITERAL- is implemented but not
+// advertised: RFC 7888 §5 forbids advertising both, LITERAL+ allows
+// everything LITERAL- does and more, and IMAP4rev2 (RFC 9051 §4.3)
+// implies LITERAL- anyway. AUTH=PLAIN and LOGIN only where a password may
+// be sent (LOGINDISABLED elsewhere, RFC 9051 §6.2.3).
 func (c *conn) capabilities() string {
 	caps := []string{"IMAP4rev1", "IMAP4rev2", "LITERAL+", "ID", "ENABLE", "IDLE", "UIDPLUS", "MOVE", "NAMESPACE", "UNSELECT",
 		"CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "STATUS=SIZE", "BINARY", "UTF8=ACCEPT", "ESEARCH", "SEARCHRES", "LIST-EXTENDED", "LIST-STATUS",

@@ -15,9 +15,9 @@ import (
 //
 // \HasChildren/\HasNoChildren and special-use attributes are sent on
 // every LIST, asked for or not (RFC 5258 §4 and RFC 6154 §2 allow it).
-// \NonExistent (RFC 5258 §3.4) would mark subscribed names that no
-// longer exist, but the Backend lists existing mailboxes only, so such
-// names are not listed.
+// A subscribed name without a mailbox is listed by LSUB (without
+// attributes) and by LIST (SUBSCRIBED) as \NonExistent (RFC 5258 §3.4),
+// never by a plain LIST.
 func cmdList(c *conn, tag string, _ bool) error { return c.list(tag, false) }
 func cmdLsub(c *conn, tag string, _ bool) error { return c.list(tag, true) }
 
@@ -206,6 +206,9 @@ func (c *conn) list(tag string, lsub bool) error {
 		if lsub && !f.Subscribed {
 			continue
 		}
+		if f.NonExistent && !lsub && !o.subscribed {
+			continue
+		}
 		var childInfo []string
 		if o.recursiveMatch {
 			// A descendant meeting the selection but not the pattern is
@@ -230,12 +233,18 @@ func (c *conn) list(tag string, lsub bool) error {
 	for _, l := range out {
 		f := l.f
 		var attrs []string
-		if f.NoSelect {
+		switch {
+		case f.NonExistent && lsub:
+		case f.NonExistent:
+			attrs = append(attrs, `\NonExistent`) // implies \Noselect
+		case f.NoSelect:
 			attrs = append(attrs, `\Noselect`)
 		}
-		if f.HasChildren {
+		switch {
+		case f.NonExistent:
+		case f.HasChildren:
 			attrs = append(attrs, `\HasChildren`)
-		} else {
+		default:
 			attrs = append(attrs, `\HasNoChildren`)
 		}
 		if f.Subscribed && (o.subscribed || o.retSubscribed) {

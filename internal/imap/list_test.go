@@ -19,6 +19,9 @@ func TestListExtended(t *testing.T) {
 	rc.ok("SUBSCRIBE Work.Projects")
 	rc.ok("SUBSCRIBE Fruit")
 	rc.ok("SUBSCRIBE Fruit.Banana")
+	rc.ok("CREATE Old")
+	rc.ok("SUBSCRIBE Old")
+	rc.ok("DELETE Old") // the subscription stays (RFC 9051 §6.3.7)
 	rc.appendRaw("Fruit.Banana", `(\Seen)`, testMessage("one", "x"))
 	rc.appendRaw("Fruit.Banana", "", testMessage("two", "x"))
 
@@ -31,6 +34,11 @@ func TestListExtended(t *testing.T) {
 			`* LIST (\HasChildren \Subscribed) "." Fruit`,
 			`* LIST (\HasNoChildren \Subscribed) "." Fruit.Banana`,
 			`* LIST (\HasNoChildren \Subscribed) "." Work.Projects`,
+			`* LIST (\NonExistent \Subscribed) "." Old`,
+		}},
+		{"nonexistent only when subscribed", `LIST "" "Old*" RETURN (SUBSCRIBED)`, nil},
+		{"lsub lists a nonexistent subscription", `LSUB "" "Old"`, []string{
+			`* LSUB () "." Old`,
 		}},
 		{"remote is a no-op", `list (remote subscribed) "" "Fruit*"`, []string{
 			`* LIST (\HasChildren \Subscribed) "." Fruit`,
@@ -40,6 +48,7 @@ func TestListExtended(t *testing.T) {
 			`* LIST (\HasNoChildren \Subscribed) "." INBOX`,
 			`* LIST (\HasChildren \Subscribed) "." Fruit ("CHILDINFO" ("SUBSCRIBED"))`,
 			`* LIST (\Noselect \HasChildren) "." Work ("CHILDINFO" ("SUBSCRIBED"))`,
+			`* LIST (\NonExistent \Subscribed) "." Old`,
 		}},
 		{"return subscribed", `LIST "" "Work*" RETURN (SUBSCRIBED)`, []string{
 			`* LIST (\Noselect \HasChildren) "." Work`,
