@@ -24,11 +24,11 @@ type staticAuth struct {
 
 var _ backend.Authenticator = staticAuth{}
 
-func (a staticAuth) Authenticate(_ context.Context, user, password string) (string, error) {
+func (a staticAuth) Authenticate(_ context.Context, user, password string) (backend.Account, error) {
 	if user != a.user || subtle.ConstantTimeCompare([]byte(password), []byte(a.password)) != 1 {
-		return "", imap.ErrAuthFailed
+		return backend.Account{}, imap.ErrAuthFailed
 	}
-	return a.maildir, nil
+	return backend.Account{MaildirRoot: a.maildir}, nil
 }
 
 // cistern is Cistern's IMAP server in this process, set up as the daemon

@@ -1,7 +1,8 @@
 // Command cistern is the one Cistern binary: the IMAP server and the tools
 // around its Maildir storage.
 //
-//	cistern serve    the IMAP server (--demo: a self-contained demo)
+//	cistern serve    the IMAP and LMTP server (--demo: a self-contained demo)
+//	cistern deliver  deliver the message on standard input (an LDA for the MTA)
 //	cistern user     users in the passwd-file
 //	cistern race     the readdir race, measured: naive scans against proven listings
 //	cistern torture  adversarial tests of the guarantees (torture maildir)
@@ -46,7 +47,8 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"serve", "serve IMAP: from the configuration, or a demo setup with --demo", runServe},
+		{"serve", "serve IMAP and LMTP: from the configuration, or a demo setup with --demo", runServe},
+		{"deliver", "deliver the message on standard input to a user (LDA, for the MTA)", runDeliver},
 		{"race", "measure the readdir race: naive scans against proven listings", runRace},
 		{"torture", "adversarial tests of the guarantees (torture maildir)", runTorture},
 		{"user", "manage the users of the passwd-file: add, passwd, del, list", runUser},

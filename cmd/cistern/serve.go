@@ -27,17 +27,19 @@ import (
 )
 
 const serveHelp = `usage: cistern serve [--config PATH]
-       cistern serve --demo [--demo-dir DIR] [--listen ADDR]
+       cistern serve --demo [--demo-dir DIR] [--listen ADDR] [--demo-lmtp ADDR]
 
-Serves IMAP until SIGINT or SIGTERM.
+Serves IMAP, and LMTP for delivery from the MTA, until SIGINT or SIGTERM.
 
 With --config (default ` + config.DefaultPath + `) it serves the users of
 passwd_file on every imap.listen address, their mail at mail_location, and
 logs to standard error as [log] says. With tls.cert and tls.key it offers
-STARTTLS. Implicit-TLS listeners (imap.listen_tls) and LMTP (lmtp.listen)
-are not available yet: a configuration that sets them is refused rather
-than half served. Without TLS, passwords are accepted only from loopback
-peers.
+STARTTLS. It accepts mail over LMTP on every lmtp.listen address and on
+lmtp.socket, delivered into the same Maildirs (see 'cistern deliver' for
+the same delivery without the daemon). Implicit-TLS listeners
+(imap.listen_tls) are not available yet: a configuration that sets them
+is refused rather than half served. Without TLS, passwords are accepted
+only from loopback peers.
 
 With --demo it needs no configuration and no root: everything lives under
 DIR (default ./cistern-data, made on first start):
@@ -53,19 +55,23 @@ a welcome message to its INBOX. Every start prints, on standard output:
   password: <the password>
   connect: IMAP <host> port <port>, no TLS, user demo
   listening: <host:port>
+  lmtp listening: <host:port>
 
-the last once the server accepts connections. Add more users with
+once the server accepts connections: IMAP on the first address, LMTP
+(RCPT TO:<demo@localhost>) on the second. Add more users with
 'cistern user add --passwd-file DIR/passwd NAME'.
 
 Stopping: the first SIGINT or SIGTERM stops accepting, says BYE to every
-session and waits up to 10 s for them to end before closing them; a second
-signal closes them at once (exit status 1).
+IMAP session, closes idle LMTP connections, lets LMTP deliveries under way
+finish, and waits up to 10 s for all that before closing what is left; a
+second signal closes them at once (exit status 1).
 
 flags:
   --config PATH    the configuration file (not with --demo)
   --demo           serve the demo setup described above
   --demo-dir DIR   the demo's data directory (default ./cistern-data)
   --listen ADDR    the demo's IMAP address (default 127.0.0.1:1143)
+  --demo-lmtp ADDR the demo's LMTP address (default ` + demoLMTPListen + `)
 
 Exit status: 0 stopped by a signal, 1 failed, 2 usage error.
 `
@@ -99,6 +105,7 @@ func runServe(ctx context.Context, args []string, stdio Stdio) error {
 	demo := fs.Bool("demo", false, "")
 	dir := fs.String("demo-dir", "", "")
 	listen := fs.String("listen", "", "")
+	lmtpListen := fs.String("demo-lmtp", "", "")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			fmt.Fprint(stdio.Out, serveHelp)
@@ -121,10 +128,13 @@ func runServe(ctx context.Context, args []string, stdio Stdio) error {
 		if *listen == "" {
 			*listen = demoListen
 		}
-		return serveDemo(ctx, *dir, *listen, stdio)
+		if *lmtpListen == "" {
+			*lmtpListen = demoLMTPListen
+		}
+		return serveDemo(ctx, *dir, *listen, *lmtpListen, stdio)
 	}
-	if *dir != "" || *listen != "" {
-		return fmt.Errorf("%w: --demo-dir and --listen are for --demo (the configuration sets imap.listen)", errUsage)
+	if *dir != "" || *listen != "" || *lmtpListen != "" {
+		return fmt.Errorf("%w: --demo-dir, --listen and --demo-lmtp are for --demo (the configuration sets imap.listen and lmtp.listen)", errUsage)
 	}
 	if *configPath == "" {
 		*configPath = config.DefaultPath
@@ -141,10 +151,8 @@ func serveConfig(ctx context.Context, path string, stdio Stdio) error {
 	switch {
 	case len(cfg.IMAP.ListenTLS) > 0:
 		return fmt.Errorf("config %s: imap.listen_tls: TLS is not available yet; remove it", path)
-	case len(cfg.LMTP.Listen) > 0:
-		return fmt.Errorf("config %s: lmtp.listen: LMTP is not available yet; remove it", path)
-	case len(cfg.IMAP.Listen) == 0:
-		return fmt.Errorf("config %s: imap.listen is empty: nothing to serve", path)
+	case len(cfg.IMAP.Listen) == 0 && len(cfg.LMTP.Listen) == 0 && cfg.LMTP.Socket == "":
+		return fmt.Errorf("config %s: imap.listen, lmtp.listen and lmtp.socket are empty: nothing to serve", path)
 	}
 	logger, err := newLogger(stdio.Err, cfg.Log)
 	if err != nil {
@@ -177,14 +185,22 @@ func serveConfig(ctx context.Context, path string, stdio Stdio) error {
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	users := &passwdAuth{users: auth.NewAuthenticator(cfg.PasswdFile, logger), cfg: cfg}
+	authn := auth.NewAuthenticator(cfg.PasswdFile, logger)
+	front, err := newLMTPService(cfg, authn, logger)
+	if err != nil {
+		for _, ln := range lns {
+			ln.Close()
+		}
+		return err
+	}
+	users := &passwdAuth{users: authn, cfg: cfg}
 	return serveIMAP(ctx, lns, logger, cfg.WithDefaults().DataDir, users, &imap.Server{
 		TLSConfig:             tlsConfig,
 		Logger:                logger,
 		Limits:                wire.Limits{MaxLine: cfg.IMAP.MaxLine, MaxLiteral: cfg.IMAP.MaxLiteral},
 		IdleTimeout:           cfg.IMAP.IdleTimeout,
 		MaxCommandsBeforeAuth: cfg.IMAP.MaxCommandsBeforeAuth,
-	})
+	}, front)
 }
 
 // newLogger makes the slog.Logger that [log] describes, writing to w.
@@ -201,7 +217,8 @@ func newLogger(w io.Writer, l config.Log) (*slog.Logger, error) {
 }
 
 // passwdAuth is backend.Authenticator on a passwd-file: a user's Maildir
-// is mail_location expanded for them.
+// is mail_location expanded for them, their quota [quota] or their own
+// quota rules (config.UserQuota).
 type passwdAuth struct {
 	users *auth.Authenticator
 	cfg   *config.Config // immutable
@@ -213,19 +230,27 @@ var _ backend.Authenticator = (*passwdAuth)(nil)
 // kind are imap.ErrAuthFailed; a passwd-file that cannot be read is
 // imap.ErrUnavailable (the client may retry); anything else (a home that
 // mail_location cannot use) is the server's problem and passes through,
-// to be logged.
-func (p *passwdAuth) Authenticate(ctx context.Context, name, password string) (string, error) {
+// to be logged, as is a quota rule that cannot be read.
+func (p *passwdAuth) Authenticate(ctx context.Context, name, password string) (backend.Account, error) {
 	u, err := p.users.Authenticate(ctx, name, password)
 	if errors.Is(err, auth.ErrBadCredentials) {
-		return "", imap.ErrAuthFailed
+		return backend.Account{}, imap.ErrAuthFailed
 	}
 	if errors.Is(err, auth.ErrUnavailable) {
-		return "", errors.Join(imap.ErrUnavailable, err)
+		return backend.Account{}, errors.Join(imap.ErrUnavailable, err)
 	}
 	if err != nil {
-		return "", err
+		return backend.Account{}, err
 	}
-	return p.cfg.MailDir(u.Name, u.Home)
+	root, err := p.cfg.MailDir(u.Name, u.Home)
+	if err != nil {
+		return backend.Account{}, err
+	}
+	quota, err := p.cfg.UserQuota(u)
+	if err != nil {
+		return backend.Account{}, err
+	}
+	return backend.Account{MaildirRoot: root, Quota: quota}, nil
 }
 
 // listenAll opens a TCP listener on each address, or none.
@@ -245,14 +270,16 @@ func listenAll(addrs []string) ([]net.Listener, error) {
 }
 
 // serveIMAP serves srv on lns, with a Backend of users on a Registry of
-// its own, until ctx is done or a listener fails. Then it shuts down:
-// Shutdown with shutdownTimeout (cut short by a second SIGINT/SIGTERM),
+// its own, and LMTP (front, if not nil) on the same Registry, until ctx
+// is done or a listener fails. Then it shuts down: both Shutdowns, at
+// once, with shutdownTimeout (cut short by a second SIGINT/SIGTERM),
 // then the watcher. It returns nil after a stop by ctx.
-func serveIMAP(ctx context.Context, lns []net.Listener, logger *slog.Logger, dataDir string, users backend.Authenticator, srv *imap.Server) error {
+func serveIMAP(ctx context.Context, lns []net.Listener, logger *slog.Logger, dataDir string, users backend.Authenticator, srv *imap.Server, front *lmtpService) error {
 	closeAll := func() {
 		for _, ln := range lns {
 			ln.Close()
 		}
+		front.closeListeners()
 	}
 	watcher, err := store.NewWatcher(logger)
 	if err != nil {
@@ -274,6 +301,7 @@ func serveIMAP(ctx context.Context, lns []net.Listener, logger *slog.Logger, dat
 	for _, ln := range lns {
 		go func() { served <- srv.Serve(ln) }()
 	}
+	front.start(registry)
 
 	var failed error
 	select {
@@ -282,6 +310,8 @@ func serveIMAP(ctx context.Context, lns []net.Listener, logger *slog.Logger, dat
 	case failed = <-served:
 		logger.Error("imap: listener failed; stopping", "err", failed)
 		failed = fmt.Errorf("imap: %w", failed)
+	case failed = <-front.failed():
+		logger.Error("lmtp: listener failed; stopping", "err", failed)
 	}
 
 	// main's signal.NotifyContext keeps catching SIGINT and SIGTERM after
@@ -302,7 +332,9 @@ func serveIMAP(ctx context.Context, lns []net.Listener, logger *slog.Logger, dat
 			forcedc <- false
 		}
 	}()
+	lmtpDone := front.shutdown(sctx)
 	shutdownErr := srv.Shutdown(sctx)
+	<-lmtpDone
 	cancel()
 	forced := <-forcedc
 	closeAll() // for a Serve that had not started when Shutdown ran
@@ -329,8 +361,9 @@ func serveIMAP(ctx context.Context, lns []net.Listener, logger *slog.Logger, dat
 	return nil
 }
 
-// serveDemo serves the demo setup (see serveHelp) under dir on listen.
-func serveDemo(ctx context.Context, dir, listen string, stdio Stdio) error {
+// serveDemo serves the demo setup (see serveHelp) under dir, IMAP on
+// listen and LMTP on lmtpListen.
+func serveDemo(ctx context.Context, dir, listen, lmtpListen string, stdio Stdio) error {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return err
@@ -355,6 +388,14 @@ func serveDemo(ctx context.Context, dir, listen string, stdio Stdio) error {
 	if err != nil {
 		return err
 	}
+	users := auth.NewAuthenticator(cfg.PasswdFile, logger)
+	users.Options = demoHashOptions
+	cfg.LMTP.Listen = []string{lmtpListen}
+	front, err := newLMTPService(cfg, users, logger)
+	if err != nil {
+		lns[0].Close()
+		return err
+	}
 	host, port, _ := net.SplitHostPort(lns[0].Addr().String())
 	if password != "" {
 		fmt.Fprintf(stdio.Out, "user: %s\npassword: %s\n", demoUser, password)
@@ -366,10 +407,9 @@ func serveDemo(ctx context.Context, dir, listen string, stdio Stdio) error {
 		fmt.Fprintln(stdio.Err, "cistern: warning: without TLS, passwords are accepted only from loopback peers")
 	}
 	fmt.Fprintf(stdio.Out, "listening: %s\n", lns[0].Addr())
+	fmt.Fprintf(stdio.Out, "lmtp listening: %s\n", front.lns[0].Addr())
 
-	users := auth.NewAuthenticator(cfg.PasswdFile, logger)
-	users.Options = demoHashOptions
-	return serveIMAP(ctx, lns, logger, dir, &passwdAuth{users: users, cfg: cfg}, &imap.Server{Logger: logger})
+	return serveIMAP(ctx, lns, logger, dir, &passwdAuth{users: users, cfg: cfg}, &imap.Server{Logger: logger}, front)
 }
 
 // demoAccount makes sure the demo user exists with the password in

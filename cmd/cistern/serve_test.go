@@ -191,7 +191,7 @@ func inbox(t *testing.T, c *imapclient.Client, user, password string) []string {
 
 func TestServeDemo(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
-	args := []string{"--demo", "--demo-dir", dir, "--listen", "127.0.0.1:0"}
+	args := []string{"--demo", "--demo-dir", dir, "--listen", "127.0.0.1:0", "--demo-lmtp", "127.0.0.1:0"}
 
 	r := startServe(t, args...)
 	password := demoCredentials(t, r.before)
@@ -261,7 +261,7 @@ func TestServeDemo(t *testing.T) {
 // A lost demo-password file gets the demo user a new password, printed.
 func TestServeDemoLostPassword(t *testing.T) {
 	dir := t.TempDir()
-	args := []string{"--demo", "--demo-dir", dir, "--listen", "127.0.0.1:0"}
+	args := []string{"--demo", "--demo-dir", dir, "--listen", "127.0.0.1:0", "--demo-lmtp", "127.0.0.1:0"}
 	r := startServe(t, args...)
 	first := demoCredentials(t, r.before)
 	if err := r.stop(t); err != nil {
@@ -329,8 +329,8 @@ func TestServeConfig(t *testing.T) {
 		name, listen, extra, want string
 	}{
 		{"TLS", listen, "listen_tls = [\"127.0.0.1:993\"]\n[tls]\ncert = \"/c.pem\"\nkey = \"/k.pem\"\n", "imap.listen_tls"},
-		{"LMTP", listen, "[lmtp]\nlisten = [\"127.0.0.1:24\"]\n", "lmtp.listen"},
-		{"no listener", "[]", "", "imap.listen is empty"},
+		{"no listener", "[]", "", "nothing to serve"},
+		{"LMTP socket on a file", listen, "[lmtp]\nsocket = \"" + passwd + "\"\n", "not a socket"},
 		{"bad config", listen, "nonsense = 1\n", "unknown key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -364,6 +364,7 @@ func TestServeFlags(t *testing.T) {
 		{"config and demo", []string{"--demo", "--config", "/x.toml"}, true},
 		{"listen without demo", []string{"--listen", "127.0.0.1:0"}, true},
 		{"demo-dir without demo", []string{"--demo-dir", "/tmp"}, true},
+		{"demo-lmtp without demo", []string{"--demo-lmtp", "127.0.0.1:0"}, true},
 		{"argument", []string{"--demo", "extra"}, true},
 		{"unknown flag", []string{"--nope"}, true},
 	} {

@@ -13,6 +13,13 @@
 // Other letters (P, or any a program invented) are invisible to IMAP and
 // kept by every flag change. \Recent is not stored.
 //
+// A user's quota (Account.Quota, from the Authenticator) is kept by the
+// store's Account: APPEND, COPY and MOVE that would pass it answer NO
+// [OVERQUOTA] (RFC 5530) before anything is written, and EXPUNGE,
+// CLOSE and the removals of MOVE give the space back. MOVE between two
+// counted mailboxes adds nothing, so it is never refused (the engine says
+// it is a MOVE through imap.MoveCopier).
+//
 // Mailbox names use '.' between hierarchy levels, as Maildir++ does on
 // disk; "INBOX" (any case) is the root Maildir. Folder names are in
 // modified UTF-7 on disk (as Dovecot writes them) and UTF-8 for the
@@ -37,7 +44,17 @@ import (
 
 // Authenticator checks a password and says where the user's mail is.
 type Authenticator interface {
-	Authenticate(ctx context.Context, username, password string) (maildirRoot string, err error)
+	Authenticate(ctx context.Context, username, password string) (Account, error)
+}
+
+// Account is what an Authenticator says of a user it let in.
+type Account struct {
+	// MaildirRoot is the user's Maildir (INBOX; the folders below it).
+	MaildirRoot string
+	// Quota limits what the user may keep (the zero value: no limit). It
+	// is enforced on APPEND, COPY and MOVE, and recorded in maildirsize
+	// (store.CheckQuota).
+	Quota store.QuotaLimit
 }
 
 // Backend implements imap.Backend.
@@ -50,11 +67,11 @@ var _ imap.Backend = (*Backend)(nil)
 
 // Login implements imap.Backend.
 func (b *Backend) Login(ctx context.Context, username, password string) (imap.User, error) {
-	root, err := b.Auth.Authenticate(ctx, username, password)
+	a, err := b.Auth.Authenticate(ctx, username, password)
 	if err != nil {
 		return nil, err
 	}
-	acct, err := store.OpenAccount(root, b.Registry)
+	acct, err := store.OpenAccountWithQuota(a.MaildirRoot, b.Registry, a.Quota)
 	if err != nil {
 		return nil, err
 	}
@@ -134,6 +151,8 @@ func mapErr(err error) error {
 		return errors.Join(imap.ErrBadMailboxName, err)
 	case errors.Is(err, store.ErrNoSuchMessage):
 		return errors.Join(imap.ErrNoSuchMessageErr, err)
+	case errors.Is(err, store.ErrOverQuota):
+		return errors.Join(imap.ErrOverQuota, err)
 	}
 	return err
 }
@@ -280,9 +299,15 @@ func (u *User) Append(ctx context.Context, name string, r io.Reader, flags []str
 			return 0, 0, err
 		}
 	}
-	msg, err := mb.Append(ctx, r, f, date, nil)
+	// The engine's literal knows its size: the quota is checked before
+	// a byte is written.
+	size := int64(-1)
+	if s, ok := r.(interface{ Size() int64 }); ok {
+		size = s.Size()
+	}
+	msg, err := u.acct.Append(ctx, mb, r, size, f, date, nil)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, mapErr(err)
 	}
 	return mb.UIDValidity(), msg.UID, nil
 }
@@ -295,7 +320,10 @@ type Mailbox struct {
 	release func()
 }
 
-var _ imap.Mailbox = (*Mailbox)(nil)
+var (
+	_ imap.Mailbox    = (*Mailbox)(nil)
+	_ imap.MoveCopier = (*Mailbox)(nil)
+)
 
 func (m *Mailbox) UIDValidity() uint32            { return m.mb.UIDValidity() }
 func (m *Mailbox) UIDNext() uint32                { return max(m.mb.NextUID(), 1) }
@@ -372,7 +400,7 @@ func (m *Mailbox) Store(ctx context.Context, uids []uint32, op imap.FlagOp, flag
 }
 
 func (m *Mailbox) Expunge(ctx context.Context, uids []uint32) ([]uint32, error) {
-	gone, err := m.mb.Expunge(ctx, uids, m.sub)
+	gone, err := m.u.acct.Expunge(ctx, m.mb, uids, m.sub)
 	out := make([]uint32, len(gone))
 	for i, g := range gone {
 		out[i] = g.UID
@@ -381,6 +409,16 @@ func (m *Mailbox) Expunge(ctx context.Context, uids []uint32) ([]uint32, error) 
 }
 
 func (m *Mailbox) Copy(ctx context.Context, uids []uint32, dest string) (uint32, []uint32, []uint32, error) {
+	return m.copy(ctx, uids, dest, false)
+}
+
+// CopyForMove implements imap.MoveCopier: the quota sees that the
+// originals go.
+func (m *Mailbox) CopyForMove(ctx context.Context, uids []uint32, dest string) (uint32, []uint32, []uint32, error) {
+	return m.copy(ctx, uids, dest, true)
+}
+
+func (m *Mailbox) copy(ctx context.Context, uids []uint32, dest string, move bool) (uint32, []uint32, []uint32, error) {
 	dst, release, err := m.u.open(dest)
 	if err != nil {
 		return 0, nil, nil, err
@@ -391,9 +429,9 @@ func (m *Mailbox) Copy(ctx context.Context, uids []uint32, dest string) (uint32,
 			return 0, nil, nil, err
 		}
 	}
-	src, dstUIDs, err := m.mb.Copy(ctx, uids, dst, nil)
+	src, dstUIDs, err := m.u.acct.Copy(ctx, m.mb, uids, dst, move, nil)
 	if err != nil {
-		return 0, nil, nil, err
+		return 0, nil, nil, mapErr(err)
 	}
 	// Keywords are per mailbox in Maildir: carry their names across.
 	if err := m.copyKeywords(ctx, dst, src, dstUIDs); err != nil {

@@ -18,12 +18,24 @@
 //	imap.max_literal              | 67108864               | bytes, 1..4 GiB-1; also APPENDLIMIT (RFC 7889)
 //	imap.max_commands_before_auth | 20                     | 1..1000
 //	lmtp.listen                   | []                     | host:port list
+//	lmtp.socket                   | ""                     | absolute path of a unix socket; "" for none
+//	lmtp.socket_mode              | "0660"                 | octal permissions of lmtp.socket, 0000..0777
+//	lmtp.max_message_size         | 67108864               | bytes, 1..4 GiB-1; announced as SIZE (RFC 1870)
+//	lmtp.max_recipients           | 100                    | 1..10000 per transaction
+//	lmtp.data_timeout             | "5m"                   | duration string, 1s..1h; the wait for each read of a message
+//	lmtp.recipient_delimiter      | "+"                    | characters that start an address's folder part (user+folder)
+//	lmtp.quota_full_tempfail      | false                  | a full mailbox is a temporary failure (452 4.2.2 / exit 75)
 //	tls.cert, tls.key             | ""                     | absolute paths, both or neither
+//	quota.storage                 | 0 (no limit)           | bytes: integer, or string with unit ("1G"); see UserQuota
+//	quota.messages                | 0 (no limit)           | >= 0; per-user rules in the passwd-file override both
 //	log.level                     | "info"                 | debug, info, warn, error
 //	log.format                    | "text"                 | text, json
 //
 // No address may appear twice across imap.listen, imap.listen_tls and
-// lmtp.listen. testdata/cistern.example.toml shows every key.
+// lmtp.listen (port 0, a free port chosen at start, excepted). The keys
+// lmtp.max_message_size, lmtp.recipient_delimiter and
+// lmtp.quota_full_tempfail apply to 'cistern deliver' too.
+// testdata/cistern.example.toml shows every key.
 //
 // # Zero values
 //
@@ -89,6 +101,34 @@ const (
 	DefaultLogFormat = "text"
 )
 
+// Defaults and limits of the [lmtp] section, with their reasons.
+const (
+	// DefaultLMTPSocketMode lets the socket's owner and group (the MTA's)
+	// connect, and nobody else.
+	DefaultLMTPSocketMode = "0660"
+
+	// DefaultLMTPMaxMessageSize is imap.max_literal's default: a message
+	// that can be delivered can also be APPENDed back. Above 4 GiB-1 the
+	// SIZE parameter (RFC 1870) cannot express it.
+	DefaultLMTPMaxMessageSize = 64 << 20
+	MaxLMTPMaxMessageSize     = 1<<32 - 1
+
+	// DefaultLMTPMaxRecipients is RFC 5321 §4.5.3.1.8's minimum; Postfix
+	// sends at most 50 per transaction by default.
+	DefaultLMTPMaxRecipients = 100
+	MaxLMTPMaxRecipients     = 10000
+
+	// DefaultLMTPDataTimeout is the wait for each read of a message: RFC
+	// 5321 §4.5.3.2.5 gives a server 3 minutes for each data block, and
+	// a local MTA never takes that long unless it is gone.
+	DefaultLMTPDataTimeout = 5 * time.Minute
+	MinLMTPDataTimeout     = time.Second
+	MaxLMTPDataTimeout     = time.Hour
+
+	// DefaultRecipientDelimiter is Postfix's and Dovecot's usual choice.
+	DefaultRecipientDelimiter = "+"
+)
+
 // Config is the configuration file. Field comments give the TOML key.
 type Config struct {
 	DataDir      string `toml:"data_dir"`      // data_dir
@@ -96,6 +136,7 @@ type Config struct {
 	PasswdFile   string `toml:"passwd_file"`   // passwd_file
 	IMAP         IMAP   `toml:"imap"`          // [imap]
 	LMTP         LMTP   `toml:"lmtp"`          // [lmtp]
+	Quota        Quota  `toml:"quota"`         // [quota]; see quota.go
 	TLS          TLS    `toml:"tls"`           // [tls]
 	Log          Log    `toml:"log"`           // [log]
 }
@@ -110,9 +151,31 @@ type IMAP struct {
 	MaxCommandsBeforeAuth int           `toml:"max_commands_before_auth"` // 0: DefaultMaxCommandsBeforeAuth
 }
 
-// LMTP is the [lmtp] section.
+// LMTP is the [lmtp] section. MaxMessageSize, RecipientDelimiter and
+// QuotaFullTempfail apply to 'cistern deliver' too.
 type LMTP struct {
-	Listen []string `toml:"listen"` // none by default
+	Listen             []string      `toml:"listen"`              // none by default
+	Socket             string        `toml:"socket"`              // "": no unix socket
+	SocketMode         string        `toml:"socket_mode"`         // "": DefaultLMTPSocketMode; octal
+	MaxMessageSize     int64         `toml:"max_message_size"`    // 0: DefaultLMTPMaxMessageSize
+	MaxRecipients      int           `toml:"max_recipients"`      // 0: DefaultLMTPMaxRecipients
+	DataTimeout        time.Duration `toml:"data_timeout"`        // 0: DefaultLMTPDataTimeout
+	RecipientDelimiter string        `toml:"recipient_delimiter"` // "": DefaultRecipientDelimiter
+	QuotaFullTempfail  bool          `toml:"quota_full_tempfail"` // over quota: temporary, not permanent
+}
+
+// SocketPerm returns socket_mode as permission bits (the default when
+// empty); Validate reports a mode that does not parse.
+func (l *LMTP) SocketPerm() (os.FileMode, error) {
+	mode := l.SocketMode
+	if mode == "" {
+		mode = DefaultLMTPSocketMode
+	}
+	n, err := strconv.ParseUint(mode, 8, 32)
+	if err != nil || n > 0o777 {
+		return 0, fmt.Errorf("%q is not an octal mode 0000..0777", mode)
+	}
+	return os.FileMode(n), nil
 }
 
 // TLS is the [tls] section: one certificate chain and its key, PEM.
@@ -154,6 +217,17 @@ func (c *Config) WithDefaults() Config {
 	}
 	d.IMAP.ListenTLS = slices.Clone(d.IMAP.ListenTLS)
 	d.LMTP.Listen = slices.Clone(d.LMTP.Listen)
+	def(&d.LMTP.SocketMode, DefaultLMTPSocketMode)
+	def(&d.LMTP.RecipientDelimiter, DefaultRecipientDelimiter)
+	if d.LMTP.MaxMessageSize == 0 {
+		d.LMTP.MaxMessageSize = DefaultLMTPMaxMessageSize
+	}
+	if d.LMTP.MaxRecipients == 0 {
+		d.LMTP.MaxRecipients = DefaultLMTPMaxRecipients
+	}
+	if d.LMTP.DataTimeout == 0 {
+		d.LMTP.DataTimeout = DefaultLMTPDataTimeout
+	}
 	if d.IMAP.IdleTimeout == 0 {
 		d.IMAP.IdleTimeout = DefaultIdleTimeout
 	}
@@ -218,6 +292,9 @@ func Load(path string) (*Config, error) {
 	if md.Type("imap", "idle_timeout") == "Integer" {
 		errs = append(errs, &KeyError{Key: "imap.idle_timeout", Problem: `must be a duration string such as "30m"`})
 	}
+	if md.Type("lmtp", "data_timeout") == "Integer" {
+		errs = append(errs, &KeyError{Key: "lmtp.data_timeout", Problem: `must be a duration string such as "5m"`})
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("config %s: %w", path, errs)
 	}
@@ -261,6 +338,8 @@ func (c *Config) Validate() error {
 		for _, a := range l.addrs {
 			if err := checkAddr(a); err != nil {
 				bad(l.key, "%q: %v", a, err)
+			} else if strings.HasSuffix(a, ":0") {
+				// Port 0: the system picks a free port for each.
 			} else if other, dup := seen[a]; dup {
 				bad(l.key, "%q is also in %s", a, other)
 			} else {
@@ -280,6 +359,7 @@ func (c *Config) Validate() error {
 	if d.IMAP.MaxCommandsBeforeAuth < 1 || d.IMAP.MaxCommandsBeforeAuth > MaxMaxCommandsBeforeAuth {
 		bad("imap.max_commands_before_auth", "%d is outside 1..%d", d.IMAP.MaxCommandsBeforeAuth, MaxMaxCommandsBeforeAuth)
 	}
+	d.validateLMTP(bad)
 
 	switch {
 	case d.TLS.Cert == "" && d.TLS.Key != "":
@@ -296,6 +376,13 @@ func (c *Config) Validate() error {
 		absolute("tls.key", d.TLS.Key)
 	}
 
+	if d.Quota.Storage < 0 {
+		bad("quota.storage", "%d is negative", d.Quota.Storage)
+	}
+	if d.Quota.Messages < 0 {
+		bad("quota.messages", "%d is negative", d.Quota.Messages)
+	}
+
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, d.Log.Level) {
 		bad("log.level", "%q is not one of debug, info, warn, error", d.Log.Level)
 	}
@@ -306,6 +393,36 @@ func (c *Config) Validate() error {
 		return nil
 	}
 	return errs
+}
+
+// validateLMTP checks the [lmtp] keys of d, which has its defaults
+// filled in, in the order of the key table (lmtp.listen is checked with
+// the other listeners).
+func (d *Config) validateLMTP(bad func(key, format string, args ...any)) {
+	l := &d.LMTP
+	if l.Socket != "" && !filepath.IsAbs(l.Socket) {
+		bad("lmtp.socket", "must be an absolute path, got %q", l.Socket)
+	}
+	if _, err := l.SocketPerm(); err != nil {
+		bad("lmtp.socket_mode", "%v", err)
+	}
+	if l.MaxMessageSize < 1 || l.MaxMessageSize > MaxLMTPMaxMessageSize {
+		bad("lmtp.max_message_size", "%d is outside 1..%d", l.MaxMessageSize, int64(MaxLMTPMaxMessageSize))
+	}
+	if l.MaxRecipients < 1 || l.MaxRecipients > MaxLMTPMaxRecipients {
+		bad("lmtp.max_recipients", "%d is outside 1..%d", l.MaxRecipients, MaxLMTPMaxRecipients)
+	}
+	if l.DataTimeout < MinLMTPDataTimeout || l.DataTimeout > MaxLMTPDataTimeout {
+		bad("lmtp.data_timeout", "%v is outside %v..%v", l.DataTimeout, MinLMTPDataTimeout, MaxLMTPDataTimeout)
+	}
+	for _, c := range []byte(l.RecipientDelimiter) {
+		// Characters an unquoted local part may hold (RFC 5322 atext),
+		// other than letters and digits, which user names are made of.
+		if !strings.ContainsRune("!#$%&'*+-/=?^_`{|}~.", rune(c)) {
+			bad("lmtp.recipient_delimiter", "%q: %q cannot separate a user from a folder (use characters of !#$%%&'*+-/=?^_`{|}~.)", l.RecipientDelimiter, c)
+			break
+		}
+	}
 }
 
 func checkAddr(a string) error {

@@ -44,6 +44,13 @@ func TestDefaults(t *testing.T) {
 			MaxLiteral:            67108864,
 			MaxCommandsBeforeAuth: 20,
 		},
+		LMTP: LMTP{
+			SocketMode:         "0660",
+			MaxMessageSize:     67108864,
+			MaxRecipients:      100,
+			DataTimeout:        5 * time.Minute,
+			RecipientDelimiter: "+",
+		},
 		Log: Log{Level: "info", Format: "text"},
 	}
 	if !reflect.DeepEqual(d, want) {
@@ -119,6 +126,13 @@ max_literal = 1
 max_commands_before_auth = 1000
 [lmtp]
 listen = ["127.0.0.1:24"]
+socket = "/run/cistern/lmtp"
+socket_mode = "0600"
+max_message_size = 1048576
+max_recipients = 5
+data_timeout = "30s"
+recipient_delimiter = "+-"
+quota_full_tempfail = true
 [tls]
 cert = "/etc/ssl/cistern.pem"
 key = "/etc/ssl/cistern.key"
@@ -142,15 +156,27 @@ format = "json"
 			MaxLiteral:            1,
 			MaxCommandsBeforeAuth: 1000,
 		},
-		LMTP: LMTP{Listen: []string{"127.0.0.1:24"}},
-		TLS:  TLS{Cert: "/etc/ssl/cistern.pem", Key: "/etc/ssl/cistern.key"},
-		Log:  Log{Level: "debug", Format: "json"},
+		LMTP: LMTP{
+			Listen:             []string{"127.0.0.1:24"},
+			Socket:             "/run/cistern/lmtp",
+			SocketMode:         "0600",
+			MaxMessageSize:     1 << 20,
+			MaxRecipients:      5,
+			DataTimeout:        30 * time.Second,
+			RecipientDelimiter: "+-",
+			QuotaFullTempfail:  true,
+		},
+		TLS: TLS{Cert: "/etc/ssl/cistern.pem", Key: "/etc/ssl/cistern.key"},
+		Log: Log{Level: "debug", Format: "json"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load = %+v\nwant %+v", c, want)
 	}
 	if got := c.WithDefaults(); got.IMAP.Listen == nil || len(got.IMAP.Listen) != 0 {
 		t.Errorf("listen = [] became %q: it must mean no listener", got.IMAP.Listen)
+	}
+	if perm, err := c.LMTP.SocketPerm(); err != nil || perm != 0o600 {
+		t.Errorf("SocketPerm = %v, %v; want 0600", perm, err)
 	}
 }
 
@@ -166,6 +192,9 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown sub-table", "[log.file]\npath = \"/x\"", []string{"log.file", "log.file.path"}, ""},
 		{"two unknown keys", "foo = 1\n[tls]\nca = \"x\"", []string{"foo", "tls.ca"}, ""},
 		{"integer duration", "[imap]\nidle_timeout = 3600", []string{"imap.idle_timeout"}, ""},
+		{"unknown lmtp key", "[lmtp]\nmax_size = 10", []string{"lmtp.max_size"}, ""},
+		{"integer lmtp duration", "[lmtp]\ndata_timeout = 60", []string{"lmtp.data_timeout"}, ""},
+		{"lmtp socket mode as number", "[lmtp]\nsocket_mode = 0o660", nil, "socket_mode"},
 		{"bad duration", "[imap]\nidle_timeout = \"half an hour\"", nil, "half an hour"},
 		{"wrong type", "[imap]\nmax_line = \"big\"", nil, "max_line"},
 		{"syntax", "data_dir = \"/x\"\nmax = = 1\n", nil, "line 2"},
@@ -239,6 +268,17 @@ func TestValidate(t *testing.T) {
 		{"huge max_literal", func(c *Config) { c.IMAP.MaxLiteral = 1 << 32 }, "imap.max_literal", "outside"},
 		{"negative max_commands_before_auth", func(c *Config) { c.IMAP.MaxCommandsBeforeAuth = -1 }, "imap.max_commands_before_auth", "outside"},
 		{"huge max_commands_before_auth", func(c *Config) { c.IMAP.MaxCommandsBeforeAuth = 1001 }, "imap.max_commands_before_auth", "outside"},
+		{"relative lmtp socket", func(c *Config) { c.LMTP.Socket = "run/lmtp" }, "lmtp.socket", "absolute"},
+		{"lmtp socket mode not octal", func(c *Config) { c.LMTP.SocketMode = "0690" }, "lmtp.socket_mode", "octal"},
+		{"lmtp socket mode too big", func(c *Config) { c.LMTP.SocketMode = "1660" }, "lmtp.socket_mode", "0777"},
+		{"negative max_message_size", func(c *Config) { c.LMTP.MaxMessageSize = -1 }, "lmtp.max_message_size", "outside"},
+		{"huge max_message_size", func(c *Config) { c.LMTP.MaxMessageSize = 1 << 32 }, "lmtp.max_message_size", "outside"},
+		{"negative max_recipients", func(c *Config) { c.LMTP.MaxRecipients = -5 }, "lmtp.max_recipients", "outside"},
+		{"huge max_recipients", func(c *Config) { c.LMTP.MaxRecipients = 10001 }, "lmtp.max_recipients", "outside"},
+		{"short data_timeout", func(c *Config) { c.LMTP.DataTimeout = time.Millisecond }, "lmtp.data_timeout", "outside"},
+		{"long data_timeout", func(c *Config) { c.LMTP.DataTimeout = 2 * time.Hour }, "lmtp.data_timeout", "outside"},
+		{"letter delimiter", func(c *Config) { c.LMTP.RecipientDelimiter = "+x" }, "lmtp.recipient_delimiter", "'x'"},
+		{"at delimiter", func(c *Config) { c.LMTP.RecipientDelimiter = "@" }, "lmtp.recipient_delimiter", "'@'"},
 		{"cert without key", func(c *Config) { c.TLS.Cert = "/c" }, "tls.key", "required with tls.cert"},
 		{"key without cert", func(c *Config) { c.TLS.Key = "/k" }, "tls.cert", "required with tls.key"},
 		{"listen_tls without tls", func(c *Config) { c.IMAP.ListenTLS = []string{":993"} }, "tls.cert", "required by imap.listen_tls"},
@@ -274,6 +314,9 @@ func TestValidate(t *testing.T) {
 	ok.TLS = TLS{Cert: "/c", Key: "/k"}
 	ok.IMAP.IdleTimeout = MinIdleTimeout
 	ok.MailLocation = "%h/mail/%%/%d/%n"
+	ok.LMTP.Listen = []string{"127.0.0.1:0", ":0"}
+	ok.LMTP.Socket = "/run/cistern/lmtp"
+	ok.LMTP.RecipientDelimiter = "+-_"
 	if err := ok.Validate(); err != nil {
 		t.Errorf("valid config: %v", err)
 	}

@@ -139,3 +139,12 @@ type Mailbox interface {
 	Open(ctx context.Context, uid uint32) ([]byte, MessageInfo, error)
 	Close() error
 }
+
+// MoveCopier is implemented by a Mailbox whose copy step of MOVE (RFC
+// 6851) differs from COPY. The engine moves by copying, then expunging
+// the originals; a quota must not refuse a move for the copies, which do
+// not outlive the command as extra messages.
+type MoveCopier interface {
+	// CopyForMove is Copy, for messages that Expunge removes right after.
+	CopyForMove(ctx context.Context, uids []uint32, dest string) (destValidity uint32, src, dst []uint32, err error)
+}

@@ -27,7 +27,11 @@ func (c *conn) copy(tag string, uid, move bool) error {
 	if move && s.readOnly {
 		return no("READ-ONLY", "Mailbox is read-only")
 	}
-	validity, src, dst, err := s.mb.Copy(c.ctx, uids, dest)
+	copyFn := s.mb.Copy
+	if mc, ok := s.mb.(MoveCopier); ok && move {
+		copyFn = mc.CopyForMove
+	}
+	validity, src, dst, err := copyFn(c.ctx, uids, dest)
 	if err != nil {
 		if errors.Is(err, ErrNoSuchMailbox) {
 			return no("TRYCREATE", "No such mailbox")

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,20 +21,39 @@ import (
 )
 
 // testAuth accepts "alice"/"secret" and "bob"/"secret", each with a
-// Maildir under root.
-type testAuth struct{ root string }
+// Maildir under root and the quota set by testServer.setQuota (none by
+// default).
+type testAuth struct {
+	root string
 
-func (a testAuth) Authenticate(ctx context.Context, user, pass string) (string, error) {
+	mu    sync.Mutex
+	quota map[string]store.QuotaLimit // guarded by mu
+}
+
+func (a *testAuth) Authenticate(ctx context.Context, user, pass string) (backend.Account, error) {
 	if (user != "alice" && user != "bob") || pass != "secret" {
-		return "", imap.ErrAuthFailed
+		return backend.Account{}, imap.ErrAuthFailed
 	}
-	return filepath.Join(a.root, user, "Maildir"), nil
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return backend.Account{MaildirRoot: filepath.Join(a.root, user, "Maildir"), Quota: a.quota[user]}, nil
 }
 
 type testServer struct {
 	addr string
 	srv  *imap.Server
 	root string
+	auth *testAuth
+}
+
+// setQuota gives user the quota q from their next login on.
+func (ts *testServer) setQuota(user string, q store.QuotaLimit) {
+	ts.auth.mu.Lock()
+	defer ts.auth.mu.Unlock()
+	if ts.auth.quota == nil {
+		ts.auth.quota = map[string]store.QuotaLimit{}
+	}
+	ts.auth.quota[user] = q
 }
 
 // startServer starts a server on 127.0.0.1:0; opts adjust it before it
@@ -46,8 +66,9 @@ func startServer(t *testing.T, opts ...func(*imap.Server)) *testServer {
 		t.Fatal(err)
 	}
 	reg := store.NewRegistry(store.Options{}, w)
+	auth := &testAuth{root: root}
 	srv := &imap.Server{
-		Backend: &backend.Backend{Auth: testAuth{root}, Registry: reg},
+		Backend: &backend.Backend{Auth: auth, Registry: reg},
 		Logger:  slog.New(slog.NewTextHandler(testLog{t}, nil)),
 	}
 	for _, o := range opts {
@@ -71,7 +92,7 @@ func startServer(t *testing.T, opts ...func(*imap.Server)) *testServer {
 			t.Errorf("%d sessions panicked", n)
 		}
 	})
-	return &testServer{addr: ln.Addr().String(), srv: srv, root: root}
+	return &testServer{addr: ln.Addr().String(), srv: srv, root: root, auth: auth}
 }
 
 type testLog struct{ t *testing.T }

@@ -25,8 +25,9 @@ import (
 // cistern-special-use, one "<attribute> <folder name>" per line, the
 // folder name as on disk without its leading dot.
 type Account struct {
-	root string    // immutable
-	reg  *Registry // immutable
+	root  string     // immutable
+	reg   *Registry  // immutable
+	quota QuotaLimit // immutable; see OpenAccountWithQuota
 
 	mu sync.Mutex // serializes folder operations (maildir's folder calls need it)
 }
@@ -169,9 +170,17 @@ func (a *Account) DeleteFolder(path []string) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	var freed QuotaUsage
+	if a.quotaCounts(path) {
+		var err error
+		if freed, err = a.folderUsage(path); err != nil {
+			return err
+		}
+	}
 	if err := maildir.DeleteFolder(a.root, path); err != nil {
 		return err
 	}
+	a.addQuota(-freed.Bytes, -freed.Messages)
 	return a.dropSpecialUse(path, nil)
 }
 
@@ -184,12 +193,31 @@ func (a *Account) RenameFolder(from, to []string) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	// Usage changes only when the rename moves messages into or out of
+	// the folder the quota does not count.
+	var moved QuotaUsage
+	if a.quotaCounts(from) != a.quotaCounts(to) {
+		var err error
+		if moved, err = a.folderUsage(from); err != nil {
+			return err
+		}
+		if a.quotaCounts(from) {
+			moved = QuotaUsage{Bytes: -moved.Bytes, Messages: -moved.Messages}
+		} else if err := CheckQuota(a.root, a.quota, moved.Bytes, moved.Messages); err != nil {
+			return err // out of Trash needs room, as a move does
+		}
+	}
 	if len(from) == 0 {
-		return a.renameInbox(to)
+		if err := a.renameInbox(to); err != nil {
+			return err
+		}
+		a.addQuota(moved.Bytes, moved.Messages)
+		return nil
 	}
 	if err := maildir.RenameFolder(a.root, from, to); err != nil {
 		return err
 	}
+	a.addQuota(moved.Bytes, moved.Messages)
 	return a.dropSpecialUse(from, to)
 }
 

@@ -51,6 +51,15 @@
 // and to fix duplicates, for milliseconds; readers never take it. No
 // method does network I/O.
 //
+// # Quota
+//
+// The Maildir++ quota file maildirsize (format, recalculation rules and
+// concurrency: quota.go) is read by CheckQuota and appended to by
+// AddQuota. An Account opened with a QuotaLimit (OpenAccountWithQuota)
+// checks its Append and Copy against it before writing and records every
+// change its Append, Copy, Expunge, DeleteFolder and RenameFolder make;
+// Mailbox methods know nothing of quota.
+//
 // # Guarantees checked
 //
 // Check lists and verifies every invariant of the state against itself and

@@ -118,7 +118,7 @@ type Mailbox struct {
 	// recomputed; reset by every change of msgs or of a message's flags).
 	uidSnap    []uint32
 	unseenSnap int64
-	byBase      map[string]*entry
+	byBase     map[string]*entry
 	// byName indexes the messages by file name, in new/ ([0]) and cur/
 	// ([1]): a sync whose listings hold exactly these names has nothing
 	// to change, and finds that out with one lookup per name.

@@ -1,0 +1,93 @@
+// Package delivery puts received messages into users' Maildirs, durably
+// (DESIGN.md §2.3, §4): the one delivery path behind LMTP (package lmtp)
+// and the LDA (cistern deliver). It speaks no protocol; each front maps
+// the Kind of an error to its own answer (an SMTP reply, an exit code).
+//
+// # Recipients
+//
+// Resolve turns an address into a Recipient: a user of the passwd-file
+// (through the Users interface), that user's Maildir root, and the
+// folder asked for. An address local@domain or a bare name is tried, in
+// order, as
+//
+//	candidate                    example for bob+Lists@example.org
+//	the whole address            bob+Lists@example.org
+//	the address without detail   bob@example.org      (folder "Lists")
+//	the local part               bob+Lists
+//	the local part w/o detail    bob                  (folder "Lists")
+//
+// The detail is what follows the first delimiter character (Deliverer
+// Delimiter, "+" by default) in the local part. Names are matched exactly,
+// as the passwd-file matches them. The detail names a folder the way IMAP
+// names it ('.' between levels, UTF-8, "INBOX" in any case for the
+// inbox), mapped to its Maildir++ directory as package backend maps it
+// (modified UTF-7 elements, ".A.B"); a name that no folder can have
+// (a '/', an empty level, a leading '.') never reaches the file system.
+// The message goes to that folder when it exists and to INBOX otherwise,
+// unless the Recipient asks to create it (the LDA's option).
+//
+// # Steps (DESIGN.md §4)
+//
+// Deliver writes the message once and hard-links it into every
+// recipient's Maildir:
+//
+//  1. Each recipient's account is opened; its Maildir, with the default
+//     folders, is made on the first delivery (failure: CannotCreate).
+//  2. The added header lines and the message, its line endings made CRLF,
+//     are written to one file in the first recipient's tmp/ and fsynced
+//     (maildir.Spool). Crash: a tmp/ file, removed after 36 hours.
+//  3. For each recipient, in order: the quota is checked with the size of
+//     that file (store.CheckQuota), the file is linked into the target's
+//     new/ and that directory fsynced (maildir.Link; maildir.Deliver
+//     copies when the target is on another filesystem), the usage is
+//     recorded (store.AddQuota) and the daemon's Registry is told, so
+//     that IDLE sessions hear of it at once. Crash: the copies made so
+//     far are durable, none is half made.
+//  4. The spool name is removed.
+//
+// A recipient's Result is a success only once its copy and new/ are
+// fsynced; nothing short of that is ever reported as delivered. UIDs are
+// not assigned here: the next sync of the mailbox does it, under its
+// lock, as for any foreign delivery into new/.
+//
+// # Added header lines
+//
+//	Return-Path: <sender>    always ("<>" for the null sender)
+//	Delivered-To: recipient  only when the message has exactly one recipient
+//
+// All recipients share one file, so a line naming one recipient would be
+// wrong in every other copy, and would show each recipient the others;
+// Dovecot's LMTP leaves Delivered-To out of shared copies for the same
+// reason. Delivered-To has RFC 9228's form, the address without angle
+// brackets, as given in RCPT TO (or to 'cistern deliver -u').
+//
+// # Message content
+//
+//	input                          handling
+//	bare LF line endings           stored as CRLF, as IMAP serves them
+//	bare CR                        stored as is
+//	no line ending at the end      stored as is (nothing is appended)
+//	lines longer than 998 bytes    stored as is (RFC 5322 §2.1.1 is the sender's rule)
+//	8-bit bytes, in headers too    stored as is (RFC 6532)
+//	NUL bytes                      refused: ErrNUL (IMAP cannot carry NUL in a literal)
+//	no bytes at all                refused: ErrEmpty
+//	more than MaxSize bytes        refused: ErrTooBig
+//
+// MaxSize counts the bytes given, before header lines and CRLF are
+// added. A refused message leaves nothing behind.
+//
+// # Errors
+//
+// Errors wrap a sentinel that KindOf turns into a Kind: ErrUnknownUser,
+// ErrBadAddress, store.ErrOverQuota, ErrTooBig, ErrBadMessage (ErrNUL,
+// ErrEmpty), ErrCannotCreate; anything else is Temporary (a disk, lock or
+// I/O failure, a passwd-file that cannot be read, the message reader's
+// own error), which the sender retries.
+//
+// # Concurrency
+//
+// A Deliverer is safe for concurrent use and holds no lock: Maildir
+// delivery needs none, and concurrent deliveries to one user are
+// independent files. Other processes (an LDA next to the daemon) share
+// nothing with it but the files. Counters are atomic.
+package delivery
