@@ -52,8 +52,10 @@
 // one response per message, and SEARCH finds the same number of messages
 // in every run on both servers; anything else fails the benchmark.
 //
-// Dovecot needs root (its master) and the unprivileged account mailUser
-// for mail access; bench/imap.sh (like scripts/interop.sh) creates it.
+// Dovecot needs root (its master) and the unprivileged account
+// serverproc.MailUser for mail access; bench/imap.sh (like
+// scripts/interop.sh) creates it. bench/internal/serverproc starts and
+// stops it.
 package main
 
 import (
@@ -65,6 +67,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/cistern-mail/cistern/bench/internal/machine"
 )
 
 const usage = `usage: imapbench [flags]
@@ -207,7 +211,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if err != nil {
 		return err
 	}
-	res.Machine = describeMachine(w.root, cfg.dovecot, cfg.skipDovecot)
+	dovecotBinary := cfg.dovecot
+	if cfg.skipDovecot {
+		dovecotBinary = ""
+	}
+	res.Machine = machine.Describe(w.root, dovecotBinary)
 	if cfg.json {
 		return res.writeJSON(stdout)
 	}

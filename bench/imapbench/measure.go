@@ -8,6 +8,8 @@ import (
 	"runtime/pprof"
 	"slices"
 	"time"
+
+	"github.com/cistern-mail/cistern/bench/internal/machine"
 )
 
 // operation is one timed IMAP command.
@@ -71,10 +73,10 @@ type opResult struct {
 }
 
 type results struct {
-	Machine    machine    `json:"machine"`
-	Corpus     corpusInfo `json:"corpus"`
-	Runs       int        `json:"runs"`
-	SearchWord string     `json:"search_word"`
+	Machine    machine.Info `json:"machine"`
+	Corpus     corpusInfo   `json:"corpus"`
+	Runs       int          `json:"runs"`
+	SearchWord string       `json:"search_word"`
 	// SearchHits is the number of SEARCH TEXT hits of each server.
 	SearchHits map[string]int `json:"search_hits"`
 	Operations []*opResult    `json:"operations"`

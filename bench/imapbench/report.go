@@ -1,72 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
-	"runtime"
-	"strings"
-	"syscall"
 )
-
-// machine is what the numbers were measured on.
-type machine struct {
-	Kernel     string `json:"kernel"`
-	CPUs       int    `json:"cpus"`
-	CPU        string `json:"cpu"`
-	Go         string `json:"go"`
-	Dovecot    string `json:"dovecot,omitempty"`
-	Filesystem string `json:"filesystem"` // of the work directory
-	LoadAvg    string `json:"loadavg"`    // at the end of the run
-}
-
-// Filesystem magic numbers (statfs(2)) of the filesystems one benchmarks on.
-var fsNames = map[int64]string{
-	0xEF53:     "ext4",
-	0x01021994: "tmpfs",
-	0x58465342: "xfs",
-	0x9123683E: "btrfs",
-	0x794C7630: "overlayfs",
-	0x2FC12FC1: "zfs",
-}
-
-func describeMachine(dir, dovecotBinary string, skipDovecot bool) machine {
-	m := machine{CPUs: runtime.NumCPU(), Go: runtime.Version()}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(b))
-	}
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		if f := strings.Fields(string(b)); len(f) >= 3 {
-			m.LoadAvg = strings.Join(f[:3], " ")
-		}
-	}
-	if f, err := os.Open("/proc/cpuinfo"); err == nil {
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.CPU = strings.TrimSpace(v)
-				break
-			}
-		}
-		f.Close()
-	}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err == nil {
-		m.Filesystem = fsNames[int64(st.Type)]
-		if m.Filesystem == "" {
-			m.Filesystem = fmt.Sprintf("0x%X", st.Type)
-		}
-	}
-	if !skipDovecot {
-		if out, err := exec.Command(dovecotBinary, "--version").Output(); err == nil {
-			m.Dovecot = strings.TrimSpace(string(out))
-		}
-	}
-	return m
-}
 
 func (r *results) writeJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
@@ -76,8 +14,7 @@ func (r *results) writeJSON(w io.Writer) error {
 
 func (r *results) writeTable(w io.Writer) {
 	m := r.Machine
-	fmt.Fprintf(w, "machine: %d CPUs (%s), Linux %s, %s, work directory on %s, load %s\n",
-		m.CPUs, m.CPU, m.Kernel, m.Go, m.Filesystem, m.LoadAvg)
+	fmt.Fprintf(w, "machine: %s\n", m)
 	if m.Dovecot != "" {
 		fmt.Fprintf(w, "dovecot: %s\n", m.Dovecot)
 	}
@@ -117,6 +54,12 @@ func (r *results) writeTable(w io.Writer) {
 }
 
 // spread is "median (min–max)" in ms; the en dash is one column wide.
+// Times under 10 ms get two decimals, so that a SELECT's ratio can be
+// read off the table.
 func spread(s *serverStats) string {
-	return fmt.Sprintf("%.1f (%.1f–%.1f)", s.MedianMS, s.MinMS, s.MaxMS)
+	f := "%.1f (%.1f–%.1f)"
+	if s.MaxMS < 10 {
+		f = "%.2f (%.2f–%.2f)"
+	}
+	return fmt.Sprintf(f, s.MedianMS, s.MinMS, s.MaxMS)
 }

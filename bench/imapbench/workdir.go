@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -99,7 +98,7 @@ func (w *workDir) prepare(ctx context.Context, n int, owner *mailOwner, logf fun
 		}
 	}
 	start := time.Now()
-	logf("copying to %s for Dovecot, owned by %s", w.dovecotMaildir, owner.name)
+	logf("copying to %s for Dovecot, owned by %s", w.dovecotMaildir, owner.Name)
 	copied, err := copyMaildir(ctx, w.cisternMaildir, w.dovecotMaildir, owner)
 	if err != nil {
 		return info, err
@@ -139,7 +138,7 @@ func makeMaildir(dir string, owner *mailOwner) error {
 			return err
 		}
 		if owner != nil {
-			if err := os.Lchown(p, owner.uid, owner.gid); err != nil {
+			if err := owner.Chown(p); err != nil {
 				return err
 			}
 		}
@@ -247,22 +246,5 @@ func copyFile(from, to string, owner *mailOwner) error {
 	if err := os.Chtimes(to, fi.ModTime(), fi.ModTime()); err != nil {
 		return err
 	}
-	return os.Lchown(to, owner.uid, owner.gid)
-}
-
-// checkTraversable reports the first directory from dir up to / that
-// other users cannot search: Dovecot's mail user could not reach its copy.
-func checkTraversable(dir string) error {
-	for p := dir; ; p = filepath.Dir(p) {
-		fi, err := os.Stat(p)
-		if err != nil {
-			return err
-		}
-		if fi.Mode().Perm()&0o001 == 0 {
-			return &fs.PathError{Op: "search by others", Path: p, Err: fmt.Errorf("mode %v", fi.Mode().Perm())}
-		}
-		if p == filepath.Dir(p) {
-			return nil
-		}
-	}
+	return owner.Chown(to)
 }
