@@ -23,6 +23,16 @@
 // stock installation does: dovecot-uidlist (shared with Cistern), and
 // dovecot-uidvalidity*, dovecot.index* and dovecot.list.index*, which are
 // Dovecot's alone and which Cistern must tolerate.
+//
+// # Cistern and Postfix
+//
+// The delivery tests run 'cistern serve' itself (see [StartCistern]),
+// built from this repository with the race detector, serving IMAP and
+// LMTP on loopback ports for users of a passwd-file of its own; and a
+// private Postfix instance (see [StartPostfix]) whose local domain is
+// delivered to Cistern over LMTP. Mail is sent to Postfix's SMTP port with
+// swaks. What Postfix did with each message is read from its maillog
+// ([ParseMaillog]); what Cistern did, from the Maildirs and over IMAP.
 package interop
 
 import (
@@ -357,7 +367,8 @@ type IMAPMessage struct {
 	MessageID string      // the Message-ID header field, with its <>
 }
 
-// Inbox is INBOX as one SELECT and a UID FETCH of everything saw it.
+// Inbox is a mailbox (INBOX, or another one for SelectMailbox) as one
+// SELECT and a UID FETCH of everything saw it.
 type Inbox struct {
 	UIDValidity uint32
 	UIDNext     uint32
@@ -378,9 +389,15 @@ var messageIDSection = &imap.FetchItemBodySection{
 // messages with one.
 func SelectInbox(t *testing.T, c *imapclient.Client) *Inbox {
 	t.Helper()
-	sel, err := c.Select("INBOX", nil).Wait()
+	return SelectMailbox(t, c, "INBOX")
+}
+
+// SelectMailbox is SelectInbox for the mailbox called name.
+func SelectMailbox(t *testing.T, c *imapclient.Client, name string) *Inbox {
+	t.Helper()
+	sel, err := c.Select(name, nil).Wait()
 	if err != nil {
-		t.Fatalf("SELECT INBOX: %v", err)
+		t.Fatalf("SELECT %s: %v", name, err)
 	}
 	in := &Inbox{
 		UIDValidity: sel.UIDValidity,
@@ -397,10 +414,10 @@ func SelectInbox(t *testing.T, c *imapclient.Client) *Inbox {
 		BodySection: []*imap.FetchItemBodySection{messageIDSection},
 	}).Collect()
 	if err != nil {
-		t.Fatalf("UID FETCH 1:*: %v", err)
+		t.Fatalf("%s: UID FETCH 1:*: %v", name, err)
 	}
 	if len(msgs) != int(sel.NumMessages) {
-		t.Errorf("UID FETCH 1:* returned %d messages, SELECT said %d exist", len(msgs), sel.NumMessages)
+		t.Errorf("%s: UID FETCH 1:* returned %d messages, SELECT said %d exist", name, len(msgs), sel.NumMessages)
 	}
 	for _, m := range msgs {
 		header := m.FindBodySection(messageIDSection)
@@ -417,7 +434,7 @@ func SelectInbox(t *testing.T, c *imapclient.Client) *Inbox {
 			t.Fatalf("FETCH response without UID or Message-ID: %+v (header %q)", im, header)
 		}
 		if prev, dup := in.ByMessageID[im.MessageID]; dup {
-			t.Fatalf("Message-ID %s at UID %d and %d", im.MessageID, prev.UID, im.UID)
+			t.Fatalf("%s: Message-ID %s at UID %d and %d", name, im.MessageID, prev.UID, im.UID)
 		}
 		in.ByMessageID[im.MessageID] = im
 		in.Messages = append(in.Messages, im)

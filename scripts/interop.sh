@@ -5,8 +5,13 @@
 # Run it from anywhere inside the repository, as root or with sudo, on
 # Debian 12. It installs what is missing (once; later runs only check), never
 # lets a package start its system service, and exits with the status of
-# `go test`. Each component has one ensure_* function; add new components
-# (Postfix, mbsync, ...) the same way and call them from main.
+# `go test`, to which it passes its arguments (e.g. -v, -run Postfix).
+# Each component has one ensure_* function; add new components (mbsync,
+# ...) the same way and call them from main.
+#
+# Components: Dovecot (dovecot-imapd), Postfix and swaks. The tests run
+# private instances of Dovecot and Postfix under temporary directories; the
+# system's instances stay stopped and their configuration untouched.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -102,6 +107,46 @@ ensure_dovecot() {
 	log "$(/usr/sbin/dovecot --version | sed 's/^/dovecot /')"
 }
 
+# stop_system_postfix stops the Postfix of the system configuration, if a
+# package script started one despite the policy; the tests run their own
+# instance with its own queue and need nothing from it.
+stop_system_postfix() {
+	local pidfile=/var/spool/postfix/pid/master.pid pid
+	[ -r "$pidfile" ] || return 0
+	pid="$(tr -dc '0-9' <"$pidfile")"
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		log "stopping the system postfix (pid $pid)"
+		as_root kill -TERM "$pid" || true
+		for _ in $(seq 50); do
+			kill -0 "$pid" 2>/dev/null || return 0
+			sleep 0.1
+		done
+		as_root kill -KILL "$pid" || true
+	fi
+}
+
+# ensure_postfix installs Postfix with debconf's "No configuration": the
+# package then writes no main.cf for the system instance, which stays
+# unconfigured and stopped; interop/postfix.go writes a complete
+# configuration for each private instance.
+ensure_postfix() {
+	if [ ! -x /usr/sbin/postfix ]; then
+		echo 'postfix postfix/main_mailer_type select No configuration' |
+			as_root debconf-set-selections
+		apt_install postfix
+		stop_system_postfix
+	fi
+	log "postfix $(/usr/sbin/postconf -d -h mail_version)"
+}
+
+# ensure_swaks installs swaks, the SMTP client the Postfix test sends with.
+ensure_swaks() {
+	if ! command -v swaks >/dev/null 2>&1; then
+		apt_install swaks
+	fi
+	log "$(swaks --version 2>&1 | head -n 1)"
+}
+
 ensure_mail_user() {
 	if ! getent passwd "$MAIL_USER" >/dev/null; then
 		log "creating system user $MAIL_USER"
@@ -112,14 +157,16 @@ ensure_mail_user() {
 
 run_tests() {
 	cd "$repo_root"
-	log "go test -race -count=1 -tags interop ./interop/..."
-	go test -race -count=1 -tags interop ./interop/...
+	log "go test -race -count=1 -tags interop ${*:+$* }./interop/..."
+	go test -race -count=1 -tags interop "$@" ./interop/...
 }
 
 main() {
 	ensure_dovecot
+	ensure_postfix
+	ensure_swaks
 	ensure_mail_user
-	run_tests
+	run_tests "$@"
 }
 
 main "$@"
