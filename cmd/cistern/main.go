@@ -4,6 +4,8 @@
 //	cistern serve    the IMAP and LMTP server (--demo: a self-contained demo)
 //	cistern deliver  deliver the message on standard input (an LDA for the MTA)
 //	cistern user     users in the passwd-file
+//	cistern check    verify a user's Maildirs offline (--repair: and repair them)
+//	cistern migrate  adopt a Maildir tree that Courier or Dovecot served
 //	cistern race     the readdir race, measured: naive scans against proven listings
 //	cistern torture  adversarial tests of the guarantees (torture maildir)
 //
@@ -52,6 +54,8 @@ func commands() []command {
 		{"race", "measure the readdir race: naive scans against proven listings", runRace},
 		{"torture", "adversarial tests of the guarantees (torture maildir)", runTorture},
 		{"user", "manage the users of the passwd-file: add, passwd, del, list", runUser},
+		{"check", "verify a user's Maildirs offline, and repair them with --repair", runCheck},
+		{"migrate", "adopt a Maildir tree that Courier or Dovecot served, keeping every UID", runMigrate},
 	}
 }
 

@@ -501,17 +501,10 @@ func bigFile(n int) []byte {
 }
 
 func TestParseLarge(t *testing.T) {
-	data := bigFile(100000)
-	start := time.Now()
-	f, problems, err := Parse("big", data)
-	elapsed := time.Since(start)
+	// Correctness at size only; BenchmarkParse100k measures the speed.
+	f, problems, err := Parse("big", bigFile(100000))
 	if err != nil || len(problems) != 0 || len(f.Records) != 100000 || f.Header.NextUID != 100001 {
 		t.Fatalf("Parse: %v, %d problems, %d records", err, len(problems), len(f.Records))
-	}
-	// Generous bound (race detector, loaded CI); the benchmark has the
-	// real number.
-	if elapsed > 2*time.Second {
-		t.Errorf("parsing 100,000 records took %v", elapsed)
 	}
 }
 
