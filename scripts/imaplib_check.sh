@@ -67,7 +67,7 @@ show_server_log() {
 
 # start_server starts the demo server and waits for its "listening:" line.
 start_server() {
-	"$tmp/cistern" serve --demo --demo-dir "$tmp/data" --listen 127.0.0.1:0 --demo-lmtp 127.0.0.1:0 \
+	"$tmp/cistern" serve --demo --demo-dir "$tmp/data" --listen 127.0.0.1:0 --demo-lmtp 127.0.0.1:0 --demo-tls-listen 127.0.0.1:0 \
 		>"$tmp/out" 2>"$tmp/err" &
 	server_pid=$!
 	local deadline=$((SECONDS + START_TIMEOUT))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -76,8 +77,9 @@ type lmtpService struct {
 }
 
 // newLMTPService opens the listeners of [lmtp] (TCP addresses and the
-// unix socket); it returns nil when there are none.
-func newLMTPService(cfg *config.Config, users *auth.Authenticator, logger *slog.Logger) (*lmtpService, error) {
+// unix socket); it returns nil when there are none. With tlsConfig, the
+// TCP listeners offer STARTTLS.
+func newLMTPService(cfg *config.Config, users *auth.Authenticator, tlsConfig *tls.Config, logger *slog.Logger) (*lmtpService, error) {
 	d := cfg.WithDefaults()
 	if len(d.LMTP.Listen) == 0 && d.LMTP.Socket == "" {
 		return nil, nil
@@ -121,6 +123,10 @@ func newLMTPService(cfg *config.Config, users *auth.Authenticator, logger *slog.
 			MaxRecipients:     d.LMTP.MaxRecipients,
 			DataTimeout:       d.LMTP.DataTimeout,
 			QuotaFullTempfail: d.LMTP.QuotaFullTempfail,
+			TLSConfig:         tlsConfig,
+			// The limits of [lmtp]; see internal/lmtp/limits.go.
+			MaxConnections:      d.LMTP.MaxConnections,
+			MaxConnectionsPerIP: d.LMTP.MaxConnectionsPerIP,
 		},
 	}, nil
 }

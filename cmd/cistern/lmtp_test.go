@@ -107,7 +107,7 @@ func lmtpSend(t *testing.T, network, addr, from string, to []string, msg string)
 // through the daemon's one Registry.
 func TestServeDemoLMTP(t *testing.T) {
 	dir := t.TempDir()
-	r := startServe(t, "--demo", "--demo-dir", dir, "--listen", "127.0.0.1:0", "--demo-lmtp", "127.0.0.1:0")
+	r := startServe(t, "--demo", "--demo-dir", dir, "--listen", "127.0.0.1:0", "--demo-lmtp", "127.0.0.1:0", "--demo-tls-listen", "")
 	password := demoCredentials(t, r.before)
 	lmtpAddr := nextLine(t, r.out, regexp.MustCompile(`^lmtp listening: (\S+)$`))[1]
 

@@ -23,23 +23,30 @@ import (
 	"github.com/cistern-mail/cistern/internal/imap"
 	"github.com/cistern-mail/cistern/internal/imap/wire"
 	"github.com/cistern-mail/cistern/internal/store"
+	"github.com/cistern-mail/cistern/internal/tlscert"
 	"github.com/cistern-mail/cistern/maildir"
 )
 
 const serveHelp = `usage: cistern serve [--config PATH]
        cistern serve --demo [--demo-dir DIR] [--listen ADDR] [--demo-lmtp ADDR]
+                     [--demo-tls-listen ADDR]
 
 Serves IMAP, and LMTP for delivery from the MTA, until SIGINT or SIGTERM.
 
 With --config (default ` + config.DefaultPath + `) it serves the users of
 passwd_file on every imap.listen address, their mail at mail_location, and
-logs to standard error as [log] says. With tls.cert and tls.key it offers
-STARTTLS. It accepts mail over LMTP on every lmtp.listen address and on
-lmtp.socket, delivered into the same Maildirs (see 'cistern deliver' for
-the same delivery without the daemon). Implicit-TLS listeners
-(imap.listen_tls) are not available yet: a configuration that sets them
-is refused rather than half served. Without TLS, passwords are accepted
-only from loopback peers.
+logs to standard error as [log] says. It accepts mail over LMTP on every
+lmtp.listen address and on lmtp.socket, delivered into the same Maildirs
+(see 'cistern deliver' for the same delivery without the daemon).
+
+TLS: with tls.cert and tls.key, imap.listen and lmtp.listen offer
+STARTTLS and every imap.listen_tls address serves implicit TLS (RFC 8314,
+port 993); TLS 1.2 at least. Without TLS, passwords are accepted only
+from loopback peers, unless imap.allow_plaintext_auth: other clients are
+told LOGINDISABLED until they STARTTLS. SIGHUP reads tls.cert and tls.key
+again: new connections get the new certificate, sessions already open
+keep theirs; a pair that does not load is logged and the one in force
+stays.
 
 With --demo it needs no configuration and no root: everything lives under
 DIR (default ./cistern-data, made on first start):
@@ -47,18 +54,29 @@ DIR (default ./cistern-data, made on first start):
   DIR/passwd                 the passwd-file, with the user "demo"
   DIR/demo-password          demo's password in clear text (mode 0600)
   DIR/mail/<user>/Maildir    the mail (mail_location DIR/mail/%u/Maildir)
+  DIR/` + demoCertFile + `           a self-signed certificate for localhost,
+                             127.0.0.1 and ::1, valid for a year
+  DIR/` + demoKeyFile + `            its private key (mode 0600)
 
 The first start makes the user "demo" with a random password and delivers
-a welcome message to its INBOX. Every start prints, on standard output:
+a welcome message to its INBOX, and makes the certificate (again when it
+is missing, unusable or about to expire). Every start prints, on standard
+output:
 
   user: demo
   password: <the password>
-  connect: IMAP <host> port <port>, no TLS, user demo
+  certificate: <DIR/` + demoCertFile + `>
+  connect: IMAP <host> port <port>, STARTTLS, user demo
+  connect: IMAP <host> port <port>, TLS, user demo
+  tls listening: <host:port>
   listening: <host:port>
   lmtp listening: <host:port>
 
-once the server accepts connections: IMAP on the first address, LMTP
-(RCPT TO:<demo@localhost>) on the second. Add more users with
+once the server accepts connections: IMAP with STARTTLS on "listening",
+IMAP with implicit TLS on "tls listening" (both "TLS" lines are left out
+with --demo-tls-listen ""), LMTP (RCPT TO:<demo@localhost>, STARTTLS
+offered) on "lmtp listening". A client verifies the server by trusting
+the certificate file. Add more users with
 'cistern user add --passwd-file DIR/passwd NAME'.
 
 Stopping: the first SIGINT or SIGTERM stops accepting, says BYE to every
@@ -72,6 +90,9 @@ flags:
   --demo-dir DIR   the demo's data directory (default ./cistern-data)
   --listen ADDR    the demo's IMAP address (default 127.0.0.1:1143)
   --demo-lmtp ADDR the demo's LMTP address (default ` + demoLMTPListen + `)
+  --demo-tls-listen ADDR
+                   the demo's implicit-TLS IMAP address (default
+                   ` + demoTLSListen + `; "" for none)
 
 Exit status: 0 stopped by a signal, 1 failed, 2 usage error.
 `
@@ -106,6 +127,7 @@ func runServe(ctx context.Context, args []string, stdio Stdio) error {
 	dir := fs.String("demo-dir", "", "")
 	listen := fs.String("listen", "", "")
 	lmtpListen := fs.String("demo-lmtp", "", "")
+	tlsListen := fs.String("demo-tls-listen", "", "")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			fmt.Fprint(stdio.Out, serveHelp)
@@ -118,6 +140,9 @@ func runServe(ctx context.Context, args []string, stdio Stdio) error {
 		fmt.Fprint(stdio.Err, serveHelp)
 		return fmt.Errorf("%w: serve takes no arguments, got %q", errUsage, fs.Args())
 	}
+	// --demo-tls-listen "" turns the listener off; unset is the default.
+	tlsListenSet := false
+	fs.Visit(func(f *flag.Flag) { tlsListenSet = tlsListenSet || f.Name == "demo-tls-listen" })
 	if *demo {
 		if *configPath != "" {
 			return fmt.Errorf("%w: --config and --demo exclude each other", errUsage)
@@ -131,10 +156,13 @@ func runServe(ctx context.Context, args []string, stdio Stdio) error {
 		if *lmtpListen == "" {
 			*lmtpListen = demoLMTPListen
 		}
-		return serveDemo(ctx, *dir, *listen, *lmtpListen, stdio)
+		if !tlsListenSet {
+			*tlsListen = demoTLSListen
+		}
+		return serveDemo(ctx, *dir, *listen, *lmtpListen, *tlsListen, stdio)
 	}
-	if *dir != "" || *listen != "" || *lmtpListen != "" {
-		return fmt.Errorf("%w: --demo-dir, --listen and --demo-lmtp are for --demo (the configuration sets imap.listen and lmtp.listen)", errUsage)
+	if *dir != "" || *listen != "" || *lmtpListen != "" || tlsListenSet {
+		return fmt.Errorf("%w: --demo-dir, --listen, --demo-lmtp and --demo-tls-listen are for --demo (the configuration sets imap.listen, imap.listen_tls and lmtp.listen)", errUsage)
 	}
 	if *configPath == "" {
 		*configPath = config.DefaultPath
@@ -148,11 +176,8 @@ func serveConfig(ctx context.Context, path string, stdio Stdio) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case len(cfg.IMAP.ListenTLS) > 0:
-		return fmt.Errorf("config %s: imap.listen_tls: TLS is not available yet; remove it", path)
-	case len(cfg.IMAP.Listen) == 0 && len(cfg.LMTP.Listen) == 0 && cfg.LMTP.Socket == "":
-		return fmt.Errorf("config %s: imap.listen, lmtp.listen and lmtp.socket are empty: nothing to serve", path)
+	if len(cfg.IMAP.Listen) == 0 && len(cfg.IMAP.ListenTLS) == 0 && len(cfg.LMTP.Listen) == 0 && cfg.LMTP.Socket == "" {
+		return fmt.Errorf("config %s: imap.listen, imap.listen_tls, lmtp.listen and lmtp.socket are empty: nothing to serve", path)
 	}
 	logger, err := newLogger(stdio.Err, cfg.Log)
 	if err != nil {
@@ -167,40 +192,47 @@ func serveConfig(ctx context.Context, path string, stdio Stdio) error {
 	for _, p := range problems {
 		logger.Warn("passwd-file: line skipped", "path", cfg.PasswdFile, "problem", p.String())
 	}
+	var certs *tlscert.Store
+	var tlsConfig *tls.Config
+	if cfg.TLS.Cert != "" {
+		if certs, err = loadCertificate(cfg.TLS.Cert, cfg.TLS.Key, logger); err != nil {
+			return fmt.Errorf("config %s: %w", path, err)
+		}
+		tlsConfig = certs.ServerConfig()
+	}
+	stopReload := reloadOnHangup(certs, cfg.TLS.Cert, logger)
+	defer stopReload()
 	lns, err := listenAll(cfg.IMAP.Listen)
 	if err != nil {
+		return err
+	}
+	tlsLns, err := listenAll(cfg.IMAP.ListenTLS)
+	if err != nil {
+		closeListeners(lns)
 		return err
 	}
 	for _, ln := range lns {
 		logger.Info("imap: listening", "addr", ln.Addr().String())
 	}
-	var tlsConfig *tls.Config
-	if cfg.TLS.Cert != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
-		if err != nil {
-			for _, ln := range lns {
-				ln.Close()
-			}
-			return fmt.Errorf("config %s: tls: %w", path, err)
-		}
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	for _, ln := range tlsLns {
+		logger.Info("imap: listening with implicit TLS", "addr", ln.Addr().String())
 	}
 	authn := auth.NewAuthenticator(cfg.PasswdFile, logger)
-	front, err := newLMTPService(cfg, authn, logger)
+	front, err := newLMTPService(cfg, authn, tlsConfig, logger)
 	if err != nil {
-		for _, ln := range lns {
-			ln.Close()
-		}
+		closeListeners(lns)
+		closeListeners(tlsLns)
 		return err
 	}
 	users := &passwdAuth{users: authn, cfg: cfg}
-	return serveIMAP(ctx, lns, logger, cfg.WithDefaults().DataDir, users, &imap.Server{
+	return serveIMAP(ctx, lns, tlsLns, logger, cfg.WithDefaults().DataDir, users, limitIMAP(&imap.Server{
 		TLSConfig:             tlsConfig,
+		AllowPlaintextAuth:    cfg.IMAP.AllowPlaintextAuth,
 		Logger:                logger,
 		Limits:                wire.Limits{MaxLine: cfg.IMAP.MaxLine, MaxLiteral: cfg.IMAP.MaxLiteral},
 		IdleTimeout:           cfg.IMAP.IdleTimeout,
 		MaxCommandsBeforeAuth: cfg.IMAP.MaxCommandsBeforeAuth,
-	}, front)
+	}, cfg, logger), front)
 }
 
 // newLogger makes the slog.Logger that [log] describes, writing to w.
@@ -259,9 +291,7 @@ func listenAll(addrs []string) ([]net.Listener, error) {
 	for _, a := range addrs {
 		ln, err := net.Listen("tcp", a)
 		if err != nil {
-			for _, l := range lns {
-				l.Close()
-			}
+			closeListeners(lns)
 			return nil, fmt.Errorf("imap: %w", err)
 		}
 		lns = append(lns, ln)
@@ -269,16 +299,23 @@ func listenAll(addrs []string) ([]net.Listener, error) {
 	return lns, nil
 }
 
-// serveIMAP serves srv on lns, with a Backend of users on a Registry of
-// its own, and LMTP (front, if not nil) on the same Registry, until ctx
-// is done or a listener fails. Then it shuts down: both Shutdowns, at
-// once, with shutdownTimeout (cut short by a second SIGINT/SIGTERM),
-// then the watcher. It returns nil after a stop by ctx.
-func serveIMAP(ctx context.Context, lns []net.Listener, logger *slog.Logger, dataDir string, users backend.Authenticator, srv *imap.Server, front *lmtpService) error {
+// closeListeners closes the listeners of a server that will not start.
+func closeListeners(lns []net.Listener) {
+	for _, ln := range lns {
+		ln.Close()
+	}
+}
+
+// serveIMAP serves srv on lns, and with implicit TLS on tlsLns, with a
+// Backend of users on a Registry of its own, and LMTP (front, if not
+// nil) on the same Registry, until ctx is done or a listener fails. Then
+// it shuts down: both Shutdowns, at once, with shutdownTimeout (cut
+// short by a second SIGINT/SIGTERM), then the watcher. It returns nil
+// after a stop by ctx.
+func serveIMAP(ctx context.Context, lns, tlsLns []net.Listener, logger *slog.Logger, dataDir string, users backend.Authenticator, srv *imap.Server, front *lmtpService) error {
 	closeAll := func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
+		closeListeners(lns)
+		closeListeners(tlsLns)
 		front.closeListeners()
 	}
 	watcher, err := store.NewWatcher(logger)
@@ -297,9 +334,12 @@ func serveIMAP(ctx context.Context, lns []net.Listener, logger *slog.Logger, dat
 	defer registry.Close()
 	srv.Backend = &backend.Backend{Auth: users, Registry: registry}
 
-	served := make(chan error, len(lns))
+	served := make(chan error, len(lns)+len(tlsLns))
 	for _, ln := range lns {
 		go func() { served <- srv.Serve(ln) }()
+	}
+	for _, ln := range tlsLns {
+		go func() { served <- srv.ServeTLS(ln) }()
 	}
 	front.start(registry)
 
@@ -338,7 +378,7 @@ func serveIMAP(ctx context.Context, lns []net.Listener, logger *slog.Logger, dat
 	cancel()
 	forced := <-forcedc
 	closeAll() // for a Serve that had not started when Shutdown ran
-	for range lns {
+	for range len(lns) + len(tlsLns) {
 		if err := <-served; failed == nil && err != nil && !errors.Is(err, imap.ErrServerClosed) {
 			failed = fmt.Errorf("imap: %w", err)
 		}
@@ -357,13 +397,15 @@ func serveIMAP(ctx context.Context, lns []net.Listener, logger *slog.Logger, dat
 	case shutdownErr != nil:
 		logger.Warn("imap: sessions did not end in time; closed them", "timeout", shutdownTimeout)
 	}
+	logLimitCounters(logger, srv, front)
 	logger.Info("imap: stopped")
 	return nil
 }
 
 // serveDemo serves the demo setup (see serveHelp) under dir, IMAP on
-// listen and LMTP on lmtpListen.
-func serveDemo(ctx context.Context, dir, listen, lmtpListen string, stdio Stdio) error {
+// listen, IMAP with implicit TLS on tlsListen ("": none) and LMTP on
+// lmtpListen.
+func serveDemo(ctx context.Context, dir, listen, lmtpListen, tlsListen string, stdio Stdio) error {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return err
@@ -384,32 +426,59 @@ func serveDemo(ctx context.Context, dir, listen, lmtpListen string, stdio Stdio)
 	if err != nil {
 		return err
 	}
+	certPath, keyPath, err := demoCertificate(dir, time.Now(), stdio.Err)
+	if err != nil {
+		return err
+	}
+	certs, err := loadCertificate(certPath, keyPath, logger)
+	if err != nil {
+		return err
+	}
+	stopReload := reloadOnHangup(certs, certPath, logger)
+	defer stopReload()
 	lns, err := listenAll([]string{listen})
 	if err != nil {
 		return err
 	}
+	var tlsLns []net.Listener
+	if tlsListen != "" {
+		if tlsLns, err = listenAll([]string{tlsListen}); err != nil {
+			closeListeners(lns)
+			return err
+		}
+	}
 	users := auth.NewAuthenticator(cfg.PasswdFile, logger)
 	users.Options = demoHashOptions
 	cfg.LMTP.Listen = []string{lmtpListen}
-	front, err := newLMTPService(cfg, users, logger)
+	front, err := newLMTPService(cfg, users, certs.ServerConfig(), logger)
 	if err != nil {
-		lns[0].Close()
+		closeListeners(lns)
+		closeListeners(tlsLns)
 		return err
 	}
-	host, port, _ := net.SplitHostPort(lns[0].Addr().String())
 	if password != "" {
 		fmt.Fprintf(stdio.Out, "user: %s\npassword: %s\n", demoUser, password)
 	} else {
 		fmt.Fprintf(stdio.Out, "user: %s\n", demoUser)
 	}
-	fmt.Fprintf(stdio.Out, "connect: IMAP %s port %s, no TLS, user %s\n", host, port, demoUser)
+	fmt.Fprintf(stdio.Out, "certificate: %s\n", certPath)
+	host, port, _ := net.SplitHostPort(lns[0].Addr().String())
+	fmt.Fprintf(stdio.Out, "connect: IMAP %s port %s, STARTTLS, user %s\n", host, port, demoUser)
+	for _, ln := range tlsLns {
+		host, port, _ := net.SplitHostPort(ln.Addr().String())
+		fmt.Fprintf(stdio.Out, "connect: IMAP %s port %s, TLS, user %s\n", host, port, demoUser)
+	}
 	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		fmt.Fprintln(stdio.Err, "cistern: warning: without TLS, passwords are accepted only from loopback peers")
+		fmt.Fprintln(stdio.Err, "cistern: note: clients on other machines must use TLS (STARTTLS, or the TLS port) to log in, trusting "+certPath)
+	}
+	for _, ln := range tlsLns {
+		fmt.Fprintf(stdio.Out, "tls listening: %s\n", ln.Addr())
 	}
 	fmt.Fprintf(stdio.Out, "listening: %s\n", lns[0].Addr())
 	fmt.Fprintf(stdio.Out, "lmtp listening: %s\n", front.lns[0].Addr())
 
-	return serveIMAP(ctx, lns, logger, dir, &passwdAuth{users: users, cfg: cfg}, &imap.Server{Logger: logger}, front)
+	srv := limitIMAP(&imap.Server{Logger: logger, TLSConfig: certs.ServerConfig()}, cfg, logger)
+	return serveIMAP(ctx, lns, tlsLns, logger, dir, &passwdAuth{users: users, cfg: cfg}, srv, front)
 }
 
 // demoAccount makes sure the demo user exists with the password in
@@ -576,9 +645,12 @@ file demo-password.
 
 To read it with a mail client, add an IMAP account:
 
-  server:    the host and port printed on the "connect:" line
-             (127.0.0.1, port 1143, unless --listen says otherwise)
-  security:  none (no TLS; passwords are accepted from this machine only)
+  server:    the host and port printed on a "connect:" line
+             (127.0.0.1, port 1143 with STARTTLS, or port 1993 with
+             TLS, unless --listen or --demo-tls-listen say otherwise)
+  security:  STARTTLS or TLS, trusting the self-signed certificate
+             ` + demoCertFile + ` there (printed on the "certificate:" line);
+             on this machine, none works too
   user:      demo
   password:  the one printed on the "password:" line
 

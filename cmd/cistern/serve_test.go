@@ -133,13 +133,29 @@ func (r *serveRun) stop(t *testing.T) error {
 	}
 }
 
-// demoCredentials checks the demo's stdout lines before "listening:" and
+// demoCredentials checks the demo's stdout lines up to "listening:" and
 // returns the password.
 func demoCredentials(t *testing.T, lines []string) string {
 	t.Helper()
-	if len(lines) != 4 {
-		t.Fatalf("demo printed %d lines, want 4 (user, password, connect, listening): %q", len(lines), lines)
+	return demoLines(t, lines).password
+}
+
+// demoOutput is what the demo says on stdout up to "listening:".
+type demoOutput struct {
+	password string
+	cert     string // the certificate's path
+	addr     string // IMAP with STARTTLS
+	tlsAddr  string // IMAP with implicit TLS; "" when off
+}
+
+// demoLines checks the demo's stdout lines up to "listening:", with or
+// without the implicit-TLS listener.
+func demoLines(t *testing.T, lines []string) demoOutput {
+	t.Helper()
+	if len(lines) != 5 && len(lines) != 7 {
+		t.Fatalf("demo printed %d lines, want user, password, certificate, connect, [connect TLS, tls listening,] listening: %q", len(lines), lines)
 	}
+	var out demoOutput
 	if lines[0] != "user: demo" {
 		t.Errorf("line 1 = %q, want %q", lines[0], "user: demo")
 	}
@@ -147,12 +163,29 @@ func demoCredentials(t *testing.T, lines []string) string {
 	if !ok || !regexp.MustCompile(`^[A-Za-z0-9]{16}$`).MatchString(pw) {
 		t.Fatalf("line 2 = %q, want \"password: \" and 16 letters and digits", lines[1])
 	}
-	addr := strings.TrimPrefix(lines[3], "listening: ")
-	host, port, _ := strings.Cut(addr, ":")
-	if want := "connect: IMAP " + host + " port " + port + ", no TLS, user demo"; lines[2] != want {
-		t.Errorf("line 3 = %q, want %q", lines[2], want)
+	out.password = pw
+	if out.cert, ok = strings.CutPrefix(lines[2], "certificate: "); !ok || !filepath.IsAbs(out.cert) {
+		t.Errorf("line 3 = %q, want \"certificate: \" and an absolute path", lines[2])
 	}
-	return pw
+	connect := func(line, addr, security string) {
+		t.Helper()
+		host, port, _ := strings.Cut(addr, ":")
+		if want := "connect: IMAP " + host + " port " + port + ", " + security + ", user demo"; line != want {
+			t.Errorf("%q, want %q", line, want)
+		}
+	}
+	out.addr, ok = strings.CutPrefix(lines[len(lines)-1], "listening: ")
+	if !ok {
+		t.Fatalf("last line %q, want \"listening: \"", lines[len(lines)-1])
+	}
+	connect(lines[3], out.addr, "STARTTLS")
+	if len(lines) == 7 {
+		if out.tlsAddr, ok = strings.CutPrefix(lines[5], "tls listening: "); !ok {
+			t.Fatalf("line 6 = %q, want \"tls listening: \"", lines[5])
+		}
+		connect(lines[4], out.tlsAddr, "TLS")
+	}
+	return out
 }
 
 func dialIMAP(t *testing.T, addr string) *imapclient.Client {
@@ -191,7 +224,7 @@ func inbox(t *testing.T, c *imapclient.Client, user, password string) []string {
 
 func TestServeDemo(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
-	args := []string{"--demo", "--demo-dir", dir, "--listen", "127.0.0.1:0", "--demo-lmtp", "127.0.0.1:0"}
+	args := []string{"--demo", "--demo-dir", dir, "--listen", "127.0.0.1:0", "--demo-lmtp", "127.0.0.1:0", "--demo-tls-listen", "127.0.0.1:0"}
 
 	r := startServe(t, args...)
 	password := demoCredentials(t, r.before)
@@ -261,7 +294,7 @@ func TestServeDemo(t *testing.T) {
 // A lost demo-password file gets the demo user a new password, printed.
 func TestServeDemoLostPassword(t *testing.T) {
 	dir := t.TempDir()
-	args := []string{"--demo", "--demo-dir", dir, "--listen", "127.0.0.1:0", "--demo-lmtp", "127.0.0.1:0"}
+	args := []string{"--demo", "--demo-dir", dir, "--listen", "127.0.0.1:0", "--demo-lmtp", "127.0.0.1:0", "--demo-tls-listen", ""}
 	r := startServe(t, args...)
 	first := demoCredentials(t, r.before)
 	if err := r.stop(t); err != nil {
@@ -328,7 +361,7 @@ func TestServeConfig(t *testing.T) {
 	for _, tc := range []struct {
 		name, listen, extra, want string
 	}{
-		{"TLS", listen, "listen_tls = [\"127.0.0.1:993\"]\n[tls]\ncert = \"/c.pem\"\nkey = \"/k.pem\"\n", "imap.listen_tls"},
+		{"missing certificate", listen, "listen_tls = [\"127.0.0.1:0\"]\n[tls]\ncert = \"" + dir + "/none.pem\"\nkey = \"" + dir + "/none.key\"\n", dir + "/none.pem"},
 		{"no listener", "[]", "", "nothing to serve"},
 		{"LMTP socket on a file", listen, "[lmtp]\nsocket = \"" + passwd + "\"\n", "not a socket"},
 		{"bad config", listen, "nonsense = 1\n", "unknown key"},
@@ -365,6 +398,7 @@ func TestServeFlags(t *testing.T) {
 		{"listen without demo", []string{"--listen", "127.0.0.1:0"}, true},
 		{"demo-dir without demo", []string{"--demo-dir", "/tmp"}, true},
 		{"demo-lmtp without demo", []string{"--demo-lmtp", "127.0.0.1:0"}, true},
+		{"demo-tls-listen without demo", []string{"--demo-tls-listen", ""}, true},
 		{"argument", []string{"--demo", "extra"}, true},
 		{"unknown flag", []string{"--nope"}, true},
 	} {

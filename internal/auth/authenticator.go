@@ -4,10 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -25,10 +25,15 @@ import (
 //
 // An unknown user, a malformed name, an over-long or empty password and a
 // user whose stored password cannot be checked all cost one verification
-// of a dummy hash of DefaultScheme, made with Options, before the answer
-// ErrBadCredentials: a client cannot tell them from a wrong password by
-// the answer, and only by timing when its users' hashes cost differently
-// from Options.
+// of a dummy hash before the answer ErrBadCredentials, as a wrong
+// password costs one verification of the user's hash: a client cannot
+// tell them apart by the answer, nor by the work done. The dummy is the
+// stored password of a user of the file whose kind (scheme and cost
+// parameters, see hashKind) is the most common in the file, so that it
+// costs what most users' hashes cost (its result is ignored); a file
+// without a password this package verifies falls back to a hash of
+// DefaultScheme made with Options. Only users whose hashes cost
+// differently from most can still be told from unknown ones by timing.
 type Authenticator struct {
 	Path    string       // the passwd-file
 	Logger  *slog.Logger // nil: slog.Default()
@@ -40,13 +45,15 @@ type Authenticator struct {
 	dummyOnce sync.Once
 	dummy     string // immutable after dummyOnce
 
-	testHookDummy func() // called after every dummy verification
+	testHookDummy  func()              // called after every dummy verification
+	testHookVerify func(stored string) // called before every verification
 }
 
 // authState is one version of the passwd-file.
 type authState struct {
 	stamp fileStamp
 	file  *File
+	dummy string // dummyOf(file)
 }
 
 // NewAuthenticator returns an Authenticator for the passwd-file at path.
@@ -68,25 +75,27 @@ func (a *Authenticator) Authenticate(ctx context.Context, name, password string)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	a.dummyOnce.Do(a.makeDummy)
-	file, err := a.current()
+	st, err := a.current()
 	if err != nil {
 		return nil, err
 	}
 	if password == "" || len(password) > MaxPasswordLen || ValidName(name) != nil {
-		a.verifyDummy(password)
+		a.verifyDummy(st, password)
 		return nil, ErrBadCredentials
 	}
-	u, ok := file.Lookup(name)
+	u, ok := st.file.Lookup(name)
 	if !ok {
-		a.verifyDummy(password)
+		a.verifyDummy(st, password)
 		return nil, ErrBadCredentials
+	}
+	if a.testHookVerify != nil {
+		a.testHookVerify(u.Password)
 	}
 	match, err := Verify(u.Password, password)
 	if err != nil {
 		scheme, _ := SplitScheme(u.Password)
 		a.logger().Error("passwd-file: cannot check password", "path", a.Path, "user", name, "scheme", scheme, "err", err)
-		a.verifyDummy(password)
+		a.verifyDummy(st, password)
 		return nil, ErrBadCredentials
 	}
 	if !match {
@@ -98,11 +107,11 @@ func (a *Authenticator) Authenticate(ctx context.Context, name, password string)
 // Lookup returns the user called name without checking a password (for
 // delivery). Errors: ErrNoSuchUser, or ErrUnavailable (wrapped).
 func (a *Authenticator) Lookup(name string) (*User, error) {
-	file, err := a.current()
+	st, err := a.current()
 	if err != nil {
 		return nil, err
 	}
-	u, ok := file.Lookup(name)
+	u, ok := st.file.Lookup(name)
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrNoSuchUser, name)
 	}
@@ -110,13 +119,13 @@ func (a *Authenticator) Lookup(name string) (*User, error) {
 }
 
 // current returns the passwd-file as it is on disk now.
-func (a *Authenticator) current() (*File, error) {
+func (a *Authenticator) current() (*authState, error) {
 	fi, err := os.Stat(a.Path)
 	if err != nil {
 		return nil, a.unavailable(err)
 	}
 	if s := a.snap.Load(); s != nil && s.stamp == stampOf(fi) {
-		return s.file, nil
+		return s, nil
 	}
 
 	a.reload.Lock()
@@ -134,7 +143,7 @@ func (a *Authenticator) current() (*File, error) {
 	}
 	stamp := stampOf(fi)
 	if s := a.snap.Load(); s != nil && s.stamp == stamp {
-		return s.file, nil // another caller read this version meanwhile
+		return s, nil // another caller read this version meanwhile
 	}
 	data, err := readAll(f)
 	if err != nil {
@@ -150,9 +159,10 @@ func (a *Authenticator) current() (*File, error) {
 			log.Warn("passwd-file: password stored in clear text; set a hashed one with 'cistern user passwd'", "path", a.Path, "user", name)
 		}
 	}
-	log.Debug("passwd-file: loaded", "path", a.Path, "users", file.Len())
-	a.snap.Store(&authState{stamp: stamp, file: file})
-	return file, nil
+	st := &authState{stamp: stamp, file: file, dummy: dummyOf(file)}
+	log.Debug("passwd-file: loaded", "path", a.Path, "users", file.Len(), "dummy_kind", hashKind(st.dummy))
+	a.snap.Store(st)
+	return st, nil
 }
 
 func (a *Authenticator) unavailable(err error) error {
@@ -173,15 +183,105 @@ func (a *Authenticator) makeDummy() {
 }
 
 // verifyDummy spends the time of one verification, for answers that must
-// not come sooner than a wrong password's.
-func (a *Authenticator) verifyDummy(password string) {
+// not come sooner than a wrong password's: st's dummy, or the fallback
+// when st has none or its dummy turns out malformed.
+func (a *Authenticator) verifyDummy(st *authState, password string) {
 	if len(password) > MaxPasswordLen {
 		password = password[:MaxPasswordLen]
 	}
-	if _, err := Verify(a.dummy, password); err != nil && !errors.Is(err, ErrNoPassword) {
+	dummy := st.dummy
+	if dummy == "" {
+		a.dummyOnce.Do(a.makeDummy)
+		dummy = a.dummy
+	}
+	if a.testHookVerify != nil {
+		a.testHookVerify(dummy)
+	}
+	if _, err := Verify(dummy, password); err != nil {
 		a.logger().Error("auth: dummy verification failed", "err", err)
+		if dummy != a.dummy {
+			a.dummyOnce.Do(a.makeDummy)
+			Verify(a.dummy, password)
+		}
 	}
 	if a.testHookDummy != nil {
 		a.testHookDummy()
 	}
+}
+
+// dummyOf returns the stored password of the first user of file whose
+// hash kind is the most common among file's users, or "" when no user
+// has a password of a kind this package verifies.
+func dummyOf(file *File) string {
+	count := map[string]int{}
+	first := map[string]string{}
+	best := ""
+	for _, name := range file.names {
+		stored := file.users[name].Password
+		kind := hashKind(stored)
+		if kind == "" {
+			continue
+		}
+		count[kind]++
+		if _, ok := first[kind]; !ok {
+			first[kind] = stored
+		}
+		if best == "" || count[kind] > count[best] {
+			best = kind
+		}
+	}
+	return first[best]
+}
+
+// hashKind names what verifying a stored password costs: its scheme and
+// cost parameters ("BLF-CRYPT 12", "SHA512-CRYPT rounds=5000",
+// "ARGON2ID m=65536,t=3,p=1", "PLAIN"); "" for a password this package
+// cannot verify. Hashes of one kind cost the same to verify, whatever
+// their salt and the password tried.
+func hashKind(stored string) string {
+	scheme, hash := SplitScheme(stored)
+	if hash == "" {
+		return ""
+	}
+	if scheme == SchemeCrypt {
+		switch {
+		case isBcryptPrefix(hash):
+			scheme = SchemeBlfCrypt
+		case strings.HasPrefix(hash, "$6$"):
+			scheme = SchemeSHA512Crypt
+		case strings.HasPrefix(hash, "$5$"):
+			scheme = SchemeSHA256Crypt
+		case strings.HasPrefix(hash, "$1$"):
+			scheme = SchemeMD5Crypt
+		default:
+			return ""
+		}
+	}
+	fields := strings.Split(hash, "$") // "", id, params..., salt, sum
+	switch {
+	case scheme == SchemeBlfCrypt:
+		if !isBcryptPrefix(hash) || len(hash) != 60 {
+			return ""
+		}
+		return scheme + " " + hash[4:6]
+	case scheme == SchemeSHA512Crypt, scheme == SchemeSHA256Crypt:
+		if len(fields) < 4 {
+			return ""
+		}
+		rounds := "rounds=5000" // the crypt spec's default
+		if strings.HasPrefix(fields[2], "rounds=") {
+			rounds = fields[2]
+		}
+		return scheme + " " + rounds
+	case scheme == SchemeMD5Crypt:
+		return scheme
+	case scheme == SchemeArgon2ID, scheme == SchemeArgon2I, scheme == "ARGON2":
+		if len(fields) != 6 {
+			return ""
+		}
+		return fields[1] + " " + fields[3]
+	case isPlainScheme(scheme):
+		return SchemePlain
+	}
+	return ""
 }

@@ -81,9 +81,113 @@ func TestAuthenticate(t *testing.T) {
 			}
 		})
 	}
-	if scheme, _ := SplitScheme(a.dummy); scheme != DefaultScheme || !strings.HasPrefix(a.dummy, "{BLF-CRYPT}$2y$04$") {
-		t.Errorf("dummy hash %q: want %s made with Options", a.dummy, DefaultScheme)
+	// The fixture's most common kind is bcrypt at cost 5 (blf, crypt,
+	// unicode-blf); its first user is blf.
+	st, err := a.current()
+	if err != nil {
+		t.Fatal(err)
 	}
+	if blf, _ := st.file.Lookup("blf"); st.dummy != blf.Password {
+		t.Errorf("dummy %q, want blf's hash %q", st.dummy, blf.Password)
+	}
+}
+
+// TestUnknownUserSameWork: an unknown user, a malformed name and a user
+// whose hash cannot be checked cost one verification of a hash of the
+// kind most users have, as a wrong password does, and get the same
+// error. A file whose users' hashes cannot be verified falls back to a
+// dummy made with Options.
+func TestUnknownUserSameWork(t *testing.T) {
+	a, path, _ := newTestAuthenticator(t)
+	var verified []string
+	a.testHookVerify = func(stored string) { verified = append(verified, stored) }
+	const pw = "correct horse battery staple"
+	ctx := context.Background()
+	tests := []struct{ name, user, password string }{
+		{"wrong password", "unicode-blf", pw},
+		{"unknown user", "mallory", pw},
+		{"bad name", "../blf", pw},
+		{"empty password", "blf", ""},
+		{"unknown scheme", "ssha", pw},
+	}
+	var errText string
+	for _, tt := range tests {
+		verified = nil
+		_, err := a.Authenticate(ctx, tt.user, tt.password)
+		if err != ErrBadCredentials {
+			t.Fatalf("%s: %v, want ErrBadCredentials", tt.name, err)
+		}
+		if errText == "" {
+			errText = err.Error()
+		} else if err.Error() != errText {
+			t.Errorf("%s: error %q differs from %q", tt.name, err.Error(), errText)
+		}
+		// The unknown scheme is verified (and fails at once), then the
+		// dummy: the last verification is the one that costs.
+		if len(verified) == 0 || len(verified) > 2 || (len(verified) == 2) != (tt.name == "unknown scheme") {
+			t.Fatalf("%s: verified %q, want one hash (two for an unknown scheme)", tt.name, verified)
+		}
+		if got := hashKind(verified[len(verified)-1]); got != "BLF-CRYPT 05" {
+			t.Errorf("%s: verified a hash of kind %q, want the file's most common, BLF-CRYPT 05", tt.name, got)
+		}
+	}
+
+	// Only users whose hashes this package cannot verify: the fallback.
+	if err := os.WriteFile(path, []byte("x:{SSHA}OuCrqL2yWwQIu8a9uvyOQ5V/ZKfL7LJD\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(2 * time.Hour)
+	os.Chtimes(path, later, later)
+	verified = nil
+	if _, err := a.Authenticate(ctx, "mallory", pw); err != ErrBadCredentials {
+		t.Fatal(err)
+	}
+	if len(verified) != 1 || !strings.HasPrefix(verified[0], "{BLF-CRYPT}$2y$04$") {
+		t.Errorf("verified %q, want the fallback made with Options (bcrypt cost 4)", verified)
+	}
+}
+
+func TestHashKind(t *testing.T) {
+	file, _, problems := parse(mustRead(t, "testdata/dovecot.passwd"))
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	want := map[string]string{
+		"blf":              "BLF-CRYPT 05",
+		"crypt":            "BLF-CRYPT 05",
+		"sha512":           "SHA512-CRYPT rounds=5000",
+		"bare":             "SHA512-CRYPT rounds=5000",
+		"unicode-sha512":   "SHA512-CRYPT rounds=10000",
+		"sha256":           "SHA256-CRYPT rounds=5000",
+		"md5":              "MD5-CRYPT",
+		"argon2id":         "argon2id m=65536,t=3,p=1",
+		"argon2i":          "argon2i m=32768,t=4,p=1",
+		"plain":            "PLAIN",
+		"unicode-argon2id": "argon2id m=65536,t=3,p=1",
+	}
+	for name, kind := range want {
+		u, ok := file.Lookup(name)
+		if !ok {
+			t.Fatalf("fixture lacks %s", name)
+		}
+		if got := hashKind(u.Password); got != kind {
+			t.Errorf("%s: hashKind = %q, want %q", name, got, kind)
+		}
+	}
+	for _, stored := range []string{"", "{SSHA}abc", "{BLF-CRYPT}$2y$05$short", "{CRYPT}!locked", "{SHA512-CRYPT}", "{ARGON2ID}$argon2id$v=19"} {
+		if got := hashKind(stored); got != "" {
+			t.Errorf("hashKind(%q) = %q, want \"\"", stored, got)
+		}
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
 
 func TestAuthenticatorReloads(t *testing.T) {

@@ -17,6 +17,12 @@
 //	imap.max_line                 | 65536                  | bytes, 8192..16 MiB (RFC 7162 §4)
 //	imap.max_literal              | 67108864               | bytes, 1..4 GiB-1; also APPENDLIMIT (RFC 7889)
 //	imap.max_commands_before_auth | 20                     | 1..1000
+//	imap.max_connections          | 2000                   | 1..1000000 connections in all; more get BYE
+//	imap.max_connections_per_ip   | 20                     | 1..1000000 per IPv4 address or IPv6 /64; more get BYE
+//	imap.max_connections_per_user | 50                     | 1..1000000 sessions per user; LOGIN past it: NO [LIMIT]
+//	imap.max_nesting              | 32                     | 8..1000 levels of parentheses and search NOT/OR
+//	imap.max_literals_per_command | 1000                   | 1..100000
+//	imap.allow_plaintext_auth     | false                  | passwords without TLS from non-loopback peers
 //	lmtp.listen                   | []                     | host:port list
 //	lmtp.socket                   | ""                     | absolute path of a unix socket; "" for none
 //	lmtp.socket_mode              | "0660"                 | octal permissions of lmtp.socket, 0000..0777
@@ -25,9 +31,19 @@
 //	lmtp.data_timeout             | "5m"                   | duration string, 1s..1h; the wait for each read of a message
 //	lmtp.recipient_delimiter      | "+"                    | characters that start an address's folder part (user+folder)
 //	lmtp.quota_full_tempfail      | false                  | a full mailbox is a temporary failure (452 4.2.2 / exit 75)
+//	lmtp.max_connections          | 100                    | 1..1000000 connections in all; more get 421 4.7.0
+//	lmtp.max_connections_per_ip   | 50                     | 1..1000000 per IPv4 address or IPv6 /64 (not the socket)
 //	tls.cert, tls.key             | ""                     | absolute paths, both or neither
 //	quota.storage                 | 0 (no limit)           | bytes: integer, or string with unit ("1G"); see UserQuota
 //	quota.messages                | 0 (no limit)           | >= 0; per-user rules in the passwd-file override both
+//	throttle.delay                | "250ms"                | 1ms..max_delay: the wait after a first failed login
+//	throttle.max_delay            | "15s"                  | 1ms..1m: the wait doubles per recent failure up to this
+//	throttle.window               | "10m"                  | 1m..24h: failures are forgotten after this long without one
+//	throttle.max_failures_per_ip  | 20                     | 1..100000 failures of an address refuse its logins
+//	throttle.max_failures_per_user| 50                     | 1..100000 failures on a name refuse it (not where it logged in before)
+//	throttle.penalty              | "15m"                  | 1m..24h: how long a refusal lasts
+//	throttle.max_tracked          | 65536                  | 1000..10000000 addresses, names and pairs remembered
+//	throttle.exempt_networks      | []                     | CIDR prefixes or addresses never throttled
 //	log.level                     | "info"                 | debug, info, warn, error
 //	log.format                    | "text"                 | text, json
 //
@@ -36,6 +52,12 @@
 // lmtp.max_message_size, lmtp.recipient_delimiter and
 // lmtp.quota_full_tempfail apply to 'cistern deliver' too.
 // testdata/cistern.example.toml shows every key.
+//
+// With tls.cert and tls.key, imap.listen offers STARTTLS, imap.listen_tls
+// serves implicit TLS (RFC 8314) and lmtp.listen offers STARTTLS; 'cistern
+// serve' reads the files again on SIGHUP. A connection without TLS may
+// send a password only from a loopback address or a unix socket, unless
+// imap.allow_plaintext_auth.
 //
 // # Zero values
 //
@@ -131,14 +153,15 @@ const (
 
 // Config is the configuration file. Field comments give the TOML key.
 type Config struct {
-	DataDir      string `toml:"data_dir"`      // data_dir
-	MailLocation string `toml:"mail_location"` // mail_location; see MailDir
-	PasswdFile   string `toml:"passwd_file"`   // passwd_file
-	IMAP         IMAP   `toml:"imap"`          // [imap]
-	LMTP         LMTP   `toml:"lmtp"`          // [lmtp]
-	Quota        Quota  `toml:"quota"`         // [quota]; see quota.go
-	TLS          TLS    `toml:"tls"`           // [tls]
-	Log          Log    `toml:"log"`           // [log]
+	DataDir      string   `toml:"data_dir"`      // data_dir
+	MailLocation string   `toml:"mail_location"` // mail_location; see MailDir
+	PasswdFile   string   `toml:"passwd_file"`   // passwd_file
+	IMAP         IMAP     `toml:"imap"`          // [imap]
+	LMTP         LMTP     `toml:"lmtp"`          // [lmtp]
+	Quota        Quota    `toml:"quota"`         // [quota]; see quota.go
+	TLS          TLS      `toml:"tls"`           // [tls]
+	Log          Log      `toml:"log"`           // [log]
+	Throttle     Throttle `toml:"throttle"`      // [throttle]; see limits.go
 }
 
 // IMAP is the [imap] section.
@@ -149,19 +172,27 @@ type IMAP struct {
 	MaxLine               int           `toml:"max_line"`                 // 0: DefaultMaxLine
 	MaxLiteral            int64         `toml:"max_literal"`              // 0: DefaultMaxLiteral
 	MaxCommandsBeforeAuth int           `toml:"max_commands_before_auth"` // 0: DefaultMaxCommandsBeforeAuth
+	AllowPlaintextAuth    bool          `toml:"allow_plaintext_auth"`     // LOGIN without TLS from non-loopback peers
+	MaxConnections        int           `toml:"max_connections"`          // 0: DefaultMaxConnections
+	MaxConnectionsPerIP   int           `toml:"max_connections_per_ip"`   // 0: DefaultMaxConnectionsPerIP
+	MaxConnectionsPerUser int           `toml:"max_connections_per_user"` // 0: DefaultMaxConnectionsPerUser
+	MaxNesting            int           `toml:"max_nesting"`              // 0: DefaultMaxNesting
+	MaxLiteralsPerCommand int           `toml:"max_literals_per_command"` // 0: DefaultMaxLiteralsPerCommand
 }
 
 // LMTP is the [lmtp] section. MaxMessageSize, RecipientDelimiter and
 // QuotaFullTempfail apply to 'cistern deliver' too.
 type LMTP struct {
-	Listen             []string      `toml:"listen"`              // none by default
-	Socket             string        `toml:"socket"`              // "": no unix socket
-	SocketMode         string        `toml:"socket_mode"`         // "": DefaultLMTPSocketMode; octal
-	MaxMessageSize     int64         `toml:"max_message_size"`    // 0: DefaultLMTPMaxMessageSize
-	MaxRecipients      int           `toml:"max_recipients"`      // 0: DefaultLMTPMaxRecipients
-	DataTimeout        time.Duration `toml:"data_timeout"`        // 0: DefaultLMTPDataTimeout
-	RecipientDelimiter string        `toml:"recipient_delimiter"` // "": DefaultRecipientDelimiter
-	QuotaFullTempfail  bool          `toml:"quota_full_tempfail"` // over quota: temporary, not permanent
+	Listen              []string      `toml:"listen"`                 // none by default
+	Socket              string        `toml:"socket"`                 // "": no unix socket
+	SocketMode          string        `toml:"socket_mode"`            // "": DefaultLMTPSocketMode; octal
+	MaxMessageSize      int64         `toml:"max_message_size"`       // 0: DefaultLMTPMaxMessageSize
+	MaxRecipients       int           `toml:"max_recipients"`         // 0: DefaultLMTPMaxRecipients
+	DataTimeout         time.Duration `toml:"data_timeout"`           // 0: DefaultLMTPDataTimeout
+	RecipientDelimiter  string        `toml:"recipient_delimiter"`    // "": DefaultRecipientDelimiter
+	QuotaFullTempfail   bool          `toml:"quota_full_tempfail"`    // over quota: temporary, not permanent
+	MaxConnections      int           `toml:"max_connections"`        // 0: DefaultLMTPMaxConnections
+	MaxConnectionsPerIP int           `toml:"max_connections_per_ip"` // 0: DefaultLMTPMaxConnectionsPerIP
 }
 
 // SocketPerm returns socket_mode as permission bits (the default when
@@ -240,6 +271,7 @@ func (c *Config) WithDefaults() Config {
 	if d.IMAP.MaxCommandsBeforeAuth == 0 {
 		d.IMAP.MaxCommandsBeforeAuth = DefaultMaxCommandsBeforeAuth
 	}
+	d.limitsWithDefaults()
 	return d
 }
 
@@ -295,6 +327,7 @@ func Load(path string) (*Config, error) {
 	if md.Type("lmtp", "data_timeout") == "Integer" {
 		errs = append(errs, &KeyError{Key: "lmtp.data_timeout", Problem: `must be a duration string such as "5m"`})
 	}
+	errs = append(errs, integerDurations(md)...)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("config %s: %w", path, errs)
 	}
@@ -304,6 +337,9 @@ func Load(path string) (*Config, error) {
 	}
 	if len(c.LMTP.Listen) == 0 {
 		c.LMTP.Listen = nil
+	}
+	if len(c.Throttle.ExemptNetworks) == 0 {
+		c.Throttle.ExemptNetworks = nil
 	}
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
@@ -359,7 +395,9 @@ func (c *Config) Validate() error {
 	if d.IMAP.MaxCommandsBeforeAuth < 1 || d.IMAP.MaxCommandsBeforeAuth > MaxMaxCommandsBeforeAuth {
 		bad("imap.max_commands_before_auth", "%d is outside 1..%d", d.IMAP.MaxCommandsBeforeAuth, MaxMaxCommandsBeforeAuth)
 	}
+	d.validateIMAPLimits(bad)
 	d.validateLMTP(bad)
+	d.validateLMTPLimits(bad)
 
 	switch {
 	case d.TLS.Cert == "" && d.TLS.Key != "":
@@ -382,6 +420,7 @@ func (c *Config) Validate() error {
 	if d.Quota.Messages < 0 {
 		bad("quota.messages", "%d is negative", d.Quota.Messages)
 	}
+	d.validateThrottle(bad)
 
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, d.Log.Level) {
 		bad("log.level", "%q is not one of debug, info, warn, error", d.Log.Level)

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -43,15 +44,31 @@ func TestDefaults(t *testing.T) {
 			MaxLine:               65536,
 			MaxLiteral:            67108864,
 			MaxCommandsBeforeAuth: 20,
+			MaxConnections:        2000,
+			MaxConnectionsPerIP:   20,
+			MaxConnectionsPerUser: 50,
+			MaxNesting:            32,
+			MaxLiteralsPerCommand: 1000,
 		},
 		LMTP: LMTP{
-			SocketMode:         "0660",
-			MaxMessageSize:     67108864,
-			MaxRecipients:      100,
-			DataTimeout:        5 * time.Minute,
-			RecipientDelimiter: "+",
+			SocketMode:          "0660",
+			MaxMessageSize:      67108864,
+			MaxRecipients:       100,
+			DataTimeout:         5 * time.Minute,
+			RecipientDelimiter:  "+",
+			MaxConnections:      100,
+			MaxConnectionsPerIP: 50,
 		},
 		Log: Log{Level: "info", Format: "text"},
+		Throttle: Throttle{
+			Delay:              250 * time.Millisecond,
+			MaxDelay:           15 * time.Second,
+			Window:             10 * time.Minute,
+			MaxFailuresPerIP:   20,
+			MaxFailuresPerUser: 50,
+			Penalty:            15 * time.Minute,
+			MaxTracked:         65536,
+		},
 	}
 	if !reflect.DeepEqual(d, want) {
 		t.Errorf("Default() = %+v\nwant %+v", d, want)
@@ -124,6 +141,12 @@ idle_timeout = "2h"
 max_line = 8192
 max_literal = 1
 max_commands_before_auth = 1000
+allow_plaintext_auth = true
+max_connections = 10
+max_connections_per_ip = 2
+max_connections_per_user = 3
+max_nesting = 8
+max_literals_per_command = 1
 [lmtp]
 listen = ["127.0.0.1:24"]
 socket = "/run/cistern/lmtp"
@@ -133,12 +156,23 @@ max_recipients = 5
 data_timeout = "30s"
 recipient_delimiter = "+-"
 quota_full_tempfail = true
+max_connections = 4
+max_connections_per_ip = 5
 [tls]
 cert = "/etc/ssl/cistern.pem"
 key = "/etc/ssl/cistern.key"
 [log]
 level = "debug"
 format = "json"
+[throttle]
+delay = "1s"
+max_delay = "1m"
+window = "1h"
+max_failures_per_ip = 3
+max_failures_per_user = 100000
+penalty = "24h"
+max_tracked = 1000
+exempt_networks = ["10.0.0.0/8", "2001:db8::1"]
 `)
 	c, err := Load(path)
 	if err != nil {
@@ -155,19 +189,37 @@ format = "json"
 			MaxLine:               8192,
 			MaxLiteral:            1,
 			MaxCommandsBeforeAuth: 1000,
+			AllowPlaintextAuth:    true,
+			MaxConnections:        10,
+			MaxConnectionsPerIP:   2,
+			MaxConnectionsPerUser: 3,
+			MaxNesting:            8,
+			MaxLiteralsPerCommand: 1,
 		},
 		LMTP: LMTP{
-			Listen:             []string{"127.0.0.1:24"},
-			Socket:             "/run/cistern/lmtp",
-			SocketMode:         "0600",
-			MaxMessageSize:     1 << 20,
-			MaxRecipients:      5,
-			DataTimeout:        30 * time.Second,
-			RecipientDelimiter: "+-",
-			QuotaFullTempfail:  true,
+			Listen:              []string{"127.0.0.1:24"},
+			Socket:              "/run/cistern/lmtp",
+			SocketMode:          "0600",
+			MaxMessageSize:      1 << 20,
+			MaxRecipients:       5,
+			DataTimeout:         30 * time.Second,
+			RecipientDelimiter:  "+-",
+			QuotaFullTempfail:   true,
+			MaxConnections:      4,
+			MaxConnectionsPerIP: 5,
 		},
 		TLS: TLS{Cert: "/etc/ssl/cistern.pem", Key: "/etc/ssl/cistern.key"},
 		Log: Log{Level: "debug", Format: "json"},
+		Throttle: Throttle{
+			Delay:              time.Second,
+			MaxDelay:           time.Minute,
+			Window:             time.Hour,
+			MaxFailuresPerIP:   3,
+			MaxFailuresPerUser: 100000,
+			Penalty:            24 * time.Hour,
+			MaxTracked:         1000,
+			ExemptNetworks:     []string{"10.0.0.0/8", "2001:db8::1"},
+		},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load = %+v\nwant %+v", c, want)
@@ -177,6 +229,10 @@ format = "json"
 	}
 	if perm, err := c.LMTP.SocketPerm(); err != nil || perm != 0o600 {
 		t.Errorf("SocketPerm = %v, %v; want 0600", perm, err)
+	}
+	exempt, err := c.Throttle.Exempt()
+	if want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::1/128")}; err != nil || !slices.Equal(exempt, want) {
+		t.Errorf("Exempt = %v, %v; want %v", exempt, err, want)
 	}
 }
 
@@ -194,6 +250,8 @@ func TestLoadErrors(t *testing.T) {
 		{"integer duration", "[imap]\nidle_timeout = 3600", []string{"imap.idle_timeout"}, ""},
 		{"unknown lmtp key", "[lmtp]\nmax_size = 10", []string{"lmtp.max_size"}, ""},
 		{"integer lmtp duration", "[lmtp]\ndata_timeout = 60", []string{"lmtp.data_timeout"}, ""},
+		{"integer throttle durations", "[throttle]\ndelay = 1\npenalty = 900", []string{"throttle.delay", "throttle.penalty"}, ""},
+		{"unknown throttle key", "[throttle]\nmax_failures = 3", []string{"throttle.max_failures"}, ""},
 		{"lmtp socket mode as number", "[lmtp]\nsocket_mode = 0o660", nil, "socket_mode"},
 		{"bad duration", "[imap]\nidle_timeout = \"half an hour\"", nil, "half an hour"},
 		{"wrong type", "[imap]\nmax_line = \"big\"", nil, "max_line"},
@@ -287,6 +345,27 @@ func TestValidate(t *testing.T) {
 		{"log level", func(c *Config) { c.Log.Level = "verbose" }, "log.level", "verbose"},
 		{"log level case", func(c *Config) { c.Log.Level = "INFO" }, "log.level", "INFO"},
 		{"log format", func(c *Config) { c.Log.Format = "xml" }, "log.format", "xml"},
+		{"negative max_connections", func(c *Config) { c.IMAP.MaxConnections = -1 }, "imap.max_connections", "outside"},
+		{"huge max_connections_per_ip", func(c *Config) { c.IMAP.MaxConnectionsPerIP = MaxConnectionLimit + 1 }, "imap.max_connections_per_ip", "outside"},
+		{"negative max_connections_per_user", func(c *Config) { c.IMAP.MaxConnectionsPerUser = -3 }, "imap.max_connections_per_user", "outside"},
+		{"shallow max_nesting", func(c *Config) { c.IMAP.MaxNesting = 7 }, "imap.max_nesting", "outside"},
+		{"deep max_nesting", func(c *Config) { c.IMAP.MaxNesting = 1001 }, "imap.max_nesting", "outside"},
+		{"negative max_literals_per_command", func(c *Config) { c.IMAP.MaxLiteralsPerCommand = -1 }, "imap.max_literals_per_command", "outside"},
+		{"negative lmtp max_connections", func(c *Config) { c.LMTP.MaxConnections = -1 }, "lmtp.max_connections", "outside"},
+		{"negative lmtp max_connections_per_ip", func(c *Config) { c.LMTP.MaxConnectionsPerIP = -1 }, "lmtp.max_connections_per_ip", "outside"},
+		{"throttle delay over max_delay", func(c *Config) { c.Throttle.Delay = 20 * time.Second }, "throttle.delay", "max_delay"},
+		{"negative throttle delay", func(c *Config) { c.Throttle.Delay = -time.Second }, "throttle.delay", "outside"},
+		{"long throttle max_delay", func(c *Config) {
+			c.Throttle.MaxDelay = 2 * time.Minute
+			c.Throttle.Delay = time.Second
+		}, "throttle.max_delay", "outside"},
+		{"short throttle window", func(c *Config) { c.Throttle.Window = time.Second }, "throttle.window", "outside"},
+		{"zero-ish failures per ip", func(c *Config) { c.Throttle.MaxFailuresPerIP = -1 }, "throttle.max_failures_per_ip", "outside"},
+		{"huge failures per user", func(c *Config) { c.Throttle.MaxFailuresPerUser = MaxThrottleFailures + 1 }, "throttle.max_failures_per_user", "outside"},
+		{"long penalty", func(c *Config) { c.Throttle.Penalty = 25 * time.Hour }, "throttle.penalty", "outside"},
+		{"small max_tracked", func(c *Config) { c.Throttle.MaxTracked = 999 }, "throttle.max_tracked", "outside"},
+		{"bad exempt network", func(c *Config) { c.Throttle.ExemptNetworks = []string{"10.0.0.0/8", "10.0.0.0/33"} }, "throttle.exempt_networks", "10.0.0.0/33"},
+		{"exempt host name", func(c *Config) { c.Throttle.ExemptNetworks = []string{"localhost"} }, "throttle.exempt_networks", "localhost"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,10 +1,14 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/BurntSushi/toml"
 )
 
 // FuzzMailDir checks that no user name or home leads outside the tree
@@ -34,15 +38,44 @@ func FuzzMailDir(f *testing.F) {
 	})
 }
 
-// FuzzLoad checks that Load never panics and that what it accepts
-// validates.
+// FuzzLoad checks that Load never panics, that what it accepts
+// validates, and that every error names the file and either the line
+// (TOML syntax and types) or the keys at fault: unknown keys as written,
+// bad values by a key of the example file, which shows every key.
 func FuzzLoad(f *testing.F) {
 	data, err := os.ReadFile("testdata/cistern.example.toml")
 	if err != nil {
 		f.Fatal(err)
 	}
+	known := map[string]bool{}
+	var example map[string]any
+	if _, err := toml.Decode(string(data), &example); err != nil {
+		f.Fatal(err)
+	}
+	for k, v := range example {
+		known[k] = true
+		if table, ok := v.(map[string]any); ok {
+			for sub := range table {
+				known[k+"."+sub] = true
+			}
+		}
+	}
 	f.Add(string(data))
-	f.Add("[imap]\nidle_timeout = 3600\nfoo = 1")
+	for _, s := range []string{
+		"[imap]\nidle_timeout = 3600\nfoo = 1",
+		"[imap]\nidle_timeout = \"1s\"\nmax_literal = -1\n[lmtp]\nrecipient_delimiter = \"\"\nsocket_mode = \"999\"",
+		"[quota]\nstorage = \"10Q\"\nmessages = \"x\"",
+		"mail_location = \"relative/%u\"\n[log]\nlevel = \"loud\"\nformat = \"xml\"",
+		"[tls]\ncert = \"/c.pem\"",
+		"[throttle]\ndelay = 5\nexempt_networks = [\"10.0.0.0/33\", \"::1\"]",
+		"a.b.c = 1\n[a]",
+		"[imap]\nlisten = 5",
+		"x = ",
+		"\"quoted key\" = 1\n[\"imap\"]\n'max_line' = 0",
+		"[imap]\nlisten = [\"127.0.0.1:143\"]\n[imap]\nlisten = []",
+	} {
+		f.Add(s)
+	}
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, text string) {
 		path := filepath.Join(dir, "c.toml")
@@ -54,6 +87,35 @@ func FuzzLoad(f *testing.F) {
 			if verr := c.Validate(); verr != nil {
 				t.Fatalf("Load accepted what Validate refuses: %v", verr)
 			}
+			return
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, path) {
+			t.Fatalf("error does not name the file: %v", err)
+		}
+		var errs Errors
+		if !errors.As(err, &errs) {
+			if !lineRE.MatchString(msg) {
+				t.Fatalf("error names neither a line nor a key: %v", err)
+			}
+			return
+		}
+		if len(errs) == 0 {
+			t.Fatalf("empty Errors: %v", err)
+		}
+		for _, ke := range errs {
+			if ke.Key == "" || ke.Problem == "" {
+				t.Fatalf("error without a key or a problem: %#v in %v", ke, err)
+			}
+			if ke.Problem != "unknown key" && !known[ke.Key] {
+				t.Fatalf("%q is not a key of the example file: %v", ke.Key, err)
+			}
+			if ke.Problem == "unknown key" && known[ke.Key] {
+				t.Fatalf("known key %q reported unknown: %v", ke.Key, err)
+			}
 		}
 	})
 }
+
+// lineRE matches the line number in the toml package's errors.
+var lineRE = regexp.MustCompile(`\bline [1-9][0-9]*\b`)

@@ -54,6 +54,7 @@ type conn struct {
 
 	state     state
 	user      User
+	userSlot  func() // gives back the user's connection slot (limits.go)
 	sel       *selected
 	utf8      bool // ENABLE UTF8=ACCEPT (RFC 6855)
 	rev2      bool // ENABLE IMAP4rev2
@@ -123,6 +124,9 @@ func (c *conn) serve() {
 		}
 	}()
 	defer c.closeSelected()
+	if !c.handshake() {
+		return
+	}
 
 	greeting := c.srv.Greeting
 	if greeting == "" {
@@ -163,6 +167,10 @@ func (c *conn) closeSelected() {
 	if c.user != nil {
 		c.user.Close()
 		c.user = nil
+	}
+	if c.userSlot != nil {
+		c.userSlot()
+		c.userSlot = nil
 	}
 }
 

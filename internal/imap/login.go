@@ -3,6 +3,7 @@ package imap
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"strings"
 
 	"github.com/cistern-mail/cistern/internal/imap/wire"
@@ -30,15 +31,40 @@ func cmdLogin(c *conn, tag string, _ bool) error {
 	if !c.secure() {
 		return no("PRIVACYREQUIRED", "Plain-text passwords need TLS")
 	}
-	return c.login(tag, user, pass)
+	return c.login(tag, user, pass, true)
 }
 
 // login authenticates and answers with the new capabilities in the
 // tagged OK, which clients such as Python's imaplib read (CLIENTS.md).
-func (c *conn) login(tag, user, pass string) error {
-	u, err := c.srv.Backend.Login(c.ctx, user, pass)
+// Every attempt passes the Server's Throttle (limits.go): a client over
+// its limits is refused before the password is checked, a failure waits
+// before its NO, a success does not wait. wellFormed false is a request
+// that cannot succeed (a malformed SASL message): a failure without a
+// check.
+func (c *conn) login(tag, user, pass string, wellFormed bool) error {
+	addr := c.nc.RemoteAddr()
+	wctx := c.srv.waits.context()
+	if err := c.srv.Throttle.Check(wctx, addr, user); err != nil {
+		return no("UNAVAILABLE", "Too many failed logins; try again later")
+	}
+	var u User
+	err := ErrAuthFailed
+	if wellFormed {
+		u, err = c.srv.Backend.Login(c.ctx, user, pass)
+	}
+	if errors.Is(err, ErrAuthFailed) {
+		c.srv.Throttle.Fail(wctx, addr, user)
+		return err
+	}
 	if err != nil {
 		return err
+	}
+	c.srv.Throttle.Succeed(addr, user)
+	if !c.takeUserSlot(u.Username()) {
+		u.Close()
+		c.srv.RefusedLogins.Add(1)
+		c.log.Info("login refused: too many connections for the user", "user", user, "max", c.srv.MaxConnectionsPerUser)
+		return no("LIMIT", "Too many connections for this user")
 	}
 	c.user, c.state = u, stateAuth
 	c.log = c.log.With("user", user)
@@ -95,10 +121,13 @@ func cmdAuthenticate(c *conn, tag string, _ bool) error {
 		return &wire.Error{Msg: "invalid base64"}
 	}
 	parts := bytes.Split(raw, []byte{0})
-	if len(parts) != 3 || (len(parts[0]) > 0 && !bytes.Equal(parts[0], parts[1])) {
-		return ErrAuthFailed
+	if len(parts) != 3 {
+		return c.login(tag, "", "", false)
 	}
-	return c.login(tag, string(parts[1]), string(parts[2]))
+	// An authzid other than the authcid asks for a master user; there
+	// are none.
+	authz := len(parts[0]) == 0 || bytes.Equal(parts[0], parts[1])
+	return c.login(tag, string(parts[1]), string(parts[2]), authz)
 }
 
 func init() {

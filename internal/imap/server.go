@@ -21,6 +21,12 @@
 //   - A panic in a session is recovered at the connection, logged with its
 //     stack, counted (Server.Panics) and answered with BYE on that
 //     connection only.
+//   - Strangers are kept out in limits.go and login.go: a connection over
+//     the connection limits gets BYE as its greeting, a login over the
+//     per-user limit NO [LIMIT]; every login passes the Throttle, which
+//     makes failures wait before their NO and refuses, with NO
+//     [UNAVAILABLE] and without a password check, clients that failed
+//     too often. A success never waits.
 package imap
 
 import (
@@ -35,6 +41,7 @@ import (
 	"time"
 
 	"github.com/cistern-mail/cistern/internal/imap/wire"
+	"github.com/cistern-mail/cistern/internal/throttle"
 )
 
 // Limits of a session that are not wire syntax.
@@ -71,15 +78,37 @@ type Server struct {
 	// MaxCommandsBeforeAuth; 0 means DefaultMaxCommandsBeforeAuth.
 	MaxCommandsBeforeAuth int
 	// AllowPlaintextAuth: LOGIN and AUTHENTICATE on unencrypted
-	// connections from non-loopback peers.
+	// connections from non-loopback peers. Without it such a connection
+	// is told LOGINDISABLED and its LOGIN gets NO [PRIVACYREQUIRED]
+	// (RFC 9051 §6.2.3); TLS, loopback and unix-socket peers may always
+	// log in.
 	AllowPlaintextAuth bool
-	// TLSConfig enables STARTTLS (nil: not offered).
+	// TLSConfig enables STARTTLS on Serve's connections (nil: not
+	// offered); ServeTLS requires it. Read at each handshake.
 	TLSConfig *tls.Config
 	// Greeting text after "* OK [CAPABILITY ...]"; "" means a default.
 	Greeting string
+	// MaxConnections, MaxConnectionsPerIP and MaxConnectionsPerUser bound
+	// open connections: in all, per client address (throttle.AddrKey;
+	// peers without an IP address are not counted per address) and per
+	// logged-in user; 0 means no limit. See limits.go.
+	MaxConnections        int
+	MaxConnectionsPerIP   int
+	MaxConnectionsPerUser int
+	// Throttle slows down and refuses clients whose logins fail; nil:
+	// none.
+	Throttle *throttle.Throttle
 
 	// Panics counts sessions that panicked and were closed.
 	Panics atomic.Int64
+	// RefusedConnections counts connections refused over MaxConnections
+	// or MaxConnectionsPerIP; RefusedLogins logins refused over
+	// MaxConnectionsPerUser.
+	RefusedConnections atomic.Int64
+	RefusedLogins      atomic.Int64
+
+	open  openCounts // see limits.go
+	waits waits      // see limits.go
 
 	mu        sync.Mutex // guards the fields below
 	listeners map[net.Listener]bool
@@ -147,10 +176,16 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		delay = 0
+		release, refusal := s.admit(nc.RemoteAddr())
+		if refusal != "" {
+			s.refuse(nc, refusal)
+			continue
+		}
 		c := newConn(s, nc)
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()
+			release()
 			nc.Close()
 			return ErrServerClosed
 		}
@@ -160,6 +195,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		go func() {
 			defer s.wg.Done()
 			c.serve()
+			release()
 			s.mu.Lock()
 			delete(s.conns, c)
 			s.mu.Unlock()
@@ -179,6 +215,7 @@ func temporaryAccept(err error) bool {
 // Shutdown stops accepting, tells every session BYE, and waits for the
 // sessions to end or ctx to expire (then it closes them).
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.waits.stop()
 	s.mu.Lock()
 	s.closing = true
 	for ln := range s.listeners {

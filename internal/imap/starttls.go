@@ -3,14 +3,44 @@ package imap
 import (
 	"bufio"
 	"crypto/tls"
+	"errors"
+	"net"
 	"time"
 
 	"github.com/cistern-mail/cistern/internal/imap/wire"
 )
 
-// tlsHandshakeTimeout bounds a STARTTLS handshake with a client that
-// stalls.
+// tlsHandshakeTimeout bounds a TLS handshake (implicit or after
+// STARTTLS) with a client that stalls.
 const tlsHandshakeTimeout = 30 * time.Second
+
+// ServeTLS serves implicit TLS on ln (RFC 8314 §3.2, port 993): every
+// connection begins with a TLS handshake, with TLSConfig, and gets the
+// greeting only once it is done. It is Serve otherwise, and Shutdown
+// stops both.
+func (s *Server) ServeTLS(ln net.Listener) error {
+	if s.TLSConfig == nil {
+		return errors.New("imap: ServeTLS needs a TLSConfig")
+	}
+	return s.Serve(tls.NewListener(ln, s.TLSConfig))
+}
+
+// handshake completes the TLS handshake of an implicit-TLS connection
+// before the greeting, within tlsHandshakeTimeout; it reports false when
+// the connection must end. A plain connection passes at once.
+func (c *conn) handshake() bool {
+	tc, ok := c.nc.(*tls.Conn)
+	if !ok {
+		return true
+	}
+	tc.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
+	if err := tc.HandshakeContext(c.ctx); err != nil {
+		c.log.Info("TLS handshake failed", "err", err)
+		return false
+	}
+	tc.SetDeadline(time.Time{})
+	return true
+}
 
 // STARTTLS — RFC 9051 §6.2.1. State: not authenticated. Bytes the client
 // sent after the command, before the handshake, are a command injection

@@ -8,7 +8,8 @@
 //	LHLO      capabilities: PIPELINING, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES,
 //	          CHUNKING (BDAT), SIZE, LIMITS RCPTMAX=<max_recipients>; SIZE says
 //	          max_message_size + 1, because go-smtp refuses a message of
-//	          exactly its own limit, which is therefore set one higher
+//	          exactly its own limit, which is therefore set one higher;
+//	          STARTTLS on TCP when a TLSConfig is set (see TLS below)
 //	MAIL      the sender; a SIZE= above max_message_size is refused at
 //	          once (552 5.3.4)
 //	RCPT      each recipient is resolved at once: an unknown user is
@@ -33,6 +34,7 @@
 //	no reads for DataTimeout       421 4.4.2 for every recipient, then the connection is closed
 //	disk, lock or I/O trouble      451 4.3.0 (the Maildir cannot be made: the same)
 //	shutting down                  421 4.3.2 to a new transaction
+//	over MaxConnections(PerIP)     421 4.7.0 as the greeting, then the connection is closed
 //	MAIL inside a transaction      503 5.5.1 (the transaction goes on)
 //
 // Internal error text never reaches the MTA; it is in the log line each
@@ -70,6 +72,17 @@
 // A message is delivered to all of its accepted recipients or refused
 // for all of them; a recipient can fail alone only for its own reason
 // (its quota, its Maildir).
+//
+// # TLS
+//
+// With Server.TLSConfig, TCP connections are offered STARTTLS (RFC 3207):
+// after "220 Ready to start TLS" go-smtp runs the handshake on the
+// connection, drops whatever the peer sent before it (no plaintext
+// command injection), and the peer starts again with LHLO. Unix sockets
+// never offer it (STARTTLS there is 502): their traffic does not leave
+// the kernel, and the socket's permissions say who may connect.
+// Delivery is the same with or without TLS; LMTP has no authentication
+// for TLS to protect, so TLS is never required.
 //
 // # Timeouts and shutdown
 //

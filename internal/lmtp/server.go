@@ -2,6 +2,7 @@ package lmtp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -59,13 +60,27 @@ type Server struct {
 	// QuotaFullTempfail answers a full mailbox with 452 4.2.2 (the MTA
 	// retries) instead of 552 5.2.2 (it bounces).
 	QuotaFullTempfail bool
+	// TLSConfig offers STARTTLS (RFC 3207) on TCP connections; nil: not
+	// offered. Never on unix sockets, whose traffic stays in the kernel.
+	TLSConfig *tls.Config
+
+	// MaxConnections and MaxConnectionsPerIP bound open connections, in
+	// all and per client address (throttle.AddrKey; unix-socket peers
+	// count in the total only); 0 means no limit. See limits.go.
+	MaxConnections      int
+	MaxConnectionsPerIP int
 
 	// Panics counts panics recovered while serving (go-smtp recovers
 	// them per connection and command; each is logged with its stack).
 	Panics atomic.Int64
+	// RefusedConnections counts connections refused by the limits.
+	RefusedConnections atomic.Int64
 
-	once sync.Once
-	srv  *smtp.Server // immutable after once
+	open openCounts // see limits.go
+
+	once  sync.Once
+	srv   *smtp.Server // TCP; immutable after once
+	local *smtp.Server // unix sockets: srv without STARTTLS; immutable after once
 
 	mu        sync.Mutex // guards the fields below
 	listeners map[*listener]struct{}
@@ -96,36 +111,43 @@ func (s *Server) dataTimeout() time.Duration {
 
 func (s *Server) init() {
 	s.once.Do(func() {
-		srv := smtp.NewServer(backend{s})
-		srv.LMTP = true
-		srv.Domain = s.Hostname
-		if srv.Domain == "" {
-			srv.Domain, _ = os.Hostname()
-		}
-		// go-smtp checks its limit before it looks for the end marker, so
-		// it refuses a message of exactly its limit: it gets one byte
-		// more (and announces it as SIZE). The limit itself is enforced
-		// by Mail (SIZE=) and by dataReader.
-		srv.MaxMessageBytes = s.maxMessageSize() + 1
-		srv.MaxRecipients = s.MaxRecipients
-		if srv.MaxRecipients <= 0 {
-			srv.MaxRecipients = DefaultMaxRecipients
-		}
-		// go-smtp applies one line limit to commands and to message lines;
-		// message lines of any length are stored, so the limit is the
-		// message size (see the package doc), plus lineSlack so that a
-		// long line trips the size limit first: 552 and the connection
-		// goes on.
-		srv.MaxLineLength = int(min(s.maxMessageSize()+lineSlack, 1<<31-1))
-		// Read deadlines are conn's (they differ inside a message).
-		srv.ReadTimeout = 0
-		srv.WriteTimeout = commandTimeout
-		srv.EnableSMTPUTF8 = true
-		srv.ErrorLog = errorLog{s}
-		s.srv = srv
+		s.srv = s.newSMTP(s.TLSConfig)
+		s.local = s.newSMTP(nil)
 		s.listeners = make(map[*listener]struct{})
 		s.conns = make(map[*conn]struct{})
 	})
+}
+
+// newSMTP returns go-smtp's server set up as s says, with tlsConfig.
+func (s *Server) newSMTP(tlsConfig *tls.Config) *smtp.Server {
+	srv := smtp.NewServer(backend{s})
+	srv.LMTP = true
+	srv.Domain = s.Hostname
+	if srv.Domain == "" {
+		srv.Domain, _ = os.Hostname()
+	}
+	// go-smtp checks its limit before it looks for the end marker, so
+	// it refuses a message of exactly its limit: it gets one byte
+	// more (and announces it as SIZE). The limit itself is enforced
+	// by Mail (SIZE=) and by dataReader.
+	srv.MaxMessageBytes = s.maxMessageSize() + 1
+	srv.MaxRecipients = s.MaxRecipients
+	if srv.MaxRecipients <= 0 {
+		srv.MaxRecipients = DefaultMaxRecipients
+	}
+	// go-smtp applies one line limit to commands and to message lines;
+	// message lines of any length are stored, so the limit is the
+	// message size (see the package doc), plus lineSlack so that a
+	// long line trips the size limit first: 552 and the connection
+	// goes on.
+	srv.MaxLineLength = int(min(s.maxMessageSize()+lineSlack, 1<<31-1))
+	// Read deadlines are conn's (they differ inside a message).
+	srv.ReadTimeout = 0
+	srv.WriteTimeout = commandTimeout
+	srv.EnableSMTPUTF8 = true
+	srv.ErrorLog = errorLog{s}
+	srv.TLSConfig = tlsConfig
+	return srv
 }
 
 // Serve accepts LMTP connections on ln until Shutdown or Close (then it
@@ -141,7 +163,11 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.listeners[l] = struct{}{}
 	s.mu.Unlock()
-	err := s.srv.Serve(l)
+	srv := s.srv
+	if ln.Addr().Network() == "unix" {
+		srv = s.local
+	}
+	err := srv.Serve(l)
 	l.Close()
 	s.mu.Lock()
 	delete(s.listeners, l)
@@ -168,11 +194,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		c.drain()
 	}
 	s.mu.Unlock()
-	err := s.srv.Shutdown(ctx)
-	if errors.Is(err, smtp.ErrServerClosed) {
-		return nil // a second Shutdown, or one after Close
+	var errs []error
+	for _, srv := range []*smtp.Server{s.srv, s.local} {
+		// ErrServerClosed: a second Shutdown, or one after Close.
+		if err := srv.Shutdown(ctx); !errors.Is(err, smtp.ErrServerClosed) {
+			errs = append(errs, err)
+		}
 	}
-	return err
+	return errors.Join(errs...)
 }
 
 // Close closes every listener and connection at once. A delivery under
@@ -188,10 +217,13 @@ func (s *Server) Close() error {
 		c.Conn.Close()
 	}
 	s.mu.Unlock()
-	if err := s.srv.Close(); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
-		return err
+	var errs []error
+	for _, srv := range []*smtp.Server{s.srv, s.local} {
+		if err := srv.Close(); !errors.Is(err, smtp.ErrServerClosed) {
+			errs = append(errs, err)
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // listener wraps each accepted connection in a conn.
@@ -202,11 +234,16 @@ type listener struct {
 }
 
 func (l *listener) Accept() (net.Conn, error) {
-	nc, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	var nc net.Conn
+	var release func()
+	for release == nil {
+		var err error
+		if nc, err = l.Listener.Accept(); err != nil {
+			return nil, err
+		}
+		release = l.srv.admit(nc) // nil: refused and closed
 	}
-	c := &conn{Conn: nc, srv: l.srv}
+	c := &conn{Conn: nc, srv: l.srv, release: release}
 	l.srv.mu.Lock()
 	l.srv.conns[c] = struct{}{}
 	c.draining = l.srv.closed
@@ -230,7 +267,8 @@ func (l *listener) Close() error {
 // between transactions.
 type conn struct {
 	net.Conn
-	srv *Server // immutable
+	srv     *Server // immutable
+	release func()  // gives back the connection's slots; immutable
 
 	mu       sync.Mutex // guards the fields below and the read deadline
 	inTxn    bool       // between MAIL and the end of the transaction
@@ -280,6 +318,7 @@ func (c *conn) Close() error {
 	c.srv.mu.Lock()
 	delete(c.srv.conns, c)
 	c.srv.mu.Unlock()
+	c.release()
 	return c.Conn.Close()
 }
 

@@ -2,6 +2,7 @@ package lmtp
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base32"
 	"errors"
 	"fmt"
@@ -17,7 +18,12 @@ import (
 type backend struct{ s *Server }
 
 func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	cn, ok := c.Conn().(*conn)
+	nc := c.Conn()
+	if tc, ok := nc.(*tls.Conn); ok {
+		// After STARTTLS go-smtp reads through TLS on top of ours.
+		nc = tc.NetConn()
+	}
+	cn, ok := nc.(*conn)
 	if !ok {
 		// Serve wraps every connection; anything else is a broken
 		// invariant, which go-smtp recovers and errorLog counts.
