@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -62,32 +63,67 @@ var ErrNoSuchFolder = errors.New("store: no such folder")
 
 // OpenAccount opens the account whose INBOX is the Maildir root,
 // creating it, with the default folders, when it does not exist.
+//
+// A new account appears whole or not at all: it is made in a sibling
+// directory and renamed into place, so that a crash halfway never leaves
+// an account without its default folders (a root that exists is taken as
+// it is). A root directory that exists but is no Maildir (made by an
+// operator) is filled in place.
 func OpenAccount(root string, reg *Registry) (*Account, error) {
 	a := &Account{root: filepath.Clean(root), reg: reg}
 	if maildir.IsMaildir(a.root) {
 		return a, nil
 	}
-	if err := maildir.Create(a.root, 0o700); err != nil {
+	if _, err := os.Lstat(a.root); err == nil {
+		return a, populateAccount(a.root)
+	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
+	}
+	parent := filepath.Dir(a.root)
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(a.root)+".new-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp) // gone once renamed; a crash leaves it unused
+	if err := populateAccount(tmp); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, a.root); err != nil {
+		if maildir.IsMaildir(a.root) {
+			return a, nil // another process made it meanwhile
+		}
+		return nil, err
+	}
+	if err := maildir.SyncDir(parent); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// populateAccount makes the Maildir root with the default folders, their
+// special-use attributes and subscriptions.
+func populateAccount(root string) error {
+	if err := maildir.Create(root, 0o700); err != nil {
+		return err
 	}
 	var lines bytes.Buffer
 	for _, f := range DefaultFolders {
-		if err := maildir.CreateFolder(a.root, []string{f.Name}); err != nil && !errors.Is(err, maildir.ErrFolderExists) {
-			return nil, err
+		if err := maildir.CreateFolder(root, []string{f.Name}); err != nil && !errors.Is(err, maildir.ErrFolderExists) {
+			return err
 		}
 		fmt.Fprintf(&lines, "%s %s\n", f.SpecialUse, f.Name)
 	}
-	if err := maildir.WriteFile(a.root, SpecialUseFile, lines.Bytes()); err != nil {
-		return nil, err
+	if err := maildir.WriteFile(root, SpecialUseFile, lines.Bytes()); err != nil {
+		return err
 	}
 	names := make([]string, len(DefaultFolders))
 	for i, f := range DefaultFolders {
 		names[i] = f.Name
 	}
-	if err := maildir.WriteSubscriptions(a.root, append([]string{"INBOX"}, names...)); err != nil {
-		return nil, err
-	}
-	return a, nil
+	return maildir.WriteSubscriptions(root, append([]string{"INBOX"}, names...))
 }
 
 // Root returns the account's root Maildir.

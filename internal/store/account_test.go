@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/cistern-mail/cistern/maildir"
@@ -157,5 +159,57 @@ func TestKeywordFlags(t *testing.T) {
 	_, missing, err = mb.KeywordFlags(ctx, many, true)
 	if err != nil || len(missing) != 6 {
 		t.Fatalf("over 26: missing %d, %v", len(missing), err)
+	}
+}
+
+// A new account appears whole: whoever sees its root as a Maildir also
+// sees its default folders, even while several openers race to make it.
+func TestOpenAccountAppearsWhole(t *testing.T) {
+	for round := range 20 {
+		root := filepath.Join(t.TempDir(), "home", "Maildir")
+		stop := make(chan struct{})
+		var partial atomic.Int64
+		var watch sync.WaitGroup
+		watch.Add(1)
+		go func() {
+			defer watch.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if maildir.IsMaildir(root) {
+					if _, err := os.Stat(filepath.Join(root, SpecialUseFile)); err != nil {
+						partial.Add(1)
+					}
+				}
+			}
+		}()
+		var openers sync.WaitGroup
+		for range 4 {
+			openers.Add(1)
+			go func() {
+				defer openers.Done()
+				if _, err := OpenAccount(root, nil); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		openers.Wait()
+		close(stop)
+		watch.Wait()
+		if n := partial.Load(); n > 0 {
+			t.Fatalf("round %d: the root was seen %d times without its folders", round, n)
+		}
+		ents, err := os.ReadDir(filepath.Dir(root))
+		if err != nil || len(ents) != 1 || ents[0].Name() != "Maildir" {
+			t.Fatalf("round %d: beside the root: %v %v", round, ents, err)
+		}
+		for _, f := range DefaultFolders {
+			if !maildir.IsMaildir(filepath.Join(root, "."+f.Name)) {
+				t.Fatalf("round %d: no %s", round, f.Name)
+			}
+		}
 	}
 }

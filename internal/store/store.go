@@ -459,7 +459,7 @@ func (m *Mailbox) syncOnce(ctx context.Context, ch *Changes) error {
 	}
 	ch.NewProof, ch.CurProof = ln.Proof, lc.Proof
 	proven := ln.Proof.Proven() && lc.Proof.Proven()
-	if proven && !m.opts.UnsafeTrustReaddir && m.unchanged(ln, lc) {
+	if proven && !m.opts.UnsafeTrustReaddir && m.unchanged(ln, lc) && (f != nil || m.uidvalidity != 0) {
 		return m.finish(ch, ln, lc, proven)
 	}
 
@@ -769,7 +769,10 @@ func (m *Mailbox) adopt(uid uint32, base string, s sighting, ch *Changes) {
 // destination UIDs must follow its source UIDs (RFC 4315 COPYUID) — and
 // base-name order otherwise.
 func (m *Mailbox) assign(ctx context.Context, f *uidlist.File, fresh map[string][]sighting, order []string, ch *Changes) error {
-	if len(fresh) == 0 {
+	// A mailbox gets its UIDVALIDITY on its first sync, with messages or
+	// without: RFC 9051 §2.3.1.1 wants a non-zero one in every SELECT and
+	// STATUS, and it must not change when the first message comes.
+	if len(fresh) == 0 && (f != nil || m.uidvalidity != 0) {
 		return nil
 	}
 	usedUID := func(uid uint32) bool {
@@ -799,7 +802,7 @@ func (m *Mailbox) assign(ctx context.Context, f *uidlist.File, fresh map[string]
 		m.uidvalidity = f.Header.UIDValidity
 	}
 	adoptFrom(f)
-	if len(fresh) == 0 {
+	if len(fresh) == 0 && (f != nil || m.uidvalidity != 0) {
 		return nil
 	}
 
@@ -824,6 +827,10 @@ func (m *Mailbox) assign(ctx context.Context, f *uidlist.File, fresh map[string]
 	}
 	adoptFrom(f)
 	if len(fresh) == 0 {
+		if f == nil && m.uidvalidity == 0 {
+			_, err := m.createUIDList(lock, nil)
+			return err
+		}
 		return nil
 	}
 

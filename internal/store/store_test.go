@@ -775,3 +775,31 @@ func TestUIDsSnapshot(t *testing.T) {
 		t.Errorf("an earlier snapshot changed: %v", u1)
 	}
 }
+
+// An empty mailbox gets its UIDVALIDITY (and its dovecot-uidlist) on the
+// first sync, and keeps it when its first message comes.
+func TestEmptyMailboxHasUIDValidity(t *testing.T) {
+	f := newFixture(t)
+	mb := f.open(Options{})
+	sync1(t, mb)
+	v := mb.UIDValidity()
+	if v == 0 {
+		t.Fatal("UIDVALIDITY 0 after the first sync of an empty mailbox")
+	}
+	if _, err := os.Stat(filepath.Join(f.dir, uidlist.FileName)); err != nil {
+		t.Fatalf("no dovecot-uidlist: %v", err)
+	}
+	f.put(maildir.New, "")
+	sync1(t, mb)
+	if got := mb.UIDValidity(); got != v {
+		t.Errorf("UIDVALIDITY %d after the first message, was %d", got, v)
+	}
+	if u, _ := mb.UIDs(); !slices.Equal(u, []uint32{1}) {
+		t.Errorf("UIDs %v", u)
+	}
+	other := f.open(Options{})
+	sync1(t, other)
+	if other.UIDValidity() != v {
+		t.Errorf("another opener sees UIDVALIDITY %d, want %d", other.UIDValidity(), v)
+	}
+}

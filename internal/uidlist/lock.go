@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -178,31 +179,49 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// createLock makes the lock file with O_EXCL and writes "<pid>:<host>" into
-// it, as Dovecot's file_dotlock_create does with dotlock_use_excl.
+// createLock makes the lock file holding "<pid>:<host>". The lock never
+// exists empty: the content is written to a temporary file first, which
+// link(2) then puts in place without replacing anything (EEXIST: the lock
+// is held). A kill at any step leaves either no lock or a complete one
+// that names a dead process, which the stale rules take over at once;
+// an empty lock file (Dovecot's O_EXCL create before its write) would
+// block the mailbox for DefaultStaleAfter. The temporary file goes into
+// the Maildir's tmp/ when there is one, where maildir.CleanTmp removes
+// what a crash leaves behind.
 func createLock(dir, path, host string) (*Lock, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+	tmpDir := filepath.Join(dir, "tmp")
+	if fi, err := os.Stat(tmpDir); err != nil || !fi.IsDir() {
+		tmpDir = dir
+	}
+	tmp := filepath.Join(tmpDir, fmt.Sprintf(".%s.%d.%d.%08x", LockName, os.Getpid(), lockSeq.Add(1), rand.Uint32()))
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
 	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp) // the lock keeps the inode under its own name
+	if _, err := f.WriteString(strconv.Itoa(os.Getpid()) + ":" + host); err != nil {
+		f.Close()
 		return nil, err
 	}
 	fi, err := f.Stat()
 	if err != nil {
-		_ = os.Remove(path)
 		f.Close()
 		return nil, err
 	}
 	id := stateOf(fi)
-	// Registered before the pid is visible in the file: another goroutine
-	// that reads our pid from it must find it held.
+	// Registered before the pid is visible under the lock's name: another
+	// goroutine that reads our pid from it must find it held.
 	registerHeld(id)
-	if _, err := f.WriteString(strconv.Itoa(os.Getpid()) + ":" + host); err != nil {
-		_ = os.Remove(path)
+	if err := os.Link(tmp, path); err != nil {
 		unregisterHeld(id)
 		f.Close()
 		return nil, err
 	}
 	return &Lock{dir: dir, path: path, f: f, id: id}, nil
 }
+
+// lockSeq makes createLock's temporary names unique within the process.
+var lockSeq atomic.Uint64
 
 type lockVerdict int
 

@@ -406,3 +406,59 @@ func TestLockMissingDir(t *testing.T) {
 		t.Error("waited for a lock in a missing directory")
 	}
 }
+
+// The lock file never exists without its holder in it, and taking it
+// leaves no temporary file behind, in tmp/ or in the directory.
+func TestLockNeverEmpty(t *testing.T) {
+	for _, withTmp := range []bool{true, false} {
+		dir := t.TempDir()
+		if withTmp {
+			if err := os.Mkdir(filepath.Join(dir, "tmp"), 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+		stop := make(chan struct{})
+		var empty, reads atomic.Int64
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				data, err := os.ReadFile(filepath.Join(dir, LockName))
+				if err == nil {
+					reads.Add(1)
+					if len(data) == 0 {
+						empty.Add(1)
+					}
+				}
+			}
+		}()
+		for range 300 {
+			l, err := AcquireLock(context.Background(), dir, LockOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Release(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		close(stop)
+		wg.Wait()
+		if n := empty.Load(); n > 0 {
+			t.Errorf("the lock file was read empty %d times of %d", n, reads.Load())
+		}
+		for _, d := range []string{dir, filepath.Join(dir, "tmp")} {
+			ents, _ := os.ReadDir(d)
+			for _, e := range ents {
+				if e.Name() != "tmp" {
+					t.Errorf("left behind: %s", filepath.Join(d, e.Name()))
+				}
+			}
+		}
+	}
+}
