@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -54,6 +55,9 @@ type Cistern struct {
 	conf    string // the configuration file, rewritten by every start
 	logPath string // standard output and error of every run, immutable
 	opts    CisternOptions
+	// runAs is the configuration's user: MailUser when the test is root
+	// (cistern refuses to touch mail as root), else "". immutable
+	runAs string
 
 	// Set while running.
 	cmd      *exec.Cmd
@@ -69,7 +73,10 @@ type Cistern struct {
 // panic or a data race in its log fails the test.
 func StartCistern(t *testing.T, opts CisternOptions) *Cistern {
 	t.Helper()
-	dir := t.TempDir()
+	dir, runAs := t.TempDir(), ""
+	if os.Geteuid() == 0 {
+		dir, runAs = TraversableTempDir(t), MailUser
+	}
 	c := &Cistern{
 		t:       t,
 		bin:     buildCistern(t),
@@ -77,6 +84,7 @@ func StartCistern(t *testing.T, opts CisternOptions) *Cistern {
 		conf:    filepath.Join(dir, "cistern.toml"),
 		logPath: filepath.Join(dir, "cistern.log"),
 		opts:    opts,
+		runAs:   runAs,
 	}
 	if err := os.Mkdir(filepath.Join(dir, "data"), 0o700); err != nil {
 		t.Fatal(err)
@@ -88,6 +96,20 @@ func StartCistern(t *testing.T, opts CisternOptions) *Cistern {
 	}
 	for _, u := range opts.Users {
 		c.addUser(u)
+	}
+	if runAs != "" {
+		u, err := user.Lookup(runAs)
+		if err != nil {
+			t.Fatalf("system user %s: %v: %s", runAs, err, installHint)
+		}
+		uid, err1 := strconv.Atoi(u.Uid)
+		gid, err2 := strconv.Atoi(u.Gid)
+		if err := errors.Join(err1, err2); err != nil {
+			t.Fatalf("system user %s: uid %q gid %q", runAs, u.Uid, u.Gid)
+		}
+		if err := chownTree(dir, uid, gid); err != nil {
+			t.Fatalf("handing %s to %s: %v", dir, runAs, err)
+		}
 	}
 	t.Cleanup(func() {
 		if err := c.stop(); err != nil {
@@ -130,7 +152,11 @@ func buildCistern(t *testing.T) string {
 
 // config is the whole configuration for these ports.
 func (c *Cistern) config(imapPort, lmtpPort int) string {
-	return fmt.Sprintf(`# Cistern of an interop test.
+	runAs := ""
+	if c.runAs != "" {
+		runAs = fmt.Sprintf("user = %q\n", c.runAs)
+	}
+	return runAs + fmt.Sprintf(`# Cistern of an interop test.
 data_dir = %[1]q
 mail_location = %[2]q
 passwd_file = %[3]q

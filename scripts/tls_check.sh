@@ -100,10 +100,26 @@ show_server_log() {
 	sed 's/^/  stderr: /' "$tmp/err" >&2 || true
 }
 
+# demo_as_user sets as_user to the command prefix that runs the demo as
+# nobody when this script runs as root (cistern refuses to touch mail as
+# root), after giving nobody the demo directory; to nothing otherwise.
+as_user=()
+demo_as_user() {
+	as_user=()
+	if [ "$(id -u)" -ne 0 ]; then
+		return 0
+	fi
+	chmod 0711 "$tmp"
+	mkdir -p "$tmp/data"
+	chown nobody:nogroup "$tmp/data"
+	as_user=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+}
+
 # start_server starts the demo server with its plain listener on $1 and
 # waits for its "listening:" line.
 start_server() {
-	"$tmp/cistern" serve --demo --demo-dir "$tmp/data" --listen "$1:0" \
+	demo_as_user
+	"${as_user[@]}" "$tmp/cistern" serve --demo --demo-dir "$tmp/data" --listen "$1:0" \
 		--demo-lmtp 127.0.0.1:0 --demo-tls-listen 127.0.0.1:0 \
 		>"$tmp/out" 2>"$tmp/err" &
 	server_pid=$!

@@ -33,6 +33,14 @@ envelope line some MTAs add, e.g. Postfix's pipe with flags=F) is
 dropped, as dovecot-lda does; a message with NUL bytes, or none at all,
 is refused.
 
+It never writes a Maildir as root. Started as root, it becomes the
+recipient before it touches their Maildir: the uid and gid fields of
+their passwd-file line (numbers, or names of the system's users and
+groups), or the configuration's user and group for a line without
+them; with neither, or when that is root, it refuses (status 75). An
+MTA that runs it as the recipient (Postfix's mailbox_command for local
+users) needs neither.
+
 flags:
   -u USER        the recipient: a user of passwd_file, or an address
                  resolved as LMTP resolves RCPT TO (user+folder@domain)
@@ -51,7 +59,8 @@ standard error:
   67  unknown user (EX_NOUSER)
   73  the Maildir or the folder cannot be created (EX_CANTCREAT)
   75  temporary failure, try again later (EX_TEMPFAIL): disk, lock or
-      I/O trouble, a configuration or passwd-file that cannot be read
+      I/O trouble, a configuration or passwd-file that cannot be read,
+      started as root with nobody but root to deliver as
   77  the mailbox is full (EX_NOPERM); 75 with lmtp.quota_full_tempfail
 `
 
@@ -108,12 +117,17 @@ func runDeliver(ctx context.Context, args []string, stdio Stdio) error {
 	// stderr carries the one-line reason only; the daemon's log is not
 	// this process's to write.
 	logger := slog.New(slog.DiscardHandler)
-	d := newDeliverer(cfg, auth.NewAuthenticator(cfg.PasswdFile, logger), logger)
+	users := auth.NewAuthenticator(cfg.PasswdFile, logger)
+	d := newDeliverer(cfg, users, logger)
 	id := "lda." + strconv.Itoa(os.Getpid())
 
 	r, err := d.Resolve(id, *user)
 	if err != nil {
 		return deliverExit(err, tempfailQuota)
+	}
+	// Root never touches a Maildir (privilege.go): become the recipient.
+	if err := deliverAsRecipient(cfg, users, r.User.Name); err != nil {
+		return &exitError{code: exTempFail, err: fmt.Errorf("deliver: %s", oneLine(err.Error()))}
 	}
 	if *folder != "" {
 		p, err := delivery.FolderPath(*folder)
@@ -133,6 +147,26 @@ func runDeliver(ctx context.Context, args []string, stdio Stdio) error {
 	}
 	res := d.Deliver(delivery.Envelope{From: from, ID: id}, []*delivery.Recipient{r}, msg)
 	return deliverExit(res[0].Err, tempfailQuota)
+}
+
+// deliverAsRecipient makes the process the user called name, as
+// deliverIdentity says, when it runs as root. A refusal is a temporary
+// failure: the MTA keeps the message until the operator sets uid and gid
+// in the passwd-file, or user in the configuration.
+func deliverAsRecipient(cfg *config.Config, users *auth.Authenticator, name string) error {
+	euid := effectiveUID()
+	if euid != 0 {
+		return nil
+	}
+	u, err := users.Lookup(name)
+	if err != nil {
+		return err
+	}
+	id, err := deliverIdentity(euid, u, cfg, lookupIdentity)
+	if err != nil {
+		return err
+	}
+	return become(id)
 }
 
 // skipFromLine drops a first line starting "From " (an mbox envelope

@@ -37,7 +37,9 @@ With --config (default ` + config.DefaultPath + `) it serves the users of
 passwd_file on every imap.listen address, their mail at mail_location, and
 logs to standard error as [log] says. It accepts mail over LMTP on every
 lmtp.listen address and on lmtp.socket, delivered into the same Maildirs
-(see 'cistern deliver' for the same delivery without the daemon).
+(see 'cistern deliver' for the same delivery without the daemon). With
+metrics.listen it serves its metrics at GET /metrics on that address, in
+Prometheus' text format, over plain HTTP.
 
 TLS: with tls.cert and tls.key, imap.listen and lmtp.listen offer
 STARTTLS and every imap.listen_tls address serves implicit TLS (RFC 8314,
@@ -48,8 +50,25 @@ again: new connections get the new certificate, sessions already open
 keep theirs; a pair that does not load is logged and the one in force
 stays.
 
-With --demo it needs no configuration and no root: everything lives under
-DIR (default ./cistern-data, made on first start):
+Privileges: cistern never touches mail as root. Started as root (to
+bind ports 143, 993 and 24), it opens every listener, reads tls.cert and
+tls.key, makes data_dir when it is missing, gives that new data_dir and
+lmtp.socket to user and group, and then becomes user for good (with
+user's supplementary groups), before it reads any mail. Started as root
+without user, it refuses to start. Started as another user, it runs as
+that user, and refuses to start when user names someone else. The user
+must own data_dir and every Maildir under mail_location (new Maildirs
+are made as the user, so the directory above them must be theirs),
+read passwd_file (e.g. owned by root, group the user's, mode 0640), and
+own the directory of lmtp.socket (to remove the socket at stop); SIGHUP's
+reload of the certificate needs tls.cert and tls.key readable by the
+user too (e.g. through the group ssl-cert): otherwise it fails with a
+log line and the certificate read at start stays. What cistern makes is private
+to the user: messages 0600, new Maildirs and data_dir 0700, the index
+0600; folders and control files in a Maildir take the Maildir's mode.
+
+With --demo it needs no configuration and refuses to run as root:
+everything lives under DIR (default ./cistern-data, made on first start):
 
   DIR/passwd                 the passwd-file, with the user "demo"
   DIR/demo-password          demo's password in clear text (mode 0600)
@@ -183,6 +202,10 @@ func serveConfig(ctx context.Context, path string, stdio Stdio) error {
 	if err != nil {
 		return err
 	}
+	runAs, err := serveIdentity(effectiveUID(), cfg.User, cfg.Group, lookupIdentity)
+	if err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
 	// Fail now rather than answer every login with an error: the
 	// operator is watching a start, nobody watches a failed login.
 	_, problems, err := auth.LoadFile(cfg.PasswdFile)
@@ -224,11 +247,32 @@ func serveConfig(ctx context.Context, path string, stdio Stdio) error {
 		closeListeners(tlsLns)
 		return err
 	}
+	reg, stopMetrics, err := startMetrics(cfg.Metrics.Listen, logger) // metrics.go
+	if err != nil {
+		closeListeners(lns)
+		closeListeners(tlsLns)
+		front.closeListeners()
+		return err
+	}
+	defer stopMetrics()
+	front.setMetrics(reg)
+	// Everything that needs root (every listener, the metrics one
+	// included, and the TLS key) is open by now: from here on cistern is
+	// runAs (privilege.go).
+	if runAs != nil {
+		if err := dropServePrivileges(runAs, cfg, logger); err != nil {
+			closeListeners(lns)
+			closeListeners(tlsLns)
+			front.closeListeners()
+			return fmt.Errorf("config %s: %w", path, err)
+		}
+	}
 	users := &passwdAuth{users: authn, cfg: cfg}
 	return serveIMAP(ctx, lns, tlsLns, logger, cfg.WithDefaults().DataDir, users, limitIMAP(&imap.Server{
 		TLSConfig:             tlsConfig,
 		AllowPlaintextAuth:    cfg.IMAP.AllowPlaintextAuth,
 		Logger:                logger,
+		Metrics:               reg,
 		Limits:                wire.Limits{MaxLine: cfg.IMAP.MaxLine, MaxLiteral: cfg.IMAP.MaxLiteral},
 		IdleTimeout:           cfg.IMAP.IdleTimeout,
 		MaxCommandsBeforeAuth: cfg.IMAP.MaxCommandsBeforeAuth,
@@ -330,7 +374,7 @@ func serveIMAP(ctx context.Context, lns, tlsLns []net.Listener, logger *slog.Log
 		return err
 	}
 	defer index.Close()
-	registry := store.NewRegistry(store.Options{Logger: logger, Index: index}, watcher)
+	registry := store.NewRegistry(store.Options{Logger: logger, Index: index, Metrics: store.NewMetrics(srv.Metrics)}, watcher)
 	defer registry.Close()
 	srv.Backend = &backend.Backend{Auth: users, Registry: registry}
 
@@ -406,6 +450,9 @@ func serveIMAP(ctx context.Context, lns, tlsLns []net.Listener, logger *slog.Log
 // listen, IMAP with implicit TLS on tlsListen ("": none) and LMTP on
 // lmtpListen.
 func serveDemo(ctx context.Context, dir, listen, lmtpListen, tlsListen string, stdio Stdio) error {
+	if effectiveUID() == 0 {
+		return fmt.Errorf("serve --demo: %w: the demo is for an ordinary account (to serve as root, use --config with user = \"...\")", errRootRefused)
+	}
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return err

@@ -113,7 +113,12 @@ func reloadOnHangup(certs *tlscert.Store, certPath string, logger *slog.Logger) 
 			}
 			cert, err := certs.Reload()
 			if err != nil {
-				logger.Error("tls: reload failed; the certificate in force stays", "err", err)
+				attrs := []any{"err", err}
+				if errors.Is(err, fs.ErrPermission) {
+					// Read as root at start, unreadable after the drop.
+					attrs = append(attrs, "hint", fmt.Sprintf("tls.cert and tls.key must be readable by uid %d, which cistern runs as", os.Geteuid()))
+				}
+				logger.Error("tls: reload failed; the certificate in force stays", attrs...)
 				continue
 			}
 			logCertificate(logger, "tls: certificate reloaded", certPath, cert, time.Now())

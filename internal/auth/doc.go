@@ -67,7 +67,9 @@
 //
 // Each write reads the file under the lock, changes only the lines it
 // must (every other byte, comments and unknown lines included, is kept),
-// writes a temporary file in the same directory with mode 0600 (and the
-// old file's owner when permitted), fsyncs it, renames it over the file
-// and fsyncs the directory. A crash leaves the old file or the new one.
+// writes a temporary file in the same directory with mode 0600 (0640
+// when the old file was readable by its group, which a server may run
+// in; never readable by others) and the old file's owner when permitted,
+// fsyncs it, renames it over the file and fsyncs the directory. A crash
+// leaves the old file or the new one.
 package auth

@@ -232,12 +232,22 @@ func stillAt(f *os.File, path string) (bool, error) {
 	return os.SameFile(a, b), nil
 }
 
+// rewriteMode is the mode of a rewritten passwd-file: 0600, with the
+// group's read permission kept when the old file had it, so that a file
+// shared with the group a server runs in (root:cistern, mode 0640) stays
+// readable by that server. Others never keep theirs: the file holds
+// password hashes.
+func rewriteMode(old os.FileInfo) os.FileMode {
+	return 0o600 | old.Mode().Perm()&0o040
+}
+
 // replaceFile writes data to path durably, replacing the file described
 // by old (whose owner is kept when the process may set it). Steps, and
 // what a crash after each leaves at path:
 //
-//  1. create ".<name>.tmp-*" in the same directory, mode 0600: the old file
-//     (and a stray temporary file that nothing reads);
+//  1. create ".<name>.tmp-*" in the same directory, mode 0600 (rewriteMode
+//     once written): the old file (and a stray temporary file that nothing
+//     reads);
 //  2. write, fchown, fsync the temporary file: the old file;
 //  3. rename it over path: the old or the new file, whole;
 //  4. fsync the directory: the new file.
@@ -260,7 +270,7 @@ func replaceFile(path string, data []byte, old os.FileInfo) (err error) {
 	if _, err = tmp.Write(data); err != nil {
 		return err
 	}
-	if err = tmp.Chmod(0o600); err != nil {
+	if err = tmp.Chmod(rewriteMode(old)); err != nil {
 		return err
 	}
 	if uid, gid, ok := owner(old); ok && (uid != os.Geteuid() || gid != os.Getegid()) {

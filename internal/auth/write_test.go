@@ -18,7 +18,11 @@ func copyFixture(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "passwd")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
+	// Readable by others, which every write takes away (rewriteMode).
+	if err := os.WriteFile(path, data, 0o604); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o604); err != nil { // whatever the umask
 		t.Fatal(err)
 	}
 	return path
@@ -143,6 +147,40 @@ func TestWriteErrors(t *testing.T) {
 	}
 	if _, err := os.Stat(path + ".absent"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("SetPassword or Delete created a missing file")
+	}
+}
+
+// TestRewriteMode: a write keeps the group's read permission (a server
+// may read the file through its group) and drops everything else.
+func TestRewriteMode(t *testing.T) {
+	for _, tc := range []struct{ before, after os.FileMode }{
+		{0o600, 0o600},
+		{0o640, 0o640},
+		{0o644, 0o640},
+		{0o660, 0o640},
+		{0o666, 0o640},
+		{0o604, 0o600},
+		{0o400, 0o600},
+	} {
+		t.Run(tc.before.String(), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "passwd")
+			if err := os.WriteFile(path, []byte("a:{PLAIN}x\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(path, tc.before); err != nil {
+				t.Fatal(err)
+			}
+			if err := SetPassword(path, "a", "{PLAIN}y"); err != nil {
+				t.Fatal(err)
+			}
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode() != tc.after {
+				t.Errorf("mode %v after a write, want %v", fi.Mode(), tc.after)
+			}
+		})
 	}
 }
 

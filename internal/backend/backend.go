@@ -336,12 +336,22 @@ func (m *Mailbox) Close() error {
 	return nil
 }
 
+// keywordNames are the mailbox's keyword names by letter. A name in
+// dovecot-keywords that is no IMAP atom ("a b", "x)y": another program
+// wrote it) would break every FLAGS and FETCH it appeared in: its letter
+// is left unnamed, as a letter without a name is, and kept on disk.
 func (m *Mailbox) keywordNames() [26]string {
 	k, err := m.mb.Keywords()
 	if err != nil || k == nil {
 		return [26]string{}
 	}
-	return k.Names
+	names := k.Names
+	for i, n := range names {
+		if n != "" && !wire.IsAtom(n) {
+			names[i] = ""
+		}
+	}
+	return names
 }
 
 func (m *Mailbox) Keywords() []string {

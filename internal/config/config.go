@@ -11,6 +11,8 @@
 //	data_dir                      | /var/lib/cistern       | absolute path; index and state
 //	mail_location                 | /var/mail/%u/Maildir   | template, see MailDir; absolute after expansion
 //	passwd_file                   | /etc/cistern/passwd    | absolute path; see package auth
+//	user                          | ""                     | user name or uid that 'cistern serve' started as root runs as; see Privileges
+//	group                         | ""                     | group name or gid for user ("": user's primary group); needs user
 //	imap.listen                   | ["127.0.0.1:143"]      | host:port list; [] for none
 //	imap.listen_tls               | []                     | host:port list, implicit TLS; needs tls.*
 //	imap.idle_timeout             | "30m"                  | duration string, >= 30m (RFC 9051 §5.4)
@@ -46,9 +48,13 @@
 //	throttle.exempt_networks      | []                     | CIDR prefixes or addresses never throttled
 //	log.level                     | "info"                 | debug, info, warn, error
 //	log.format                    | "text"                 | text, json
+//	metrics.listen                | ""                     | host:port serving GET /metrics over plain HTTP; "" for none
 //
-// No address may appear twice across imap.listen, imap.listen_tls and
-// lmtp.listen (port 0, a free port chosen at start, excepted). The keys
+// No address may appear twice across imap.listen, imap.listen_tls,
+// lmtp.listen and metrics.listen (port 0, a free port chosen at start,
+// excepted). The metrics are package metrics' list, in Prometheus'
+// text format; they hold no secrets, but say who is busy: keep the
+// address on loopback or behind a firewall. The keys
 // lmtp.max_message_size, lmtp.recipient_delimiter and
 // lmtp.quota_full_tempfail apply to 'cistern deliver' too.
 // testdata/cistern.example.toml shows every key.
@@ -58,6 +64,18 @@
 // serve' reads the files again on SIGHUP. A connection without TLS may
 // send a password only from a loopback address or a unix socket, unless
 // imap.allow_plaintext_auth.
+//
+// # Privileges
+//
+// Cistern never reads or writes mail as root. 'cistern serve' started as
+// root opens its listeners (ports below 1024 included), reads the TLS
+// key, makes data_dir when it is missing and gives the LMTP socket and
+// a new data_dir to user and group, and then runs as user for good;
+// started as root without user it refuses to start. Started as another
+// user it runs as that user, and refuses a user it is not. 'cistern
+// deliver' started as root runs as the recipient's uid and gid from the
+// passwd-file, or as user when the line has none, and refuses to
+// deliver otherwise.
 //
 // # Zero values
 //
@@ -156,11 +174,14 @@ type Config struct {
 	DataDir      string   `toml:"data_dir"`      // data_dir
 	MailLocation string   `toml:"mail_location"` // mail_location; see MailDir
 	PasswdFile   string   `toml:"passwd_file"`   // passwd_file
+	User         string   `toml:"user"`          // user; "": stay who we are (never root)
+	Group        string   `toml:"group"`         // group; "": user's primary group
 	IMAP         IMAP     `toml:"imap"`          // [imap]
 	LMTP         LMTP     `toml:"lmtp"`          // [lmtp]
 	Quota        Quota    `toml:"quota"`         // [quota]; see quota.go
 	TLS          TLS      `toml:"tls"`           // [tls]
 	Log          Log      `toml:"log"`           // [log]
+	Metrics      Metrics  `toml:"metrics"`       // [metrics]
 	Throttle     Throttle `toml:"throttle"`      // [throttle]; see limits.go
 }
 
@@ -219,6 +240,11 @@ type TLS struct {
 type Log struct {
 	Level  string `toml:"level"`  // "": DefaultLogLevel
 	Format string `toml:"format"` // "": DefaultLogFormat
+}
+
+// Metrics is the [metrics] section.
+type Metrics struct {
+	Listen string `toml:"listen"` // "": no metrics endpoint
 }
 
 // Default returns the configuration in force when the file sets nothing.
@@ -365,12 +391,15 @@ func (c *Config) Validate() error {
 		bad("mail_location", "%v", err)
 	}
 	absolute("passwd_file", d.PasswdFile)
+	if d.Group != "" && d.User == "" {
+		bad("group", "needs user")
+	}
 
 	seen := map[string]string{}
 	for _, l := range []struct {
 		key   string
 		addrs []string
-	}{{"imap.listen", d.IMAP.Listen}, {"imap.listen_tls", d.IMAP.ListenTLS}, {"lmtp.listen", d.LMTP.Listen}} {
+	}{{"imap.listen", d.IMAP.Listen}, {"imap.listen_tls", d.IMAP.ListenTLS}, {"lmtp.listen", d.LMTP.Listen}, {"metrics.listen", d.metricsListen()}} {
 		for _, a := range l.addrs {
 			if err := checkAddr(a); err != nil {
 				bad(l.key, "%q: %v", a, err)
@@ -432,6 +461,15 @@ func (c *Config) Validate() error {
 		return nil
 	}
 	return errs
+}
+
+// metricsListen is metrics.listen as a list of addresses, for the
+// checks of every listener.
+func (d *Config) metricsListen() []string {
+	if d.Metrics.Listen == "" {
+		return nil
+	}
+	return []string{d.Metrics.Listen}
 }
 
 // validateLMTP checks the [lmtp] keys of d, which has its defaults

@@ -134,6 +134,8 @@ func TestLoad(t *testing.T) {
 	path := writeConfig(t, `
 data_dir = "/srv/cistern"
 mail_location = "%h/Maildir"
+user = "cistern"
+group = "mail"
 [imap]
 listen = []
 listen_tls = ["[::]:993", "0.0.0.0:993"]
@@ -181,6 +183,8 @@ exempt_networks = ["10.0.0.0/8", "2001:db8::1"]
 	want := &Config{
 		DataDir:      "/srv/cistern",
 		MailLocation: "%h/Maildir",
+		User:         "cistern",
+		Group:        "mail",
 		PasswdFile:   DefaultPasswdFile,
 		IMAP: IMAP{
 			Listen:                []string{},
@@ -304,6 +308,7 @@ func TestValidate(t *testing.T) {
 	}{
 		{"relative data_dir", func(c *Config) { c.DataDir = "var/lib" }, "data_dir", "absolute"},
 		{"relative passwd_file", func(c *Config) { c.PasswdFile = "passwd" }, "passwd_file", "absolute"},
+		{"group without user", func(c *Config) { c.Group = "mail" }, "group", "needs user"},
 		{"relative mail_location", func(c *Config) { c.MailLocation = "Maildir/%u" }, "mail_location", "start with /"},
 		{"tilde mail_location", func(c *Config) { c.MailLocation = "~/Maildir" }, "mail_location", "start with /"},
 		{"unknown variable", func(c *Config) { c.MailLocation = "/var/mail/%U" }, "mail_location", "unknown variable %U"},
@@ -345,6 +350,8 @@ func TestValidate(t *testing.T) {
 		{"log level", func(c *Config) { c.Log.Level = "verbose" }, "log.level", "verbose"},
 		{"log level case", func(c *Config) { c.Log.Level = "INFO" }, "log.level", "INFO"},
 		{"log format", func(c *Config) { c.Log.Format = "xml" }, "log.format", "xml"},
+		{"bad metrics listen", func(c *Config) { c.Metrics.Listen = "9153" }, "metrics.listen", "host:port"},
+		{"metrics on the imap address", func(c *Config) { c.Metrics.Listen = "127.0.0.1:143" }, "metrics.listen", "also in imap.listen"},
 		{"negative max_connections", func(c *Config) { c.IMAP.MaxConnections = -1 }, "imap.max_connections", "outside"},
 		{"huge max_connections_per_ip", func(c *Config) { c.IMAP.MaxConnectionsPerIP = MaxConnectionLimit + 1 }, "imap.max_connections_per_ip", "outside"},
 		{"negative max_connections_per_user", func(c *Config) { c.IMAP.MaxConnectionsPerUser = -3 }, "imap.max_connections_per_user", "outside"},
@@ -396,6 +403,7 @@ func TestValidate(t *testing.T) {
 	ok.LMTP.Listen = []string{"127.0.0.1:0", ":0"}
 	ok.LMTP.Socket = "/run/cistern/lmtp"
 	ok.LMTP.RecipientDelimiter = "+-_"
+	ok.Metrics.Listen = "127.0.0.1:9153"
 	if err := ok.Validate(); err != nil {
 		t.Errorf("valid config: %v", err)
 	}

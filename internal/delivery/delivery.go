@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cistern-mail/cistern/internal/metrics"
 	"github.com/cistern-mail/cistern/internal/store"
 	"github.com/cistern-mail/cistern/maildir"
 )
@@ -54,6 +55,27 @@ type Counters struct {
 	TempFail     atomic.Int64 // disk, lock, I/O or input failures
 }
 
+// RegisterMetrics reports the counters in r:
+//
+//	cistern_deliveries_total{result}  by Kind: delivered, unknown_user,
+//	                                  bad_address, over_quota, too_big,
+//	                                  bad_message, cannot_create, temporary
+//	cistern_delivered_bytes_total     Bytes
+func (c *Counters) RegisterMetrics(r *metrics.Registry) {
+	count := func(v *atomic.Int64) func() float64 { return func() float64 { return float64(v.Load()) } }
+	for _, s := range []struct {
+		result string
+		v      *atomic.Int64
+	}{
+		{"delivered", &c.Delivered}, {"unknown_user", &c.UnknownUser}, {"bad_address", &c.BadAddress},
+		{"over_quota", &c.OverQuota}, {"too_big", &c.TooBig}, {"bad_message", &c.BadMessage},
+		{"cannot_create", &c.CannotCreate}, {"temporary", &c.TempFail},
+	} {
+		r.CounterFunc("cistern_deliveries_total", "Delivery outcomes, one per recipient, by result.", count(s.v), "result", s.result)
+	}
+	r.CounterFunc("cistern_delivered_bytes_total", "Bytes of the copies delivered, each recipient's counted.", count(&c.Bytes))
+}
+
 func (c *Counters) add(k Kind, size int64) {
 	switch k {
 	case Delivered:
@@ -84,6 +106,9 @@ type Envelope struct {
 	// ID names the transaction in the log: an LMTP session and
 	// transaction, or the LDA's process.
 	ID string
+	// Logger, when set, receives the transaction's lines instead of the
+	// Deliverer's: the LMTP session's, which names the session.
+	Logger *slog.Logger
 }
 
 // Result is the outcome of a delivery to one recipient.
@@ -172,7 +197,7 @@ func (d *Deliverer) Deliver(env Envelope, rcpts []*Recipient, msg io.Reader) []R
 		}
 	}
 	for i, r := range rcpts {
-		d.record(env.ID, r.Address, r, results[i].Folder, results[i].Size, results[i].Err, start)
+		d.record(env, r.Address, r, results[i].Folder, results[i].Size, results[i].Err, start)
 	}
 	return results
 }
@@ -283,22 +308,26 @@ func failpoint(op, dir string) error {
 	return testFailpoint(op, dir)
 }
 
-// record logs and counts the outcome for one recipient; r is nil for a
-// recipient that was not resolved.
-func (d *Deliverer) record(id, addr string, r *Recipient, folder string, size int64, err error, start time.Time) {
+// record logs and counts the outcome for one recipient of the
+// transaction env; r is nil for a recipient that was not resolved.
+func (d *Deliverer) record(env Envelope, addr string, r *Recipient, folder string, size int64, err error, start time.Time) {
 	k := KindOf(err)
 	d.Counters.add(k, size)
-	attrs := []any{"id", id, "rcpt", addr}
+	log := env.Logger
+	if log == nil {
+		log = d.logger()
+	}
+	attrs := []any{"id", env.ID, "rcpt", addr}
 	if r != nil {
 		attrs = append(attrs, "user", r.User.Name, "folder", folder, "size", size)
 	}
 	attrs = append(attrs, "result", k.String(), "duration", time.Since(start).Round(time.Microsecond))
 	switch k {
 	case Delivered:
-		d.logger().Info("delivery", attrs...)
+		log.Info("delivery", attrs...)
 	case Temporary, CannotCreate:
-		d.logger().Warn("delivery", append(attrs, "err", err)...)
+		log.Warn("delivery", append(attrs, "err", err)...)
 	default:
-		d.logger().Info("delivery", append(attrs, "err", err)...)
+		log.Info("delivery", append(attrs, "err", err)...)
 	}
 }

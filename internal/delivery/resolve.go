@@ -52,10 +52,16 @@ type Recipient struct {
 // ErrBadAddress; other errors are temporary. A rejection is logged and
 // counted with id, the transaction's.
 func (d *Deliverer) Resolve(id, addr string) (*Recipient, error) {
+	return d.ResolveFor(Envelope{ID: id}, addr)
+}
+
+// ResolveFor is Resolve for the transaction env: a rejection is logged
+// with its ID and Logger.
+func (d *Deliverer) ResolveFor(env Envelope, addr string) (*Recipient, error) {
 	start := time.Now()
 	r, err := d.resolve(addr)
 	if err != nil {
-		d.record(id, addr, nil, "", 0, err, start)
+		d.record(env, addr, nil, "", 0, err, start)
 	}
 	return r, err
 }

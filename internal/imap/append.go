@@ -45,6 +45,7 @@ func cmdAppend(c *conn, tag string, _ bool) error {
 				// A non-synchronizing literal too big to skip: what
 				// follows cannot be parsed, so the session ends, with
 				// BYE rather than a silent close (RFC 7888 §4).
+				c.outcome = outcomeNo
 				fmt.Fprintf(c.bw, "%s NO [TOOBIG] Message too big\r\n* BYE Literal too big to skip\r\n", tag)
 				c.state = stateLogout
 				return nil

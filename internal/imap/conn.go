@@ -12,10 +12,12 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cistern-mail/cistern/internal/imap/wire"
+	"github.com/cistern-mail/cistern/internal/logctx"
 )
 
 // state is a session's state (RFC 9051 §3).
@@ -61,18 +63,37 @@ type conn struct {
 	preAuth   int  // commands before authentication
 	stopping  atomic.Bool
 	idleBreak chan struct{} // shutdown interrupts IDLE
+	// raw is the accepted connection under any TLS, for the deadline and
+	// the Close of other goroutines: nc changes at STARTTLS. immutable
+	raw net.Conn
+	// waiting: the session waits for the first byte of a command, the
+	// one wait that shutdown interrupts (awaitCommand).
+	waitMu  sync.Mutex // guards waiting
+	waiting bool
+	// outcome is the current command's tagged response so far (ok, no,
+	// bad; "" for none yet), for the metrics and the command log line.
+	outcome string
 }
 
-var connSeq atomic.Uint64
-
 func newConn(s *Server, nc net.Conn) *conn {
-	c := &conn{srv: s, nc: nc, ctx: context.Background(), idleBreak: make(chan struct{}, 1)}
-	c.log = s.logger().With("session", connSeq.Add(1), "remote", nc.RemoteAddr().String())
+	c := &conn{srv: s, nc: nc, raw: nc, idleBreak: make(chan struct{}, 1)}
+	if tc, ok := nc.(*tls.Conn); ok {
+		c.raw = tc.NetConn()
+	}
+	c.setLogger(s.logger().With("session", logctx.NewID(), "remote", nc.RemoteAddr().String()))
 	c.br = bufio.NewReaderSize(nc, 16<<10)
 	c.bw = bufio.NewWriterSize(nc, 16<<10)
 	c.dec = wire.NewDecoder(c.br, c.continueLiteral, s.Limits)
 	c.enc = wire.NewEncoder(c.bw)
 	return c
+}
+
+// setLogger makes l the session's logger: the one of its own lines and,
+// through c.ctx (package logctx), of the lines the backend and the
+// Throttle write for it.
+func (c *conn) setLogger(l *slog.Logger) {
+	c.log = l
+	c.ctx = logctx.With(context.Background(), l)
 }
 
 // continueLiteral answers a synchronizing literal (RFC 9051 §4.3).
@@ -88,13 +109,46 @@ func (c *conn) flush() error {
 
 // shutdown asks the session to end with BYE at its next chance.
 func (c *conn) shutdown() {
+	c.waitMu.Lock()
 	c.stopping.Store(true)
+	if c.waiting {
+		// A session waiting for a command wakes up now; one running a
+		// command finishes it first.
+		c.raw.SetReadDeadline(time.Now())
+	}
+	c.waitMu.Unlock()
 	select {
 	case c.idleBreak <- struct{}{}:
 	default:
 	}
-	// A session blocked reading a command wakes up now.
-	c.nc.SetReadDeadline(time.Now())
+}
+
+// awaitCommand waits for the first byte of the next command, and reports
+// false when the session must end instead: the connection failed (err)
+// or the server is shutting down (nil; the caller says BYE). Shutdown
+// interrupts this wait and no other, so that a command under way, such
+// as an APPEND whose literal is still arriving, runs to its tagged
+// response before the BYE.
+func (c *conn) awaitCommand() (bool, error) {
+	c.waitMu.Lock()
+	stopping := c.stopping.Load()
+	c.waiting = !stopping
+	c.waitMu.Unlock()
+	if stopping {
+		return false, nil
+	}
+	_, err := c.br.Peek(1)
+	c.waitMu.Lock()
+	c.waiting = false
+	c.waitMu.Unlock()
+	switch {
+	case c.stopping.Load():
+		// What the client sent as the server stopped is not run.
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
 }
 
 // secure reports whether the connection is encrypted or local, where
@@ -138,8 +192,7 @@ func (c *conn) serve() {
 	}
 	for c.state != stateLogout {
 		if c.stopping.Load() {
-			c.bw.WriteString("* BYE Server shutting down\r\n")
-			c.flush()
+			c.byeShutdown()
 			return
 		}
 		if err := c.command(); err != nil {
@@ -151,12 +204,42 @@ func (c *conn) serve() {
 				c.flush()
 			}
 			if c.stopping.Load() {
-				c.bw.WriteString("* BYE Server shutting down\r\n")
-				c.flush()
+				c.byeShutdown()
 			}
 			return
 		}
 	}
+}
+
+// Bounds of the wait for a client to close its side after a shutdown
+// BYE (byeShutdown): long enough for a client that reads the BYE to
+// close, short beside the server's wait for its sessions.
+const (
+	lingerTimeout = 2 * time.Second
+	lingerMax     = 1 << 20 // bytes the client may still send meanwhile
+)
+
+// byeShutdown says BYE to a session the server stops, and lets the
+// client read it: a connection closed with input unread is reset by the
+// kernel, and a client (a pipelining one, whose next command is on its
+// way) may then lose the BYE before it reads it. So the server closes
+// only its sending side (FIN after the BYE) and drops what the client
+// still sends until the client closes too, for lingerTimeout and
+// lingerMax at most; serve then closes the connection.
+func (c *conn) byeShutdown() {
+	c.bw.WriteString("* BYE Server shutting down\r\n")
+	if c.flush() != nil {
+		return
+	}
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		tc.CloseWrite() // close_notify
+	}
+	cw, ok := c.raw.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	c.raw.SetReadDeadline(time.Now().Add(lingerTimeout))
+	io.CopyN(io.Discard, c.raw, lingerMax)
 }
 
 func (c *conn) closeSelected() {
@@ -176,14 +259,22 @@ func (c *conn) closeSelected() {
 
 // command reads, runs and answers one command. The error ends the
 // session (a broken connection); protocol errors are answered instead.
+// Each command is counted (metrics.go) and logged at debug level once
+// its tag is read.
 func (c *conn) command() error {
 	c.nc.SetReadDeadline(time.Now().Add(c.srv.idleTimeout()))
-	tag, err := c.dec.Tag()
-	if err != nil {
-		if wire.IsProtocolError(err) {
-			return c.badLine("*", err)
-		}
+	if ok, err := c.awaitCommand(); !ok {
 		return err
+	}
+	tag, err := c.dec.Tag()
+	if err != nil && !wire.IsProtocolError(err) {
+		return err
+	}
+	start, label := time.Now(), otherCommand
+	c.outcome = ""
+	defer func() { c.commandDone(tag, label, start) }()
+	if err != nil {
+		return c.badLine("*", err)
 	}
 	if err := c.dec.SP(); err != nil {
 		return c.badLine(tag, err)
@@ -204,6 +295,7 @@ func (c *conn) command() error {
 		name = strings.ToUpper(name)
 		uid = true
 	}
+	label = commandLabel(name, uid)
 	cmd, ok := commands[name]
 	if !ok || (uid && !cmd.uid) {
 		return c.badLine(tag, &wire.Error{Msg: "unknown command " + name})
@@ -215,6 +307,7 @@ func (c *conn) command() error {
 			max = DefaultMaxCommandsBeforeAuth
 		}
 		if c.preAuth > max {
+			c.outcome = outcomeNo
 			c.bw.WriteString("* BYE Too many commands without logging in\r\n")
 			c.flush()
 			c.state = stateLogout
@@ -232,6 +325,19 @@ func (c *conn) command() error {
 		return c.respondErr(tag, err)
 	}
 	return c.flush()
+}
+
+// commandDone counts and logs the command with tag, label (metrics.go)
+// that began at start; a command without a tagged response is an error.
+func (c *conn) commandDone(tag, label string, start time.Time) {
+	outcome := c.outcome
+	if outcome == "" {
+		outcome = outcomeError
+	}
+	c.srv.met.commandDone(label, outcome, start)
+	if c.log.Enabled(c.ctx, slog.LevelDebug) {
+		c.log.Debug("command", "tag", tag, "command", label, "outcome", outcome, "duration", time.Since(start))
+	}
 }
 
 func (c *conn) stateText() string {
@@ -265,6 +371,7 @@ func (c *conn) badLine(tag string, err error) error {
 	if we.Code != "" {
 		code = "[" + we.Code + "] "
 	}
+	c.outcome = outcomeBad
 	fmt.Fprintf(c.bw, "%s BAD %s%s\r\n", tag, code, sanitize(we.Msg))
 	return c.flush()
 }
@@ -286,6 +393,7 @@ func (c *conn) respondErr(tag string, err error) error {
 		return c.badLine(tag, err)
 	}
 	code, text := "", ""
+	c.outcome = outcomeNo
 	var ne *noError
 	switch {
 	case errors.Is(err, ErrAuthFailed):
@@ -306,6 +414,7 @@ func (c *conn) respondErr(tag string, err error) error {
 		code, text = "INUSE", "Mailbox busy; try again"
 	case errors.Is(err, ErrUnavailable):
 		c.log.Warn("temporary failure", "tag", tag, "err", err)
+		c.outcome = outcomeError
 		code, text = "UNAVAILABLE", "Temporary failure; try again later"
 	case errors.Is(err, ErrKeywordsFull):
 		code, text = "LIMIT", "No room for another keyword in this mailbox"
@@ -315,6 +424,7 @@ func (c *conn) respondErr(tag string, err error) error {
 		code, text = ne.code, ne.text
 	default:
 		c.log.Error("command failed", "tag", tag, "err", err)
+		c.outcome = outcomeError
 		code, text = "SERVERBUG", "Internal error; see the server log"
 	}
 	if code != "" {
@@ -336,6 +446,7 @@ func (c *conn) ok(tag, code, text string) error {
 	if code != "" {
 		code = "[" + code + "] "
 	}
+	c.outcome = outcomeOK
 	fmt.Fprintf(c.bw, "%s OK %s%s\r\n", tag, code, text)
 	return nil
 }
@@ -443,6 +554,7 @@ var (
 func errWrap(err error) error { return fmt.Errorf("%w: %w", errConnection, err) }
 
 func (c *conn) respondBadIdle(tag string) error {
+	c.outcome = outcomeBad
 	fmt.Fprintf(c.bw, "%s BAD Expected DONE\r\n", tag)
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -104,12 +105,15 @@ func plain(authz, user, pass string) string {
 func TestThrottledLogins(t *testing.T) {
 	clock := &throttleClock{now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
 	var logged lockedBuffer
-	th := &throttle.Throttle{Now: clock.Now, Sleep: clock.Sleep, Logger: slog.New(slog.NewTextHandler(&logged, nil))}
+	logger := slog.New(slog.NewTextHandler(&logged, nil))
+	th := &throttle.Throttle{Now: clock.Now, Sleep: clock.Sleep, Logger: logger}
 	var counting *countingBackend
 	ts := startServer(t, func(s *imap.Server) {
 		counting = &countingBackend{Backend: s.Backend}
 		s.Backend = counting
 		s.Throttle = th
+		// The Throttle writes its lines with the session's logger.
+		s.Logger = logger
 	})
 	const failed = "NO [AUTHENTICATIONFAILED] Authentication failed"
 	const ms = time.Millisecond
@@ -180,8 +184,8 @@ func TestThrottledLogins(t *testing.T) {
 	if th.Refused.Load() != 2 || th.Blocks.Load() != 1 {
 		t.Errorf("Refused, Blocks = %d, %d; want 2, 1", th.Refused.Load(), th.Blocks.Load())
 	}
-	for _, want := range []string{`msg="login refused: too many failed logins" remote=127.0.0.1:`, "user=bob", `msg="login throttle: too many failed logins; refusing logins"`} {
-		if !strings.Contains(logged.String(), want) {
+	for _, want := range []string{`msg="login refused: too many failed logins" session=[A-Z2-7]{8} remote=127\.0\.0\.1:`, "user=bob", `msg="login throttle: too many failed logins; refusing logins"`} {
+		if !regexp.MustCompile(want).MatchString(logged.String()) {
 			t.Errorf("log lacks %q:\n%s", want, logged.String())
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/cistern-mail/cistern/internal/imap/wire"
+	"github.com/cistern-mail/cistern/internal/logctx"
 )
 
 // LOGIN — RFC 9051 §6.2.3. State: not authenticated.
@@ -43,7 +44,8 @@ func cmdLogin(c *conn, tag string, _ bool) error {
 // check.
 func (c *conn) login(tag, user, pass string, wellFormed bool) error {
 	addr := c.nc.RemoteAddr()
-	wctx := c.srv.waits.context()
+	// The waits end at Shutdown; the Throttle's lines name the session.
+	wctx := logctx.With(c.srv.waits.context(), c.log)
 	if err := c.srv.Throttle.Check(wctx, addr, user); err != nil {
 		return no("UNAVAILABLE", "Too many failed logins; try again later")
 	}
@@ -67,7 +69,8 @@ func (c *conn) login(tag, user, pass string, wellFormed bool) error {
 		return no("LIMIT", "Too many connections for this user")
 	}
 	c.user, c.state = u, stateAuth
-	c.log = c.log.With("user", user)
+	c.setLogger(c.log.With("user", user))
+	c.log.Info("logged in")
 	return c.ok(tag, "CAPABILITY "+c.capabilities(), "Logged in")
 }
 

@@ -21,6 +21,13 @@
 //   - A panic in a session is recovered at the connection, logged with its
 //     stack, counted (Server.Panics) and answered with BYE on that
 //     connection only.
+//   - Every log line of a session carries session=<id> (8 random base32
+//     characters), remote=<address> and, once logged in, user=<name>:
+//     the session's logger also rides in the context of every backend
+//     and Throttle call (package logctx), so the store's and the
+//     Throttle's lines for the session carry them too. Each command is
+//     logged at debug level and counted by name and outcome
+//     (metrics.go).
 //   - Strangers are kept out in limits.go and login.go: a connection over
 //     the connection limits gets BYE as its greeting, a login over the
 //     per-user limit NO [LIMIT]; every login passes the Throttle, which
@@ -41,6 +48,7 @@ import (
 	"time"
 
 	"github.com/cistern-mail/cistern/internal/imap/wire"
+	"github.com/cistern-mail/cistern/internal/metrics"
 	"github.com/cistern-mail/cistern/internal/throttle"
 )
 
@@ -98,6 +106,10 @@ type Server struct {
 	// Throttle slows down and refuses clients whose logins fail; nil:
 	// none.
 	Throttle *throttle.Throttle
+	// Metrics receives the server's metrics and its Throttle's
+	// (metrics.go), registered at the first Serve; nil: none. A Registry
+	// takes the metrics of one Server.
+	Metrics *metrics.Registry
 
 	// Panics counts sessions that panicked and were closed.
 	Panics atomic.Int64
@@ -107,8 +119,10 @@ type Server struct {
 	RefusedConnections atomic.Int64
 	RefusedLogins      atomic.Int64
 
-	open  openCounts // see limits.go
-	waits waits      // see limits.go
+	open    openCounts // see limits.go
+	waits   waits      // see limits.go
+	metOnce sync.Once
+	met     *serverMetrics // set by metOnce; nil without Metrics
 
 	mu        sync.Mutex // guards the fields below
 	listeners map[net.Listener]bool
@@ -140,6 +154,7 @@ func (s *Server) idleTimeout() time.Duration {
 // Serve accepts connections on ln until Shutdown, backing off on
 // temporary accept errors.
 func (s *Server) Serve(ln net.Listener) error {
+	s.metOnce.Do(s.initMetrics)
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -192,6 +207,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.conns[c] = true
 		s.wg.Add(1)
 		s.mu.Unlock()
+		s.met.accept()
 		go func() {
 			defer s.wg.Done()
 			c.serve()
@@ -233,7 +249,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		s.mu.Lock()
 		for c := range s.conns {
-			c.nc.Close()
+			c.raw.Close()
 		}
 		s.mu.Unlock()
 		<-done

@@ -40,6 +40,16 @@
 // Internal error text never reaches the MTA; it is in the log line each
 // delivery writes (package delivery).
 //
+// # Logs and metrics
+//
+// Each connection is a session with an id (8 random base32 characters):
+// the lines of its deliveries and refused recipients carry
+// session=<id>, remote=<address> and id=<session>.<transaction>, the id
+// of the 250 reply. go-smtp's own reports (a recovered panic, a broken
+// connection) name no session: go-smtp gives them no connection. With
+// Server.Metrics the server counts its connections and its Deliverer's
+// outcomes (metrics.go, and package metrics for the list).
+//
 // # What the MTA may send, and what happens
 //
 // go-smtp reads DATA as RFC 5321 §4.1.1.4 says: it ends only at

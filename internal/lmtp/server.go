@@ -17,6 +17,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/cistern-mail/cistern/internal/delivery"
+	"github.com/cistern-mail/cistern/internal/metrics"
 )
 
 // Defaults of the Server's zero fields, and fixed limits, with their
@@ -69,6 +70,10 @@ type Server struct {
 	// count in the total only); 0 means no limit. See limits.go.
 	MaxConnections      int
 	MaxConnectionsPerIP int
+	// Metrics receives the server's metrics and its Deliverer's
+	// (metrics.go), registered when it first serves; nil: none. A
+	// Registry takes the metrics of one Server.
+	Metrics *metrics.Registry
 
 	// Panics counts panics recovered while serving (go-smtp recovers
 	// them per connection and command; each is logged with its stack).
@@ -78,9 +83,10 @@ type Server struct {
 
 	open openCounts // see limits.go
 
-	once  sync.Once
-	srv   *smtp.Server // TCP; immutable after once
-	local *smtp.Server // unix sockets: srv without STARTTLS; immutable after once
+	once     sync.Once
+	srv      *smtp.Server     // TCP; immutable after once
+	local    *smtp.Server     // unix sockets: srv without STARTTLS; immutable after once
+	accepted *metrics.Counter // immutable after once; nil without Metrics
 
 	mu        sync.Mutex // guards the fields below
 	listeners map[*listener]struct{}
@@ -115,6 +121,7 @@ func (s *Server) init() {
 		s.local = s.newSMTP(nil)
 		s.listeners = make(map[*listener]struct{})
 		s.conns = make(map[*conn]struct{})
+		s.initMetrics()
 	})
 }
 
@@ -243,6 +250,7 @@ func (l *listener) Accept() (net.Conn, error) {
 		}
 		release = l.srv.admit(nc) // nil: refused and closed
 	}
+	l.srv.accepted.Inc()
 	c := &conn{Conn: nc, srv: l.srv, release: release}
 	l.srv.mu.Lock()
 	l.srv.conns[c] = struct{}{}

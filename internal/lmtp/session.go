@@ -1,17 +1,17 @@
 package lmtp
 
 import (
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/base32"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 
 	"github.com/emersion/go-smtp"
 
 	"github.com/cistern-mail/cistern/internal/delivery"
+	"github.com/cistern-mail/cistern/internal/logctx"
 )
 
 // backend makes a session for each connection that says LHLO.
@@ -35,14 +35,9 @@ func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	if draining {
 		return nil, errShuttingDown
 	}
-	return &session{s: b.s, conn: cn, id: sessionID()}, nil
-}
-
-// sessionID names a connection in the log: 8 random bytes, base32.
-func sessionID() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:])
+	id := logctx.NewID()
+	log := b.s.logger().With("session", id, "remote", cn.RemoteAddr().String())
+	return &session{s: b.s, conn: cn, id: id, log: log}, nil
 }
 
 // session is one connection's LMTP state. go-smtp calls its methods from
@@ -51,9 +46,10 @@ func sessionID() string {
 type session struct {
 	s    *Server
 	conn *conn
-	id   string
-	txn  int  // transactions begun
-	open bool // a transaction is under way (MAIL accepted, no Reset yet)
+	id   string       // names the connection in the log (logctx.NewID)
+	log  *slog.Logger // the Server's, with the session's id and peer
+	txn  int          // transactions begun
+	open bool         // a transaction is under way (MAIL accepted, no Reset yet)
 
 	from   string
 	rcpts  []*delivery.Recipient
@@ -64,6 +60,12 @@ var _ smtp.LMTPSession = (*session)(nil)
 
 // txnID names the current transaction in the log.
 func (ss *session) txnID() string { return ss.id + "." + strconv.Itoa(ss.txn) }
+
+// envelope is the current transaction's, for package delivery: its
+// lines go to the session's logger.
+func (ss *session) envelope() delivery.Envelope {
+	return delivery.Envelope{From: ss.from, ID: ss.txnID(), Logger: ss.log}
+}
 
 // Mail implements smtp.Session. RFC 5321 §4.1.1.2.
 func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
@@ -90,7 +92,7 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 // Rcpt implements smtp.Session: the recipient is resolved now, so that
 // an unknown user is refused here. RFC 5321 §4.1.1.3, RFC 2033 §4.1.
 func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
-	r, err := ss.s.Deliverer.Resolve(ss.txnID(), to)
+	r, err := ss.s.Deliverer.ResolveFor(ss.envelope(), to)
 	if err != nil {
 		return ss.s.reply(err)
 	}
@@ -104,7 +106,7 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	ss.conn.setData(true)
 	defer ss.conn.setData(false)
-	env := delivery.Envelope{From: ss.from, ID: ss.txnID()}
+	env := ss.envelope()
 	results := ss.s.Deliverer.Deliver(env, ss.rcpts, &dataReader{r: r, max: ss.s.maxMessageSize()})
 	// A refused message was not read to its end: read the rest, so that
 	// the replies follow it (each read bounded by DataTimeout).

@@ -60,6 +60,16 @@
 // change its Append, Copy, Expunge, DeleteFolder and RenameFolder make;
 // Mailbox methods know nothing of quota.
 //
+// # Logs and metrics
+//
+// A Mailbox's lines name it (mailbox=<dir>). A sync or change made with
+// a ctx that carries a session's logger (package logctx) writes its
+// lines with that logger, so they name the session too; syncs nobody
+// asked for (change notices, Kick) and the index cache use
+// Options.Logger. Options.Metrics counts syncs by the proof of their
+// listings, failed syncs, and suspects: made, resolved, and waiting in
+// the mailboxes a Registry has open (metrics.go).
+//
 // # Guarantees checked
 //
 // Check lists and verifies every invariant of the state against itself and

@@ -36,11 +36,17 @@ type Index struct {
 	// Writes wait in pending and go to disk together, in one
 	// transaction, by the flusher: a FETCH filling the cache for 100,000
 	// messages is a few commits, not 100,000.
-	mu      sync.Mutex // guards pending and closed
+	mu      sync.Mutex // guards pending, flushing and closed
 	pending map[indexKey][]byte
-	closed  bool
-	kick    chan struct{} // capacity 1: pending has entries
-	done    chan struct{} // the flusher ended
+	// flushing is the batch being committed (nil: none); Get reads it
+	// until the commit is done, so a write never seems to vanish.
+	flushing map[indexKey][]byte
+	closed   bool
+	// testFlushing, when set (before the first write), runs while a
+	// batch is out of pending but not yet committed.
+	testFlushing func()
+	kick         chan struct{} // capacity 1: pending has entries
+	done         chan struct{} // the flusher ended
 }
 
 type indexKey struct{ dir, base string }
@@ -126,9 +132,20 @@ func (ix *Index) flush() {
 	ix.mu.Lock()
 	batch := ix.pending
 	ix.pending = make(map[indexKey][]byte)
+	if len(batch) > 0 {
+		ix.flushing = batch
+	}
 	ix.mu.Unlock()
 	if len(batch) == 0 {
 		return
+	}
+	defer func() {
+		ix.mu.Lock()
+		ix.flushing = nil
+		ix.mu.Unlock()
+	}()
+	if ix.testFlushing != nil {
+		ix.testFlushing()
 	}
 	ix.db.Update(func(tx *bolt.Tx) error {
 		for k, v := range batch {
@@ -177,7 +194,11 @@ func (ix *Index) queue(dir string, bases []string, values [][]byte) {
 // Get returns the entry of base in the mailbox at dir, if cached.
 func (ix *Index) Get(dir, base string) (IndexEntry, bool) {
 	ix.mu.Lock()
-	v, pending := ix.pending[indexKey{dir, base}]
+	k := indexKey{dir, base}
+	v, pending := ix.pending[k]
+	if !pending {
+		v, pending = ix.flushing[k]
+	}
 	ix.mu.Unlock()
 	if pending {
 		return decodeEntry(v)
@@ -209,14 +230,18 @@ func decodeEntry(v []byte) (IndexEntry, bool) {
 
 // Put caches the entry of base in the mailbox at dir.
 func (ix *Index) Put(dir, base string, e IndexEntry) error {
+	ix.queue(dir, []string{base}, [][]byte{encodeEntry(e)})
+	return nil
+}
+
+// encodeEntry is the stored form of e, which decodeEntry reads.
+func encodeEntry(e IndexEntry) []byte {
 	v := make([]byte, 25, 25+len(e.Structure))
 	v[0] = indexVersion
 	binary.BigEndian.PutUint64(v[1:], uint64(e.FileSize))
 	binary.BigEndian.PutUint64(v[9:], uint64(e.CRLFSize))
 	binary.BigEndian.PutUint64(v[17:], uint64(e.MTime.UnixNano()))
-	v = append(v, e.Structure...)
-	ix.queue(dir, []string{base}, [][]byte{v})
-	return nil
+	return append(v, e.Structure...)
 }
 
 // Forget drops the entries of bases (expunged messages) in the mailbox at

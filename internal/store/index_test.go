@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -95,3 +96,39 @@ func TestIndexWritesPersist(t *testing.T) {
 }
 
 func itoa(i int) string { return fmt.Sprint(i) }
+
+// A write stays visible to Get while the flusher commits it: between the
+// batch leaving the queue and its commit, Get must not fall back to the
+// old value on disk (or to nothing).
+func TestIndexGetDuringFlush(t *testing.T) {
+	ix, err := OpenIndex(filepath.Join(t.TempDir(), "index.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Put("d", "kept", IndexEntry{FileSize: 1, Structure: []byte("old")}); err != nil {
+		t.Fatal(err)
+	}
+	ix.flush()
+	var mu sync.Mutex
+	var seen []string
+	ix.testFlushing = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, b := range []string{"kept", "fresh"} {
+			e, ok := ix.Get("d", b)
+			seen = append(seen, fmt.Sprintf("%s=%s/%v", b, e.Structure, ok))
+		}
+	}
+	ix.queue("d", []string{"kept", "fresh"}, [][]byte{
+		encodeEntry(IndexEntry{FileSize: 2, Structure: []byte("new")}),
+		encodeEntry(IndexEntry{FileSize: 3, Structure: []byte("fresh")}),
+	})
+	if err := ix.Close(); err != nil { // flushes, and waits for the flusher
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := "[kept=new/true fresh=fresh/true]"; fmt.Sprint(seen) != want {
+		t.Errorf("Get during the commit saw %v, want %s", seen, want)
+	}
+}

@@ -57,6 +57,7 @@ func (op FlagOp) apply(old, f maildir.Flags) maildir.Flags {
 func (m *Mailbox) SetFlags(ctx context.Context, uids []uint32, op FlagOp, flags maildir.Flags, from *Subscription) ([]Message, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	defer m.withLogLocked(ctx)()
 	ch := &Changes{}
 	var out []Message
 	err := m.retryMoved(ctx, uids, func(e *entry) error {
@@ -91,6 +92,7 @@ func (m *Mailbox) SetFlags(ctx context.Context, uids []uint32, op FlagOp, flags 
 func (m *Mailbox) Expunge(ctx context.Context, uids []uint32, from *Subscription) ([]Message, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	defer m.withLogLocked(ctx)()
 	ch := &Changes{}
 	gone := make(map[*entry]bool)
 	// forget drops the removed messages from the state, before any sync
@@ -101,8 +103,7 @@ func (m *Mailbox) Expunge(ctx context.Context, uids []uint32, from *Subscription
 		}
 		for e := range gone {
 			if e.suspect {
-				e.suspect = false
-				m.suspects--
+				m.resolveSuspect(e, resolvedExpunged)
 			}
 			delete(m.byBase, e.base)
 			m.unindexName(e)
@@ -120,6 +121,7 @@ func (m *Mailbox) Expunge(ctx context.Context, uids []uint32, from *Subscription
 		return nil
 	}, forget)
 	forget()
+	m.waiting.Store(int64(m.suspects))
 	sortByUID(ch.Expunged)
 	m.forgetCached(ch.Expunged)
 	ours := slices.Clone(ch.Expunged)
@@ -190,6 +192,7 @@ func (m *Mailbox) Append(ctx context.Context, r io.Reader, flags maildir.Flags, 
 func (m *Mailbox) adoptDelivered(ctx context.Context, names []string, from *Subscription) ([]Message, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	defer m.withLogLocked(ctx)()
 	fresh := make(map[string][]sighting, len(names))
 	order := make([]string, len(names))
 	for i, n := range names {

@@ -44,7 +44,21 @@ const (
 // NewRegistry returns a Registry that opens mailboxes with opts and,
 // when w is not nil, watches each open mailbox with w.
 func NewRegistry(opts Options, w *Watcher) *Registry {
-	return &Registry{opts: opts, watcher: w, boxes: make(map[string]*regEntry)}
+	opts.background = &background{}
+	r := &Registry{opts: opts, watcher: w, boxes: make(map[string]*regEntry)}
+	opts.Metrics.watch(r)
+	return r
+}
+
+// suspects sums the suspects waiting in the open mailboxes.
+func (r *Registry) suspects() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var n int64
+	for _, e := range r.boxes {
+		n += e.mb.waiting.Load()
+	}
+	return n
 }
 
 func dirIno(dir string) uint64 {
@@ -142,14 +156,17 @@ func (r *Registry) closeLocked(dir string, e *regEntry) {
 	e.mb.Close()
 }
 
-// Close closes every mailbox, in use or not; the Registry is not used
-// afterwards.
+// Close closes every mailbox, in use or not, and waits for the
+// background syncs (Kick) under way in the mailboxes the Registry opened:
+// a sync cut short by the exit of the process would leave the mailbox
+// lock behind. The Registry is not used afterwards.
 func (r *Registry) Close() {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	for dir, e := range r.boxes {
 		r.closeLocked(dir, e)
 	}
+	r.mu.Unlock()
+	r.opts.background.wait()
 }
 
 // Lookup returns the shared Mailbox of dir if it is open.

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cistern-mail/cistern/internal/logctx"
 	"github.com/cistern-mail/cistern/internal/uidlist"
 	"github.com/cistern-mail/cistern/maildir"
 )
@@ -36,6 +37,13 @@ type Options struct {
 	// Index, when set, caches what costs a read of a message file; the
 	// entries of expunged messages are dropped.
 	Index *Index
+	// Metrics, when set, count syncs, their proofs and suspects
+	// (metrics.go).
+	Metrics *Metrics
+
+	// background counts the background syncs (Kick) of the mailboxes a
+	// Registry opened, for its Close to wait for; nil: not counted.
+	background *background
 
 	// UnsafeTrustReaddir switches the expunge rule off: listings are read
 	// with plain readdir and every message missing from one is expunged at
@@ -102,10 +110,18 @@ func (e *entry) message() Message {
 
 // Mailbox is the synced state of one Maildir. Its methods are safe for
 // concurrent use; syncs are serialized.
+//
+// Its log lines name the mailbox. Those of a sync or change that a
+// session asked for, through a ctx that carries the session's logger
+// (package logctx), go to that logger, and name the session too; the
+// others (a sync after a change notice, the index cache) go to
+// Options.Logger.
 type Mailbox struct {
 	dir  string // immutable
 	opts Options
-	log  *slog.Logger
+	log  *slog.Logger // immutable
+	// waiting is suspects, for readers without mu (the metrics gauge).
+	waiting atomic.Int64
 
 	mu          sync.Mutex // guards every field below
 	reader      *uidlist.Reader
@@ -134,6 +150,9 @@ type Mailbox struct {
 	foreignLogged      map[string]bool
 	subs               []*Subscription
 	kicked             atomic.Bool // a background sync is scheduled (Kick)
+	// opLog is the logger of the operation that holds mu, when its ctx
+	// carries one (withLogLocked); nil: log.
+	opLog *slog.Logger
 
 	kwMu    sync.Mutex        // guards kw and kwStamp; taken after mu, never before
 	kw      *uidlist.Keywords // cached dovecot-keywords; nil: read it
@@ -243,6 +262,42 @@ func (m *Mailbox) UIDs() ([]uint32, uint32) {
 	return m.uidSnap, uint32(m.unseenSnap)
 }
 
+// logLocked is the logger of the operation that holds mu. Held with mu,
+// or before the Mailbox is shared (Open).
+func (m *Mailbox) logLocked() *slog.Logger {
+	if m.opLog != nil {
+		return m.opLog
+	}
+	return m.log
+}
+
+// withLogLocked makes the logger that ctx carries, naming the mailbox,
+// the one of the operation under way, and returns the function that
+// ends that. An operation nested in another keeps the outer one's.
+// Held with mu.
+func (m *Mailbox) withLogLocked(ctx context.Context) func() {
+	l := logctx.From(ctx)
+	if l == nil || m.opLog != nil {
+		return func() {}
+	}
+	m.opLog = l.With("mailbox", m.dir)
+	return func() { m.opLog = nil }
+}
+
+// markSuspect makes e a suspect; resolveSuspect ends that, as outcome
+// (metrics.go). Held with mu.
+func (m *Mailbox) markSuspect(e *entry) {
+	e.suspect = true
+	m.suspects++
+	m.opts.Metrics.suspected()
+}
+
+func (m *Mailbox) resolveSuspect(e *entry, outcome string) {
+	e.suspect = false
+	m.suspects--
+	m.opts.Metrics.resolvedAs(outcome)
+}
+
 // msgsChanged drops what UIDs cached: call it after every change of
 // m.msgs. flagsChanged does the same after a change of an entry's flags.
 func (m *Mailbox) msgsChanged()  { m.uidSnap, m.unseenSnap = nil, -1 }
@@ -264,7 +319,7 @@ func (m *Mailbox) Lookup(base string) (Message, bool) {
 func (m *Mailbox) refreshUIDList() (*uidlist.File, error) {
 	f, problems, err := m.reader.Refresh()
 	for _, p := range problems {
-		m.log.Warn("dovecot-uidlist damage", "problem", p.String())
+		m.logLocked().Warn("dovecot-uidlist damage", "problem", p.String())
 	}
 	if errors.Is(err, uidlist.ErrNotExist) || errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -272,7 +327,7 @@ func (m *Mailbox) refreshUIDList() (*uidlist.File, error) {
 	if errors.Is(err, uidlist.ErrBadHeader) || errors.Is(err, uidlist.ErrBadVersion) {
 		// No UID can be read from it: it is as good as missing. The next
 		// write keeps a copy of it before replacing it.
-		m.log.Error("dovecot-uidlist is unreadable; a copy is kept when it is replaced", "err", err)
+		m.logLocked().Error("dovecot-uidlist is unreadable; a copy is kept when it is replaced", "err", err)
 		return nil, nil
 	}
 	if err != nil {
@@ -293,7 +348,7 @@ func (m *Mailbox) replaceUIDList(lock *uidlist.Lock, file *uidlist.File) error {
 			if err != nil {
 				return fmt.Errorf("store: keeping a copy of damaged %s: %w", path, err)
 			}
-			m.log.Warn("kept a copy of the damaged dovecot-uidlist before replacing it", "copy", cp)
+			m.logLocked().Warn("kept a copy of the damaged dovecot-uidlist before replacing it", "copy", cp)
 		}
 	}
 	if err := uidlist.Rewrite(lock, m.dir, file); err != nil {
@@ -318,8 +373,11 @@ func (m *Mailbox) Sync(ctx context.Context) (*Changes, error) {
 }
 
 func (m *Mailbox) syncPublishLocked(ctx context.Context) (*Changes, error) {
+	defer m.withLogLocked(ctx)()
 	m.refreshKeywords()
 	ch, err := m.syncLocked(ctx)
+	m.waiting.Store(int64(m.suspects))
+	m.opts.Metrics.synced(ch)
 	if err != nil {
 		return nil, err
 	}
@@ -338,7 +396,7 @@ func (m *Mailbox) forgetCached(gone []Message) {
 		bases[i] = g.Base
 	}
 	if err := m.opts.Index.Forget(m.dir, bases); err != nil {
-		m.log.Warn("index: forgetting expunged messages", "err", err)
+		m.logLocked().Warn("index: forgetting expunged messages", "err", err)
 	}
 }
 
@@ -492,8 +550,7 @@ func (m *Mailbox) syncOnce(ctx context.Context, ch *Changes) error {
 		}
 		e.seen = gen
 		if e.suspect {
-			e.suspect = false
-			m.suspects--
+			m.resolveSuspect(e, resolvedFound)
 		}
 		if e.sub != sub || e.filename != name {
 			m.place(e, sub, name, ch)
@@ -528,7 +585,7 @@ func (m *Mailbox) syncOnce(ctx context.Context, ch *Changes) error {
 	}
 	if proven && !m.opts.UnsafeTrustReaddir {
 		if err := m.compact(ctx, nextBefore, len(ch.Expunged) > 0); err != nil {
-			m.log.Warn("uidlist compaction failed", "err", err)
+			m.logLocked().Warn("uidlist compaction failed", "err", err)
 		}
 	}
 	return m.finish(ch, ln, lc, proven)
@@ -654,16 +711,19 @@ func (m *Mailbox) foreign(sub, name string) {
 	if len(m.foreignLogged) < 10000 {
 		m.foreignLogged[key] = true
 	}
-	m.log.Warn("ignoring a file that is not a Maildir message", "file", filepath.Join(m.dir, sub, name))
+	m.logLocked().Warn("ignoring a file that is not a Maildir message", "file", filepath.Join(m.dir, sub, name))
 }
 
 // resetLocked drops the state after the uidlist was replaced with another
 // UIDVALIDITY: every message will be new again.
 func (m *Mailbox) resetLocked(f *uidlist.File, ch *Changes) {
-	m.log.Error("UIDVALIDITY changed: dovecot-uidlist was replaced, every UID is void",
+	m.logLocked().Error("UIDVALIDITY changed: dovecot-uidlist was replaced, every UID is void",
 		"old", m.uidvalidity, "new", f.Header.UIDValidity)
 	for _, e := range m.msgs {
 		ch.Expunged = append(ch.Expunged, e.message())
+		if e.suspect {
+			m.resolveSuspect(e, resolvedExpunged)
+		}
 	}
 	ch.UIDValidityChanged = true
 	m.msgs = nil
@@ -684,8 +744,7 @@ func (m *Mailbox) expungeAbsent(gen uint64, proven bool, newDir string, ch *Chan
 			continue
 		}
 		if !e.suspect {
-			e.suspect = true
-			m.suspects++
+			m.markSuspect(e)
 		}
 		if proven {
 			candidates = append(candidates, e)
@@ -711,8 +770,7 @@ func (m *Mailbox) expungeAbsent(gen uint64, proven bool, newDir string, ch *Chan
 		kept := candidates[:0]
 		for _, e := range candidates {
 			if name, ok := inNew[e.base]; ok {
-				e.suspect = false
-				m.suspects--
+				m.resolveSuspect(e, resolvedFound)
 				e.seen = gen
 				m.place(e, maildir.New, name, ch)
 				continue
@@ -727,8 +785,7 @@ func (m *Mailbox) expungeAbsent(gen uint64, proven bool, newDir string, ch *Chan
 	gone := make(map[*entry]bool, len(candidates))
 	for _, e := range candidates {
 		gone[e] = true
-		e.suspect = false
-		m.suspects--
+		m.resolveSuspect(e, resolvedExpunged)
 		delete(m.byBase, e.base)
 		m.unindexName(e)
 		ch.Expunged = append(ch.Expunged, e.message())
@@ -791,7 +848,7 @@ func (m *Mailbox) assign(ctx context.Context, f *uidlist.File, fresh map[string]
 			}
 			delete(fresh, base)
 			if usedUID(r.UID) {
-				m.log.Error("dovecot-uidlist gives one UID to two base names; keeping the first",
+				m.logLocked().Error("dovecot-uidlist gives one UID to two base names; keeping the first",
 					"uid", r.UID, "base", base)
 				continue
 			}
@@ -898,15 +955,15 @@ func (m *Mailbox) createUIDList(lock *uidlist.Lock, recs []uidlist.Record) (*uid
 	if data, err := os.ReadFile(courier); err == nil {
 		cf, problems, err := uidlist.ParseCourier(courier, data)
 		for _, p := range problems {
-			m.log.Warn("courierimapuiddb damage", "problem", p.String())
+			m.logLocked().Warn("courierimapuiddb damage", "problem", p.String())
 		}
 		if err == nil {
-			m.log.Info("importing UIDs from courierimapuiddb", "records", len(cf.Records))
+			m.logLocked().Info("importing UIDs from courierimapuiddb", "records", len(cf.Records))
 			file.Header.UIDValidity = cf.Header.UIDValidity
 			file.Header.NextUID = cf.Header.NextUID
 			file.Records = cf.Records
 		} else {
-			m.log.Warn("courierimapuiddb unreadable", "err", err)
+			m.logLocked().Warn("courierimapuiddb unreadable", "err", err)
 		}
 	}
 	if file.Header.UIDValidity == 0 {
@@ -928,7 +985,7 @@ func (m *Mailbox) createUIDList(lock *uidlist.Lock, recs []uidlist.Record) (*uid
 	}
 	file.Header.NextUID = next
 	if m.uidvalidity != 0 && m.uidvalidity != file.Header.UIDValidity {
-		m.log.Error("dovecot-uidlist is missing: UIDs are rebuilt with a new UIDVALIDITY",
+		m.logLocked().Error("dovecot-uidlist is missing: UIDs are rebuilt with a new UIDVALIDITY",
 			"old", m.uidvalidity, "new", file.Header.UIDValidity)
 	}
 	if err := m.replaceUIDList(lock, file); err != nil {
@@ -957,7 +1014,7 @@ func (m *Mailbox) rebuildUIDList(ctx context.Context) (*uidlist.File, error) {
 	for _, e := range m.msgs {
 		file.Records = append(file.Records, uidlist.Record{UID: e.uid, Name: e.base})
 	}
-	m.log.Error("dovecot-uidlist vanished: rewriting it from the synced state", "records", len(file.Records))
+	m.logLocked().Error("dovecot-uidlist vanished: rewriting it from the synced state", "records", len(file.Records))
 	if err := m.replaceUIDList(lock, file); err != nil {
 		return nil, err
 	}
@@ -1033,7 +1090,7 @@ func (m *Mailbox) compact(ctx context.Context, nextBefore uint32, expunged bool)
 		}
 		out.Records = append(out.Records, r)
 	}
-	m.log.Info("compacting dovecot-uidlist", "records", len(f.Records), "kept", len(out.Records))
+	m.logLocked().Info("compacting dovecot-uidlist", "records", len(f.Records), "kept", len(out.Records))
 	return m.replaceUIDList(lock, out)
 }
 
@@ -1132,7 +1189,7 @@ func (m *Mailbox) liveDistinct(ctx context.Context, base string, ss []sighting) 
 			continue // vanished meanwhile
 		}
 		if same {
-			m.log.Warn("removing an identical second copy of a message", "base", base, "kept", first, "removed", path)
+			m.logLocked().Warn("removing an identical second copy of a message", "base", base, "kept", first, "removed", path)
 			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return nil, err
 			}
@@ -1149,7 +1206,7 @@ func (m *Mailbox) liveDistinct(ctx context.Context, base string, ss []sighting) 
 		}
 		n.Base = nb
 		target := filepath.Join(m.dir, l.s.sub, n.Filename())
-		m.log.Warn("two different messages share a base name: giving the later one a new name",
+		m.logLocked().Warn("two different messages share a base name: giving the later one a new name",
 			"base", base, "file", path, "renamed", target)
 		if err := renameNoReplace(path, target); err != nil {
 			return nil, err

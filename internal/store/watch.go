@@ -140,6 +140,35 @@ func (w *Watcher) loop() {
 	}
 }
 
+// background counts goroutines that must end before a Close returns.
+// An add that comes while wait waits, waits for it: a WaitGroup must not
+// be added to from zero during a Wait.
+type background struct {
+	mu sync.Mutex // held by wait
+	wg sync.WaitGroup
+}
+
+func (b *background) add() {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	b.wg.Add(1)
+	b.mu.Unlock()
+}
+
+func (b *background) done() {
+	if b != nil {
+		b.wg.Done()
+	}
+}
+
+func (b *background) wait() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.wg.Wait()
+}
+
 // kickDelay gathers a burst of changes (a client moving many messages)
 // into one sync; well under the 100 ms within which IDLE reports a change.
 const kickDelay = 5 * time.Millisecond
@@ -150,7 +179,9 @@ func (m *Mailbox) Kick() {
 	if !m.kicked.CompareAndSwap(false, true) {
 		return
 	}
+	m.opts.background.add()
 	go func() {
+		defer m.opts.background.done()
 		time.Sleep(kickDelay)
 		m.kicked.Store(false)
 		if !maildir.IsMaildir(m.dir) {

@@ -69,6 +69,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cistern-mail/cistern/internal/logctx"
+	"github.com/cistern-mail/cistern/internal/metrics"
 )
 
 // The default Policy, with its reasons.
@@ -152,7 +155,11 @@ var ErrRefused = errors.New("throttle: too many failed logins")
 // with the default Policy; a nil *Throttle throttles nothing.
 type Throttle struct {
 	Policy Policy
-	Logger *slog.Logger // nil: no log
+	// Logger receives a line for each failed or refused login; nil: no
+	// log. A logger carried by the ctx of Check or Fail (package logctx)
+	// writes that call's lines instead: it names the client's session
+	// and address, so the lines leave the address out.
+	Logger *slog.Logger
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
 	// Sleep waits d or until ctx is done; nil: a timer. Every wait a
@@ -208,10 +215,17 @@ func (t *Throttle) wait(ctx context.Context, d time.Duration) {
 	}
 }
 
-func (t *Throttle) log(level slog.Level, msg string, args ...any) {
-	if t.Logger != nil {
-		t.Logger.Log(context.Background(), level, msg, args...)
+// log writes a line about a login from addr (see Logger).
+func (t *Throttle) log(ctx context.Context, level slog.Level, msg string, addr net.Addr, args ...any) {
+	if t.Logger == nil {
+		return
 	}
+	l := logctx.From(ctx)
+	if l == nil {
+		l = t.Logger
+		args = append([]any{"remote", addrString(addr)}, args...)
+	}
+	l.Log(ctx, level, msg, args...)
 }
 
 // keysOf returns the keys of a login by user from addr, and whether addr
@@ -306,7 +320,7 @@ func (t *Throttle) Check(ctx context.Context, addr net.Addr, user string) error 
 		return nil
 	}
 	t.Refused.Add(1)
-	t.log(slog.LevelInfo, "login refused: too many failed logins", "remote", addrString(addr), "user", logName(user), "over", reason)
+	t.log(ctx, slog.LevelInfo, "login refused: too many failed logins", addr, "user", logName(user), "over", reason)
 	t.wait(ctx, t.policy.MaxDelay)
 	return ErrRefused
 }
@@ -321,7 +335,7 @@ func (t *Throttle) Fail(ctx context.Context, addr net.Addr, user string) {
 	t.Failures.Add(1)
 	ak, uk, pk, exempt := t.keysOf(addr, user)
 	if exempt {
-		t.log(slog.LevelInfo, "login failed", "remote", addrString(addr), "user", logName(user), "exempt", true)
+		t.log(ctx, slog.LevelInfo, "login failed", addr, "user", logName(user), "exempt", true)
 		return
 	}
 	now := t.now()
@@ -349,11 +363,11 @@ func (t *Throttle) Fail(ctx context.Context, addr net.Addr, user string) {
 	t.mu.Unlock()
 
 	delay := t.delay(n)
-	t.log(slog.LevelInfo, "login failed", "remote", addrString(addr), "user", logName(user),
+	t.log(ctx, slog.LevelInfo, "login failed", addr, "user", logName(user),
 		"address_failures", counts[0], "user_failures", counts[1], "delay", delay)
 	for _, what := range blocked {
 		t.Blocks.Add(1)
-		t.log(slog.LevelWarn, "login throttle: too many failed logins; refusing logins", "remote", addrString(addr), "user", logName(user),
+		t.log(ctx, slog.LevelWarn, "login throttle: too many failed logins; refusing logins", addr, "user", logName(user),
 			"over", what, "for", t.policy.Penalty)
 	}
 	t.wait(ctx, delay)
@@ -392,6 +406,22 @@ func (t *Throttle) Succeed(addr net.Addr, user string) {
 	}
 	p.failures = 0
 	p.trustedUntil = now.Add(t.policy.TrustFor)
+}
+
+// RegisterMetrics reports t's counters in r (nothing for a nil t):
+//
+//	cistern_auth_failures_total   Failures: failed logins
+//	cistern_auth_throttled_total  Refused: logins refused without a password check
+//	cistern_auth_blocks_total     Blocks: an address or user name went over its limit
+func (t *Throttle) RegisterMetrics(r *metrics.Registry) {
+	if t == nil {
+		return
+	}
+	count := func(v *atomic.Int64) func() float64 { return func() float64 { return float64(v.Load()) } }
+	r.CounterFunc("cistern_auth_failures_total", "Failed logins (wrong password, unknown user, malformed request).", count(&t.Failures))
+	r.CounterFunc("cistern_auth_throttled_total", "Logins refused by the throttle without a password check.", count(&t.Refused))
+	r.CounterFunc("cistern_auth_blocks_total", "Times an address or a user name went over its failure limit and was refused for the penalty.", count(&t.Blocks))
+	r.GaugeFunc("cistern_auth_tracked", "Addresses, user names and pairs the throttle remembers now.", func() float64 { return float64(t.Tracked()) })
 }
 
 // Tracked returns the number of keys tracked now.

@@ -62,6 +62,11 @@ func ParseKeywords(path string, data []byte) (*Keywords, []Problem) {
 		case strings.IndexByte(name, 0) >= 0:
 			bad("NUL in name, skipped")
 			continue
+		case strings.IndexByte(name, '\r') >= 0:
+			// Only the line's CRLF is dropped: a CR left in the name
+			// could not be written back, nor sent in a FLAGS list.
+			bad("CR in name, skipped")
+			continue
 		}
 		if old := k.Names[idx]; old != "" {
 			bad("index " + strconv.Itoa(idx) + " repeated, replaces " + strconv.Quote(old))

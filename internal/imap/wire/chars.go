@@ -53,3 +53,17 @@ func isAString(s string) bool {
 	}
 	return true
 }
+
+// IsAtom reports whether s is 1*ATOM-CHAR: what a keyword (flag-keyword,
+// RFC 9051 §9) must be to be sent in FLAGS, PERMANENTFLAGS and FETCH.
+func IsAtom(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if class[s[i]]&cAtom == 0 {
+			return false
+		}
+	}
+	return true
+}
