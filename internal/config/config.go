@@ -90,11 +90,13 @@
 package config
 
 import (
+	"encoding"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -346,6 +348,15 @@ func Load(path string) (*Config, error) {
 	for _, k := range md.Undecoded() {
 		errs = append(errs, &KeyError{Key: k.String(), Problem: "unknown key"})
 	}
+	// The TOML decoder matches keys to fields case-insensitively; the
+	// configuration's keys are lower case, and "[IMAP]" is a mistake
+	// that would pass unnoticed elsewhere.
+	known := knownKeys()
+	for _, k := range md.Keys() {
+		if key := k.String(); !known[key] && known[strings.ToLower(key)] {
+			errs = append(errs, &KeyError{Key: key, Problem: "unknown key (keys are lower case: " + strings.ToLower(key) + ")"})
+		}
+	}
 	// toml takes an integer as nanoseconds; "30" would be 30ns.
 	if md.Type("imap", "idle_timeout") == "Integer" {
 		errs = append(errs, &KeyError{Key: "imap.idle_timeout", Problem: `must be a duration string such as "30m"`})
@@ -512,3 +523,26 @@ func checkAddr(a string) error {
 	}
 	return nil
 }
+
+// knownKeys are the dotted keys of Config's TOML tags, tables included.
+func knownKeys() map[string]bool {
+	out := make(map[string]bool)
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			tag, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+			if tag == "" || tag == "-" {
+				continue
+			}
+			out[prefix+tag] = true
+			if f.Type.Kind() == reflect.Struct && !reflect.PointerTo(f.Type).Implements(textUnmarshaler) {
+				walk(f.Type, prefix+tag+".")
+			}
+		}
+	}
+	walk(reflect.TypeOf(Config{}), "")
+	return out
+}
+
+var textUnmarshaler = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()

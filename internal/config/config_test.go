@@ -256,6 +256,7 @@ func TestLoadErrors(t *testing.T) {
 		{"integer lmtp duration", "[lmtp]\ndata_timeout = 60", []string{"lmtp.data_timeout"}, ""},
 		{"integer throttle durations", "[throttle]\ndelay = 1\npenalty = 900", []string{"throttle.delay", "throttle.penalty"}, ""},
 		{"unknown throttle key", "[throttle]\nmax_failures = 3", []string{"throttle.max_failures"}, ""},
+		{"upper-case keys", "[IMAP]\nlisten = []\n[lmtp]\nSocket = \"/x\"", []string{"IMAP", "IMAP.listen", "lmtp.Socket"}, ""},
 		{"lmtp socket mode as number", "[lmtp]\nsocket_mode = 0o660", nil, "socket_mode"},
 		{"bad duration", "[imap]\nidle_timeout = \"half an hour\"", nil, "half an hour"},
 		{"wrong type", "[imap]\nmax_line = \"big\"", nil, "max_line"},
