@@ -34,7 +34,9 @@ import (
 //   - 'cistern deliver' started as root becomes the recipient's uid:gid
 //     from the passwd-file, or the configured user when the line has
 //     none, before it touches the Maildir; with neither it refuses.
-//   - 'cistern serve --demo' refuses root: it is for an ordinary account.
+//   - 'cistern serve --demo' as root warns and serves as root: it
+//     touches nothing but its own directory, and the README's first
+//     command must work in a root shell too.
 
 // errRootRefused is the error of every refusal to touch mail as root.
 var errRootRefused = errors.New("refusing to touch mail as root")

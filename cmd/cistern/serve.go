@@ -67,8 +67,8 @@ log line and the certificate read at start stays. What cistern makes is private
 to the user: messages 0600, new Maildirs and data_dir 0700, the index
 0600; folders and control files in a Maildir take the Maildir's mode.
 
-With --demo it needs no configuration and refuses to run as root:
-everything lives under DIR (default ./cistern-data, made on first start):
+With --demo it needs no configuration and no root (as root it warns and
+serves as root, on its own directory only): everything lives under DIR (default ./cistern-data, made on first start):
 
   DIR/passwd                 the passwd-file, with the user "demo"
   DIR/demo-password          demo's password in clear text (mode 0600)
@@ -450,9 +450,7 @@ func serveIMAP(ctx context.Context, lns, tlsLns []net.Listener, logger *slog.Log
 // listen, IMAP with implicit TLS on tlsListen ("": none) and LMTP on
 // lmtpListen.
 func serveDemo(ctx context.Context, dir, listen, lmtpListen, tlsListen string, stdio Stdio) error {
-	if effectiveUID() == 0 {
-		return fmt.Errorf("serve --demo: %w: the demo is for an ordinary account (to serve as root, use --config with user = \"...\")", errRootRefused)
-	}
+	asRoot := effectiveUID() == 0
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return err
@@ -461,6 +459,12 @@ func serveDemo(ctx context.Context, dir, listen, lmtpListen, tlsListen string, s
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(stdio.Err, nil))
+	if asRoot {
+		// The demo is one directory of its own; a fresh machine's first
+		// try is often a root shell. Real service as root drops to
+		// [user] (--config); the demo says so and goes on.
+		logger.Warn("demo: running as root; its files under the demo directory belong to root. To serve mail, use --config with user = \"...\"", "dir", dir)
+	}
 	cfg := &config.Config{
 		// A '%' in dir is a '%', not a variable.
 		MailLocation: strings.ReplaceAll(dir, "%", "%%") + "/mail/%u/Maildir",
