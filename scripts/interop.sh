@@ -9,9 +9,10 @@
 # Each component has one ensure_* function; add new components (mbsync,
 # ...) the same way and call them from main.
 #
-# Components: Dovecot (dovecot-imapd), Postfix and swaks. The tests run
-# private instances of Dovecot and Postfix under temporary directories; the
-# system's instances stay stopped and their configuration untouched.
+# Components: Dovecot (dovecot-imapd), Postfix, swaks, and Chromium (to
+# render the torture report headless). The tests run private instances of
+# Dovecot and Postfix under temporary directories; the system's instances
+# stay stopped and their configuration untouched.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -147,6 +148,15 @@ ensure_swaks() {
 	log "$(swaks --version 2>&1 | head -n 1)"
 }
 
+# ensure_chromium installs Debian's Chromium and a font, with which the
+# torture test renders its HTML report headless and screenshots it.
+ensure_chromium() {
+	if [ ! -x /usr/bin/chromium ] || ! dpkg -s fonts-dejavu-core >/dev/null 2>&1; then
+		apt_install chromium fonts-dejavu-core
+	fi
+	log "$(/usr/bin/chromium --version 2>/dev/null | head -n 1)"
+}
+
 ensure_mail_user() {
 	if ! getent passwd "$MAIL_USER" >/dev/null; then
 		log "creating system user $MAIL_USER"
@@ -165,6 +175,7 @@ main() {
 	ensure_dovecot
 	ensure_postfix
 	ensure_swaks
+	ensure_chromium
 	ensure_mail_user
 	run_tests "$@"
 }

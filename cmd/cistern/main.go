@@ -7,7 +7,7 @@
 //	cistern check    verify a user's Maildirs offline (--repair: and repair them)
 //	cistern migrate  adopt a Maildir tree that Courier or Dovecot served
 //	cistern race     the readdir race, measured: naive scans against proven listings
-//	cistern torture  adversarial tests of the guarantees (torture maildir)
+//	cistern torture  adversarial tests of the guarantees (torture maildir, torture imap)
 //
 // main only maps Run's error to an exit code; each subcommand lives in its
 // own file with its help beside it.
@@ -52,7 +52,7 @@ func commands() []command {
 		{"serve", "serve IMAP and LMTP: from the configuration, or a demo setup with --demo", runServe},
 		{"deliver", "deliver the message on standard input to a user (LDA, for the MTA)", runDeliver},
 		{"race", "measure the readdir race: naive scans against proven listings", runRace},
-		{"torture", "adversarial tests of the guarantees (torture maildir)", runTorture},
+		{"torture", "adversarial tests of the guarantees (torture maildir, torture imap)", runTorture},
 		{"user", "manage the users of the passwd-file: add, passwd, del, list", runUser},
 		{"check", "verify a user's Maildirs offline, and repair them with --repair", runCheck},
 		{"migrate", "adopt a Maildir tree that Courier or Dovecot served, keeping every UID", runMigrate},

@@ -13,12 +13,18 @@ import (
 )
 
 const tortureHelp = `usage: cistern torture maildir --dir D [flags]
+       cistern torture imap --imap HOST:PORT --user U --pass P [flags]
 
-Runs foreign Maildir writers that never take Cistern's lock (flag
-renamers, new/ -> cur/ movers, deliverers, deleters) against one Maildir,
-with several Cistern syncers in separate processes, and checks every
-guarantee: no phantom expunge, stable UIDs, no UID given twice or reused,
-nothing lost, flags converge. Exits 1 when any guarantee was broken.
+torture imap tortures any IMAP server (Cistern, Dovecot) over the wire,
+with LMTP deliverers and foreign Maildir writers, and checks what every
+session was told; see 'cistern torture imap -h'.
+
+torture maildir runs foreign Maildir writers that never take Cistern's
+lock (flag renamers, new/ -> cur/ movers, deliverers, deleters) against
+one Maildir, with several Cistern syncers in separate processes, and
+checks every guarantee: no phantom expunge, stable UIDs, no UID given
+twice or reused, nothing lost, flags converge. Exits 1 when any
+guarantee was broken.
 
 D must be absent or empty; it is left behind for inspection (the event
 log is D/cistern-torture/events.log).
@@ -37,8 +43,12 @@ func runTorture(ctx context.Context, args []string, stdio Stdio) error {
 		return runTortureMaildir(ctx, args[1:], stdio)
 	case "maildir-syncer":
 		return runTortureSyncer(ctx, args[1:], stdio)
+	case "imap":
+		return runTortureIMAP(ctx, args[1:], stdio)
+	case "imap-compare":
+		return runTortureIMAPCompare(ctx, args[1:], stdio)
 	}
-	return fmt.Errorf("%w: unknown torture %q (want maildir)", errUsage, args[0])
+	return fmt.Errorf("%w: unknown torture %q (want maildir or imap)", errUsage, args[0])
 }
 
 func runTortureMaildir(ctx context.Context, args []string, stdio Stdio) error {

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# torture.sh runs the same `cistern torture imap` against Cistern and
+# against Dovecot 2.3 on this machine, and prints the results side by
+# side (the README's section on correctness shows one such run):
+#
+#   - Cistern: this repository's `cistern serve --config`, IMAP and LMTP
+#     on loopback, one user whose INBOX is a Maildir here;
+#   - Dovecot: bench/dovecot.sh's private instance, IMAP and LMTP on
+#     loopback, one user whose INBOX is a Maildir here.
+#
+# Each run has every actor: IMAP sessions, an LMTP deliverer, and foreign
+# writers renaming, moving, delivering and deleting in the Maildir
+# without any lock. Run it as root (Dovecot's master needs it) on Debian
+# 12, from anywhere inside the repository. Settings, by environment:
+#
+#   TORTURE_SECONDS   how long the actors run against each server (300)
+#   TORTURE_SESSIONS  IMAP sessions (8)
+#   TORTURE_MESSAGES  messages at the start (500)
+#   TORTURE_RENAMES   foreign flag renames per second (200)
+#   TORTURE_OUT       where the results go (a new directory under /var/tmp)
+#
+# TORTURE_OUT receives cistern.json, cistern.html, dovecot.json,
+# dovecot.html (the --json and --report of each run), comparison.txt (the
+# table printed at the end) and the servers' logs; the work directory
+# (Maildirs, the servers' state) is removed at the end unless it is
+# TORTURE_OUT. Violations do not make the script fail; a run that cannot
+# be made does.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+seconds="${TORTURE_SECONDS:-300}"
+sessions="${TORTURE_SESSIONS:-8}"
+messages="${TORTURE_MESSAGES:-500}"
+renames="${TORTURE_RENAMES:-200}"
+readonly USER_NAME=torture
+# The unprivileged account both servers touch mail as (bench/dovecot.sh
+# and scripts/interop.sh use the same).
+readonly MAIL_USER=cistern-interop
+
+log() { printf 'torture.sh: %s\n' "$*" >&2; }
+die() {
+	log "$*"
+	exit 1
+}
+
+[ "$(id -u)" -eq 0 ] || die "run me as root: Dovecot's master needs it"
+if ! getent passwd "$MAIL_USER" >/dev/null; then
+	log "creating system user $MAIL_USER"
+	useradd --system --user-group --no-create-home \
+		--home-dir /nonexistent --shell /usr/sbin/nologin "$MAIL_USER"
+fi
+work="$(mktemp -d /var/tmp/cistern-torture.XXXXXX)"
+chmod 0755 "$work"
+out="${TORTURE_OUT:-$work}"
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+log "work directory $work, results in $out"
+
+cd "$repo_root"
+log "building cistern"
+go build -o "$work/bin/cistern" ./cmd/cistern
+cistern="$work/bin/cistern"
+
+# free_port prints a loopback TCP port that was free a moment ago.
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# greets reports whether 127.0.0.1:$1 sends a first line starting with $2.
+greets() {
+	timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && IFS= read -r line <&3 && [[ "$line" == "$2"* ]]' _ "$1" "$2" 2>/dev/null
+}
+
+# torture NAME IMAP LMTP PASSWORD MAILDIR runs the torture against one
+# server; its exit status (1: violations or errors) is reported, not fatal.
+torture() {
+	local name="$1" imap="$2" lmtp="$3" password="$4" maildir="$5" rc=0
+	log "torturing $name for $seconds s with $sessions sessions"
+	printf '%s\n' "$password" >"$work/$name.pass"
+	"$cistern" torture imap --imap "$imap" --lmtp "$lmtp" --user "$USER_NAME" \
+		--pass-file "$work/$name.pass" --maildir "$maildir" \
+		--sessions "$sessions" --seconds "$seconds" --messages "$messages" \
+		--renames-per-second "$renames" \
+		--json --report "$out/$name.html" >"$out/$name.json" || rc=$?
+	log "$name: torture exit status $rc ($out/$name.html)"
+	[ "$rc" -le 1 ] || die "the run against $name could not be made"
+}
+
+# Cistern: a configuration, a passwd-file, the Maildir, and the daemon in
+# a process group of its own.
+cistern_dir="$work/cistern"
+mkdir -p "$cistern_dir/data" "$cistern_dir/mail/$USER_NAME/Maildir/"{new,cur,tmp}
+imap_port="$(free_port)"
+lmtp_port="$(free_port)"
+cat >"$cistern_dir/cistern.toml" <<EOF
+# Cistern of bench/torture.sh.
+user = "$MAIL_USER"
+data_dir = "$cistern_dir/data"
+mail_location = "$cistern_dir/mail/%u/Maildir"
+passwd_file = "$cistern_dir/passwd"
+
+[imap]
+listen = ["127.0.0.1:$imap_port"]
+
+[lmtp]
+listen = ["127.0.0.1:$lmtp_port"]
+EOF
+cistern_password="$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+printf '%s\n' "$cistern_password" | "$cistern" user add --config "$cistern_dir/cistern.toml" --scheme PLAIN "$USER_NAME" >/dev/null 2>&1
+chown -R "$MAIL_USER:" "$cistern_dir/data" "$cistern_dir/mail" "$cistern_dir/passwd"
+setsid "$cistern" serve --config "$cistern_dir/cistern.toml" >"$out/cistern.log" 2>&1 </dev/null &
+cistern_pid=$!
+stop_cistern() {
+	kill -TERM -- "-$cistern_pid" 2>/dev/null || return 0
+	for _ in $(seq 200); do
+		kill -0 -- "-$cistern_pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -KILL -- "-$cistern_pid" 2>/dev/null || true
+}
+dovecot_dir="$work/dovecot"
+cleanup() {
+	stop_cistern
+	[ -f "$dovecot_dir/dovecot.conf" ] && bash "$repo_root/bench/dovecot.sh" stop "$dovecot_dir"
+	# The Maildirs and the servers' state go; the results stay.
+	[ "$out" = "$work" ] || rm -rf "$work"
+	return 0
+}
+trap cleanup EXIT
+for _ in $(seq 100); do
+	greets "$imap_port" "* OK" && greets "$lmtp_port" "220 " && break
+	kill -0 "$cistern_pid" 2>/dev/null || die "cistern serve exited: $(tail -n 20 "$out/cistern.log")"
+	sleep 0.1
+done
+torture cistern "127.0.0.1:$imap_port" "127.0.0.1:$lmtp_port" "$cistern_password" "$cistern_dir/mail/$USER_NAME/Maildir"
+stop_cistern
+
+# Dovecot: bench/dovecot.sh's instance.
+env_file="$work/dovecot.env"
+DOVECOT_IMAP_PORT="$(free_port)" DOVECOT_LMTP_PORT="$(free_port)" \
+	bash "$repo_root/bench/dovecot.sh" start "$dovecot_dir" >"$env_file"
+dovecot_value() { sed -n "s/^$1=//p" "$env_file"; }
+torture dovecot "$(dovecot_value imap)" "$(dovecot_value lmtp)" "$(dovecot_value password)" "$(dovecot_value maildir)"
+bash "$repo_root/bench/dovecot.sh" stop "$dovecot_dir"
+cp "$dovecot_dir/dovecot.log" "$out/dovecot.log"
+
+{
+	echo "cistern torture imap, $sessions sessions, $seconds s, $messages messages at the start, LMTP and foreign writers ($renames renames/s);"
+	echo "$(uname -sr), $(nproc) cores, $(/usr/sbin/dovecot --version | sed 's/^/dovecot /'), cistern $(git -C "$repo_root" rev-parse --short HEAD)"
+	echo
+	"$cistern" torture imap-compare cistern="$out/cistern.json" dovecot="$out/dovecot.json"
+} | tee "$out/comparison.txt"

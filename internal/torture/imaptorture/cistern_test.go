@@ -1,0 +1,146 @@
+package imaptorture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cistern-mail/cistern/internal/backend"
+	"github.com/cistern-mail/cistern/internal/delivery"
+	"github.com/cistern-mail/cistern/internal/imap"
+	"github.com/cistern-mail/cistern/internal/lmtp"
+	"github.com/cistern-mail/cistern/internal/store"
+	"github.com/cistern-mail/cistern/maildir"
+)
+
+const (
+	testUser     = "torture"
+	testPassword = "torture-secret"
+)
+
+// oneUser is one user with one Maildir, for IMAP and LMTP.
+type oneUser struct{ root string }
+
+func (u oneUser) Authenticate(_ context.Context, name, password string) (backend.Account, error) {
+	if name != testUser || password != testPassword {
+		return backend.Account{}, imap.ErrAuthFailed
+	}
+	return backend.Account{MaildirRoot: u.root}, nil
+}
+
+func (u oneUser) LookupUser(name string) (delivery.User, error) {
+	if name != testUser {
+		return delivery.User{}, fmt.Errorf("%w: %s", delivery.ErrUnknownUser, name)
+	}
+	return delivery.User{Name: testUser, Root: u.root}, nil
+}
+
+// cistern is Cistern's IMAP and LMTP servers in this process, wired as
+// the daemon wires them: one Registry with a Watcher and an index.
+type cistern struct {
+	imapAddr, lmtpAddr string
+	maildir            string
+	imapSrv            *imap.Server
+	lmtpSrv            *lmtp.Server
+}
+
+func startCistern(t *testing.T) *cistern {
+	t.Helper()
+	dir := t.TempDir()
+	root := filepath.Join(dir, "mail", "Maildir")
+	if err := maildir.Create(root, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	ix, err := store.OpenIndex(filepath.Join(dir, "data", "index.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	watcher, err := store.NewWatcher(logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	registry := store.NewRegistry(store.Options{Index: ix, Logger: logger}, watcher)
+	users := oneUser{root: root}
+	c := &cistern{
+		maildir: root,
+		imapSrv: &imap.Server{Backend: &backend.Backend{Auth: users, Registry: registry}, Logger: logger},
+		lmtpSrv: &lmtp.Server{Deliverer: &delivery.Deliverer{Users: users, Registry: registry, Logger: logger}, Logger: logger, Hostname: "torture.test"},
+	}
+	imapLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lmtpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.imapAddr, c.lmtpAddr = imapLn.Addr().String(), lmtpLn.Addr().String()
+	imapDone, lmtpDone := make(chan error, 1), make(chan error, 1)
+	go func() { imapDone <- c.imapSrv.Serve(imapLn) }()
+	go func() { lmtpDone <- c.lmtpSrv.Serve(lmtpLn) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := c.lmtpSrv.Shutdown(ctx); err != nil {
+			t.Error(err)
+		}
+		if err := c.imapSrv.Shutdown(ctx); err != nil {
+			t.Error(err)
+		}
+		if err := <-imapDone; !errors.Is(err, imap.ErrServerClosed) {
+			t.Error(err)
+		}
+		if err := <-lmtpDone; !errors.Is(err, lmtp.ErrServerClosed) {
+			t.Error(err)
+		}
+		if n := c.imapSrv.Panics.Load() + c.lmtpSrv.Panics.Load(); n > 0 {
+			t.Errorf("the servers recovered %d panics", n)
+		}
+		watcher.Close()
+		ix.Close()
+	})
+	return c
+}
+
+// TestCistern: every actor against Cistern, and not one violation.
+func TestCistern(t *testing.T) {
+	c := startCistern(t)
+	seconds := 8 * time.Second
+	if testing.Short() {
+		seconds = 3 * time.Second
+	}
+	res, err := Run(context.Background(), Config{
+		IMAP: c.imapAddr, User: testUser, Password: testPassword,
+		LMTP: c.lmtpAddr, Maildir: c.maildir,
+		Sessions: 4, Duration: seconds, Messages: 60, Timeout: 20 * time.Second, Seed: 7,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sb strings.Builder
+	res.WriteSummary(&sb)
+	t.Log("\n" + sb.String())
+	for _, op := range []string{"SELECT", "EXAMINE", "FETCH FLAGS", "FETCH ENVELOPE", "FETCH BODY", "STORE", "SEARCH", "COPY", "MOVE", "EXPUNGE", "UID EXPUNGE", "APPEND", "NOOP", "IDLE", "LMTP",
+		"foreign rename", "foreign move", "foreign delivery", "foreign deletion"} {
+		if s := res.Op(op); s.OK == 0 {
+			t.Errorf("no %s succeeded: %+v", op, s)
+		}
+	}
+	if res.Messages.ToldExpunged == 0 {
+		t.Error("no session was told of an expunge")
+	}
+	if res.Total != 0 {
+		t.Errorf("%d violations against Cistern", res.Total)
+	}
+	if len(res.Errors) != 0 {
+		t.Errorf("errors: %v", res.Errors)
+	}
+}

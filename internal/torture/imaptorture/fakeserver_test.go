@@ -1,0 +1,858 @@
+package imaptorture
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// lie is the one way a fakeServer misbehaves.
+type lie int
+
+const (
+	honest                lie = iota
+	liePhantomExpunge         // EXPUNGE of a message nobody removed
+	lieRenumberUID            // a message silently takes a new UID
+	lieDuplicate              // a message shows up a second time under a new UID
+	lieDropAppend             // APPEND says OK [APPENDUID] and keeps nothing
+	lieExpungeDuringFetch     // pending EXPUNGEs sent during FETCH by sequence number
+	lieDecreaseExists         // EXISTS lower than the count, without EXPUNGE
+	lieSeqOutOfRange          // FETCH for a sequence number past the end
+	lieUIDsDescending         // SEARCH results in descending order
+	lieChangeUIDValidity      // another UIDVALIDITY for the same mailbox
+	lieLowerUIDNext           // UIDNEXT below what it said before
+	lieNoConverge             // flag changes never reach other sessions
+	lieGarbage                // a response that is not IMAP
+	lieClose                  // a connection closed in the middle of a command
+	lieStall                  // a command that never gets an answer
+	lieFlood                  // untagged responses without end, never the tagged one
+)
+
+// fakeTrigger is the number of commands (of all sessions) after which
+// the lie is told: the sessions have views by then.
+const fakeTrigger = 150
+
+// fakeMsg is one message of the fake's in-memory mailboxes.
+type fakeMsg struct {
+	uid         uint32
+	id          string
+	body        []byte
+	flags       map[string]string // lower case → as first written
+	everDeleted bool
+}
+
+func (m *fakeMsg) flagList() string {
+	var out []string
+	for _, f := range m.flags {
+		out = append(out, f)
+	}
+	slices.Sort(out)
+	return strings.Join(out, " ")
+}
+
+func (m *fakeMsg) clone(uid uint32) *fakeMsg {
+	c := &fakeMsg{uid: uid, id: m.id, body: m.body, flags: make(map[string]string)}
+	for k, v := range m.flags {
+		c.flags[k] = v
+	}
+	return c
+}
+
+type fakeBox struct {
+	msgs        []*fakeMsg // ascending UIDs
+	uidNext     uint32
+	uidValidity uint32
+}
+
+func (b *fakeBox) find(uid uint32) *fakeMsg {
+	for _, m := range b.msgs {
+		if m.uid == uid {
+			return m
+		}
+	}
+	return nil
+}
+
+// fakeServer is a small IMAP server on an in-memory mailbox that obeys
+// RFC 9051 where the torture looks (views per session, pending EXPUNGE,
+// EXISTS and flag updates, UIDPLUS, MOVE, IDLE) until it tells its lie.
+type fakeServer struct {
+	t   *testing.T
+	lie lie
+	ln  net.Listener
+
+	mu       sync.Mutex // guards everything below
+	boxes    map[string]*fakeBox
+	all      map[uint32]*fakeMsg // every message of the main box ever, by UID
+	sessions map[*fakeSession]bool
+	commands int
+	fired    bool
+}
+
+func startFake(t *testing.T, l lie) *fakeServer {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &fakeServer{t: t, lie: l, ln: ln, boxes: map[string]*fakeBox{"INBOX": {uidNext: 1, uidValidity: 1000}}, all: make(map[uint32]*fakeMsg), sessions: make(map[*fakeSession]bool)}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			fs := &fakeSession{srv: s, nc: nc, br: bufio.NewReader(nc), bw: bufio.NewWriter(nc)}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				fs.serve()
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		s.mu.Lock()
+		for fs := range s.sessions {
+			fs.nc.Close()
+		}
+		s.mu.Unlock()
+		wg.Wait()
+	})
+	return s
+}
+
+func (s *fakeServer) addr() string { return s.ln.Addr().String() }
+
+// due reports that the lie is to be told now (and not told yet).
+func (s *fakeServer) due(l lie) bool {
+	return s.lie == l && !s.fired && s.commands >= fakeTrigger
+}
+
+// selected returns the sessions that have the main mailbox selected.
+func (s *fakeServer) selected() []*fakeSession {
+	var out []*fakeSession
+	for fs := range s.sessions {
+		if fs.box == "INBOX" {
+			out = append(out, fs)
+		}
+	}
+	return out
+}
+
+// inAllViews picks the first message of the main box that every session
+// sees and that was never \Deleted; last picks the last one instead.
+func (s *fakeServer) inAllViews(last bool) *fakeMsg {
+	msgs := slices.Clone(s.boxes["INBOX"].msgs)
+	if last {
+		slices.Reverse(msgs)
+	}
+	for _, m := range msgs {
+		if m.everDeleted {
+			continue
+		}
+		ok := true
+		for _, fs := range s.selected() {
+			ok = ok && slices.Contains(fs.view, m.uid)
+		}
+		if ok {
+			return m
+		}
+	}
+	return nil
+}
+
+// tick tells the lies that change the mailbox on their own.
+func (s *fakeServer) tick() {
+	s.commands++
+	box := s.boxes["INBOX"]
+	switch {
+	case s.due(liePhantomExpunge):
+		if m := s.inAllViews(false); m != nil {
+			box.msgs = slices.DeleteFunc(box.msgs, func(x *fakeMsg) bool { return x == m })
+			for _, fs := range s.selected() {
+				fs.pendingExpunge = append(fs.pendingExpunge, m.uid)
+			}
+			s.fired = true
+		}
+	case s.due(lieRenumberUID):
+		if m := s.inAllViews(true); m != nil && m == box.msgs[len(box.msgs)-1] {
+			old := m.uid
+			m.uid = box.uidNext
+			box.uidNext++
+			s.all[m.uid] = m
+			for _, fs := range s.selected() {
+				fs.view[slices.Index(fs.view, old)] = m.uid
+				fs.pendingFlags[m.uid] = true
+			}
+			s.fired = true
+		}
+	case s.due(lieDuplicate):
+		if m := s.inAllViews(false); m != nil {
+			c := m.clone(box.uidNext)
+			box.uidNext++
+			box.msgs = append(box.msgs, c)
+			s.all[c.uid] = c
+			s.fired = true
+		}
+	case s.due(lieNoConverge):
+		for fs := range s.sessions {
+			fs.frozen = make(map[uint32]string)
+			for _, m := range box.msgs {
+				fs.frozen[m.uid] = m.flagList()
+			}
+		}
+		s.fired = true
+	}
+}
+
+// fakeSession is one connection to the fake.
+type fakeSession struct {
+	srv *fakeServer
+	nc  net.Conn
+	br  *bufio.Reader
+
+	wmu sync.Mutex // guards bw: the reader answers continuations
+	bw  *bufio.Writer
+
+	// Guarded by srv.mu.
+	box            string
+	readOnly       bool
+	view           []uint32
+	pendingExpunge []uint32
+	pendingFlags   map[uint32]bool
+	frozen         map[uint32]string // lieNoConverge: the flags this session is shown
+}
+
+// fakeCommand is one command line with its literals.
+type fakeCommand struct {
+	line []byte
+	lits [][]byte
+}
+
+func (fs *fakeSession) send(format string, args ...any) {
+	fs.wmu.Lock()
+	defer fs.wmu.Unlock()
+	fmt.Fprintf(fs.bw, format+"\r\n", args...)
+}
+
+func (fs *fakeSession) flushOut() {
+	fs.wmu.Lock()
+	defer fs.wmu.Unlock()
+	fs.bw.Flush()
+}
+
+// readCommands reads commands, answering synchronizing literals with a
+// continuation.
+func (fs *fakeSession) readCommands(out chan<- fakeCommand) {
+	defer close(out)
+	for {
+		var cmd fakeCommand
+		for {
+			line, err := readLine(fs.br, 1<<20)
+			if err != nil {
+				return
+			}
+			cmd.line = append(cmd.line, line...)
+			n, ok := literalSuffix(line)
+			if !ok {
+				break
+			}
+			if !strings.HasSuffix(string(line), "+}") {
+				fs.send("+ go ahead")
+				fs.flushOut()
+			}
+			lit := make([]byte, n)
+			if _, err := io.ReadFull(fs.br, lit); err != nil {
+				return
+			}
+			cmd.lits = append(cmd.lits, lit)
+		}
+		out <- cmd
+	}
+}
+
+func (fs *fakeSession) serve() {
+	defer fs.nc.Close()
+	s := fs.srv
+	s.mu.Lock()
+	s.sessions[fs] = true
+	fs.pendingFlags = make(map[uint32]bool)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.sessions, fs)
+		s.mu.Unlock()
+	}()
+	fs.send("* OK fake IMAP ready")
+	fs.flushOut()
+	cmds := make(chan fakeCommand)
+	go fs.readCommands(cmds)
+	for cmd := range cmds {
+		if !fs.handle(cmd, cmds) {
+			return
+		}
+		fs.flushOut()
+	}
+}
+
+// handle runs one command; false ends the connection.
+func (fs *fakeSession) handle(cmd fakeCommand, cmds <-chan fakeCommand) bool {
+	p := &parser{b: cmd.line, lits: cmd.lits}
+	tag, err := p.word()
+	if err != nil {
+		return false
+	}
+	var args []Value
+	for p.sp() {
+		v, err := p.value(0)
+		if err != nil {
+			fs.send("%s BAD %v", tag, err)
+			return true
+		}
+		args = append(args, v)
+	}
+	if len(args) == 0 {
+		fs.send("%s BAD no command", tag)
+		return true
+	}
+	name := strings.ToUpper(args[0].Text)
+	args = args[1:]
+	uid := false
+	if name == "UID" && len(args) > 0 {
+		uid, name, args = true, "UID "+strings.ToUpper(args[0].Text), args[1:]
+	}
+	s := fs.srv
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tick()
+	if s.lie >= lieGarbage && !s.fired && s.commands >= fakeTrigger && fs.box == "INBOX" {
+		s.fired = true
+		switch s.lie {
+		case lieGarbage:
+			fs.send("* 3 FETCH (UID \x01 ((garbage")
+			fs.send("%s OK done", tag)
+			return true
+		case lieClose:
+			return false
+		case lieStall:
+			return true
+		case lieFlood:
+			s.mu.Unlock()
+			defer s.mu.Lock()
+			for {
+				fs.send("* OK still busy")
+				fs.wmu.Lock()
+				err := fs.bw.Flush()
+				fs.wmu.Unlock()
+				if err != nil {
+					return false
+				}
+			}
+		}
+	}
+	switch name {
+	case "CAPABILITY":
+		fs.send("* CAPABILITY IMAP4rev1 IDLE UIDPLUS MOVE")
+		fs.send("%s OK done", tag)
+	case "LOGIN":
+		if len(args) != 2 || args[0].String() != testUser || args[1].String() != testPassword {
+			fs.send("%s NO [AUTHENTICATIONFAILED] no", tag)
+			break
+		}
+		fs.send("%s OK [CAPABILITY IMAP4rev1 IDLE UIDPLUS MOVE] logged in", tag)
+	case "LOGOUT":
+		fs.send("* BYE bye")
+		fs.send("%s OK bye", tag)
+		fs.flushOut()
+		return false
+	case "CREATE":
+		if _, ok := s.boxes[args[0].String()]; !ok {
+			s.boxes[args[0].String()] = &fakeBox{uidNext: 1, uidValidity: 7}
+		}
+		fs.send("%s OK created", tag)
+	case "STATUS":
+		b := s.boxes[args[0].String()]
+		if b == nil {
+			fs.send("%s NO no such mailbox", tag)
+			break
+		}
+		fs.send("* STATUS %s (MESSAGES %d)", quote(args[0].String()), len(b.msgs))
+		fs.send("%s OK status", tag)
+	case "SELECT", "EXAMINE":
+		fs.selectBox(tag, args[0].String(), name == "EXAMINE")
+	case "CLOSE", "UNSELECT":
+		fs.box = ""
+		fs.send("%s OK closed", tag)
+	case "NOOP":
+		fs.flush(true)
+		if s.due(lieDecreaseExists) && len(fs.view) >= 2 {
+			fs.send("* %d EXISTS", len(fs.view)-1)
+			s.fired = true
+		}
+		if s.due(lieSeqOutOfRange) && fs.box == "INBOX" {
+			fs.send("* %d FETCH (FLAGS ())", len(fs.view)+3)
+			s.fired = true
+		}
+		fs.send("%s OK noop", tag)
+	case "IDLE":
+		fs.idle(tag, cmds)
+	case "APPEND":
+		fs.append(tag, args)
+	case "FETCH", "UID FETCH":
+		fs.fetch(tag, uid, args)
+	case "STORE", "UID STORE":
+		fs.store(tag, uid, args)
+	case "SEARCH", "UID SEARCH":
+		fs.search(tag, uid, args)
+	case "COPY", "UID COPY", "MOVE", "UID MOVE":
+		fs.copyMove(tag, uid, strings.HasSuffix(name, "MOVE"), args)
+	case "EXPUNGE", "UID EXPUNGE":
+		fs.expunge(tag, uid, args)
+	default:
+		fs.send("%s BAD unknown command %s", tag, name)
+	}
+	return true
+}
+
+func (fs *fakeSession) selectBox(tag, name string, examine bool) {
+	s := fs.srv
+	b := s.boxes[name]
+	if b == nil {
+		fs.send("%s NO no such mailbox", tag)
+		return
+	}
+	fs.box, fs.readOnly = name, examine
+	fs.view = fs.view[:0]
+	for _, m := range b.msgs {
+		fs.view = append(fs.view, m.uid)
+	}
+	fs.pendingExpunge, fs.pendingFlags = nil, make(map[uint32]bool)
+	validity, next := b.uidValidity, b.uidNext
+	if s.lie == lieChangeUIDValidity && s.commands >= fakeTrigger {
+		validity++
+		s.fired = true
+	}
+	if s.due(lieLowerUIDNext) {
+		next = max(1, next/2)
+		s.fired = true
+	}
+	fs.send(`* FLAGS (\Answered \Flagged \Deleted \Seen \Draft)`)
+	fs.send(`* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft \*)] flags`)
+	fs.send("* %d EXISTS", len(fs.view))
+	fs.send("* 0 RECENT")
+	fs.send("* OK [UIDVALIDITY %d] validity", validity)
+	fs.send("* OK [UIDNEXT %d] next", next)
+	mode := "READ-WRITE"
+	if examine {
+		mode = "READ-ONLY"
+	}
+	fs.send("%s OK [%s] selected", tag, mode)
+}
+
+// flush tells the session what changed: EXPUNGE (when allowed), EXISTS,
+// flag changes.
+func (fs *fakeSession) flush(expunges bool) {
+	if fs.box != "INBOX" {
+		return
+	}
+	if expunges {
+		for _, u := range fs.pendingExpunge {
+			if i := slices.Index(fs.view, u); i >= 0 {
+				fs.send("* %d EXPUNGE", i+1)
+				fs.view = slices.Delete(fs.view, i, i+1)
+			}
+		}
+		fs.pendingExpunge = nil
+	}
+	var top uint32
+	if len(fs.view) > 0 {
+		top = fs.view[len(fs.view)-1]
+	}
+	grew := false
+	for _, m := range fs.srv.boxes["INBOX"].msgs {
+		if m.uid > top {
+			fs.view = append(fs.view, m.uid)
+			grew = true
+		}
+	}
+	if grew {
+		fs.send("* %d EXISTS", len(fs.view))
+	}
+	for u := range fs.pendingFlags {
+		if i := slices.Index(fs.view, u); i >= 0 {
+			fs.send("* %d FETCH (UID %d FLAGS (%s))", i+1, u, fs.flagsOf(fs.srv.all[u]))
+		}
+	}
+	clear(fs.pendingFlags)
+}
+
+// flagsOf is what the session is shown of m's flags.
+func (fs *fakeSession) flagsOf(m *fakeMsg) string {
+	if f, ok := fs.frozen[m.uid]; ok {
+		return f
+	}
+	return m.flagList()
+}
+
+func (fs *fakeSession) idle(tag string, cmds <-chan fakeCommand) {
+	fs.send("+ idling")
+	fs.flushOut()
+	s := fs.srv
+	s.mu.Unlock()
+	defer s.mu.Lock()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case cmd, ok := <-cmds:
+			if !ok {
+				return
+			}
+			if strings.EqualFold(string(cmd.line), "DONE") {
+				fs.send("%s OK idle done", tag)
+			} else {
+				fs.send("%s BAD expected DONE", tag)
+			}
+			return
+		case <-tick.C:
+			s.mu.Lock()
+			fs.flush(true)
+			s.mu.Unlock()
+			fs.flushOut()
+		}
+	}
+}
+
+// resolve turns a sequence set (or UID set) into the UIDs of the view.
+func (fs *fakeSession) resolve(set string, uid bool) []uint32 {
+	var out []uint32
+	n := uint32(len(fs.view))
+	var top uint32
+	if n > 0 {
+		top = fs.view[n-1]
+	}
+	for _, part := range strings.Split(set, ",") {
+		a, b, isRange := strings.Cut(part, ":")
+		num := func(s string) uint32 {
+			if s == "*" {
+				if uid {
+					return top
+				}
+				return n
+			}
+			v, _ := strconv.ParseUint(s, 10, 32)
+			return uint32(v)
+		}
+		lo := num(a)
+		hi := lo
+		if isRange {
+			hi = num(b)
+		}
+		if lo > hi {
+			lo, hi = hi, lo
+		}
+		if uid {
+			for _, u := range fs.view {
+				if u >= lo && u <= hi && !slices.Contains(out, u) {
+					out = append(out, u)
+				}
+			}
+			continue
+		}
+		for q := max(lo, 1); q <= min(hi, n); q++ {
+			if u := fs.view[q-1]; !slices.Contains(out, u) {
+				out = append(out, u)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (fs *fakeSession) fetch(tag string, uid bool, args []Value) {
+	s := fs.srv
+	if fs.box != "INBOX" || len(args) != 2 {
+		fs.send("%s BAD fetch", tag)
+		return
+	}
+	early := uid
+	if s.lie == lieExpungeDuringFetch && s.commands >= fakeTrigger && len(fs.pendingExpunge) > 0 {
+		early = true
+		s.fired = true
+	}
+	if early {
+		fs.flush(true)
+	}
+	items := args[1].List
+	if args[1].Kind != listValue {
+		items = []Value{args[1]}
+	}
+	for _, u := range fs.resolve(args[0].Text, uid) {
+		m := s.all[u]
+		var parts []string
+		for _, it := range items {
+			switch name := strings.ToUpper(it.Text); {
+			case name == "UID":
+				parts = append(parts, fmt.Sprintf("UID %d", u))
+			case name == "FLAGS":
+				parts = append(parts, fmt.Sprintf("FLAGS (%s)", fs.flagsOf(m)))
+			case name == "ENVELOPE":
+				parts = append(parts, fmt.Sprintf(`ENVELOPE (NIL "torture" NIL NIL NIL NIL NIL NIL NIL %s)`, quote(m.id)))
+			case strings.HasPrefix(name, "BODY.PEEK[HEADER.FIELDS"):
+				h := "Message-ID: " + m.id + "\r\n\r\n"
+				parts = append(parts, fmt.Sprintf("BODY[HEADER.FIELDS (MESSAGE-ID)] {%d}\r\n%s", len(h), h))
+			case name == "BODY.PEEK[]" || name == "BODY[]":
+				if name == "BODY[]" && !fs.readOnly && m.flags[`\seen`] == "" {
+					m.flags[`\seen`] = `\Seen`
+					fs.changed(m)
+					if !slices.ContainsFunc(items, func(v Value) bool { return strings.EqualFold(v.Text, "FLAGS") }) {
+						parts = append(parts, fmt.Sprintf("FLAGS (%s)", fs.flagsOf(m)))
+					}
+				}
+				parts = append(parts, fmt.Sprintf("BODY[] {%d}\r\n%s", len(m.body), m.body))
+			}
+		}
+		fs.send("* %d FETCH (%s)", slices.Index(fs.view, u)+1, strings.Join(parts, " "))
+	}
+	if !early {
+		fs.flush(false)
+	}
+	fs.send("%s OK fetched", tag)
+}
+
+// changed queues a flag update of m for every other session.
+func (fs *fakeSession) changed(m *fakeMsg) {
+	if fs.frozen != nil {
+		fs.frozen[m.uid] = m.flagList()
+		return
+	}
+	for _, o := range fs.srv.selected() {
+		if o != fs {
+			o.pendingFlags[m.uid] = true
+		}
+	}
+}
+
+func (fs *fakeSession) store(tag string, uid bool, args []Value) {
+	if fs.box != "INBOX" || len(args) != 3 {
+		fs.send("%s BAD store", tag)
+		return
+	}
+	if fs.readOnly {
+		fs.send("%s NO read-only", tag)
+		return
+	}
+	item := strings.ToUpper(args[1].Text)
+	silent := strings.HasSuffix(item, ".SILENT")
+	flags := args[2].List
+	for _, u := range fs.resolve(args[0].Text, uid) {
+		m := fs.srv.all[u]
+		if strings.HasPrefix(item, "FLAGS") {
+			clear(m.flags)
+		}
+		for _, f := range flags {
+			if strings.HasPrefix(item, "-") {
+				delete(m.flags, strings.ToLower(f.Text))
+			} else {
+				m.flags[strings.ToLower(f.Text)] = f.Text
+			}
+			if strings.EqualFold(f.Text, `\Deleted`) && !strings.HasPrefix(item, "-") {
+				m.everDeleted = true
+			}
+		}
+		fs.changed(m)
+		if !silent {
+			fs.send("* %d FETCH (UID %d FLAGS (%s))", slices.Index(fs.view, u)+1, u, fs.flagsOf(m))
+		}
+	}
+	fs.flush(uid)
+	fs.send("%s OK stored", tag)
+}
+
+// matches evaluates search keys from args[i:] against m and returns the
+// index after the key.
+func matches(m *fakeMsg, args []Value, i int) (bool, int) {
+	if i >= len(args) {
+		return true, i
+	}
+	has := func(f string) bool { return m.flags[strings.ToLower(f)] != "" }
+	switch strings.ToUpper(args[i].Text) {
+	case "ALL":
+		return true, i + 1
+	case "SEEN":
+		return has(`\Seen`), i + 1
+	case "UNSEEN":
+		return !has(`\Seen`), i + 1
+	case "FLAGGED":
+		return has(`\Flagged`), i + 1
+	case "DELETED":
+		return has(`\Deleted`), i + 1
+	case "ANSWERED":
+		return has(`\Answered`), i + 1
+	case "DRAFT":
+		return has(`\Draft`), i + 1
+	case "KEYWORD":
+		return has(args[i+1].Text), i + 2
+	case "UNKEYWORD":
+		return !has(args[i+1].Text), i + 2
+	case "HEADER":
+		return m.id == args[i+2].String(), i + 3
+	case "NOT":
+		ok, j := matches(m, args, i+1)
+		return !ok, j
+	case "OR":
+		a, j := matches(m, args, i+1)
+		b, k := matches(m, args, j)
+		return a || b, k
+	}
+	return false, len(args)
+}
+
+func (fs *fakeSession) search(tag string, uid bool, args []Value) {
+	if fs.box != "INBOX" {
+		fs.send("%s BAD search", tag)
+		return
+	}
+	if uid {
+		fs.flush(true)
+	}
+	var hits []string
+	for seq, u := range fs.view {
+		m := fs.srv.all[u]
+		ok, i := true, 0
+		for i < len(args) && ok {
+			ok, i = matches(m, args, i)
+		}
+		if ok {
+			if uid {
+				hits = append(hits, strconv.FormatUint(uint64(u), 10))
+			} else {
+				hits = append(hits, strconv.Itoa(seq+1))
+			}
+		}
+	}
+	if fs.srv.lie == lieUIDsDescending && fs.srv.commands >= fakeTrigger && len(hits) > 1 {
+		slices.Reverse(hits)
+		fs.srv.fired = true
+	}
+	fs.send("%s", strings.TrimSpace("* SEARCH "+strings.Join(hits, " ")))
+	if !uid {
+		fs.flush(false)
+	}
+	fs.send("%s OK searched", tag)
+}
+
+func (fs *fakeSession) append(tag string, args []Value) {
+	s := fs.srv
+	if len(args) < 2 || s.boxes[args[0].String()] == nil {
+		fs.send("%s NO no such mailbox", tag)
+		return
+	}
+	b := s.boxes[args[0].String()]
+	body := args[len(args)-1].Text
+	m := &fakeMsg{uid: b.uidNext, id: headerMessageID([]byte(body)), body: []byte(body), flags: make(map[string]string)}
+	if len(args) == 3 && args[1].Kind == listValue {
+		for _, f := range args[1].List {
+			m.flags[strings.ToLower(f.Text)] = f.Text
+		}
+	}
+	b.uidNext++
+	validity := b.uidValidity
+	if s.lie == lieChangeUIDValidity && s.commands >= fakeTrigger {
+		validity++
+	}
+	if args[0].String() == "INBOX" {
+		if s.due(lieDropAppend) {
+			s.fired = true
+		} else {
+			b.msgs = append(b.msgs, m)
+			s.all[m.uid] = m
+		}
+	} else {
+		b.msgs = append(b.msgs, m)
+	}
+	fs.flush(true)
+	fs.send("%s OK [APPENDUID %d %d] appended", tag, validity, m.uid)
+}
+
+func (fs *fakeSession) copyMove(tag string, uid, move bool, args []Value) {
+	s := fs.srv
+	dst := s.boxes[args[1].String()]
+	if fs.box != "INBOX" || dst == nil {
+		fs.send("%s NO [TRYCREATE] no such mailbox", tag)
+		return
+	}
+	if move && fs.readOnly {
+		fs.send("%s NO read-only", tag)
+		return
+	}
+	uids := fs.resolve(args[0].Text, uid)
+	var from, to []string
+	for _, u := range uids {
+		c := s.all[u].clone(dst.uidNext)
+		dst.uidNext++
+		dst.msgs = append(dst.msgs, c)
+		from = append(from, strconv.FormatUint(uint64(u), 10))
+		to = append(to, strconv.FormatUint(uint64(c.uid), 10))
+	}
+	code := fmt.Sprintf("COPYUID %d %s %s", dst.uidValidity, strings.Join(from, ","), strings.Join(to, ","))
+	if !move {
+		fs.flush(true)
+		fs.send("%s OK [%s] copied", tag, code)
+		return
+	}
+	if len(uids) > 0 {
+		fs.send("* OK [%s] moved", code)
+	}
+	fs.remove(uids)
+	fs.flush(true)
+	fs.send("%s OK moved", tag)
+}
+
+// remove takes uids out of the main box and queues their EXPUNGE for
+// every session that sees them.
+func (fs *fakeSession) remove(uids []uint32) {
+	box := fs.srv.boxes["INBOX"]
+	box.msgs = slices.DeleteFunc(box.msgs, func(m *fakeMsg) bool { return slices.Contains(uids, m.uid) })
+	for _, o := range fs.srv.selected() {
+		for _, u := range uids {
+			if slices.Contains(o.view, u) {
+				o.pendingExpunge = append(o.pendingExpunge, u)
+			}
+		}
+	}
+}
+
+func (fs *fakeSession) expunge(tag string, uid bool, args []Value) {
+	if fs.box != "INBOX" {
+		fs.send("%s BAD expunge", tag)
+		return
+	}
+	if fs.readOnly {
+		fs.send("%s NO read-only", tag)
+		return
+	}
+	var scope []uint32
+	if uid {
+		scope = fs.resolve(args[0].Text, true)
+	}
+	var gone []uint32
+	for _, m := range fs.srv.boxes["INBOX"].msgs {
+		if m.flags[`\deleted`] != "" && (!uid || slices.Contains(scope, m.uid)) {
+			gone = append(gone, m.uid)
+		}
+	}
+	fs.remove(gone)
+	fs.flush(true)
+	fs.send("%s OK expunged", tag)
+}

@@ -1,0 +1,105 @@
+package imaptorture
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fakeRun tortures a fake server for a short while.
+func fakeRun(t *testing.T, l lie, timeout time.Duration) *Result {
+	t.Helper()
+	f := startFake(t, l)
+	res, err := Run(context.Background(), Config{
+		IMAP: f.addr(), User: testUser, Password: testPassword,
+		Sessions: 3, Duration: 2500 * time.Millisecond, Messages: 20, Timeout: timeout, Seed: 11,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sb strings.Builder
+	res.WriteSummary(&sb)
+	t.Log("\n" + sb.String())
+	f.mu.Lock()
+	fired := f.fired
+	f.mu.Unlock()
+	if l != honest && !fired {
+		t.Fatal("the fake never told its lie")
+	}
+	return res
+}
+
+// TestLies: a server that lies in one way is caught, and for exactly
+// that kind of violation; an honest one is not accused of anything.
+func TestLies(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		lie  lie
+		want Kind // "" for none
+	}{
+		{"honest", honest, ""},
+		{"phantom expunge", liePhantomExpunge, PhantomExpunge},
+		{"renumbered UID", lieRenumberUID, UIDChange},
+		{"message shown twice", lieDuplicate, Duplicate},
+		{"APPEND dropped", lieDropAppend, Lost},
+		{"EXPUNGE during FETCH", lieExpungeDuringFetch, ExpungeDuringCommand},
+		{"EXISTS decreased", lieDecreaseExists, ExistsDecrease},
+		{"sequence number out of range", lieSeqOutOfRange, SeqOutOfRange},
+		{"SEARCH descending", lieUIDsDescending, UIDOrder},
+		{"UIDVALIDITY changed", lieChangeUIDValidity, UIDValidity},
+		{"UIDNEXT lowered", lieLowerUIDNext, UIDNext},
+		{"flags do not converge", lieNoConverge, FlagsDiverge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			res := fakeRun(t, tc.lie, 5*time.Second)
+			for _, k := range Kinds {
+				got := res.Violations[k]
+				switch {
+				case k == tc.want && got == 0:
+					t.Errorf("%s not reported", k.Title())
+				case k != tc.want && got != 0:
+					t.Errorf("%d violations of kind %s, want none", got, k.Title())
+				}
+			}
+			if len(res.Errors) != 0 {
+				t.Errorf("errors: %v", res.Errors)
+			}
+			if res.Operations < 300 {
+				t.Errorf("only %d operations", res.Operations)
+			}
+		})
+	}
+}
+
+// TestBrokenServer: a server that sends garbage, closes a connection or
+// stops answering ends one session with an error; the run goes on and
+// ends in time.
+func TestBrokenServer(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		lie  lie
+		want string
+	}{
+		{"garbage", lieGarbage, "malformed"},
+		{"closed", lieClose, "closed"},
+		{"stalled", lieStall, "timeout"},
+		{"flooding", lieFlood, "timeout"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			start := time.Now()
+			res := fakeRun(t, tc.lie, time.Second)
+			if len(res.Errors) != 1 || !strings.Contains(res.Errors[0], tc.want) {
+				t.Errorf("errors %q, want one about %q", res.Errors, tc.want)
+			}
+			if res.Total != 0 {
+				t.Errorf("%d violations, want none", res.Total)
+			}
+			if d := time.Since(start); d > 15*time.Second {
+				t.Errorf("the run took %v", d)
+			}
+		})
+	}
+}

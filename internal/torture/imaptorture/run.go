@@ -1,0 +1,478 @@
+package imaptorture
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config configures a run. Zero fields take the defaults of
+// [Config.withDefaults].
+type Config struct {
+	// IMAP is the server's host:port; User and Password log in.
+	IMAP     string
+	User     string
+	Password string
+	// Mailbox is the mailbox under test; Aux receives COPY and MOVE.
+	Mailbox string
+	Aux     string
+	// LMTP, when set, is an LMTP server's host:port that delivers to
+	// Mailbox (INBOX) for Rcpt; LMTPDeliverers connections deliver.
+	LMTP           string
+	Rcpt           string
+	LMTPDeliverers int
+	// Maildir, when set, is Mailbox's Maildir directory on this machine:
+	// foreign writers rename, deliver and delete there, and the final
+	// check compares it with what the server says.
+	Maildir string
+	// RenamesPerSecond paces the foreign renamer.
+	RenamesPerSecond int
+	// Sessions is the number of IMAP sessions; Duration how long they
+	// run.
+	Sessions int
+	Duration time.Duration
+	// Messages are appended before the start; the actors keep the
+	// mailbox between half and twice that many.
+	Messages int
+	// Timeout bounds every read and write of every connection, and
+	// every command (IDLE: beyond its idling).
+	Timeout time.Duration
+	// AllowRemote permits addresses that are not loopback.
+	AllowRemote bool
+	// Clear empties Mailbox and Aux first; otherwise a non-empty Mailbox
+	// is refused.
+	Clear bool
+	// Seed seeds the actors' random choices; 0 picks one.
+	Seed uint64
+	// Progress, when set, receives a line per phase.
+	Progress io.Writer
+}
+
+// Defaults and bounds of a run.
+const (
+	DefaultMailbox  = "INBOX"
+	DefaultAux      = "Torture.Aux"
+	DefaultTimeout  = 30 * time.Second
+	DefaultMessages = 100
+	DefaultRenames  = 200
+	maxSessions     = 256
+	maxMessages     = 100_000
+	maxDuration     = 24 * time.Hour
+	// lmtpPerSecond paces each LMTP deliverer.
+	lmtpPerSecond = 20
+	// quietRounds bounds the NOOP rounds of the final check; quietPause
+	// is the pause between two.
+	quietRounds = 20
+	quietPause  = 200 * time.Millisecond
+)
+
+func (c Config) withDefaults() Config {
+	if c.Mailbox == "" {
+		c.Mailbox = DefaultMailbox
+	}
+	if c.Aux == "" {
+		c.Aux = DefaultAux
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.Messages == 0 {
+		c.Messages = DefaultMessages
+	}
+	if c.RenamesPerSecond == 0 {
+		c.RenamesPerSecond = DefaultRenames
+	}
+	if c.LMTP != "" && c.LMTPDeliverers == 0 {
+		c.LMTPDeliverers = 1
+	}
+	if c.Rcpt == "" {
+		c.Rcpt = c.User
+		if !strings.Contains(c.Rcpt, "@") {
+			c.Rcpt += "@localhost"
+		}
+	}
+	return c
+}
+
+// ErrRemote refuses an address that is not loopback.
+var ErrRemote = errors.New("not a loopback address (pass AllowRemote / --allow-remote to torture another machine)")
+
+func (c *Config) validate() error {
+	switch {
+	case c.IMAP == "":
+		return errors.New("imaptorture: no IMAP address")
+	case c.User == "":
+		return errors.New("imaptorture: no user")
+	case c.Sessions < 1 || c.Sessions > maxSessions:
+		return fmt.Errorf("imaptorture: sessions must be 1..%d", maxSessions)
+	case c.Duration <= 0 || c.Duration > maxDuration:
+		return fmt.Errorf("imaptorture: duration must be in (0, %v]", maxDuration)
+	case c.Messages < 1 || c.Messages > maxMessages:
+		return fmt.Errorf("imaptorture: messages must be 1..%d", maxMessages)
+	case c.LMTPDeliverers < 0 || c.LMTPDeliverers > maxSessions:
+		return fmt.Errorf("imaptorture: LMTP deliverers must be 0..%d", maxSessions)
+	case c.Timeout < 0 || c.RenamesPerSecond < 0:
+		return errors.New("imaptorture: negative timeout or rate")
+	case strings.ContainsAny(c.Mailbox+c.Aux, "\r\n\"\\") || c.Mailbox == c.Aux:
+		return errors.New("imaptorture: mailbox names must differ and hold no quotes, backslashes or line ends")
+	}
+	addrs := []string{c.IMAP}
+	if c.LMTP != "" {
+		addrs = append(addrs, c.LMTP)
+	}
+	for _, a := range addrs {
+		if err := checkLoopback(a, c.AllowRemote); err != nil {
+			return err
+		}
+	}
+	if c.Maildir != "" {
+		for _, sub := range []string{"new", "cur", "tmp"} {
+			if fi, err := os.Stat(filepath.Join(c.Maildir, sub)); err != nil || !fi.IsDir() {
+				return fmt.Errorf("imaptorture: %s is not a Maildir: %s/ missing", c.Maildir, sub)
+			}
+		}
+	}
+	return nil
+}
+
+// checkLoopback refuses a host:port whose host is not a loopback
+// address, unless allowed.
+func checkLoopback(addr string, allowed bool) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("imaptorture: address %q: %w", addr, err)
+	}
+	if allowed {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		if !ip.IsLoopback() {
+			return fmt.Errorf("imaptorture: %s: %w", addr, ErrRemote)
+		}
+		return nil
+	}
+	ips, err := net.LookupIP(host)
+	if err != nil || len(ips) == 0 {
+		return fmt.Errorf("imaptorture: %s: %w", addr, ErrRemote)
+	}
+	for _, ip := range ips {
+		if !ip.IsLoopback() {
+			return fmt.Errorf("imaptorture: %s: %w", addr, ErrRemote)
+		}
+	}
+	return nil
+}
+
+// run is one run's shared state.
+type run struct {
+	cfg Config
+	ctx context.Context
+	rec *recorder
+	led *ledger
+	rng *rand.Rand // the run's seeds; used before the actors start
+
+	stop      atomic.Bool  // the actors' time is up
+	finishing atomic.Bool  // the final check runs: operations are not counted
+	size      atomic.Int64 // the mailbox size a session saw last
+
+	mu    sync.Mutex // guards conns
+	conns map[*imapConn]bool
+
+	counts struct {
+		seeded, appended, lmtp, foreignDelivered, foreignDeleted atomic.Int64
+	}
+}
+
+func (r *run) stopping() bool { return r.stop.Load() }
+
+func (r *run) progress(format string, args ...any) {
+	if r.cfg.Progress != nil {
+		fmt.Fprintf(r.cfg.Progress, "torture imap: "+format+"\n", args...)
+	}
+}
+
+// dial opens an IMAP connection that a hard stop closes.
+func (r *run) dial() (*imapConn, error) {
+	c, err := dialIMAP(r.ctx, r.cfg.IMAP, r.cfg.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.conns[c] = true
+	r.mu.Unlock()
+	return c, nil
+}
+
+func (r *run) closeAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for c := range r.conns {
+		c.close()
+	}
+}
+
+func (r *run) newSession(name string) *session {
+	return &session{name: name, r: r, rng: rand.New(rand.NewPCG(r.rng.Uint64(), r.rng.Uint64()))}
+}
+
+// appendMessage appends a new message with flags and records it.
+func (r *run) appendMessage(s *session, flags []string) (string, error) {
+	id := r.led.newMessageID()
+	msg := newMessage(id, "APPEND "+s.name, s.rng)
+	start := time.Now()
+	r.led.created(id, "APPEND "+s.name, r.rec.since(start))
+	s.cur = curCmd{line: "APPEND " + quote(r.cfg.Mailbox) + " (" + strings.Join(flags, " ") + ") {" + strconv.Itoa(len(msg)) + "}", sent: r.rec.since(start)}
+	resp, err := s.c.commandLiteral("APPEND "+quote(r.cfg.Mailbox)+" ("+strings.Join(flags, " ")+") ", msg, "", s.onUntagged)
+	if !r.finishing.Load() && !s.quiet {
+		r.rec.op("APPEND", start, time.Since(start), outcomeOf(resp, err))
+	}
+	if err != nil {
+		return id, s.wrap(err)
+	}
+	if resp.Type != "OK" {
+		return id, nil
+	}
+	at := r.rec.since(time.Now())
+	var uid uint32
+	if resp.Code == "APPENDUID" && len(resp.CodeArgs) == 2 {
+		v, err1 := strconv.ParseUint(resp.CodeArgs[0], 10, 32)
+		u, err2 := strconv.ParseUint(resp.CodeArgs[1], 10, 32)
+		if err1 == nil && err2 == nil {
+			r.led.uidValidityIs(uint32(v), at, s, resp.Line)
+			uid = uint32(u)
+		}
+	}
+	r.led.acked(id, uid, at, s)
+	if s.name == "seed" {
+		r.counts.seeded.Add(1)
+	} else {
+		r.counts.appended.Add(1)
+	}
+	return id, nil
+}
+
+// Run tortures the server and checks what every session was told. The
+// error is for a run that could not be made (bad configuration, no
+// server, a mailbox that is not empty); broken guarantees are in the
+// result, and so are errors of single actors.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	seed := cfg.Seed
+	if seed == 0 {
+		var b [8]byte
+		crand.Read(b[:])
+		for _, c := range b {
+			seed = seed<<8 | uint64(c)
+		}
+	}
+	var idb [4]byte
+	crand.Read(idb[:])
+	began := time.Now()
+	rec := newRecorder(began)
+	r := &run{cfg: cfg, ctx: ctx, rec: rec, led: newLedger(rec, hex.EncodeToString(idb[:])), rng: rand.New(rand.NewPCG(seed, 0x1a9)), conns: make(map[*imapConn]bool)}
+	defer r.closeAll()
+
+	res := &Result{Target: cfg.IMAP, Mailbox: cfg.Mailbox, LMTP: cfg.LMTP, Maildir: cfg.Maildir, Sessions: cfg.Sessions, Started: began.UTC(),
+		Actors: map[string]int{"imap": cfg.Sessions, "lmtp": cfg.LMTPDeliverers}}
+	if cfg.Maildir != "" {
+		res.Actors["foreign"] = 3
+	}
+	greeting, caps, err := r.setup()
+	if err != nil {
+		return nil, err
+	}
+	res.Greeting, res.Capabilities = greeting, caps
+
+	r.progress("%d sessions for %v", cfg.Sessions, cfg.Duration)
+	loadStart := time.Now()
+	sessions := make([]*session, cfg.Sessions)
+	for i := range sessions {
+		sessions[i] = r.newSession("imap-" + strconv.Itoa(i+1))
+	}
+	var wg sync.WaitGroup
+	dead := make([]bool, len(sessions))
+	for i, s := range sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.open()
+			if err == nil {
+				err = s.loop()
+			}
+			if err != nil {
+				dead[i] = true
+				rec.failure(s.name, err)
+			}
+		}()
+	}
+	for i := range cfg.LMTPDeliverers {
+		d := &lmtpDeliverer{name: "lmtp-" + strconv.Itoa(i+1), r: r, rng: rand.New(rand.NewPCG(r.rng.Uint64(), 2))}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.loop()
+		}()
+	}
+	var fw *foreignWriters
+	if cfg.Maildir != "" {
+		fw = newForeignWriters(r, r.rng.Uint64())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fw.run()
+		}()
+	}
+
+	timer := time.NewTimer(cfg.Duration)
+	select {
+	case <-timer.C:
+	case <-ctx.Done():
+		timer.Stop()
+	}
+	r.stop.Store(true)
+	res.Seconds = time.Since(loadStart).Seconds()
+	r.progress("time is up; waiting for the actors")
+	actorsDone := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(actorsDone)
+	}()
+	select {
+	case <-actorsDone:
+	case <-time.After(3*cfg.Timeout + 10*time.Second):
+		rec.failure("run", errors.New("actors did not stop in time; connections closed"))
+		r.closeAll()
+		<-actorsDone
+	}
+
+	r.finishing.Store(true)
+	r.progress("final check")
+	var live []*session
+	for i, s := range sessions {
+		if !dead[i] && s.c != nil {
+			live = append(live, s)
+		}
+	}
+	r.finalCheck(live, fw, res)
+	rec.fill(res, res.Seconds)
+	res.Messages.Seeded = int(r.counts.seeded.Load())
+	res.Messages.Appended = int(r.counts.appended.Load())
+	res.Messages.LMTPDelivered = int(r.counts.lmtp.Load())
+	res.Messages.ForeignDelivered = int(r.counts.foreignDelivered.Load())
+	res.Messages.ForeignDeleted = int(r.counts.foreignDeleted.Load())
+	r.led.mu.Lock()
+	res.Messages.ToldExpunged = len(r.led.told) - r.led.unjudged
+	res.Messages.Unattributed = r.led.unattributed + r.led.unjudged
+	r.led.mu.Unlock()
+	res.Elapsed = time.Since(began).Seconds()
+	return res, nil
+}
+
+// setup logs in once, makes Aux, checks (or clears) the mailbox, and
+// appends the first messages.
+func (r *run) setup() (greeting string, caps []string, err error) {
+	s := r.newSession("seed")
+	s.quiet = true
+	s.c, err = r.dial()
+	if err != nil {
+		return "", nil, fmt.Errorf("imaptorture: %w", err)
+	}
+	defer s.c.logout()
+	greeting = s.c.greeting
+	if err := s.login(); err != nil {
+		return "", nil, fmt.Errorf("imaptorture: %w", err)
+	}
+	for c := range s.c.caps {
+		caps = append(caps, c)
+	}
+	if _, err := s.c.command("CREATE "+quote(r.cfg.Aux), nil); err != nil {
+		return "", nil, fmt.Errorf("imaptorture: CREATE: %w", err)
+	}
+	for _, box := range []string{r.cfg.Aux, r.cfg.Mailbox} {
+		n, err := s.count(box)
+		if err != nil {
+			return "", nil, err
+		}
+		if n == 0 {
+			continue
+		}
+		if !r.cfg.Clear {
+			if box == r.cfg.Aux {
+				continue
+			}
+			return "", nil, fmt.Errorf("imaptorture: %s holds %d messages; the run deletes mail, so it wants an empty mailbox (or --clear to empty it)", box, n)
+		}
+		for _, line := range []string{"SELECT " + quote(box), `STORE 1:* +FLAGS.SILENT (\Deleted)`, "EXPUNGE", "CLOSE"} {
+			if resp, err := s.c.command(line, nil); err != nil || resp.Type != "OK" {
+				return "", nil, fmt.Errorf("imaptorture: clearing %s: %s: %v %v", box, line, err, resp)
+			}
+		}
+	}
+	if r.cfg.Maildir != "" {
+		if n := len(readMaildir(r.cfg.Maildir)); n > 0 {
+			return "", nil, fmt.Errorf("imaptorture: %s holds %d messages while %s is empty: is it the mailbox's directory?", r.cfg.Maildir, n, r.cfg.Mailbox)
+		}
+	}
+	if _, err := s.c.command("SELECT "+quote(r.cfg.Mailbox), nil); err != nil {
+		return "", nil, err
+	}
+	r.progress("appending %d messages", r.cfg.Messages)
+	var first string
+	for i := range r.cfg.Messages {
+		id, err := r.appendMessage(s, nil)
+		if err != nil {
+			return "", nil, fmt.Errorf("imaptorture: seeding: %w", err)
+		}
+		if i == 0 {
+			first = id
+		}
+	}
+	if r.cfg.Maildir != "" {
+		found := false
+		for _, f := range readMaildir(r.cfg.Maildir) {
+			found = found || f.id == first
+		}
+		if !found {
+			return "", nil, fmt.Errorf("imaptorture: the appended message %s is not in %s: is it the directory of %s?", first, r.cfg.Maildir, r.cfg.Mailbox)
+		}
+	}
+	return greeting, caps, nil
+}
+
+// count returns the number of messages in box (STATUS MESSAGES).
+func (s *session) count(box string) (uint32, error) {
+	var n uint32
+	resp, err := s.c.command("STATUS "+quote(box)+" (MESSAGES)", func(resp *Response, _ time.Time) error {
+		if resp.Type == "STATUS" && len(resp.Data) == 2 && resp.Data[1].Kind == listValue {
+			l := resp.Data[1].List
+			for i := 0; i+1 < len(l); i += 2 {
+				if strings.EqualFold(l[i].Text, "MESSAGES") {
+					n, _ = l[i+1].Number()
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("imaptorture: STATUS %s: %w", box, err)
+	}
+	if resp.Type != "OK" {
+		return 0, fmt.Errorf("imaptorture: STATUS %s: %s", box, resp.Line)
+	}
+	return n, nil
+}
