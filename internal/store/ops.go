@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -282,7 +283,10 @@ func (m *Mailbox) Copy(ctx context.Context, uids []uint32, dst *Mailbox, from *S
 func copyInto(path, dir string, flags maildir.Flags) (string, error) {
 	opts := maildir.DeliverOptions{Cur: true, Flags: flags}
 	name, err := maildir.Link(path, dir, opts)
-	if !errors.Is(err, maildir.ErrCrossDevice) {
+	// A copy where no link can be: across filesystems, or a file another
+	// user owns (a foreign program's delivery) where the kernel protects
+	// hard links (fs.protected_hardlinks: EPERM).
+	if !errors.Is(err, maildir.ErrCrossDevice) && !errors.Is(err, fs.ErrPermission) {
 		return name, err
 	}
 	f, err := os.Open(path)
