@@ -22,6 +22,9 @@ type curCmd struct {
 	// fetched collects UID → flags of the FETCH responses of the final
 	// UID FETCH 1:*.
 	fetched map[uint32]string
+	// flagsTold collects the UIDs whose flags an untagged FETCH gave
+	// during the command (for STORE .SILENT; nil: not collected).
+	flagsTold map[uint32]bool
 	// uidSearch: a UID SEARCH, whose numbers are UIDs.
 	uidSearch bool
 }
@@ -208,6 +211,9 @@ func (s *session) onFetch(resp *Response, at time.Duration) error {
 		s.v.flags[uid] = flags
 		if s.cur.fetched != nil {
 			s.cur.fetched[uid] = flags
+		}
+		if s.cur.flagsTold != nil {
+			s.cur.flagsTold[uid] = true
 		}
 	}
 	return nil
@@ -448,9 +454,10 @@ func (s *session) opStore() error {
 	var resp *Response
 	var err error
 	var uids []uint32
+	told := make(map[uint32]bool)
 	if s.rng.IntN(3) == 0 {
 		lo, hi := s.seqRange(5)
-		resp, err = s.do("STORE", fmt.Sprintf("STORE %d:%d %s (%s)", lo, hi, item, flag), curCmd{noExpunge: true})
+		resp, err = s.do("STORE", fmt.Sprintf("STORE %d:%d %s (%s)", lo, hi, item, flag), curCmd{noExpunge: true, flagsTold: told})
 		for seq := lo; seq <= hi && seq <= s.v.len(); seq++ {
 			uids = append(uids, s.v.uids[seq-1])
 		}
@@ -458,21 +465,29 @@ func (s *session) opStore() error {
 		if uids = s.pick(3); uids == nil {
 			return nil
 		}
-		resp, err = s.do("STORE", fmt.Sprintf("UID STORE %s %s (%s)", uidSet(uids), item, flag), curCmd{})
+		resp, err = s.do("STORE", fmt.Sprintf("UID STORE %s %s (%s)", uidSet(uids), item, flag), curCmd{flagsTold: told})
 	}
 	if err == nil && resp.Type == "OK" && strings.HasSuffix(item, ".SILENT") {
-		s.silentStore(uids, sign == "+", flag)
+		return s.silentStore(uids, sign == "+", flag, told)
 	}
 	return err
 }
 
 // silentStore applies a STORE .SILENT that succeeded to the model: the
-// server does not echo the session's own change (RFC 9051 §6.4.6).
-func (s *session) silentStore(uids []uint32, add bool, flag string) {
+// server does not echo the session's own change (RFC 9051 §6.4.6). For
+// a message whose flags an untagged FETCH gave during the command (told),
+// another session's change raced this one, and the client cannot know
+// which the server applied last: its flags are fetched again instead.
+func (s *session) silentStore(uids []uint32, add bool, flag string, told map[uint32]bool) error {
 	flag = strings.ToLower(flag)
+	var raced []uint32
 	for _, u := range uids {
 		cur, ok := s.v.flags[u]
 		if u == 0 || !ok {
+			continue
+		}
+		if told[u] {
+			raced = append(raced, u)
 			continue
 		}
 		list := strings.Fields(cur)
@@ -483,6 +498,11 @@ func (s *session) silentStore(uids []uint32, add bool, flag string) {
 		}
 		s.v.flags[u] = canonFlags(list)
 	}
+	if len(raced) == 0 {
+		return nil
+	}
+	_, err := s.do("FETCH FLAGS", "UID FETCH "+uidSet(raced)+" (FLAGS)", curCmd{})
+	return err
 }
 
 var searches = []string{"ALL", "UNSEEN", "FLAGGED", "DELETED", "KEYWORD $TortureA", "SEEN NOT FLAGGED", "OR ANSWERED DRAFT", "UNKEYWORD Work"}
@@ -544,12 +564,15 @@ func (s *session) opExpunge() error {
 		return s.opNoop()
 	}
 	s.r.led.markDeleted(uids, s.r.rec.since(time.Now()))
-	resp, err := s.do("STORE", "UID STORE "+uidSet(uids)+` +FLAGS.SILENT (\Deleted)`, curCmd{})
+	told := make(map[uint32]bool)
+	resp, err := s.do("STORE", "UID STORE "+uidSet(uids)+` +FLAGS.SILENT (\Deleted)`, curCmd{flagsTold: told})
 	if err != nil {
 		return err
 	}
 	if resp.Type == "OK" {
-		s.silentStore(uids, true, `\Deleted`)
+		if err := s.silentStore(uids, true, `\Deleted`, told); err != nil {
+			return err
+		}
 	}
 	switch k := s.rng.IntN(20); {
 	case k < 3:
