@@ -94,74 +94,7 @@ non_loopback_addr() {
 	printf '%s\n' "$FALLBACK_ADDR"
 }
 
-show_server_log() {
-	log "server output:"
-	sed -e 's/^password: .*/password: (hidden)/' -e 's/^/  stdout: /' "$tmp/out" >&2 || true
-	sed 's/^/  stderr: /' "$tmp/err" >&2 || true
-}
-
-# demo_as_user sets as_user to the command prefix that runs the demo as
-# nobody when this script runs as root (cistern refuses to touch mail as
-# root), after giving nobody the demo directory; to nothing otherwise.
-as_user=()
-demo_as_user() {
-	as_user=()
-	if [ "$(id -u)" -ne 0 ]; then
-		return 0
-	fi
-	chmod 0711 "$tmp"
-	mkdir -p "$tmp/data"
-	chown nobody:nogroup "$tmp/data"
-	as_user=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
-}
-
-# start_server starts the demo server with its plain listener on $1 and
-# waits for its "listening:" line.
-start_server() {
-	demo_as_user
-	"${as_user[@]}" "$tmp/cistern" serve --demo --demo-dir "$tmp/data" --listen "$1:0" \
-		--demo-lmtp 127.0.0.1:0 --demo-tls-listen 127.0.0.1:0 \
-		>"$tmp/out" 2>"$tmp/err" &
-	server_pid=$!
-	local deadline=$((SECONDS + START_TIMEOUT))
-	until grep -q '^listening: ' "$tmp/out"; do
-		if ! kill -0 "$server_pid" 2>/dev/null; then
-			log "the server exited before listening"
-			show_server_log
-			return 1
-		fi
-		if [ "$SECONDS" -ge "$deadline" ]; then
-			log "the server did not listen within ${START_TIMEOUT}s"
-			show_server_log
-			return 1
-		fi
-		sleep 0.1
-	done
-}
-
-# stop_server sends SIGTERM and checks that the server exits with 0 in
-# time.
-stop_server() {
-	local pid=$server_pid status=0
-	kill -TERM "$pid"
-	local deadline=$((SECONDS + STOP_TIMEOUT))
-	while kill -0 "$pid" 2>/dev/null; do
-		if [ "$SECONDS" -ge "$deadline" ]; then
-			log "the server did not stop within ${STOP_TIMEOUT}s of SIGTERM"
-			show_server_log
-			return 1
-		fi
-		sleep 0.1
-	done
-	wait "$pid" || status=$?
-	server_pid=""
-	if [ "$status" -ne 0 ]; then
-		log "the server exited with status $status after SIGTERM, want 0"
-		show_server_log
-		return 1
-	fi
-	log "server stopped (status 0)"
-}
+. "$repo_root/scripts/demo_server.sh"
 
 # field prints the value of the demo's stdout line "name: value".
 field() { sed -n "s/^$1: //p" "$tmp/out" | head -n 1; }

@@ -1,0 +1,58 @@
+# demo_server.sh: start and stop 'cistern serve --demo' for the check
+# scripts (sourced by imaplib_check.sh and tls_check.sh). The caller sets
+# tmp (the binary is $tmp/cistern, the demo lives in $tmp/data),
+# START_TIMEOUT, STOP_TIMEOUT and log; server_pid is set here.
+
+show_server_log() {
+	log "server output:"
+	sed -e 's/^password: .*/password: (hidden)/' -e 's/^/  stdout: /' "$tmp/out" >&2 || true
+	sed 's/^/  stderr: /' "$tmp/err" >&2 || true
+}
+
+# start_server starts the demo server with its plain listener on host $1
+# (default 127.0.0.1), LMTP and implicit TLS on 127.0.0.1, all on free
+# ports, and waits for its "listening:" line.
+start_server() {
+	"$tmp/cistern" serve --demo --demo-dir "$tmp/data" --listen "${1:-127.0.0.1}:0" \
+		--demo-lmtp 127.0.0.1:0 --demo-tls-listen 127.0.0.1:0 \
+		>"$tmp/out" 2>"$tmp/err" &
+	server_pid=$!
+	local deadline=$((SECONDS + START_TIMEOUT))
+	until grep -q '^listening: ' "$tmp/out"; do
+		if ! kill -0 "$server_pid" 2>/dev/null; then
+			log "the server exited before listening"
+			show_server_log
+			return 1
+		fi
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			log "the server did not listen within ${START_TIMEOUT}s"
+			show_server_log
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# stop_server sends SIGTERM and checks that the server exits with 0 in
+# time.
+stop_server() {
+	local pid=$server_pid status=0
+	kill -TERM "$pid"
+	local deadline=$((SECONDS + STOP_TIMEOUT))
+	while kill -0 "$pid" 2>/dev/null; do
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			log "the server did not stop within ${STOP_TIMEOUT}s of SIGTERM"
+			show_server_log
+			return 1
+		fi
+		sleep 0.1
+	done
+	wait "$pid" || status=$?
+	server_pid=""
+	if [ "$status" -ne 0 ]; then
+		log "the server exited with status $status after SIGTERM, want 0"
+		show_server_log
+		return 1
+	fi
+	log "server stopped (status 0)"
+}
