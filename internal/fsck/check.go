@@ -326,7 +326,7 @@ func ignorable(name string, typ uint8) bool {
 		return true
 	}
 	_, err := maildir.ParseName(name)
-	return err != nil
+	return err != nil || uidlist.NameProblem(maildir.BaseName(name)) != ""
 }
 
 func (l *listing) has(base string) bool {

@@ -697,10 +697,13 @@ func (m *Mailbox) unchanged(ln, lc *maildir.Listing) bool {
 	return matched == len(m.msgs)
 }
 
-// ignorable: entries of new/ and cur/ that are not messages.
+// ignorable reports whether a directory entry is no message: not a file,
+// a dot-file, or a name whose base name no dovecot-uidlist record can hold
+// (a newline, a NUL, a trailing CR), which would otherwise stop every
+// uidlist write of the mailbox.
 func ignorable(name string, typ uint8) bool {
 	return (typ != 0 && typ != 8 && typ != 10) || // not DT_UNKNOWN, DT_REG, DT_LNK
-		name == "" || name[0] == '.' || strings.IndexByte(name, 0) >= 0
+		name == "" || name[0] == '.' || uidlist.NameProblem(maildir.BaseName(name)) != ""
 }
 
 func (m *Mailbox) foreign(sub, name string) {

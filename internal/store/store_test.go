@@ -523,6 +523,33 @@ func TestForeignFilesIgnored(t *testing.T) {
 	}
 }
 
+// A file whose base name no uidlist line can hold (a newline, a trailing
+// CR) is not a message: taking it in would make every later uidlist write
+// of the mailbox fail.
+func TestUnstorableNamesIgnored(t *testing.T) {
+	f := newFixture(t)
+	good := f.put(maildir.Cur, "S")
+	for _, name := range []string{"abc\n", "x\ny:2,S", "\r", "abc\r:2,S"} {
+		if err := os.WriteFile(filepath.Join(f.dir, maildir.Cur, name), []byte("Subject: x\n\nb\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mb := f.open(Options{})
+	ch := sync1(t, mb)
+	if got := bases(ch.New); !slices.Equal(got, []string{good}) {
+		t.Fatalf("new %q, want only %q", got, good)
+	}
+	later := f.put(maildir.New, "")
+	ch = sync1(t, mb)
+	if got := bases(ch.New); !slices.Equal(got, []string{later}) {
+		t.Fatalf("second sync: new %q, want %q", got, later)
+	}
+	mb2 := f.open(Options{})
+	if got := uids(sync1(t, mb2).New); !slices.Equal(got, []uint32{1, 2}) {
+		t.Fatalf("after reopening: UIDs %v, want [1 2]", got)
+	}
+}
+
 func TestLockTimeout(t *testing.T) {
 	f := newFixture(t)
 	mb := f.open(Options{Lock: uidlist.LockOptions{Timeout: 200 * time.Millisecond}})

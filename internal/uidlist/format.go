@@ -383,7 +383,7 @@ func (p *parser) record(line string) {
 		}
 	}
 	rec.Name = line[i:]
-	if reason := checkName(rec.Name); reason != "" {
+	if reason := NameProblem(rec.Name); reason != "" {
 		p.problem(line, reason+", skipped")
 		return
 	}
@@ -393,8 +393,11 @@ func (p *parser) record(line string) {
 	p.add(rec, line)
 }
 
-// checkName returns why name cannot be a stored file name, or "".
-func checkName(name string) string {
+// NameProblem returns why a file of this name cannot have a record (a
+// line of dovecot-uidlist could not hold it, or it is no file name), or "".
+// A name ending in CR is refused: readers take a CR before the newline as
+// part of a CRLF line end, so the record would read back as another name.
+func NameProblem(name string) string {
 	if name == "" {
 		return "empty file name"
 	}
@@ -408,6 +411,9 @@ func checkName(name string) string {
 		case '\n', 0:
 			return "newline or NUL in file name"
 		}
+	}
+	if name[len(name)-1] == '\r' {
+		return "file name ends in CR"
 	}
 	return ""
 }
@@ -508,7 +514,7 @@ func ParseCourier(path string, data []byte) (*File, []Problem, error) {
 			continue
 		}
 		name := l[sp+1:]
-		if reason := checkName(name); reason != "" {
+		if reason := NameProblem(name); reason != "" {
 			bad(reason)
 			continue
 		}
@@ -646,11 +652,8 @@ func validateRecord(r Record) error {
 	if r.UID == 0 || r.UID > maxUID {
 		return badRecord("UID " + strconv.FormatUint(uint64(r.UID), 10))
 	}
-	if reason := checkName(r.Name); reason != "" {
+	if reason := NameProblem(r.Name); reason != "" {
 		return badRecord(reason + ": " + strconv.Quote(r.Name))
-	}
-	if strings.HasSuffix(r.Name, "\r") {
-		return badRecord("file name ends in CR: " + strconv.Quote(r.Name))
 	}
 	for _, e := range r.Ext {
 		if e == "" || e[0] < 'A' || e[0] > 'Z' || strings.ContainsAny(e, " \r\n\x00") {
