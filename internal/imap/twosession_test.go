@@ -282,3 +282,30 @@ func expandSet(t *testing.T, s string) []uint32 {
 	}
 	return out
 }
+
+// TestOwnStoreAfterPendingChange: B holds A's flag change to a message,
+// not yet told, and then changes the same message itself. The last flags
+// B hears of it are the latest (A's and B's), with and without .SILENT:
+// the change B held, sent after B's own STORE answered, would leave B's
+// client on flags that are no longer true.
+func TestOwnStoreAfterPendingChange(t *testing.T) {
+	for _, silent := range []bool{false, true} {
+		t.Run(fmt.Sprintf("silent=%v", silent), func(t *testing.T) {
+			ts := startServer(t)
+			a, b, mb := setupTwoSessions(t, ts)
+			a.ok(`STORE 1 +FLAGS (\Seen)`)
+			cmd := `STORE 1 +FLAGS (\Draft)`
+			if silent {
+				cmd = `STORE 1 +FLAGS.SILENT (\Draft)`
+			}
+			mb.applyAll(t, "B "+cmd, b.ok("%s", cmd))
+			mb.applyAll(t, "B NOOP", b.ok("NOOP"))
+			if got := mb.flags[0]; !slices.Contains(got, `\Seen`) || !slices.Contains(got, `\Draft`) {
+				t.Fatalf("B's last word on message 1: %v, want \\Draft and \\Seen", got)
+			}
+			if want := truth(t, ts); !sameModel(mb, want) {
+				t.Fatalf("B: %v\nwant %v", mb, want)
+			}
+		})
+	}
+}

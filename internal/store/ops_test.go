@@ -84,6 +84,39 @@ func TestSetFlagsTwoSessions(t *testing.T) {
 	}
 }
 
+// TestOwnChangeRefreshesPending: a session holds another session's flag
+// change, not yet taken, and changes the same message itself; what it
+// takes is the latest flags, not the older ones it held (which, sent
+// after its own STORE's answer, would leave its client on stale flags).
+func TestOwnChangeRefreshesPending(t *testing.T) {
+	f := newFixture(t)
+	f.put(maildir.Cur, "")
+	f.put(maildir.Cur, "")
+	mb, a, b := twoSessions(t, f)
+
+	if _, err := mb.SetFlags(ctx, []uint32{1}, FlagsAdd, flagsOf("S"), b); err != nil {
+		t.Fatal(err)
+	}
+	out, err := mb.SetFlags(ctx, []uint32{1}, FlagsAdd, flagsOf("D"), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 1 || out[0].Flags.String() != "DS" {
+		t.Fatalf("own STORE result %+v", out)
+	}
+	p := a.Take()
+	if len(p.Flags) != 1 || p.Flags[0].UID != 1 || p.Flags[0].Flags.String() != "DS" {
+		t.Fatalf("pending after own change: %+v, want UID 1 with DS", p.Flags)
+	}
+	// Its own change to a message with nothing pending adds nothing.
+	if _, err := mb.SetFlags(ctx, []uint32{2}, FlagsAdd, flagsOf("F"), a); err != nil {
+		t.Fatal(err)
+	}
+	if p := a.Take(); !p.Empty() {
+		t.Fatalf("own change to a message with nothing pending: %+v", p)
+	}
+}
+
 // TestSetFlagsAfterForeignRename: another program renamed the file
 // since the last sync; the change still lands, and both its flag change
 // and ours are kept.
@@ -103,9 +136,11 @@ func TestSetFlagsAfterForeignRename(t *testing.T) {
 		t.Fatalf("file %s", name)
 	}
 	// Both sessions heard of the foreign change (found by the retry's
-	// sync); b also of ours.
+	// sync); b also of ours. a holds the latest flags, with its own
+	// change in them: the older "RS", taken after its STORE answered
+	// "FRS", would be the last word its client heard.
 	pa, pb := a.Take(), b.Take()
-	if len(pa.Flags) != 1 || pa.Flags[0].Flags.String() != "RS" {
+	if len(pa.Flags) != 1 || pa.Flags[0].Flags.String() != "FRS" {
 		t.Fatalf("a got %+v", pa)
 	}
 	if len(pb.Flags) != 1 || pb.Flags[0].Flags.String() != "FRS" {

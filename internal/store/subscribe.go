@@ -124,8 +124,26 @@ func (s *Subscription) add(ch *Changes) {
 	}
 }
 
-// publish hands ch to every subscriber but from. Held with m.mu, after
-// the changes are on disk.
+// refresh brings what from already holds up to date with its own change
+// ch, without adding to it: a pending flag change of another session's,
+// taken after the owner reported its own newer flags, would otherwise
+// tell the client the older ones last.
+func (s *Subscription) refresh(ch *Changes) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, msg := range ch.Flags {
+		if _, ok := s.added[msg.UID]; ok {
+			s.added[msg.UID] = msg
+		}
+		if _, ok := s.flags[msg.UID]; ok {
+			s.flags[msg.UID] = msg
+		}
+	}
+}
+
+// publish hands ch to every subscriber but from, and brings from's
+// pending versions of the messages ch changed up to date. Held with m.mu,
+// after the changes are on disk.
 func (m *Mailbox) publish(ch *Changes, from *Subscription) {
 	if ch.Empty() {
 		return
@@ -133,6 +151,8 @@ func (m *Mailbox) publish(ch *Changes, from *Subscription) {
 	for _, s := range m.subs {
 		if s != from {
 			s.add(ch)
+		} else {
+			s.refresh(ch)
 		}
 	}
 }
