@@ -308,3 +308,24 @@ func BenchmarkFirstSync100k(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReopen100k is Open and the first Sync of a mailbox that has its
+// dovecot-uidlist: what a daemon does on the first SELECT after a restart.
+func BenchmarkReopen100k(b *testing.B) {
+	dir := benchMaildir(b, benchMessages)
+	syncedMailbox(b, dir) // writes the uidlist, warms the caches
+	ctx := context.Background()
+	for b.Loop() {
+		m, err := Open(dir, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ch, err := m.Sync(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(ch.New) != benchMessages || ch.Assigned != 0 {
+			b.Fatalf("reopen found %d messages and assigned %d UIDs, want %d and 0", len(ch.New), ch.Assigned, benchMessages)
+		}
+	}
+}

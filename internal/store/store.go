@@ -523,7 +523,7 @@ func (m *Mailbox) syncOnce(ctx context.Context, ch *Changes) error {
 
 	m.gen++
 	gen := m.gen
-	fresh := make(map[string][]sighting)
+	fresh := make(map[string][]sighting, max(0, len(ln.Names)+len(lc.Names)-len(m.msgs)))
 	var dups map[string][]sighting
 	see := func(sub, name string, typ uint8) {
 		if ignorable(name, typ) {
@@ -798,6 +798,23 @@ func (m *Mailbox) expungeAbsent(gen uint64, proven bool, newDir string, ch *Chan
 	return nil
 }
 
+// reserve makes room in an empty state for the fresh messages, so that a
+// mailbox's first sync does not grow its maps and list step by step.
+func (m *Mailbox) reserve(fresh map[string][]sighting) {
+	if len(m.msgs) != 0 || len(m.byBase) != 0 || len(fresh) < 64 {
+		return
+	}
+	var inCur int
+	for _, ss := range fresh {
+		if ss[0].sub == maildir.Cur {
+			inCur++
+		}
+	}
+	m.byBase = make(map[string]*entry, len(fresh))
+	m.byName = [2]map[string]*entry{make(map[string]*entry, len(fresh)-inCur), make(map[string]*entry, inCur)}
+	m.msgs = make([]*entry, 0, len(fresh))
+}
+
 // adopt adds a message with a known UID to the state.
 func (m *Mailbox) adopt(uid uint32, base string, s sighting, ch *Changes) {
 	n, err := maildir.ParseName(s.filename)
@@ -861,6 +878,7 @@ func (m *Mailbox) assign(ctx context.Context, f *uidlist.File, fresh map[string]
 	if f != nil && m.uidvalidity == 0 {
 		m.uidvalidity = f.Header.UIDValidity
 	}
+	m.reserve(fresh)
 	adoptFrom(f)
 	if len(fresh) == 0 && (f != nil || m.uidvalidity != 0) {
 		return nil
