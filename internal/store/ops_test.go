@@ -179,6 +179,73 @@ func TestExpungeTwoSessions(t *testing.T) {
 	}
 }
 
+// TestAppendRacedByForeignProgram: a foreign program deletes or renames
+// the file APPEND just put into cur/ before it gets its UID. APPEND still
+// answers with the UID (the message was appended); the next sync expunges
+// the deleted one on proof, and follows the renamed one to its new name.
+func TestAppendRacedByForeignProgram(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		act    func(t *testing.T, path string)
+		expect func(t *testing.T, ch *Changes, msg Message)
+	}{
+		{"deleted", func(t *testing.T, path string) {
+			if err := os.Remove(path); err != nil {
+				t.Error(err)
+			}
+		}, func(t *testing.T, ch *Changes, msg Message) {
+			if !slices.Equal(uids(ch.Expunged), []uint32{msg.UID}) {
+				t.Fatalf("sync after the deletion expunged %v, want [%d]", uids(ch.Expunged), msg.UID)
+			}
+		}},
+		{"renamed", func(t *testing.T, path string) {
+			if err := os.Rename(path, path+"F"); err != nil {
+				t.Error(err)
+			}
+		}, func(t *testing.T, ch *Changes, msg Message) {
+			if len(ch.Expunged) != 0 || len(ch.New) != 0 || len(ch.Flags) != 1 || ch.Flags[0].UID != msg.UID || ch.Flags[0].Flags.String() != "FS" {
+				t.Fatalf("sync after the rename: %+v", ch)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.put(maildir.Cur, "")
+			mb, a, _ := twoSessions(t, f)
+			testHookBeforeAssignLock = func() {
+				testHookBeforeAssignLock = nil
+				names, err := readNames(filepath.Join(f.dir, maildir.Cur))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for _, n := range names {
+					if !strings.HasPrefix(n, "17000000") {
+						tc.act(t, filepath.Join(f.dir, maildir.Cur, n))
+					}
+				}
+			}
+			t.Cleanup(func() { testHookBeforeAssignLock = nil })
+			msg, err := mb.Append(ctx, strings.NewReader("Subject: raced\r\n\r\nbody\r\n"), flagsOf("S"), time.Time{}, a)
+			if err != nil {
+				t.Fatalf("APPEND raced by a foreign %s: %v", tc.name, err)
+			}
+			if msg.UID != 2 {
+				t.Fatalf("appended %+v, want UID 2", msg)
+			}
+			if testHookBeforeAssignLock != nil {
+				t.Fatal("the hook did not run")
+			}
+			tc.expect(t, sync1(t, mb), msg)
+			// The UID is never given again.
+			next, err := mb.Append(ctx, strings.NewReader("Subject: next\r\n\r\nbody\r\n"), 0, time.Time{}, a)
+			if err != nil || next.UID != 3 {
+				t.Fatalf("next APPEND: %+v, %v", next, err)
+			}
+		})
+	}
+}
+
 func TestAppendAndOpen(t *testing.T) {
 	f := newFixture(t)
 	f.put(maildir.Cur, "")

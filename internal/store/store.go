@@ -845,6 +845,14 @@ func (m *Mailbox) adopt(uid uint32, base string, s sighting, ch *Changes) {
 // New UIDs follow order (base names) when it is given — a COPY's
 // destination UIDs must follow its source UIDs (RFC 4315 COPYUID) — and
 // base-name order otherwise.
+//
+// order is given for files this process has just put into the mailbox
+// (APPEND, COPY, a delivery): they get their UIDs whether or not they are
+// still where they were put. A foreign program may rename or delete one
+// at once; the next sync then finds it under its new name or, proven
+// gone, expunges it, and the APPEND or COPY was truthfully answered with
+// its UID. Files a listing found get a UID only if they exist now, so
+// that a file that came and went between two listings leaves no record.
 func (m *Mailbox) assign(ctx context.Context, f *uidlist.File, fresh map[string][]sighting, order []string, ch *Changes) error {
 	// A mailbox gets its UIDVALIDITY on its first sync, with messages or
 	// without: RFC 9051 §2.3.1.1 wants a non-zero one in every SELECT and
@@ -912,12 +920,15 @@ func (m *Mailbox) assign(ctx context.Context, f *uidlist.File, fresh map[string]
 		return nil
 	}
 
-	// Only files that exist now, while the lock is held, get a UID.
+	// Only files that exist now, while the lock is held, get a UID; our
+	// own new files get one in any case (above).
 	bases := make([]string, 0, len(fresh))
 	for base, ss := range fresh {
 		s := ss[0]
-		if _, err := os.Lstat(filepath.Join(m.dir, s.sub, s.filename)); err != nil {
-			continue // moved or removed: the next sync finds it where it went
+		if order == nil {
+			if _, err := os.Lstat(filepath.Join(m.dir, s.sub, s.filename)); err != nil {
+				continue // moved or removed: the next sync finds it where it went
+			}
 		}
 		bases = append(bases, base)
 	}
