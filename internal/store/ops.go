@@ -56,8 +56,8 @@ func (op FlagOp) apply(old, f maildir.Flags) maildir.Flags {
 // order. UIDs that are gone are skipped. Subscribers other than from hear
 // of the changes; the caller reports them itself.
 func (m *Mailbox) SetFlags(ctx context.Context, uids []uint32, op FlagOp, flags maildir.Flags, from *Subscription) ([]Message, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.lockWriter()
+	defer m.unlockWriter()
 	defer m.withLogLocked(ctx)()
 	ch := &Changes{}
 	var out []Message
@@ -91,8 +91,8 @@ func (m *Mailbox) SetFlags(ctx context.Context, uids []uint32, op FlagOp, flags 
 // that were removed, in UID order. Subscribers other than from hear of
 // them.
 func (m *Mailbox) Expunge(ctx context.Context, uids []uint32, from *Subscription) ([]Message, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.lockWriter()
+	defer m.unlockWriter()
 	defer m.withLogLocked(ctx)()
 	ch := &Changes{}
 	gone := make(map[*entry]bool)
@@ -134,11 +134,13 @@ func (m *Mailbox) Expunge(ctx context.Context, uids []uint32, from *Subscription
 // lock; flush applies what the changes did to the state before a sync. A file that another program renamed or removed meanwhile
 // (ErrMoved) is looked for by a sync, with the lock released, and the
 // change is tried once more where the sync found it; the sync's own
-// findings go to every subscriber. Held with m.mu.
+// findings go to every subscriber. Held with wmu and mu.
 func (m *Mailbox) retryMoved(ctx context.Context, uids []uint32, change func(*entry) error, flush func()) error {
 	for attempt := 0; attempt < 2 && len(uids) > 0; attempt++ {
 		var moved []uint32
-		lock, err := uidlist.AcquireLock(ctx, m.dir, m.opts.Lock)
+		var lock *uidlist.Lock
+		var err error
+		m.unlocked(func() { lock, err = uidlist.AcquireLock(ctx, m.dir, m.opts.Lock) })
 		if err != nil {
 			return fmt.Errorf("store: locking %s: %w", m.dir, err)
 		}
@@ -191,8 +193,8 @@ func (m *Mailbox) Append(ctx context.Context, r io.Reader, flags maildir.Flags, 
 // adoptDelivered gives UIDs to files that this process just put into
 // cur/, in one append, and returns them in the order given.
 func (m *Mailbox) adoptDelivered(ctx context.Context, names []string, from *Subscription) ([]Message, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.lockWriter()
+	defer m.unlockWriter()
 	defer m.withLogLocked(ctx)()
 	fresh := make(map[string][]sighting, len(names))
 	order := make([]string, len(names))
@@ -304,8 +306,8 @@ func copyInto(path, dir string, flags maildir.Flags) (string, error) {
 
 // lookupFresh syncs and returns the message with uid where it is now.
 func (m *Mailbox) lookupFresh(ctx context.Context, uid uint32) (Message, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.lockWriter()
+	defer m.unlockWriter()
 	if _, err := m.syncPublishLocked(ctx); err != nil {
 		return Message{}, false
 	}

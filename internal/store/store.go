@@ -123,6 +123,20 @@ type Mailbox struct {
 	// waiting is suspects, for readers without mu (the metrics gauge).
 	waiting atomic.Int64
 
+	// wmu serializes the writers: syncs and every change of the
+	// mailbox's files and state. It is taken before mu, never after. A
+	// writer holds mu while it reads or changes the state, and lets go of
+	// it (unlocked) around I/O that needs none — listing the directories,
+	// taking the uidlist lock, appending to the uidlist — so that readers
+	// (FETCH, SEARCH, a SELECT's snapshot) do not wait for the disk.
+	// Readers then see a consistent state, perhaps with part of a sync's
+	// findings applied; subscribers hear of them when the writer
+	// publishes, at its end.
+	wmu sync.Mutex
+	// opLog is the logger of the writer that holds wmu, when its ctx
+	// carries one (withLogLocked); nil: log. Guarded by wmu.
+	opLog *slog.Logger
+
 	mu          sync.Mutex // guards every field below
 	reader      *uidlist.Reader
 	uidvalidity uint32
@@ -150,9 +164,6 @@ type Mailbox struct {
 	foreignLogged      map[string]bool
 	subs               []*Subscription
 	kicked             atomic.Bool // a background sync is scheduled (Kick)
-	// opLog is the logger of the operation that holds mu, when its ctx
-	// carries one (withLogLocked); nil: log.
-	opLog *slog.Logger
 
 	kwMu    sync.Mutex        // guards kw and kwStamp; taken after mu, never before
 	kw      *uidlist.Keywords // cached dovecot-keywords; nil: read it
@@ -262,7 +273,7 @@ func (m *Mailbox) UIDs() ([]uint32, uint32) {
 	return m.uidSnap, uint32(m.unseenSnap)
 }
 
-// logLocked is the logger of the operation that holds mu. Held with mu,
+// logLocked is the logger of the writer that holds wmu. Held with wmu,
 // or before the Mailbox is shared (Open).
 func (m *Mailbox) logLocked() *slog.Logger {
 	if m.opLog != nil {
@@ -274,7 +285,7 @@ func (m *Mailbox) logLocked() *slog.Logger {
 // withLogLocked makes the logger that ctx carries, naming the mailbox,
 // the one of the operation under way, and returns the function that
 // ends that. An operation nested in another keeps the outer one's.
-// Held with mu.
+// Held with wmu.
 func (m *Mailbox) withLogLocked(ctx context.Context) func() {
 	l := logctx.From(ctx)
 	if l == nil || m.opLog != nil {
@@ -282,6 +293,26 @@ func (m *Mailbox) withLogLocked(ctx context.Context) func() {
 	}
 	m.opLog = l.With("mailbox", m.dir)
 	return func() { m.opLog = nil }
+}
+
+// lockWriter takes wmu, then mu: what every writer holds.
+func (m *Mailbox) lockWriter() {
+	m.wmu.Lock()
+	m.mu.Lock()
+}
+
+func (m *Mailbox) unlockWriter() {
+	m.mu.Unlock()
+	m.wmu.Unlock()
+}
+
+// unlocked runs io without mu, for a writer's I/O that reads and changes
+// no state (see wmu). Held with wmu and mu; mu is held again when it
+// returns.
+func (m *Mailbox) unlocked(io func()) {
+	m.mu.Unlock()
+	defer m.mu.Lock()
+	io()
 }
 
 // markSuspect makes e a suspect; resolveSuspect ends that, as outcome
@@ -367,11 +398,14 @@ type sighting struct {
 //
 // What it finds is also published to every Subscription.
 func (m *Mailbox) Sync(ctx context.Context) (*Changes, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.lockWriter()
+	defer m.unlockWriter()
 	return m.syncPublishLocked(ctx)
 }
 
+// syncPublishLocked syncs and hands what it found to the subscribers.
+// Held with wmu and mu; it lets go of mu around the listings and the
+// uidlist's lock and append (unlocked).
 func (m *Mailbox) syncPublishLocked(ctx context.Context) (*Changes, error) {
 	defer m.withLogLocked(ctx)()
 	m.refreshKeywords()
@@ -507,11 +541,12 @@ func (m *Mailbox) syncOnce(ctx context.Context, ch *Changes) error {
 		nextBefore = f.Header.NextUID
 	}
 
-	ln, err := m.list(newDir)
-	if err != nil {
-		return err
-	}
-	lc, err := m.list(curDir)
+	var ln, lc *maildir.Listing
+	m.unlocked(func() {
+		if ln, err = m.list(newDir); err == nil {
+			lc, err = m.list(curDir)
+		}
+	})
 	if err != nil {
 		return err
 	}
@@ -853,6 +888,9 @@ func (m *Mailbox) adopt(uid uint32, base string, s sighting, ch *Changes) {
 // gone, expunges it, and the APPEND or COPY was truthfully answered with
 // its UID. Files a listing found get a UID only if they exist now, so
 // that a file that came and went between two listings leaves no record.
+//
+// Held with wmu and mu; mu is let go while the uidlist lock is taken and
+// the uidlist appended to.
 func (m *Mailbox) assign(ctx context.Context, f *uidlist.File, fresh map[string][]sighting, order []string, ch *Changes) error {
 	// A mailbox gets its UIDVALIDITY on its first sync, with messages or
 	// without: RFC 9051 §2.3.1.1 wants a non-zero one in every SELECT and
@@ -895,14 +933,20 @@ func (m *Mailbox) assign(ctx context.Context, f *uidlist.File, fresh map[string]
 	if testHookBeforeAssignLock != nil {
 		testHookBeforeAssignLock()
 	}
-	lock, err := uidlist.AcquireLock(ctx, m.dir, m.opts.Lock)
-	if err != nil {
-		return fmt.Errorf("store: locking %s: %w", m.dir, err)
+	var lock *uidlist.Lock
+	var err error
+	m.unlocked(func() {
+		if lock, err = uidlist.AcquireLock(ctx, m.dir, m.opts.Lock); err == nil {
+			f, err = m.refreshUIDList()
+		}
+	})
+	if lock != nil {
+		defer lock.Release()
 	}
-	defer lock.Release()
-
-	f, err = m.refreshUIDList()
 	if err != nil {
+		if lock == nil {
+			return fmt.Errorf("store: locking %s: %w", m.dir, err)
+		}
 		return err
 	}
 	if f != nil && m.uidvalidity != 0 && f.Header.UIDValidity != m.uidvalidity {
@@ -923,15 +967,17 @@ func (m *Mailbox) assign(ctx context.Context, f *uidlist.File, fresh map[string]
 	// Only files that exist now, while the lock is held, get a UID; our
 	// own new files get one in any case (above).
 	bases := make([]string, 0, len(fresh))
-	for base, ss := range fresh {
-		s := ss[0]
-		if order == nil {
-			if _, err := os.Lstat(filepath.Join(m.dir, s.sub, s.filename)); err != nil {
-				continue // moved or removed: the next sync finds it where it went
+	m.unlocked(func() {
+		for base, ss := range fresh {
+			s := ss[0]
+			if order == nil {
+				if _, err := os.Lstat(filepath.Join(m.dir, s.sub, s.filename)); err != nil {
+					continue // moved or removed: the next sync finds it where it went
+				}
 			}
+			bases = append(bases, base)
 		}
-		bases = append(bases, base)
-	}
+	})
 	if len(bases) == 0 {
 		return nil
 	}
@@ -969,7 +1015,8 @@ func (m *Mailbox) assign(ctx context.Context, f *uidlist.File, fresh map[string]
 		}
 		adoptFrom(written)
 	} else {
-		if err := uidlist.Append(lock, m.dir, recs); err != nil {
+		m.unlocked(func() { err = uidlist.Append(lock, m.dir, recs) })
+		if err != nil {
 			return fmt.Errorf("store: appending to %s: %w", filepath.Join(m.dir, uidlist.FileName), err)
 		}
 		adoptFrom(&uidlist.File{Records: recs})
