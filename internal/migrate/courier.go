@@ -65,10 +65,10 @@ func ParseCourierKeywordList(path string, data []byte) (*CourierKeywords, []uidl
 			bad(i+1, name, "NUL in keyword name, skipped")
 			name = ""
 		}
-		index = append(index, name)
 		if name != "" {
-			k.addName(name)
+			name = k.addName(name)
 		}
+		index = append(index, name)
 	}
 	for ; i < len(lines); i++ {
 		line := strings.TrimSuffix(lines[i], "\r")
@@ -95,11 +95,15 @@ func ParseCourierKeywordList(path string, data []byte) (*CourierKeywords, []uidl
 	return k, problems
 }
 
-// addName adds name to Names unless it is there.
-func (k *CourierKeywords) addName(name string) {
-	if !slices.ContainsFunc(k.Names, func(n string) bool { return strings.EqualFold(n, name) }) {
-		k.Names = append(k.Names, name)
+// addName adds name to Names unless it is there, and returns the name as
+// Names holds it: the first spelling of names equal but for case (and,
+// as strings.EqualFold has it, for bytes that are not UTF-8).
+func (k *CourierKeywords) addName(name string) string {
+	if i := slices.IndexFunc(k.Names, func(n string) bool { return strings.EqualFold(n, name) }); i >= 0 {
+		return k.Names[i]
 	}
+	k.Names = append(k.Names, name)
+	return name
 }
 
 // appendName appends name to names unless it is there.
@@ -199,6 +203,12 @@ func ReadCourierKeywords(dir string) (*CourierKeywords, []uidlist.Problem, error
 	slices.Sort(extra)
 	for _, n := range extra {
 		k.addName(n)
+	}
+	// Every message names its keywords as Names spells them.
+	for _, names := range k.Messages {
+		for i, n := range names {
+			names[i] = k.addName(n)
+		}
 	}
 	return k, problems, nil
 }

@@ -65,6 +65,7 @@ func TestReadCourierKeywords(t *testing.T) {
 		".x.m4":                  "NotAnUpdate\n",
 		".100.m5":                "Zeta\nAlpha\n",
 		".100.1700000000.M1.a.b": "Dots\n",
+		".100.m6":                "junk\nWORK\n",
 	}
 	if err := os.Mkdir(kw, 0o700); err != nil {
 		t.Fatal(err)
@@ -84,12 +85,27 @@ func TestReadCourierKeywords(t *testing.T) {
 		"m4":                {"Work"},
 		"m5":                {"Zeta", "Alpha"},
 		"1700000000.M1.a.b": {"Dots"},
+		"m6":                {"Junk", "Work"}, // spelled as :list spells them
 	}
 	if !reflect.DeepEqual(k.Messages, want) {
 		t.Errorf("messages %q, want %q", k.Messages, want)
 	}
 	if wantNames := []string{"Work", "Junk", "Alpha", "Dots", "Newer", "Plain", "Zeta"}; !slices.Equal(k.Names, wantNames) {
 		t.Errorf("names %q, want %q", k.Names, wantNames)
+	}
+}
+
+// Names equal but for case are one keyword, spelled as first listed;
+// messages name it so. strings.EqualFold also takes any two bytes that
+// are not UTF-8 for equal.
+func TestCourierKeywordSpellings(t *testing.T) {
+	k, _ := ParseCourierKeywordList("list", []byte("Work\nwork\n\xd2\n\xfb\n\nm1:1\nm2:0 1 3\n"))
+	if want := []string{"Work", "\xd2"}; !slices.Equal(k.Names, want) {
+		t.Errorf("names %q, want %q", k.Names, want)
+	}
+	want := map[string][]string{"m1": {"Work"}, "m2": {"Work", "\xd2"}}
+	if !reflect.DeepEqual(k.Messages, want) {
+		t.Errorf("messages %q, want %q", k.Messages, want)
 	}
 }
 
