@@ -857,7 +857,16 @@ func (m *Mailbox) adopt(uid uint32, base string, s sighting, ch *Changes) {
 		m.foreign(s.sub, s.filename)
 		return
 	}
-	e := &entry{uid: uid, base: strings.Clone(base), sub: s.sub, filename: strings.Clone(s.filename), flags: n.Flags, seen: m.gen}
+	// One copy of the name, out of the listing's buffer; the base name is
+	// its prefix (fresh sightings are keyed by their base names).
+	filename := strings.Clone(s.filename)
+	var b string
+	if n.Base == base {
+		b = filename[:len(base)]
+	} else {
+		b = strings.Clone(base)
+	}
+	e := &entry{uid: uid, base: b, sub: s.sub, filename: filename, flags: n.Flags, seen: m.gen}
 	m.byBase[e.base] = e
 	m.indexName(e)
 	if k := len(m.msgs); k == 0 || m.msgs[k-1].uid < uid {
@@ -925,6 +934,7 @@ func (m *Mailbox) assign(ctx context.Context, f *uidlist.File, fresh map[string]
 		m.uidvalidity = f.Header.UIDValidity
 	}
 	m.reserve(fresh)
+	ch.New = slices.Grow(ch.New, len(fresh))
 	adoptFrom(f)
 	if len(fresh) == 0 && (f != nil || m.uidvalidity != 0) {
 		return nil
