@@ -26,10 +26,12 @@
 //  4. Unknown base names: their UID is taken from dovecot-uidlist when
 //     another process assigned one (read without the lock). The rest get
 //     UIDs under the lock, after rereading the uidlist and checking that
-//     each file still exists, in one append. A file is never given a UID
-//     unless it existed while the lock was held, so a base name whose
-//     record was dropped (it was proven gone) never comes back with a
-//     second UID.
+//     each file still exists, in one append. A file found by a listing is
+//     never given a UID unless it existed while the lock was held, so a
+//     base name whose record was dropped (it was proven gone) never comes
+//     back with a second UID. Files this process has just made (APPEND,
+//     COPY) get theirs in any case: a foreign program may rename or
+//     delete one at once, and the next sync follows or expunges it.
 //  5. Known base names absent from the listings are suspects. A suspect
 //     becomes an expunge only when the new/ and cur/ listings of this sync
 //     were both proven complete, and a proven reread of new/ (for a file
@@ -45,8 +47,13 @@
 //
 // # Locking
 //
-// Mailbox.mu serializes syncs and guards the state; Sync holds it for the
-// whole sync, including file system reads. The mailbox lock
+// Mailbox.wmu serializes the writers: syncs and every change (STORE,
+// EXPUNGE, APPEND, COPY's adoption). Mailbox.mu guards the state; a
+// writer holds it while it reads or changes the state and lets go of it
+// around file system I/O that needs none (the listings, the mailbox
+// lock, the uidlist append), so readers never wait for the disk. What a
+// writer found reaches the subscribers when it publishes, at its end.
+// The mailbox lock
 // (dovecot-uidlist.lock) is taken only to append to or rewrite the uidlist
 // and to fix duplicates, for milliseconds; readers never take it. No
 // method does network I/O.
