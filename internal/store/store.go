@@ -891,7 +891,7 @@ func (m *Mailbox) adopt(uid uint32, base string, s sighting, ch *Changes) {
 // base-name order otherwise.
 //
 // order is given for files this process has just put into the mailbox
-// (APPEND, COPY, a delivery): they get their UIDs whether or not they are
+// (APPEND, COPY): they get their UIDs whether or not they are
 // still where they were put. A foreign program may rename or delete one
 // at once; the next sync then finds it under its new name or, proven
 // gone, expunges it, and the APPEND or COPY was truthfully answered with
