@@ -60,13 +60,7 @@ func TestLimitIMAP(t *testing.T) {
 func TestServeLimits(t *testing.T) {
 	dir := t.TempDir()
 	passwd := filepath.Join(dir, "passwd")
-	stored, err := auth.HashWith(auth.DefaultScheme, "secret", auth.HashOptions{BcryptCost: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := auth.Add(passwd, auth.User{Name: "alice", Password: stored}); err != nil {
-		t.Fatal(err)
-	}
+	writePasswd(t, passwd, auth.User{Name: "alice"})
 	cfg := filepath.Join(dir, "cistern.toml")
 	toml := "data_dir = \"" + dir + "/data\"\n" +
 		"mail_location = \"" + dir + "/mail/%u/Maildir\"\n" +

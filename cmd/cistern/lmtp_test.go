@@ -127,18 +127,7 @@ func TestServeDemoLMTP(t *testing.T) {
 func TestServeConfigLMTP(t *testing.T) {
 	dir := t.TempDir()
 	passwd := filepath.Join(dir, "passwd")
-	stored, err := auth.HashWith(auth.DefaultScheme, "secret", auth.HashOptions{BcryptCost: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range []auth.User{
-		{Name: "alice", Password: stored},
-		{Name: "tiny", Password: stored, Extra: []string{"quota_rule=*:bytes=10"}},
-	} {
-		if err := auth.Add(passwd, u); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writePasswd(t, passwd, auth.User{Name: "alice"}, auth.User{Name: "tiny", Extra: []string{"quota_rule=*:bytes=10"}})
 	socket := filepath.Join(dir, "lmtp.sock")
 	cfg := filepath.Join(dir, "cistern.toml")
 	toml := fmt.Sprintf(`data_dir = %q
@@ -172,7 +161,7 @@ socket_mode = "0600"
 	}
 
 	// Over TCP: one recipient delivered, one unknown, one over quota.
-	err = lmtpSend(t, "tcp", tcpAddr, "s@example.org", []string{"alice@example.org", "nobody@example.org", "tiny@example.org"}, "Subject: mixed\r\n\r\nx\r\n")
+	err := lmtpSend(t, "tcp", tcpAddr, "s@example.org", []string{"alice@example.org", "nobody@example.org", "tiny@example.org"}, "Subject: mixed\r\n\r\nx\r\n")
 	var se *smtp.SMTPError
 	if !errors.As(err, &se) || se.Code != 550 {
 		t.Errorf("unknown recipient: %v, want 550 at RCPT", err)

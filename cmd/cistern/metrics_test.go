@@ -26,13 +26,7 @@ func metricsConfig(t *testing.T, extra string) (string, string) {
 	t.Helper()
 	dir := t.TempDir()
 	passwd := filepath.Join(dir, "passwd")
-	stored, err := auth.HashWith(auth.DefaultScheme, "secret", auth.HashOptions{BcryptCost: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := auth.Add(passwd, auth.User{Name: "alice", Password: stored}); err != nil {
-		t.Fatal(err)
-	}
+	writePasswd(t, passwd, auth.User{Name: "alice"})
 	cfg := filepath.Join(dir, "cistern.toml")
 	text := fmt.Sprintf("data_dir = %q\nmail_location = %q\npasswd_file = %q\n[imap]\nlisten = [\"127.0.0.1:0\"]\n%s",
 		dir+"/data", dir+"/mail/%u/Maildir", passwd, extra)

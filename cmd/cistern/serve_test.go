@@ -317,13 +317,7 @@ func TestServeDemoLostPassword(t *testing.T) {
 func TestServeConfig(t *testing.T) {
 	dir := t.TempDir()
 	passwd := filepath.Join(dir, "passwd")
-	stored, err := auth.HashWith(auth.DefaultScheme, "secret", auth.HashOptions{BcryptCost: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := auth.Add(passwd, auth.User{Name: "alice", Password: stored}); err != nil {
-		t.Fatal(err)
-	}
+	writePasswd(t, passwd, auth.User{Name: "alice"})
 	cfg := filepath.Join(dir, "cistern.toml")
 	writeConfig := func(listen, extra string) {
 		t.Helper()

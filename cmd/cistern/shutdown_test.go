@@ -168,27 +168,6 @@ func (a *acks) lookup(id, user string) (uint32, bool) {
 	return uid, ok
 }
 
-// broken records the promises the server broke, for the test to report.
-type broken struct {
-	mu   sync.Mutex
-	errs []string
-}
-
-func (b *broken) add(format string, args ...any) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.errs = append(b.errs, fmt.Sprintf(format, args...))
-}
-
-func (b *broken) report(t *testing.T) {
-	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, e := range b.errs {
-		t.Error(e)
-	}
-}
-
 // imapSess is a hand-written IMAP client: the test needs every byte
 // the server sends (the BYE, and what comes after it).
 type imapSess struct {
@@ -291,7 +270,7 @@ var appendUID = regexp.MustCompile(`^\S+ OK \[APPENDUID \d+ (\d+)\]`)
 // half of them with synchronizing literals sent in two pieces, half with
 // LITERAL+. Every message the server took is recorded in ok; a session
 // closed without BYE, or any answer but OK, is a broken promise.
-func appendLoop(addr, user string, n int, ok *acks, bad *broken, started chan<- struct{}) {
+func appendLoop(addr, user string, n int, ok *acks, bad *failures, started chan<- struct{}) {
 	defer func() {
 		if started != nil {
 			started <- struct{}{}
@@ -371,7 +350,7 @@ func appendLoop(addr, user string, n int, ok *acks, bad *broken, started chan<- 
 // Every recipient that got 250 is recorded in ok; a transaction cut
 // after its MAIL was accepted, or any reply but 250 to a recipient or
 // its message, is a broken promise.
-func lmtpLoop(addr string, n int, ok *acks, bad *broken, started chan<- struct{}) {
+func lmtpLoop(addr string, n int, ok *acks, bad *failures, started chan<- struct{}) {
 	defer func() {
 		if started != nil {
 			started <- struct{}{}
@@ -574,7 +553,7 @@ func checkStopped(t *testing.T, s *stopServer, imapOK, lmtpOK *acks) {
 // signal, which finish after it; see the top of this file.
 func TestServeStopsGracefully(t *testing.T) {
 	s := startStopServer(t)
-	imapOK, lmtpOK, bad := &acks{}, &acks{}, &broken{}
+	imapOK, lmtpOK, bad := &acks{}, &acks{}, &failures{}
 
 	// An APPEND and an LMTP message half sent when the signal comes.
 	slowMsg := stopMessage("imap.slow@shutdown.test", 4000)

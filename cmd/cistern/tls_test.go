@@ -238,13 +238,7 @@ func TestServeConfigTLSReload(t *testing.T) {
 
 	dir := t.TempDir()
 	passwd := filepath.Join(dir, "passwd")
-	stored, err := auth.HashWith(auth.DefaultScheme, "secret", auth.HashOptions{BcryptCost: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := auth.Add(passwd, auth.User{Name: "alice", Password: stored}); err != nil {
-		t.Fatal(err)
-	}
+	writePasswd(t, passwd, auth.User{Name: "alice"})
 	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	writePair(t, "first", certPath, keyPath)
 	firstCert, _ := os.ReadFile(certPath)
@@ -348,13 +342,7 @@ func TestServeConfigPlaintextAuth(t *testing.T) {
 	host := testnet.NonLoopback(t).String()
 	dir := t.TempDir()
 	passwd := filepath.Join(dir, "passwd")
-	stored, err := auth.HashWith(auth.DefaultScheme, "secret", auth.HashOptions{BcryptCost: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := auth.Add(passwd, auth.User{Name: "alice", Password: stored}); err != nil {
-		t.Fatal(err)
-	}
+	writePasswd(t, passwd, auth.User{Name: "alice"})
 	cfg := filepath.Join(dir, "cistern.toml")
 	for _, allow := range []bool{false, true} {
 		t.Run(fmt.Sprintf("allow_plaintext_auth=%v", allow), func(t *testing.T) {
