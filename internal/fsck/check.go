@@ -306,7 +306,7 @@ func list(dir string, caps *maildir.Capabilities, again bool) (*listing, error) 
 			l.proven = false
 		}
 		for i, name := range ls.Names {
-			if ignorable(name, ls.Types[i]) {
+			if !store.IsMessage(name, ls.Types[i]) {
 				continue
 			}
 			base := maildir.BaseName(name)
@@ -317,16 +317,6 @@ func list(dir string, caps *maildir.Capabilities, again bool) (*listing, error) 
 		}
 	}
 	return l, nil
-}
-
-// ignorable: entries of new/ and cur/ that are not messages, as the
-// store sees them.
-func ignorable(name string, typ uint8) bool {
-	if typ != syscall.DT_UNKNOWN && typ != syscall.DT_REG && typ != syscall.DT_LNK {
-		return true
-	}
-	_, err := maildir.ParseName(name)
-	return err != nil || uidlist.NameProblem(maildir.BaseName(name)) != ""
 }
 
 func (l *listing) has(base string) bool {

@@ -732,6 +732,17 @@ func (m *Mailbox) unchanged(ln, lc *maildir.Listing) bool {
 	return matched == len(m.msgs)
 }
 
+// IsMessage reports whether an entry of new/ or cur/ (its name, and its
+// d_type: 0 when unknown) is a message as a sync sees it; what is not is
+// left alone and logged.
+func IsMessage(name string, typ uint8) bool {
+	if ignorable(name, typ) {
+		return false
+	}
+	_, err := maildir.ParseName(name)
+	return err == nil
+}
+
 // ignorable reports whether a directory entry is no message: not a file,
 // a dot-file, or a name whose base name no dovecot-uidlist record can hold
 // (a newline, a NUL, a trailing CR), which would otherwise stop every
