@@ -550,6 +550,59 @@ func TestUnstorableNamesIgnored(t *testing.T) {
 	}
 }
 
+// TestReadersPassAWaitingWriter: a sync that waits for the uidlist lock
+// (another process holds it) does not hold readers up: they answer from
+// the state as it is, without the message the sync is about to number,
+// and the sync finishes once the lock is free.
+func TestReadersPassAWaitingWriter(t *testing.T) {
+	f := newFixture(t)
+	f.put(maildir.Cur, "S")
+	// Bounded, so that a sync which holds readers up while it waits
+	// fails this test rather than hanging it; far above the few
+	// microseconds the readers below take.
+	mb := f.open(Options{Lock: uidlist.LockOptions{Timeout: 10 * time.Second}})
+	sync1(t, mb)
+	held, err := uidlist.AcquireLock(context.Background(), f.dir, uidlist.LockOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Release()
+	f.put(maildir.New, "")
+
+	waiting := make(chan struct{})
+	testHookBeforeAssignLock = func() { close(waiting) }
+	t.Cleanup(func() { testHookBeforeAssignLock = nil })
+	done := make(chan error, 1)
+	go func() {
+		_, err := mb.Sync(context.Background())
+		done <- err
+	}()
+	<-waiting
+	// The sync now takes the lock, which the test holds: it cannot end
+	// before Release below.
+	if got := uids(mb.Messages()); !slices.Equal(got, []uint32{1}) {
+		t.Errorf("a reader during the sync saw UIDs %v, want [1]", got)
+	}
+	if _, ok := mb.LookupUID(1); !ok {
+		t.Error("UID 1 not found during the sync")
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the sync ended while the lock was held (%v): the reader waited for it", err)
+	default:
+	}
+	held.Release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := uids(mb.Messages()); !slices.Equal(got, []uint32{1, 2}) {
+		t.Fatalf("after the sync: UIDs %v, want [1 2]", got)
+	}
+	if err := mb.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestLockTimeout(t *testing.T) {
 	f := newFixture(t)
 	mb := f.open(Options{Lock: uidlist.LockOptions{Timeout: 200 * time.Millisecond}})
