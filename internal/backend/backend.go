@@ -153,8 +153,19 @@ func mapErr(err error) error {
 		return errors.Join(imap.ErrNoSuchMessageErr, err)
 	case errors.Is(err, store.ErrOverQuota):
 		return errors.Join(imap.ErrOverQuota, err)
+	case errors.Is(err, store.ErrMailboxGone):
+		return errors.Join(imap.ErrNoSuchMailbox, err)
 	}
 	return err
+}
+
+// selErr maps the errors of the selected mailbox's own operations: when
+// it was deleted or renamed meanwhile, the session cannot go on with it.
+func (m *Mailbox) selErr(err error) error {
+	if err != nil && m.mb.Gone() {
+		return errors.Join(imap.ErrSelectedGone, err)
+	}
+	return mapErr(err)
 }
 
 func (u *User) Folders(ctx context.Context) ([]imap.FolderInfo, error) {
@@ -328,7 +339,7 @@ var (
 func (m *Mailbox) UIDValidity() uint32            { return m.mb.UIDValidity() }
 func (m *Mailbox) UIDNext() uint32                { return max(m.mb.NextUID(), 1) }
 func (m *Mailbox) Notify() <-chan struct{}        { return m.sub.Notify() }
-func (m *Mailbox) Sync(ctx context.Context) error { _, err := m.mb.Sync(ctx); return err }
+func (m *Mailbox) Sync(ctx context.Context) error { _, err := m.mb.Sync(ctx); return m.selErr(err) }
 
 func (m *Mailbox) Close() error {
 	m.sub.Close()
@@ -396,7 +407,7 @@ func (m *Mailbox) Deleted() []uint32 {
 
 func (m *Mailbox) Take() imap.Update {
 	p := m.sub.Take()
-	return imap.Update{Expunged: p.Expunged, New: m.infos(p.New), Flags: m.infos(p.Flags), Void: p.UIDValidityChanged}
+	return imap.Update{Expunged: p.Expunged, New: m.infos(p.New), Flags: m.infos(p.Flags), Void: p.UIDValidityChanged, Gone: p.Gone}
 }
 
 func (m *Mailbox) Store(ctx context.Context, uids []uint32, op imap.FlagOp, flags []string) ([]imap.MessageInfo, error) {
@@ -406,7 +417,7 @@ func (m *Mailbox) Store(ctx context.Context, uids []uint32, op imap.FlagOp, flag
 	}
 	sop := map[imap.FlagOp]store.FlagOp{imap.FlagsReplace: store.FlagsReplace, imap.FlagsAdd: store.FlagsAdd, imap.FlagsRemove: store.FlagsRemove}[op]
 	msgs, err := m.mb.SetFlags(ctx, uids, sop, f, m.sub)
-	return m.infos(msgs), mapErr(err)
+	return m.infos(msgs), m.selErr(err)
 }
 
 func (m *Mailbox) Expunge(ctx context.Context, uids []uint32) ([]uint32, error) {
@@ -415,7 +426,7 @@ func (m *Mailbox) Expunge(ctx context.Context, uids []uint32) ([]uint32, error) 
 	for i, g := range gone {
 		out[i] = g.UID
 	}
-	return out, mapErr(err)
+	return out, m.selErr(err)
 }
 
 func (m *Mailbox) Copy(ctx context.Context, uids []uint32, dest string) (uint32, []uint32, []uint32, error) {
@@ -441,7 +452,7 @@ func (m *Mailbox) copy(ctx context.Context, uids []uint32, dest string, move boo
 	}
 	src, dstUIDs, err := m.u.acct.Copy(ctx, m.mb, uids, dst, move, nil)
 	if err != nil {
-		return 0, nil, nil, mapErr(err)
+		return 0, nil, nil, m.selErr(err)
 	}
 	// Keywords are per mailbox in Maildir: carry their names across.
 	if err := m.copyKeywords(ctx, dst, src, dstUIDs); err != nil {
@@ -516,7 +527,7 @@ func (m *Mailbox) Structure(ctx context.Context, uid uint32) (*message.Structure
 func (m *Mailbox) Open(ctx context.Context, uid uint32) ([]byte, imap.MessageInfo, error) {
 	f, msg, err := m.mb.OpenMessage(ctx, uid)
 	if err != nil {
-		return nil, imap.MessageInfo{}, mapErr(err)
+		return nil, imap.MessageInfo{}, m.selErr(err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()

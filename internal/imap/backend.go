@@ -37,6 +37,9 @@ var (
 	ErrKeywordsFull     = errors.New("no room for another keyword") // NO [LIMIT]
 	ErrUnavailable      = errors.New("temporarily unavailable")     // NO [UNAVAILABLE]
 	ErrNoSuchMessageErr = errors.New("no such message")             // NO [NONEXISTENT] / RFC 2180 for FETCH
+	// ErrSelectedGone: the selected mailbox was deleted or renamed
+	// meanwhile; the session ends with BYE, as Dovecot's does.
+	ErrSelectedGone = errors.New("selected mailbox deleted or renamed")
 )
 
 // User is one logged-in user's view of the storage.
@@ -101,6 +104,9 @@ type Update struct {
 	Flags    []MessageInfo // UID order, latest flags
 	// Void: UIDVALIDITY changed; every UID the session knows is gone.
 	Void bool
+	// Gone: the mailbox was deleted or renamed (by anyone); the session
+	// cannot go on with it.
+	Gone bool
 }
 
 // Mailbox is a session's handle on its selected mailbox.

@@ -394,6 +394,10 @@ func (c *conn) respondErr(tag string, err error) error {
 	}
 	code, text := "", ""
 	c.outcome = outcomeNo
+	if errors.Is(err, ErrSelectedGone) && c.sel != nil {
+		c.byeGone()
+		return nil
+	}
 	var ne *noError
 	switch {
 	case errors.Is(err, ErrAuthFailed):
@@ -503,6 +507,10 @@ func (c *conn) updates(allowExpunge bool) error {
 		return nil
 	}
 	u := s.mb.Take()
+	if u.Gone {
+		c.byeGone()
+		return nil
+	}
 	if u.Void {
 		c.bw.WriteString("* BYE [UIDVALIDITY] The mailbox was rebuilt; select it again\r\n")
 		c.flush()
@@ -534,6 +542,15 @@ func (c *conn) updates(allowExpunge bool) error {
 		}
 	}
 	return nil
+}
+
+// byeGone ends the session whose selected mailbox was deleted or
+// renamed: none of its UIDs mean anything now, and IMAP has no way to
+// leave the selected state unasked. Dovecot says the same.
+func (c *conn) byeGone() {
+	c.bw.WriteString("* BYE Selected mailbox was deleted or renamed, have to disconnect.\r\n")
+	c.flush()
+	c.state = stateLogout
 }
 
 func containsUID(uids []uint32, u uint32) bool {

@@ -64,13 +64,28 @@ func cmdDelete(c *conn, tag string, _ bool) error {
 	if err := c.dec.CRLF(); err != nil {
 		return err
 	}
-	if c.sel != nil && c.sel.name == name {
-		return no("INUSE", "Mailbox is selected")
+	if c.sel == nil || c.sel.name != name || strings.EqualFold(name, "INBOX") {
+		if err := c.user.Delete(c.ctx, name); err != nil {
+			return err
+		}
+		return c.ok(tag, "", "DELETE completed")
 	}
+	// The selected mailbox: closed first, and then the session ends,
+	// whatever the answer, as Dovecot's does (RFC 9051 §6.3.4 leaves it
+	// open): its view is of a mailbox that is no more.
+	c.sel.mb.Close()
+	c.sel, c.state = nil, stateAuth
 	if err := c.user.Delete(c.ctx, name); err != nil {
-		return err
+		if rerr := c.respondErr(tag, err); rerr != nil {
+			return rerr
+		}
+	} else {
+		c.ok(tag, "", "DELETE completed")
 	}
-	return c.ok(tag, "", "DELETE completed")
+	c.bw.WriteString("* BYE Selected mailbox was deleted, have to disconnect.\r\n")
+	c.flush()
+	c.state = stateLogout
+	return nil
 }
 
 // RENAME — RFC 9051 §6.3.6.

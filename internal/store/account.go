@@ -216,6 +216,9 @@ func (a *Account) DeleteFolder(path []string) error {
 	if err := maildir.DeleteFolder(a.root, path); err != nil {
 		return err
 	}
+	if dir, err := a.dir(path); err == nil {
+		a.reg.Vanished(dir, false)
+	}
 	a.addQuota(-freed.Bytes, -freed.Messages)
 	return a.dropSpecialUse(path, nil)
 }
@@ -253,11 +256,27 @@ func (a *Account) RenameFolder(from, to []string) error {
 	if err := maildir.RenameFolder(a.root, from, to); err != nil {
 		return err
 	}
+	if dir, err := a.dir(from); err == nil {
+		a.reg.Vanished(dir, true)
+	}
 	a.addQuota(moved.Bytes, moved.Messages)
 	return a.dropSpecialUse(from, to)
 }
 
-// renameInbox moves every message of INBOX into a new folder.
+// renameInboxRounds bounds the passes of renameInbox: each pass moves
+// what its listings found; it ends when proven-complete listings of new/
+// and cur/ find nothing left. Files renamed within INBOX by another
+// program during a pass are found by the next one.
+const renameInboxRounds = 8
+
+// renameInbox moves every message of INBOX into a new folder, file by
+// file (each one rename(2): a message is in exactly one of the two at
+// every instant), under INBOX's lock so that no Dovecot-compatible
+// writer changes INBOX meanwhile. INBOX keeps its UIDVALIDITY and its
+// next UID: the moved messages are expunged from it, as its sessions
+// hear at their next sync, and get UIDs in the new folder. Messages a
+// pass could not prove it saw (a listing that could not be proven
+// complete in the last pass) stay in INBOX; nothing is lost.
 func (a *Account) renameInbox(to []string) error {
 	if err := maildir.CreateFolder(a.root, to); err != nil {
 		return err
@@ -266,19 +285,45 @@ func (a *Account) renameInbox(to []string) error {
 	if err != nil {
 		return err
 	}
-	for _, sub := range []string{maildir.New, maildir.Cur} {
-		names, err := readNames(filepath.Join(a.root, sub))
-		if err != nil {
-			return err
-		}
-		for _, n := range names {
-			if n == "" || n[0] == '.' {
-				continue
-			}
-			err := os.Rename(filepath.Join(a.root, sub, n), filepath.Join(dst, sub, n))
-			if err != nil && !errors.Is(err, os.ErrNotExist) {
+	var opts Options
+	if a.reg != nil {
+		opts = a.reg.opts
+	}
+	lock, err := uidlist.AcquireLock(context.Background(), a.root, opts.Lock)
+	if err != nil {
+		return fmt.Errorf("store: locking %s: %w", a.root, err)
+	}
+	defer lock.Release()
+	for round := 0; round < renameInboxRounds; round++ {
+		moved, proven := 0, true
+		for _, sub := range []string{maildir.New, maildir.Cur} {
+			l, err := maildir.List(filepath.Join(a.root, sub), maildir.ListOptions{MaxTries: opts.MaxTries, Caps: opts.Caps})
+			if err != nil {
 				return err
 			}
+			proven = proven && l.Proof.Proven()
+			for i, n := range l.Names {
+				if !IsMessage(n, l.Types[i]) {
+					continue
+				}
+				err := maildir.RenameNoReplace(filepath.Join(a.root, sub, n), filepath.Join(dst, sub, n))
+				if errors.Is(err, os.ErrNotExist) {
+					continue // renamed within INBOX meanwhile: the next pass
+				}
+				if err != nil {
+					return err
+				}
+				moved++
+			}
+		}
+		if moved == 0 && proven {
+			break
+		}
+	}
+	for _, d := range []string{filepath.Join(dst, maildir.New), filepath.Join(dst, maildir.Cur),
+		filepath.Join(a.root, maildir.New), filepath.Join(a.root, maildir.Cur)} {
+		if err := maildir.SyncDir(d); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -8,7 +8,12 @@
 // A Mailbox holds, for one Maildir directory:
 //
 //	field         meaning
-//	UIDVALIDITY   from dovecot-uidlist; changes only when the UID map is lost
+//	directory     the inode it was opened on, held open; the state is that
+//	              directory's, never the path's (identity.go)
+//	UIDVALIDITY   from dovecot-uidlist; a new uidlist takes it from the
+//	              account's dovecot-uidvalidity allocator (package uidlist),
+//	              so a name deleted or renamed and made again never
+//	              repeats one; changes only when the UID map is lost
 //	next UID      never lowered; the uidlist's own, raised past every UID seen
 //	messages      UID ↔ base name ↔ (new/ or cur/, file name, flags), UID order
 //	suspects      known messages missing from a listing that was not proven
@@ -44,6 +49,18 @@
 // content: the extra copy is removed under the lock. Different content:
 // the later file is given a fresh base name under the lock (Dovecot's rule)
 // and becomes a new message; both are logged.
+//
+// # A mailbox deleted or renamed
+//
+// A sync starts, and a writer goes on once it holds the mailbox lock,
+// only when the path still leads to the directory the Mailbox was
+// opened on; the listings are checked the same way after they are read.
+// When it does not (DELETE, RENAME, or another program removing or
+// moving the directory), the Mailbox is gone for good: ErrMailboxGone,
+// Changes.Gone / Pending.Gone to its subscribers, and a Registry opens
+// whatever is at the path afterwards as a new Mailbox. Account's
+// DeleteFolder and RenameFolder tell the Registry at once
+// (Registry.Vanished).
 //
 // # Locking
 //

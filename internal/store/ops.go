@@ -142,7 +142,14 @@ func (m *Mailbox) retryMoved(ctx context.Context, uids []uint32, change func(*en
 		var err error
 		m.unlocked(func() { lock, err = uidlist.AcquireLock(ctx, m.dir, m.opts.Lock) })
 		if err != nil {
+			if m.checkDir() != nil {
+				return ErrMailboxGone
+			}
 			return fmt.Errorf("store: locking %s: %w", m.dir, err)
+		}
+		if err := m.checkDir(); err != nil {
+			lock.Release()
+			return err // the files at the path are another mailbox's
 		}
 		for _, uid := range uids {
 			e := m.byUID(uid)

@@ -2,11 +2,12 @@ package store
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
+	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/cistern-mail/cistern/maildir"
 )
 
 // Registry hands out one shared Mailbox per Maildir directory, so that
@@ -26,13 +27,11 @@ type Registry struct {
 type regEntry struct {
 	mb   *Mailbox
 	refs int
-	// dirf holds the directory open, so that its inode number cannot be
-	// given to another directory while the entry lives: a directory at
-	// the same path with another inode is a mailbox deleted and made
-	// again, and the cached state is not its state.
-	dirf  *os.File
-	ino   uint64
-	since time.Time // unused since, when refs == 0
+	// detached: the path now leads to another directory (the mailbox was
+	// deleted or renamed, identity.go), and boxes holds a new entry for
+	// it or none; this one is closed when its last user lets go.
+	detached bool
+	since    time.Time // unused since, when refs == 0
 }
 
 // Idle mailboxes: how many stay open, and for how long.
@@ -61,14 +60,6 @@ func (r *Registry) suspects() int64 {
 	return n
 }
 
-func dirIno(dir string) uint64 {
-	var st syscall.Stat_t
-	if syscall.Stat(dir, &st) != nil {
-		return 0
-	}
-	return st.Ino
-}
-
 // Open returns the shared Mailbox of dir and a release function to call
 // when done with it.
 func (r *Registry) Open(dir string) (*Mailbox, func(), error) {
@@ -80,10 +71,15 @@ func (r *Registry) Open(dir string) (*Mailbox, func(), error) {
 	defer r.mu.Unlock()
 	r.evictLocked(time.Now())
 	e, ok := r.boxes[dir]
-	if ok && e.refs == 0 && dirIno(dir) != e.ino {
-		// Deleted and made again: the cached state is of another mailbox.
-		r.closeLocked(dir, e)
-		ok = false
+	if ok {
+		if id, err := statDirID(dir); err != nil || id != e.mb.id || e.mb.Gone() {
+			// Deleted, or renamed, and perhaps made again: the state is
+			// of another directory. Its users learn it at their next
+			// sync; nobody else gets it.
+			e.mb.gone.Store(true)
+			r.detachLocked(dir, e)
+			ok = false
+		}
 	}
 	if !ok {
 		mb, err := Open(dir, r.opts)
@@ -96,11 +92,6 @@ func (r *Registry) Open(dir string) (*Mailbox, func(), error) {
 			}
 		}
 		e = &regEntry{mb: mb}
-		if e.dirf, err = os.Open(dir); err == nil {
-			if fi, err := e.dirf.Stat(); err == nil {
-				e.ino = fi.Sys().(*syscall.Stat_t).Ino
-			}
-		}
 		r.boxes[dir] = e
 	}
 	e.refs++
@@ -110,6 +101,10 @@ func (r *Registry) Open(dir string) (*Mailbox, func(), error) {
 			r.mu.Lock()
 			defer r.mu.Unlock()
 			e.refs--
+			if e.refs == 0 && e.detached {
+				r.closeEntryLocked(e)
+				return
+			}
 			if e.refs == 0 {
 				e.since = time.Now()
 				r.evictLocked(e.since)
@@ -147,13 +142,24 @@ func (r *Registry) evictLocked(now time.Time) {
 
 func (r *Registry) closeLocked(dir string, e *regEntry) {
 	delete(r.boxes, dir)
-	if e.dirf != nil {
-		e.dirf.Close()
-	}
+	r.closeEntryLocked(e)
+}
+
+func (r *Registry) closeEntryLocked(e *regEntry) {
 	if r.watcher != nil {
 		r.watcher.Unwatch(e.mb)
 	}
 	e.mb.Close()
+}
+
+// detachLocked takes e out of boxes: closed now when nobody uses it,
+// else when its last user lets go.
+func (r *Registry) detachLocked(dir string, e *regEntry) {
+	delete(r.boxes, dir)
+	e.detached = true
+	if e.refs == 0 {
+		r.closeEntryLocked(e)
+	}
 }
 
 // Close closes every mailbox, in use or not, and waits for the
@@ -178,4 +184,29 @@ func (r *Registry) Lookup(dir string) (*Mailbox, bool) {
 		return nil, false
 	}
 	return e.mb, true
+}
+
+// Vanished tells the Registry that this process deleted (children
+// false) or renamed (children true: its Maildir++ children went with it)
+// the mailbox directory dir: its Mailbox, and its children's, are gone
+// (identity.go), their sessions hear of it now, and the next Open of
+// the path opens what is there then.
+func (r *Registry) Vanished(dir string, children bool) {
+	if r == nil {
+		return
+	}
+	dir = filepath.Clean(dir)
+	var gone []*Mailbox
+	r.mu.Lock()
+	for d, e := range r.boxes {
+		if d == dir || (children && strings.HasPrefix(d, dir+string(maildir.FolderSep))) {
+			gone = append(gone, e.mb)
+			e.mb.markGone()
+			r.detachLocked(d, e)
+		}
+	}
+	r.mu.Unlock()
+	for _, mb := range gone {
+		mb.vanished()
+	}
 }

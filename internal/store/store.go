@@ -79,6 +79,9 @@ type Changes struct {
 	// UIDValidityChanged: the uidlist was replaced by one with another
 	// UIDVALIDITY; every earlier UID is void and New holds every message.
 	UIDValidityChanged bool
+	// Gone: the mailbox's directory was deleted or renamed
+	// (ErrMailboxGone); nothing else is reported, ever again.
+	Gone bool
 	// Suspects is the number of messages waiting for a proof.
 	Suspects int
 	// NewProof and CurProof are the proofs of this sync's listings.
@@ -91,7 +94,7 @@ type Changes struct {
 
 // Empty reports whether the sync changed nothing that sessions see.
 func (c *Changes) Empty() bool {
-	return len(c.New) == 0 && len(c.Flags) == 0 && len(c.Expunged) == 0 && !c.UIDValidityChanged
+	return len(c.New) == 0 && len(c.Flags) == 0 && len(c.Expunged) == 0 && !c.UIDValidityChanged && !c.Gone
 }
 
 type entry struct {
@@ -122,6 +125,12 @@ type Mailbox struct {
 	log  *slog.Logger // immutable
 	// waiting is suspects, for readers without mu (the metrics gauge).
 	waiting atomic.Int64
+	// The directory the state belongs to (identity.go): held open, so
+	// that its inode is not reused, and its identity; gone is set once
+	// the path leads elsewhere, and stays set.
+	dirf *os.File // immutable
+	id   dirID    // immutable
+	gone atomic.Bool
 
 	// wmu serializes the writers: syncs and every change of the
 	// mailbox's files and state. It is taken before mu, never after. A
@@ -163,6 +172,7 @@ type Mailbox struct {
 	newProof, curProof maildir.Proof
 	foreignLogged      map[string]bool
 	subs               []*Subscription
+	goneSent           bool        // the subscribers were told the mailbox is gone
 	kicked             atomic.Bool // a background sync is scheduled (Kick)
 
 	kwMu    sync.Mutex        // guards kw and kwStamp; taken after mu, never before
@@ -180,7 +190,13 @@ func Open(dir string, opts Options) (*Mailbox, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	dirf, id, err := holdDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
 	m := &Mailbox{
+		dirf:          dirf,
+		id:            id,
 		dir:           dir,
 		opts:          opts,
 		log:           log.With("mailbox", dir),
@@ -192,6 +208,7 @@ func Open(dir string, opts Options) (*Mailbox, error) {
 	}
 	f, err := m.refreshUIDList()
 	if err != nil {
+		dirf.Close()
 		return nil, err
 	}
 	if f != nil {
@@ -213,7 +230,11 @@ func Open(dir string, opts Options) (*Mailbox, error) {
 
 // Close releases what the Mailbox holds open. A closed Mailbox can still
 // be used; it opens again what it needs.
+// A closed Mailbox no longer holds its directory open: its inode number
+// may be given to another directory, which the identity check
+// (identity.go) would then take for its own.
 func (m *Mailbox) Close() error {
+	m.dirf.Close()
 	return m.reader.Close()
 }
 
@@ -412,6 +433,9 @@ func (m *Mailbox) syncPublishLocked(ctx context.Context) (*Changes, error) {
 	ch, err := m.syncLocked(ctx)
 	m.waiting.Store(int64(m.suspects))
 	m.opts.Metrics.synced(ch)
+	if errors.Is(err, ErrMailboxGone) {
+		m.publish(&Changes{}, nil)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -504,6 +528,9 @@ func (m *Mailbox) syncLocked(ctx context.Context) (*Changes, error) {
 
 func (m *Mailbox) syncOnce(ctx context.Context, ch *Changes) error {
 	newDir, curDir := filepath.Join(m.dir, maildir.New), filepath.Join(m.dir, maildir.Cur)
+	if err := m.checkDir(); err != nil {
+		return err
+	}
 
 	if m.stampsValid && m.suspects == 0 {
 		ns, err1 := maildir.StatDir(newDir)
@@ -547,6 +574,9 @@ func (m *Mailbox) syncOnce(ctx context.Context, ch *Changes) error {
 			lc, err = m.list(curDir)
 		}
 	})
+	if err := m.checkDir(); err != nil {
+		return err // the listings may be of another directory
+	}
 	if err != nil {
 		return err
 	}
@@ -970,6 +1000,9 @@ func (m *Mailbox) assign(ctx context.Context, f *uidlist.File, fresh map[string]
 		}
 		return err
 	}
+	if err := m.checkDir(); err != nil {
+		return err // the lock and the uidlist may be another directory's
+	}
 	if f != nil && m.uidvalidity != 0 && f.Header.UIDValidity != m.uidvalidity {
 		// Replaced after this sync read it: what the sync did so far is
 		// about void UIDs. Drop the state and sync again from the start.
@@ -1067,7 +1100,11 @@ func (m *Mailbox) createUIDList(lock *uidlist.Lock, recs []uidlist.Record) (*uid
 		}
 	}
 	if file.Header.UIDValidity == 0 {
-		file.Header.UIDValidity = uidlist.NewUIDValidity(m.uidvalidity)
+		v, err := m.newUIDValidity()
+		if err != nil {
+			return nil, err
+		}
+		file.Header.UIDValidity = v
 	}
 	known := make(map[string]bool, len(file.Records))
 	next := max(file.Header.NextUID, 1)
@@ -1107,6 +1144,9 @@ func (m *Mailbox) rebuildUIDList(ctx context.Context) (*uidlist.File, error) {
 		return nil, fmt.Errorf("store: locking %s: %w", m.dir, err)
 	}
 	defer lock.Release()
+	if err := m.checkDir(); err != nil {
+		return nil, err // never write this state into another directory
+	}
 	if f, err := m.refreshUIDList(); err != nil || f != nil {
 		return f, err // someone else rebuilt it meanwhile
 	}
@@ -1157,6 +1197,9 @@ func (m *Mailbox) compact(ctx context.Context, nextBefore uint32, expunged bool)
 		return err
 	}
 	defer lock.Release()
+	if err := m.checkDir(); err != nil {
+		return err
+	}
 	f, err = m.refreshUIDList()
 	if err != nil || f == nil {
 		return err

@@ -19,6 +19,7 @@ type Subscription struct {
 	added    map[uint32]Message
 	flags    map[uint32]Message
 	void     bool // UIDVALIDITY changed
+	gone     bool // the mailbox was deleted or renamed; stays set
 }
 
 // Pending is what a Subscription collected: apply expunges first, then
@@ -33,11 +34,14 @@ type Pending struct {
 	Flags []Message
 	// UIDValidityChanged: every UID the owner knows is void.
 	UIDValidityChanged bool
+	// Gone: the mailbox was deleted or renamed (ErrMailboxGone); the
+	// owner is to stop using it.
+	Gone bool
 }
 
 // Empty reports whether nothing is pending.
 func (p *Pending) Empty() bool {
-	return len(p.Expunged) == 0 && len(p.New) == 0 && len(p.Flags) == 0 && !p.UIDValidityChanged
+	return len(p.Expunged) == 0 && len(p.New) == 0 && len(p.Flags) == 0 && !p.UIDValidityChanged && !p.Gone
 }
 
 // Subscribe returns a new Subscription to m's changes.
@@ -73,6 +77,7 @@ func (s *Subscription) Take() Pending {
 	defer s.mu.Unlock()
 	var p Pending
 	p.UIDValidityChanged = s.void
+	p.Gone = s.gone
 	for uid := range s.expunged {
 		p.Expunged = append(p.Expunged, uid)
 	}
@@ -102,6 +107,9 @@ func (s *Subscription) add(ch *Changes) {
 	s.mu.Lock()
 	if ch.UIDValidityChanged {
 		s.void = true
+	}
+	if ch.Gone {
+		s.gone = true
 	}
 	for _, msg := range ch.Expunged {
 		s.expunged[msg.UID] = true
@@ -145,6 +153,10 @@ func (s *Subscription) refresh(ch *Changes) {
 // pending versions of the messages ch changed up to date. Held with m.mu,
 // after the changes are on disk.
 func (m *Mailbox) publish(ch *Changes, from *Subscription) {
+	if m.gone.Load() && !m.goneSent {
+		ch.Gone = true
+		m.goneSent = true
+	}
 	if ch.Empty() {
 		return
 	}

@@ -23,9 +23,10 @@ const appendAttempts = 3
 // and at or above its next UID (ErrUIDOrder), with base names that have no
 // UID yet (ErrDuplicateName). The lines go out in one write(2), then fsync.
 //
-// When the file does not exist it is created with a new UIDVALIDITY and
-// GUID through Rewrite; when it is version 1 or 2 it is converted to version
-// 3 through Rewrite (Dovecot would misread v3 lines appended to a v1 file).
+// When the file does not exist the error wraps ErrNotExist: a new file
+// needs a UIDVALIDITY that only the caller can choose (Rewrite writes
+// it). When it is version 1 or 2 it is converted to version 3 through
+// Rewrite (Dovecot would misread v3 lines appended to a v1 file).
 // An unusable file (bad header) is an error: keep a copy and Rewrite.
 //
 // Crash outcomes: before the write, nothing changed; during it, a prefix of
@@ -52,13 +53,10 @@ func Append(l *Lock, dir string, recs []Record) error {
 		rd.mu.Lock()
 		cur, _, err := rd.refreshLocked()
 		if errors.Is(err, ErrNotExist) {
+			// Its UIDVALIDITY is the caller's to choose (the account's
+			// allocator): one made up here could repeat a value.
 			rd.mu.Unlock()
-			last := recs[len(recs)-1].UID
-			nf := &File{
-				Header:  Header{Version: 3, UIDValidity: NewUIDValidity(0), NextUID: last + 1, GUID: NewGUID()},
-				Records: recs,
-			}
-			return rewriteLocked(l, rd, nf)
+			return fmt.Errorf("uidlist: append to %s: %w", rd.path, err)
 		}
 		if err != nil {
 			rd.mu.Unlock()

@@ -42,15 +42,25 @@ func parseDir(t *testing.T, dir string) *File {
 	return f
 }
 
-func TestAppendCreatesAndAppends(t *testing.T) {
+func TestAppendNeedsAFile(t *testing.T) {
 	dir := t.TempDir()
 	l := lockDir(t, dir)
+	// No file: its UIDVALIDITY is not Append's to invent.
+	if err := Append(l, dir, []Record{{UID: 1, Name: "a.M1"}}); !errors.Is(err, ErrNotExist) {
+		t.Fatalf("Append without a file = %v, want ErrNotExist", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, FileName)); !os.IsNotExist(err) {
+		t.Fatalf("Append made a file: %v", err)
+	}
+	if err := Rewrite(l, dir, &File{Header: Header{Version: 3, UIDValidity: 77, NextUID: 1, GUID: NewGUID()}}); err != nil {
+		t.Fatal(err)
+	}
 	if err := Append(l, dir, []Record{{UID: 1, Name: "a.M1"}, {UID: 2, Name: "b.M2:2,S", Ext: []string{"S10", "W12"}}}); err != nil {
 		t.Fatal(err)
 	}
 	f := parseDir(t, dir)
-	if f.Header.Version != 3 || f.Header.NextUID != 3 || !isHexGUID(f.Header.GUID) || f.Header.UIDValidity == 0 {
-		t.Fatalf("new file header: %+v", f.Header)
+	if f.Header.Version != 3 || f.Header.NextUID != 3 || !isHexGUID(f.Header.GUID) || f.Header.UIDValidity != 77 {
+		t.Fatalf("header: %+v", f.Header)
 	}
 	hdrLine := strings.SplitN(readFile(t, filepath.Join(dir, FileName)), "\n", 2)[0]
 

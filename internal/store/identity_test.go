@@ -1,0 +1,171 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/cistern-mail/cistern/internal/uidlist"
+	"github.com/cistern-mail/cistern/maildir"
+)
+
+// replaceDir moves the Maildir at dir away, as another program renaming
+// or removing a folder would, and makes a new empty Maildir there. It
+// returns where the old one went.
+func replaceDir(t *testing.T, dir string) string {
+	t.Helper()
+	away := dir + ".away"
+	if err := os.Rename(dir, away); err != nil {
+		t.Fatal(err)
+	}
+	if err := maildir.Create(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return away
+}
+
+// A folder directory replaced under an open Mailbox (renamed away and a
+// new one made, by another program): the old state is never served or
+// written into the new directory, its subscribers hear it is gone, and
+// a Registry opens the new directory as a new mailbox with a new
+// UIDVALIDITY.
+func TestRegistryDirectoryReplaced(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "Maildir")
+	if err := maildir.Create(root, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := maildir.CreateFolder(root, []string{"box"}); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, ".box")
+	f := &fixture{t: t, dir: dir}
+	f.put(maildir.Cur, "S")
+	f.put(maildir.New, "")
+	reg := NewRegistry(Options{Logger: testLogger(t)}, nil)
+	defer reg.Close()
+	old, release, err := reg.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	sub := old.Subscribe()
+	defer sub.Close()
+	sync1(t, old)
+	sub.Take()
+	oldValidity := old.UIDValidity()
+
+	away := replaceDir(t, dir)
+	f.put(maildir.New, "") // the new mailbox's first message
+
+	if _, err := old.Sync(context.Background()); !errors.Is(err, ErrMailboxGone) {
+		t.Fatalf("Sync of the replaced mailbox = %v, want ErrMailboxGone", err)
+	}
+	if !old.Gone() {
+		t.Error("Gone() = false after the directory was replaced")
+	}
+	if p := sub.Take(); !p.Gone || len(p.Expunged)+len(p.New)+len(p.Flags) != 0 {
+		t.Errorf("subscriber got %+v, want only Gone", p)
+	}
+	if _, err := os.Stat(filepath.Join(dir, uidlist.FileName)); !os.IsNotExist(err) {
+		t.Fatalf("the old state wrote a uidlist into the new directory: %v", err)
+	}
+	// Writers fail too, and write nothing.
+	if _, err := old.SetFlags(context.Background(), []uint32{1}, FlagsAdd, maildir.Flags(0).With('F'), nil); !errors.Is(err, ErrMailboxGone) {
+		t.Errorf("SetFlags on the replaced mailbox = %v, want ErrMailboxGone", err)
+	}
+
+	nb, release2, err := reg.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release2()
+	if nb == old {
+		t.Fatal("the Registry served the replaced mailbox's state again")
+	}
+	ch := sync1(t, nb)
+	if len(ch.New) != 1 || ch.New[0].UID != 1 {
+		t.Fatalf("the new mailbox: %+v", ch)
+	}
+	if nb.UIDValidity() == oldValidity {
+		t.Errorf("the new mailbox got UIDVALIDITY %d, the old one's", oldValidity)
+	}
+	// The old directory, where it went, is as it was.
+	moved, err := Open(away, Options{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer moved.Close()
+	sync1(t, moved)
+	if moved.UIDValidity() != oldValidity || len(moved.Messages()) != 2 {
+		t.Errorf("the moved mailbox: UIDVALIDITY %d (was %d), %d messages", moved.UIDValidity(), oldValidity, len(moved.Messages()))
+	}
+}
+
+// The account's folders take their UIDVALIDITY from dovecot-uidvalidity,
+// and a folder deleted and made again, or renamed away and made again,
+// gets another, within one second.
+func TestAccountUIDValidityAllocator(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "Maildir")
+	reg := NewRegistry(Options{Logger: testLogger(t)}, nil)
+	defer reg.Close()
+	a, err := OpenAccount(root, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[uint32]string{}
+	take := func(what string, path []string) uint32 {
+		t.Helper()
+		mb, release, err := a.OpenMailbox(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer release()
+		sync1(t, mb)
+		v := mb.UIDValidity()
+		if prev, ok := seen[v]; ok {
+			t.Errorf("%s got UIDVALIDITY %d, as %s did", what, v, prev)
+		}
+		seen[v] = what
+		data, err := os.ReadFile(filepath.Join(root, uidlist.UIDValidityFileName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []byte(fmtHex(v)); string(data) != string(want) {
+			t.Errorf("%s: dovecot-uidvalidity holds %q, want %q", what, data, want)
+		}
+		return v
+	}
+	take("INBOX", nil)
+	if err := a.CreateFolder([]string{"x"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	take("x, first", []string{"x"})
+	for i := 0; i < 3; i++ {
+		if err := a.DeleteFolder([]string{"x"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.CreateFolder([]string{"x"}, ""); err != nil {
+			t.Fatal(err)
+		}
+		take("x, made again", []string{"x"})
+	}
+	if err := a.RenameFolder([]string{"x"}, []string{"y"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.CreateFolder([]string{"x"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	take("x, after x was renamed to y", []string{"x"})
+}
+
+func fmtHex(v uint32) string {
+	const digits = "0123456789abcdef"
+	b := make([]byte, 8)
+	for i := 7; i >= 0; i-- {
+		b[i] = digits[v&0xf]
+		v >>= 4
+	}
+	return string(b)
+}
