@@ -3,6 +3,7 @@ package uidlist
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -34,8 +35,8 @@ import (
 // uidValidityTries it lists the root for the markers, takes the highest
 // (removing a lower duplicate) and renames that. With no marker at all
 // (a new account, or the files were removed) it starts at the current
-// time, never below the floor its caller gives (the highest UIDVALIDITY
-// of the account's mailboxes), as Dovecot starts at the time.
+// time, as Dovecot does, but above the highest UIDVALIDITY of the
+// account's mailboxes (their uidlists' headers) and the caller's floor.
 //
 // The rename is made durable (the root is fsynced) before the value is
 // returned: a value handed out is never handed out again after a crash.
@@ -163,7 +164,11 @@ func rescanUIDValidity(root string, floor uint32) (uint32, error) {
 			}
 		}
 		if hi == 0 {
-			v, err := createMarker(root, floor)
+			// Starting afresh (a new account, or an account of a server
+			// that kept no allocator): above every mailbox's value, so
+			// that a name made again within the second its old life was
+			// made does not repeat it.
+			v, err := createMarker(root, max(floor, highestUIDValidity(root)))
 			if errors.Is(err, fs.ErrExist) {
 				continue // another process made one: take the next after it
 			}
@@ -225,4 +230,46 @@ func finishUIDValidity(root, hint string, v uint32) error {
 	defer f.Close()
 	_, _ = f.WriteAt(fmt.Appendf(nil, "%08x", v), 0)
 	return nil
+}
+
+// highestUIDValidity is the highest UIDVALIDITY in the headers of the
+// dovecot-uidlist files of the account at root: the root's (INBOX) and
+// its Maildir++ folders' (.name). Files that cannot be read count as 0.
+func highestUIDValidity(root string) uint32 {
+	dirs := []string{root}
+	if entries, err := os.ReadDir(root); err == nil {
+		for _, e := range entries {
+			if n := e.Name(); len(n) > 1 && n[0] == '.' && n != ".." && e.IsDir() {
+				dirs = append(dirs, filepath.Join(root, n))
+			}
+		}
+	}
+	var hi uint32
+	for _, d := range dirs {
+		if v := headerUIDValidity(filepath.Join(d, FileName)); v > hi {
+			hi = v
+		}
+	}
+	return hi
+}
+
+// headerUIDValidity reads the UIDVALIDITY of a uidlist from its first
+// line only.
+func headerUIDValidity(path string) uint32 {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	var buf [512]byte
+	n, _ := io.ReadFull(f, buf[:])
+	line, _, ok := strings.Cut(string(buf[:n]), "\n")
+	if !ok {
+		return 0
+	}
+	file, _, err := Parse(path, []byte(line+"\n"))
+	if err != nil {
+		return 0
+	}
+	return file.Header.UIDValidity
 }

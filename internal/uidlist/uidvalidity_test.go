@@ -229,6 +229,31 @@ func TestNextUIDValidityFloorAboveCounter(t *testing.T) {
 	}
 }
 
+// Starting afresh in an account whose mailboxes have values of their
+// own (made by a server that kept no allocator, perhaps this very
+// second): above all of them.
+func TestNextUIDValidityAboveExistingMailboxes(t *testing.T) {
+	root := t.TempDir()
+	high := uint32(time.Now().Unix()) + 50000
+	for dir, v := range map[string]uint32{"": high - 7, ".Sent": high, ".A.B": high - 1, "not-a-folder": high + 99} {
+		d := filepath.Join(root, dir)
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		hdr := fmt.Sprintf("3 V%d N1 G0123456789abcdef0123456789abcdef\n", v)
+		if err := os.WriteFile(filepath.Join(d, FileName), []byte(hdr), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, err := NextUIDValidity(root, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v != high+1 {
+		t.Fatalf("value %d, want %d (above .Sent's)", v, high+1)
+	}
+}
+
 func TestNextUIDValidityNoRoot(t *testing.T) {
 	if _, err := NextUIDValidity(filepath.Join(t.TempDir(), "missing"), 0); err == nil {
 		t.Fatal("no error for a missing root")
