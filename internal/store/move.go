@@ -153,19 +153,25 @@ func (m *Mailbox) forgetMoved(ms []*moving, from *Subscription) {
 		if m.byBase[e.base] != e {
 			continue
 		}
-		if e.suspect {
-			m.resolveSuspect(e, resolvedExpunged)
-		}
-		delete(m.byBase, e.base)
-		m.unindexName(e)
+		m.dropEntry(e, ch)
 		gone[e] = true
-		ch.Expunged = append(ch.Expunged, e.message())
 	}
 	m.msgs = slices.DeleteFunc(m.msgs, func(e *entry) bool { return gone[e] })
 	m.msgsChanged()
 	m.waiting.Store(int64(m.suspects))
 	sortByUID(ch.Expunged)
 	m.publish(ch, from)
+}
+
+// dropEntry takes e out of the indexes and reports it expunged in ch;
+// the caller takes it out of m.msgs. Held with mu.
+func (m *Mailbox) dropEntry(e *entry, ch *Changes) {
+	if e.suspect {
+		m.resolveSuspect(e, resolvedExpunged)
+	}
+	delete(m.byBase, e.base)
+	m.unindexName(e)
+	ch.Expunged = append(ch.Expunged, e.message())
 }
 
 // renameInto does steps 1 (from the lock on) to 4 of Move for ms, in
@@ -192,9 +198,17 @@ func (m *Mailbox) renameInto(ctx context.Context, dst *Mailbox, ms []*moving) (v
 	if err != nil {
 		return 0, nil, err
 	}
-	taken := make(map[string]bool, len(f.Records)+len(ms))
+	// The base names of ms that dst's uidlist holds: records stay after
+	// their message left (until a compaction), and a base name must never
+	// get a second UID in one uidlist.
+	taken := make(map[string]bool, len(ms))
+	for _, mv := range ms {
+		taken[mv.base] = false
+	}
 	for _, r := range f.Records {
-		taken[r.Base()] = true
+		if _, ok := taken[r.Base()]; ok {
+			taken[r.Base()] = true
+		}
 	}
 	kw := &keywordMap{src: m, dst: dst, lock: lock, letters: make(map[byte]byte)}
 
@@ -504,10 +518,19 @@ func (m *Mailbox) adoptMoved(ctx context.Context, validity uint32, moved []*movi
 		return err
 	}
 	ch := &Changes{}
+	var stale []*entry
 	for _, mv := range moved {
 		base := maildir.BaseName(mv.name)
-		if _, known := m.byBase[base]; known {
-			continue // a sync was faster
+		if e, known := m.byBase[base]; known {
+			if e.uid == mv.dstUID {
+				continue // a sync was faster
+			}
+			// An older message of this base name, whose record another
+			// program dropped from the uidlist once its file was gone
+			// (before this process's syncs saw it go): that message is
+			// gone, and the uidlist says which UID the file has now.
+			stale = append(stale, e)
+			m.dropEntry(e, ch)
 		}
 		if m.byUID(mv.dstUID) != nil {
 			m.logLocked().Error("a moved message's UID is another message's; the next sync sorts it out", "uid", mv.dstUID, "base", base)
@@ -515,7 +538,14 @@ func (m *Mailbox) adoptMoved(ctx context.Context, validity uint32, moved []*movi
 		}
 		m.adopt(mv.dstUID, base, sighting{maildir.Cur, mv.name}, ch)
 	}
+	if len(stale) > 0 {
+		m.msgs = slices.DeleteFunc(m.msgs, func(e *entry) bool { return slices.Contains(stale, e) })
+		m.msgsChanged()
+		m.waiting.Store(int64(m.suspects))
+		m.forgetCached(ch.Expunged)
+	}
 	sortByUID(ch.New)
+	sortByUID(ch.Expunged)
 	m.publish(ch, nil)
 	return nil
 }

@@ -560,3 +560,53 @@ func TestAccountMove(t *testing.T) {
 		}
 	}
 }
+
+// TestMoveOverStaleEntry: the target's state still holds a message that
+// a foreign program moved out, and whose record another program dropped
+// from the target's uidlist (a compaction, as Dovecot's after it saw the
+// file go). Moved back under the same base name, the message gets the
+// new UID the uidlist gives it, and the stale entry is reported gone.
+func TestMoveOverStaleEntry(t *testing.T) {
+	p := newMovePair(t)
+	x := p.b.put(maildir.Cur, "S")
+	p.b.put(maildir.Cur, "")
+	p.open(t, Options{})
+	watch := p.dst.Subscribe()
+	defer watch.Close()
+	// The foreign move out of the target, into the source.
+	sub, name := p.b.find(x)
+	if err := os.Rename(filepath.Join(p.b.dir, sub, name), filepath.Join(p.a.dir, maildir.Cur, name)); err != nil {
+		t.Fatal(err)
+	}
+	// The other program's compaction.
+	lock, err := uidlist.AcquireLock(ctx, p.b.dir, uidlist.LockOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(p.b.dir, uidlist.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, _, err := uidlist.Parse(filepath.Join(p.b.dir, uidlist.FileName), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file.Records = slices.DeleteFunc(slices.Clone(file.Records), func(r uidlist.Record) bool { return r.Base() == x })
+	err = uidlist.Rewrite(lock, p.b.dir, file)
+	lock.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sync1(t, p.src)
+	moving, _ := p.src.Lookup(x)
+	_, _, to, err := p.src.Move(ctx, []uint32{moving.UID}, p.dst, nil)
+	if err != nil || !slices.Equal(to, []uint32{3}) {
+		t.Fatalf("move back: %v, %v; want UID 3", to, err)
+	}
+	if msg, ok := p.dst.Lookup(x); !ok || msg.UID != 3 {
+		t.Errorf("target state: %+v, want %s under UID 3", msg, x)
+	}
+	if pd := watch.Take(); !slices.Equal(pd.Expunged, []uint32{1}) || !slices.Equal(uids(pd.New), []uint32{3}) {
+		t.Errorf("the target's session was told %+v, want UID 1 gone and UID 3 new", pd)
+	}
+}
