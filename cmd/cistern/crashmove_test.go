@@ -19,12 +19,6 @@ import (
 	"github.com/cistern-mail/cistern/internal/store"
 )
 
-// TestCrashMove kills 'cistern serve' with SIGKILL while IMAP clients
-// MOVE messages from INBOX to another folder, and then checks DESIGN.md
-// §4's promise for MOVE: every message is in exactly one of the two
-// folders, on disk and over IMAP, whatever the moment of the kill, and
-// every MOVE answered OK is in the target under the UID its COPYUID gave.
-
 // Sizes and bounds of TestCrashMove.
 const (
 	crashMoveMessages = 400
@@ -307,6 +301,13 @@ func imapFolderIDs(t *testing.T, s *imapSession, mailbox string) map[string]imap
 	return out
 }
 
+// TestCrashMove kills 'cistern serve' with SIGKILL while IMAP clients
+// MOVE messages from INBOX to another folder, and then checks DESIGN.md
+// §4's promise for MOVE: every message is in exactly one of the two
+// folders, on disk and over IMAP, whatever the moment of the kill, and
+// every MOVE answered OK is in the target under the UID its COPYUID gave.
+// The store then finds nothing to assign or expunge, and its Check and
+// CheckFiles pass on both folders.
 func TestCrashMove(t *testing.T) {
 	seed := crashSeed(t)
 	s := newCrashSetup(t, 1)
@@ -315,20 +316,7 @@ func TestCrashMove(t *testing.T) {
 	start := time.Now()
 	d.start()
 	ids := fillInbox(t, s, user, rand.New(rand.NewPCG(seed, 4)))
-	{
-		nc, err := net.DialTimeout("tcp", s.imapAddr, crashIOTimeout)
-		if err != nil {
-			t.Fatal(err)
-		}
-		is, _, err := newIMAPSession(nc, user)
-		if err == nil {
-			err = is.c.Create(crashMoveFolder, nil).Wait()
-		}
-		is.close()
-		if err != nil {
-			t.Fatalf("CREATE %s: %v", crashMoveFolder, err)
-		}
-	}
+	createFolder(t, s, user, crashMoveFolder)
 	inbox := s.maildir(user)
 	target := filepath.Join(inbox, "."+crashMoveFolder)
 
@@ -413,27 +401,76 @@ func TestCrashMove(t *testing.T) {
 	// On disk, and the store's view of both folders.
 	diskSrc, diskDst := folderIDs(t, inbox), folderIDs(t, target)
 	for _, dir := range []string{inbox, target} {
-		mb, err := store.Open(dir, store.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ch, err := mb.Sync(context.Background())
-		if err != nil {
-			t.Fatalf("%s: sync: %v", dir, err)
-		}
-		if ch.Assigned != 0 || len(ch.Expunged) != 0 {
-			t.Errorf("%s: a sync after the daemon's assigned %d UIDs and expunged %d messages", dir, ch.Assigned, len(ch.Expunged))
-		}
-		if err := mb.Check(); err != nil {
-			t.Errorf("%s: store Check: %v", dir, err)
-		}
-		if err := mb.CheckFiles(); err != nil {
-			t.Errorf("%s: store CheckFiles: %v", dir, err)
-		}
-		mb.Close()
+		checkQuietStore(t, dir)
 	}
+	n := checkMoved(t, ids, l, diskSrc, diskDst, imapSrc, imapDst)
 
-	var inSrc, inDst, both, neither, twice, imapBoth, imapNeither int
+	if l.cutAt[0] > 0 {
+		t.Errorf("%d MOVEs lost their connection before any kill", l.cutAt[0])
+	}
+	t.Logf("%d kills, %d starts in %v; %d MOVE commands for %d messages, %d answered OK (%d messages), %d cut by a kill (%d messages; per kill %v); messages in INBOX only %d, in %s only %d, in both %d, in neither %d, twice in one folder %d (over IMAP: both %d, neither %d)",
+		d.kills, d.starts, elapsed.Round(time.Millisecond), l.commands, len(l.named), l.oks, len(l.acked), l.cut, l.cutMsgs, cutsPerKill(l.cutAt, d.kills),
+		n.inSrc, crashMoveFolder, n.inDst, n.both, n.neither, n.twice, n.imapBoth, n.imapNeither)
+	if l.oks == 0 || l.cut == 0 {
+		t.Errorf("%d MOVEs answered OK, %d cut by a kill: the test tested nothing", l.oks, l.cut)
+	}
+}
+
+// createFolder creates the mailbox name of user over IMAP.
+func createFolder(t *testing.T, s *crashSetup, user, name string) {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", s.imapAddr, crashIOTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	is, _, err := newIMAPSession(nc, user)
+	if err == nil {
+		err = is.c.Create(name, nil).Wait()
+	}
+	is.close()
+	if err != nil {
+		t.Fatalf("CREATE %s: %v", name, err)
+	}
+}
+
+// checkQuietStore syncs the mailbox dir, which the daemon synced last
+// (nothing is left to assign or expunge), and runs the store's checks.
+func checkQuietStore(t *testing.T, dir string) {
+	t.Helper()
+	mb, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mb.Close()
+	ch, err := mb.Sync(context.Background())
+	if err != nil {
+		t.Fatalf("%s: sync: %v", dir, err)
+	}
+	if ch.Assigned != 0 || len(ch.Expunged) != 0 {
+		t.Errorf("%s: a sync after the daemon's assigned %d UIDs and expunged %d messages", dir, ch.Assigned, len(ch.Expunged))
+	}
+	if err := mb.Check(); err != nil {
+		t.Errorf("%s: store Check: %v", dir, err)
+	}
+	if err := mb.CheckFiles(); err != nil {
+		t.Errorf("%s: store CheckFiles: %v", dir, err)
+	}
+}
+
+// moveCounts are where TestCrashMove found its messages.
+type moveCounts struct {
+	inSrc, inDst, both, neither, twice int // on disk
+	imapBoth, imapNeither              int
+}
+
+// checkMoved holds where the messages ids are, on disk (Message-ID →
+// files) and over IMAP (Message-ID → UID), in the source and the target,
+// against the ledger: each is in exactly one folder, once, where IMAP
+// says too; each MOVE answered OK is in the target under its COPYUID;
+// a message never named by a MOVE is in the source.
+func checkMoved(t *testing.T, ids []string, l *moveLedger, diskSrc, diskDst map[string]int, imapSrc, imapDst map[string]imap.UID) moveCounts {
+	t.Helper()
+	var n moveCounts
 	known := make(map[string]bool, len(ids))
 	for _, id := range ids {
 		known[id] = true
@@ -442,25 +479,25 @@ func TestCrashMove(t *testing.T) {
 		_, imapInDst := imapDst[id]
 		switch {
 		case ns > 0 && nd > 0:
-			both++
+			n.both++
 			t.Errorf("%s is in INBOX (%d files) and in %s (%d files)", id, ns, crashMoveFolder, nd)
 		case ns > 0:
-			inSrc++
+			n.inSrc++
 		case nd > 0:
-			inDst++
+			n.inDst++
 		default:
-			neither++
+			n.neither++
 			t.Errorf("%s is in neither folder", id)
 		}
 		if ns > 1 || nd > 1 {
-			twice++
+			n.twice++
 			t.Errorf("%s has %d files in INBOX and %d in %s", id, ns, nd, crashMoveFolder)
 		}
 		if imapInSrc && imapInDst {
-			imapBoth++
+			n.imapBoth++
 		}
 		if !imapInSrc && !imapInDst {
-			imapNeither++
+			n.imapNeither++
 		}
 		if imapInSrc != (ns > 0) || imapInDst != (nd > 0) {
 			t.Errorf("%s: IMAP shows it in INBOX %v and in %s %v; the files say %v and %v", id, imapInSrc, crashMoveFolder, imapInDst, ns > 0, nd > 0)
@@ -480,16 +517,7 @@ func TestCrashMove(t *testing.T) {
 			}
 		}
 	}
-
-	if n := l.cutAt[0]; n > 0 {
-		t.Errorf("%d MOVEs lost their connection before any kill", n)
-	}
-	t.Logf("%d kills, %d starts in %v; %d MOVE commands for %d messages, %d answered OK (%d messages), %d cut by a kill (%d messages; per kill %v); messages in INBOX only %d, in %s only %d, in both %d, in neither %d, twice in one folder %d (over IMAP: both %d, neither %d)",
-		d.kills, d.starts, elapsed.Round(time.Millisecond), l.commands, len(l.named), l.oks, len(l.acked), l.cut, l.cutMsgs, cutsPerKill(l.cutAt, d.kills),
-		inSrc, crashMoveFolder, inDst, both, neither, twice, imapBoth, imapNeither)
-	if l.oks == 0 || l.cut == 0 {
-		t.Errorf("%d MOVEs answered OK, %d cut by a kill: the test tested nothing", l.oks, l.cut)
-	}
+	return n
 }
 
 // cutsPerKill lists the MOVEs each kill cut, in kill order.
