@@ -748,15 +748,21 @@ func (c *toldCheck) check(t *testing.T, s *crashSetup, w *uidWatch) {
 func checkLockLeftover(t *testing.T, s *crashSetup, kill int) {
 	t.Helper()
 	for _, u := range s.users {
-		path := filepath.Join(s.maildir(u), uidlist.LockName)
-		data, err := os.ReadFile(path)
-		if err != nil || len(data) > 0 {
-			continue
-		}
-		t.Errorf("%s: kill %d left an empty %s: the mailbox gets no UIDs for %v (the stale timeout)", u, kill, uidlist.LockName, uidlist.DefaultStaleAfter)
-		if err := os.Remove(path); err != nil {
-			t.Fatal(err)
-		}
+		checkDirLockLeftover(t, s.maildir(u), kill)
+	}
+}
+
+// checkDirLockLeftover is checkLockLeftover for the mailbox directory dir.
+func checkDirLockLeftover(t *testing.T, dir string, kill int) {
+	t.Helper()
+	path := filepath.Join(dir, uidlist.LockName)
+	data, err := os.ReadFile(path)
+	if err != nil || len(data) > 0 {
+		return
+	}
+	t.Errorf("%s: kill %d left an empty %s: the mailbox gets no UIDs for %v (the stale timeout)", dir, kill, uidlist.LockName, uidlist.DefaultStaleAfter)
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -15,10 +15,13 @@
 //
 // A user's quota (Account.Quota, from the Authenticator) is kept by the
 // store's Account: APPEND, COPY and MOVE that would pass it answer NO
-// [OVERQUOTA] (RFC 5530) before anything is written, and EXPUNGE,
-// CLOSE and the removals of MOVE give the space back. MOVE between two
-// counted mailboxes adds nothing, so it is never refused (the engine says
-// it is a MOVE through imap.MoveCopier).
+// [OVERQUOTA] (RFC 5530) before anything is written, and EXPUNGE and
+// CLOSE give the space back. MOVE between two counted mailboxes adds
+// nothing, so it is never refused.
+//
+// MOVE (imap.Mover) renames each message into the target folder
+// (store.Mailbox.Move): it is in exactly one folder at every instant.
+// Across filesystems it copies, then expunges the originals.
 //
 // Mailbox names use '.' between hierarchy levels, as Maildir++ does on
 // disk; "INBOX" (any case) is the root Maildir. Folder names are in
@@ -332,8 +335,8 @@ type Mailbox struct {
 }
 
 var (
-	_ imap.Mailbox    = (*Mailbox)(nil)
-	_ imap.MoveCopier = (*Mailbox)(nil)
+	_ imap.Mailbox = (*Mailbox)(nil)
+	_ imap.Mover   = (*Mailbox)(nil)
 )
 
 func (m *Mailbox) UIDValidity() uint32            { return m.mb.UIDValidity() }
@@ -433,10 +436,57 @@ func (m *Mailbox) Copy(ctx context.Context, uids []uint32, dest string) (uint32,
 	return m.copy(ctx, uids, dest, false)
 }
 
-// CopyForMove implements imap.MoveCopier: the quota sees that the
-// originals go.
-func (m *Mailbox) CopyForMove(ctx context.Context, uids []uint32, dest string) (uint32, []uint32, []uint32, error) {
-	return m.copy(ctx, uids, dest, true)
+// Move implements imap.Mover.
+func (m *Mailbox) Move(ctx context.Context, uids []uint32, dest string) (uint32, []uint32, []uint32, []uint32, error) {
+	dst, release, err := m.u.open(dest)
+	if err != nil {
+		return 0, nil, nil, nil, err
+	}
+	defer release()
+	if dst.UIDValidity() == 0 {
+		if _, err := dst.Sync(ctx); err != nil {
+			return 0, nil, nil, nil, mapErr(err)
+		}
+	}
+	validity, src, dstUIDs, err := m.u.acct.Move(ctx, m.mb, uids, dst, m.sub)
+	if errors.Is(err, store.ErrMoveNeedsCopy) {
+		return m.moveByCopy(ctx, uids, dest)
+	}
+	if err != nil {
+		return 0, nil, nil, nil, m.selErr(err)
+	}
+	return validity, src, dstUIDs, src, nil
+}
+
+// moveByCopy moves where no rename can: it copies, then expunges the
+// originals. When the expunge fails, the copies of the originals it did
+// not remove are expunged again, so that what the answer names is what
+// moved: a NO, when none did.
+func (m *Mailbox) moveByCopy(ctx context.Context, uids []uint32, dest string) (uint32, []uint32, []uint32, []uint32, error) {
+	validity, src, dstUIDs, err := m.copy(ctx, uids, dest, true)
+	if err != nil || len(src) == 0 {
+		return validity, src, dstUIDs, nil, err
+	}
+	gone, err := m.Expunge(ctx, src)
+	if err == nil {
+		return validity, src, dstUIDs, gone, nil
+	}
+	var movedSrc, movedDst, undo []uint32
+	for i, uid := range src {
+		if slices.Contains(gone, uid) {
+			movedSrc, movedDst = append(movedSrc, uid), append(movedDst, dstUIDs[i])
+		} else {
+			undo = append(undo, dstUIDs[i])
+		}
+	}
+	if dst, release, oerr := m.u.open(dest); oerr == nil {
+		m.u.acct.Expunge(ctx, dst, undo, nil)
+		release()
+	}
+	if len(gone) == 0 {
+		return 0, nil, nil, nil, err
+	}
+	return validity, movedSrc, movedDst, gone, nil
 }
 
 func (m *Mailbox) copy(ctx context.Context, uids []uint32, dest string, move bool) (uint32, []uint32, []uint32, error) {
@@ -447,7 +497,7 @@ func (m *Mailbox) copy(ctx context.Context, uids []uint32, dest string, move boo
 	defer release()
 	if dst.UIDValidity() == 0 {
 		if _, err := dst.Sync(ctx); err != nil {
-			return 0, nil, nil, err
+			return 0, nil, nil, mapErr(err)
 		}
 	}
 	src, dstUIDs, err := m.u.acct.Copy(ctx, m.mb, uids, dst, move, nil)

@@ -146,11 +146,12 @@ type Mailbox interface {
 	Close() error
 }
 
-// MoveCopier is implemented by a Mailbox whose copy step of MOVE (RFC
-// 6851) differs from COPY. The engine moves by copying, then expunging
-// the originals; a quota must not refuse a move for the copies, which do
-// not outlive the command as extra messages.
-type MoveCopier interface {
-	// CopyForMove is Copy, for messages that Expunge removes right after.
-	CopyForMove(ctx context.Context, uids []uint32, dest string) (destValidity uint32, src, dst []uint32, err error)
+// Mover is implemented by a Mailbox that moves messages itself (RFC
+// 6851 MOVE): each message is in exactly one of the two mailboxes at
+// every moment, and an error means that none was moved. expunged are the
+// source UIDs it removed, for the engine to announce after the COPYUID
+// response. The engine moves through a Mailbox without it by Copy, then
+// Expunge of the originals.
+type Mover interface {
+	Move(ctx context.Context, uids []uint32, dest string) (destValidity uint32, src, dst, expunged []uint32, err error)
 }

@@ -125,10 +125,9 @@ func (b *fakeBackend) Login(ctx context.Context, user, pass string) (User, error
 type fakeUser struct{ b *fakeBackend }
 
 var (
-	_ Backend    = (*fakeBackend)(nil)
-	_ User       = (*fakeUser)(nil)
-	_ Mailbox    = (*fakeMailbox)(nil)
-	_ MoveCopier = (*fakeMailbox)(nil)
+	_ Backend = (*fakeBackend)(nil)
+	_ User    = (*fakeUser)(nil)
+	_ Mailbox = (*fakeMailbox)(nil)
 )
 
 func (u *fakeUser) Username() string { return "alice" }
@@ -479,10 +478,6 @@ func (m *fakeMailbox) Copy(ctx context.Context, uids []uint32, dest string) (uin
 		to = append(to, dst.add(msg.data, msg.flags, msg.date))
 	}
 	return dst.validity, src, to, nil
-}
-
-func (m *fakeMailbox) CopyForMove(ctx context.Context, uids []uint32, dest string) (uint32, []uint32, []uint32, error) {
-	return m.Copy(ctx, uids, dest)
 }
 
 func (m *fakeMailbox) lookup(uid uint32) (*fakeMsg, error) {

@@ -487,11 +487,25 @@ func (m *Mailbox) refreshKeywords() {
 // in dovecot-keywords when create is set (under the mailbox lock). Names
 // that cannot be had (26 in use, or !create) are returned in missing.
 func (m *Mailbox) KeywordFlags(ctx context.Context, names []string, create bool) (f maildir.Flags, missing []string, err error) {
+	f, absent, err := m.knownKeywordFlags(names)
+	if err != nil || len(absent) == 0 || !create {
+		return f, absent, err
+	}
+	lock, err := uidlist.AcquireLock(ctx, m.dir, m.opts.Lock)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer lock.Release()
+	return m.keywordFlagsHeld(lock, names)
+}
+
+// knownKeywordFlags maps the names that the cached dovecot-keywords
+// holds, and returns the others in absent.
+func (m *Mailbox) knownKeywordFlags(names []string) (f maildir.Flags, absent []string, err error) {
 	k, err := m.Keywords()
 	if err != nil {
 		return 0, nil, err
 	}
-	var absent []string
 	for _, n := range names {
 		if c, ok := k.Letter(n); ok {
 			f = f.With(c)
@@ -499,21 +513,21 @@ func (m *Mailbox) KeywordFlags(ctx context.Context, names []string, create bool)
 			absent = append(absent, n)
 		}
 	}
-	if len(absent) == 0 || !create {
-		return f, absent, nil
-	}
-	lock, err := uidlist.AcquireLock(ctx, m.dir, m.opts.Lock)
+	return f, absent, nil
+}
+
+// keywordFlagsHeld is KeywordFlags with create, under lock, the held
+// mailbox lock of m: dovecot-keywords is read again, and the names it
+// lacks are added.
+func (m *Mailbox) keywordFlagsHeld(lock *uidlist.Lock, names []string) (f maildir.Flags, missing []string, err error) {
+	m.kwMu.Lock()
+	defer m.kwMu.Unlock()
+	k, err := m.readKeywordsLocked() // reread under the lock
 	if err != nil {
 		return 0, nil, err
 	}
-	defer lock.Release()
-	m.kwMu.Lock()
-	defer m.kwMu.Unlock()
-	if k, err = m.readKeywordsLocked(); err != nil { // reread under the lock
-		return 0, nil, err
-	}
 	added := false
-	for _, n := range absent {
+	for _, n := range names {
 		c, ok := k.Letter(n)
 		if !ok {
 			if c, err = k.Add(n); err != nil {

@@ -62,27 +62,52 @@
 // DeleteFolder and RenameFolder tell the Registry at once
 // (Registry.Vanished).
 //
+// # Move
+//
+// Mailbox.Move moves messages into another mailbox on the same
+// filesystem with one rename(2) per message, from the source's new/ or
+// cur/ into the target's cur/, under the name the message keeps there
+// (its base name unless the target's uidlist already holds it, and its
+// flags with the target's keyword letters): at every instant its file
+// is in exactly one of the two mailboxes, whenever the process dies. The
+// renames and the one append of the new UIDs to the target's uidlist
+// happen under the target's lock, after the directories are fsynced
+// (the target's first); when the append fails the files are renamed
+// back, still under that lock, and nothing was moved. The source's
+// state drops the messages under its writer lock, held since before the
+// renames, so no sync of this process takes their absence for an
+// expunge of its own; the target adopts them afterwards, under its own.
+// A crash leaves each moved file either where it was or in the target,
+// where the next sync gives it a UID (the source's next proven sync
+// then expunges it). Across filesystems Move answers ErrMoveNeedsCopy,
+// and the caller copies and expunges.
+//
 // # Locking
 //
 // Mailbox.wmu serializes the writers: syncs and every change (STORE,
-// EXPUNGE, APPEND, COPY's adoption). Mailbox.mu guards the state; a
-// writer holds it while it reads or changes the state and lets go of it
-// around file system I/O that needs none (the listings, the mailbox
-// lock, the uidlist append), so readers never wait for the disk. What a
-// writer found reaches the subscribers when it publishes, at its end.
-// The mailbox lock
-// (dovecot-uidlist.lock) is taken only to append to or rewrite the uidlist
-// and to fix duplicates, for milliseconds; readers never take it. No
-// method does network I/O.
+// EXPUNGE, APPEND, COPY's adoption, MOVE on both sides). Mailbox.mu
+// guards the state; a writer holds it while it reads or changes the
+// state and lets go of it around file system I/O that needs none (the
+// listings, the mailbox lock, the uidlist append), so readers never wait
+// for the disk. What a writer found reaches the subscribers when it
+// publishes, at its end. The mailbox lock (dovecot-uidlist.lock) is
+// taken only to append to or rewrite the uidlist and to fix duplicates,
+// for milliseconds; readers never take it. No method does network I/O.
+//
+// Lock order: a writer lock, then a mailbox lock (dotlock). A Move holds
+// the source's writer lock and the target's dotlock, never two writer
+// locks, and no writer lock is ever taken under a dotlock, so Moves in
+// opposite directions cannot deadlock. The keyword cache's kwMu is a
+// leaf: nothing is taken under it.
 //
 // # Quota
 //
 // The Maildir++ quota file maildirsize (format, recalculation rules and
 // concurrency: quota.go) is read by CheckQuota and appended to by
 // AddQuota. An Account opened with a QuotaLimit (OpenAccountWithQuota)
-// checks its Append and Copy against it before writing and records every
-// change its Append, Copy, Expunge, DeleteFolder and RenameFolder make;
-// Mailbox methods know nothing of quota.
+// checks its Append, Copy and Move against it before writing and records
+// every change its Append, Copy, Move, Expunge, DeleteFolder and
+// RenameFolder make; Mailbox methods know nothing of quota.
 //
 // # Logs and metrics
 //

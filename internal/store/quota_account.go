@@ -10,16 +10,18 @@ import (
 )
 
 // An Account with a quota (OpenAccountWithQuota) keeps maildirsize up to
-// date for what goes through it: Append, Copy and Expunge below, and
-// DeleteFolder and RenameFolder. Each checks before it writes (CheckQuota)
-// and records what it changed after the change is on disk (AddQuota). A
-// refusal wraps ErrOverQuota and leaves the Maildir untouched. A failure
-// to record a change that is already on disk is logged, not returned: the
-// mail operation happened, and the next recalculation corrects the usage.
+// date for what goes through it: Append, Copy, Move and Expunge below,
+// and DeleteFolder and RenameFolder. Each checks before it writes
+// (CheckQuota) and records what it changed after the change is on disk
+// (AddQuota); a Move changes the usage only between Trash and the
+// counted folders. A refusal wraps ErrOverQuota and leaves the Maildir
+// untouched. A failure to record a change that is already on disk is
+// logged, not returned: the mail operation happened, and the next
+// recalculation corrects the usage.
 //
 // The messages of the folder QuotaTrash are not counted (the Maildir++
-// rule): appending or copying into Trash is never refused and records
-// nothing; moving out of Trash (Copy with move) needs room.
+// rule): appending, copying or moving into Trash is never refused;
+// moving out of Trash needs room.
 //
 // The Mailbox methods themselves (Mailbox.Append, ...) know nothing of
 // quota: a Mailbox is a directory, shared by every session, and the
@@ -115,53 +117,82 @@ func (a *Account) Append(ctx context.Context, mb *Mailbox, r io.Reader, size int
 // Copy copies messages from src into dst, both mailboxes of this account,
 // as Mailbox.Copy does, after checking that the copies fit the quota.
 // move says that the originals are expunged (through Expunge) right
-// after, as MOVE does: the check is then for what the move adds, which is
-// nothing between two counted mailboxes, so moving never needs room
-// unless it is out of Trash.
+// after, as MOVE does across filesystems: the check is then for what the
+// move adds, which is nothing between two counted mailboxes, so moving
+// never needs room unless it is out of Trash.
 func (a *Account) Copy(ctx context.Context, src *Mailbox, uids []uint32, dst *Mailbox, move bool, from *Subscription) (srcUIDs, dstUIDs []uint32, err error) {
 	if a.quota.Unlimited() {
 		return src.Copy(ctx, uids, dst, from)
 	}
 	toCounted, fromCounted := a.countsDir(dst.dir), a.countsDir(src.dir)
-	if toCounted {
-		var add QuotaUsage
-		for _, uid := range uids {
-			msg, ok := src.LookupUID(uid)
-			if !ok {
-				continue
-			}
-			// A file renamed meanwhile counts as 0 bytes here; Copy
-			// finds it, and what it copied is recorded exactly.
-			n, _ := messageSize(filepath.Join(src.dir, msg.Sub), msg.Filename)
-			add.Bytes += n
-			add.Messages++
-		}
-		if move && fromCounted {
-			add = QuotaUsage{} // the originals go: usage does not grow
-		}
-		if add.Bytes > 0 || add.Messages > 0 {
-			if err := CheckQuota(a.root, a.quota, add.Bytes, add.Messages); err != nil {
-				return nil, nil, err
-			}
+	if toCounted && !(move && fromCounted) { // the originals go: usage does not grow
+		if err := a.checkAdding(src, uids); err != nil {
+			return nil, nil, err
 		}
 	}
 	srcUIDs, dstUIDs, err = src.Copy(ctx, uids, dst, from)
 	if err != nil || !toCounted {
 		return srcUIDs, dstUIDs, err
 	}
-	var added QuotaUsage
-	for _, uid := range dstUIDs {
-		msg, ok := dst.LookupUID(uid)
-		if !ok {
-			continue // expunged already: whoever did it recorded it
-		}
-		if n, err := messageSize(filepath.Join(dst.dir, msg.Sub), msg.Filename); err == nil {
-			added.Bytes += n
-		}
-		added.Messages++
-	}
+	added := usageOf(dst, dstUIDs)
 	a.addQuota(added.Bytes, added.Messages)
 	return srcUIDs, dstUIDs, nil
+}
+
+// Move moves messages from src into dst, both mailboxes of this account,
+// as Mailbox.Move does. Between two counted mailboxes (or two that are
+// not) the usage does not change and nothing is checked; out of Trash
+// into a counted mailbox the messages must fit the quota, and what moves
+// into Trash is freed.
+func (a *Account) Move(ctx context.Context, src *Mailbox, uids []uint32, dst *Mailbox, from *Subscription) (validity uint32, srcUIDs, dstUIDs []uint32, err error) {
+	if a.quota.Unlimited() {
+		return src.Move(ctx, uids, dst, from)
+	}
+	toCounted, fromCounted := a.countsDir(dst.dir), a.countsDir(src.dir)
+	if toCounted && !fromCounted {
+		if err := a.checkAdding(src, uids); err != nil {
+			return 0, nil, nil, err
+		}
+	}
+	validity, srcUIDs, dstUIDs, err = src.Move(ctx, uids, dst, from)
+	if err != nil || toCounted == fromCounted {
+		return validity, srcUIDs, dstUIDs, err
+	}
+	moved := usageOf(dst, dstUIDs)
+	if !toCounted {
+		moved = QuotaUsage{-moved.Bytes, -moved.Messages}
+	}
+	a.addQuota(moved.Bytes, moved.Messages)
+	return validity, srcUIDs, dstUIDs, nil
+}
+
+// checkAdding checks that the messages of src with the given UIDs fit the
+// quota on top of the usage.
+func (a *Account) checkAdding(src *Mailbox, uids []uint32) error {
+	// A file renamed meanwhile counts as 0 bytes here; what was added is
+	// recorded exactly afterwards.
+	add := usageOf(src, uids)
+	if add.Bytes == 0 && add.Messages == 0 {
+		return nil
+	}
+	return CheckQuota(a.root, a.quota, add.Bytes, add.Messages)
+}
+
+// usageOf is what the messages of mb with the given UIDs use; messages
+// that are gone count nothing (whoever removed them recorded it).
+func usageOf(mb *Mailbox, uids []uint32) QuotaUsage {
+	var u QuotaUsage
+	for _, uid := range uids {
+		msg, ok := mb.LookupUID(uid)
+		if !ok {
+			continue
+		}
+		if n, err := messageSize(filepath.Join(mb.dir, msg.Sub), msg.Filename); err == nil {
+			u.Bytes += n
+		}
+		u.Messages++
+	}
+	return u
 }
 
 // Expunge removes messages from mb, a mailbox of this account, as

@@ -1,0 +1,107 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cistern-mail/cistern/internal/store"
+	"github.com/cistern-mail/cistern/internal/uidlist"
+	"github.com/cistern-mail/cistern/maildir"
+)
+
+type oneUser struct{ root string }
+
+func (a oneUser) Authenticate(ctx context.Context, user, pass string) (Account, error) {
+	return Account{MaildirRoot: a.root}, nil
+}
+
+// TestMoveByCopyUndone: across filesystems MOVE copies and then
+// expunges; when the expunge fails (INBOX's lock is held by a live
+// process that does not let go), the copies are expunged again and the
+// MOVE fails: nothing moved, nothing is in two folders. The other
+// filesystem is a tmpfs mounted over the folder, which needs root.
+func TestMoveByCopyUndone(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a tmpfs as the other filesystem")
+	}
+	ctx := context.Background()
+	root := filepath.Join(t.TempDir(), "Maildir")
+	reg := store.NewRegistry(store.Options{Lock: uidlist.LockOptions{Timeout: 300 * time.Millisecond}}, nil)
+	t.Cleanup(reg.Close)
+	b := &Backend{Auth: oneUser{root}, Registry: reg}
+	iu, err := b.Login(ctx, "alice", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := iu.(*User)
+	if err := u.Create(ctx, "Other", ""); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(root, ".Other")
+	if err := syscall.Mount("tmpfs", other, "tmpfs", 0, "size=4m"); err != nil {
+		t.Fatalf("mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(other, syscall.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", other, err)
+		}
+	})
+	if err := maildir.Create(other, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(other, "maildirfolder"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		msg := fmt.Sprintf("Subject: %d\r\n\r\nbody\r\n", i)
+		if _, _, err := u.Append(ctx, "INBOX", strings.NewReader(msg), nil, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	imb, err := u.Select(ctx, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer imb.Close()
+	mb := imb.(*Mailbox)
+
+	// A live process (init) holds INBOX's lock: the expunge cannot be.
+	host, _ := os.Hostname()
+	lock := filepath.Join(root, uidlist.LockName)
+	if err := os.WriteFile(lock, []byte("1:"+host), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, src, dst, gone, err := mb.Move(ctx, []uint32{1, 2}, "Other")
+	if !errors.Is(err, uidlist.ErrLockTimeout) || src != nil || dst != nil || gone != nil {
+		t.Fatalf("Move: %v %v %v, %v; want the lock timeout and nothing moved", src, dst, gone, err)
+	}
+	if err := os.Remove(lock); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]int{"INBOX": 2, "Other": 0} {
+		st, err := u.Status(ctx, name)
+		if err != nil || int(st.Messages) != want {
+			t.Errorf("%s: %d messages (%v), want %d", name, st.Messages, err, want)
+		}
+	}
+	for _, dir := range []string{root, other} {
+		mb, release, err := reg.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := mb.Check(); err != nil {
+			t.Error(err)
+		}
+		if err := mb.CheckFiles(); err != nil {
+			t.Error(err)
+		}
+		release()
+	}
+}

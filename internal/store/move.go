@@ -1,0 +1,557 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/cistern-mail/cistern/internal/uidlist"
+	"github.com/cistern-mail/cistern/maildir"
+)
+
+// ErrMoveNeedsCopy is returned by Move when the messages cannot be moved
+// by rename(2): the two mailboxes are on different filesystems (EXDEV),
+// or the target has no dovecot-uidlist to record them in. Nothing was
+// done; the caller copies and expunges instead.
+var ErrMoveNeedsCopy = errors.New("store: the messages cannot be moved by rename; copy and expunge them")
+
+// Test hooks of Move, run under the target's lock: before the renames
+// (a foreign program may rename or remove a source file then), and after
+// them, before the UIDs are appended.
+var (
+	testHookMoveBeforeRenames func()
+	testHookMoveBeforeAppend  func()
+)
+
+// lockTouchEvery: a Move of many messages holds the target's lock as
+// long as its renames take, and refreshes the lock this often so that
+// nobody takes it over as stale (uidlist.DefaultStaleAfter, 2 minutes).
+const lockTouchEvery = 10 * time.Second
+
+// moveNames makes the fresh base names of messages whose own collides in
+// the target; one generator for the process, so that no two are equal.
+var moveNames maildir.NameGen
+
+// moving is one message of a Move.
+type moving struct {
+	e *entry // the source's entry; read only under the source's mu
+	// uid and base are the source's; sub and filename where its file is
+	// (found again after a foreign rename).
+	uid           uint32
+	base          string
+	sub, filename string
+	// name is the file's name in the target's cur/ once renamed ("":
+	// not moved), dstUID its UID there once appended.
+	name   string
+	dstUID uint32
+}
+
+// Move moves the messages with the given UIDs into dst and returns the
+// UIDVALIDITY of dst that their new UIDs belong to, and the pairs of
+// source and destination UIDs in source UID order (COPYUID). On one
+// filesystem each message is one rename(2) from m's new/ or cur/ into
+// dst's cur/: at every instant its file is in exactly one of the two
+// mailboxes, whenever the process dies. The steps:
+//
+//  1. Under m's writer lock, the messages are taken from the state, then
+//     dst's lock (dovecot-uidlist.lock) is taken and its uidlist read.
+//  2. Each file is renamed into dst's cur/ under its final name: its base
+//     name, or a fresh one (with the same S= and W=) when dst's uidlist
+//     already has a record for it, and its flags with the keywords given
+//     dst's letters (added to dst's dovecot-keywords as needed). A file
+//     that another program renamed meanwhile is looked for by base name
+//     in m's new/ and cur/ and renamed from there; one that is gone was
+//     expunged, and is not moved. A crash here: the moved files have no
+//     UID in dst, whose next sync gives them one, and m's next proven
+//     sync expunges them.
+//  3. dst's cur/ and then the source directories are fsynced, and the
+//     new UIDs appended to dst's uidlist in one append, in source UID
+//     order. Only then is dst's lock released: no other process gave a
+//     moved file a UID meanwhile.
+//  4. When step 2 (but for vanished files) or 3 fails, every moved file
+//     is renamed back, still under dst's lock, and the error returned:
+//     nothing was moved. Other filesystems (EXDEV) or a dst without a
+//     uidlist give ErrMoveNeedsCopy.
+//  5. The moved messages leave m's state, still under m's writer lock,
+//     so that no sync in this process saw their absence first; the
+//     expunges go to m's subscribers but from, whose owner reports them.
+//  6. With m's locks released, dst adopts the messages under its own
+//     writer lock with the UIDs appended, and tells its subscribers.
+//
+// While it holds m's writer lock, Move takes of dst only its dotlock and
+// the leaf locks of its keyword cache and uidlist reader; it takes dst's
+// writer lock after letting go of m's. So a Move in the other direction
+// cannot deadlock with it: no holder of a dotlock waits for a writer
+// lock. Index entries follow the messages into dst.
+func (m *Mailbox) Move(ctx context.Context, uids []uint32, dst *Mailbox, from *Subscription) (validity uint32, srcUIDs, dstUIDs []uint32, err error) {
+	moved, validity, err := m.moveOut(ctx, uids, dst, from)
+	if err != nil || len(moved) == 0 {
+		return 0, nil, nil, err
+	}
+	m.followCached(dst, moved)
+	if err := dst.adoptMoved(ctx, validity, moved); err != nil {
+		// The messages are in dst and in its uidlist: its next sync
+		// finds them under these UIDs.
+		dst.log.Warn("adopting moved messages; the next sync takes them", "err", err)
+	}
+	for _, mv := range moved {
+		srcUIDs = append(srcUIDs, mv.uid)
+		dstUIDs = append(dstUIDs, mv.dstUID)
+	}
+	return validity, srcUIDs, dstUIDs, nil
+}
+
+// moveOut does steps 1 to 5 of Move and returns the messages moved, in
+// source UID order, and dst's UIDVALIDITY.
+func (m *Mailbox) moveOut(ctx context.Context, uids []uint32, dst *Mailbox, from *Subscription) ([]*moving, uint32, error) {
+	m.lockWriter()
+	defer m.unlockWriter()
+	defer m.withLogLocked(ctx)()
+	uids = slices.Clone(uids)
+	slices.Sort(uids)
+	uids = slices.Compact(uids)
+	var ms []*moving
+	for _, uid := range uids {
+		if e := m.byUID(uid); e != nil {
+			ms = append(ms, &moving{e: e, uid: uid, base: e.base, sub: e.sub, filename: e.filename})
+		}
+	}
+	if len(ms) == 0 {
+		return nil, 0, nil
+	}
+	if err := m.checkDir(); err != nil {
+		return nil, 0, err
+	}
+	var validity uint32
+	var stuck []*moving
+	var err error
+	m.unlocked(func() { validity, stuck, err = m.renameInto(ctx, dst, ms) })
+	if err != nil {
+		// What could not be renamed back is in dst, without a UID
+		// there: gone from m, and every session hears of it.
+		m.forgetMoved(stuck, nil)
+		return nil, 0, err
+	}
+	moved := slices.DeleteFunc(ms, func(mv *moving) bool { return mv.name == "" })
+	m.forgetMoved(moved, from)
+	return moved, validity, nil
+}
+
+// forgetMoved drops the entries of messages moved out of m from the
+// state and publishes them as expunged to the subscribers but from. An
+// entry already gone is not reported again. Held with wmu and mu.
+func (m *Mailbox) forgetMoved(ms []*moving, from *Subscription) {
+	if len(ms) == 0 {
+		return
+	}
+	ch := &Changes{}
+	gone := make(map[*entry]bool, len(ms))
+	for _, mv := range ms {
+		e := mv.e
+		if m.byBase[e.base] != e {
+			continue
+		}
+		m.dropEntry(e, ch)
+		gone[e] = true
+	}
+	m.msgs = slices.DeleteFunc(m.msgs, func(e *entry) bool { return gone[e] })
+	m.msgsChanged()
+	m.waiting.Store(int64(m.suspects))
+	sortByUID(ch.Expunged)
+	m.publish(ch, from)
+}
+
+// dropEntry takes e out of the indexes and reports it expunged in ch;
+// the caller takes it out of m.msgs. Held with mu.
+func (m *Mailbox) dropEntry(e *entry, ch *Changes) {
+	if e.suspect {
+		m.resolveSuspect(e, resolvedExpunged)
+	}
+	delete(m.byBase, e.base)
+	m.unindexName(e)
+	ch.Expunged = append(ch.Expunged, e.message())
+}
+
+// renameInto does steps 1 (from the lock on) to 4 of Move for ms, in
+// source UID order: on success the moved ones have their name and
+// dstUID. On failure it returns the messages it could not rename back.
+// Held with m's wmu, without its mu.
+func (m *Mailbox) renameInto(ctx context.Context, dst *Mailbox, ms []*moving) (validity uint32, stuck []*moving, err error) {
+	lock, err := uidlist.AcquireLock(ctx, dst.dir, dst.opts.Lock)
+	if err != nil {
+		return 0, nil, fmt.Errorf("store: locking %s: %w", dst.dir, err)
+	}
+	defer lock.Release()
+	if err := dst.checkDir(); err != nil {
+		return 0, nil, err // the lock and the uidlist may be another directory's
+	}
+	locked := time.Now()
+	f, problems, err := dst.reader.Refresh()
+	for _, p := range problems {
+		dst.log.Warn("dovecot-uidlist damage", "problem", p.String())
+	}
+	if errors.Is(err, uidlist.ErrNotExist) || errors.Is(err, fs.ErrNotExist) ||
+		errors.Is(err, uidlist.ErrBadHeader) || errors.Is(err, uidlist.ErrBadVersion) {
+		// No UID can be appended to it without making a new UIDVALIDITY:
+		// the copy path syncs dst first, which deals with that.
+		return 0, nil, fmt.Errorf("%w: %s has no usable %s: %w", ErrMoveNeedsCopy, dst.dir, uidlist.FileName, err)
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	// The base names of ms that dst's uidlist holds: records stay after
+	// their message left (until a compaction), and a base name must never
+	// get a second UID in one uidlist.
+	taken := make(map[string]bool, len(ms))
+	for _, mv := range ms {
+		taken[mv.base] = false
+	}
+	for _, r := range f.Records {
+		if _, ok := taken[r.Base()]; ok {
+			taken[r.Base()] = true
+		}
+	}
+	kw := &keywordMap{src: m, dst: dst, lock: lock, letters: make(map[byte]byte)}
+
+	if testHookMoveBeforeRenames != nil {
+		testHookMoveBeforeRenames()
+	}
+	var done, vanished []*moving
+	// fail renames back what was moved and returns err.
+	fail := func(err error) (uint32, []*moving, error) {
+		stuck := m.renameBack(dst, done)
+		if errors.Is(err, syscall.EXDEV) {
+			err = fmt.Errorf("%w: %w", ErrMoveNeedsCopy, err)
+		}
+		return 0, stuck, err
+	}
+	for _, mv := range ms {
+		if time.Since(locked) > lockTouchEvery {
+			if err := lock.Touch(); err != nil {
+				return fail(err)
+			}
+			locked = time.Now()
+		}
+		err := m.renameOne(dst, mv, taken, kw)
+		switch {
+		case err == nil:
+			done = append(done, mv)
+		case errors.Is(err, fs.ErrNotExist):
+			vanished = append(vanished, mv)
+		default:
+			return fail(err)
+		}
+	}
+	if len(vanished) > 0 {
+		// Renamed by someone else (a flag change, new/ to cur/): where
+		// the file is now, by its base name; one that is nowhere was
+		// expunged meanwhile and is not moved.
+		if err := m.findFiles(vanished); err != nil {
+			return fail(err)
+		}
+		for _, mv := range vanished {
+			if mv.filename == "" {
+				continue
+			}
+			err := m.renameOne(dst, mv, taken, kw)
+			switch {
+			case err == nil:
+				done = append(done, mv)
+			case errors.Is(err, fs.ErrNotExist):
+			default:
+				return fail(err)
+			}
+		}
+		slices.SortFunc(done, func(a, b *moving) int { return int(int64(a.uid) - int64(b.uid)) })
+	}
+	if len(done) == 0 {
+		return f.Header.UIDValidity, nil, nil
+	}
+	if testHookMoveBeforeAppend != nil {
+		testHookMoveBeforeAppend()
+	}
+	// The target first: a power failure between the two fsyncs may leave
+	// a message in both directories, never in neither.
+	if err := m.syncMoved(dst, done); err != nil {
+		return fail(err)
+	}
+	next := max(f.Header.NextUID, f.LastUID()+1, 1)
+	recs := make([]uidlist.Record, len(done))
+	for i, mv := range done {
+		base := maildir.BaseName(mv.name)
+		recs[i] = uidlist.Record{UID: next + uint32(i), Name: base}
+		if size, vsize := maildir.SizeFields(base); size >= 0 && vsize >= 0 {
+			recs[i].Ext = []string{fmt.Sprintf("W%d", vsize)}
+		}
+	}
+	if err := uidlist.Append(lock, dst.dir, recs); err != nil {
+		return fail(fmt.Errorf("store: appending to %s: %w", filepath.Join(dst.dir, uidlist.FileName), err))
+	}
+	for i, mv := range done {
+		mv.dstUID = recs[i].UID
+	}
+	return f.Header.UIDValidity, nil, nil
+}
+
+// renameOne renames mv's file into dst's cur/ under its final name. A
+// base name that dst's uidlist (taken) already holds, or a file name
+// that exists there, gives the message a fresh base name. Errors match
+// fs.ErrNotExist when the file is not where mv says.
+func (m *Mailbox) renameOne(dst *Mailbox, mv *moving, taken map[string]bool, kw *keywordMap) error {
+	n, err := maildir.ParseName(mv.filename)
+	if err != nil {
+		return err
+	}
+	flags, err := kw.flags(n.Flags)
+	if err != nil {
+		return err
+	}
+	n = n.WithFlags(flags)
+	n.Base = mv.base
+	from := filepath.Join(m.dir, mv.sub, mv.filename)
+	for try := 0; ; try++ {
+		if taken[n.Base] {
+			size, vsize := maildir.SizeFields(mv.base)
+			n.Base = maildir.WithSizes(moveNames.New(time.Time{}), size, vsize)
+		}
+		err = maildir.RenameNoReplace(from, filepath.Join(dst.dir, maildir.Cur, n.Filename()))
+		if errors.Is(err, fs.ErrExist) && try == 0 {
+			taken[n.Base] = true // someone else's file: a fresh name
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		mv.name = n.Filename()
+		taken[n.Base] = true
+		return nil
+	}
+}
+
+// findFiles looks for the files of ms by base name in m's new/ and then
+// cur/ (a file moving between the two is seen twice, never zero times;
+// cur/ wins) and sets where they are; filename "" for one not found.
+func (m *Mailbox) findFiles(ms []*moving) error {
+	want := make(map[string]*moving, len(ms))
+	for _, mv := range ms {
+		want[mv.base] = mv
+		mv.filename = ""
+	}
+	for _, sub := range []string{maildir.New, maildir.Cur} {
+		l, err := m.list(filepath.Join(m.dir, sub))
+		if err != nil {
+			return err
+		}
+		for _, name := range l.Names {
+			if mv, ok := want[maildir.BaseName(name)]; ok {
+				mv.sub, mv.filename = sub, name
+			}
+		}
+	}
+	return nil
+}
+
+// syncMoved fsyncs dst's cur/ and then the source directories of ms.
+func (m *Mailbox) syncMoved(dst *Mailbox, ms []*moving) error {
+	if err := maildir.SyncDir(filepath.Join(dst.dir, maildir.Cur)); err != nil {
+		return err
+	}
+	for _, sub := range []string{maildir.New, maildir.Cur} {
+		if slices.ContainsFunc(ms, func(mv *moving) bool { return mv.sub == sub }) {
+			if err := maildir.SyncDir(filepath.Join(m.dir, sub)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// renameBack renames the files of ms from dst's cur/ back to where they
+// were in m, and returns those it could not: they stay in dst, without a
+// UID there until its next sync gives them one. A file that someone
+// renamed in dst meanwhile is looked for by base name. Under dst's lock.
+func (m *Mailbox) renameBack(dst *Mailbox, ms []*moving) (stuck []*moving) {
+	var lost []*moving
+	for _, mv := range ms {
+		err := maildir.RenameNoReplace(filepath.Join(dst.dir, maildir.Cur, mv.name), filepath.Join(m.dir, mv.sub, mv.filename))
+		if errors.Is(err, fs.ErrNotExist) {
+			lost = append(lost, mv)
+			continue
+		}
+		if err != nil {
+			m.logLocked().Error("a moved message could not be put back: it stays in the target", "file", mv.name, "target", dst.dir, "err", err)
+			stuck = append(stuck, mv)
+			continue
+		}
+		mv.name = ""
+	}
+	if len(lost) > 0 {
+		found := make(map[string]string)
+		for _, sub := range []string{maildir.New, maildir.Cur} {
+			if l, err := dst.list(filepath.Join(dst.dir, sub)); err == nil {
+				for _, name := range l.Names {
+					found[maildir.BaseName(name)] = filepath.Join(sub, name)
+				}
+			}
+		}
+		for _, mv := range lost {
+			p, ok := found[maildir.BaseName(mv.name)]
+			if ok {
+				if err := maildir.RenameNoReplace(filepath.Join(dst.dir, p), filepath.Join(m.dir, mv.sub, mv.filename)); err == nil {
+					mv.name = ""
+					continue
+				}
+			}
+			m.logLocked().Error("a moved message could not be put back: it stays in the target", "file", mv.name, "target", dst.dir)
+			stuck = append(stuck, mv)
+		}
+	}
+	// Best effort: the renames back are as durable as the moves were.
+	m.syncMoved(dst, ms)
+	return stuck
+}
+
+// keywordMap gives the keyword letters of m's messages dst's letters for
+// the same names, adding names to dst's dovecot-keywords under its held
+// lock. A letter without a name in m, or a name for which dst has no
+// letter left, is dropped, as COPY drops it.
+type keywordMap struct {
+	src, dst *Mailbox
+	lock     *uidlist.Lock // dst's
+	letters  map[byte]byte // m's letter -> dst's (0: none)
+}
+
+func (k *keywordMap) flags(f maildir.Flags) (maildir.Flags, error) {
+	out := f.System()
+	var names []string
+	var need []byte
+	for c := byte('a'); c <= 'z'; c++ {
+		if !f.Has(c) {
+			continue
+		}
+		if d, ok := k.letters[c]; ok {
+			if d != 0 {
+				out = out.With(d)
+			}
+			continue
+		}
+		srcKw, err := k.src.Keywords()
+		if err != nil {
+			return 0, err
+		}
+		name, ok := srcKw.Name(c)
+		if !ok {
+			k.letters[c] = 0
+			continue
+		}
+		names = append(names, name)
+		need = append(need, c)
+	}
+	if len(names) == 0 {
+		return out, nil
+	}
+	_, absent, err := k.dst.knownKeywordFlags(names)
+	if err != nil {
+		return 0, err
+	}
+	if len(absent) > 0 {
+		if _, _, err := k.dst.keywordFlagsHeld(k.lock, absent); err != nil {
+			return 0, err
+		}
+	}
+	dstKw, err := k.dst.Keywords()
+	if err != nil {
+		return 0, err
+	}
+	for i, name := range names {
+		d, _ := dstKw.Letter(name) // 0 when dst had no letter left
+		k.letters[need[i]] = d
+		if d != 0 {
+			out = out.With(d)
+		}
+	}
+	return out, nil
+}
+
+// followCached carries the index entries of moved messages from m to
+// dst under their names there; an entry dst may hold for such a name
+// is dropped when m has none, so that none is ever stale.
+func (m *Mailbox) followCached(dst *Mailbox, moved []*moving) {
+	if m.opts.Index == nil && dst.opts.Index == nil {
+		return
+	}
+	bases := make([]string, len(moved))
+	for i, mv := range moved {
+		bases[i] = mv.base
+		nb := maildir.BaseName(mv.name)
+		if dst.opts.Index == nil {
+			continue
+		}
+		if m.opts.Index != nil {
+			if e, ok := m.opts.Index.Get(m.dir, mv.base); ok {
+				dst.opts.Index.Put(dst.dir, nb, e)
+				continue
+			}
+		}
+		dst.opts.Index.Forget(dst.dir, []string{nb})
+	}
+	if m.opts.Index != nil {
+		if err := m.opts.Index.Forget(m.dir, bases); err != nil {
+			m.log.Warn("index: forgetting moved messages", "err", err)
+		}
+	}
+}
+
+// adoptMoved gives dst's state the messages moved into it, with the UIDs
+// Move appended to its uidlist under validity, and tells the
+// subscribers. When the state is not of that uidlist (never synced, or
+// the uidlist was replaced meanwhile), a sync adopts them instead.
+func (m *Mailbox) adoptMoved(ctx context.Context, validity uint32, moved []*moving) error {
+	m.lockWriter()
+	defer m.unlockWriter()
+	defer m.withLogLocked(ctx)()
+	f, err := m.refreshUIDList()
+	if err != nil {
+		return err
+	}
+	if f == nil || m.uidvalidity == 0 || m.uidvalidity != validity || f.Header.UIDValidity != validity {
+		_, err := m.syncPublishLocked(ctx)
+		return err
+	}
+	ch := &Changes{}
+	var stale []*entry
+	for _, mv := range moved {
+		base := maildir.BaseName(mv.name)
+		if e, known := m.byBase[base]; known {
+			if e.uid == mv.dstUID {
+				continue // a sync was faster
+			}
+			// An older message of this base name, whose record another
+			// program dropped from the uidlist once its file was gone
+			// (before this process's syncs saw it go): that message is
+			// gone, and the uidlist says which UID the file has now.
+			stale = append(stale, e)
+			m.dropEntry(e, ch)
+		}
+		if m.byUID(mv.dstUID) != nil {
+			m.logLocked().Error("a moved message's UID is another message's; the next sync sorts it out", "uid", mv.dstUID, "base", base)
+			continue
+		}
+		m.adopt(mv.dstUID, base, sighting{maildir.Cur, mv.name}, ch)
+	}
+	if len(stale) > 0 {
+		m.msgs = slices.DeleteFunc(m.msgs, func(e *entry) bool { return slices.Contains(stale, e) })
+		m.msgsChanged()
+		m.waiting.Store(int64(m.suspects))
+		m.forgetCached(ch.Expunged)
+	}
+	sortByUID(ch.New)
+	sortByUID(ch.Expunged)
+	m.publish(ch, nil)
+	return nil
+}
