@@ -202,7 +202,8 @@ func CreateFolder(root string, path []string) error {
 // crash therefore never leaves a half-removed folder visible; it may
 // leave a deleted tree behind, which the next DeleteFolder under the
 // same root removes. A missing folder gives an error wrapping
-// ErrFolderNotFound.
+// ErrFolderNotFound, one this process may not look inside an error
+// matching fs.ErrPermission (and it stays).
 func DeleteFolder(root string, path []string) error {
 	if len(path) == 0 {
 		return fmt.Errorf("%w: INBOX cannot be deleted", ErrBadFolderName)
@@ -221,6 +222,11 @@ func DeleteFolder(root string, path []string) error {
 	}
 	if !fi.IsDir() {
 		return fmt.Errorf("maildir: delete folder: %s is not a directory", dir)
+	}
+	// A folder this process may not look inside could be renamed away
+	// but not removed: it would vanish with its files still on disk.
+	if err := CheckMaildir(dir); errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("maildir: delete folder %s: %w", name, err)
 	}
 	trash := filepath.Join(root, deletedPrefix+defaultGen.New(time.Now()))
 	if err := renameDirNoReplace(dir, trash); err != nil {

@@ -422,6 +422,12 @@ func TestUnusableFolder(t *testing.T) {
 	if err := CreateFolder(root, []string{"Closed"}); !errors.Is(err, ErrFolderExists) {
 		t.Errorf("CreateFolder of a folder of mode 000: %v, want ErrFolderExists", err)
 	}
+	if err := DeleteFolder(root, []string{"Closed"}); !errors.Is(err, fs.ErrPermission) {
+		t.Errorf("DeleteFolder of a folder of mode 000: %v, want a permission error", err)
+	}
+	if got, want := listed(t, root), []string{"Closed", "Open"}; !slices.Equal(got, want) {
+		t.Errorf("after the refused delete, ListFolders = %v, want %v", got, want)
+	}
 }
 
 func TestNoSpace(t *testing.T) {
