@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -77,7 +78,10 @@ func Small(t *testing.T) string {
 	return mnt
 }
 
-// unmount unmounts mnt, waiting a little for it to stop being busy.
+// unmount unmounts mnt, waiting a little for it to stop being busy. A
+// file that nothing references any more but that was never closed keeps
+// the file system busy until the garbage collector finalizes it: each
+// retry collects first, so that only files still in use count.
 func unmount(t *testing.T, mnt string) {
 	var out []byte
 	var err error
@@ -85,6 +89,7 @@ func unmount(t *testing.T, mnt string) {
 		if out, err = exec.Command("umount", mnt).CombinedOutput(); err == nil {
 			return
 		}
+		runtime.GC()
 		time.Sleep(unmountPause)
 	}
 	t.Errorf("testfs: umount %s: %v: %s (something of the test still uses it; detached lazily)", mnt, err, bytes.TrimSpace(out))
