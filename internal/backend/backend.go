@@ -20,6 +20,12 @@
 // counted mailboxes adds nothing, so it is never refused (the engine says
 // it is a MOVE through imap.MoveCopier).
 //
+// Storage failures the client can be told of are mapped in mapErr: a
+// full disk (ENOSPC, or the owner's EDQUOT) to NO [OVERQUOTA] "Not
+// enough disk space" for whatever command needed room (reading needs
+// none: the store serves what it has), and a mailbox the server may not
+// look inside (a permission error) to NO [NOPERM]; LIST still shows it.
+//
 // Mailbox names use '.' between hierarchy levels, as Maildir++ does on
 // disk; "INBOX" (any case) is the root Maildir. Folder names are in
 // modified UTF-7 on disk (as Dovecot writes them) and UTF-8 for the
@@ -30,6 +36,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"slices"
 	"strings"
@@ -73,7 +80,7 @@ func (b *Backend) Login(ctx context.Context, username, password string) (imap.Us
 	}
 	acct, err := store.OpenAccountWithQuota(a.MaildirRoot, b.Registry, a.Quota)
 	if err != nil {
-		return nil, err
+		return nil, mapErr(err)
 	}
 	return &User{name: username, acct: acct}, nil
 }
@@ -153,6 +160,10 @@ func mapErr(err error) error {
 		return errors.Join(imap.ErrNoSuchMessageErr, err)
 	case errors.Is(err, store.ErrOverQuota):
 		return errors.Join(imap.ErrOverQuota, err)
+	case maildir.NoSpace(err):
+		return errors.Join(imap.ErrNoSpace, err)
+	case errors.Is(err, fs.ErrPermission):
+		return errors.Join(imap.ErrNoPerm, err)
 	}
 	return err
 }
@@ -160,11 +171,11 @@ func mapErr(err error) error {
 func (u *User) Folders(ctx context.Context) ([]imap.FolderInfo, error) {
 	fs, err := u.acct.Folders()
 	if err != nil {
-		return nil, err
+		return nil, mapErr(err)
 	}
 	subs, err := u.acct.Subscriptions()
 	if err != nil {
-		return nil, err
+		return nil, mapErr(err)
 	}
 	out := make([]imap.FolderInfo, len(fs))
 	exists := make(map[string]bool, len(fs))
@@ -228,7 +239,7 @@ func (u *User) SetSubscribed(ctx context.Context, name string, on bool) error {
 	if err != nil {
 		return err
 	}
-	return u.acct.SetSubscribed(diskName(p), on)
+	return mapErr(u.acct.SetSubscribed(diskName(p), on))
 }
 
 func (u *User) Status(ctx context.Context, name string) (imap.StatusInfo, error) {
@@ -238,7 +249,7 @@ func (u *User) Status(ctx context.Context, name string) (imap.StatusInfo, error)
 	}
 	defer release()
 	if _, err := mb.Sync(ctx); err != nil {
-		return imap.StatusInfo{}, err
+		return imap.StatusInfo{}, mapErr(err)
 	}
 	st := imap.StatusInfo{UIDValidity: mb.UIDValidity(), UIDNext: mb.NextUID()}
 	for _, m := range mb.Messages() {
@@ -274,7 +285,7 @@ func (u *User) Select(ctx context.Context, name string) (imap.Mailbox, error) {
 	}
 	if _, err := mb.Sync(ctx); err != nil {
 		release()
-		return nil, err
+		return nil, mapErr(err)
 	}
 	// Subscribed after the sync, so that the session does not collect a
 	// first sync's every message as news; the engine's snapshot
@@ -292,11 +303,11 @@ func (u *User) Append(ctx context.Context, name string, r io.Reader, flags []str
 	defer release()
 	f, err := toLetters(ctx, mb, flags)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, mapErr(err)
 	}
 	if mb.UIDValidity() == 0 {
 		if _, err := mb.Sync(ctx); err != nil {
-			return 0, 0, err
+			return 0, 0, mapErr(err)
 		}
 	}
 	// The engine's literal knows its size: the quota is checked before
@@ -328,7 +339,7 @@ var (
 func (m *Mailbox) UIDValidity() uint32            { return m.mb.UIDValidity() }
 func (m *Mailbox) UIDNext() uint32                { return max(m.mb.NextUID(), 1) }
 func (m *Mailbox) Notify() <-chan struct{}        { return m.sub.Notify() }
-func (m *Mailbox) Sync(ctx context.Context) error { _, err := m.mb.Sync(ctx); return err }
+func (m *Mailbox) Sync(ctx context.Context) error { _, err := m.mb.Sync(ctx); return mapErr(err) }
 
 func (m *Mailbox) Close() error {
 	m.sub.Close()
@@ -402,7 +413,7 @@ func (m *Mailbox) Take() imap.Update {
 func (m *Mailbox) Store(ctx context.Context, uids []uint32, op imap.FlagOp, flags []string) ([]imap.MessageInfo, error) {
 	f, err := toLetters(ctx, m.mb, flags)
 	if err != nil {
-		return nil, err
+		return nil, mapErr(err)
 	}
 	sop := map[imap.FlagOp]store.FlagOp{imap.FlagsReplace: store.FlagsReplace, imap.FlagsAdd: store.FlagsAdd, imap.FlagsRemove: store.FlagsRemove}[op]
 	msgs, err := m.mb.SetFlags(ctx, uids, sop, f, m.sub)
@@ -436,7 +447,7 @@ func (m *Mailbox) copy(ctx context.Context, uids []uint32, dest string, move boo
 	defer release()
 	if dst.UIDValidity() == 0 {
 		if _, err := dst.Sync(ctx); err != nil {
-			return 0, nil, nil, err
+			return 0, nil, nil, mapErr(err)
 		}
 	}
 	src, dstUIDs, err := m.u.acct.Copy(ctx, m.mb, uids, dst, move, nil)
@@ -445,7 +456,7 @@ func (m *Mailbox) copy(ctx context.Context, uids []uint32, dest string, move boo
 	}
 	// Keywords are per mailbox in Maildir: carry their names across.
 	if err := m.copyKeywords(ctx, dst, src, dstUIDs); err != nil {
-		return 0, nil, nil, err
+		return 0, nil, nil, mapErr(err)
 	}
 	return dst.UIDValidity(), src, dstUIDs, nil
 }
