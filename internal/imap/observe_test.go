@@ -161,6 +161,22 @@ func TestStorageFailureResponses(t *testing.T) {
 			return l.level == slog.LevelWarn && v == tt.err.Error()
 		})
 	}
+
+	// LIST-STATUS (RFC 5819) leaves out the STATUS it cannot give and
+	// lists the rest.
+	rc.ok("CREATE Full")
+	rc.ok("CREATE Closed")
+	lines := rc.ok(`LIST "" "*" RETURN (STATUS (MESSAGES))`)
+	for _, want := range []string{`* LIST (\HasNoChildren) "." Full`, `* LIST (\HasNoChildren) "." Closed`, `* STATUS INBOX (MESSAGES 0)`} {
+		if !slices.Contains(lines, want) {
+			t.Errorf("LIST-STATUS lacks %q: %q", want, lines)
+		}
+	}
+	for _, l := range lines {
+		if strings.HasPrefix(l, "* STATUS Full ") || strings.HasPrefix(l, "* STATUS Closed ") {
+			t.Errorf("LIST-STATUS: %q", l)
+		}
+	}
 }
 
 func noWait(context.Context, time.Duration) {}
