@@ -316,7 +316,7 @@ func (a *Account) OpenMailbox(path []string) (*Mailbox, func(), error) {
 	return a.reg.Open(dir)
 }
 
-// logger is the Registry's logger; nil (nothing logged) without one.
+// logger is the Registry's logger, or one that discards without it.
 func (a *Account) logger() *slog.Logger {
 	if a.reg == nil || a.reg.opts.Logger == nil {
 		return slog.New(slog.DiscardHandler)
