@@ -2,6 +2,7 @@ package maildir
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -88,15 +89,44 @@ func mkdirSynced(path string, perm os.FileMode) (made bool, err error) {
 }
 
 // IsMaildir reports whether path is a directory holding the directories
-// tmp/, new/ and cur/ (symbolic links to directories count).
-func IsMaildir(path string) bool {
+// tmp/, new/ and cur/ (symbolic links to directories count). A Maildir
+// that cannot be searched (CheckMaildir's permission error) is not one
+// for IsMaildir: callers that must tell "missing" from "cannot be used"
+// call CheckMaildir.
+func IsMaildir(path string) bool { return CheckMaildir(path) == nil }
+
+// ErrNotMaildir: a path is missing, or not a directory holding tmp/,
+// new/ and cur/.
+var ErrNotMaildir = errors.New("maildir: not a Maildir")
+
+// CheckMaildir returns nil when path is a Maildir (see IsMaildir), an
+// error wrapping ErrNotMaildir when it is not one, and an error matching
+// fs.ErrPermission when the process may not look inside it (a directory
+// of mode 000, or one owned by another user): such a Maildir exists for
+// every other reader, so it is neither treated as missing nor silently
+// replaced by another.
+func CheckMaildir(path string) error {
 	for _, sub := range [...]string{Cur, New, Tmp} {
 		fi, err := os.Stat(filepath.Join(path, sub))
-		if err != nil || !fi.IsDir() {
-			return false
+		if errors.Is(err, fs.ErrPermission) {
+			return err
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrNotMaildir, err)
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("%w: %s is not a directory", ErrNotMaildir, filepath.Join(path, sub))
 		}
 	}
-	return true
+	return nil
+}
+
+// NoSpace reports whether err says that a write found no room: the
+// filesystem is full (ENOSPC) or the owner's disk quota is used up
+// (EDQUOT). Neither is the Maildir++ quota (maildirsize); both pass when
+// space is freed, so callers answer with a temporary failure.
+func NoSpace(err error) bool {
+	return errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT)
 }
 
 // SyncDir makes the entries of the directory at path durable: after it

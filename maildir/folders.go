@@ -165,8 +165,11 @@ func CreateFolder(root string, path []string) error {
 	if err != nil {
 		return fmt.Errorf("maildir: create folder: %w", err)
 	}
-	if !made && IsMaildir(dir) {
-		return fmt.Errorf("maildir: create folder %s: %w", name, ErrFolderExists)
+	if !made {
+		// A folder this process may not look inside exists all the same.
+		if err := CheckMaildir(dir); err == nil || errors.Is(err, fs.ErrPermission) {
+			return fmt.Errorf("maildir: create folder %s: %w", name, ErrFolderExists)
+		}
 	}
 	marker := filepath.Join(dir, MaildirFolderFile)
 	f, err := os.OpenFile(marker, os.O_WRONLY|os.O_CREATE, perm&0o666)
@@ -199,7 +202,8 @@ func CreateFolder(root string, path []string) error {
 // crash therefore never leaves a half-removed folder visible; it may
 // leave a deleted tree behind, which the next DeleteFolder under the
 // same root removes. A missing folder gives an error wrapping
-// ErrFolderNotFound.
+// ErrFolderNotFound, one this process may not look inside an error
+// matching fs.ErrPermission (and it stays).
 func DeleteFolder(root string, path []string) error {
 	if len(path) == 0 {
 		return fmt.Errorf("%w: INBOX cannot be deleted", ErrBadFolderName)
@@ -218,6 +222,11 @@ func DeleteFolder(root string, path []string) error {
 	}
 	if !fi.IsDir() {
 		return fmt.Errorf("maildir: delete folder: %s is not a directory", dir)
+	}
+	// A folder this process may not look inside could be renamed away
+	// but not removed: it would vanish with its files still on disk.
+	if err := CheckMaildir(dir); errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("maildir: delete folder %s: %w", name, err)
 	}
 	trash := filepath.Join(root, deletedPrefix+defaultGen.New(time.Now()))
 	if err := renameDirNoReplace(dir, trash); err != nil {
@@ -337,9 +346,10 @@ func RenameFolder(root string, from, to []string) error {
 }
 
 // ListFolders returns the path of every folder under root: every .X.Y
-// directory that is a Maildir (IsMaildir) and whose name is a valid
-// folder name, sorted element by element. INBOX (the root) is not in the
-// list. A parent that exists only as a level of the hierarchy (.A.B
+// directory that is a Maildir (IsMaildir), or that this process may not
+// look inside (CheckMaildir's permission error: it exists, and opening it
+// says why it cannot be used), and whose name is a valid folder name,
+// sorted element by element. INBOX (the root) is not in the list. A parent that exists only as a level of the hierarchy (.A.B
 // without .A) is not listed. The root is read with a plain readdir: a
 // folder renamed during the call may be missed.
 func ListFolders(root string) ([][]string, error) {
@@ -360,7 +370,7 @@ func ListFolders(root string) ([][]string, error) {
 		if err != nil {
 			continue
 		}
-		if IsMaildir(filepath.Join(root, n)) {
+		if err := CheckMaildir(filepath.Join(root, n)); err == nil || errors.Is(err, fs.ErrPermission) {
 			out = append(out, path)
 		}
 	}

@@ -2,12 +2,17 @@ package maildir
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/cistern-mail/cistern/internal/testfs"
 )
 
 func TestFolderNames(t *testing.T) {
@@ -382,4 +387,62 @@ func FuzzFolderName(f *testing.F) {
 			t.Fatalf("valid folder name %q is not one path element", name)
 		}
 	})
+}
+
+// TestUnusableFolder: a folder this process may not look inside (mode
+// 000) is listed, CheckMaildir says why it cannot be used, and creating
+// it again says it exists. As root the test runs as nobody (testfs).
+func TestUnusableFolder(t *testing.T) {
+	if !testfs.Unprivileged(t) {
+		return
+	}
+	root := newMaildir(t)
+	mustCreateFolders(t, root, "Open", "Closed")
+	closed := filepath.Join(root, ".Closed")
+	if err := os.Chmod(closed, 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(closed, 0o700) })
+
+	if got, want := listed(t, root), []string{"Closed", "Open"}; !slices.Equal(got, want) {
+		t.Errorf("ListFolders = %v, want %v", got, want)
+	}
+	if err := CheckMaildir(closed); !errors.Is(err, fs.ErrPermission) {
+		t.Errorf("CheckMaildir of a folder of mode 000: %v, want a permission error", err)
+	}
+	if IsMaildir(closed) {
+		t.Error("IsMaildir of a folder of mode 000")
+	}
+	if err := CheckMaildir(filepath.Join(root, ".Open")); err != nil {
+		t.Errorf("CheckMaildir of a folder: %v", err)
+	}
+	if err := CheckMaildir(filepath.Join(root, ".Missing")); !errors.Is(err, ErrNotMaildir) {
+		t.Errorf("CheckMaildir of a missing folder: %v, want ErrNotMaildir", err)
+	}
+	if err := CreateFolder(root, []string{"Closed"}); !errors.Is(err, ErrFolderExists) {
+		t.Errorf("CreateFolder of a folder of mode 000: %v, want ErrFolderExists", err)
+	}
+	if err := DeleteFolder(root, []string{"Closed"}); !errors.Is(err, fs.ErrPermission) {
+		t.Errorf("DeleteFolder of a folder of mode 000: %v, want a permission error", err)
+	}
+	if got, want := listed(t, root), []string{"Closed", "Open"}; !slices.Equal(got, want) {
+		t.Errorf("after the refused delete, ListFolders = %v, want %v", got, want)
+	}
+}
+
+func TestNoSpace(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want bool
+	}{
+		{&os.PathError{Op: "write", Path: "x", Err: syscall.ENOSPC}, true},
+		{fmt.Errorf("deliver: %w", &os.PathError{Op: "write", Path: "x", Err: syscall.EDQUOT}), true},
+		{syscall.EACCES, false},
+		{errors.New("no space left on device"), false},
+		{nil, false},
+	} {
+		if got := NoSpace(tt.err); got != tt.want {
+			t.Errorf("NoSpace(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
 }

@@ -58,9 +58,11 @@ standard error:
       lmtp.max_message_size (EX_DATAERR)
   67  unknown user (EX_NOUSER)
   73  the Maildir or the folder cannot be created (EX_CANTCREAT)
-  75  temporary failure, try again later (EX_TEMPFAIL): disk, lock or
-      I/O trouble, a configuration or passwd-file that cannot be read,
-      started as root with nobody but root to deliver as
+  75  temporary failure, try again later (EX_TEMPFAIL): a full disk, a
+      folder or Maildir that exists but cannot be used (it is never
+      filed elsewhere), disk, lock or I/O trouble, a configuration or
+      passwd-file that cannot be read, started as root with nobody but
+      root to deliver as
   77  the mailbox is full (EX_NOPERM); 75 with lmtp.quota_full_tempfail
 `
 
@@ -210,6 +212,8 @@ func deliverExit(err error, tempfailQuota bool) error {
 		code = exDataErr
 	case delivery.CannotCreate:
 		code = exCantCreat
+	case delivery.DiskFull, delivery.NoAccess:
+		code = exTempFail
 	default:
 		code = exTempFail
 	}

@@ -23,6 +23,12 @@
 // (store.Mailbox.Move): it is in exactly one folder at every instant.
 // Across filesystems it copies, then expunges the originals.
 //
+// Storage failures the client can be told of are mapped in mapErr: a
+// full disk (ENOSPC, or the owner's EDQUOT) to NO [OVERQUOTA] "Not
+// enough disk space" for whatever command needed room (reading needs
+// none: the store serves what it has), and a mailbox the server may not
+// look inside (a permission error) to NO [NOPERM]; LIST still shows it.
+//
 // Mailbox names use '.' between hierarchy levels, as Maildir++ does on
 // disk; "INBOX" (any case) is the root Maildir. Folder names are in
 // modified UTF-7 on disk (as Dovecot writes them) and UTF-8 for the
@@ -33,6 +39,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"slices"
 	"strings"
@@ -76,7 +83,7 @@ func (b *Backend) Login(ctx context.Context, username, password string) (imap.Us
 	}
 	acct, err := store.OpenAccountWithQuota(a.MaildirRoot, b.Registry, a.Quota)
 	if err != nil {
-		return nil, err
+		return nil, mapErr(err)
 	}
 	return &User{name: username, acct: acct}, nil
 }
@@ -158,6 +165,10 @@ func mapErr(err error) error {
 		return errors.Join(imap.ErrOverQuota, err)
 	case errors.Is(err, store.ErrMailboxGone):
 		return errors.Join(imap.ErrNoSuchMailbox, err)
+	case maildir.NoSpace(err):
+		return errors.Join(imap.ErrNoSpace, err)
+	case errors.Is(err, fs.ErrPermission):
+		return errors.Join(imap.ErrNoPerm, err)
 	}
 	return err
 }
@@ -174,11 +185,11 @@ func (m *Mailbox) selErr(err error) error {
 func (u *User) Folders(ctx context.Context) ([]imap.FolderInfo, error) {
 	fs, err := u.acct.Folders()
 	if err != nil {
-		return nil, err
+		return nil, mapErr(err)
 	}
 	subs, err := u.acct.Subscriptions()
 	if err != nil {
-		return nil, err
+		return nil, mapErr(err)
 	}
 	out := make([]imap.FolderInfo, len(fs))
 	exists := make(map[string]bool, len(fs))
@@ -242,7 +253,7 @@ func (u *User) SetSubscribed(ctx context.Context, name string, on bool) error {
 	if err != nil {
 		return err
 	}
-	return u.acct.SetSubscribed(diskName(p), on)
+	return mapErr(u.acct.SetSubscribed(diskName(p), on))
 }
 
 func (u *User) Status(ctx context.Context, name string) (imap.StatusInfo, error) {
@@ -252,7 +263,7 @@ func (u *User) Status(ctx context.Context, name string) (imap.StatusInfo, error)
 	}
 	defer release()
 	if _, err := mb.Sync(ctx); err != nil {
-		return imap.StatusInfo{}, err
+		return imap.StatusInfo{}, mapErr(err)
 	}
 	st := imap.StatusInfo{UIDValidity: mb.UIDValidity(), UIDNext: mb.NextUID()}
 	for _, m := range mb.Messages() {
@@ -288,7 +299,7 @@ func (u *User) Select(ctx context.Context, name string) (imap.Mailbox, error) {
 	}
 	if _, err := mb.Sync(ctx); err != nil {
 		release()
-		return nil, err
+		return nil, mapErr(err)
 	}
 	// Subscribed after the sync, so that the session does not collect a
 	// first sync's every message as news; the engine's snapshot
@@ -306,11 +317,11 @@ func (u *User) Append(ctx context.Context, name string, r io.Reader, flags []str
 	defer release()
 	f, err := toLetters(ctx, mb, flags)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, mapErr(err)
 	}
 	if mb.UIDValidity() == 0 {
 		if _, err := mb.Sync(ctx); err != nil {
-			return 0, 0, err
+			return 0, 0, mapErr(err)
 		}
 	}
 	// The engine's literal knows its size: the quota is checked before
@@ -416,7 +427,7 @@ func (m *Mailbox) Take() imap.Update {
 func (m *Mailbox) Store(ctx context.Context, uids []uint32, op imap.FlagOp, flags []string) ([]imap.MessageInfo, error) {
 	f, err := toLetters(ctx, m.mb, flags)
 	if err != nil {
-		return nil, err
+		return nil, mapErr(err)
 	}
 	sop := map[imap.FlagOp]store.FlagOp{imap.FlagsReplace: store.FlagsReplace, imap.FlagsAdd: store.FlagsAdd, imap.FlagsRemove: store.FlagsRemove}[op]
 	msgs, err := m.mb.SetFlags(ctx, uids, sop, f, m.sub)
@@ -506,7 +517,7 @@ func (m *Mailbox) copy(ctx context.Context, uids []uint32, dest string, move boo
 	}
 	// Keywords are per mailbox in Maildir: carry their names across.
 	if err := m.copyKeywords(ctx, dst, src, dstUIDs); err != nil {
-		return 0, nil, nil, err
+		return 0, nil, nil, mapErr(err)
 	}
 	return dst.UIDValidity(), src, dstUIDs, nil
 }

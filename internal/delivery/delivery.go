@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -52,7 +53,9 @@ type Counters struct {
 	BadMessage  atomic.Int64
 
 	CannotCreate atomic.Int64 // the Maildir could not be made
-	TempFail     atomic.Int64 // disk, lock, I/O or input failures
+	// TempFail counts disk (a full one included), lock, permission, I/O
+	// and input failures.
+	TempFail atomic.Int64
 }
 
 // RegisterMetrics reports the counters in r:
@@ -60,6 +63,7 @@ type Counters struct {
 //	cistern_deliveries_total{result}  by Kind: delivered, unknown_user,
 //	                                  bad_address, over_quota, too_big,
 //	                                  bad_message, cannot_create, temporary
+//	                                  (disk full and no access included)
 //	cistern_delivered_bytes_total     Bytes
 func (c *Counters) RegisterMetrics(r *metrics.Registry) {
 	count := func(v *atomic.Int64) func() float64 { return func() float64 { return float64(v.Load()) } }
@@ -203,9 +207,15 @@ func (d *Deliverer) Deliver(env Envelope, rcpts []*Recipient, msg io.Reader) []R
 }
 
 // target opens the recipient's account, making its Maildir on the first
-// delivery, and picks the folder.
+// delivery, and picks the folder. A Maildir that exists but cannot be
+// used (ErrNoAccess) is the target all the same, with that error: its
+// mail is never filed in another folder.
 func (d *Deliverer) target(r *Recipient) target {
 	inbox := target{dir: filepath.Clean(r.User.Root), folder: "INBOX"}
+	if err := maildir.CheckMaildir(inbox.dir); errors.Is(err, fs.ErrPermission) {
+		inbox.err = fmt.Errorf("%w: %w", ErrNoAccess, err)
+		return inbox
+	}
 	acct, err := store.OpenAccount(r.User.Root, nil)
 	if err != nil {
 		inbox.err = fmt.Errorf("%w: %w", ErrCannotCreate, err)
@@ -221,7 +231,11 @@ func (d *Deliverer) target(r *Recipient) target {
 		return inbox
 	}
 	t := target{dir: dir, folder: folderName(r.Folder)}
-	if maildir.IsMaildir(dir) {
+	switch err := maildir.CheckMaildir(dir); {
+	case err == nil:
+		return t
+	case errors.Is(err, fs.ErrPermission):
+		t.err = fmt.Errorf("%w: %w", ErrNoAccess, err)
 		return t
 	}
 	if !r.CreateFolder {
@@ -325,7 +339,7 @@ func (d *Deliverer) record(env Envelope, addr string, r *Recipient, folder strin
 	switch k {
 	case Delivered:
 		log.Info("delivery", attrs...)
-	case Temporary, CannotCreate:
+	case Temporary, CannotCreate, DiskFull, NoAccess:
 		log.Warn("delivery", append(attrs, "err", err)...)
 	default:
 		log.Info("delivery", append(attrs, "err", err)...)

@@ -24,7 +24,10 @@
 // (modified UTF-7 elements, ".A.B"); a name that no folder can have
 // (a '/', an empty level, a leading '.') never reaches the file system.
 // The message goes to that folder when it exists and to INBOX otherwise,
-// unless the Recipient asks to create it (the LDA's option).
+// unless the Recipient asks to create it (the LDA's option). A folder (or
+// a Maildir root) that exists but that this process may not look inside
+// is not missing: the delivery fails with ErrNoAccess (NoAccess), and
+// nothing is filed anywhere else.
 //
 // # Steps (DESIGN.md §4)
 //
@@ -80,9 +83,12 @@
 //
 // Errors wrap a sentinel that KindOf turns into a Kind: ErrUnknownUser,
 // ErrBadAddress, store.ErrOverQuota, ErrTooBig, ErrBadMessage (ErrNUL,
-// ErrEmpty), ErrCannotCreate; anything else is Temporary (a disk, lock or
-// I/O failure, a passwd-file that cannot be read, the message reader's
-// own error), which the sender retries.
+// ErrEmpty), ErrCannotCreate, ErrNoAccess (or any permission error:
+// NoAccess). A full disk (ENOSPC, or the owner's EDQUOT) is DiskFull,
+// even where it kept a Maildir from being made. Anything else is
+// Temporary (a disk, lock or I/O failure, a passwd-file that cannot be
+// read, the message reader's own error). The sender retries DiskFull,
+// NoAccess and Temporary.
 //
 // # Concurrency
 //

@@ -3,8 +3,10 @@ package delivery
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 
 	"github.com/cistern-mail/cistern/internal/store"
+	"github.com/cistern-mail/cistern/maildir"
 )
 
 // Sentinel errors. Callers branch on them with errors.Is, or on KindOf.
@@ -34,6 +36,12 @@ var (
 	// ErrCannotCreate: the user's Maildir, or the folder asked to be
 	// created, cannot be made.
 	ErrCannotCreate = errors.New("delivery: cannot create the mailbox")
+
+	// ErrNoAccess: the user's Maildir, or the folder asked for, exists
+	// but this process may not look inside it (a permission error). The
+	// message is not filed elsewhere: the sender retries once the
+	// operator has fixed the permissions.
+	ErrNoAccess = errors.New("delivery: the mailbox exists but cannot be used")
 )
 
 // Kind is the class of a delivery outcome, which each front maps to its
@@ -49,10 +57,12 @@ const (
 	TooBig                   // ErrTooBig
 	BadMessage               // ErrBadMessage (ErrNUL, ErrEmpty)
 	CannotCreate             // ErrCannotCreate
+	DiskFull                 // no room on the disk (maildir.NoSpace): ENOSPC, EDQUOT
+	NoAccess                 // ErrNoAccess, or any permission error
 	Temporary                // anything else: worth retrying later
 )
 
-var kindNames = [...]string{"delivered", "unknown user", "bad address", "over quota", "too big", "bad message", "cannot create", "temporary failure"}
+var kindNames = [...]string{"delivered", "unknown user", "bad address", "over quota", "too big", "bad message", "cannot create", "disk full", "no access", "temporary failure"}
 
 func (k Kind) String() string {
 	if k >= 0 && int(k) < len(kindNames) {
@@ -76,8 +86,14 @@ func KindOf(err error) Kind {
 		return TooBig
 	case errors.Is(err, ErrBadMessage):
 		return BadMessage
+	case maildir.NoSpace(err):
+		// Before CannotCreate: a Maildir that a full disk kept from
+		// being made is made once there is room.
+		return DiskFull
 	case errors.Is(err, ErrCannotCreate):
 		return CannotCreate
+	case errors.Is(err, ErrNoAccess), errors.Is(err, fs.ErrPermission):
+		return NoAccess
 	}
 	return Temporary
 }

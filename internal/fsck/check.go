@@ -249,6 +249,12 @@ func Check(ctx context.Context, opts Options) (*Report, error) {
 			c.note(mb.name, "removed while it was checked")
 			continue
 		}
+		if mb.dir != root && errors.Is(err, fs.ErrPermission) {
+			// Listed (it exists), but this user may not read it; the
+			// rest of the tree is still worth checking.
+			c.note(mb.name, "cannot be read by this user: not checked")
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("fsck: %s: %w", mb.dir, err)
 		}
@@ -677,8 +683,8 @@ func (c *checker) checkIndex() error {
 		ents := entries[dir]
 		l, ok := c.scans[dir]
 		if !ok {
-			if maildir.IsMaildir(dir) {
-				continue // made after the check listed the folders
+			if err := maildir.CheckMaildir(dir); err == nil || errors.Is(err, fs.ErrPermission) {
+				continue // made after the check listed the folders, or not readable
 			}
 			name := "INBOX"
 			if dir != c.root {

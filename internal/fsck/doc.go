@@ -45,7 +45,9 @@
 // finding that a live writer may have caused (a file not numbered yet, a
 // record of a file expunged meanwhile, an append under way, a rename
 // seen twice) is checked again, once, against a second reading, and
-// reported only when it is still there.
+// reported only when it is still there. A folder the user running the
+// check may not read is a note and is left out, its index entries too;
+// the rest of the tree is checked.
 //
 // # Repairing
 //

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cistern-mail/cistern/internal/store"
+	"github.com/cistern-mail/cistern/internal/testfs"
 	"github.com/cistern-mail/cistern/internal/uidlist"
 	"github.com/cistern-mail/cistern/maildir"
 )
@@ -655,6 +656,46 @@ func TestFolders(t *testing.T) {
 	}
 	if uids, f := uidMap(t, sub); uids["1700000001.M1P1Q1.test"] != 8 || f.Header.NextUID != 9 {
 		t.Errorf("UIDs %v, next %d", uids, f.Header.NextUID)
+	}
+}
+
+// TestUnreadableFolder: a folder this user may not read is a note, not
+// the end of the check, and its cached index entries are not stale. As
+// root the test runs as nobody.
+func TestUnreadableFolder(t *testing.T) {
+	if !testfs.Unprivileged(t) {
+		return
+	}
+	dir := newRoot(t)
+	put(t, dir, "new", "1700000001.M1P1Q1.test")
+	closed := newFolder(t, dir, "Closed")
+	put(t, closed, "new", "1700000002.M2P1Q1.test")
+	ix := filepath.Join(t.TempDir(), "index.db")
+	idx, err := store.OpenIndex(ix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := idx.Put(closed, "1700000002.M2P1Q1.test", store.IndexEntry{FileSize: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := idx.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(closed, 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(closed, 0o700) })
+	rep := check(t, Options{Root: dir, IndexPath: ix})
+	if !slices.Equal(rep.Mailboxes, []string{"INBOX"}) || rep.Messages != 1 {
+		t.Errorf("mailboxes %v, messages %d; want INBOX's one", rep.Mailboxes, rep.Messages)
+	}
+	if !slices.ContainsFunc(rep.Notes, func(n Note) bool { return n.Mailbox == "Closed" && strings.Contains(n.Text, "cannot be read") }) {
+		t.Errorf("no note about Closed: %v", rep.Notes)
+	}
+	for _, f := range rep.Findings {
+		if f.Mailbox == "Closed" || f.Kind == IndexStale {
+			t.Errorf("finding %v: the folder was not read, nothing is known of it", f)
+		}
 	}
 }
 

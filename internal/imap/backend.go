@@ -33,6 +33,8 @@ var (
 	ErrNotSelectable    = errors.New("mailbox cannot be selected")  // NO [CANNOT]
 	ErrTooBig           = errors.New("message too big")             // NO [TOOBIG]
 	ErrOverQuota        = errors.New("over quota")                  // NO [OVERQUOTA]
+	ErrNoSpace          = errors.New("not enough disk space")       // NO [OVERQUOTA], saying so
+	ErrNoPerm           = errors.New("permission denied")           // NO [NOPERM]
 	ErrInUse            = errors.New("mailbox busy")                // NO [INUSE]
 	ErrKeywordsFull     = errors.New("no room for another keyword") // NO [LIMIT]
 	ErrUnavailable      = errors.New("temporarily unavailable")     // NO [UNAVAILABLE]

@@ -414,6 +414,15 @@ func (c *conn) respondErr(tag string, err error) error {
 		code, text = "TOOBIG", "Message too big"
 	case errors.Is(err, ErrOverQuota):
 		code, text = "OVERQUOTA", "Over quota"
+	case errors.Is(err, ErrNoSpace):
+		// RFC 5530 has no code for a full disk: Dovecot's answer.
+		c.log.Warn("no disk space", "tag", tag, "err", err)
+		c.outcome = outcomeError
+		code, text = "OVERQUOTA", "Not enough disk space"
+	case errors.Is(err, ErrNoPerm):
+		c.log.Warn("permission denied", "tag", tag, "err", err)
+		c.outcome = outcomeError
+		code, text = "NOPERM", "Permission denied"
 	case errors.Is(err, ErrInUse):
 		code, text = "INUSE", "Mailbox busy; try again"
 	case errors.Is(err, ErrUnavailable):

@@ -268,12 +268,17 @@ func (c *conn) list(tag string, lsub bool) error {
 		c.bw.WriteString("\r\n")
 		if o.retStatus != nil && !f.NoSelect {
 			// RFC 5819 §2: STATUS after the LIST of each selectable
-			// mailbox; one that vanished meanwhile is left out.
+			// mailbox; one that vanished meanwhile is left out, and so
+			// is one whose status cannot be had for a reason of its
+			// own (the server may not read it, or it would need disk
+			// space), which would otherwise fail the whole LIST.
 			st, err := c.user.Status(c.ctx, f.Name)
 			switch {
 			case err == nil:
 				c.writeStatus(f.Name, o.retStatus, st)
 			case errors.Is(err, ErrNoSuchMailbox), errors.Is(err, ErrNotSelectable):
+			case errors.Is(err, ErrNoPerm), errors.Is(err, ErrNoSpace):
+				c.log.Warn("LIST: no STATUS for a mailbox", "tag", tag, "mailbox", f.Name, "err", err)
 			default:
 				return err
 			}

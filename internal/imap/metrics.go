@@ -17,8 +17,9 @@ import (
 //	         the BYE for too many commands before logging in
 //	bad      BAD: syntax, an unknown command, a command not allowed now
 //	error    NO [SERVERBUG] or NO [UNAVAILABLE] for a storage failure,
-//	         or no tagged response at all: the connection ended or the
-//	         command panicked
+//	         NO [OVERQUOTA] for a full disk, NO [NOPERM] for a mailbox
+//	         the server may not use, or no tagged response at all: the
+//	         connection ended or the command panicked
 //
 // A command's name is its label when the command exists ("UID FETCH" for
 // the UID form), else "other", so the series stay bounded whatever

@@ -115,11 +115,68 @@ type brokenUser struct{ imap.User }
 
 var errDiskOnFire = errors.New("disk on fire")
 
+// errFull and errClosed are what a backend says of a full disk and of a
+// mailbox it may not use (package backend's mapErr), with internal text
+// that must reach the log only.
+var (
+	errFull   = errors.Join(imap.ErrNoSpace, errors.New("write /srv/mail/u/dovecot-uidlist: no space left on device"))
+	errClosed = errors.Join(imap.ErrNoPerm, errors.New("stat /srv/mail/u/.Closed/cur: permission denied"))
+)
+
 func (u brokenUser) Status(ctx context.Context, name string) (imap.StatusInfo, error) {
-	if name == "Broken" {
+	switch name {
+	case "Broken":
 		return imap.StatusInfo{}, errDiskOnFire
+	case "Full":
+		return imap.StatusInfo{}, errFull
+	case "Closed":
+		return imap.StatusInfo{}, errClosed
 	}
 	return u.User.Status(ctx, name)
+}
+
+// TestStorageFailureResponses: a full disk answers NO [OVERQUOTA] saying
+// so, a mailbox the server may not use NO [NOPERM]; the reason is
+// logged, never sent.
+func TestStorageFailureResponses(t *testing.T) {
+	rec := newRecorder()
+	ts := startServer(t, func(s *imap.Server) {
+		s.Logger = slog.New(rec)
+		s.Backend = brokenBackend{s.Backend}
+	})
+	rc := dialRaw(t, ts)
+	rc.ok("LOGIN alice secret")
+	for _, tt := range []struct {
+		mailbox, tagged string
+		err             error
+	}{
+		{"Full", "a2 NO [OVERQUOTA] Not enough disk space", errFull},
+		{"Closed", "a3 NO [NOPERM] Permission denied", errClosed},
+	} {
+		if _, tagged := rc.cmd("STATUS %s (MESSAGES)", tt.mailbox); tagged != tt.tagged {
+			t.Errorf("STATUS %s: %q, want %q", tt.mailbox, tagged, tt.tagged)
+		}
+		rec.waitLines(t, "warning for "+tt.mailbox, 1, func(l logLine) bool {
+			v, _ := l.get("err")
+			return l.level == slog.LevelWarn && v == tt.err.Error()
+		})
+	}
+
+	// LIST-STATUS (RFC 5819) leaves out the STATUS it cannot give and
+	// lists the rest.
+	rc.ok("CREATE Full")
+	rc.ok("CREATE Closed")
+	lines := rc.ok(`LIST "" "*" RETURN (STATUS (MESSAGES))`)
+	for _, want := range []string{`* LIST (\HasNoChildren) "." Full`, `* LIST (\HasNoChildren) "." Closed`, `* STATUS INBOX (MESSAGES 0)`} {
+		if !slices.Contains(lines, want) {
+			t.Errorf("LIST-STATUS lacks %q: %q", want, lines)
+		}
+	}
+	for _, l := range lines {
+		if strings.HasPrefix(l, "* STATUS Full ") || strings.HasPrefix(l, "* STATUS Closed ") {
+			t.Errorf("LIST-STATUS: %q", l)
+		}
+	}
 }
 
 func noWait(context.Context, time.Duration) {}

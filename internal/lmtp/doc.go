@@ -32,6 +32,8 @@
 //	message too big                552 5.3.4
 //	NUL bytes, empty message       554 5.6.0
 //	no reads for DataTimeout       421 4.4.2 for every recipient, then the connection is closed
+//	disk full (ENOSPC, EDQUOT)     452 4.3.1 (mail system full: the MTA retries)
+//	a folder that cannot be used   451 4.2.0 (exists, may not be read; or the Maildir: never filed elsewhere)
 //	disk, lock or I/O trouble      451 4.3.0 (the Maildir cannot be made: the same)
 //	shutting down                  421 4.3.2 to a new transaction
 //	over MaxConnections(PerIP)     421 4.7.0 as the greeting, then the connection is closed

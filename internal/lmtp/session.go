@@ -179,6 +179,8 @@ var (
 	replyNUL         = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "Message contains NUL bytes"}
 	replyEmpty       = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "Message is empty"}
 	replyTemporary   = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary failure, try again later"}
+	replyDiskFull    = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "Mail system full, try again later"}
+	replyNoAccess    = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 2, 0}, Message: "Mailbox unavailable, try again later"}
 	replyNestedMail  = &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Nested MAIL command"}
 )
 
@@ -205,6 +207,10 @@ func (s *Server) reply(err error) *smtp.SMTPError {
 			return replyNUL
 		}
 		return replyEmpty
+	case delivery.DiskFull:
+		return replyDiskFull // RFC 5321 §4.2.2 452, RFC 3463 4.3.1
+	case delivery.NoAccess:
+		return replyNoAccess
 	}
 	return replyTemporary
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -68,11 +69,15 @@ var ErrNoSuchFolder = errors.New("store: no such folder")
 // directory and renamed into place, so that a crash halfway never leaves
 // an account without its default folders (a root that exists is taken as
 // it is). A root directory that exists but is no Maildir (made by an
-// operator) is filled in place.
+// operator) is filled in place. A root this process may not look inside
+// gives an error matching fs.ErrPermission: it is never taken for one
+// to fill.
 func OpenAccount(root string, reg *Registry) (*Account, error) {
 	a := &Account{root: filepath.Clean(root), reg: reg}
-	if maildir.IsMaildir(a.root) {
+	if err := maildir.CheckMaildir(a.root); err == nil {
 		return a, nil
+	} else if errors.Is(err, fs.ErrPermission) {
+		return nil, fmt.Errorf("store: account %s cannot be used: %w", a.root, err)
 	}
 	if _, err := os.Lstat(a.root); err == nil {
 		return a, populateAccount(a.root)
@@ -200,6 +205,11 @@ func (a *Account) CreateFolder(path []string, specialUse string) error {
 }
 
 // DeleteFolder removes a folder and its messages; its children stay.
+// Once the folder is gone the delete is done: what follows (the quota
+// record, forgetting its special-use attribute) is logged when it fails,
+// never returned, for it may fail for want of the very disk space the
+// delete frees. A special-use attribute left behind that way is given
+// to a folder later created with that name.
 func (a *Account) DeleteFolder(path []string) error {
 	if len(path) == 0 {
 		return errors.New("store: INBOX cannot be deleted")
@@ -220,7 +230,11 @@ func (a *Account) DeleteFolder(path []string) error {
 		a.reg.Vanished(dir, false)
 	}
 	a.addQuota(-freed.Bytes, -freed.Messages)
-	return a.dropSpecialUse(path, nil)
+	if err := a.dropSpecialUse(path, nil); err != nil {
+		a.logger().Warn("the special-use attribute of a deleted folder is kept",
+			"root", a.root, "folder", strings.Join(path, string(maildir.FolderSep)), "err", err)
+	}
+	return nil
 }
 
 // RenameFolder renames a folder and its children. Renaming INBOX moves
@@ -330,16 +344,29 @@ func (a *Account) renameInbox(to []string) error {
 }
 
 // OpenMailbox returns the shared Mailbox of a folder (INBOX for an empty
-// path) and its release function.
+// path) and its release function. A folder that exists but that this
+// process may not look inside (mode 000, another owner) gives an error
+// matching fs.ErrPermission, never ErrNoSuchFolder: it is still there
+// for everyone else.
 func (a *Account) OpenMailbox(path []string) (*Mailbox, func(), error) {
 	dir, err := a.dir(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	if !maildir.IsMaildir(dir) {
+	if err := maildir.CheckMaildir(dir); errors.Is(err, fs.ErrPermission) {
+		return nil, nil, fmt.Errorf("store: mailbox %s cannot be used: %w", dir, err)
+	} else if err != nil {
 		return nil, nil, ErrNoSuchFolder
 	}
 	return a.reg.Open(dir)
+}
+
+// logger is the Registry's logger, or one that discards without it.
+func (a *Account) logger() *slog.Logger {
+	if a.reg == nil || a.reg.opts.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return a.reg.opts.Logger
 }
 
 // Subscriptions returns the subscribed folder names, as written in the

@@ -37,6 +37,10 @@
 //     back with a second UID. Files this process has just made (APPEND,
 //     COPY) get theirs in any case: a foreign program may rename or
 //     delete one at once, and the next sync follows or expunges it.
+//     When the disk has no room for their records (ENOSPC, EDQUOT), the
+//     files found by the listings wait unnumbered and the sync goes on
+//     (Changes.Deferred): reading never needs free space. A mailbox
+//     without a UIDVALIDITY yet cannot be read without writing one.
 //  5. Known base names absent from the listings are suspects. A suspect
 //     becomes an expunge only when the new/ and cur/ listings of this sync
 //     were both proven complete, and a proven reread of new/ (for a file

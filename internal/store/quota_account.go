@@ -81,11 +81,7 @@ func (a *Account) folderUsage(path []string) (QuotaUsage, error) {
 // is logged (see above).
 func (a *Account) addQuota(bytes, messages int64) {
 	if err := AddQuota(a.root, a.quota, bytes, messages); err != nil {
-		log := a.reg.opts.Logger
-		if log == nil {
-			return
-		}
-		log.Warn("quota: change not recorded; the next recalculation corrects it",
+		a.logger().Warn("quota: change not recorded; the next recalculation corrects it",
 			"root", a.root, "bytes", bytes, "messages", messages, "err", err)
 	}
 }

@@ -90,6 +90,10 @@ type Changes struct {
 	Skipped bool
 	// Assigned is the number of UIDs this sync appended to the uidlist.
 	Assigned int
+	// Deferred is the number of new files this sync found but could not
+	// give UIDs, the disk having no room for their records (ENOSPC,
+	// EDQUOT): they are not in New, and every later sync tries again.
+	Deferred int
 }
 
 // Empty reports whether the sync changed nothing that sessions see.
@@ -643,7 +647,14 @@ func (m *Mailbox) syncOnce(ctx context.Context, ch *Changes) error {
 		}
 	}
 	if err := m.assign(ctx, f, fresh, nil, ch); err != nil {
-		return err
+		if !maildir.NoSpace(err) || m.uidvalidity == 0 {
+			return err
+		}
+		// Reading needs no room on the disk (DESIGN.md §4): the
+		// mailbox is served as it was, and the new files wait.
+		ch.Deferred = len(fresh)
+		m.logLocked().Warn("no room on the disk for the UIDs of new messages; they wait for a sync with room",
+			"messages", len(fresh), "err", err)
 	}
 	if err := m.expungeAbsent(gen, proven, newDir, ch); err != nil {
 		return err
@@ -660,7 +671,7 @@ func (m *Mailbox) syncOnce(ctx context.Context, ch *Changes) error {
 func (m *Mailbox) finish(ch *Changes, ln, lc *maildir.Listing, proven bool) error {
 	var err error
 	ch.Suspects = m.suspects
-	m.stampsValid = proven && m.suspects == 0 && ln.StampValid && lc.StampValid && !m.opts.UnsafeTrustReaddir
+	m.stampsValid = proven && m.suspects == 0 && ch.Deferred == 0 && ln.StampValid && lc.StampValid && !m.opts.UnsafeTrustReaddir
 	m.newStamp, m.curStamp = ln.Stamp, lc.Stamp
 	// Records appended since the listings are for files that arrived
 	// since: their directory's stamp no longer matches, so taking the

@@ -109,6 +109,15 @@
 // that had our pid, and stale. Release removes the lock only while the path
 // still names our lock file.
 //
+// We create the lock with its holder text already in it: written to a
+// temporary file, then link(2)ed into place, so that it never exists
+// empty. A full disk (ENOSPC, EDQUOT) has no block for that text; the
+// lock is then created empty with O_CREAT|O_EXCL, as Dovecot's is before
+// its write, so that syncs and expunges still work (they need no free
+// block, and expunges free some). An empty lock names no holder and is
+// judged by age alone: left by a crash, it holds the mailbox's writers
+// off for the stale timeout.
+//
 // Everything that changes dovecot-uidlist or dovecot-keywords requires the
 // lock (the write functions take *Lock to make that visible), as in Dovecot,
 // where maildir-keywords.c relies on the uidlist lock too. Readers never

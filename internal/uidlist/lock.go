@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cistern-mail/cistern/maildir"
 )
 
 const (
@@ -179,16 +181,56 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// createLock makes the lock file holding "<pid>:<host>". The lock never
-// exists empty: the content is written to a temporary file first, which
-// link(2) then puts in place without replacing anything (EEXIST: the lock
-// is held). A kill at any step leaves either no lock or a complete one
-// that names a dead process, which the stale rules take over at once;
-// an empty lock file (Dovecot's O_EXCL create before its write) would
-// block the mailbox for DefaultStaleAfter. The temporary file goes into
-// the Maildir's tmp/ when there is one, where maildir.CleanTmp removes
-// what a crash leaves behind.
+// createLock makes the lock file: with its holder text (createLockLinked)
+// when the disk has room for it, else empty (createLockEmpty).
+//
+// The holder text needs a free block, and a full disk (ENOSPC, or the
+// owner's EDQUOT) must not stop what needs the lock but no room: the
+// sync that gives a delivered message its UID (its record often fits in
+// the uidlist's last block), EXPUNGE, and the rest of what frees space.
+// The empty lock is created with O_CREAT|O_EXCL directly, which needs an
+// inode and a directory entry but no data block. Nothing else changes
+// for it: EEXIST still means held, Release still removes it only while
+// it is ours (same inode). Others judge it by age alone, as they judge
+// Dovecot's lock between its create and its write: a lock without a
+// holder is taken over once it and dovecot-uidlist have not changed for
+// StaleAfter, so an empty lock that a crash leaves behind blocks the
+// mailbox's writers (never its readers) for that long.
 func createLock(dir, path, host string) (*Lock, error) {
+	l, err := createLockLinked(dir, path, host)
+	if maildir.NoSpace(err) {
+		return createLockEmpty(dir, path)
+	}
+	return l, err
+}
+
+// createLockEmpty makes an empty lock file (see createLock).
+func createLockEmpty(dir, path string) (*Lock, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, err
+	}
+	id := stateOf(fi)
+	registerHeld(id)
+	return &Lock{dir: dir, path: path, f: f, id: id}, nil
+}
+
+// createLockLinked makes the lock file holding "<pid>:<host>". The lock
+// never exists empty: the content is written to a temporary file first,
+// which link(2) then puts in place without replacing anything (EEXIST:
+// the lock is held). A kill at any step leaves either no lock or a
+// complete one that names a dead process, which the stale rules take
+// over at once; an empty lock file (Dovecot's O_EXCL create before its
+// write) would block the mailbox for DefaultStaleAfter. The temporary
+// file goes into the Maildir's tmp/ when there is one, where
+// maildir.CleanTmp removes what a crash leaves behind.
+func createLockLinked(dir, path, host string) (*Lock, error) {
 	tmpDir := filepath.Join(dir, "tmp")
 	if fi, err := os.Stat(tmpDir); err != nil || !fi.IsDir() {
 		tmpDir = dir

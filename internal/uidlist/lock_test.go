@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/cistern-mail/cistern/internal/testfs"
 )
 
 // helperEnv selects what TestHelperProcess does when the test binary runs
@@ -404,6 +406,48 @@ func TestLockMissingDir(t *testing.T) {
 	}
 	if time.Since(start) > time.Second {
 		t.Error("waited for a lock in a missing directory")
+	}
+}
+
+// TestLockFullDisk: on a file system without a free block the lock is
+// taken all the same, empty, excludes as ever, leaves nothing in tmp/,
+// and is released; once there is room again it names its holder.
+func TestLockFullDisk(t *testing.T) {
+	mnt := testfs.Small(t)
+	dir := filepath.Join(mnt, "Maildir")
+	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	free := testfs.Fill(t, mnt)
+	ctx := context.Background()
+	l, err := AcquireLock(ctx, dir, LockOptions{Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatalf("AcquireLock on a full disk: %v", err)
+	}
+	path := filepath.Join(dir, LockName)
+	if fi, err := os.Stat(path); err != nil || fi.Size() != 0 {
+		t.Fatalf("lock file on a full disk: %v, size %d, want an empty file", err, fi.Size())
+	}
+	if _, err := AcquireLock(ctx, dir, LockOptions{Timeout: 200 * time.Millisecond}); !errors.Is(err, ErrLockTimeout) {
+		t.Errorf("a second AcquireLock while the empty lock is held: %v, want ErrLockTimeout", err)
+	}
+	if ents, err := os.ReadDir(filepath.Join(dir, "tmp")); err != nil || len(ents) != 0 {
+		t.Errorf("tmp/ after taking the lock on a full disk: %v %v, want it empty", ents, err)
+	}
+	if err := l.Release(); err != nil {
+		t.Fatalf("Release of the empty lock: %v", err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("lock file still there after Release: %v", err)
+	}
+	free()
+	l, err = AcquireLock(ctx, dir, LockOptions{Hostname: "mx1.example.org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	if data, err := os.ReadFile(path); err != nil || string(data) != strconv.Itoa(os.Getpid())+":mx1.example.org" {
+		t.Errorf("lock content with room again: %q %v", data, err)
 	}
 }
 
