@@ -409,6 +409,11 @@ func (l *Lock) Release() error {
 	}
 	l.released = true
 	defer l.f.Close()
+	if l.rd != nil {
+		// The uidlist as the writes under this lock saw it, held open:
+		// not needed once the lock is gone.
+		defer l.rd.Close()
+	}
 	// Unregistered only after the removal: until then another goroutine
 	// must keep seeing our pid's lock as live.
 	defer unregisterHeld(l.id)
