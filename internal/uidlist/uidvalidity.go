@@ -195,6 +195,8 @@ func rescanUIDValidity(root string, floor uint32) (uint32, error) {
 }
 
 // createMarker makes the first marker: the current time, or above floor.
+// It is empty, private like every file of the account (Dovecot makes it
+// 0444; its mode means nothing to either server).
 func createMarker(root string, floor uint32) (uint32, error) {
 	v := uint32(0)
 	if now := time.Now().Unix(); now > 0 && now <= int64(^uint32(0)) {
@@ -206,7 +208,7 @@ func createMarker(root string, floor uint32) (uint32, error) {
 	if v == 0 {
 		v = 1
 	}
-	f, err := os.OpenFile(filepath.Join(root, markerName(v)), os.O_RDONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o444)
+	f, err := os.OpenFile(filepath.Join(root, markerName(v)), os.O_RDONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return 0, err
