@@ -218,7 +218,7 @@ func (f *foreignWriters) deliverer() error {
 		f.mu.Lock()
 		f.ids[maildir.BaseName(name)] = id
 		f.mu.Unlock()
-		f.r.led.acked(id, 0, f.r.rec.since(time.Now()), nil)
+		f.r.led.acked(id, 0, 0, f.r.rec.since(time.Now()), nil)
 		f.r.counts.foreignDelivered.Add(1)
 		return nil
 	})
