@@ -281,11 +281,14 @@ func (f *foreignWriters) removeBase(base string) error {
 	return fs.ErrNotExist
 }
 
+// fsOutcome is how a foreign writer's file operation ended: a file or
+// directory that another actor removed, or a name another actor took
+// first (a folder made again before ours came back), is a refusal.
 func fsOutcome(err error) outcome {
 	switch {
 	case err == nil:
 		return outOK
-	case errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrExist):
 		return outNo
 	}
 	return outFailed
