@@ -296,42 +296,56 @@ func (a *lifeActor) loop() error {
 // and the names it renamed Aux to are deleted and Aux is made again if
 // it is gone.
 func (a *lifeActor) finish() {
+	if err := a.finalLook(); err != nil {
+		a.r.rec.failure(a.name+" (final check)", err)
+		return
+	}
+	if err := a.cleanUp(); err != nil {
+		a.r.rec.failure(a.name+" (final check)", err)
+	}
+	a.ctl.c.logout()
+}
+
+// finalLook connects both sessions afresh and looks at every mailbox of
+// the actor.
+func (a *lifeActor) finalLook() error {
 	for _, f := range []*folderSession{a.ctl, a.sel} {
 		if f.c != nil {
 			f.c.close()
 		}
 		if err := f.open(); err != nil {
-			a.r.rec.failure(a.name+" (final check)", err)
-			return
+			return err
 		}
 	}
 	for _, b := range a.boxes {
 		if err := a.sel.recover(a.sel.look(b, true)); err != nil {
-			a.r.rec.failure(a.name+" (final check)", err)
-			return
+			return err
 		}
 	}
 	a.sel.c.logout()
-	var err error
+	return nil
+}
+
+// cleanUp deletes the names Aux was renamed to and the siblings, and
+// makes Aux again if it is gone.
+func (a *lifeActor) cleanUp() error {
 	for _, b := range slices.Sorted(maps.Keys(a.away)) {
-		if err == nil {
-			_, err = a.delete(b)
+		if _, err := a.delete(b); err != nil {
+			return err
 		}
 	}
 	for _, b := range a.boxes {
-		if err != nil {
-			break
-		}
+		var err error
 		if b == a.r.cfg.Aux {
 			_, err = a.create(b)
 		} else {
 			_, err = a.delete(b)
 		}
+		if err != nil {
+			return err
+		}
 	}
-	if err != nil {
-		a.r.rec.failure(a.name+" (final check)", err)
-	}
-	a.ctl.c.logout()
+	return nil
 }
 
 func (a *lifeActor) pick() string { return a.boxes[a.rng.IntN(len(a.boxes))] }
@@ -410,10 +424,10 @@ func (a *lifeActor) appendTo(box string) (bool, error) {
 func (a *lifeActor) fill(box string, n int) error {
 	for range n {
 		ok, err := a.appendTo(box)
-		if err != nil || ok {
-			if err != nil {
-				return err
-			}
+		if err != nil {
+			return err
+		}
+		if ok {
 			continue
 		}
 		made, err := a.create(box)
