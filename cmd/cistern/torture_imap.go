@@ -25,15 +25,29 @@ IDLE; with --lmtp, LMTP deliverers add mail; with --maildir (the mailbox's
 Maildir on this machine), foreign writers rename, move, deliver and
 delete files there without any lock, as mutt and procmail do.
 
+Lifecycle actors change the other mailboxes meanwhile: one RENAMEs the
+COPY/MOVE target (--aux) to a fresh name and back, DELETEs and CREATEs
+it; one CREATEs, fills, selects and DELETEs sibling folders of it; with
+--maildir, a foreign one renames the target's folder directory away and
+back, and replaces a sibling's directory (rm -r, then a fresh Maildir),
+in the Maildir++ root. The mailbox under test is never deleted or
+renamed. A session whose selected mailbox is deleted or renamed may be
+told BYE: it connects again.
+
 Every message has a Message-ID of its own; the checker keeps the ground
 truth (who made, flagged, expunged, moved or deleted which message, when)
 and a model of every session's view, and reports, with the session, the
 command and the responses that prove it:
 
   phantom expunge     an EXPUNGE (or a vanished message) no actor caused
-  UID change          a message back under a new UID, a UID naming two
+  UID change          a message back under a new UID
+  UID reused          one (mailbox, UIDVALIDITY, UID) naming two messages
+                      over the whole run, in any mailbox, across DELETE,
+                      CREATE and RENAME
   duplicate           one message visible twice
-  lost message        an APPEND OK or LMTP 250 that never appeared
+  lost message        an APPEND OK or LMTP 250 that never appeared (in
+                      another mailbox: unless its name was deleted or
+                      renamed meanwhile)
   EXPUNGE during FETCH/STORE/SEARCH, EXISTS going down, sequence numbers
   out of range, UIDs not ascending, UIDNEXT or UIDVALIDITY misbehaving
   flags diverge       views that differ after a final quiet NOOP in every
@@ -55,6 +69,13 @@ side, as bench/torture.sh does for Cistern and Dovecot.
 Exit status: 0 no violation and no error, 1 violations or errors, 2 usage.
 `
 
+// Default paces of the lifecycle actors: steps a second of each IMAP
+// one, folder directory changes a second of the foreign one.
+const (
+	defaultLifecycle      = 10
+	defaultForeignFolders = 2
+)
+
 func runTortureIMAP(ctx context.Context, args []string, stdio Stdio) error {
 	fs := flag.NewFlagSet("torture imap", flag.ContinueOnError)
 	fs.SetOutput(stdio.Err)
@@ -74,6 +95,9 @@ func runTortureIMAP(ctx context.Context, args []string, stdio Stdio) error {
 	fs.IntVar(&cfg.LMTPDeliverers, "lmtp-deliverers", 1, "LMTP connections delivering (with --lmtp)")
 	fs.StringVar(&cfg.Maildir, "maildir", "", "the mailbox's Maildir directory on this machine: run foreign writers there and compare it at the end")
 	fs.IntVar(&cfg.RenamesPerSecond, "renames-per-second", imaptorture.DefaultRenames, "pace of the foreign flag renamer (with --maildir)")
+	fs.IntVar(&cfg.AuxLifecycle, "aux-lifecycle", defaultLifecycle, "steps a second of the actor that renames --aux away and back, deletes and creates it (0: off)")
+	fs.IntVar(&cfg.FolderLifecycle, "folder-lifecycle", defaultLifecycle, "steps a second of the actor that creates, fills, selects and deletes sibling folders of --aux (0: off)")
+	fs.IntVar(&cfg.ForeignFolders, "foreign-folders", defaultForeignFolders, "folder directories renamed or replaced a second in the Maildir root (with --maildir; 0: off)")
 	fs.IntVar(&cfg.Sessions, "sessions", 8, "IMAP sessions")
 	seconds := fs.Float64("seconds", 60, "how long the actors run")
 	fs.IntVar(&cfg.Messages, "messages", imaptorture.DefaultMessages, "messages appended first; the actors keep between half and twice as many")
@@ -96,6 +120,9 @@ func runTortureIMAP(ctx context.Context, args []string, stdio Stdio) error {
 	}
 	if *seconds <= 0 || *seconds > 86400 {
 		return fmt.Errorf("%w: --seconds must be in (0, 86400]", errUsage)
+	}
+	if cfg.AuxLifecycle < 0 || cfg.FolderLifecycle < 0 || cfg.ForeignFolders < 0 {
+		return fmt.Errorf("%w: --aux-lifecycle, --folder-lifecycle and --foreign-folders must not be negative", errUsage)
 	}
 	if *passFile != "" {
 		b, err := os.ReadFile(*passFile)

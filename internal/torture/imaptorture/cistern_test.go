@@ -110,7 +110,8 @@ func startCistern(t *testing.T) *cistern {
 	return c
 }
 
-// TestCistern: every actor against Cistern, and not one violation.
+// TestCistern: every actor against Cistern, the lifecycle actors
+// included, and not one violation.
 func TestCistern(t *testing.T) {
 	c := startCistern(t)
 	seconds := 8 * time.Second
@@ -121,6 +122,7 @@ func TestCistern(t *testing.T) {
 		IMAP: c.imapAddr, User: testUser, Password: testPassword,
 		LMTP: c.lmtpAddr, Maildir: c.maildir,
 		Sessions: 4, Duration: seconds, Messages: 60, Timeout: 20 * time.Second, Seed: 7,
+		AuxLifecycle: 20, FolderLifecycle: 20, ForeignFolders: 5,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +131,8 @@ func TestCistern(t *testing.T) {
 	res.WriteSummary(&sb)
 	t.Log("\n" + sb.String())
 	for _, op := range []string{"SELECT", "EXAMINE", "FETCH FLAGS", "FETCH ENVELOPE", "FETCH BODY", "STORE", "SEARCH", "COPY", "MOVE", "EXPUNGE", "UID EXPUNGE", "APPEND", "NOOP", "IDLE", "LMTP",
-		"foreign rename", "foreign move", "foreign delivery", "foreign deletion"} {
+		"foreign rename", "foreign move", "foreign delivery", "foreign deletion",
+		"CREATE", "DELETE", "RENAME", "folder APPEND", "folder SELECT", "folder EXAMINE", "folder FETCH", "foreign folder rename", "foreign folder removal"} {
 		if s := res.Op(op); s.OK == 0 {
 			t.Errorf("no %s succeeded: %+v", op, s)
 		}

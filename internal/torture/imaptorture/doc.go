@@ -13,9 +13,27 @@
 //	foreign renamer    flag renames in cur/, new/ → cur/ moves       \Deleted (T) marks, before the rename
 //	foreign deliverer  tmp/ → new/, fsynced                          made, accepted (after the rename)
 //	foreign deleter    unlinks                                       the deletion, before the unlink
+//	aux lifecycle      RENAME Aux to a fresh name and back (now and  every command, every response;
+//	                   then giving Aux a new life while the old one  DELETE and RENAME before they
+//	                   is away), DELETE and CREATE it, APPEND to it, are sent, CREATE and RENAME
+//	                   SELECT/EXAMINE and FETCH it, NOOP            after their OK
+//	folder lifecycle   sibling folders of Aux (Aux-life1, ...):      the same
+//	                   CREATE x, APPEND, SELECT/EXAMINE it, DELETE x
+//	                   while selected, NOOP, CREATE x again, APPEND
+//	foreign folders    rename Aux's directory away and back; rm -r   the removal, before the rename
+//	                   of a sibling's directory, then a fresh        or the rm -r; the mkdir after
+//	                   Maildir there
 //
 // The foreign writers run only with Config.Maildir, the mailbox's
-// directory on this machine, and take no lock, as mutt and procmail do.
+// directory on this machine, and take no lock, as mutt and procmail do;
+// the foreign folder actor works in the Maildir++ root that holds it
+// (Maildir itself for INBOX) and never renames or removes the mailbox
+// under test. The lifecycle actors run when their rates
+// (Config.AuxLifecycle, FolderLifecycle, ForeignFolders) are above 0;
+// each IMAP one has two connections: one that creates, deletes, renames
+// and appends and never selects, and one that selects the mailboxes and
+// so is there when they are deleted or renamed.
+//
 // Every message is made with a Message-ID of its own
 // (<torture-RUN-N@cistern>); that is its identity. A session learns which
 // UID names which message by fetching
@@ -29,9 +47,34 @@
 // every removal an actor asked for: UID STORE +FLAGS (\Deleted) and
 // foreign T renames (per UID or Message-ID, when sent), EXPUNGE and UID
 // EXPUNGE (when sent, when done), UID MOVE (when sent), foreign
-// deletions (before the unlink). An intent is recorded before the
-// command is written, so that a server's report of its effect can only
-// be read after it.
+// deletions (before the unlink), and every change of a mailbox name:
+// DELETE, RENAME (of both names) and the foreign folder renames and
+// removals (when sent, when done), CREATE, RENAME to a name and foreign
+// mkdir that succeeded (a new life of the name). An intent is recorded
+// before the command is written, so that a server's report of its
+// effect can only be read after it.
+//
+// It also holds every (mailbox name, UIDVALIDITY, UID) any session was
+// told of, in every mailbox, with the message (Message-ID) it names and
+// who was told when: from APPENDUID, COPYUID (of COPY and MOVE into Aux)
+// and FETCH of UID and Message-ID.
+//
+// # Mailboxes other than the one under test
+//
+// Aux, its siblings and the names Aux is renamed to hold only what
+// COPY, MOVE and APPEND put there; no actor expunges in them. So the
+// only removal there is a change of the name: a DELETE or RENAME of it,
+// a foreign rename or removal of its directory. A life of a name is a
+// (name, UIDVALIDITY) pair; it began with the last creation of the name
+// sent before the run first heard of it. A session that selects such a
+// mailbox fetches the UID and Message-ID of every message in it (a
+// look); every UID of that life told before the SELECT was sent must be
+// in the look, and an EXPUNGE told there must follow a removal of the
+// name, in both cases a removal sent before and finished after the life
+// began. A session whose selected mailbox was removed that way may be
+// told BYE (Dovecot disconnects it) or NO: it connects again and goes
+// on. A BYE with no such removal ends the actor with an error, as it
+// does every session on the mailbox under test.
 //
 // # The model of each session
 //
@@ -52,15 +95,30 @@
 //	                        or that the server still shows at the end; a
 //	                        message seen once that is gone at the end with no
 //	                        such cause; a file still on disk that the server
-//	                        no longer shows
+//	                        no longer shows; in another mailbox, an EXPUNGE,
+//	                        or a message a FETCH had shown missing from a
+//	                        later look, with no removal of the name since
+//	                        its life began
 //	uid_change              a sequence number's UID changes; a message shows
 //	                        up under a UID it did not have (APPENDUID
 //	                        included) while its old UID is gone from the
-//	                        view; a UID names two messages; a FETCH of a body
-//	                        or ENVELOPE shows another message than the UID's
+//	                        view; a FETCH of a body or ENVELOPE shows another
+//	                        message than the UID's; in another mailbox, a
+//	                        look shows a message under another UID than it
+//	                        was told of in the same life
+//	uid_reuse               one (mailbox name, UIDVALIDITY, UID) names two
+//	                        messages (by Message-ID) over the whole run, in
+//	                        any session and any life of the name: a mailbox
+//	                        made again after DELETE, or after RENAME away,
+//	                        with an earlier life's UIDVALIDITY and its UIDs
+//	                        from 1 again (RFC 9051 §2.3.1.1); learned from
+//	                        APPENDUID, COPYUID and FETCH, in every mailbox
 //	duplicate               one message is visible twice in one view
 //	lost                    an APPEND OK, LMTP 250 or foreign delivery that
-//	                        never appeared and that no actor removed
+//	                        never appeared and that no actor removed; in
+//	                        another mailbox, a UID an APPENDUID or COPYUID
+//	                        gave missing from a later look, with no removal
+//	                        of the name since its life began
 //	expunge_during_command  EXPUNGE while responding to FETCH, STORE or SEARCH
 //	                        by sequence number (RFC 9051 §7.5.1)
 //	exists_decrease         EXISTS below the view's size
@@ -71,7 +129,8 @@
 //	                        UID is not above every UID seen before it was made
 //	uidnext                 UIDNEXT not above every UID seen before the
 //	                        command, or lower than a UIDNEXT reported before
-//	uidvalidity             a UIDVALIDITY other than the first one
+//	uidvalidity             a UIDVALIDITY of the mailbox under test other
+//	                        than the first one
 //	flags_diverge           after the actors stop and every session has
 //	                        listened in NOOP rounds until one brings no news:
 //	                        a session's model differs from its final

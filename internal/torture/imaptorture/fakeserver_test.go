@@ -29,6 +29,8 @@ const (
 	lieChangeUIDValidity      // another UIDVALIDITY for the same mailbox
 	lieLowerUIDNext           // UIDNEXT below what it said before
 	lieNoConverge             // flag changes never reach other sessions
+	lieReuseAfterDelete       // a mailbox made again after DELETE gets the old UIDVALIDITY and UIDs from 1
+	lieReuseAfterRename       // a mailbox made again after RENAME away gets the renamed one's UIDVALIDITY and UIDs from 1
 	lieGarbage                // a response that is not IMAP
 	lieClose                  // a connection closed in the middle of a command
 	lieStall                  // a command that never gets an answer
@@ -83,6 +85,9 @@ func (b *fakeBox) find(uid uint32) *fakeMsg {
 // fakeServer is a small IMAP server on an in-memory mailbox that obeys
 // RFC 9051 where the torture looks (views per session, pending EXPUNGE,
 // EXISTS and flag updates, UIDPLUS, MOVE, IDLE) until it tells its lie.
+// Other mailboxes can be created, deleted, renamed, appended and copied
+// to, selected and fetched from; a session whose selected mailbox is
+// deleted is told BYE at its next command, as Dovecot does.
 type fakeServer struct {
 	t   *testing.T
 	lie lie
@@ -94,6 +99,11 @@ type fakeServer struct {
 	sessions map[*fakeSession]bool
 	commands int
 	fired    bool
+	// nextValidity is the UIDVALIDITY of the next mailbox made; deleted
+	// and renamed keep the UIDVALIDITY a name had before its DELETE or
+	// RENAME, for the reuse lies.
+	nextValidity     uint32
+	deleted, renamed map[string]uint32
 }
 
 func startFake(t *testing.T, l lie) *fakeServer {
@@ -101,7 +111,8 @@ func startFake(t *testing.T, l lie) *fakeServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &fakeServer{t: t, lie: l, ln: ln, boxes: map[string]*fakeBox{"INBOX": {uidNext: 1, uidValidity: 1000}}, all: make(map[uint32]*fakeMsg), sessions: make(map[*fakeSession]bool)}
+	s := &fakeServer{t: t, lie: l, ln: ln, boxes: map[string]*fakeBox{"INBOX": {uidNext: 1, uidValidity: 1000}}, all: make(map[uint32]*fakeMsg), sessions: make(map[*fakeSession]bool),
+		nextValidity: 2000, deleted: make(map[string]uint32), renamed: make(map[string]uint32)}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -231,6 +242,7 @@ type fakeSession struct {
 	pendingExpunge []uint32
 	pendingFlags   map[uint32]bool
 	frozen         map[uint32]string // lieNoConverge: the flags this session is shown
+	gone           bool              // its selected mailbox was deleted: BYE next
 }
 
 // fakeCommand is one command line with its literals.
@@ -335,6 +347,10 @@ func (fs *fakeSession) handle(cmd fakeCommand, cmds <-chan fakeCommand) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tick()
+	if fs.gone {
+		fs.send("* BYE Selected mailbox was deleted, have to disconnect.")
+		return false
+	}
 	if s.lie >= lieGarbage && !s.fired && s.commands >= fakeTrigger && fs.box == "INBOX" {
 		s.fired = true
 		switch s.lie {
@@ -376,10 +392,41 @@ func (fs *fakeSession) handle(cmd fakeCommand, cmds <-chan fakeCommand) bool {
 		fs.flushOut()
 		return false
 	case "CREATE":
-		if _, ok := s.boxes[args[0].String()]; !ok {
-			s.boxes[args[0].String()] = &fakeBox{uidNext: 1, uidValidity: 7}
+		fs.create(tag, args[0].String())
+	case "DELETE":
+		name := args[0].String()
+		b := s.boxes[name]
+		if name == "INBOX" || b == nil {
+			fs.send("%s NO [NONEXISTENT] no such mailbox", tag)
+			break
 		}
-		fs.send("%s OK created", tag)
+		delete(s.boxes, name)
+		s.deleted[name] = b.uidValidity
+		for o := range s.sessions {
+			if o.box == name {
+				o.gone = true
+			}
+		}
+		fs.send("%s OK deleted", tag)
+	case "RENAME":
+		from, to := args[0].String(), args[1].String()
+		b := s.boxes[from]
+		switch {
+		case from == "INBOX" || b == nil:
+			fs.send("%s NO [NONEXISTENT] no such mailbox", tag)
+		case s.boxes[to] != nil:
+			fs.send("%s NO [ALREADYEXISTS] exists", tag)
+		default:
+			delete(s.boxes, from)
+			s.boxes[to] = b
+			s.renamed[from] = b.uidValidity
+			for o := range s.sessions {
+				if o.box == from {
+					o.box = to
+				}
+			}
+			fs.send("%s OK renamed", tag)
+		}
 	case "STATUS":
 		b := s.boxes[args[0].String()]
 		if b == nil {
@@ -424,6 +471,29 @@ func (fs *fakeSession) handle(cmd fakeCommand, cmds <-chan fakeCommand) bool {
 	return true
 }
 
+// create makes mailbox name with a UIDVALIDITY no mailbox had, unless
+// the server lies: then a name made again after its DELETE or RENAME
+// gets the UIDVALIDITY it had, and its UIDs start at 1 again.
+func (fs *fakeSession) create(tag, name string) {
+	s := fs.srv
+	if s.boxes[name] != nil {
+		fs.send("%s NO [ALREADYEXISTS] exists", tag)
+		return
+	}
+	b := &fakeBox{uidNext: 1, uidValidity: s.nextValidity}
+	s.nextValidity++
+	old, deleted := s.deleted[name]
+	if s.lie == lieReuseAfterDelete && s.commands >= fakeTrigger && deleted {
+		b.uidValidity, s.fired = old, true
+	}
+	old, renamed := s.renamed[name]
+	if s.lie == lieReuseAfterRename && s.commands >= fakeTrigger && renamed {
+		b.uidValidity, s.fired = old, true
+	}
+	s.boxes[name] = b
+	fs.send("%s OK created", tag)
+}
+
 func (fs *fakeSession) selectBox(tag, name string, examine bool) {
 	s := fs.srv
 	b := s.boxes[name]
@@ -438,11 +508,11 @@ func (fs *fakeSession) selectBox(tag, name string, examine bool) {
 	}
 	fs.pendingExpunge, fs.pendingFlags = nil, make(map[uint32]bool)
 	validity, next := b.uidValidity, b.uidNext
-	if s.lie == lieChangeUIDValidity && s.commands >= fakeTrigger {
+	if s.lie == lieChangeUIDValidity && s.commands >= fakeTrigger && name == "INBOX" {
 		validity++
 		s.fired = true
 	}
-	if s.due(lieLowerUIDNext) {
+	if s.due(lieLowerUIDNext) && name == "INBOX" {
 		next = max(1, next/2)
 		s.fired = true
 	}
@@ -463,6 +533,7 @@ func (fs *fakeSession) selectBox(tag, name string, examine bool) {
 // flag changes.
 func (fs *fakeSession) flush(expunges bool) {
 	if fs.box != "INBOX" {
+		fs.flushOther()
 		return
 	}
 	if expunges {
@@ -494,6 +565,40 @@ func (fs *fakeSession) flush(expunges bool) {
 		}
 	}
 	clear(fs.pendingFlags)
+}
+
+// flushOther tells a session that selected another mailbox of the
+// messages that came (nothing else changes there but by DELETE).
+func (fs *fakeSession) flushOther() {
+	b := fs.srv.boxes[fs.box]
+	if b == nil {
+		return
+	}
+	var top uint32
+	if len(fs.view) > 0 {
+		top = fs.view[len(fs.view)-1]
+	}
+	grew := false
+	for _, m := range b.msgs {
+		if m.uid > top {
+			fs.view = append(fs.view, m.uid)
+			grew = true
+		}
+	}
+	if grew {
+		fs.send("* %d EXISTS", len(fs.view))
+	}
+}
+
+// msg returns the message with UID u of the selected mailbox.
+func (fs *fakeSession) msg(u uint32) *fakeMsg {
+	if fs.box == "INBOX" {
+		return fs.srv.all[u]
+	}
+	if b := fs.srv.boxes[fs.box]; b != nil {
+		return b.find(u)
+	}
+	return nil
 }
 
 // flagsOf is what the session is shown of m's flags.
@@ -581,7 +686,7 @@ func (fs *fakeSession) resolve(set string, uid bool) []uint32 {
 
 func (fs *fakeSession) fetch(tag string, uid bool, args []Value) {
 	s := fs.srv
-	if fs.box != "INBOX" || len(args) != 2 {
+	if fs.box == "" || len(args) != 2 {
 		fs.send("%s BAD fetch", tag)
 		return
 	}
@@ -598,7 +703,10 @@ func (fs *fakeSession) fetch(tag string, uid bool, args []Value) {
 		items = []Value{args[1]}
 	}
 	for _, u := range fs.resolve(args[0].Text, uid) {
-		m := s.all[u]
+		m := fs.msg(u)
+		if m == nil {
+			continue
+		}
 		var parts []string
 		for _, it := range items {
 			switch name := strings.ToUpper(it.Text); {
@@ -768,7 +876,7 @@ func (fs *fakeSession) append(tag string, args []Value) {
 	}
 	b.uidNext++
 	validity := b.uidValidity
-	if s.lie == lieChangeUIDValidity && s.commands >= fakeTrigger {
+	if s.lie == lieChangeUIDValidity && s.commands >= fakeTrigger && args[0].String() == "INBOX" {
 		validity++
 	}
 	if args[0].String() == "INBOX" {

@@ -218,7 +218,7 @@ func (f *foreignWriters) deliverer() error {
 		f.mu.Lock()
 		f.ids[maildir.BaseName(name)] = id
 		f.mu.Unlock()
-		f.r.led.acked(id, 0, f.r.rec.since(time.Now()), nil)
+		f.r.led.acked(id, 0, 0, f.r.rec.since(time.Now()), nil)
 		f.r.counts.foreignDelivered.Add(1)
 		return nil
 	})
@@ -281,11 +281,14 @@ func (f *foreignWriters) removeBase(base string) error {
 	return fs.ErrNotExist
 }
 
+// fsOutcome is how a foreign writer's file operation ended: a file or
+// directory that another actor removed, or a name another actor took
+// first (a folder made again before ours came back), is a refusal.
 func fsOutcome(err error) outcome {
 	switch {
 	case err == nil:
 		return outOK
-	case errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrExist):
 		return outNo
 	}
 	return outFailed

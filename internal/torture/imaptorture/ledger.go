@@ -65,7 +65,9 @@ type toldExpunge struct {
 type ledger struct {
 	rec   *recorder // immutable
 	runID string    // immutable
-	next  atomic.Int64
+	// mailbox is the mailbox under test; set before the actors start.
+	mailbox string
+	next    atomic.Int64
 
 	mu      sync.Mutex // guards the fields below
 	msgs    map[string]*message
@@ -84,16 +86,21 @@ type ledger struct {
 	told            []toldExpunge
 	unattributed    int // EXPUNGEs of sequence numbers whose UID was unknown
 	unjudged        int // EXPUNGEs of UIDs whose message was unknown
+	// book holds every (mailbox, UIDVALIDITY, UID) told and every
+	// change of a mailbox name (lives.go).
+	book lifeBook
 }
 
 func newLedger(rec *recorder, runID string) *ledger {
-	return &ledger{
-		rec: rec, runID: runID,
+	l := &ledger{
+		rec: rec, runID: runID, mailbox: DefaultMailbox,
 		msgs: make(map[string]*message), byUID: make(map[uint32]string),
 		delMarks: make(map[uint32][]time.Duration), foreignMarks: make(map[string][]time.Duration),
 		uidExpunges: make(map[uint32][]*expungeCmd), moves: make(map[uint32][]time.Duration),
 		foreignDel: make(map[string]time.Duration),
 	}
+	l.book.init()
+	return l
 }
 
 // newMessageID returns a Message-ID no other message of any run has.
@@ -109,8 +116,8 @@ func (l *ledger) created(id, source string, at time.Duration) {
 }
 
 // acked records that the server accepted message id; uid is its
-// APPENDUID, 0 if none.
-func (l *ledger) acked(id string, uid uint32, at time.Duration, s *session) {
+// APPENDUID, 0 if none, under UIDVALIDITY validity.
+func (l *ledger) acked(id string, uid, validity uint32, at time.Duration, s *session) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	m := l.msgs[id]
@@ -120,7 +127,7 @@ func (l *ledger) acked(id string, uid uint32, at time.Duration, s *session) {
 	m.acked = true
 	if uid != 0 {
 		l.sawUIDLocked(uid, at)
-		l.learnLocked(m, uid, at, s, false, fmt.Sprintf("APPENDUID %d for %s", uid, id))
+		l.learnLocked(m, uid, validity, at, s, false, fmt.Sprintf("APPENDUID %d %d for %s", validity, uid, id))
 	}
 }
 
@@ -153,10 +160,11 @@ func (l *ledger) idOf(uid uint32) string {
 	return l.byUID[uid]
 }
 
-// learn ties uid to Message-ID id, as session s was told in line, and
-// reports the guarantees that broke: one UID naming two messages, a
-// message visible twice, a message back under a new UID, a new message
-// whose UID is not above the UIDs seen before it was made.
+// learn ties uid to Message-ID id, as session s (whose selection has
+// UIDVALIDITY s.validity) was told in line, and reports the guarantees
+// that broke: one UID naming two messages, a message visible twice, a
+// message back under a new UID, a new message whose UID is not above the
+// UIDs seen before it was made.
 func (l *ledger) learn(id string, uid uint32, at time.Duration, s *session, line string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -165,21 +173,19 @@ func (l *ledger) learn(id string, uid uint32, at time.Duration, s *session, line
 		m = &message{id: id, source: "found"}
 		l.msgs[id] = m
 	}
-	l.learnLocked(m, uid, at, s, true, line)
+	l.learnLocked(m, uid, s.validity, at, s, true, line)
 }
 
-// learnLocked ties uid to m; fetched says a FETCH response showed it
-// (APPENDUID does not).
-func (l *ledger) learnLocked(m *message, uid uint32, at time.Duration, s *session, fetched bool, line string) {
+// learnLocked ties uid (under UIDVALIDITY validity) to m; fetched says
+// a FETCH response showed it (APPENDUID does not). A UID that named
+// another message is a uid_reuse, reported by namedLocked.
+func (l *ledger) learnLocked(m *message, uid, validity uint32, at time.Duration, s *session, fetched bool, line string) {
 	who, cmd := "", ""
 	if s != nil {
 		who, cmd = s.name, s.cur.line
 	}
-	if other, ok := l.byUID[uid]; ok && other != m.id {
-		l.rec.violation(fmt.Sprintf("%s|%d", who, uid), Violation{Kind: UIDChange, At: at.Seconds(), Session: who, Command: cmd,
-			Detail:   fmt.Sprintf("UID %d named %s, now it names %s", uid, other, m.id),
-			Evidence: []string{line, "earlier: " + l.msgs[other].learnedBy}})
-	} else if !ok {
+	l.namedLocked(l.mailbox, validity, uid, m.id, at, fetched, who, cmd, line)
+	if _, ok := l.byUID[uid]; !ok {
 		l.byUID[uid] = m.id
 	}
 	if !m.seen && fetched {

@@ -10,11 +10,17 @@ import (
 // fakeRun tortures a fake server for a short while.
 func fakeRun(t *testing.T, l lie, timeout time.Duration) *Result {
 	t.Helper()
+	return fakeRunWith(t, l, Config{Sessions: 3, Duration: 2500 * time.Millisecond, Messages: 20, Timeout: timeout, Seed: 11})
+}
+
+// fakeRunWith tortures a fake server as cfg says, its address and user
+// filled in.
+func fakeRunWith(t *testing.T, l lie, cfg Config) *Result {
+	t.Helper()
 	f := startFake(t, l)
-	res, err := Run(context.Background(), Config{
-		IMAP: f.addr(), User: testUser, Password: testPassword,
-		Sessions: 3, Duration: 2500 * time.Millisecond, Messages: 20, Timeout: timeout, Seed: 11,
-	})
+	cfg.IMAP, cfg.User, cfg.Password = f.addr(), testUser, testPassword
+	t.Logf("seed %d", cfg.Seed)
+	res, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

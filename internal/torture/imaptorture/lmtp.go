@@ -151,7 +151,7 @@ func (d *lmtpDeliverer) deliver() error {
 		return err
 	}
 	if code == 250 {
-		d.r.led.acked(id, 0, d.r.rec.since(time.Now()), nil)
+		d.r.led.acked(id, 0, 0, d.r.rec.since(time.Now()), nil)
 		d.r.counts.lmtp.Add(1)
 	}
 	return nil

@@ -74,6 +74,9 @@ svg text { font-family: sans-serif; font-size: 11px; fill: #333; }
 	m := r.Messages
 	meta = append(meta, [2]string{"messages", fmt.Sprintf("%d seeded, %d appended, %d over LMTP, %d by foreign writers; %d foreign deletions; %d EXPUNGEs told; %d at the end",
 		m.Seeded, m.Appended, m.LMTPDelivered, m.ForeignDelivered, m.ForeignDeleted, m.ToldExpunged, m.Final)})
+	if l := r.Lifecycle.Summary(); l != "" {
+		meta = append(meta, [2]string{"other mailboxes", l})
+	}
 	for _, kv := range meta {
 		fmt.Fprintf(&b, "<tr><td>%s</td><td>%s</td></tr>\n", e(kv[0]), e(kv[1]))
 	}

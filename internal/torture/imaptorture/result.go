@@ -19,6 +19,7 @@ type Kind string
 const (
 	PhantomExpunge       Kind = "phantom_expunge"
 	UIDChange            Kind = "uid_change"
+	UIDReuse             Kind = "uid_reuse"
 	Duplicate            Kind = "duplicate"
 	Lost                 Kind = "lost"
 	ExpungeDuringCommand Kind = "expunge_during_command"
@@ -31,7 +32,7 @@ const (
 )
 
 // Kinds lists every kind.
-var Kinds = []Kind{PhantomExpunge, UIDChange, Duplicate, Lost, ExpungeDuringCommand, ExistsDecrease, SeqOutOfRange, UIDOrder, UIDNext, UIDValidity, FlagsDiverge}
+var Kinds = []Kind{PhantomExpunge, UIDChange, UIDReuse, Duplicate, Lost, ExpungeDuringCommand, ExistsDecrease, SeqOutOfRange, UIDOrder, UIDNext, UIDValidity, FlagsDiverge}
 
 // Title is the kind for people.
 func (k Kind) Title() string {
@@ -40,6 +41,8 @@ func (k Kind) Title() string {
 		return "phantom expunge"
 	case UIDChange:
 		return "UID change"
+	case UIDReuse:
+		return "UID reused"
 	case Duplicate:
 		return "duplicate"
 	case Lost:
@@ -106,6 +109,32 @@ type MessageStats struct {
 	Final          int `json:"final"`
 }
 
+// LifecycleStats counts what the lifecycle actors did to the mailboxes
+// other than the one under test (Aux, its siblings, the names Aux is
+// renamed to) and what the run learned there.
+type LifecycleStats struct {
+	// Creates, Deletes and Renames count the CREATE, DELETE and RENAME
+	// commands that succeeded.
+	Creates int `json:"creates"`
+	Deletes int `json:"deletes"`
+	Renames int `json:"renames"`
+	// ForeignRenames and ForeignRemovals count the folder directories a
+	// foreign actor renamed, and removed and made again.
+	ForeignRenames  int `json:"foreign_renames"`
+	ForeignRemovals int `json:"foreign_removals"`
+	// Appended counts the messages APPENDed to those mailboxes.
+	Appended int `json:"appended"`
+	// Reconnects counts the sessions told BYE (or disconnected) after a
+	// change of their selected mailbox's name, which connected again.
+	Reconnects int `json:"reconnects"`
+	// Expunges counts the EXPUNGEs told in those mailboxes.
+	Expunges int `json:"expunges"`
+	// UIDs counts the (mailbox, UIDVALIDITY, UID) the run was told of,
+	// in every mailbox, over Lives (mailbox, UIDVALIDITY) pairs.
+	UIDs  int `json:"uids"`
+	Lives int `json:"lives"`
+}
+
 // Timeline is the run second by second, for plots.
 type Timeline struct {
 	// Groups name the series of Ops.
@@ -152,6 +181,7 @@ type Result struct {
 	Examples     []Violation    `json:"examples"`
 	Errors       []string       `json:"errors"`
 	Messages     MessageStats   `json:"messages"`
+	Lifecycle    LifecycleStats `json:"lifecycle"`
 	Timeline     Timeline       `json:"timeline"`
 	Capabilities []string       `json:"capabilities"`
 	Actors       map[string]int `json:"actors"`
@@ -267,7 +297,7 @@ func groupOf(label string) int {
 		return 3
 	}
 	switch label {
-	case "STORE", "COPY", "MOVE", "EXPUNGE", "UID EXPUNGE", "APPEND":
+	case "STORE", "COPY", "MOVE", "EXPUNGE", "UID EXPUNGE", "APPEND", "CREATE", "DELETE", "RENAME", "folder APPEND":
 		return 1
 	}
 	return 0
@@ -363,7 +393,8 @@ func (r *recorder) fill(res *Result, loadSeconds float64) {
 // opOrder sorts operations as the issue lists them; others after.
 func opOrder(op string) int {
 	order := []string{"LOGIN", "SELECT", "EXAMINE", "FETCH FLAGS", "FETCH ENVELOPE", "FETCH BODY", "FETCH learn", "STORE", "SEARCH", "COPY", "MOVE", "EXPUNGE", "UID EXPUNGE", "APPEND", "NOOP", "IDLE", "LMTP",
-		"foreign rename", "foreign move", "foreign delivery", "foreign deletion"}
+		"CREATE", "DELETE", "RENAME", "folder APPEND", "folder SELECT", "folder EXAMINE", "folder FETCH", "folder NOOP",
+		"foreign rename", "foreign move", "foreign delivery", "foreign deletion", "foreign folder rename", "foreign folder removal"}
 	if i := slices.Index(order, op); i >= 0 {
 		return i
 	}
@@ -395,8 +426,12 @@ func (r *Result) WriteSummary(w io.Writer) {
 	}
 	fmt.Fprintf(w, "%-18s %8d %63.1f\n\n", "total", r.Operations, r.OpsPerSecond)
 	m := r.Messages
-	fmt.Fprintf(w, "messages: %d seeded, %d appended, %d over LMTP, %d by foreign writers; %d foreign deletions; %d EXPUNGEs told to sessions (and %d for messages not identified yet); %d at the end\n\n",
+	fmt.Fprintf(w, "messages: %d seeded, %d appended, %d over LMTP, %d by foreign writers; %d foreign deletions; %d EXPUNGEs told to sessions (and %d for messages not identified yet); %d at the end\n",
 		m.Seeded, m.Appended, m.LMTPDelivered, m.ForeignDelivered, m.ForeignDeleted, m.ToldExpunged, m.Unattributed, m.Final)
+	if l := r.Lifecycle.Summary(); l != "" {
+		fmt.Fprintf(w, "other mailboxes: %s\n", l)
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "%-36s %8s\n", "violation", "count")
 	for _, k := range Kinds {
 		fmt.Fprintf(w, "%-36s %8d\n", k.Title(), r.Violations[k])
@@ -428,6 +463,16 @@ func (r *Result) WriteSummary(w io.Writer) {
 			fmt.Fprintf(w, "  %s\n", e)
 		}
 	}
+}
+
+// Summary describes the lifecycle figures in one line, "" when no
+// lifecycle actor changed anything.
+func (l LifecycleStats) Summary() string {
+	if l.Creates+l.Deletes+l.Renames+l.ForeignRenames+l.ForeignRemovals == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d CREATE, %d DELETE, %d RENAME, %d foreign folder renames, %d foreign folder removals; %d messages appended there, %d EXPUNGEs told there; %d reconnections after a BYE; %d (mailbox, UIDVALIDITY, UID) learned over %d lives",
+		l.Creates, l.Deletes, l.Renames, l.ForeignRenames, l.ForeignRemovals, l.Appended, l.Expunges, l.Reconnects, l.UIDs, l.Lives)
 }
 
 // WriteComparison writes results of several runs side by side: the

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cistern-mail/cistern/maildir"
 )
 
 // Config configures a run. Zero fields take the defaults of
@@ -39,6 +41,18 @@ type Config struct {
 	Maildir string
 	// RenamesPerSecond paces the foreign renamer.
 	RenamesPerSecond int
+	// AuxLifecycle, when above 0, runs an IMAP actor that takes that
+	// many steps a second on Aux: RENAME to a fresh name and back,
+	// DELETE and CREATE, APPEND, SELECT or EXAMINE and FETCH.
+	AuxLifecycle int
+	// FolderLifecycle, when above 0, runs an IMAP actor that takes that
+	// many steps a second on sibling folders of Aux: CREATE, APPEND,
+	// SELECT or EXAMINE, DELETE, CREATE again.
+	FolderLifecycle int
+	// ForeignFolders, when above 0 and with Maildir, renames Aux's
+	// folder directory away and back, or replaces a sibling folder's
+	// directory with a fresh Maildir, that many times a second.
+	ForeignFolders int
 	// Sessions is the number of IMAP sessions; Duration how long they
 	// run.
 	Sessions int
@@ -125,6 +139,9 @@ func (c *Config) validate() error {
 		return fmt.Errorf("imaptorture: LMTP deliverers must be 0..%d", maxSessions)
 	case c.Timeout < 0 || c.RenamesPerSecond < 0:
 		return errors.New("imaptorture: negative timeout or rate")
+	case c.AuxLifecycle < 0 || c.AuxLifecycle > maxLifecycleRate || c.FolderLifecycle < 0 || c.FolderLifecycle > maxLifecycleRate ||
+		c.ForeignFolders < 0 || c.ForeignFolders > maxLifecycleRate:
+		return fmt.Errorf("imaptorture: lifecycle rates must be 0..%d", maxLifecycleRate)
 	case strings.ContainsAny(c.Mailbox+c.Aux, "\r\n\"\\") || c.Mailbox == c.Aux:
 		return errors.New("imaptorture: mailbox names must differ and hold no quotes, backslashes or line ends")
 	}
@@ -141,6 +158,17 @@ func (c *Config) validate() error {
 		for _, sub := range []string{"new", "cur", "tmp"} {
 			if fi, err := os.Stat(filepath.Join(c.Maildir, sub)); err != nil || !fi.IsDir() {
 				return fmt.Errorf("imaptorture: %s is not a Maildir: %s/ missing", c.Maildir, sub)
+			}
+		}
+	}
+	if c.Maildir != "" && c.ForeignFolders > 0 {
+		root := maildirRoot(c.Mailbox, c.Maildir)
+		if root == "" {
+			return fmt.Errorf("imaptorture: the Maildir++ root of %s is not known from %s (set the foreign folder rate to 0)", c.Mailbox, c.Maildir)
+		}
+		for _, name := range append(siblingNames(c.Aux), c.Aux, c.Aux+"-away-0-f0") {
+			if _, err := folderDir(root, name); err != nil {
+				return fmt.Errorf("imaptorture: %q has no Maildir++ folder directory: %w", name, err)
 			}
 		}
 	}
@@ -191,11 +219,24 @@ type run struct {
 	conns map[*imapConn]bool
 
 	counts struct {
-		seeded, appended, lmtp, foreignDelivered, foreignDeleted atomic.Int64
+		seeded, appended, lmtp, foreignDelivered, foreignDeleted   atomic.Int64
+		creates, deletes, renames, foreignRenames, foreignRemovals atomic.Int64
+		folderAppended, reconnects                                 atomic.Int64
 	}
 }
 
 func (r *run) stopping() bool { return r.stop.Load() }
+
+// now is the time on the run's clock.
+func (r *run) now() time.Duration { return r.rec.since(time.Now()) }
+
+// opDone records an operation that began at start, unless the final
+// check runs.
+func (r *run) opDone(label string, start time.Time, resp *Response, err error) {
+	if !r.finishing.Load() {
+		r.rec.op(label, start, time.Since(start), outcomeOf(resp, err))
+	}
+}
 
 func (r *run) progress(format string, args ...any) {
 	if r.cfg.Progress != nil {
@@ -245,16 +286,11 @@ func (r *run) appendMessage(s *session, flags []string) (string, error) {
 		return id, nil
 	}
 	at := r.rec.since(time.Now())
-	var uid uint32
-	if resp.Code == "APPENDUID" && len(resp.CodeArgs) == 2 {
-		v, err1 := strconv.ParseUint(resp.CodeArgs[0], 10, 32)
-		u, err2 := strconv.ParseUint(resp.CodeArgs[1], 10, 32)
-		if err1 == nil && err2 == nil {
-			r.led.uidValidityIs(uint32(v), at, s, resp.Line)
-			uid = uint32(u)
-		}
+	validity, uid, ok := appendUID(resp)
+	if ok {
+		r.led.uidValidityIs(validity, at, s, resp.Line)
 	}
-	r.led.acked(id, uid, at, s)
+	r.led.acked(id, uid, validity, at, s)
 	if s.name == "seed" {
 		r.counts.seeded.Add(1)
 	} else {
@@ -285,12 +321,23 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	began := time.Now()
 	rec := newRecorder(began)
 	r := &run{cfg: cfg, ctx: ctx, rec: rec, led: newLedger(rec, hex.EncodeToString(idb[:])), rng: rand.New(rand.NewPCG(seed, 0x1a9)), conns: make(map[*imapConn]bool)}
+	r.led.mailbox = cfg.Mailbox
 	defer r.closeAll()
+	r.progress("seed %d", seed)
 
 	res := &Result{Target: cfg.IMAP, Mailbox: cfg.Mailbox, LMTP: cfg.LMTP, Maildir: cfg.Maildir, Sessions: cfg.Sessions, Started: began.UTC(),
 		Actors: map[string]int{"imap": cfg.Sessions, "lmtp": cfg.LMTPDeliverers}}
 	if cfg.Maildir != "" {
 		res.Actors["foreign"] = 3
+		if cfg.ForeignFolders > 0 {
+			res.Actors["foreign folders"] = 1
+		}
+	}
+	if cfg.AuxLifecycle > 0 {
+		res.Actors["aux lifecycle"] = 1
+	}
+	if cfg.FolderLifecycle > 0 {
+		res.Actors["folder lifecycle"] = 1
 	}
 	greeting, caps, err := r.setup()
 	if err != nil {
@@ -337,6 +384,32 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			fw.run()
 		}()
 	}
+	var lives []*lifeActor
+	if cfg.AuxLifecycle > 0 {
+		lives = append(lives, r.newLifeActor("life-aux", cfg.AuxLifecycle, auxSteps, []string{cfg.Aux}))
+	}
+	if cfg.FolderLifecycle > 0 {
+		lives = append(lives, r.newLifeActor("life-folders", cfg.FolderLifecycle, folderSteps, siblingNames(cfg.Aux)))
+	}
+	for _, a := range lives {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.loop(); err != nil {
+				rec.failure(a.name, err)
+			}
+		}()
+	}
+	if cfg.Maildir != "" && cfg.ForeignFolders > 0 {
+		ff := newForeignFolders(r, maildirRoot(cfg.Mailbox, cfg.Maildir), r.rng.Uint64())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := ff.run(); err != nil {
+				rec.failure("foreign folders", err)
+			}
+		}()
+	}
 
 	timer := time.NewTimer(cfg.Duration)
 	select {
@@ -362,6 +435,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	r.finishing.Store(true)
 	r.progress("final check")
+	for _, a := range lives {
+		a.finish()
+	}
 	var live []*session
 	for i, s := range sessions {
 		if !dead[i] && s.c != nil {
@@ -375,6 +451,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Messages.LMTPDelivered = int(r.counts.lmtp.Load())
 	res.Messages.ForeignDelivered = int(r.counts.foreignDelivered.Load())
 	res.Messages.ForeignDeleted = int(r.counts.foreignDeleted.Load())
+	res.Lifecycle = LifecycleStats{
+		Creates: int(r.counts.creates.Load()), Deletes: int(r.counts.deletes.Load()), Renames: int(r.counts.renames.Load()),
+		ForeignRenames: int(r.counts.foreignRenames.Load()), ForeignRemovals: int(r.counts.foreignRemovals.Load()),
+		Appended: int(r.counts.folderAppended.Load()), Reconnects: int(r.counts.reconnects.Load()),
+	}
+	r.led.lifeStats(&res.Lifecycle)
 	r.led.mu.Lock()
 	res.Messages.ToldExpunged = len(r.led.told) - r.led.unjudged
 	res.Messages.Unattributed = r.led.unattributed + r.led.unjudged
@@ -421,6 +503,12 @@ func (r *run) setup() (greeting string, caps []string, err error) {
 			if resp, err := s.c.command(line, nil); err != nil || resp.Type != "OK" {
 				return "", nil, fmt.Errorf("imaptorture: clearing %s: %s: %v %v", box, line, err, resp)
 			}
+		}
+	}
+	if r.cfg.Maildir != "" && r.cfg.ForeignFolders > 0 {
+		dir, _ := folderDir(maildirRoot(r.cfg.Mailbox, r.cfg.Maildir), r.cfg.Aux)
+		if !maildir.IsMaildir(dir) {
+			return "", nil, fmt.Errorf("imaptorture: %s is not the Maildir of %s: is the server's layout Maildir++ with '.' between levels? (a foreign folder rate of 0 runs without it)", dir, r.cfg.Aux)
 		}
 	}
 	if r.cfg.Maildir != "" {

@@ -27,6 +27,9 @@ type curCmd struct {
 	flagsTold map[uint32]bool
 	// uidSearch: a UID SEARCH, whose numbers are UIDs.
 	uidSearch bool
+	// copyTo is the target mailbox of a COPY or MOVE, whose COPYUID
+	// names the copies.
+	copyTo string
 }
 
 // session is one IMAP actor: a connection, the model of what it was
@@ -41,6 +44,8 @@ type session struct {
 	cur  curCmd
 	// readOnly: the mailbox is selected with EXAMINE.
 	readOnly bool
+	// validity is the UIDVALIDITY the session was last told.
+	validity uint32
 	// quiet: the seed and checker sessions, whose operations are not
 	// counted.
 	quiet bool
@@ -151,9 +156,12 @@ func (s *session) onCode(resp *Response, at time.Duration) {
 	case "UIDVALIDITY":
 		if len(resp.CodeArgs) == 1 {
 			if n, err := strconv.ParseUint(resp.CodeArgs[0], 10, 32); err == nil {
+				s.validity = uint32(n)
 				s.r.led.uidValidityIs(uint32(n), at, s, resp.Line)
 			}
 		}
+	case "COPYUID":
+		s.copied(resp, at)
 	case "UIDNEXT":
 		if len(resp.CodeArgs) == 1 {
 			if n, err := strconv.ParseUint(resp.CodeArgs[0], 10, 32); err == nil {
@@ -529,8 +537,27 @@ func (s *session) opCopy() error {
 	if uids == nil {
 		return s.opNoop()
 	}
-	_, err := s.do("COPY", "UID COPY "+uidSet(uids)+" "+quote(s.r.cfg.Aux), curCmd{})
+	resp, err := s.do("COPY", "UID COPY "+uidSet(uids)+" "+quote(s.r.cfg.Aux), curCmd{copyTo: s.r.cfg.Aux})
+	if err == nil {
+		s.copied(resp, s.r.rec.since(time.Now()))
+	}
 	return err
+}
+
+// copied learns which message each UID of a COPYUID (in the tagged
+// response of a COPY, in an untagged OK or the tagged response of a
+// MOVE, RFC 6851 §4.3) names in the target mailbox: the message its
+// source UID names here.
+func (s *session) copied(resp *Response, at time.Duration) {
+	validity, src, dst, ok := copyUID(resp)
+	if !ok || s.cur.copyTo == "" {
+		return
+	}
+	for i, u := range src {
+		if id := s.r.led.idOf(u); id != "" {
+			s.r.led.named(s.cur.copyTo, validity, dst[i], id, at, false, s.name, s.cur.line, resp.Line)
+		}
+	}
 }
 
 func (s *session) opMove() error {
@@ -545,7 +572,10 @@ func (s *session) opMove() error {
 		return s.opNoop()
 	}
 	s.r.led.moveSent(uids, s.r.rec.since(time.Now()))
-	_, err := s.do("MOVE", "UID MOVE "+uidSet(uids)+" "+quote(s.r.cfg.Aux), curCmd{})
+	resp, err := s.do("MOVE", "UID MOVE "+uidSet(uids)+" "+quote(s.r.cfg.Aux), curCmd{copyTo: s.r.cfg.Aux})
+	if err == nil {
+		s.copied(resp, s.r.rec.since(time.Now()))
+	}
 	return err
 }
 

@@ -1,0 +1,60 @@
+package imaptorture
+
+import (
+	"testing"
+	"time"
+)
+
+// lifecycleConfig runs the lifecycle actors hard against a fake.
+func lifecycleConfig() Config {
+	return Config{Sessions: 3, Duration: 2500 * time.Millisecond, Messages: 20, Timeout: 5 * time.Second, Seed: 23,
+		AuxLifecycle: 20, FolderLifecycle: 20}
+}
+
+// TestUIDReuse: a server that gives a mailbox made again (after DELETE,
+// or after RENAME away) the UIDVALIDITY of its earlier life, and so UID
+// 1 to a second message, is caught as uid_reuse and as nothing else; an
+// honest one, which tells BYE to the sessions whose selected mailbox is
+// deleted, is accused of nothing, and its BYEs end no actor.
+func TestUIDReuse(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		lie  lie
+		want Kind // "" for none
+	}{
+		{"honest", honest, ""},
+		{"UIDVALIDITY again after DELETE and CREATE", lieReuseAfterDelete, UIDReuse},
+		{"UIDVALIDITY again after RENAME and CREATE", lieReuseAfterRename, UIDReuse},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			res := fakeRunWith(t, tc.lie, lifecycleConfig())
+			for _, k := range Kinds {
+				got := res.Violations[k]
+				switch {
+				case k == tc.want && got == 0:
+					t.Errorf("%s not reported", k.Title())
+				case k != tc.want && got != 0:
+					t.Errorf("%d violations of kind %s, want none", got, k.Title())
+				}
+			}
+			if len(res.Errors) != 0 {
+				t.Errorf("errors: %v", res.Errors)
+			}
+			l := res.Lifecycle
+			if l.Creates == 0 || l.Deletes == 0 || l.Renames == 0 || l.Appended == 0 || l.Reconnects == 0 || l.Lives < 3 {
+				t.Errorf("the lifecycle actors did too little: %+v", l)
+			}
+			for _, op := range []string{"CREATE", "DELETE", "RENAME", "folder APPEND", "folder SELECT", "folder EXAMINE", "folder FETCH", "folder NOOP", "COPY"} {
+				if res.Op(op).OK == 0 {
+					t.Errorf("no %s succeeded: %+v", op, res.Op(op))
+				}
+			}
+			for _, v := range res.Examples {
+				if v.Kind == UIDReuse && len(v.Evidence) != 2 {
+					t.Errorf("uid_reuse without both tellings: %+v", v)
+				}
+			}
+		})
+	}
+}
