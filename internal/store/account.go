@@ -439,8 +439,9 @@ func (m *Mailbox) refreshKeywords() {
 }
 
 // KeywordFlags maps keyword names to flag letters, adding names not yet
-// in dovecot-keywords when create is set (under the mailbox lock). Names
-// that cannot be had (26 in use, or !create) are returned in missing.
+// in dovecot-keywords when create is set (under the mailbox lock, waited
+// for as a change waits: ErrLocked). Names that cannot be had (26 in
+// use, or !create) are returned in missing.
 func (m *Mailbox) KeywordFlags(ctx context.Context, names []string, create bool) (f maildir.Flags, missing []string, err error) {
 	k, err := m.Keywords()
 	if err != nil {
@@ -459,7 +460,7 @@ func (m *Mailbox) KeywordFlags(ctx context.Context, names []string, create bool)
 	}
 	lock, err := uidlist.AcquireLock(ctx, m.dir, m.opts.Lock)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, lockError(m.dir, err)
 	}
 	defer lock.Release()
 	m.kwMu.Lock()
