@@ -20,6 +20,11 @@
 // counted mailboxes adds nothing, so it is never refused (the engine says
 // it is a MOVE through imap.MoveCopier).
 //
+// A change (APPEND, COPY, MOVE, STORE, EXPUNGE) whose mailbox lock
+// another process holds past the lock timeout answers NO [INUSE] and
+// changes nothing (store.ErrLocked); SELECT, EXAMINE, STATUS, NOOP and
+// IDLE never wait for the lock, and show new files once they have UIDs.
+//
 // Mailbox names use '.' between hierarchy levels, as Maildir++ does on
 // disk; "INBOX" (any case) is the root Maildir. Folder names are in
 // modified UTF-7 on disk (as Dovecot writes them) and UTF-8 for the
@@ -153,6 +158,8 @@ func mapErr(err error) error {
 		return errors.Join(imap.ErrNoSuchMessageErr, err)
 	case errors.Is(err, store.ErrOverQuota):
 		return errors.Join(imap.ErrOverQuota, err)
+	case errors.Is(err, store.ErrLocked):
+		return errors.Join(imap.ErrLocked, err)
 	}
 	return err
 }
@@ -238,7 +245,7 @@ func (u *User) Status(ctx context.Context, name string) (imap.StatusInfo, error)
 	}
 	defer release()
 	if _, err := mb.Sync(ctx); err != nil {
-		return imap.StatusInfo{}, err
+		return imap.StatusInfo{}, mapErr(err)
 	}
 	st := imap.StatusInfo{UIDValidity: mb.UIDValidity(), UIDNext: mb.NextUID()}
 	for _, m := range mb.Messages() {
@@ -274,7 +281,7 @@ func (u *User) Select(ctx context.Context, name string) (imap.Mailbox, error) {
 	}
 	if _, err := mb.Sync(ctx); err != nil {
 		release()
-		return nil, err
+		return nil, mapErr(err)
 	}
 	// Subscribed after the sync, so that the session does not collect a
 	// first sync's every message as news; the engine's snapshot
@@ -296,7 +303,7 @@ func (u *User) Append(ctx context.Context, name string, r io.Reader, flags []str
 	}
 	if mb.UIDValidity() == 0 {
 		if _, err := mb.Sync(ctx); err != nil {
-			return 0, 0, err
+			return 0, 0, mapErr(err)
 		}
 	}
 	// The engine's literal knows its size: the quota is checked before
@@ -328,7 +335,7 @@ var (
 func (m *Mailbox) UIDValidity() uint32            { return m.mb.UIDValidity() }
 func (m *Mailbox) UIDNext() uint32                { return max(m.mb.NextUID(), 1) }
 func (m *Mailbox) Notify() <-chan struct{}        { return m.sub.Notify() }
-func (m *Mailbox) Sync(ctx context.Context) error { _, err := m.mb.Sync(ctx); return err }
+func (m *Mailbox) Sync(ctx context.Context) error { _, err := m.mb.Sync(ctx); return mapErr(err) }
 
 func (m *Mailbox) Close() error {
 	m.sub.Close()
@@ -436,7 +443,7 @@ func (m *Mailbox) copy(ctx context.Context, uids []uint32, dest string, move boo
 	defer release()
 	if dst.UIDValidity() == 0 {
 		if _, err := dst.Sync(ctx); err != nil {
-			return 0, nil, nil, err
+			return 0, nil, nil, mapErr(err)
 		}
 	}
 	src, dstUIDs, err := m.u.acct.Copy(ctx, m.mb, uids, dst, move, nil)
@@ -587,7 +594,7 @@ next:
 	if len(keywords) > 0 {
 		k, missing, err := mb.KeywordFlags(ctx, keywords, true)
 		if err != nil {
-			return 0, err
+			return 0, mapErr(err)
 		}
 		if len(missing) > 0 {
 			return 0, imap.ErrKeywordsFull

@@ -34,6 +34,7 @@ var (
 	ErrTooBig           = errors.New("message too big")             // NO [TOOBIG]
 	ErrOverQuota        = errors.New("over quota")                  // NO [OVERQUOTA]
 	ErrInUse            = errors.New("mailbox busy")                // NO [INUSE]
+	ErrLocked           = errors.New("mailbox locked")              // NO [INUSE], "Mailbox is locked by another process"
 	ErrKeywordsFull     = errors.New("no room for another keyword") // NO [LIMIT]
 	ErrUnavailable      = errors.New("temporarily unavailable")     // NO [UNAVAILABLE]
 	ErrNoSuchMessageErr = errors.New("no such message")             // NO [NONEXISTENT] / RFC 2180 for FETCH
