@@ -197,16 +197,35 @@ func (s *Staged) Discard() {
 }
 
 // Publish puts staged messages into new/ or cur/ of their Maildirs:
-// steps 3 and 4 of Deliver, with their crash outcomes. Each is renamed
-// in turn (a taken name is retried with a fresh base name), then every
-// target directory is fsynced once: from there on every message is
-// durable.
+// steps 3 and 4 of Deliver, with their crash outcomes. It is Place, then
+// SyncPlaced: from its return on every message is durable.
+//
+// All or none: on error no message stays in new/ or cur/ (Unpublish),
+// and those not renamed stay in tmp/ for the caller to Discard. A crash
+// between a rename and the fsync leaves published messages that no
+// caller acknowledged (as Deliver's step 3).
+func Publish(staged []*Staged) error {
+	if err := Place(staged); err != nil {
+		return err
+	}
+	if err := SyncPlaced(staged); err != nil {
+		Unpublish(staged)
+		return err
+	}
+	return nil
+}
+
+// Place is step 3 of Deliver for every staged message: each is renamed
+// in turn into new/ or cur/ (a taken name is retried with a fresh base
+// name), visible to readers but not yet durable: SyncPlaced makes it so,
+// and only then may the caller acknowledge. A caller that must do
+// something in between (record the messages, under a lock) does it
+// before SyncPlaced; with ext4's journal, a file fsynced in between
+// carries the renames with it, and SyncPlaced costs little.
 //
 // All or none: on error the messages already renamed are unlinked again
-// (Unpublish), and the rest stay in tmp/ for the caller to Discard. A
-// crash between a rename and the fsync leaves published messages that
-// no caller acknowledged (as Deliver's step 3).
-func Publish(staged []*Staged) error {
+// (Unpublish), and the rest stay in tmp/ for the caller to Discard.
+func Place(staged []*Staged) error {
 	for i, s := range staged {
 		if s.tmpPath == "" {
 			Unpublish(staged[:i])
@@ -217,16 +236,23 @@ func Publish(staged []*Staged) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// SyncPlaced is step 4 of Deliver for messages Place put in place: every
+// directory they are in is fsynced, once. On error their durability is
+// unknown, and nothing was undone: the caller takes them back
+// (Unpublish) or answers as if they were lost.
+func SyncPlaced(staged []*Staged) error {
 	for dir := range targetDirs(staged) {
 		if err := SyncDir(dir); err != nil {
-			Unpublish(staged)
 			return err
 		}
 	}
 	return nil
 }
 
-// rename is Publish's step 3 for one message.
+// rename is Place's step for one message.
 func (s *Staged) rename() error {
 	var err error
 	base := s.base
@@ -258,8 +284,8 @@ func targetDirs(staged []*Staged) map[string]bool {
 	return dirs
 }
 
-// Unpublish takes back messages that Publish put in place and that the
-// caller then could not accept (it answers the client no): each is
+// Unpublish takes back messages that Place or Publish put in place and
+// that the caller then could not accept (it answers the client no): each is
 // unlinked from new/ or cur/, and each directory fsynced, so that the
 // refused message is gone for good. Messages not published are left
 // alone. A message that another program renamed or removed since is not

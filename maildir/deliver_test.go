@@ -463,3 +463,29 @@ func TestPublishAllOrNone(t *testing.T) {
 		t.Fatalf("tmp/ holds %v after Discard", names)
 	}
 }
+
+// TestPlaceThenSync: Place makes the message visible in cur/ before
+// SyncPlaced; Unpublish takes a placed message back as well as a
+// published one.
+func TestPlaceThenSync(t *testing.T) {
+	dir := newMaildir(t)
+	s, err := Stage(dir, strings.NewReader("Subject: placed\n\n"), DeliverOptions{Cur: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Place([]*Staged{s}); err != nil {
+		t.Fatal(err)
+	}
+	if names := dirNames(t, filepath.Join(dir, Cur)); len(names) != 1 || names[0] != s.Filename() {
+		t.Fatalf("cur/ holds %v after Place, want %s", names, s.Filename())
+	}
+	if err := SyncPlaced([]*Staged{s}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Unpublish([]*Staged{s}); err != nil {
+		t.Fatal(err)
+	}
+	if names := dirNames(t, filepath.Join(dir, Cur)); len(names) != 0 {
+		t.Fatalf("cur/ holds %v after Unpublish", names)
+	}
+}

@@ -69,18 +69,21 @@
 //     lock while holding wmu. It waits up to the lock timeout
 //     (Options.Lock.Timeout), then fails with ErrLocked, having changed
 //     nothing; so does a new keyword's write to dovecot-keywords, which
-//     holds nothing else while it waits. APPEND and COPY write their files into
-//     tmp/ before they wait, and rename them into cur/ only under the
-//     lock; a uidlist that cannot be written gets them unlinked again
-//     before the lock is let go: a change that fails leaves no message.
+//     holds nothing else while it waits. APPEND and COPY write their
+//     files into tmp/ before they wait, and rename them into cur/ only
+//     under the lock; a uidlist that cannot be written, or a cur/ that
+//     cannot be fsynced, gets them unlinked again before the lock is let
+//     go: a change that fails leaves no message.
 //   - A sync that is no part of a change (SELECT, EXAMINE, STATUS, NOOP,
 //     IDLE, Kick, FETCH's lookup of a moved file) is a reader of the
 //     lock: it tries it for readerLockWait at most once per sync, and not
 //     at all while one of this process's changes holds it or waits for
-//     it. Without it, new files stay without a UID, the sync succeeds,
+//     it. Without it, new files stay without a UID and the sync
+//     succeeds. Files left because of a change of ours are numbered by
+//     that change, under its lock, before it ends; for any other holder
 //     the first such sync in a row logs it, and a retry is arranged (a
-//     sync lockRetryDelay later when someone is subscribed; at the end of
-//     the change under way). The cheap check never skips the next sync.
+//     sync lockRetryDelay later when someone is subscribed). The cheap
+//     check never skips the next sync.
 //   - The first sync of a mailbox with neither a dovecot-uidlist nor a
 //     UIDVALIDITY waits as a change does, but only creatorLockWait, then
 //     fails with ErrLocked: nothing can be shown before the uidlist.

@@ -31,8 +31,11 @@ import (
 // reads the directories) never waits behind a change that waits for
 // another process. A sync holding wmu only tries for its turn: when a
 // change of ours has it, that change holds the mailbox lock or waits for
-// it, and will want wmu next; the sync leaves its news for after that
-// change (kickAfterChange), which then kicks a sync.
+// it, and will want wmu next. The sync then leaves the files it could
+// not number to that change (waitingNews), which numbers them under its
+// lock before it lets go (adoptWaitingLocked): under a steady stream of
+// changes the news is never starved; a change that never gets the lock
+// kicks a sync instead (kickAfterChange).
 
 // ErrLocked is wrapped by the errors of changes that could not have the
 // mailbox lock within the lock timeout (another process holds it, or left
@@ -90,47 +93,75 @@ func (m *Mailbox) lockTimeout() time.Duration {
 	return uidlist.DefaultLockTimeout
 }
 
-// beginChange takes what a change holds: its turn among this process's
-// changes, the mailbox lock (made the lock of the syncs the change makes:
-// m.held), then wmu and mu. It waits up to timeout for the first two
-// together; past that the error wraps ErrLocked. end lets go of them all
-// and kicks a sync when one left its news for after this change.
+// beginChange takes what a change holds: its turn and the mailbox lock
+// (lockChange), then wmu and mu, and makes the lock the one of the syncs
+// the change makes (m.held). end lets go of them all.
 func (m *Mailbox) beginChange(ctx context.Context, timeout time.Duration) (end func(), err error) {
+	lock, unlock, err := m.lockChange(ctx, timeout)
+	if err != nil {
+		return nil, err
+	}
+	m.enterChange(lock)
+	return func() {
+		m.adoptWaitingLocked(ctx)
+		m.leaveChange()
+		unlock()
+	}, nil
+}
+
+// lockChange takes a change's turn among this process's changes, then
+// the mailbox lock, waiting up to timeout for both together; past that
+// the error wraps ErrLocked. unlock lets go of both, and kicks a sync
+// when one left its news for after this change. Neither wmu nor mu may
+// be held.
+func (m *Mailbox) lockChange(ctx context.Context, timeout time.Duration) (lock *uidlist.Lock, unlock func(), err error) {
 	deadline := time.Now().Add(timeout)
 	t := time.NewTimer(timeout)
 	select {
 	case m.changeTurn <- struct{}{}:
 		t.Stop()
 	case <-t.C:
-		return nil, fmt.Errorf("%w: %s: other changes of this process held it for %v", ErrLocked, m.dir, timeout)
+		return nil, nil, fmt.Errorf("%w: %s: other changes of this process held it for %v", ErrLocked, m.dir, timeout)
 	case <-ctx.Done():
 		t.Stop()
-		return nil, ctx.Err()
+		return nil, nil, ctx.Err()
 	}
 	opts := m.opts.Lock
 	opts.Timeout = time.Until(deadline)
 	if opts.Timeout <= 0 {
 		<-m.changeTurn
-		return nil, fmt.Errorf("%w: %s: other changes of this process held it for %v", ErrLocked, m.dir, timeout)
+		return nil, nil, fmt.Errorf("%w: %s: other changes of this process held it for %v", ErrLocked, m.dir, timeout)
 	}
-	lock, err := uidlist.AcquireLock(ctx, m.dir, opts)
+	lock, err = uidlist.AcquireLock(ctx, m.dir, opts)
 	if err != nil {
 		<-m.changeTurn
-		return nil, lockError(m.dir, err)
-	}
-	m.lockWriter()
-	m.held = lock
-	return func() {
-		m.held = nil
-		if err := lock.Release(); err != nil {
-			m.logLocked().Warn("releasing the mailbox lock", "err", err)
+		if m.kickAfterChange.Swap(false) {
+			m.Kick() // the news a sync left to this change
 		}
-		m.unlockWriter()
+		return nil, nil, lockError(m.dir, err)
+	}
+	return lock, func() {
+		if err := lock.Release(); err != nil {
+			m.log.Warn("releasing the mailbox lock", "err", err)
+		}
 		<-m.changeTurn
 		if m.kickAfterChange.Swap(false) {
 			m.Kick()
 		}
 	}, nil
+}
+
+// enterChange takes wmu and mu for a change that holds lock (lockChange)
+// and makes lock the one of the syncs the change makes; leaveChange
+// undoes it.
+func (m *Mailbox) enterChange(lock *uidlist.Lock) {
+	m.lockWriter()
+	m.held = lock
+}
+
+func (m *Mailbox) leaveChange() {
+	m.held = nil
+	m.unlockWriter()
 }
 
 // syncLockLocked returns the mailbox lock for a sync's writes (the
@@ -152,7 +183,6 @@ func (m *Mailbox) syncLockLocked(ctx context.Context) (*uidlist.Lock, func(), er
 	case m.changeTurn <- struct{}{}:
 	default:
 		m.lockBusy = true
-		m.kickAfterChange.Store(true)
 		return nil, nil, errOurChange
 	}
 	opts := m.opts.Lock
@@ -187,6 +217,55 @@ func (m *Mailbox) newsWaitLocked(n int, err error) {
 		m.logLocked().Warn("new messages wait for their UIDs: a later sync gives them", "files", n, "err", err)
 	}
 	m.retryLater()
+}
+
+// leaveNewsLocked leaves the files of fresh that a sync could not number
+// because a change of ours holds or waits for the lock to that change
+// (adoptWaitingLocked), and to a kicked sync should it never get the
+// lock. Held with wmu.
+func (m *Mailbox) leaveNewsLocked(fresh map[string][]sighting) {
+	m.waitingNews = fresh
+	m.kickAfterChange.Store(true)
+}
+
+// adoptWaitingLocked numbers, under the lock of the change that ends,
+// the files a sync left to it (leaveNewsLocked) that still exist, and
+// publishes them. A uidlist replaced meanwhile, or a failure, leaves
+// them to the sync kicked at the change's end. Held with what
+// beginChange takes.
+func (m *Mailbox) adoptWaitingLocked(ctx context.Context) {
+	fresh := m.waitingNews
+	m.waitingNews = nil
+	if len(fresh) == 0 {
+		return
+	}
+	for base := range fresh {
+		if _, known := m.byBase[base]; known {
+			delete(fresh, base) // ours, or numbered since
+		}
+	}
+	f, err := m.refreshUIDList()
+	if err != nil || (f != nil && f.Header.UIDValidity != m.uidvalidity) {
+		return
+	}
+	ch := &Changes{}
+	if err := m.assignFound(ctx, f, fresh, ch); err != nil {
+		if errors.Is(err, errRestart) {
+			// Replaced under our lock by a program that ignores it: the
+			// state was dropped; build it again now, under the lock.
+			if _, err := m.syncPublishLocked(ctx); err != nil {
+				m.logLocked().Warn("sync after the uidlist was replaced", "err", err)
+			}
+			return
+		}
+		m.logLocked().Warn("numbering files left by a sync", "err", err)
+		return
+	}
+	if ch.Unassigned == 0 {
+		m.kickAfterChange.Store(false)
+	}
+	sortByUID(ch.New)
+	m.publish(ch, nil)
 }
 
 // newsArrivedLocked notes that a sync left nothing without a UID, logging

@@ -240,8 +240,9 @@ func TestAppendUIDListUnwritable(t *testing.T) {
 
 // TestSyncDuringOurChangeLeavesNewsForIt: a sync that finds a new file
 // while a change of this process waits for the lock (held by another
-// process) does not wait behind it: it leaves the file for later, and
-// the change, once done, kicks the sync that numbers it.
+// process) does not wait behind it: it leaves the file to the change,
+// which numbers it under its lock before it returns, so that a steady
+// stream of changes cannot starve the news.
 func TestSyncDuringOurChangeLeavesNewsForIt(t *testing.T) {
 	f := newFixture(t)
 	f.put(maildir.Cur, "")
@@ -270,6 +271,9 @@ func TestSyncDuringOurChangeLeavesNewsForIt(t *testing.T) {
 	end()
 	if err := <-appended; err != nil {
 		t.Fatal(err)
+	}
+	if msg, ok := mb.Lookup(fresh); !ok || msg.UID != 3 {
+		t.Fatalf("after the APPEND: %s is %+v (%v), want UID 3, after the APPEND's 2", fresh, msg, ok)
 	}
 	p := waitPending(t, sub, func(p Pending) bool {
 		return slices.ContainsFunc(p.New, func(m Message) bool { return m.Base == fresh })
@@ -376,6 +380,45 @@ func TestChangesAndSyncsTogether(t *testing.T) {
 		if _, ok := mb.LookupUID(uid); !ok {
 			t.Fatalf("acknowledged UID %d is not in the mailbox", uid)
 		}
+	}
+	if err := mb.CheckFiles(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAppendTakenBackWhenNotDurable: when cur/ cannot be fsynced after
+// the UIDs were recorded, APPEND and COPY fail and leave no file and no
+// message in the state; the UIDs recorded are never given again.
+func TestAppendTakenBackWhenNotDurable(t *testing.T) {
+	f := newFixture(t)
+	f.put(maildir.Cur, "")
+	mb, sub, _ := twoSessions(t, f)
+	before := diskNames(t, f.dir)
+	errIO := errors.New("fsync: input/output error")
+	testHookSyncPlaced = func() error { return errIO }
+	t.Cleanup(func() { testHookSyncPlaced = nil })
+	if _, err := mb.Append(ctx, strings.NewReader("Subject: x\r\n\r\n"), 0, time.Time{}, nil); !errors.Is(err, errIO) {
+		t.Fatalf("APPEND: %v, want the fsync's error", err)
+	}
+	if _, _, err := mb.Copy(ctx, []uint32{1}, mb, nil); !errors.Is(err, errIO) {
+		t.Fatalf("COPY: %v, want the fsync's error", err)
+	}
+	if after := diskNames(t, f.dir); !sameNames(before, after) {
+		t.Fatalf("refused, yet the files changed: %v -> %v", before, after)
+	}
+	if got := uids(mb.Messages()); !slices.Equal(got, []uint32{1}) {
+		t.Fatalf("refused, yet the state has %v", got)
+	}
+	if p := sub.Take(); !p.Empty() {
+		t.Fatalf("a subscriber heard of refused messages: %+v", p)
+	}
+	if err := mb.Check(); err != nil {
+		t.Fatal(err)
+	}
+	testHookSyncPlaced = nil
+	msg, err := mb.Append(ctx, strings.NewReader("Subject: x\r\n\r\n"), 0, time.Time{}, nil)
+	if err != nil || msg.UID != 4 {
+		t.Fatalf("APPEND after: %+v, %v; want UID 4 (2 and 3 were recorded, then taken back)", msg, err)
 	}
 	if err := mb.CheckFiles(); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/cistern-mail/cistern/internal/uidlist"
 	"github.com/cistern-mail/cistern/maildir"
 )
 
@@ -201,6 +202,11 @@ func (m *Mailbox) retryMoved(ctx context.Context, uids []uint32, change func(*en
 // files into cur/ and is about to record their UIDs.
 var testHookPublished func()
 
+// testHookSyncPlaced, set by tests, stands in for the fsync of cur/ after
+// APPEND or COPY recorded their files: its failure is one a test cannot
+// cause on a real file system.
+var testHookSyncPlaced func() error
+
 // Append delivers a message into the mailbox with the given flags and
 // internal date (zero: now) and returns it with its UID. The message is
 // durable before Append returns (DESIGN.md §4). On error nothing is left
@@ -223,21 +229,28 @@ func (m *Mailbox) Append(ctx context.Context, r io.Reader, flags maildir.Flags, 
 // and returns them in the order given. The steps, and what each failure
 // leaves:
 //
-//  1. Take the change's turn and the mailbox lock (beginChange), so that
+//  1. Take the change's turn and the mailbox lock (lockChange), so that
 //     no other process numbers a file whose command may yet fail. Not to
 //     be had within the lock timeout: ErrLocked; the staged files are
 //     removed from tmp/.
-//  2. Read the uidlist under the lock (replaced by one with another
-//     UIDVALIDITY: sync first, under the same lock).
-//  3. Rename the files into cur/ and fsync it (maildir.Publish). Failure:
-//     the files renamed so far are unlinked again; the rest removed from
+//  2. Read the uidlist under the lock; replaced by one with another
+//     UIDVALIDITY: sync first, under the same lock, so that the new
+//     files are numbered after the new UIDs, in the order given.
+//  3. Rename the files into cur/ (maildir.Place), without wmu: syncs
+//     meanwhile see them and leave them to this change. Failure: the
+//     files renamed so far are unlinked again; the rest removed from
 //     tmp/.
-//  4. Append their records to the uidlist in one write (assignOwn).
-//     Failure (EACCES, EPERM, ENOSPC, EIO): the files are unlinked from
-//     cur/ while the lock is still held (maildir.Unpublish), then the
-//     error is returned. A file a lockless program renamed meanwhile
-//     cannot be taken back; that is logged.
-//  5. Let go of the lock; publish the new messages to the subscribers.
+//  4. Append their records to the uidlist in one write and fsync it
+//     (assignOwn), then fsync cur/ (maildir.SyncPlaced; on ext4 the
+//     uidlist's fsync has already carried the renames to the journal, so
+//     the lock is held for one journal commit, not two). Failure of
+//     either (EACCES, EPERM, ENOSPC, EIO): the files are unlinked from
+//     cur/ while the lock is still held (maildir.Unpublish), the state
+//     is as it was (records already written stay, naming no file, and
+//     their UIDs are never given again), and the error is returned. A
+//     file a lockless program renamed meanwhile cannot be taken back;
+//     that is logged.
+//  5. Publish the new messages to the subscribers; let go of the lock.
 //
 // A crash after step 3 and before step 4 ends leaves files in cur/
 // without a UID that no client was told of: the next sync numbers them
@@ -251,41 +264,56 @@ func (m *Mailbox) adoptStaged(ctx context.Context, staged []*maildir.Staged, fro
 	if len(staged) == 0 {
 		return nil, nil
 	}
-	end, err := m.beginChange(ctx, m.lockTimeout())
+	lock, unlock, err := m.lockChange(ctx, m.lockTimeout())
 	if err != nil {
 		return nil, err
 	}
-	defer end()
-	defer m.withLogLocked(ctx)()
-	f, err := m.refreshUIDList()
-	if err != nil {
+	defer unlock()
+	if err := m.syncIfReplaced(ctx, lock); err != nil {
 		return nil, err
 	}
-	if f != nil && m.uidvalidity != 0 && f.Header.UIDValidity != m.uidvalidity {
-		if _, err := m.syncPublishLocked(ctx); err != nil {
-			return nil, err
-		}
-		if f, err = m.refreshUIDList(); err != nil {
-			return nil, err
-		}
-	}
-	m.unlocked(func() { err = maildir.Publish(staged) })
-	if err != nil {
+	if err := maildir.Place(staged); err != nil {
 		return nil, err
 	}
 	if testHookPublished != nil {
 		testHookPublished()
 	}
+
+	m.enterChange(lock)
+	defer m.leaveChange()
+	defer m.adoptWaitingLocked(ctx)
+	defer m.withLogLocked(ctx)()
 	names := make([]string, len(staged))
 	for i, s := range staged {
 		names[i] = s.Filename()
 	}
 	ch := &Changes{}
-	if err := m.assignOwn(f, names, ch); err != nil {
+	f, err := m.refreshUIDList()
+	if err == nil && f != nil && m.uidvalidity != 0 && f.Header.UIDValidity != m.uidvalidity {
+		// Replaced since step 2, under our lock: only a program that
+		// ignores the lock does that.
+		err = fmt.Errorf("store: %s was replaced under the lock", filepath.Join(m.dir, uidlist.FileName))
+	}
+	if err == nil {
+		err = m.assignOwn(f, names, ch)
+	}
+	if err == nil {
+		// mu stays held: no reader may see the messages before they are
+		// durable, as they may yet be taken back.
+		if testHookSyncPlaced != nil {
+			err = testHookSyncPlaced()
+		} else {
+			err = maildir.SyncPlaced(staged)
+		}
+		if err != nil {
+			m.dropNewLocked(ch.New)
+		}
+	}
+	if err != nil {
 		var uerr error
 		m.unlocked(func() { uerr = maildir.Unpublish(staged) })
 		if uerr != nil {
-			m.logLocked().Error("a message refused for want of a UID could not be taken back: a later sync shows it",
+			m.logLocked().Error("a refused message could not be taken back: a later sync shows it",
 				"err", uerr, "cause", err)
 		}
 		return nil, err
@@ -302,6 +330,35 @@ func (m *Mailbox) adoptStaged(ctx context.Context, staged []*maildir.Staged, fro
 	sortByUID(ch.New)
 	m.publish(ch, from)
 	return out, nil
+}
+
+// dropNewLocked takes messages that were just adopted, and published to
+// no one, back out of the state; their UIDs stay used. Held with mu.
+func (m *Mailbox) dropNewLocked(msgs []Message) {
+	gone := make(map[*entry]bool, len(msgs))
+	for _, msg := range msgs {
+		if e, ok := m.byBase[msg.Base]; ok && e.uid == msg.UID {
+			gone[e] = true
+			delete(m.byBase, e.base)
+			m.unindexName(e)
+		}
+	}
+	m.msgs = slices.DeleteFunc(m.msgs, func(e *entry) bool { return gone[e] })
+	m.msgsChanged()
+}
+
+// syncIfReplaced syncs, under the change's lock, when dovecot-uidlist now
+// has another UIDVALIDITY than the state: what follows then numbers files
+// after the new file's UIDs. It takes wmu and mu, and lets go of them.
+func (m *Mailbox) syncIfReplaced(ctx context.Context, lock *uidlist.Lock) error {
+	m.enterChange(lock)
+	defer m.leaveChange()
+	f, err := m.refreshUIDList()
+	if err != nil || f == nil || m.uidvalidity == 0 || f.Header.UIDValidity == m.uidvalidity {
+		return err
+	}
+	_, err = m.syncPublishLocked(ctx)
+	return err
 }
 
 // Copy copies the messages with the given UIDs into dst, keeping their

@@ -135,8 +135,9 @@ type Mailbox struct {
 	// lock and wmu, never after; a sync holding wmu only tries it
 	// (lock.go).
 	changeTurn chan struct{}
-	// kickAfterChange: a sync left its news for after the change under
-	// way, which kicks a sync when it ends.
+	// kickAfterChange: a sync left its news to the change under way
+	// (leaveNewsLocked); set until that change has numbered it, else the
+	// change kicks a sync when it ends.
 	kickAfterChange atomic.Bool
 
 	// wmu serializes the writers: syncs and every change of the
@@ -164,6 +165,9 @@ type Mailbox struct {
 	// newsWaiting: syncs have been leaving new files without a UID
 	// since it was logged (newsWaitLocked). Guarded by wmu.
 	newsWaiting bool
+	// waitingNews: the files the last sync left to the change under way
+	// (leaveNewsLocked). Guarded by wmu.
+	waitingNews map[string][]sighting
 
 	retryMu      sync.Mutex  // guards retryTimer and retryStopped; taken after mu, never before
 	retryTimer   *time.Timer // a pending retry (retryLater)
@@ -474,7 +478,7 @@ func (m *Mailbox) needsUIDList() bool {
 func (m *Mailbox) syncPublishLocked(ctx context.Context) (*Changes, error) {
 	defer m.withLogLocked(ctx)()
 	m.refreshKeywords()
-	m.lockBusy, m.undone = false, false
+	m.lockBusy, m.undone, m.waitingNews = false, false, nil
 	ch, err := m.syncLocked(ctx)
 	m.waiting.Store(int64(m.suspects))
 	m.opts.Metrics.synced(ch)
@@ -1005,6 +1009,9 @@ func (m *Mailbox) assignFound(ctx context.Context, f *uidlist.File, fresh map[st
 			return fmt.Errorf("%w: %s has no dovecot-uidlist yet: %w", ErrLocked, m.dir, err)
 		}
 		ch.Unassigned = len(fresh)
+		if errors.Is(err, errOurChange) {
+			m.leaveNewsLocked(fresh)
+		}
 		m.newsWaitLocked(len(fresh), err)
 		return nil
 	}
