@@ -72,7 +72,8 @@ const (
 var errLockBusy = errors.New("store: mailbox lock busy")
 
 // errOurChange: the lock is busy because a change of this process holds
-// it or waits for it; that change kicks a sync when it ends.
+// it or waits for it; the sync leaves its news to that change
+// (leaveNewsLocked).
 var errOurChange = fmt.Errorf("%w: a change of this process is under way", errLockBusy)
 
 // lockError wraps a failure to take the mailbox lock of dir: a timeout
@@ -226,6 +227,16 @@ func (m *Mailbox) newsWaitLocked(n int, err error) {
 func (m *Mailbox) leaveNewsLocked(fresh map[string][]sighting) {
 	m.waitingNews = fresh
 	m.kickAfterChange.Store(true)
+	// The change may have let go of its turn since this sync tried it,
+	// too late to see the flag: then the kick is this sync's to make.
+	select {
+	case m.changeTurn <- struct{}{}:
+		<-m.changeTurn
+		if m.kickAfterChange.Swap(false) {
+			m.Kick()
+		}
+	default:
+	}
 }
 
 // adoptWaitingLocked numbers, under the lock of the change that ends,

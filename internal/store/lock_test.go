@@ -424,3 +424,23 @@ func TestAppendTakenBackWhenNotDurable(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLeftNewsKickedWhenTheChangeIsGone: a sync that leaves its news to
+// a change of ours that has just let go of its turn (too late to see the
+// note) kicks the sync that numbers the news itself.
+func TestLeftNewsKickedWhenTheChangeIsGone(t *testing.T) {
+	f := newFixture(t)
+	f.put(maildir.Cur, "")
+	mb := f.open(Options{})
+	sync1(t, mb)
+	sub := mb.Subscribe()
+	defer sub.Close()
+	fresh := f.put(maildir.New, "")
+	mb.lockWriter()
+	mb.leaveNewsLocked(map[string][]sighting{fresh: {{maildir.New, fresh}}})
+	mb.unlockWriter()
+	p := waitPending(t, sub, func(p Pending) bool { return len(p.New) > 0 })
+	if len(p.New) != 1 || p.New[0].Base != fresh {
+		t.Fatalf("subscriber got %+v, want %s", p, fresh)
+	}
+}
