@@ -18,6 +18,9 @@
 #   TORTURE_MESSAGES  messages at the start (500)
 #   TORTURE_RENAMES   foreign flag renames per second (200)
 #   TORTURE_OUT       where the results go (a new directory under /var/tmp)
+#   TORTURE_SERVERS   "both" (the default), or "cistern" alone: no Dovecot
+#                     run and no comparison, cistern.json and cistern.html
+#                     only (the long runs of one server)
 #
 # TORTURE_OUT receives cistern.json, cistern.html, dovecot.json,
 # dovecot.html (the --json and --report of each run), comparison.txt (the
@@ -32,6 +35,7 @@ seconds="${TORTURE_SECONDS:-300}"
 sessions="${TORTURE_SESSIONS:-8}"
 messages="${TORTURE_MESSAGES:-500}"
 renames="${TORTURE_RENAMES:-200}"
+servers="${TORTURE_SERVERS:-both}"
 readonly USER_NAME=torture
 # The unprivileged account both servers touch mail as (bench/dovecot.sh
 # and scripts/interop.sh use the same).
@@ -43,6 +47,7 @@ die() {
 	exit 1
 }
 
+case "$servers" in both | cistern) ;; *) die "TORTURE_SERVERS is both or cistern, not $servers" ;; esac
 [ "$(id -u)" -eq 0 ] || die "run me as root: Dovecot's master needs it"
 if ! getent passwd "$MAIL_USER" >/dev/null; then
 	log "creating system user $MAIL_USER"
@@ -134,6 +139,10 @@ for _ in $(seq 100); do
 done
 torture cistern "127.0.0.1:$imap_port" "127.0.0.1:$lmtp_port" "$cistern_password" "$cistern_dir/mail/$USER_NAME/Maildir"
 stop_cistern
+if [ "$servers" = cistern ]; then
+	"$cistern" torture imap-compare cistern="$out/cistern.json" | tee "$out/comparison.txt"
+	exit 0
+fi
 
 # Dovecot: bench/dovecot.sh's instance.
 env_file="$work/dovecot.env"

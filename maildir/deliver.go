@@ -95,9 +95,44 @@ func (o *DeliverOptions) check() error {
 // when the final fsync fails (the message was not acknowledged, and
 // leaving it would duplicate the sender's retry). The error is returned
 // wrapped, with the operation and path in it.
+//
+// Deliver is Stage (steps 1 and 2) and Publish (steps 3 and 4) in one
+// call; a caller that must do something between the two (take a lock)
+// calls them itself.
 func Deliver(dir string, r io.Reader, opts DeliverOptions) (filename string, err error) {
-	if err := opts.check(); err != nil {
+	s, err := Stage(dir, r, opts)
+	if err != nil {
 		return "", err
+	}
+	if err := Publish([]*Staged{s}); err != nil {
+		s.Discard()
+		return "", fmt.Errorf("maildir: deliver to %s: %w", dir, err)
+	}
+	return s.Filename(), nil
+}
+
+// Staged is a message written whole into a Maildir's tmp/ and fsynced,
+// not yet in new/ or cur/: no reader takes it for a message. Publish
+// puts it in place; Discard removes it when it is not to be delivered.
+// A Staged is used by one goroutine at a time.
+type Staged struct {
+	dir         string
+	tmpPath     string // "" once published or discarded
+	base        string // the base name it is published under, sizes included
+	size, vsize int64
+	opts        DeliverOptions
+	gen         *NameGen
+	now         time.Time
+	sub, name   string // where Publish put it; "" before
+}
+
+// Stage writes the message read from r into the Maildir dir's tmp/,
+// durably: steps 1 and 2 of Deliver, with their crash outcomes (a file
+// in tmp/, which CleanTmp removes after 36 hours). On error nothing is
+// left behind.
+func Stage(dir string, r io.Reader, opts DeliverOptions) (s *Staged, err error) {
+	if err := opts.check(); err != nil {
+		return nil, err
 	}
 	perm := opts.Perm
 	if perm == 0 {
@@ -108,7 +143,7 @@ func Deliver(dir string, r io.Reader, opts DeliverOptions) (filename string, err
 
 	f, tmpPath, err := createTmp(dir, gen, now, perm)
 	if err != nil {
-		return "", fmt.Errorf("maildir: deliver to %s: %w", dir, err)
+		return nil, fmt.Errorf("maildir: deliver to %s: %w", dir, err)
 	}
 	defer func() {
 		if err != nil {
@@ -121,23 +156,160 @@ func Deliver(dir string, r io.Reader, opts DeliverOptions) (filename string, err
 	cw := crlfCounter{w: f}
 	buf := make([]byte, copyBufSize)
 	if _, err = io.CopyBuffer(&cw, onlyReader{r}, buf); err != nil {
-		return "", err
+		return nil, err
 	}
 	if !opts.Time.IsZero() {
 		// Before the fsync, so that the time is durable with the data.
 		if err = os.Chtimes(tmpPath, now, opts.Time); err != nil {
-			return "", err
+			return nil, err
 		}
 	}
 	if err = f.Sync(); err != nil {
-		return "", err
+		return nil, err
 	}
 	if err = f.Close(); err != nil {
-		return "", err
+		return nil, err
 	}
+	return &Staged{dir: dir, tmpPath: tmpPath, base: WithSizes(filepath.Base(tmpPath), cw.size, cw.vsize),
+		size: cw.size, vsize: cw.vsize, opts: opts, gen: gen, now: now}, nil
+}
 
-	base := WithSizes(filepath.Base(tmpPath), cw.size, cw.vsize)
-	return publish(dir, tmpPath, base, gen, now, &opts, cw.size, cw.vsize)
+// Dir returns the Maildir the message is staged in.
+func (s *Staged) Dir() string { return s.dir }
+
+// Base returns the message's base name: the one it is published under,
+// unless another file takes that name first (Publish then makes a fresh
+// one, and Base says which).
+func (s *Staged) Base() string { return s.base }
+
+// Filename returns the message's file name in new/ or cur/ once Publish
+// put it there, else "".
+func (s *Staged) Filename() string { return s.name }
+
+// Discard removes the staged file from tmp/ unless it was published (then
+// it does nothing: the message is delivered, and only Unpublish takes it
+// back). It is safe to call more than once.
+func (s *Staged) Discard() {
+	if s.tmpPath != "" {
+		os.Remove(s.tmpPath)
+		s.tmpPath = ""
+	}
+}
+
+// Publish puts staged messages into new/ or cur/ of their Maildirs:
+// steps 3 and 4 of Deliver, with their crash outcomes. It is Place, then
+// SyncPlaced: from its return on every message is durable.
+//
+// All or none: on error no message stays in new/ or cur/ (Unpublish),
+// and those not renamed stay in tmp/ for the caller to Discard. A crash
+// between a rename and the fsync leaves published messages that no
+// caller acknowledged (as Deliver's step 3).
+func Publish(staged []*Staged) error {
+	if err := Place(staged); err != nil {
+		return err
+	}
+	if err := SyncPlaced(staged); err != nil {
+		Unpublish(staged)
+		return err
+	}
+	return nil
+}
+
+// Place is step 3 of Deliver for every staged message: each is renamed
+// in turn into new/ or cur/ (a taken name is retried with a fresh base
+// name), visible to readers but not yet durable: SyncPlaced makes it so,
+// and only then may the caller acknowledge. A caller that must do
+// something in between (record the messages, under a lock) does it
+// before SyncPlaced; with ext4's journal, a file fsynced in between
+// carries the renames with it, and SyncPlaced costs little.
+//
+// All or none: on error the messages already renamed are unlinked again
+// (Unpublish), and the rest stay in tmp/ for the caller to Discard.
+func Place(staged []*Staged) error {
+	for i, s := range staged {
+		if s.tmpPath == "" {
+			Unpublish(staged[:i])
+			return fmt.Errorf("maildir: publish %s: already published or discarded", s.base)
+		}
+		if err := s.rename(); err != nil {
+			Unpublish(staged[:i])
+			return err
+		}
+	}
+	return nil
+}
+
+// SyncPlaced is step 4 of Deliver for messages Place put in place: every
+// directory they are in is fsynced, once. On error their durability is
+// unknown, and nothing was undone: the caller takes them back
+// (Unpublish) or answers as if they were lost.
+func SyncPlaced(staged []*Staged) error {
+	for dir := range targetDirs(staged) {
+		if err := SyncDir(dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rename is Place's step for one message.
+func (s *Staged) rename() error {
+	var err error
+	base := s.base
+	for range maxNameTries {
+		sub, name := s.opts.target(base)
+		err = renameNoReplace(s.tmpPath, filepath.Join(s.dir, sub, name))
+		if errors.Is(err, unix.EEXIST) {
+			base = WithSizes(s.gen.New(s.now), s.size, s.vsize)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		s.base, s.sub, s.name, s.tmpPath = base, sub, name, ""
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrExists, err)
+}
+
+// targetDirs is the set of directories the published messages of staged
+// are in.
+func targetDirs(staged []*Staged) map[string]bool {
+	dirs := make(map[string]bool)
+	for _, s := range staged {
+		if s.name != "" {
+			dirs[filepath.Join(s.dir, s.sub)] = true
+		}
+	}
+	return dirs
+}
+
+// Unpublish takes back messages that Place or Publish put in place and
+// that the caller then could not accept (it answers the client no): each is
+// unlinked from new/ or cur/, and each directory fsynced, so that the
+// refused message is gone for good. Messages not published are left
+// alone. A message that another program renamed or removed since is not
+// found under its name: the error then wraps ErrMoved (what was renamed
+// stays where it went). Crash before the fsync: a power failure may bring
+// a message back, as one delivered but never acknowledged.
+func Unpublish(staged []*Staged) error {
+	var errs []error
+	dirs := targetDirs(staged)
+	for _, s := range staged {
+		if s.name == "" {
+			continue
+		}
+		if err := Remove(s.dir, s.sub, s.name); err != nil {
+			errs = append(errs, err)
+		}
+		s.sub, s.name = "", ""
+	}
+	for dir := range dirs {
+		if err := SyncDir(dir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // createTmp creates a fresh file in dir/tmp with O_EXCL.
@@ -163,31 +335,6 @@ func createExcl(dir, prefix string, gen *NameGen, now time.Time, perm os.FileMod
 	return nil, "", err
 }
 
-// publish renames the complete, fsynced tmpPath into new/ or cur/ of dir
-// as base (a fresh base name if that one is taken) and fsyncs that
-// directory. On error it leaves tmpPath for the caller to remove.
-func publish(dir, tmpPath, base string, gen *NameGen, now time.Time, opts *DeliverOptions, size, vsize int64) (string, error) {
-	var err error
-	for range maxNameTries {
-		sub, name := opts.target(base)
-		subdir := filepath.Join(dir, sub)
-		err = renameNoReplace(tmpPath, filepath.Join(subdir, name))
-		if errors.Is(err, unix.EEXIST) {
-			base = WithSizes(gen.New(now), size, vsize)
-			continue
-		}
-		if err != nil {
-			return "", err
-		}
-		if err = SyncDir(subdir); err != nil {
-			os.Remove(filepath.Join(subdir, name))
-			return "", err
-		}
-		return name, nil
-	}
-	return "", fmt.Errorf("%w: %w", ErrExists, err)
-}
-
 // Link delivers the message file srcPath, already durable elsewhere (in
 // another Maildir, for a message with several recipients), into the
 // Maildir dir as a hard link under a new unique name, and returns that
@@ -200,21 +347,39 @@ func publish(dir, tmpPath, base string, gen *NameGen, now time.Time, opts *Deliv
 // are ignored: the two names share one inode. When srcPath is on another
 // filesystem, the error wraps ErrCrossDevice and the caller should copy
 // with Deliver.
+//
+// Link is StageLink and Publish in one call.
 func Link(srcPath, dir string, opts DeliverOptions) (filename string, err error) {
-	if err := opts.check(); err != nil {
+	s, err := StageLink(srcPath, dir, opts)
+	if err != nil {
 		return "", err
+	}
+	if err := Publish([]*Staged{s}); err != nil {
+		s.Discard()
+		return "", fmt.Errorf("maildir: link into %s: %w", dir, err)
+	}
+	return s.Filename(), nil
+}
+
+// StageLink is Stage for a message that is already a durable file
+// (srcPath): a hard link to it is made in dir's tmp/, which is as durable
+// as its directory entry (Publish fsyncs the target directory). Crash: an
+// extra link in tmp/, which CleanTmp removes. Errors are Link's.
+func StageLink(srcPath, dir string, opts DeliverOptions) (*Staged, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
 	}
 	fi, err := os.Stat(srcPath)
 	if err != nil {
-		return "", fmt.Errorf("maildir: link into %s: %w", dir, err)
+		return nil, fmt.Errorf("maildir: link into %s: %w", dir, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("maildir: link into %s: %s is not a regular file", dir, srcPath)
+		return nil, fmt.Errorf("maildir: link into %s: %s is not a regular file", dir, srcPath)
 	}
 	size, vsize := SizeFields(BaseName(filepath.Base(srcPath)))
 	if size != fi.Size() || vsize < 0 {
 		if size, vsize, err = measureFile(srcPath); err != nil {
-			return "", fmt.Errorf("maildir: link into %s: %w", dir, err)
+			return nil, fmt.Errorf("maildir: link into %s: %w", dir, err)
 		}
 	}
 
@@ -231,17 +396,12 @@ func Link(srcPath, dir string, opts DeliverOptions) (filename string, err error)
 	if err != nil {
 		lerr := &os.LinkError{Op: "link", Old: srcPath, New: tmpPath, Err: err}
 		if err == unix.EXDEV {
-			return "", fmt.Errorf("maildir: link into %s: %w: %w", dir, ErrCrossDevice, lerr)
+			return nil, fmt.Errorf("maildir: link into %s: %w: %w", dir, ErrCrossDevice, lerr)
 		}
-		return "", fmt.Errorf("maildir: link into %s: %w", dir, lerr)
+		return nil, fmt.Errorf("maildir: link into %s: %w", dir, lerr)
 	}
-	base := WithSizes(filepath.Base(tmpPath), size, vsize)
-	name, err := publish(dir, tmpPath, base, gen, now, &opts, size, vsize)
-	if err != nil {
-		os.Remove(tmpPath)
-		return "", fmt.Errorf("maildir: link into %s: %w", dir, err)
-	}
-	return name, nil
+	return &Staged{dir: dir, tmpPath: tmpPath, base: WithSizes(filepath.Base(tmpPath), size, vsize),
+		size: size, vsize: vsize, opts: opts, gen: gen, now: now}, nil
 }
 
 // measureFile returns the size and the CRLF size of the file at path.

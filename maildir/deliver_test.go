@@ -359,3 +359,133 @@ func BenchmarkDeliver4K(b *testing.B) {
 		}
 	}
 }
+
+// TestStagePublishUnpublish: a staged message is a file in tmp/ only;
+// Publish puts it in place, durably, and Unpublish takes it back out;
+// Discard removes what was not published and leaves what was.
+func TestStagePublishUnpublish(t *testing.T) {
+	dir := newMaildir(t)
+	seen := Flags(0).With(FlagSeen)
+	msg := "Subject: staged\n\nbody\n"
+	a, err := Stage(dir, strings.NewReader(msg), DeliverOptions{Cur: true, Flags: seen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := Deliver(dir, strings.NewReader("Subject: source\n\n"), DeliverOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := StageLink(filepath.Join(dir, New, src), dir, DeliverOptions{Cur: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names := dirNames(t, filepath.Join(dir, Tmp)); len(names) != 2 {
+		t.Fatalf("tmp/ holds %v, want the two staged files", names)
+	}
+	if names := dirNames(t, filepath.Join(dir, Cur)); len(names) != 0 || a.Filename() != "" {
+		t.Fatalf("staged, yet cur/ holds %v (Filename %q)", names, a.Filename())
+	}
+	if s, w := SizeFields(a.Base()); s != int64(len(msg)) || w != crlfSize(msg) {
+		t.Errorf("sizes in %q: %d, %d", a.Base(), s, w)
+	}
+	if err := Publish([]*Staged{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	if a.Filename() != a.Base()+":2,S" || b.Filename() != b.Base()+":2," {
+		t.Fatalf("published as %q and %q", a.Filename(), b.Filename())
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, Cur, a.Filename())); err != nil || string(got) != msg {
+		t.Fatalf("published file holds %q, %v", got, err)
+	}
+	if names := dirNames(t, filepath.Join(dir, Tmp)); len(names) != 0 {
+		t.Fatalf("tmp/ holds %v after Publish", names)
+	}
+	a.Discard() // published: a no-op
+	if names := dirNames(t, filepath.Join(dir, Cur)); len(names) != 2 {
+		t.Fatalf("cur/ holds %v after Discard of a published message", names)
+	}
+	if err := Unpublish([]*Staged{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	if names := dirNames(t, filepath.Join(dir, Cur)); len(names) != 0 {
+		t.Fatalf("cur/ holds %v after Unpublish", names)
+	}
+	if _, err := os.Stat(filepath.Join(dir, New, src)); err != nil {
+		t.Fatalf("the link's source went with it: %v", err)
+	}
+
+	// Discard before Publish leaves nothing.
+	c, err := Stage(dir, strings.NewReader(msg), DeliverOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Discard()
+	c.Discard()
+	if names := dirNames(t, filepath.Join(dir, Tmp)); len(names) != 0 {
+		t.Fatalf("tmp/ holds %v after Discard", names)
+	}
+}
+
+// TestPublishAllOrNone: when one of several messages cannot be
+// published, none stays in new/ or cur/.
+func TestPublishAllOrNone(t *testing.T) {
+	dir := newMaildir(t)
+	a, err := Stage(dir, strings.NewReader("Subject: a\n\n"), DeliverOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Stage(dir, strings.NewReader("Subject: b\n\n"), DeliverOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Stage(dir, strings.NewReader("Subject: c\n\n"), DeliverOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// b's file vanishes from tmp/ (as if a cleaner took it): its rename
+	// fails after a's succeeded.
+	if err := os.Remove(filepath.Join(dir, Tmp, b.Base()[:strings.Index(b.Base(), ",S=")])); err != nil {
+		t.Fatal(err)
+	}
+	if err := Publish([]*Staged{a, b, c}); err == nil {
+		t.Fatal("Publish succeeded without b")
+	}
+	if names := dirNames(t, filepath.Join(dir, New)); len(names) != 0 {
+		t.Fatalf("new/ holds %v after a failed Publish", names)
+	}
+	if a.Filename() != "" {
+		t.Errorf("a still claims to be published as %q", a.Filename())
+	}
+	for _, s := range []*Staged{a, b, c} {
+		s.Discard()
+	}
+	if names := dirNames(t, filepath.Join(dir, Tmp)); len(names) != 0 {
+		t.Fatalf("tmp/ holds %v after Discard", names)
+	}
+}
+
+// TestPlaceThenSync: Place makes the message visible in cur/ before
+// SyncPlaced; Unpublish takes a placed message back as well as a
+// published one.
+func TestPlaceThenSync(t *testing.T) {
+	dir := newMaildir(t)
+	s, err := Stage(dir, strings.NewReader("Subject: placed\n\n"), DeliverOptions{Cur: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Place([]*Staged{s}); err != nil {
+		t.Fatal(err)
+	}
+	if names := dirNames(t, filepath.Join(dir, Cur)); len(names) != 1 || names[0] != s.Filename() {
+		t.Fatalf("cur/ holds %v after Place, want %s", names, s.Filename())
+	}
+	if err := SyncPlaced([]*Staged{s}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Unpublish([]*Staged{s}); err != nil {
+		t.Fatal(err)
+	}
+	if names := dirNames(t, filepath.Join(dir, Cur)); len(names) != 0 {
+		t.Fatalf("cur/ holds %v after Unpublish", names)
+	}
+}

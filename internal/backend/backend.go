@@ -29,6 +29,11 @@
 // none: the store serves what it has), and a mailbox the server may not
 // look inside (a permission error) to NO [NOPERM]; LIST still shows it.
 //
+// A change (APPEND, COPY, MOVE, STORE, EXPUNGE) whose mailbox lock
+// another process holds past the lock timeout answers NO [INUSE] and
+// changes nothing (store.ErrLocked); SELECT, EXAMINE, STATUS, NOOP and
+// IDLE never wait for the lock, and show new files once they have UIDs.
+//
 // Mailbox names use '.' between hierarchy levels, as Maildir++ does on
 // disk; "INBOX" (any case) is the root Maildir. Folder names are in
 // modified UTF-7 on disk (as Dovecot writes them) and UTF-8 for the
@@ -165,6 +170,8 @@ func mapErr(err error) error {
 		return errors.Join(imap.ErrOverQuota, err)
 	case errors.Is(err, store.ErrMailboxGone):
 		return errors.Join(imap.ErrNoSuchMailbox, err)
+	case errors.Is(err, store.ErrLocked):
+		return errors.Join(imap.ErrLocked, err)
 	case maildir.NoSpace(err):
 		return errors.Join(imap.ErrNoSpace, err)
 	case errors.Is(err, fs.ErrPermission):
@@ -659,7 +666,7 @@ next:
 	if len(keywords) > 0 {
 		k, missing, err := mb.KeywordFlags(ctx, keywords, true)
 		if err != nil {
-			return 0, err
+			return 0, mapErr(err)
 		}
 		if len(missing) > 0 {
 			return 0, imap.ErrKeywordsFull

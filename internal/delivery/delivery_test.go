@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/cistern-mail/cistern/internal/store"
+	"github.com/cistern-mail/cistern/internal/testfault"
+	"github.com/cistern-mail/cistern/internal/uidlist"
 	"github.com/cistern-mail/cistern/maildir"
 )
 
@@ -628,5 +630,60 @@ func TestNormalizer(t *testing.T) {
 	}
 	if err := iotest.TestReader(newNormalizer(strings.NewReader("a\nb\n"), 0), []byte("a\r\nb\r\n")); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestDeliverWithoutTheLock: delivery needs neither the mailbox lock nor
+// a writable dovecot-uidlist. With the lock held by a live process, left
+// empty or garbled, or the uidlist unwritable, the message is delivered
+// into new/ (a success, which the sender must not retry); a sync shows it
+// only once it can give it a UID, after the fault.
+func TestDeliverWithoutTheLock(t *testing.T) {
+	type fault struct {
+		name string
+		make func(t *testing.T, dir string) func()
+	}
+	faults := []fault{{"dovecot-uidlist unwritable", func(t *testing.T, dir string) func() {
+		return testfault.Unwritable(t, filepath.Join(dir, uidlist.FileName))
+	}}}
+	for _, k := range testfault.LockKinds {
+		faults = append(faults, fault{"lock " + k.String(), func(t *testing.T, dir string) func() {
+			return testfault.HoldLock(t, dir, k)
+		}})
+	}
+	for _, fl := range faults {
+		t.Run(fl.name, func(t *testing.T) {
+			f := newFixture(t, "a")
+			if res := f.d.Deliver(Envelope{}, f.resolve(t, "a"), strings.NewReader(sampleMsg)); res[0].Err != nil {
+				t.Fatal(res[0].Err)
+			}
+			mb, err := store.Open(f.root("a"), store.Options{Lock: uidlist.LockOptions{Timeout: time.Minute}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := mb.Sync(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			end := fl.make(t, f.root("a"))
+			res := f.d.Deliver(Envelope{}, f.resolve(t, "a"), strings.NewReader(sampleMsg))
+			if res[0].Err != nil {
+				t.Fatalf("delivery during the fault: %v", res[0].Err)
+			}
+			if _, err := os.Stat(filepath.Join(f.root("a"), maildir.New, res[0].Filename)); err != nil {
+				t.Fatalf("delivered, yet not in new/: %v", err)
+			}
+			ch, err := mb.Sync(t.Context())
+			if err != nil || ch.Unassigned != 1 || len(mb.Messages()) != 1 {
+				t.Fatalf("sync during the fault: %+v, %v, %d messages", ch, err, len(mb.Messages()))
+			}
+			end()
+			ch, err = mb.Sync(t.Context())
+			if err != nil || len(ch.New) != 1 || ch.New[0].Base != maildir.BaseName(res[0].Filename) {
+				t.Fatalf("sync after the fault: %+v, %v", ch, err)
+			}
+			if err := mb.CheckFiles(); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

@@ -53,6 +53,24 @@
 // not assigned here: the next sync of the mailbox does it, under its
 // lock, as for any foreign delivery into new/.
 //
+// # Failures and the mailbox lock
+//
+// A message durably in new/ is delivered: that is the Maildir contract,
+// which every reader (ours, Dovecot, mutt) honours by numbering what it
+// finds there. So delivery, unlike APPEND and COPY (package store), takes
+// no mailbox lock and writes no dovecot-uidlist: a lock held by a live
+// process, left empty or garbled, or a uidlist that cannot be written
+// neither delays nor fails a delivery; the UID waits for the first sync
+// that can write it. Taking the lock here would turn a stuck lock into
+// bounced or deferred mail, and buy nothing a sync does not do.
+//
+// A failure reported leaves no message behind. Every step that can fail
+// comes before the rename into new/ (quota check, spool, link into tmp/,
+// whose file is then removed), except the fsync of new/ after it, on
+// whose failure maildir.Link unlinks the message again. What follows the
+// fsync (the quota record, the notice to the daemon) cannot undo a
+// delivery, so its failure is logged, not reported.
+//
 // # Added header lines
 //
 //	Return-Path: <sender>    always ("<>" for the null sender)

@@ -36,6 +36,7 @@ var (
 	ErrNoSpace          = errors.New("not enough disk space")       // NO [OVERQUOTA], saying so
 	ErrNoPerm           = errors.New("permission denied")           // NO [NOPERM]
 	ErrInUse            = errors.New("mailbox busy")                // NO [INUSE]
+	ErrLocked           = errors.New("mailbox locked")              // NO [INUSE], "Mailbox is locked by another process"
 	ErrKeywordsFull     = errors.New("no room for another keyword") // NO [LIMIT]
 	ErrUnavailable      = errors.New("temporarily unavailable")     // NO [UNAVAILABLE]
 	ErrNoSuchMessageErr = errors.New("no such message")             // NO [NONEXISTENT] / RFC 2180 for FETCH

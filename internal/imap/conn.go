@@ -425,6 +425,11 @@ func (c *conn) respondErr(tag string, err error) error {
 		code, text = "NOPERM", "Permission denied"
 	case errors.Is(err, ErrInUse):
 		code, text = "INUSE", "Mailbox busy; try again"
+	case errors.Is(err, ErrLocked):
+		// RFC 5530 §3: someone else holds the lock the command needs;
+		// nothing was done, and a later try may succeed.
+		c.log.Warn("mailbox locked", "tag", tag, "err", err)
+		code, text = "INUSE", "Mailbox is locked by another process; try again later"
 	case errors.Is(err, ErrUnavailable):
 		c.log.Warn("temporary failure", "tag", tag, "err", err)
 		c.outcome = outcomeError

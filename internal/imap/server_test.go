@@ -42,6 +42,7 @@ func (a *testAuth) Authenticate(ctx context.Context, user, pass string) (backend
 type testServer struct {
 	addr string
 	srv  *imap.Server
+	reg  *store.Registry
 	root string
 	auth *testAuth
 }
@@ -60,12 +61,19 @@ func (ts *testServer) setQuota(user string, q store.QuotaLimit) {
 // serves.
 func startServer(t *testing.T, opts ...func(*imap.Server)) *testServer {
 	t.Helper()
-	root := t.TempDir()
+	return startServerWith(t, t.TempDir(), store.Options{}, opts...)
+}
+
+// startServerWith starts a server whose users' Maildirs are under root
+// (two servers may share one, as two processes share a Maildir) and
+// whose store uses so.
+func startServerWith(t *testing.T, root string, so store.Options, opts ...func(*imap.Server)) *testServer {
+	t.Helper()
 	w, err := store.NewWatcher(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := store.NewRegistry(store.Options{}, w)
+	reg := store.NewRegistry(so, w)
 	auth := &testAuth{root: root}
 	srv := &imap.Server{
 		Backend: &backend.Backend{Auth: auth, Registry: reg},
@@ -88,11 +96,12 @@ func startServer(t *testing.T, opts ...func(*imap.Server)) *testServer {
 			t.Errorf("Serve: %v", err)
 		}
 		w.Close()
+		reg.Close()
 		if n := srv.Panics.Load(); n != 0 {
 			t.Errorf("%d sessions panicked", n)
 		}
 	})
-	return &testServer{addr: ln.Addr().String(), srv: srv, root: root, auth: auth}
+	return &testServer{addr: ln.Addr().String(), srv: srv, reg: reg, root: root, auth: auth}
 }
 
 type testLog struct{ t *testing.T }
@@ -108,6 +117,8 @@ type rawClient struct {
 	c net.Conn
 	r *bufio.Reader
 	n int
+	// timeout bounds the wait for each line; 0: readTimeout.
+	timeout time.Duration
 }
 
 func dialRaw(t *testing.T, ts *testServer) *rawClient {
@@ -131,7 +142,11 @@ const readTimeout = 20 * time.Second
 
 func (rc *rawClient) line() string {
 	rc.t.Helper()
-	rc.c.SetReadDeadline(time.Now().Add(readTimeout))
+	timeout := rc.timeout
+	if timeout == 0 {
+		timeout = readTimeout
+	}
+	rc.c.SetReadDeadline(time.Now().Add(timeout))
 	l, err := rc.r.ReadString('\n')
 	if err != nil {
 		rc.t.Fatalf("reading: %v (got %q)", err, l)

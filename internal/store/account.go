@@ -511,8 +511,9 @@ func (m *Mailbox) refreshKeywords() {
 }
 
 // KeywordFlags maps keyword names to flag letters, adding names not yet
-// in dovecot-keywords when create is set (under the mailbox lock). Names
-// that cannot be had (26 in use, or !create) are returned in missing.
+// in dovecot-keywords when create is set (under the mailbox lock, waited
+// for as a change waits: ErrLocked). Names that cannot be had (26 in
+// use, or !create) are returned in missing.
 func (m *Mailbox) KeywordFlags(ctx context.Context, names []string, create bool) (f maildir.Flags, missing []string, err error) {
 	f, absent, err := m.knownKeywordFlags(names)
 	if err != nil || len(absent) == 0 || !create {
@@ -551,7 +552,7 @@ func (m *Mailbox) keywordFlagsHeld(lock *uidlist.Lock, names []string) (f maildi
 	defer m.kwMu.Unlock()
 	k, err := m.readKeywordsLocked() // reread under the lock
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, lockError(m.dir, err)
 	}
 	added := false
 	for _, n := range names {

@@ -14,7 +14,7 @@ import (
 
 // A message file another user owns cannot be hard-linked by the daemon's
 // user where the kernel protects hard links (fs.protected_hardlinks):
-// COPY copies it instead of failing. The test takes another filesystem
+// COPY copies it instead of failing (stageCopy). The test takes another filesystem
 // identity on its thread (setfsuid), which needs root.
 func TestCopyIntoFileOfAnotherUser(t *testing.T) {
 	if os.Geteuid() != 0 {
@@ -65,10 +65,15 @@ func TestCopyIntoFileOfAnotherUser(t *testing.T) {
 		os.Remove(probe)
 		t.Fatalf("link as uid %d: %v; want EPERM (is fs.protected_hardlinks 1?)", other, err)
 	}
-	name, err := copyInto(path, dst, 0)
+	s, err := stageCopy(path, dst, 0)
 	if err != nil {
-		t.Fatalf("copyInto: %v", err)
+		t.Fatalf("stageCopy: %v", err)
 	}
+	defer s.Discard()
+	if err := maildir.Publish([]*maildir.Staged{s}); err != nil {
+		t.Fatal(err)
+	}
+	name := s.Filename()
 	got, err := os.ReadFile(filepath.Join(dst, "cur", name))
 	if err != nil || string(got) != "abcd" {
 		t.Fatalf("copy holds %q, %v", got, err)

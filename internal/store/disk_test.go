@@ -82,8 +82,8 @@ func TestSyncFullDisk(t *testing.T) {
 
 	for i := 0; i < 2; i++ {
 		ch := sync1(t, mb)
-		if len(ch.New) != 0 || ch.Deferred != 1 {
-			t.Fatalf("sync %d on a full disk: new %v, deferred %d; want nothing new and 1 deferred", i, bases(ch.New), ch.Deferred)
+		if len(ch.New) != 0 || ch.Unassigned != 1 {
+			t.Fatalf("sync %d on a full disk: new %v, unassigned %d; want nothing new and 1 unassigned", i, bases(ch.New), ch.Unassigned)
 		}
 	}
 	if got := bases(mb.Messages()); !slices.Equal(got, []string{a, b}) {
@@ -95,8 +95,8 @@ func TestSyncFullDisk(t *testing.T) {
 
 	free()
 	ch := sync1(t, mb)
-	if len(ch.New) != 1 || ch.New[0].Base != c || ch.New[0].UID != 4 || ch.Deferred != 0 {
-		t.Fatalf("sync with room again: new %v (UIDs %v), deferred %d; want %s with UID 4", bases(ch.New), uids(ch.New), ch.Deferred, c)
+	if len(ch.New) != 1 || ch.New[0].Base != c || ch.New[0].UID != 4 || ch.Unassigned != 0 {
+		t.Fatalf("sync with room again: new %v (UIDs %v), unassigned %d; want %s with UID 4", bases(ch.New), uids(ch.New), ch.Unassigned, c)
 	}
 	if err := mb.CheckFiles(); err != nil {
 		t.Error(err)
@@ -114,8 +114,8 @@ func TestSyncFullDiskRecordFits(t *testing.T) {
 	c := f.put(maildir.New, "")
 	testfs.Fill(t, filepath.Dir(f.dir))
 	ch := sync1(t, mb)
-	if len(ch.New) != 1 || ch.New[0].Base != c || ch.Deferred != 0 {
-		t.Fatalf("sync on a full disk: new %v, deferred %d; want %s", bases(ch.New), ch.Deferred, c)
+	if len(ch.New) != 1 || ch.New[0].Base != c || ch.Unassigned != 0 {
+		t.Fatalf("sync on a full disk: new %v, unassigned %d; want %s", bases(ch.New), ch.Unassigned, c)
 	}
 	if err := mb.CheckFiles(); err != nil {
 		t.Error(err)

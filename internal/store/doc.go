@@ -34,13 +34,17 @@
 //     each file still exists, in one append. A file found by a listing is
 //     never given a UID unless it existed while the lock was held, so a
 //     base name whose record was dropped (it was proven gone) never comes
-//     back with a second UID. Files this process has just made (APPEND,
-//     COPY) get theirs in any case: a foreign program may rename or
-//     delete one at once, and the next sync follows or expunges it.
+//     back with a second UID. When the lock cannot be had at once (see
+//     Locking) or the uidlist cannot be written, those files stay out of
+//     the state until a later sync numbers them (Changes.Unassigned):
+//     the news waits, the sync succeeds. Files this process has just made
+//     (APPEND, COPY) are put into cur/ only under the lock, and get
+//     their UIDs in any case: a foreign program may rename or delete one
+//     at once, and the next sync follows or expunges it.
 //     When the disk has no room for their records (ENOSPC, EDQUOT), the
-//     files found by the listings wait unnumbered and the sync goes on
-//     (Changes.Deferred): reading never needs free space. A mailbox
-//     without a UIDVALIDITY yet cannot be read without writing one.
+//     files found by the listings wait unnumbered the same way: reading
+//     never needs free space. A mailbox without a UIDVALIDITY yet cannot
+//     be read without writing one.
 //  5. Known base names absent from the listings are suspects. A suspect
 //     becomes an expunge only when the new/ and cur/ listings of this sync
 //     were both proven complete, and a proven reread of new/ (for a file
@@ -89,20 +93,56 @@
 // # Locking
 //
 // Mailbox.wmu serializes the writers: syncs and every change (STORE,
-// EXPUNGE, APPEND, COPY's adoption, MOVE on both sides). Mailbox.mu
-// guards the state; a writer holds it while it reads or changes the
-// state and lets go of it around file system I/O that needs none (the
-// listings, the mailbox lock, the uidlist append), so readers never wait
-// for the disk. What a writer found reaches the subscribers when it
-// publishes, at its end. The mailbox lock (dovecot-uidlist.lock) is
-// taken only to append to or rewrite the uidlist and to fix duplicates,
-// for milliseconds; readers never take it. No method does network I/O.
+// EXPUNGE, APPEND, COPY's adoption, MOVE on both sides). Mailbox.mu guards the state; a
+// writer holds it while it reads or changes the state and lets go of it
+// around file system I/O that needs none (the listings, the mailbox
+// lock, the uidlist append), so readers (FETCH, SEARCH, a SELECT's
+// snapshot) never wait for the disk. What a writer found reaches the
+// subscribers when it publishes, at its end. No method does network I/O.
 //
-// Lock order: a writer lock, then a mailbox lock (dotlock). A Move holds
-// the source's writer lock and the target's dotlock, never two writer
-// locks, and no writer lock is ever taken under a dotlock, so Moves in
-// opposite directions cannot deadlock. The keyword cache's kwMu is a
-// leaf: nothing is taken under it.
+// The mailbox lock (dovecot-uidlist.lock, shared with Dovecot's tools)
+// is taken to append to or rewrite the uidlist, to fix duplicates, and
+// for every change; its holders keep it for milliseconds. Who waits for
+// it, and for how long (lock.go):
+//
+//   - A change (APPEND, COPY, STORE, EXPUNGE) takes its turn among this
+//     process's changes, then the lock, then wmu: it never waits for the
+//     lock while holding wmu. It waits up to the lock timeout
+//     (Options.Lock.Timeout), then fails with ErrLocked, having changed
+//     nothing; so does a new keyword's write to dovecot-keywords, which
+//     holds nothing else while it waits. APPEND and COPY write their
+//     files into tmp/ before they wait, and rename them into cur/ only
+//     under the lock; a uidlist that cannot be written, or a cur/ that
+//     cannot be fsynced, gets them unlinked again before the lock is let
+//     go: a change that fails leaves no message.
+//   - A sync that is no part of a change (SELECT, EXAMINE, STATUS, NOOP,
+//     IDLE, Kick, FETCH's lookup of a moved file) is a reader of the
+//     lock: it tries it for readerLockWait at most once per sync, and not
+//     at all while one of this process's changes holds it or waits for
+//     it. Without it, new files stay without a UID and the sync
+//     succeeds. Files left because of a change of ours are numbered by
+//     that change, under its lock, before it ends; for any other holder
+//     the first such sync in a row logs it, and a retry is arranged (a
+//     sync lockRetryDelay later when someone is subscribed). The cheap
+//     check never skips the next sync.
+//   - The first sync of a mailbox with neither a dovecot-uidlist nor a
+//     UIDVALIDITY waits as a change does, but only creatorLockWait, then
+//     fails with ErrLocked: nothing can be shown before the uidlist.
+//   - A sync that a change makes (a STORE that found a file renamed)
+//     uses the change's lock.
+//
+// Deliveries (package delivery, other programs) put files into new/
+// without the lock; they get their UIDs at the next sync.
+//
+// Lock order: a change's turn, then a mailbox lock (dotlock), then a
+// writer lock (wmu), then mu. A Move is a change of its source whose
+// mailbox lock is the target's: it takes the source's turn, the
+// target's dotlock, then the source's writer lock; it adopts the moved
+// messages in the target only after letting go of the dotlock. No
+// writer lock is held while a dotlock is waited for, and no Move holds
+// two writer locks or two dotlocks, so Moves in opposite directions
+// cannot deadlock. The keyword cache's kwMu is a leaf: nothing is taken
+// under it.
 //
 // # Quota
 //

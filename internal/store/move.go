@@ -58,8 +58,9 @@ type moving struct {
 // dst's cur/: at every instant its file is in exactly one of the two
 // mailboxes, whenever the process dies. The steps:
 //
-//  1. Under m's writer lock, the messages are taken from the state, then
-//     dst's lock (dovecot-uidlist.lock) is taken and its uidlist read.
+//  1. m's turn among this process's changes and dst's lock
+//     (dovecot-uidlist.lock) are taken, then m's writer lock; the
+//     messages are taken from the state and dst's uidlist is read.
 //  2. Each file is renamed into dst's cur/ under its final name: its base
 //     name, or a fresh one (with the same S= and W=) when dst's uidlist
 //     already has a record for it, and its flags with the keywords given
@@ -83,11 +84,14 @@ type moving struct {
 //  6. With m's locks released, dst adopts the messages under its own
 //     writer lock with the UIDs appended, and tells its subscribers.
 //
-// While it holds m's writer lock, Move takes of dst only its dotlock and
-// the leaf locks of its keyword cache and uidlist reader; it takes dst's
-// writer lock after letting go of m's. So a Move in the other direction
-// cannot deadlock with it: no holder of a dotlock waits for a writer
-// lock. Index entries follow the messages into dst.
+// Move is a change of m whose mailbox lock is dst's (lock.go): it takes
+// m's turn, dst's dotlock, then m's writer lock, and while it holds that
+// only the leaf locks of dst's keyword cache and uidlist reader; it
+// takes dst's writer lock after letting go of m's and of the dotlock. It
+// never waits for a lock while holding a writer lock, and never holds
+// two turns, two dotlocks or two writer locks, so a Move in the other
+// direction cannot deadlock with it. Index entries follow the messages
+// into dst.
 func (m *Mailbox) Move(ctx context.Context, uids []uint32, dst *Mailbox, from *Subscription) (validity uint32, srcUIDs, dstUIDs []uint32, err error) {
 	moved, validity, err := m.moveOut(ctx, uids, dst, from)
 	if err != nil || len(moved) == 0 {
@@ -109,6 +113,25 @@ func (m *Mailbox) Move(ctx context.Context, uids []uint32, dst *Mailbox, from *S
 // moveOut does steps 1 to 5 of Move and returns the messages moved, in
 // source UID order, and dst's UIDVALIDITY.
 func (m *Mailbox) moveOut(ctx context.Context, uids []uint32, dst *Mailbox, from *Subscription) ([]*moving, uint32, error) {
+	// A change of m whose mailbox lock is dst's (lock.go): m's turn,
+	// then dst's lock, then m's writer lock, never waiting for a lock
+	// while holding a writer lock.
+	timeout := m.lockTimeout()
+	deadline := time.Now().Add(timeout)
+	giveTurn, err := m.takeTurn(ctx, timeout)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer giveTurn()
+	lock, err := dst.acquireUntil(ctx, deadline, timeout)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer func() {
+		if err := lock.Release(); err != nil {
+			dst.log.Warn("releasing the mailbox lock", "err", err)
+		}
+	}()
 	m.lockWriter()
 	defer m.unlockWriter()
 	defer m.withLogLocked(ctx)()
@@ -129,8 +152,7 @@ func (m *Mailbox) moveOut(ctx context.Context, uids []uint32, dst *Mailbox, from
 	}
 	var validity uint32
 	var stuck []*moving
-	var err error
-	m.unlocked(func() { validity, stuck, err = m.renameInto(ctx, dst, ms) })
+	m.unlocked(func() { validity, stuck, err = m.renameInto(dst, lock, ms) })
 	if err != nil {
 		// What could not be renamed back is in dst, without a UID
 		// there: gone from m, and every session hears of it.
@@ -178,18 +200,10 @@ func (m *Mailbox) dropEntry(e *entry, ch *Changes) {
 }
 
 // renameInto does steps 1 (from the lock on) to 4 of Move for ms, in
-// source UID order: on success the moved ones have their name and
-// dstUID. On failure it returns the messages it could not rename back.
-// Held with m's wmu, without its mu.
-func (m *Mailbox) renameInto(ctx context.Context, dst *Mailbox, ms []*moving) (validity uint32, stuck []*moving, err error) {
-	lock, err := uidlist.AcquireLock(ctx, dst.dir, dst.opts.Lock)
-	if err != nil {
-		return 0, nil, fmt.Errorf("store: locking %s: %w", dst.dir, err)
-	}
-	defer lock.Release()
-	if err := dst.checkDir(); err != nil {
-		return 0, nil, err // the lock and the uidlist may be another directory's
-	}
+// source UID order, under dst's lock: on success the moved ones have
+// their name and dstUID. On failure it returns the messages it could
+// not rename back. Held with m's wmu, without its mu.
+func (m *Mailbox) renameInto(dst *Mailbox, lock *uidlist.Lock, ms []*moving) (validity uint32, stuck []*moving, err error) {
 	locked := time.Now()
 	f, problems, err := dst.reader.Refresh()
 	for _, p := range problems {

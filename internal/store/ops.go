@@ -16,9 +16,18 @@ import (
 )
 
 // Our own changes (DESIGN.md §4): renames and unlinks happen under the
-// mailbox lock; a file that another program renamed meanwhile (ErrMoved)
-// is looked for again by a sync and the change retried once; every
-// change is published to the subscribers only after it is on disk.
+// mailbox lock, which each change takes before wmu (beginChange,
+// lock.go) and waits for up to the lock timeout (then ErrLocked, and
+// nothing changed); a file that another program renamed meanwhile
+// (ErrMoved) is looked for again by a sync and the change retried once;
+// every change is published to the subscribers only after it is on disk.
+//
+// A NO means not done (DESIGN.md §4): APPEND and COPY write their files
+// into tmp/ first, then take the lock, rename them into cur/ and record
+// their UIDs; a lock that cannot be had leaves nothing but tmp/ files,
+// which are removed, and a uidlist that cannot be written gets the files
+// taken back out of cur/ before the lock is released, so that no other
+// process can number them meanwhile.
 
 // ErrNoSuchMessage: the UID is not (or no longer) in the mailbox.
 var ErrNoSuchMessage = errors.New("store: no such message")
@@ -55,13 +64,22 @@ func (op FlagOp) apply(old, f maildir.Flags) maildir.Flags {
 // returns the messages as they are afterwards (changed or not), in UID
 // order. UIDs that are gone are skipped. Subscribers other than from hear
 // of the changes; the caller reports them itself.
+//
+// It waits for the mailbox lock up to the lock timeout; past that the
+// error wraps ErrLocked and no flag changed.
 func (m *Mailbox) SetFlags(ctx context.Context, uids []uint32, op FlagOp, flags maildir.Flags, from *Subscription) ([]Message, error) {
-	m.lockWriter()
-	defer m.unlockWriter()
+	if !m.anyKnown(uids) {
+		return nil, nil
+	}
+	end, err := m.beginChange(ctx, m.lockTimeout())
+	if err != nil {
+		return nil, err
+	}
+	defer end()
 	defer m.withLogLocked(ctx)()
 	ch := &Changes{}
 	var out []Message
-	err := m.retryMoved(ctx, uids, func(e *entry) error {
+	err = m.retryMoved(ctx, uids, func(e *entry) error {
 		nf := op.apply(e.flags, flags)
 		if nf == e.flags && e.sub == maildir.Cur {
 			out = append(out, e.message())
@@ -89,10 +107,16 @@ func (m *Mailbox) SetFlags(ctx context.Context, uids []uint32, op FlagOp, flags 
 
 // Expunge removes the messages with the given UIDs and returns those
 // that were removed, in UID order. Subscribers other than from hear of
-// them.
+// them. It waits for the mailbox lock as SetFlags does (ErrLocked).
 func (m *Mailbox) Expunge(ctx context.Context, uids []uint32, from *Subscription) ([]Message, error) {
-	m.lockWriter()
-	defer m.unlockWriter()
+	if !m.anyKnown(uids) {
+		return nil, nil
+	}
+	end, err := m.beginChange(ctx, m.lockTimeout())
+	if err != nil {
+		return nil, err
+	}
+	defer end()
 	defer m.withLogLocked(ctx)()
 	ch := &Changes{}
 	gone := make(map[*entry]bool)
@@ -114,7 +138,7 @@ func (m *Mailbox) Expunge(ctx context.Context, uids []uint32, from *Subscription
 		m.msgsChanged()
 		clear(gone)
 	}
-	err := m.retryMoved(ctx, uids, func(e *entry) error {
+	err = m.retryMoved(ctx, uids, func(e *entry) error {
 		if err := maildir.Remove(m.dir, e.sub, e.filename); err != nil {
 			return err
 		}
@@ -130,27 +154,24 @@ func (m *Mailbox) Expunge(ctx context.Context, uids []uint32, from *Subscription
 	return ours, err
 }
 
-// retryMoved runs change on the message of each UID under the mailbox
-// lock; flush applies what the changes did to the state before a sync. A file that another program renamed or removed meanwhile
-// (ErrMoved) is looked for by a sync, with the lock released, and the
-// change is tried once more where the sync found it; the sync's own
-// findings go to every subscriber. Held with wmu and mu.
+// anyKnown reports whether any of uids is a message of the mailbox: a
+// change of none needs no lock (a CLOSE with nothing to expunge works
+// while another process holds the lock).
+func (m *Mailbox) anyKnown(uids []uint32) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.ContainsFunc(uids, func(uid uint32) bool { return m.byUID(uid) != nil })
+}
+
+// retryMoved runs change on the message of each UID; flush applies what
+// the changes did to the state before a sync. A file that another
+// program renamed or removed meanwhile (ErrMoved) is looked for by a sync
+// (under the change's lock), and the change is tried once more where the
+// sync found it; the sync's own findings go to every subscriber. Held
+// with what beginChange takes.
 func (m *Mailbox) retryMoved(ctx context.Context, uids []uint32, change func(*entry) error, flush func()) error {
 	for attempt := 0; attempt < 2 && len(uids) > 0; attempt++ {
 		var moved []uint32
-		var lock *uidlist.Lock
-		var err error
-		m.unlocked(func() { lock, err = uidlist.AcquireLock(ctx, m.dir, m.opts.Lock) })
-		if err != nil {
-			if m.checkDir() != nil {
-				return ErrMailboxGone
-			}
-			return fmt.Errorf("store: locking %s: %w", m.dir, err)
-		}
-		if err := m.checkDir(); err != nil {
-			lock.Release()
-			return err // the files at the path are another mailbox's
-		}
 		for _, uid := range uids {
 			e := m.byUID(uid)
 			if e == nil {
@@ -162,11 +183,9 @@ func (m *Mailbox) retryMoved(ctx context.Context, uids []uint32, change func(*en
 				continue
 			}
 			if err != nil {
-				lock.Release()
 				return err
 			}
 		}
-		lock.Release()
 		if len(moved) == 0 || attempt == 1 {
 			return nil // what moved twice: the next sync says where
 		}
@@ -179,44 +198,124 @@ func (m *Mailbox) retryMoved(ctx context.Context, uids []uint32, change func(*en
 	return nil
 }
 
+// testHookPublished, set by tests, runs when APPEND or COPY has put its
+// files into cur/ and is about to record their UIDs.
+var testHookPublished func()
+
+// testHookSyncPlaced, set by tests, stands in for the fsync of cur/ after
+// APPEND or COPY recorded their files: its failure is one a test cannot
+// cause on a real file system.
+var testHookSyncPlaced func() error
+
 // Append delivers a message into the mailbox with the given flags and
 // internal date (zero: now) and returns it with its UID. The message is
-// durable before Append returns (DESIGN.md §4).
+// durable before Append returns (DESIGN.md §4). On error nothing is left
+// in the mailbox (adoptStaged); an error wrapping ErrLocked says the
+// mailbox lock could not be had within the lock timeout.
 func (m *Mailbox) Append(ctx context.Context, r io.Reader, flags maildir.Flags, date time.Time, from *Subscription) (Message, error) {
-	name, err := maildir.Deliver(m.dir, r, maildir.DeliverOptions{Cur: true, Flags: flags, Time: date})
+	s, err := maildir.Stage(m.dir, r, maildir.DeliverOptions{Cur: true, Flags: flags, Time: date})
 	if err != nil {
 		return Message{}, err
 	}
-	msgs, err := m.adoptDelivered(ctx, []string{name}, from)
+	msgs, err := m.adoptStaged(ctx, []*maildir.Staged{s}, from)
 	if err != nil {
 		return Message{}, err
-	}
-	if len(msgs) != 1 {
-		return Message{}, fmt.Errorf("store: appended %s vanished before it got a UID", name)
 	}
 	return msgs[0], nil
 }
 
-// adoptDelivered gives UIDs to files that this process just put into
-// cur/, in one append, and returns them in the order given.
-func (m *Mailbox) adoptDelivered(ctx context.Context, names []string, from *Subscription) ([]Message, error) {
-	m.lockWriter()
-	defer m.unlockWriter()
-	defer m.withLogLocked(ctx)()
-	fresh := make(map[string][]sighting, len(names))
-	order := make([]string, len(names))
-	for i, n := range names {
-		order[i] = maildir.BaseName(n)
-		if _, known := m.byBase[order[i]]; !known { // a sync may have been faster
-			fresh[order[i]] = []sighting{{maildir.Cur, n}}
+// adoptStaged delivers the messages staged in this mailbox's tmp/
+// (maildir.Stage, StageLink) into cur/ and gives them UIDs, all or none,
+// and returns them in the order given. The steps, and what each failure
+// leaves:
+//
+//  1. Take the change's turn and the mailbox lock (lockChange), so that
+//     no other process numbers a file whose command may yet fail. Not to
+//     be had within the lock timeout: ErrLocked; the staged files are
+//     removed from tmp/.
+//  2. Read the uidlist under the lock; replaced by one with another
+//     UIDVALIDITY: sync first, under the same lock, so that the new
+//     files are numbered after the new UIDs, in the order given.
+//  3. Rename the files into cur/ (maildir.Place), without wmu: syncs
+//     meanwhile see them and leave them to this change. Failure: the
+//     files renamed so far are unlinked again; the rest removed from
+//     tmp/.
+//  4. Append their records to the uidlist in one write and fsync it
+//     (assignOwn), then fsync cur/ (maildir.SyncPlaced; on ext4 the
+//     uidlist's fsync has already carried the renames to the journal, so
+//     the lock is held for one journal commit, not two). Failure of
+//     either (EACCES, EPERM, ENOSPC, EIO): the files are unlinked from
+//     cur/ while the lock is still held (maildir.Unpublish), the state
+//     is as it was (records already written stay, naming no file, and
+//     their UIDs are never given again), and the error is returned. A
+//     file a lockless program renamed meanwhile cannot be taken back;
+//     that is logged.
+//  5. Publish the new messages to the subscribers; let go of the lock.
+//
+// A crash after step 3 and before step 4 ends leaves files in cur/
+// without a UID that no client was told of: the next sync numbers them
+// (a message whose APPEND got no answer).
+func (m *Mailbox) adoptStaged(ctx context.Context, staged []*maildir.Staged, from *Subscription) ([]Message, error) {
+	defer func() {
+		for _, s := range staged {
+			s.Discard() // what is not in cur/ now is not to be
 		}
+	}()
+	if len(staged) == 0 {
+		return nil, nil
 	}
-	f, err := m.refreshUIDList()
+	lock, unlock, err := m.lockChange(ctx, m.lockTimeout())
 	if err != nil {
 		return nil, err
 	}
+	defer unlock()
+	if err := m.syncIfReplaced(ctx, lock); err != nil {
+		return nil, err
+	}
+	if err := maildir.Place(staged); err != nil {
+		return nil, err
+	}
+	if testHookPublished != nil {
+		testHookPublished()
+	}
+
+	m.enterChange(lock)
+	defer m.leaveChange()
+	defer m.adoptWaitingLocked(ctx)
+	defer m.withLogLocked(ctx)()
+	names := make([]string, len(staged))
+	for i, s := range staged {
+		names[i] = s.Filename()
+	}
 	ch := &Changes{}
-	if err := m.assign(ctx, f, fresh, order, ch); err != nil {
+	f, err := m.refreshUIDList()
+	if err == nil && f != nil && m.uidvalidity != 0 && f.Header.UIDValidity != m.uidvalidity {
+		// Replaced since step 2, under our lock: only a program that
+		// ignores the lock does that.
+		err = fmt.Errorf("store: %s was replaced under the lock", filepath.Join(m.dir, uidlist.FileName))
+	}
+	if err == nil {
+		err = m.assignOwn(f, names, ch)
+	}
+	if err == nil {
+		// mu stays held: no reader may see the messages before they are
+		// durable, as they may yet be taken back.
+		if testHookSyncPlaced != nil {
+			err = testHookSyncPlaced()
+		} else {
+			err = maildir.SyncPlaced(staged)
+		}
+		if err != nil {
+			m.dropNewLocked(ch.New)
+		}
+	}
+	if err != nil {
+		var uerr error
+		m.unlocked(func() { uerr = maildir.Unpublish(staged) })
+		if uerr != nil {
+			m.logLocked().Error("a refused message could not be taken back: a later sync shows it",
+				"err", uerr, "cause", err)
+		}
 		return nil, err
 	}
 	out := make([]Message, 0, len(names))
@@ -225,16 +324,50 @@ func (m *Mailbox) adoptDelivered(ctx context.Context, names []string, from *Subs
 			out = append(out, e.message())
 		}
 	}
+	if len(out) != len(names) {
+		return nil, fmt.Errorf("store: %d of %d messages put into %s got no UID", len(names)-len(out), len(names), m.dir)
+	}
 	sortByUID(ch.New)
 	m.publish(ch, from)
 	return out, nil
+}
+
+// dropNewLocked takes messages that were just adopted, and published to
+// no one, back out of the state; their UIDs stay used. Held with mu.
+func (m *Mailbox) dropNewLocked(msgs []Message) {
+	gone := make(map[*entry]bool, len(msgs))
+	for _, msg := range msgs {
+		if e, ok := m.byBase[msg.Base]; ok && e.uid == msg.UID {
+			gone[e] = true
+			delete(m.byBase, e.base)
+			m.unindexName(e)
+		}
+	}
+	m.msgs = slices.DeleteFunc(m.msgs, func(e *entry) bool { return gone[e] })
+	m.msgsChanged()
+}
+
+// syncIfReplaced syncs, under the change's lock, when dovecot-uidlist now
+// has another UIDVALIDITY than the state: what follows then numbers files
+// after the new file's UIDs. It takes wmu and mu, and lets go of them.
+func (m *Mailbox) syncIfReplaced(ctx context.Context, lock *uidlist.Lock) error {
+	m.enterChange(lock)
+	defer m.leaveChange()
+	f, err := m.refreshUIDList()
+	if err != nil || f == nil || m.uidvalidity == 0 || f.Header.UIDValidity == m.uidvalidity {
+		return err
+	}
+	_, err = m.syncPublishLocked(ctx)
+	return err
 }
 
 // Copy copies the messages with the given UIDs into dst, keeping their
 // flags and internal dates, and returns the pairs of source and
 // destination UIDs in source UID order (COPYUID). Files are hard-linked
 // when both mailboxes share a filesystem. The two mailboxes are never
-// locked at once.
+// locked at once: the copies are staged in dst's tmp/ without a lock,
+// then adopted by dst all or none (adoptStaged), so that a COPY that
+// fails leaves no copy behind.
 func (m *Mailbox) Copy(ctx context.Context, uids []uint32, dst *Mailbox, from *Subscription) (src, dstUIDs []uint32, err error) {
 	type item struct {
 		uid   uint32
@@ -250,14 +383,19 @@ func (m *Mailbox) Copy(ctx context.Context, uids []uint32, dst *Mailbox, from *S
 	}
 	m.mu.Unlock()
 
-	var names []string
+	var staged []*maildir.Staged
+	defer func() {
+		for _, s := range staged {
+			s.Discard()
+		}
+	}()
 	var copied []uint32
 	for _, it := range items {
-		name, err := copyInto(it.path, dst.dir, it.flags)
+		s, err := stageCopy(it.path, dst.dir, it.flags)
 		if errors.Is(err, os.ErrNotExist) {
 			// Renamed under our feet: look it up again once.
 			if msg, ok := m.lookupFresh(ctx, it.uid); ok {
-				name, err = copyInto(filepath.Join(m.dir, msg.Sub, msg.Filename), dst.dir, msg.Flags)
+				s, err = stageCopy(filepath.Join(m.dir, msg.Sub, msg.Filename), dst.dir, msg.Flags)
 			}
 		}
 		if errors.Is(err, os.ErrNotExist) {
@@ -266,49 +404,43 @@ func (m *Mailbox) Copy(ctx context.Context, uids []uint32, dst *Mailbox, from *S
 		if err != nil {
 			return nil, nil, err
 		}
-		names = append(names, name)
+		staged = append(staged, s)
 		copied = append(copied, it.uid)
 	}
-	msgs, err := dst.adoptDelivered(ctx, names, from)
+	msgs, err := dst.adoptStaged(ctx, staged, from)
 	if err != nil {
 		return nil, nil, err
 	}
-	byBase := make(map[string]uint32, len(msgs))
-	for _, msg := range msgs {
-		byBase[msg.Base] = msg.UID
-	}
-	for i, n := range names {
-		if uid, ok := byBase[maildir.BaseName(n)]; ok {
-			src = append(src, copied[i])
-			dstUIDs = append(dstUIDs, uid)
-		}
+	for i, msg := range msgs {
+		src = append(src, copied[i])
+		dstUIDs = append(dstUIDs, msg.UID)
 	}
 	return src, dstUIDs, nil
 }
 
-// copyInto puts the message file at path into the Maildir dir's cur/
-// with flags: a hard link where possible, else a durable copy with the
-// same mtime (the internal date).
-func copyInto(path, dir string, flags maildir.Flags) (string, error) {
+// stageCopy stages the message file at path in the Maildir dir's tmp/,
+// to go into cur/ with flags: a hard link where possible, else a durable
+// copy with the same mtime (the internal date).
+func stageCopy(path, dir string, flags maildir.Flags) (*maildir.Staged, error) {
 	opts := maildir.DeliverOptions{Cur: true, Flags: flags}
-	name, err := maildir.Link(path, dir, opts)
+	s, err := maildir.StageLink(path, dir, opts)
 	// A copy where no link can be: across filesystems, or a file another
 	// user owns (a foreign program's delivery) where the kernel protects
 	// hard links (fs.protected_hardlinks: EPERM).
 	if !errors.Is(err, maildir.ErrCrossDevice) && !errors.Is(err, fs.ErrPermission) {
-		return name, err
+		return s, err
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	opts.Time = fi.ModTime()
-	return maildir.Deliver(dir, f, opts)
+	return maildir.Stage(dir, f, opts)
 }
 
 // lookupFresh syncs and returns the message with uid where it is now.

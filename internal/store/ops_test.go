@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -212,8 +213,8 @@ func TestAppendRacedByForeignProgram(t *testing.T) {
 			f := newFixture(t)
 			f.put(maildir.Cur, "")
 			mb, a, _ := twoSessions(t, f)
-			testHookBeforeAssignLock = func() {
-				testHookBeforeAssignLock = nil
+			testHookPublished = func() {
+				testHookPublished = nil
 				names, err := readNames(filepath.Join(f.dir, maildir.Cur))
 				if err != nil {
 					t.Error(err)
@@ -225,7 +226,7 @@ func TestAppendRacedByForeignProgram(t *testing.T) {
 					}
 				}
 			}
-			t.Cleanup(func() { testHookBeforeAssignLock = nil })
+			t.Cleanup(func() { testHookPublished = nil })
 			msg, err := mb.Append(ctx, strings.NewReader("Subject: raced\r\n\r\nbody\r\n"), flagsOf("S"), time.Time{}, a)
 			if err != nil {
 				t.Fatalf("APPEND raced by a foreign %s: %v", tc.name, err)
@@ -233,7 +234,7 @@ func TestAppendRacedByForeignProgram(t *testing.T) {
 			if msg.UID != 2 {
 				t.Fatalf("appended %+v, want UID 2", msg)
 			}
-			if testHookBeforeAssignLock != nil {
+			if testHookPublished != nil {
 				t.Fatal("the hook did not run")
 			}
 			tc.expect(t, sync1(t, mb), msg)
@@ -541,30 +542,37 @@ func TestCopyUIDsFollowSourceOrder(t *testing.T) {
 	}
 }
 
-// TestAdoptDeliveredKeepsOrder: files this process delivered get UIDs in
+// TestAdoptStagedKeepsOrder: files this process delivered get UIDs in
 // the order the caller gives, not in file-name order (the unique names'
 // microseconds and counters are not zero-padded, so their order is not
-// the order of delivery).
-func TestAdoptDeliveredKeepsOrder(t *testing.T) {
+// the order of delivery). The order given here is the reverse of the
+// names' order.
+func TestAdoptStagedKeepsOrder(t *testing.T) {
 	f := newFixture(t)
 	mb := f.open(Options{})
 	sync1(t, mb)
-	names := []string{"1700000000.M100000P1Q10.h:2,", "1700000000.M99999P1Q9.h:2,", "1700000000.M5P1Q1.h:2,"}
-	for _, n := range names {
-		if err := os.WriteFile(filepath.Join(f.dir, maildir.Cur, n), []byte("x"), 0o600); err != nil {
+	var staged []*maildir.Staged
+	for i := range 3 {
+		s, err := maildir.Stage(f.dir, strings.NewReader(fmt.Sprintf("Subject: %d\r\n\r\n", i)), maildir.DeliverOptions{Cur: true})
+		if err != nil {
 			t.Fatal(err)
 		}
+		staged = append(staged, s)
 	}
-	msgs, err := mb.adoptDelivered(ctx, names, nil)
+	slices.SortFunc(staged, func(a, b *maildir.Staged) int { return -strings.Compare(a.Base(), b.Base()) })
+	msgs, err := mb.adoptStaged(ctx, staged, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, m := range msgs {
-		if m.Filename != names[i] || m.UID != uint32(i+1) {
-			t.Fatalf("message %d: %+v", i, m)
+		if m.Filename != staged[i].Filename() || m.UID != uint32(i+1) {
+			t.Fatalf("message %d: %+v, want %s with UID %d", i, m, staged[i].Filename(), i+1)
 		}
 	}
 	if err := mb.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if err := mb.CheckFiles(); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -90,10 +90,12 @@ type Changes struct {
 	Skipped bool
 	// Assigned is the number of UIDs this sync appended to the uidlist.
 	Assigned int
-	// Deferred is the number of new files this sync found but could not
-	// give UIDs, the disk having no room for their records (ENOSPC,
-	// EDQUOT): they are not in New, and every later sync tries again.
-	Deferred int
+	// Unassigned is the number of files found without a UID that this
+	// sync could not give one (the mailbox lock or the uidlist could not
+	// be had, or the disk has no room for their records: ENOSPC,
+	// EDQUOT): they are not in the state yet, and a later sync numbers
+	// them.
+	Unassigned int
 }
 
 // Empty reports whether the sync changed nothing that sessions see.
@@ -136,8 +138,21 @@ type Mailbox struct {
 	id   dirID    // immutable
 	gone atomic.Bool
 
+	// changeTurn is this process's queue of changes for the mailbox
+	// lock (capacity 1): a change holds it from before it asks for the
+	// lock until it has let go of it, so that our changes hand the lock
+	// over here instead of polling its file. Taken before the mailbox
+	// lock and wmu, never after; a sync holding wmu only tries it
+	// (lock.go).
+	changeTurn chan struct{}
+	// kickAfterChange: a sync left its news to the change under way
+	// (leaveNewsLocked); set until that change has numbered it, else the
+	// change kicks a sync when it ends.
+	kickAfterChange atomic.Bool
+
 	// wmu serializes the writers: syncs and every change of the
-	// mailbox's files and state. It is taken before mu, never after. A
+	// mailbox's files and state. It is taken before mu, never after, and
+	// after changeTurn and the mailbox lock (lock.go). A
 	// writer holds mu while it reads or changes the state, and lets go of
 	// it (unlocked) around I/O that needs none — listing the directories,
 	// taking the uidlist lock, appending to the uidlist — so that readers
@@ -149,6 +164,24 @@ type Mailbox struct {
 	// opLog is the logger of the writer that holds wmu, when its ctx
 	// carries one (withLogLocked); nil: log. Guarded by wmu.
 	opLog *slog.Logger
+	// held is the mailbox lock of the change that holds wmu, which the
+	// syncs it makes use; nil: no change holds wmu. Guarded by wmu.
+	held *uidlist.Lock
+	// lockBusy: this sync could not have the mailbox lock and does not
+	// ask again; undone: it left work for a later sync (files without a
+	// UID, duplicates), which the cheap check must not skip. Both are
+	// reset by every sync. Guarded by wmu.
+	lockBusy, undone bool
+	// newsWaiting: syncs have been leaving new files without a UID
+	// since it was logged (newsWaitLocked). Guarded by wmu.
+	newsWaiting bool
+	// waitingNews: the files the last sync left to the change under way
+	// (leaveNewsLocked). Guarded by wmu.
+	waitingNews map[string][]sighting
+
+	retryMu      sync.Mutex  // guards retryTimer and retryStopped; taken after mu, never before
+	retryTimer   *time.Timer // a pending retry (retryLater)
+	retryStopped bool        // Close: no more retries
 
 	mu          sync.Mutex // guards every field below
 	reader      *uidlist.Reader
@@ -209,6 +242,7 @@ func Open(dir string, opts Options) (*Mailbox, error) {
 		byName:        [2]map[string]*entry{make(map[string]*entry), make(map[string]*entry)},
 		foreignLogged: make(map[string]bool),
 		unseenSnap:    -1,
+		changeTurn:    make(chan struct{}, 1),
 	}
 	f, err := m.refreshUIDList()
 	if err != nil {
@@ -232,12 +266,15 @@ func Open(dir string, opts Options) (*Mailbox, error) {
 	return m, nil
 }
 
-// Close releases what the Mailbox holds open. A closed Mailbox can still
-// be used; it opens again what it needs.
-// A closed Mailbox no longer holds its directory open: its inode number
-// may be given to another directory, which the identity check
-// (identity.go) would then take for its own.
+// Close releases what the Mailbox holds open and cancels a pending
+// retry (retryLater). A closed Mailbox can still be used; it opens again
+// what it needs, but arranges no more retries: news that waited for the
+// lock then comes with the next sync that someone asks for. A closed
+// Mailbox no longer holds its directory open: its inode number may be
+// given to another directory, which the identity check (identity.go)
+// would then take for its own.
 func (m *Mailbox) Close() error {
+	m.stopRetries()
 	m.dirf.Close()
 	return m.reader.Close()
 }
@@ -422,10 +459,39 @@ type sighting struct {
 // uidlist, returning what changed (see the package doc for the rules).
 //
 // What it finds is also published to every Subscription.
+//
+// Sync is a reader's: it never waits for the mailbox lock beyond
+// readerLockWait, and when the lock cannot be had, the files that need
+// it to get a UID wait for a later sync (Changes.Unassigned; lock.go).
+// Only the first sync of a mailbox that has neither a dovecot-uidlist nor
+// a UIDVALIDITY takes the lock as a change does, waiting up to
+// creatorLockWait (then ErrLocked): without the uidlist it cannot show
+// anything.
 func (m *Mailbox) Sync(ctx context.Context) (*Changes, error) {
+	if m.needsUIDList() {
+		end, err := m.beginChange(ctx, min(creatorLockWait, m.lockTimeout()))
+		if err != nil {
+			return nil, err
+		}
+		defer end()
+		return m.syncPublishLocked(ctx)
+	}
 	m.lockWriter()
 	defer m.unlockWriter()
 	return m.syncPublishLocked(ctx)
+}
+
+// needsUIDList reports whether the mailbox has no UIDVALIDITY yet and no
+// dovecot-uidlist to take one from: its first sync must write one.
+func (m *Mailbox) needsUIDList() bool {
+	m.mu.Lock()
+	uv := m.uidvalidity
+	m.mu.Unlock()
+	if uv != 0 {
+		return false
+	}
+	_, err := os.Lstat(filepath.Join(m.dir, uidlist.FileName))
+	return errors.Is(err, os.ErrNotExist)
 }
 
 // syncPublishLocked syncs and hands what it found to the subscribers.
@@ -434,6 +500,7 @@ func (m *Mailbox) Sync(ctx context.Context) (*Changes, error) {
 func (m *Mailbox) syncPublishLocked(ctx context.Context) (*Changes, error) {
 	defer m.withLogLocked(ctx)()
 	m.refreshKeywords()
+	m.lockBusy, m.undone, m.waitingNews = false, false, nil
 	ch, err := m.syncLocked(ctx)
 	m.waiting.Store(int64(m.suspects))
 	m.opts.Metrics.synced(ch)
@@ -646,13 +713,13 @@ func (m *Mailbox) syncOnce(ctx context.Context, ch *Changes) error {
 			fresh[base] = kept
 		}
 	}
-	if err := m.assign(ctx, f, fresh, nil, ch); err != nil {
+	if err := m.assignFound(ctx, f, fresh, ch); err != nil {
 		if !maildir.NoSpace(err) || m.uidvalidity == 0 {
 			return err
 		}
 		// Reading needs no room on the disk (DESIGN.md §4): the
 		// mailbox is served as it was, and the new files wait.
-		ch.Deferred = len(fresh)
+		ch.Unassigned = len(fresh)
 		m.logLocked().Warn("no room on the disk for the UIDs of new messages; they wait for a sync with room",
 			"messages", len(fresh), "err", err)
 	}
@@ -671,7 +738,7 @@ func (m *Mailbox) syncOnce(ctx context.Context, ch *Changes) error {
 func (m *Mailbox) finish(ch *Changes, ln, lc *maildir.Listing, proven bool) error {
 	var err error
 	ch.Suspects = m.suspects
-	m.stampsValid = proven && m.suspects == 0 && ch.Deferred == 0 && ln.StampValid && lc.StampValid && !m.opts.UnsafeTrustReaddir
+	m.stampsValid = proven && m.suspects == 0 && ch.Unassigned == 0 && ln.StampValid && lc.StampValid && !m.opts.UnsafeTrustReaddir && !m.undone
 	m.newStamp, m.curStamp = ln.Stamp, lc.Stamp
 	// Records appended since the listings are for files that arrived
 	// since: their directory's stamp no longer matches, so taking the
@@ -934,81 +1001,61 @@ func (m *Mailbox) adopt(uid uint32, base string, s sighting, ch *Changes) {
 	ch.New = append(ch.New, e.message())
 }
 
-// assign gives UIDs to base names the state did not know: from the
-// uidlist when another process assigned them, else new ones under the
-// lock.
+// assignFound gives UIDs to the base names a sync's listings found that
+// the state did not know: from the uidlist when another process assigned
+// them, else new ones under the mailbox lock, in base-name order, for
+// the files that exist while the lock is held, so that a file that came
+// and went between two listings leaves no record.
 //
-// New UIDs follow order (base names) when it is given — a COPY's
-// destination UIDs must follow its source UIDs (RFC 4315 COPYUID) — and
-// base-name order otherwise.
+// When the lock cannot be had, or the uidlist cannot be written (a
+// read-only or immutable file: EACCES, EPERM), the files without a UID
+// stay out of the state (Changes.Unassigned) and the sync goes on: a
+// later sync numbers them (newsWaitLocked). Only a mailbox without a
+// UIDVALIDITY cannot be shown that way: its error wraps ErrLocked, or is
+// the write's own.
 //
-// order is given for files this process has just put into the mailbox
-// (APPEND, COPY): they get their UIDs whether or not they are
-// still where they were put. A foreign program may rename or delete one
-// at once; the next sync then finds it under its new name or, proven
-// gone, expunges it, and the APPEND or COPY was truthfully answered with
-// its UID. Files a listing found get a UID only if they exist now, so
-// that a file that came and went between two listings leaves no record.
-//
-// Held with wmu and mu; mu is let go while the uidlist lock is taken and
-// the uidlist appended to.
-func (m *Mailbox) assign(ctx context.Context, f *uidlist.File, fresh map[string][]sighting, order []string, ch *Changes) error {
+// Held with wmu and mu; mu is let go while the lock is taken, the files
+// are checked and the uidlist is appended to.
+func (m *Mailbox) assignFound(ctx context.Context, f *uidlist.File, fresh map[string][]sighting, ch *Changes) error {
 	// A mailbox gets its UIDVALIDITY on its first sync, with messages or
 	// without: RFC 9051 §2.3.1.1 wants a non-zero one in every SELECT and
 	// STATUS, and it must not change when the first message comes.
 	if len(fresh) == 0 && (f != nil || m.uidvalidity != 0) {
+		m.newsArrivedLocked()
 		return nil
-	}
-	usedUID := func(uid uint32) bool {
-		_, found := slices.BinarySearchFunc(m.msgs, uid, func(x *entry, u uint32) int { return int(int64(x.uid) - int64(u)) })
-		return found
-	}
-	adoptFrom := func(f *uidlist.File) {
-		if f == nil {
-			return
-		}
-		for _, r := range f.Records {
-			base := r.Base()
-			ss, ok := fresh[base]
-			if !ok {
-				continue
-			}
-			delete(fresh, base)
-			if usedUID(r.UID) {
-				m.logLocked().Error("dovecot-uidlist gives one UID to two base names; keeping the first",
-					"uid", r.UID, "base", base)
-				continue
-			}
-			m.adopt(r.UID, base, ss[0], ch)
-		}
 	}
 	if f != nil && m.uidvalidity == 0 {
 		m.uidvalidity = f.Header.UIDValidity
 	}
 	m.reserve(fresh)
 	ch.New = slices.Grow(ch.New, len(fresh))
-	adoptFrom(f)
+	m.adoptRecorded(f, fresh, ch)
 	if len(fresh) == 0 && (f != nil || m.uidvalidity != 0) {
+		m.newsArrivedLocked()
 		return nil
 	}
 
 	if testHookBeforeAssignLock != nil {
 		testHookBeforeAssignLock()
 	}
-	var lock *uidlist.Lock
-	var err error
-	m.unlocked(func() {
-		if lock, err = uidlist.AcquireLock(ctx, m.dir, m.opts.Lock); err == nil {
-			f, err = m.refreshUIDList()
-		}
-	})
-	if lock != nil {
-		defer lock.Release()
-	}
+	lock, release, err := m.syncLockLocked(ctx)
 	if err != nil {
-		if lock == nil {
-			return fmt.Errorf("store: locking %s: %w", m.dir, err)
+		if !errors.Is(err, errLockBusy) {
+			return err
 		}
+		if m.uidvalidity == 0 {
+			return fmt.Errorf("%w: %s has no dovecot-uidlist yet: %w", ErrLocked, m.dir, err)
+		}
+		ch.Unassigned = len(fresh)
+		if errors.Is(err, errOurChange) {
+			m.leaveNewsLocked(fresh)
+		}
+		m.newsWaitLocked(len(fresh), err)
+		return nil
+	}
+	defer release()
+	m.unlocked(func() { f, err = m.refreshUIDList() })
+	if err != nil {
 		return err
 	}
 	if err := m.checkDir(); err != nil {
@@ -1020,42 +1067,81 @@ func (m *Mailbox) assign(ctx context.Context, f *uidlist.File, fresh map[string]
 		m.resetLocked(f, ch)
 		return errRestart
 	}
-	adoptFrom(f)
+	m.adoptRecorded(f, fresh, ch)
 	if len(fresh) == 0 {
 		if f == nil && m.uidvalidity == 0 {
 			_, err := m.createUIDList(lock, nil)
 			return err
 		}
+		m.newsArrivedLocked()
 		return nil
 	}
 
-	// Only files that exist now, while the lock is held, get a UID; our
-	// own new files get one in any case (above).
+	// Only files that exist now, while the lock is held, get a UID.
 	bases := make([]string, 0, len(fresh))
 	m.unlocked(func() {
 		for base, ss := range fresh {
 			s := ss[0]
-			if order == nil {
-				if _, err := os.Lstat(filepath.Join(m.dir, s.sub, s.filename)); err != nil {
-					continue // moved or removed: the next sync finds it where it went
-				}
+			if _, err := os.Lstat(filepath.Join(m.dir, s.sub, s.filename)); err != nil {
+				continue // moved or removed: the next sync finds it where it went
 			}
 			bases = append(bases, base)
 		}
 	})
 	if len(bases) == 0 {
+		m.newsArrivedLocked()
 		return nil
 	}
-	if order != nil {
-		rank := make(map[string]int, len(order))
-		for i, b := range order {
-			rank[b] = i
+	slices.Sort(bases)
+	if err := m.recordNew(lock, f, bases, fresh, ch); err != nil {
+		if m.uidvalidity == 0 {
+			return err
 		}
-		slices.SortFunc(bases, func(a, b string) int { return rank[a] - rank[b] })
-	} else {
-		slices.Sort(bases)
+		ch.Unassigned = len(bases)
+		m.newsWaitLocked(len(bases), err)
+		return nil
 	}
+	m.newsArrivedLocked()
+	return nil
+}
 
+// assignOwn gives UIDs to the files names that this process has just put
+// into cur/ under the mailbox lock it holds (m.held: APPEND, COPY), in
+// the order given: a COPY's destination UIDs follow its source UIDs
+// (RFC 4315 COPYUID). They get their UIDs whether or not they are still
+// where they were put: a program that ignores the lock may rename or
+// delete one at once; the next sync then follows it or, proven gone,
+// expunges it, and the APPEND or COPY was truthfully answered with its
+// UID. All or none: on error nothing is adopted, and the caller takes
+// the files back. f is the uidlist as read under the lock.
+//
+// Held with wmu, mu and the mailbox lock.
+func (m *Mailbox) assignOwn(f *uidlist.File, names []string, ch *Changes) error {
+	fresh := make(map[string][]sighting, len(names))
+	bases := make([]string, 0, len(names))
+	for _, n := range names {
+		base := maildir.BaseName(n)
+		if _, known := m.byBase[base]; known {
+			continue // no sync can have seen it (wmu), but a name is a name
+		}
+		if _, dup := fresh[base]; !dup {
+			fresh[base] = []sighting{{maildir.Cur, n}}
+			bases = append(bases, base)
+		}
+	}
+	if len(bases) == 0 {
+		return nil
+	}
+	return m.recordNew(m.held, f, bases, fresh, ch)
+}
+
+// recordNew numbers bases, in the order given, above every UID the state
+// and f know, writes their records to the uidlist under lock in one
+// append (or writes the first uidlist when f is nil), and only then
+// adopts them from fresh. On error the state is as it was.
+//
+// Held with wmu and mu; mu is let go during the append.
+func (m *Mailbox) recordNew(lock *uidlist.Lock, f *uidlist.File, bases []string, fresh map[string][]sighting, ch *Changes) error {
 	next := m.nextUID
 	if f != nil {
 		next = max(next, f.Header.NextUID)
@@ -1078,16 +1164,40 @@ func (m *Mailbox) assign(ctx context.Context, f *uidlist.File, fresh map[string]
 		if err != nil {
 			return err
 		}
-		adoptFrom(written)
+		m.adoptRecorded(written, fresh, ch)
 	} else {
+		var err error
 		m.unlocked(func() { err = uidlist.Append(lock, m.dir, recs) })
 		if err != nil {
 			return fmt.Errorf("store: appending to %s: %w", filepath.Join(m.dir, uidlist.FileName), err)
 		}
-		adoptFrom(&uidlist.File{Records: recs})
+		m.adoptRecorded(&uidlist.File{Records: recs}, fresh, ch)
 	}
 	ch.Assigned += len(bases)
 	return nil
+}
+
+// adoptRecorded adopts the base names of fresh that f has records for,
+// with those UIDs, and drops them from fresh. A UID the state already
+// gives another base name is logged and left. Held with mu.
+func (m *Mailbox) adoptRecorded(f *uidlist.File, fresh map[string][]sighting, ch *Changes) {
+	if f == nil {
+		return
+	}
+	for _, r := range f.Records {
+		base := r.Base()
+		ss, ok := fresh[base]
+		if !ok {
+			continue
+		}
+		delete(fresh, base)
+		if _, used := slices.BinarySearchFunc(m.msgs, r.UID, func(x *entry, u uint32) int { return int(int64(x.uid) - int64(u)) }); used {
+			m.logLocked().Error("dovecot-uidlist gives one UID to two base names; keeping the first",
+				"uid", r.UID, "base", base)
+			continue
+		}
+		m.adopt(r.UID, base, ss[0], ch)
+	}
 }
 
 // createUIDList writes the first dovecot-uidlist of a mailbox with recs,
@@ -1149,12 +1259,20 @@ func (m *Mailbox) createUIDList(lock *uidlist.Lock, recs []uidlist.Record) (*uid
 // UIDVALIDITY stays. Records that another process appended and this one
 // never saw are gone with the file; their messages get new UIDs above
 // every UID this process knows.
+//
+// Without the lock (syncLockLocked) it returns no file and leaves the
+// rebuild to a later sync; this one then gives no new UIDs.
 func (m *Mailbox) rebuildUIDList(ctx context.Context) (*uidlist.File, error) {
-	lock, err := uidlist.AcquireLock(ctx, m.dir, m.opts.Lock)
-	if err != nil {
-		return nil, fmt.Errorf("store: locking %s: %w", m.dir, err)
+	lock, release, err := m.syncLockLocked(ctx)
+	if errors.Is(err, errLockBusy) {
+		m.undone = true
+		m.retryLater()
+		return nil, nil
 	}
-	defer lock.Release()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	if err := m.checkDir(); err != nil {
 		return nil, err // never write this state into another directory
 	}
@@ -1203,11 +1321,14 @@ func (m *Mailbox) compact(ctx context.Context, nextBefore uint32, expunged bool)
 	if dead < compactThreshold || dead*4 < len(f.Records) {
 		return nil
 	}
-	lock, err := uidlist.AcquireLock(ctx, m.dir, m.opts.Lock)
+	lock, release, err := m.syncLockLocked(ctx)
+	if errors.Is(err, errLockBusy) {
+		return nil // a later proven sync compacts
+	}
 	if err != nil {
 		return err
 	}
-	defer lock.Release()
+	defer release()
 	if err := m.checkDir(); err != nil {
 		return err
 	}
@@ -1329,11 +1450,17 @@ func (m *Mailbox) liveDistinct(ctx context.Context, base string, ss []sighting) 
 		}
 		return out, nil
 	}
-	lock, err := uidlist.AcquireLock(ctx, m.dir, m.opts.Lock)
-	if err != nil {
-		return nil, fmt.Errorf("store: locking %s: %w", m.dir, err)
+	_, release, err := m.syncLockLocked(ctx)
+	if errors.Is(err, errLockBusy) {
+		// Fixed by a later sync; until then the first is the message.
+		m.undone = true
+		m.retryLater()
+		return []sighting{ls[0].s}, nil
 	}
-	defer lock.Release()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	first := filepath.Join(m.dir, ls[0].s.sub, ls[0].s.filename)
 	var gen maildir.NameGen
 	for _, l := range ls[1:] {
