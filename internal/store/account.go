@@ -223,12 +223,24 @@ func (a *Account) DeleteFolder(path []string) error {
 			return err
 		}
 	}
-	if err := maildir.DeleteFolder(a.root, path); err != nil {
+	dir, err := a.dir(path)
+	if err != nil {
 		return err
 	}
-	if dir, err := a.dir(path); err == nil {
-		a.reg.Vanished(dir, false)
+	locks, err := a.lockFolders([]string{dir})
+	if err != nil {
+		return err
 	}
+	err = maildir.DeleteFolder(a.root, path)
+	if _, serr := os.Lstat(dir); serr == nil {
+		a.releaseFolders(locks, dir, dir) // still there: not deleted
+	} else {
+		a.releaseFolders(locks, dir, "") // gone with its lock file
+	}
+	if err != nil {
+		return err
+	}
+	a.reg.Vanished(dir, false)
 	a.addQuota(-freed.Bytes, -freed.Messages)
 	if err := a.dropSpecialUse(path, nil); err != nil {
 		a.logger().Warn("the special-use attribute of a deleted folder is kept",
@@ -267,14 +279,94 @@ func (a *Account) RenameFolder(from, to []string) error {
 		a.addQuota(moved.Bytes, moved.Messages)
 		return nil
 	}
-	if err := maildir.RenameFolder(a.root, from, to); err != nil {
+	fromDir, err := a.dir(from)
+	if err != nil {
 		return err
 	}
-	if dir, err := a.dir(from); err == nil {
-		a.reg.Vanished(dir, true)
+	toDir, err := a.dir(to)
+	if err != nil {
+		return err
 	}
+	dirs, err := a.folderTree(from)
+	if err != nil {
+		return err
+	}
+	locks, err := a.lockFolders(dirs)
+	if err != nil {
+		return err
+	}
+	if err := maildir.RenameFolder(a.root, from, to); err != nil {
+		a.releaseFolders(locks, fromDir, fromDir) // undone: where they were
+		return err
+	}
+	a.releaseFolders(locks, fromDir, toDir)
+	a.reg.Vanished(fromDir, true)
 	a.addQuota(moved.Bytes, moved.Messages)
 	return a.dropSpecialUse(from, to)
+}
+
+// folderTree lists the directories of the folder path and of its
+// children (what a rename of it moves), those that exist.
+func (a *Account) folderTree(path []string) ([]string, error) {
+	all, err := maildir.ListFolders(a.root)
+	if err != nil {
+		return nil, err
+	}
+	var dirs []string
+	for _, p := range all {
+		if len(p) >= len(path) && slices.Equal(p[:len(path)], path) {
+			d, err := a.dir(p)
+			if err != nil {
+				return nil, err
+			}
+			dirs = append(dirs, d)
+		}
+	}
+	return dirs, nil
+}
+
+// lockFolders takes the mailbox lock of each of dirs that is a Maildir,
+// in the order given, for a DELETE or RENAME that moves the directories:
+// a change of one of those mailboxes (APPEND, COPY, MOVE into it,
+// STORE, EXPUNGE) holds its lock from before its files enter the
+// directory until their UIDs are recorded, so that the directory never
+// moves in between (the files would go with it while the change fails:
+// a NO that was done, or, for a MOVE, a message in neither folder). A
+// lock that cannot be had lets go of the others: ErrLocked.
+func (a *Account) lockFolders(dirs []string) ([]*uidlist.Lock, error) {
+	var opts uidlist.LockOptions
+	if a.reg != nil {
+		opts = a.reg.opts.Lock
+	}
+	var locks []*uidlist.Lock
+	for _, d := range dirs {
+		if !maildir.IsMaildir(d) {
+			continue
+		}
+		l, err := uidlist.AcquireLock(context.Background(), d, opts)
+		if err != nil {
+			for _, l := range locks {
+				l.Release()
+			}
+			return nil, lockError(d, err)
+		}
+		locks = append(locks, l)
+	}
+	return locks, nil
+}
+
+// releaseFolders lets go of the locks lockFolders took, after their
+// directories under from were moved under to ("" : removed).
+func (a *Account) releaseFolders(locks []*uidlist.Lock, from, to string) {
+	for _, l := range locks {
+		dir := ""
+		if to != "" {
+			dir = to + strings.TrimPrefix(l.Dir(), from)
+		}
+		if err := l.ReleaseMoved(dir); err != nil {
+			a.logger().Warn("releasing the lock of a renamed or deleted folder", "dir", dir, "err", err)
+		}
+	}
 }
 
 // renameInboxRounds bounds the passes of renameInbox: each pass moves

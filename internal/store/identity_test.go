@@ -5,7 +5,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/cistern-mail/cistern/internal/uidlist"
 	"github.com/cistern-mail/cistern/maildir"
@@ -168,4 +170,132 @@ func fmtHex(v uint32) string {
 		v >>= 4
 	}
 	return string(b)
+}
+
+// countFiles counts the messages in dir's new/ and cur/ (0 when dir is
+// gone).
+func countFiles(t *testing.T, dir string) int {
+	t.Helper()
+	n := 0
+	for _, sub := range []string{maildir.New, maildir.Cur} {
+		entries, err := os.ReadDir(filepath.Join(dir, sub))
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(entries)
+	}
+	return n
+}
+
+// raceAccount makes an account with a message in INBOX and a folder t,
+// both synced.
+func raceAccount(t *testing.T) (a *Account, inbox, folder *Mailbox) {
+	t.Helper()
+	root := filepath.Join(t.TempDir(), "Maildir")
+	reg := NewRegistry(Options{Logger: testLogger(t)}, nil)
+	t.Cleanup(reg.Close)
+	a, err := OpenAccount(root, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.CreateFolder([]string{"t"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	inbox, rel1, err := a.OpenMailbox(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rel1)
+	folder, rel2, err := a.OpenMailbox([]string{"t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rel2)
+	sync1(t, folder)
+	if _, err := inbox.Append(context.Background(), strings.NewReader("Subject: x\r\n\r\nbody\r\n"), 0, time.Time{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	return a, inbox, folder
+}
+
+// waitOrGoOn runs f in a goroutine and waits for it a while: f is a
+// DELETE or RENAME that must wait for the change under way; if it does
+// not wait, it is done before the change goes on, which the test then
+// sees in what the change leaves.
+func waitOrGoOn(f func() error) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	select {
+	case err := <-done:
+		done <- err
+	case <-time.After(300 * time.Millisecond):
+	}
+	return done
+}
+
+// A DELETE of the target during a MOVE's renames waits for the MOVE: the
+// message never ends up in a deleted folder while the MOVE says NO, nor
+// in neither folder.
+func TestDeleteFolderWaitsForMove(t *testing.T) {
+	a, inbox, folder := raceAccount(t)
+	var deleted <-chan error
+	testHookMoveBeforeAppend = func() {
+		deleted = waitOrGoOn(func() error { return a.DeleteFolder([]string{"t"}) })
+	}
+	t.Cleanup(func() { testHookMoveBeforeAppend = nil })
+	_, src, _, err := inbox.Move(context.Background(), []uint32{1}, folder, nil)
+	testHookMoveBeforeAppend = nil
+	if derr := <-deleted; derr != nil {
+		t.Fatalf("DELETE: %v", derr)
+	}
+	if err != nil || len(src) != 1 {
+		// Refused: the message must still be in INBOX.
+		if n := countFiles(t, inbox.Dir()); n != 1 {
+			t.Fatalf("MOVE answered %v, and INBOX holds %d files: the message is lost", err, n)
+		}
+		return
+	}
+	// Done: the DELETE came after it, and took the message with the
+	// folder, as a DELETE does.
+	if n := countFiles(t, inbox.Dir()); n != 0 {
+		t.Fatalf("MOVE done, yet INBOX holds %d files", n)
+	}
+}
+
+// A RENAME of the target while a COPY's files are in its cur/ waits for
+// the COPY: a refused COPY leaves no copy in the renamed folder.
+func TestRenameFolderWaitsForCopy(t *testing.T) {
+	a, inbox, folder := raceAccount(t)
+	var renamed <-chan error
+	testHookPublished = func() {
+		if renamed == nil {
+			renamed = waitOrGoOn(func() error { return a.RenameFolder([]string{"t"}, []string{"u"}) })
+		}
+	}
+	t.Cleanup(func() { testHookPublished = nil })
+	src, dst, err := inbox.Copy(context.Background(), []uint32{1}, folder, nil)
+	testHookPublished = nil
+	if rerr := <-renamed; rerr != nil {
+		t.Fatalf("RENAME: %v", rerr)
+	}
+	u := filepath.Join(filepath.Dir(folder.Dir()), ".u")
+	if err != nil || len(src) != 1 {
+		if n := countFiles(t, u); n != 0 {
+			t.Fatalf("COPY answered %v, and the renamed folder holds %d files", err, n)
+		}
+		return
+	}
+	// Done before the RENAME: the copy is in u, with the UID COPYUID gave.
+	mb, err := Open(u, Options{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mb.Close()
+	sync1(t, mb)
+	if msgs := mb.Messages(); len(msgs) != 1 || msgs[0].UID != dst[0] {
+		t.Fatalf("u holds %+v, COPY gave UID %v", msgs, dst)
+	}
 }

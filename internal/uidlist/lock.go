@@ -429,6 +429,44 @@ func (l *Lock) Release() error {
 	return nil
 }
 
+// ReleaseMoved releases a lock whose directory its holder renamed to dir,
+// or removed (dir "" or a directory that no longer holds it): a folder
+// renamed or deleted under its own lock, so that no change of the
+// mailbox falls between. The lock file at dir is removed if it is ours;
+// one that went with a removed directory needs nothing. Another file
+// there is not touched, and the error wraps ErrLockLost.
+func (l *Lock) ReleaseMoved(dir string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.released {
+		return fmt.Errorf("%w: %s already released", ErrWrongLock, l.path)
+	}
+	l.released = true
+	defer l.f.Close()
+	if l.rd != nil {
+		defer l.rd.Close()
+	}
+	defer unregisterHeld(l.id)
+	if dir == "" {
+		return nil
+	}
+	path := filepath.Join(dir, LockName)
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !stateOf(fi).sameFile(l.id) {
+		return fmt.Errorf("%w: %s is not the lock that was moved there", ErrLockLost, path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
 // stillOurs checks that the lock path names our lock file.
 func (l *Lock) stillOurs() error {
 	fi, err := os.Lstat(l.path)
