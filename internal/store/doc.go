@@ -67,8 +67,13 @@
 // moving the directory), the Mailbox is gone for good: ErrMailboxGone,
 // Changes.Gone / Pending.Gone to its subscribers, and a Registry opens
 // whatever is at the path afterwards as a new Mailbox. Account's
-// DeleteFolder and RenameFolder tell the Registry at once
-// (Registry.Vanished).
+// DeleteFolder and RenameFolder take the mailbox lock of every directory
+// they move first (a change holds that lock from before its files enter
+// the directory until their UIDs are recorded, so no APPEND, COPY or
+// MOVE is cut in two by them), and tell the Registry at once
+// (Registry.Vanished). A program that moves a folder's directory
+// without the lock can still do that; what such a change put there then
+// stays with the directory, and is logged.
 //
 // # Move
 //
