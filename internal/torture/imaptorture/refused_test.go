@@ -192,3 +192,47 @@ func TestRefusedMove(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusedButDone: a server that answers NO to an APPEND, a COPY or a
+// MOVE and does it anyway (or, for a MOVE, takes the message out of the
+// mailbox and puts it nowhere) is caught as refused_but_done and as
+// nothing else; an honest one is accused of nothing, and so is one
+// whose refusals do nothing.
+func TestRefusedButDone(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		lie  lie
+		want Kind // "" for none
+		op   string
+	}{
+		{"honest", honest, "", ""},
+		{"refusals that did nothing", refuseTruly, "", "APPEND"},
+		{"APPEND refused but kept", lieRefuseAppend, RefusedButDone, "APPEND"},
+		{"COPY refused but copied", lieRefuseCopy, RefusedButDone, "COPY"},
+		{"MOVE refused but moved", lieRefuseMove, RefusedButDone, "MOVE"},
+		{"MOVE refused, message lost", lieRefuseMoveLose, RefusedButDone, "MOVE"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			res := fakeRunWith(t, tc.lie, lifecycleConfig())
+			for _, k := range Kinds {
+				got := res.Violations[k]
+				switch {
+				case k == tc.want && got == 0:
+					t.Errorf("%s not reported", k.Title())
+				case k != tc.want && got != 0:
+					t.Errorf("%d violations of kind %s, want none", got, k.Title())
+				}
+			}
+			if len(res.Errors) != 0 {
+				t.Errorf("errors: %v", res.Errors)
+			}
+			if tc.op != "" && res.Op(tc.op).No == 0 {
+				t.Errorf("no %s was refused: %+v", tc.op, res.Op(tc.op))
+			}
+			if tc.lie == refuseTruly && (res.Op("COPY").No == 0 || res.Op("MOVE").No == 0) {
+				t.Errorf("COPY %+v, MOVE %+v: not both were refused", res.Op("COPY"), res.Op("MOVE"))
+			}
+		})
+	}
+}
