@@ -48,6 +48,11 @@ command and the responses that prove it:
   lost message        an APPEND OK or LMTP 250 that never appeared (in
                       another mailbox: unless its name was deleted or
                       renamed meanwhile)
+  NO, yet done        an APPEND, COPY or MOVE answered NO (or BAD) that
+                      was done anyway: the APPENDed message seen in any
+                      mailbox or left in the Maildir, a copy no accepted
+                      COPY or MOVE made, the MOVEd message gone from the
+                      mailbox with no other cause
   EXPUNGE during FETCH/STORE/SEARCH, EXISTS going down, sequence numbers
   out of range, UIDs not ascending, UIDNEXT or UIDVALIDITY misbehaving
   flags diverge       views that differ after a final quiet NOOP in every

@@ -46,13 +46,17 @@
 // when, whether the server accepted it, the UIDs it was seen under), and
 // every removal an actor asked for: UID STORE +FLAGS (\Deleted) and
 // foreign T renames (per UID or Message-ID, when sent), EXPUNGE and UID
-// EXPUNGE (when sent, when done), UID MOVE (when sent), foreign
-// deletions (before the unlink), and every change of a mailbox name:
-// DELETE, RENAME (of both names) and the foreign folder renames and
-// removals (when sent, when done), CREATE, RENAME to a name and foreign
-// mkdir that succeeded (a new life of the name). An intent is recorded
-// before the command is written, so that a server's report of its
-// effect can only be read after it.
+// EXPUNGE (when sent, when done), UID MOVE (when sent, and its
+// answer), foreign deletions (before the unlink), and every change of
+// a mailbox name: DELETE, RENAME (of both names) and the foreign folder
+// renames and removals (when sent, when done), CREATE, RENAME to a name
+// and foreign mkdir that succeeded (a new life of the name). An intent
+// is recorded before the command is written, so that a server's report
+// of its effect can only be read after it. Every APPEND, COPY and MOVE is
+// recorded with the Message-IDs it carries, its target, its answer (OK;
+// NO or BAD, which promise that nothing was done; none, when the
+// connection was cut: it may or may not have run) and the UIDs its
+// APPENDUID or COPYUID gave.
 //
 // It also holds every (mailbox name, UIDVALIDITY, UID) any session was
 // told of, in every mailbox, with the message (Message-ID) it names and
@@ -90,7 +94,8 @@
 //	kind                    reported when
 //	phantom_expunge         a session is told EXPUNGE of a message that no
 //	                        actor had removed before (no foreign deletion, no
-//	                        MOVE of it, no \Deleted mark followed by an
+//	                        MOVE of it the server did not refuse, no
+//	                        \Deleted mark followed by an
 //	                        EXPUNGE or UID EXPUNGE still running or later),
 //	                        or that the server still shows at the end; a
 //	                        message seen once that is gone at the end with no
@@ -119,6 +124,26 @@
 //	                        another mailbox, a UID an APPENDUID or COPYUID
 //	                        gave missing from a later look, with no removal
 //	                        of the name since its life began
+//	refused_but_done        an APPEND, COPY or MOVE answered NO (or BAD) that
+//	                        was done anyway: a message whose APPEND was
+//	                        refused that a FETCH shows, in any mailbox, or
+//	                        that is in the Maildir at the end; in a mailbox
+//	                        other than the one under test, a copy seen after
+//	                        a refused COPY or MOVE of it that no COPY or MOVE
+//	                        of it sent before and not refused explains (by
+//	                        the UIDVALIDITY and UID its COPYUID gave, under
+//	                        whatever name a RENAME gave the target since;
+//	                        one that named no UID or got no answer explains
+//	                        any copy); a message gone from the mailbox under
+//	                        test (told EXPUNGE, or vanished) whose only cause
+//	                        is a refused MOVE of it, since a refused MOVE
+//	                        removes nothing. A COPY or MOVE refused while its
+//	                        target is deleted or renamed is no violation by
+//	                        itself: a copy that went with a deleted mailbox
+//	                        is never seen, one seen under the new name is a
+//	                        violation, and so is the MOVE's message gone from
+//	                        the source (the mailbox under test is never
+//	                        deleted or renamed)
 //	expunge_during_command  EXPUNGE while responding to FETCH, STORE or SEARCH
 //	                        by sequence number (RFC 9051 §7.5.1)
 //	exists_decrease         EXISTS below the view's size

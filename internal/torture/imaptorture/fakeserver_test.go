@@ -31,6 +31,11 @@ const (
 	lieNoConverge             // flag changes never reach other sessions
 	lieReuseAfterDelete       // a mailbox made again after DELETE gets the old UIDVALIDITY and UIDs from 1
 	lieReuseAfterRename       // a mailbox made again after RENAME away gets the renamed one's UIDVALIDITY and UIDs from 1
+	lieRefuseAppend           // APPEND answers NO, and keeps the message
+	lieRefuseCopy             // COPY answers NO, and copies
+	lieRefuseMove             // MOVE answers NO, and moves
+	lieRefuseMoveLose         // MOVE answers NO, and the message leaves the mailbox for nowhere
+	refuseTruly               // no lie: one in refuseShare APPENDs, COPYs and MOVEs answers NO and does nothing
 	lieGarbage                // a response that is not IMAP
 	lieClose                  // a connection closed in the middle of a command
 	lieStall                  // a command that never gets an answer
@@ -40,6 +45,10 @@ const (
 // fakeTrigger is the number of commands (of all sessions) after which
 // the lie is told: the sessions have views by then.
 const fakeTrigger = 150
+
+// refuseShare: with refuseTruly, one APPEND, COPY or MOVE in this many
+// is refused.
+const refuseShare = 4
 
 // fakeMsg is one message of the fake's in-memory mailboxes.
 type fakeMsg struct {
@@ -147,6 +156,23 @@ func (s *fakeServer) addr() string { return s.ln.Addr().String() }
 // due reports that the lie is to be told now (and not told yet).
 func (s *fakeServer) due(l lie) bool {
 	return s.lie == l && !s.fired && s.commands >= fakeTrigger
+}
+
+// refusing reports that an APPEND, COPY or MOVE is to be refused,
+// and nothing done, with refuseTruly.
+func (fs *fakeSession) refusing() bool {
+	s := fs.srv
+	if !s.lying(refuseTruly) || s.commands%refuseShare != 0 {
+		return false
+	}
+	s.fired = true
+	return true
+}
+
+// lying reports that the server tells one of lies now, again and again
+// once the trigger is past.
+func (s *fakeServer) lying(lies ...lie) bool {
+	return slices.Contains(lies, s.lie) && s.commands >= fakeTrigger
 }
 
 // selected returns the sessions that have the main mailbox selected.
@@ -866,6 +892,10 @@ func (fs *fakeSession) append(tag string, args []Value) {
 		fs.send("%s NO no such mailbox", tag)
 		return
 	}
+	if fs.refusing() {
+		fs.send("%s NO [OVERQUOTA] not appended", tag)
+		return
+	}
 	b := s.boxes[args[0].String()]
 	body := args[len(args)-1].Text
 	m := &fakeMsg{uid: b.uidNext, id: headerMessageID([]byte(body)), body: []byte(body), flags: make(map[string]string)}
@@ -890,13 +920,23 @@ func (fs *fakeSession) append(tag string, args []Value) {
 		b.msgs = append(b.msgs, m)
 	}
 	fs.flush(true)
+	if s.lying(lieRefuseAppend) {
+		s.fired = true
+		fs.send("%s NO not appended", tag)
+		return
+	}
 	fs.send("%s OK [APPENDUID %d %d] appended", tag, validity, m.uid)
 }
 
+// copyMove copies or moves messages to another mailbox. When it lies,
+// it does so (or, lieRefuseMoveLose, takes them out of the mailbox to
+// put them nowhere, even when the target is gone) and answers NO.
 func (fs *fakeSession) copyMove(tag string, uid, move bool, args []Value) {
 	s := fs.srv
 	dst := s.boxes[args[1].String()]
-	if fs.box != "INBOX" || dst == nil {
+	lie := move && s.lying(lieRefuseMove, lieRefuseMoveLose) || !move && s.lying(lieRefuseCopy)
+	lose := lie && s.lie == lieRefuseMoveLose
+	if fs.box != "INBOX" || dst == nil && !lose {
 		fs.send("%s NO [TRYCREATE] no such mailbox", tag)
 		return
 	}
@@ -904,7 +944,26 @@ func (fs *fakeSession) copyMove(tag string, uid, move bool, args []Value) {
 		fs.send("%s NO read-only", tag)
 		return
 	}
+	if fs.refusing() {
+		fs.send("%s NO [OVERQUOTA] not done", tag)
+		return
+	}
 	uids := fs.resolve(args[0].Text, uid)
+	if lie {
+		s.fired = s.fired || len(uids) > 0
+		if !lose {
+			for _, u := range uids {
+				dst.msgs = append(dst.msgs, s.all[u].clone(dst.uidNext))
+				dst.uidNext++
+			}
+		}
+		if move {
+			fs.remove(uids)
+		}
+		fs.flush(true)
+		fs.send("%s NO not done", tag)
+		return
+	}
 	var from, to []string
 	for _, u := range uids {
 		c := s.all[u].clone(dst.uidNext)

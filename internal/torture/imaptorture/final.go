@@ -203,8 +203,10 @@ func (r *run) compareDisk(disk []diskMessage, ref map[uint32]string, at float64)
 
 // analyse reads the ledger: every EXPUNGE a session was told must follow
 // a removal by an actor and must be true at the end; every message that
-// was seen and is gone must have been removed by an actor; every
-// message the server accepted must have appeared.
+// was seen and is gone must have been removed by an actor (a MOVE the
+// server refused removed nothing); every message the server accepted
+// must have appeared; nothing an APPEND, COPY or MOVE the server
+// refused would have made may have appeared.
 func (r *run) analyse(shownIDs map[string]bool, shown map[uint32]bool, disk []diskMessage, at float64) {
 	l := r.led
 	l.mu.Lock()
@@ -230,7 +232,10 @@ func (r *run) analyse(shownIDs map[string]bool, shown map[uint32]bool, disk []di
 			evidence = append(evidence, "learned: "+m.learnedBy)
 		}
 		cause := c.removedBefore(m, uids, t.at)
+		refusedMove, movedUID := c.refusedMove(uids, t.at)
 		switch {
+		case cause == "" && refusedMove != nil && !shown[t.uid]:
+			l.refusedMoveLocked(refusedMove, movedUID, id, t.session, t.command, t.line, t.at.Seconds(), evidence)
 		case cause == "":
 			l.rec.violation(fmt.Sprintf("%s|%d", t.session, t.uid), Violation{Kind: PhantomExpunge, At: t.at.Seconds(), Session: t.session, Command: t.command,
 				Detail: fmt.Sprintf("told that UID %d (%s) was expunged; no actor had removed it", t.uid, id), Evidence: evidence})
@@ -252,6 +257,7 @@ func (r *run) analyse(shownIDs map[string]bool, shown map[uint32]bool, disk []di
 	sort.Strings(ids)
 	for _, id := range ids {
 		m := l.msgs[id]
+		refusedMove, movedUID := c.refusedMove(m.uids, forever)
 		switch {
 		case shownIDs[id]:
 		case onDisk[id] && m.seen:
@@ -262,6 +268,8 @@ func (r *run) analyse(shownIDs map[string]bool, shown map[uint32]bool, disk []di
 			l.rec.violation("end|"+id, Violation{Kind: Lost, At: at, Session: "disk",
 				Detail: fmt.Sprintf("%s (%s) is on disk, but the server never showed it", id, m.source)})
 		case onDisk[id] || told[id] || c.removedBefore(m, m.uids, forever) != "":
+		case m.seen && refusedMove != nil:
+			l.refusedMoveLocked(refusedMove, movedUID, id, "checker", "", "", at, []string{"learned: " + m.learnedBy})
 		case m.seen:
 			l.rec.violation("end|"+id, Violation{Kind: PhantomExpunge, At: at, Session: "checker",
 				Detail:   fmt.Sprintf("%s (UID %v, %s) vanished: no session was told of its expunge and no actor removed it", id, m.uids, m.source),
@@ -271,6 +279,7 @@ func (r *run) analyse(shownIDs map[string]bool, shown map[uint32]bool, disk []di
 				Detail: fmt.Sprintf("%s (%s, made at %.3fs, accepted) never appeared", id, m.source, m.created.Seconds())})
 		}
 	}
+	l.judgeRefusedLocked(disk, at)
 }
 
 func anyShown(uids []uint32, shown map[uint32]bool) bool {

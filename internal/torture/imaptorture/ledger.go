@@ -81,11 +81,15 @@ type ledger struct {
 	foreignMarks    map[string][]time.Duration // a foreign writer added T
 	expunges        []*expungeCmd              // in the order they were sent
 	uidExpunges     map[uint32][]*expungeCmd
-	moves           map[uint32][]time.Duration // UID MOVE sent
-	foreignDel      map[string]time.Duration   // first foreign deletion
+	moves           map[uint32][]*transfer   // UID MOVE sent, by source UID
+	foreignDel      map[string]time.Duration // first foreign deletion
 	told            []toldExpunge
 	unattributed    int // EXPUNGEs of sequence numbers whose UID was unknown
 	unjudged        int // EXPUNGEs of UIDs whose message was unknown
+	// transfers are the APPENDs, COPYs and MOVEs sent, by the
+	// Message-IDs they carry (refused.go).
+	transfers  map[string][]*transfer
+	nTransfers int
 	// book holds every (mailbox, UIDVALIDITY, UID) told and every
 	// change of a mailbox name (lives.go).
 	book lifeBook
@@ -96,8 +100,8 @@ func newLedger(rec *recorder, runID string) *ledger {
 		rec: rec, runID: runID, mailbox: DefaultMailbox,
 		msgs: make(map[string]*message), byUID: make(map[uint32]string),
 		delMarks: make(map[uint32][]time.Duration), foreignMarks: make(map[string][]time.Duration),
-		uidExpunges: make(map[uint32][]*expungeCmd), moves: make(map[uint32][]time.Duration),
-		foreignDel: make(map[string]time.Duration),
+		uidExpunges: make(map[uint32][]*expungeCmd), moves: make(map[uint32][]*transfer),
+		foreignDel: make(map[string]time.Duration), transfers: make(map[string][]*transfer),
 	}
 	l.book.init()
 	return l
@@ -313,15 +317,6 @@ func (l *ledger) expungeDone(e *expungeCmd, at time.Duration) {
 	e.done = at
 }
 
-// moveSent records UID MOVE of uids sent at at.
-func (l *ledger) moveSent(uids []uint32, at time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, u := range uids {
-		l.moves[u] = append(l.moves[u], at)
-	}
-}
-
 // foreignDeleted records that a foreign writer is about to unlink
 // message id.
 func (l *ledger) foreignDeleted(id string, at time.Duration) {
@@ -369,9 +364,9 @@ func (l *ledger) newCauses() *causes {
 }
 
 // removedBefore says why message m (with uids) may be gone by time t:
-// a foreign deletion, a MOVE, or a \Deleted flag followed by an EXPUNGE
-// or UID EXPUNGE that was still running or later. "" means no actor
-// removed it.
+// a foreign deletion, a MOVE the server did not refuse, or a \Deleted
+// flag followed by an EXPUNGE or UID EXPUNGE that was still running or
+// later. "" means no actor removed it.
 func (c *causes) removedBefore(m *message, uids []uint32, t time.Duration) string {
 	l := c.l
 	if m != nil {
@@ -380,9 +375,9 @@ func (c *causes) removedBefore(m *message, uids []uint32, t time.Duration) strin
 		}
 	}
 	for _, u := range uids {
-		for _, at := range l.moves[u] {
-			if at < t {
-				return fmt.Sprintf("UID MOVE of UID %d at %.3fs", u, at.Seconds())
+		for _, x := range l.moves[u] {
+			if x.sent < t && x.answer != refused {
+				return fmt.Sprintf("UID MOVE of UID %d at %.3fs", u, x.sent.Seconds())
 			}
 		}
 	}

@@ -14,6 +14,16 @@ func TestRemovedBefore(t *testing.T) {
 	mark := func(at time.Duration, uids ...uint32) event {
 		return func(l *ledger) { l.markDeleted(uids, at) }
 	}
+	// move sends UID MOVE of uid at at, answered by reply ("" for no
+	// answer).
+	move := func(at time.Duration, uid uint32, reply string) event {
+		return func(l *ledger) {
+			x := l.transferSent("MOVE", "imap-1", "UID MOVE", "Aux", []string{"<m>"}, []uint32{uid}, at)
+			if reply != "" {
+				l.transferAnswered(x, &Response{Type: reply, Line: "a1 " + reply}, nil)
+			}
+		}
+	}
 	expunge := func(sent, done time.Duration, uids ...uint32) event {
 		return func(l *ledger) {
 			e := l.expungeSent(uids, sent)
@@ -31,8 +41,13 @@ func TestRemovedBefore(t *testing.T) {
 		{"nothing", nil, 10 * s, false},
 		{"foreign deletion before", []event{func(l *ledger) { l.foreignDeleted("<m>", 2*s) }}, 3 * s, true},
 		{"foreign deletion after", []event{func(l *ledger) { l.foreignDeleted("<m>", 4*s) }}, 3 * s, false},
-		{"move before", []event{func(l *ledger) { l.moveSent([]uint32{7}, 2*s) }}, 3 * s, true},
-		{"move of another UID", []event{func(l *ledger) { l.moveSent([]uint32{8}, 2*s) }}, 3 * s, false},
+		{"move before", []event{move(2*s, 7, "OK")}, 3 * s, true},
+		{"move of another UID", []event{move(2*s, 8, "OK")}, 3 * s, false},
+		{"move not answered", []event{move(2*s, 7, "")}, 3 * s, true},
+		{"move refused", []event{move(2*s, 7, "NO")}, 3 * s, false},
+		{"move rejected as BAD", []event{move(2*s, 7, "BAD")}, 3 * s, false},
+		{"move refused, another accepted", []event{move(1*s, 7, "NO"), move(2*s, 7, "OK")}, 3 * s, true},
+		{"move refused, then EXPUNGE", []event{move(1*s, 7, "NO"), mark(1*s, 7), expunge(2*s, 3*s)}, 4 * s, true},
 		{"deleted, then EXPUNGE", []event{mark(1*s, 7), expunge(2*s, 3*s)}, 4 * s, true},
 		{"deleted, EXPUNGE running", []event{mark(1*s, 7), expunge(2*s, 0)}, 4 * s, true},
 		{"EXPUNGE done before the mark", []event{expunge(1*s, 2*s), mark(3*s, 7)}, 4 * s, false},

@@ -396,16 +396,19 @@ func (a *lifeActor) rename(from, to string) (bool, error) {
 	return true, nil
 }
 
-// appendTo appends a new message to box and records the UID APPENDUID
-// gives it; false when the server said NO (box does not exist).
+// appendTo appends a new message to box and records it, its answer and
+// the UID APPENDUID gives it; false when the server said NO (box does
+// not exist).
 func (a *lifeActor) appendTo(box string) (bool, error) {
 	id := a.r.led.newMessageID()
 	msg := newMessage(id, "APPEND "+a.name, a.rng)
 	line := "APPEND " + quote(box) + " () {" + strconv.Itoa(len(msg)) + "}"
 	start := time.Now()
 	a.ctl.cur = line
+	x := a.r.led.transferSent("APPEND", a.ctl.name, line, box, []string{id}, nil, a.r.rec.since(start))
 	resp, err := a.ctl.c.commandLiteral("APPEND "+quote(box)+" () ", msg, "", a.ctl.onUntagged)
 	a.r.opDone("folder APPEND", start, resp, err)
+	a.r.led.transferAnswered(x, resp, err)
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", line, err)
 	}
@@ -415,6 +418,7 @@ func (a *lifeActor) appendTo(box string) (bool, error) {
 	a.r.counts.folderAppended.Add(1)
 	if v, u, ok := appendUID(resp); ok {
 		a.r.led.named(box, v, u, id, a.r.now(), false, a.ctl.name, line, resp.Line)
+		a.r.led.transferMade(x, id, v, u)
 	}
 	return true, nil
 }

@@ -23,9 +23,9 @@ type uidName struct {
 	// who, cmd and line: the session that was told, its command and the
 	// response that told it.
 	who, cmd, line string
-	// seen: a FETCH showed it (APPENDUID and COPYUID only say it was
-	// made).
-	seen bool
+	// sight is the first FETCH that showed it, nil until one did
+	// (APPENDUID and COPYUID only say it was made).
+	sight *uidName
 }
 
 func (n *uidName) told() string {
@@ -93,12 +93,18 @@ func (l *ledger) named(box string, validity, uid uint32, id string, at time.Dura
 func (l *ledger) namedLocked(box string, validity, uid uint32, id string, at time.Duration, seen bool, who, cmd, line string) {
 	lf := l.lifeLocked(box, validity, at)
 	n := lf.uids[uid]
+	var sight *uidName
+	if seen {
+		sight = &uidName{id: id, at: at, who: who, cmd: cmd, line: line}
+	}
 	if n == nil {
-		lf.uids[uid] = &uidName{id: id, at: at, who: who, cmd: cmd, line: line, seen: seen}
+		lf.uids[uid] = &uidName{id: id, at: at, who: who, cmd: cmd, line: line, sight: sight}
 		return
 	}
 	if n.id == id {
-		n.seen = n.seen || seen
+		if n.sight == nil {
+			n.sight = sight
+		}
 		return
 	}
 	now := &uidName{at: at, who: who, cmd: cmd, line: line}
@@ -259,7 +265,7 @@ func (l *ledger) judgeLook(who, box string, validity uint32, present map[uint32]
 		case ok:
 			v.Kind = UIDChange
 			v.Detail = fmt.Sprintf("%s (%q UIDVALIDITY %d UID %d) is UID %d at %.3fs", n.id, box, validity, uid, now, sent.Seconds())
-		case n.seen:
+		case n.sight != nil:
 			v.Kind = PhantomExpunge
 			v.Detail = fmt.Sprintf("%s (%q UIDVALIDITY %d UID %d) vanished from %q by %.3fs, and nothing deleted or renamed %q since its life began", n.id, box, validity, uid, box, sent.Seconds(), box)
 		}

@@ -3,6 +3,7 @@ package imaptorture
 import (
 	"bytes"
 	"encoding/json"
+	"html"
 	"regexp"
 	"strings"
 	"testing"
@@ -82,6 +83,11 @@ func TestHTML(t *testing.T) {
 		"&lt;x&amp;y@z&gt;", "&#34;expunged&#34;", "2 violations", ColorP99} {
 		if !bytes.Contains(page, []byte(want)) {
 			t.Errorf("the report lacks %q", want)
+		}
+	}
+	for _, k := range Kinds {
+		if !bytes.Contains(page, []byte("<tr><td>"+html.EscapeString(k.Title())+"</td>")) {
+			t.Errorf("the report does not list %s", k)
 		}
 	}
 	for _, bad := range []string{"<script", " src=", "href=", "url(", "@import", "<x&y@z>"} {

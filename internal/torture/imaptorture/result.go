@@ -22,6 +22,7 @@ const (
 	UIDReuse             Kind = "uid_reuse"
 	Duplicate            Kind = "duplicate"
 	Lost                 Kind = "lost"
+	RefusedButDone       Kind = "refused_but_done"
 	ExpungeDuringCommand Kind = "expunge_during_command"
 	ExistsDecrease       Kind = "exists_decrease"
 	SeqOutOfRange        Kind = "seq_out_of_range"
@@ -32,7 +33,7 @@ const (
 )
 
 // Kinds lists every kind.
-var Kinds = []Kind{PhantomExpunge, UIDChange, UIDReuse, Duplicate, Lost, ExpungeDuringCommand, ExistsDecrease, SeqOutOfRange, UIDOrder, UIDNext, UIDValidity, FlagsDiverge}
+var Kinds = []Kind{PhantomExpunge, UIDChange, UIDReuse, Duplicate, Lost, RefusedButDone, ExpungeDuringCommand, ExistsDecrease, SeqOutOfRange, UIDOrder, UIDNext, UIDValidity, FlagsDiverge}
 
 // Title is the kind for people.
 func (k Kind) Title() string {
@@ -47,6 +48,8 @@ func (k Kind) Title() string {
 		return "duplicate"
 	case Lost:
 		return "lost message"
+	case RefusedButDone:
+		return "NO, yet done"
 	case ExpungeDuringCommand:
 		return "EXPUNGE during FETCH/STORE/SEARCH"
 	case ExistsDecrease:

@@ -275,10 +275,12 @@ func (r *run) appendMessage(s *session, flags []string) (string, error) {
 	start := time.Now()
 	r.led.created(id, "APPEND "+s.name, r.rec.since(start))
 	s.cur = curCmd{line: "APPEND " + quote(r.cfg.Mailbox) + " (" + strings.Join(flags, " ") + ") {" + strconv.Itoa(len(msg)) + "}", sent: r.rec.since(start)}
+	x := r.led.transferSent("APPEND", s.name, s.cur.line, r.cfg.Mailbox, []string{id}, nil, s.cur.sent)
 	resp, err := s.c.commandLiteral("APPEND "+quote(r.cfg.Mailbox)+" ("+strings.Join(flags, " ")+") ", msg, "", s.onUntagged)
 	if !r.finishing.Load() && !s.quiet {
 		r.rec.op("APPEND", start, time.Since(start), outcomeOf(resp, err))
 	}
+	r.led.transferAnswered(x, resp, err)
 	if err != nil {
 		return id, s.wrap(err)
 	}
@@ -289,6 +291,7 @@ func (r *run) appendMessage(s *session, flags []string) (string, error) {
 	validity, uid, ok := appendUID(resp)
 	if ok {
 		r.led.uidValidityIs(validity, at, s, resp.Line)
+		r.led.transferMade(x, id, validity, uid)
 	}
 	r.led.acked(id, uid, validity, at, s)
 	if s.name == "seed" {

@@ -28,8 +28,9 @@ type curCmd struct {
 	// uidSearch: a UID SEARCH, whose numbers are UIDs.
 	uidSearch bool
 	// copyTo is the target mailbox of a COPY or MOVE, whose COPYUID
-	// names the copies.
+	// names the copies; xfer its record in the ledger.
 	copyTo string
+	xfer   *transfer
 }
 
 // session is one IMAP actor: a connection, the model of what it was
@@ -537,11 +538,25 @@ func (s *session) opCopy() error {
 	if uids == nil {
 		return s.opNoop()
 	}
-	resp, err := s.do("COPY", "UID COPY "+uidSet(uids)+" "+quote(s.r.cfg.Aux), curCmd{copyTo: s.r.cfg.Aux})
+	line := "UID COPY " + uidSet(uids) + " " + quote(s.r.cfg.Aux)
+	x := s.r.led.transferSent("COPY", s.name, line, s.r.cfg.Aux, s.idsOf(uids), uids, s.r.now())
+	resp, err := s.do("COPY", line, curCmd{copyTo: s.r.cfg.Aux, xfer: x})
+	s.r.led.transferAnswered(x, resp, err)
 	if err == nil {
 		s.copied(resp, s.r.rec.since(time.Now()))
 	}
 	return err
+}
+
+// idsOf returns the Message-IDs uids name, as far as they are known.
+func (s *session) idsOf(uids []uint32) []string {
+	var ids []string
+	for _, u := range uids {
+		if id := s.r.led.idOf(u); id != "" {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // copied learns which message each UID of a COPYUID (in the tagged
@@ -556,6 +571,7 @@ func (s *session) copied(resp *Response, at time.Duration) {
 	for i, u := range src {
 		if id := s.r.led.idOf(u); id != "" {
 			s.r.led.named(s.cur.copyTo, validity, dst[i], id, at, false, s.name, s.cur.line, resp.Line)
+			s.r.led.transferMade(s.cur.xfer, id, validity, dst[i])
 		}
 	}
 }
@@ -571,8 +587,10 @@ func (s *session) opMove() error {
 	if uids == nil {
 		return s.opNoop()
 	}
-	s.r.led.moveSent(uids, s.r.rec.since(time.Now()))
-	resp, err := s.do("MOVE", "UID MOVE "+uidSet(uids)+" "+quote(s.r.cfg.Aux), curCmd{copyTo: s.r.cfg.Aux})
+	line := "UID MOVE " + uidSet(uids) + " " + quote(s.r.cfg.Aux)
+	x := s.r.led.transferSent("MOVE", s.name, line, s.r.cfg.Aux, s.idsOf(uids), uids, s.r.now())
+	resp, err := s.do("MOVE", line, curCmd{copyTo: s.r.cfg.Aux, xfer: x})
+	s.r.led.transferAnswered(x, resp, err)
 	if err == nil {
 		s.copied(resp, s.r.rec.since(time.Now()))
 	}
