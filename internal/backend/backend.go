@@ -518,41 +518,13 @@ func (m *Mailbox) copy(ctx context.Context, uids []uint32, dest string, move boo
 			return 0, nil, nil, mapErr(err)
 		}
 	}
+	// Keywords are per mailbox in Maildir: the store gives the copies
+	// the target's letters for their names.
 	src, dstUIDs, err := m.u.acct.Copy(ctx, m.mb, uids, dst, move, nil)
 	if err != nil {
 		return 0, nil, nil, m.selErr(err)
 	}
-	// Keywords are per mailbox in Maildir: carry their names across.
-	if err := m.copyKeywords(ctx, dst, src, dstUIDs); err != nil {
-		return 0, nil, nil, mapErr(err)
-	}
 	return dst.UIDValidity(), src, dstUIDs, nil
-}
-
-// copyKeywords gives copied messages the destination's letters for the
-// keyword names they had in the source.
-func (m *Mailbox) copyKeywords(ctx context.Context, dst *store.Mailbox, src, dstUIDs []uint32) error {
-	names := m.keywordNames()
-	for i, uid := range src {
-		msg, ok := m.mb.LookupUID(uid)
-		if !ok || msg.Flags.Keywords() == 0 {
-			continue
-		}
-		kw := toIMAP(msg.Flags.Keywords(), &names)
-		want, _, err := dst.KeywordFlags(ctx, kw, true)
-		if err != nil {
-			return err
-		}
-		cur, ok := dst.LookupUID(dstUIDs[i])
-		if !ok || cur.Flags.Keywords() == want {
-			continue
-		}
-		nf := cur.Flags.System() | want
-		if _, err := dst.SetFlags(ctx, []uint32{dstUIDs[i]}, store.FlagsReplace, nf&store.Settable, nil); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func (m *Mailbox) Stat(ctx context.Context, uid uint32) (imap.MessageInfo, error) {

@@ -331,6 +331,62 @@ func TestCopy(t *testing.T) {
 	}
 }
 
+// TestCopyKeywords: a copy enters the target with the target's letters
+// for its keywords (keywords are per mailbox), names the target lacked
+// are added to its dovecot-keywords, and COPY returns with the copies
+// complete: nothing is renamed after it.
+func TestCopyKeywords(t *testing.T) {
+	f := newFixture(t)
+	src := f.open(Options{})
+	sync1(t, src)
+	// In the source, Work is a.
+	kw, _, err := src.KeywordFlags(ctx, []string{"Work"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kw.String() != "a" {
+		t.Fatalf("source letters %q", kw.String())
+	}
+	f.put(maildir.Cur, "Sa")
+	sync1(t, src)
+	dstDir := filepath.Join(t.TempDir(), "Dest")
+	if err := maildir.Create(dstDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	dst, err := Open(dstDir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	sync1(t, dst)
+	// In the target, $Label1 is a; Work is not known yet.
+	if _, _, err := dst.KeywordFlags(ctx, []string{"$Label1"}, true); err != nil {
+		t.Fatal(err)
+	}
+	_, to, err := src.Copy(ctx, []uint32{1}, dst, nil)
+	if err != nil || len(to) != 1 {
+		t.Fatalf("COPY: %v %v", to, err)
+	}
+	msg, ok := dst.LookupUID(to[0])
+	if !ok || msg.Flags.String() != "Sb" {
+		t.Fatalf("the copy: %+v", msg)
+	}
+	k, err := dst.Keywords()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := k.Name('a'); n != "$Label1" {
+		t.Errorf("target letter a is %q", n)
+	}
+	if n, _ := k.Name('b'); n != "Work" {
+		t.Errorf("target letter b is %q", n)
+	}
+	// What the file says is what the state says: nobody renamed it.
+	if err := dst.CheckFiles(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestSubscriptionCoalesces: a subscriber that waits gets one latest
 // version per message, and nothing about messages gone meanwhile.
 func TestSubscriptionCoalesces(t *testing.T) {

@@ -143,7 +143,14 @@
 //	                        is never seen, one seen under the new name is a
 //	                        violation, and so is the MOVE's message gone from
 //	                        the source (the mailbox under test is never
-//	                        deleted or renamed)
+//	                        deleted or renamed), when the server itself
+//	                        deleted or renamed it: it orders those with its
+//	                        changes. When a foreign program (taking no lock)
+//	                        moved or removed the target's directory while the
+//	                        COPY or MOVE ran, the NO is the truth as far as
+//	                        any server can tell and what went with the
+//	                        directory is that program's doing: such a MOVE
+//	                        counts as one that may have happened
 //	expunge_during_command  EXPUNGE while responding to FETCH, STORE or SEARCH
 //	                        by sequence number (RFC 9051 §7.5.1)
 //	exists_decrease         EXISTS below the view's size

@@ -111,7 +111,7 @@ func (f *foreignFolders) auxAwayAndBack() error {
 		return err
 	}
 	what := fmt.Sprintf("foreign rename of %s to %s", filepath.Base(from), filepath.Base(to))
-	e := f.r.led.removing(what, f.r.now(), aux)
+	e := f.r.led.foreignRemoving(what, f.r.now(), aux)
 	start := time.Now()
 	err = renameNoReplace(from, to)
 	f.r.rec.op("foreign folder rename", start, time.Since(start), fsOutcome(err))
@@ -125,7 +125,7 @@ func (f *foreignFolders) auxAwayAndBack() error {
 	f.r.counts.foreignRenames.Add(1)
 	time.Sleep(time.Duration(f.rng.Int64N(int64(foreignAwayPause))))
 	what = fmt.Sprintf("foreign rename of %s back to %s", filepath.Base(to), filepath.Base(from))
-	e = f.r.led.removing(what, f.r.now(), aux)
+	e = f.r.led.foreignRemoving(what, f.r.now(), aux)
 	start = time.Now()
 	err = renameNoReplace(to, from)
 	f.r.rec.op("foreign folder rename", start, time.Since(start), fsOutcome(err))
@@ -153,7 +153,7 @@ func (f *foreignFolders) replaceSibling() error {
 	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
 		return nil // deleted by the IMAP actor: nothing to remove
 	}
-	e := f.r.led.removing("foreign rm -r of "+filepath.Base(dir), f.r.now(), box)
+	e := f.r.led.foreignRemoving("foreign rm -r of "+filepath.Base(dir), f.r.now(), box)
 	err = f.remove(dir)
 	f.r.led.lifeDone(e, f.r.now())
 	if err != nil {

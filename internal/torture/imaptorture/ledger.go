@@ -364,7 +364,8 @@ func (l *ledger) newCauses() *causes {
 }
 
 // removedBefore says why message m (with uids) may be gone by time t:
-// a foreign deletion, a MOVE the server did not refuse, or a \Deleted
+// a foreign deletion, a MOVE the server did not refuse (or refused
+// while a foreign program moved its target away), or a \Deleted
 // flag followed by an EXPUNGE or UID EXPUNGE that was still running or
 // later. "" means no actor removed it.
 func (c *causes) removedBefore(m *message, uids []uint32, t time.Duration) string {
@@ -378,6 +379,9 @@ func (c *causes) removedBefore(m *message, uids []uint32, t time.Duration) strin
 		for _, x := range l.moves[u] {
 			if x.sent < t && x.answer != refused {
 				return fmt.Sprintf("UID MOVE of UID %d at %.3fs", u, x.sent.Seconds())
+			}
+			if x.sent < t && l.brokenByForeignLocked(x) {
+				return fmt.Sprintf("UID MOVE of UID %d at %.3fs, refused while a foreign program moved its target's directory", u, x.sent.Seconds())
 			}
 		}
 	}

@@ -20,7 +20,7 @@ func TestRemovedBefore(t *testing.T) {
 		return func(l *ledger) {
 			x := l.transferSent("MOVE", "imap-1", "UID MOVE", "Aux", []string{"<m>"}, []uint32{uid}, at)
 			if reply != "" {
-				l.transferAnswered(x, &Response{Type: reply, Line: "a1 " + reply}, nil)
+				l.transferAnswered(x, &Response{Type: reply, Line: "a1 " + reply}, nil, at+time.Second/10)
 			}
 		}
 	}

@@ -408,7 +408,7 @@ func (a *lifeActor) appendTo(box string) (bool, error) {
 	x := a.r.led.transferSent("APPEND", a.ctl.name, line, box, []string{id}, nil, a.r.rec.since(start))
 	resp, err := a.ctl.c.commandLiteral("APPEND "+quote(box)+" () ", msg, "", a.ctl.onUntagged)
 	a.r.opDone("folder APPEND", start, resp, err)
-	a.r.led.transferAnswered(x, resp, err)
+	a.r.led.transferAnswered(x, resp, err, a.r.now())
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", line, err)
 	}

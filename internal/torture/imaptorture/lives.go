@@ -61,6 +61,7 @@ type selection struct {
 type lifeEvent struct {
 	what       string
 	removal    bool
+	foreign    bool // made by a foreign program, without the lock
 	sent, done time.Duration
 }
 
@@ -137,9 +138,19 @@ func (l *ledger) sawLife(box string, validity uint32, at time.Duration) {
 // the mailboxes names; the caller sets done through lifeDone when the
 // change has finished, and leaves it running when it cannot tell.
 func (l *ledger) removing(what string, at time.Duration, names ...string) *lifeEvent {
+	return l.removingBy(false, what, at, names...)
+}
+
+// foreignRemoving is removing for a foreign program's change of folder
+// directories, made without the lock (brokenByForeignLocked).
+func (l *ledger) foreignRemoving(what string, at time.Duration, names ...string) *lifeEvent {
+	return l.removingBy(true, what, at, names...)
+}
+
+func (l *ledger) removingBy(foreign bool, what string, at time.Duration, names ...string) *lifeEvent {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e := &lifeEvent{what: what, removal: true, sent: at, done: forever}
+	e := &lifeEvent{what: what, removal: true, foreign: foreign, sent: at, done: forever}
 	for _, n := range names {
 		l.book.events[n] = append(l.book.events[n], e)
 	}

@@ -34,6 +34,7 @@ type transfer struct {
 	sent      time.Duration
 	answer    answer
 	reply     string // the tagged response; "" while unanswered
+	answered  time.Duration
 	// made are the (UIDVALIDITY, UID) of the target mailbox its
 	// APPENDUID or COPYUID gave each message.
 	made []madeUID
@@ -92,15 +93,16 @@ func (l *ledger) transferSent(verb, who, line, box string, ids []string, uids []
 	return x
 }
 
-// transferAnswered records the answer to x: resp is its tagged
-// response, nil with err when none came.
-func (l *ledger) transferAnswered(x *transfer, resp *Response, err error) {
+// transferAnswered records the answer to x, which came at at: resp is
+// its tagged response, nil with err when none came.
+func (l *ledger) transferAnswered(x *transfer, resp *Response, err error, at time.Duration) {
 	if x == nil || err != nil || resp == nil {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	x.reply = resp.Line
+	x.answered = at
 	if resp.Type == "OK" {
 		x.answer = answeredOK
 	} else {
@@ -122,16 +124,40 @@ func (l *ledger) transferMade(x *transfer, id string, validity, uid uint32) {
 }
 
 // refusedMove returns a MOVE of one of uids sent before t that the
-// server refused, and the UID, or nil.
+// server refused, and the UID, or nil. A MOVE whose target directory a
+// foreign program moved or removed while it ran is no such MOVE
+// (brokenByForeignLocked).
 func (c *causes) refusedMove(uids []uint32, t time.Duration) (*transfer, uint32) {
 	for _, u := range uids {
 		for _, x := range c.l.moves[u] {
-			if x.sent < t && x.answer == refused {
+			if x.sent < t && x.answer == refused && !c.l.brokenByForeignLocked(x) {
 				return x, u
 			}
 		}
 	}
 	return nil, 0
+}
+
+// brokenByForeignLocked reports whether a foreign program renamed or
+// removed the directory of x's target while x ran (from its sending to
+// its answer). Such a program takes no lock: it can move the directory
+// between the moment a server's files enter it and the moment their UIDs
+// are recorded, and no server can then take the files back (they went
+// with the directory) nor record them. A NO is then the truth as far as
+// the server can tell, and what went with the directory is the foreign
+// program's doing, as a foreign deletion is. A RENAME or DELETE of the
+// server's own is no excuse: the server orders those with its changes.
+func (l *ledger) brokenByForeignLocked(x *transfer) bool {
+	end := x.answered
+	if x.answer != refused {
+		return false
+	}
+	for _, e := range l.book.events[x.box] {
+		if e.foreign && e.removal && e.sent < end && e.done > x.sent {
+			return true
+		}
+	}
+	return false
 }
 
 // refusedMoveLocked reports that a message left the mailbox under test
@@ -195,7 +221,7 @@ func (l *ledger) judgeRefusedLocked(disk []diskMessage, now float64) {
 			at := s.n.sight.at
 			var no []string
 			for _, x := range xs {
-				if x.answer == refused && x.verb != "APPEND" && x.sent < at {
+				if x.answer == refused && x.verb != "APPEND" && x.sent < at && !l.brokenByForeignLocked(x) {
 					no = append(no, "refused: "+x.told())
 				}
 			}

@@ -15,7 +15,7 @@ func TestRefusedCopies(t *testing.T) {
 	send := func(l *ledger, verb, box string, at time.Duration, reply string) *transfer {
 		x := l.transferSent(verb, "imap-1", verb+" "+box, box, []string{"<a>"}, []uint32{4}, at)
 		if reply != "" {
-			l.transferAnswered(x, &Response{Type: reply, Line: "a1 " + reply}, nil)
+			l.transferAnswered(x, &Response{Type: reply, Line: "a1 " + reply}, nil, at+time.Second/10)
 		}
 		return x
 	}
@@ -75,6 +75,16 @@ func TestRefusedCopies(t *testing.T) {
 			send(l, "COPY", aux, 1*s, "NO")
 			l.lifeDone(l.removing("RENAME", 1*s, aux, "Aux-away"), 2*s)
 			fetched(l, "Aux-away", 1, 3*s)
+		}, nil, true},
+		{"COPY refused while a foreign program moved the target's directory away", func(l *ledger) {
+			l.lifeDone(l.foreignRemoving("foreign rename", 1*s, aux, "Aux-away"), 2*s)
+			send(l, "COPY", aux, 1*s, "NO")
+			fetched(l, "Aux-away", 1, 3*s)
+		}, nil, false},
+		{"COPY refused, a foreign rename of the target only after its answer", func(l *ledger) {
+			send(l, "COPY", aux, 1*s, "NO")
+			l.lifeDone(l.foreignRemoving("foreign rename", 2*s, aux, "Aux-away"), 3*s)
+			fetched(l, "Aux-away", 1, 4*s)
 		}, nil, true},
 		{"COPY refused, the copy an accepted COPY's COPYUID named", func(l *ledger) {
 			l.transferMade(send(l, "COPY", aux, 1*s, "OK"), "<a>", 7, 1)
@@ -146,16 +156,21 @@ func TestRefusedMove(t *testing.T) {
 		// and EXPUNGE before; shown: the server still shows it at the
 		// end.
 		expunged, deleted, shown bool
-		want                     Kind // "" for none
+		// foreignAway: a foreign program renamed the target's directory
+		// away while the MOVE ran.
+		foreignAway bool
+		want        Kind // "" for none
 	}{
-		{"refused, then expunged", "NO", true, false, false, RefusedButDone},
-		{"rejected as BAD, then expunged", "BAD", true, false, false, RefusedButDone},
-		{"refused, then gone without a word", "NO", false, false, false, RefusedButDone},
-		{"refused, expunged after \\Deleted and EXPUNGE", "NO", true, true, false, ""},
-		{"refused, expunged and still shown at the end", "NO", true, false, true, PhantomExpunge},
-		{"refused, still there", "NO", false, false, true, ""},
-		{"accepted, then expunged", "OK", true, false, false, ""},
-		{"never answered, then expunged", "", true, false, false, ""},
+		{"refused, then expunged", "NO", true, false, false, false, RefusedButDone},
+		{"refused while a foreign program moved the target away, then expunged", "NO", true, false, false, true, ""},
+		{"refused while a foreign program moved the target away, still there", "NO", false, false, true, true, ""},
+		{"rejected as BAD, then expunged", "BAD", true, false, false, false, RefusedButDone},
+		{"refused, then gone without a word", "NO", false, false, false, false, RefusedButDone},
+		{"refused, expunged after \\Deleted and EXPUNGE", "NO", true, true, false, false, ""},
+		{"refused, expunged and still shown at the end", "NO", true, false, true, false, PhantomExpunge},
+		{"refused, still there", "NO", false, false, true, false, ""},
+		{"accepted, then expunged", "OK", true, false, false, false, ""},
+		{"never answered, then expunged", "", true, false, false, false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := newRecorder(time.Now())
@@ -165,9 +180,12 @@ func TestRefusedMove(t *testing.T) {
 			l.created("<a>", "APPEND imap-1", 0)
 			l.acked("<a>", 4, 7, 1*s, se)
 			l.learn("<a>", 4, 1*s, se, "* 1 FETCH (UID 4 BODY[HEADER.FIELDS (MESSAGE-ID)] {22})")
+			if tc.foreignAway {
+				l.lifeDone(l.foreignRemoving("foreign rename", 2*s, "Aux", "Aux-away"), 2*s+s/20)
+			}
 			x := l.transferSent("MOVE", "imap-1", "UID MOVE 4 Aux", "Aux", []string{"<a>"}, []uint32{4}, 2*s)
 			if tc.reply != "" {
-				l.transferAnswered(x, &Response{Type: tc.reply, Line: "a7 " + tc.reply + " [TRYCREATE] No such mailbox"}, nil)
+				l.transferAnswered(x, &Response{Type: tc.reply, Line: "a7 " + tc.reply + " [TRYCREATE] No such mailbox"}, nil, 2*s+s/10)
 			}
 			if tc.deleted {
 				l.markDeleted([]uint32{4}, 2*s)

@@ -280,7 +280,7 @@ func (r *run) appendMessage(s *session, flags []string) (string, error) {
 	if !r.finishing.Load() && !s.quiet {
 		r.rec.op("APPEND", start, time.Since(start), outcomeOf(resp, err))
 	}
-	r.led.transferAnswered(x, resp, err)
+	r.led.transferAnswered(x, resp, err, r.now())
 	if err != nil {
 		return id, s.wrap(err)
 	}

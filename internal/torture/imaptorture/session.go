@@ -541,7 +541,7 @@ func (s *session) opCopy() error {
 	line := "UID COPY " + uidSet(uids) + " " + quote(s.r.cfg.Aux)
 	x := s.r.led.transferSent("COPY", s.name, line, s.r.cfg.Aux, s.idsOf(uids), uids, s.r.now())
 	resp, err := s.do("COPY", line, curCmd{copyTo: s.r.cfg.Aux, xfer: x})
-	s.r.led.transferAnswered(x, resp, err)
+	s.r.led.transferAnswered(x, resp, err, s.r.now())
 	if err == nil {
 		s.copied(resp, s.r.rec.since(time.Now()))
 	}
@@ -590,7 +590,7 @@ func (s *session) opMove() error {
 	line := "UID MOVE " + uidSet(uids) + " " + quote(s.r.cfg.Aux)
 	x := s.r.led.transferSent("MOVE", s.name, line, s.r.cfg.Aux, s.idsOf(uids), uids, s.r.now())
 	resp, err := s.do("MOVE", line, curCmd{copyTo: s.r.cfg.Aux, xfer: x})
-	s.r.led.transferAnswered(x, resp, err)
+	s.r.led.transferAnswered(x, resp, err, s.r.now())
 	if err == nil {
 		s.copied(resp, s.r.rec.since(time.Now()))
 	}
