@@ -341,7 +341,10 @@ func (u *User) Append(ctx context.Context, name string, r io.Reader, flags []str
 	if err != nil {
 		return 0, 0, mapErr(err)
 	}
-	return mb.UIDValidity(), msg.UID, nil
+	if msg.UIDValidity == 0 {
+		return mb.UIDValidity(), msg.UID, nil
+	}
+	return msg.UIDValidity, msg.UID, nil
 }
 
 // Mailbox implements imap.Mailbox: one session's handle.
@@ -520,11 +523,11 @@ func (m *Mailbox) copy(ctx context.Context, uids []uint32, dest string, move boo
 	}
 	// Keywords are per mailbox in Maildir: the store gives the copies
 	// the target's letters for their names.
-	src, dstUIDs, err := m.u.acct.Copy(ctx, m.mb, uids, dst, move, nil)
+	validity, src, dstUIDs, err := m.u.acct.Copy(ctx, m.mb, uids, dst, move, nil)
 	if err != nil {
 		return 0, nil, nil, m.selErr(err)
 	}
-	return dst.UIDValidity(), src, dstUIDs, nil
+	return validity, src, dstUIDs, nil
 }
 
 func (m *Mailbox) Stat(ctx context.Context, uid uint32) (imap.MessageInfo, error) {

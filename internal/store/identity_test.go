@@ -276,7 +276,7 @@ func TestRenameFolderWaitsForCopy(t *testing.T) {
 		}
 	}
 	t.Cleanup(func() { testHookPublished = nil })
-	src, dst, err := inbox.Copy(context.Background(), []uint32{1}, folder, nil)
+	_, src, dst, err := inbox.Copy(context.Background(), []uint32{1}, folder, nil)
 	testHookPublished = nil
 	if rerr := <-renamed; rerr != nil {
 		t.Fatalf("RENAME: %v", rerr)

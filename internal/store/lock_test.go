@@ -162,7 +162,7 @@ func TestChangesRefusedWithoutTheLock(t *testing.T) {
 					_, err := mb.Append(ctx, strings.NewReader("Subject: x\r\n\r\n"), 0, time.Time{}, nil)
 					return err
 				}},
-				{"copy", func() error { _, _, err := mb.Copy(ctx, []uint32{1, 2}, mb, nil); return err }},
+				{"copy", func() error { _, _, _, err := mb.Copy(ctx, []uint32{1, 2}, mb, nil); return err }},
 				{"store", func() error { _, err := mb.SetFlags(ctx, []uint32{1}, FlagsAdd, flagsOf("F"), nil); return err }},
 				{"expunge", func() error { _, err := mb.Expunge(ctx, []uint32{2}, nil); return err }},
 			}
@@ -219,7 +219,7 @@ func TestAppendUIDListUnwritable(t *testing.T) {
 	if _, err := mb.Append(ctx, strings.NewReader("Subject: x\r\n\r\n"), 0, time.Time{}, nil); err == nil {
 		t.Fatal("APPEND succeeded without a uidlist to record it in")
 	}
-	if _, _, err := mb.Copy(ctx, []uint32{1}, mb, nil); err == nil {
+	if _, _, _, err := mb.Copy(ctx, []uint32{1}, mb, nil); err == nil {
 		t.Fatal("COPY succeeded without a uidlist to record it in")
 	}
 	if after := diskNames(t, f.dir); !sameNames(before, after) {
@@ -342,7 +342,7 @@ func TestChangesAndSyncsTogether(t *testing.T) {
 					}
 				case 1:
 					var to []uint32
-					_, to, err = mb.Copy(ctx, []uint32{1}, mb, nil)
+					_, _, to, err = mb.Copy(ctx, []uint32{1}, mb, nil)
 					mu.Lock()
 					acked = append(acked, to...)
 					mu.Unlock()
@@ -400,7 +400,7 @@ func TestAppendTakenBackWhenNotDurable(t *testing.T) {
 	if _, err := mb.Append(ctx, strings.NewReader("Subject: x\r\n\r\n"), 0, time.Time{}, nil); !errors.Is(err, errIO) {
 		t.Fatalf("APPEND: %v, want the fsync's error", err)
 	}
-	if _, _, err := mb.Copy(ctx, []uint32{1}, mb, nil); !errors.Is(err, errIO) {
+	if _, _, _, err := mb.Copy(ctx, []uint32{1}, mb, nil); !errors.Is(err, errIO) {
 		t.Fatalf("COPY: %v, want the fsync's error", err)
 	}
 	if after := diskNames(t, f.dir); !sameNames(before, after) {

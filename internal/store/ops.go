@@ -321,7 +321,9 @@ func (m *Mailbox) adoptStaged(ctx context.Context, staged []*maildir.Staged, fro
 	out := make([]Message, 0, len(names))
 	for _, n := range names {
 		if e, ok := m.byBase[maildir.BaseName(n)]; ok {
-			out = append(out, e.message())
+			msg := e.message()
+			msg.UIDValidity = m.uidvalidity
+			out = append(out, msg)
 		}
 	}
 	if len(out) != len(names) {
@@ -362,13 +364,14 @@ func (m *Mailbox) syncIfReplaced(ctx context.Context, lock *uidlist.Lock) error 
 }
 
 // Copy copies the messages with the given UIDs into dst, keeping their
-// flags and internal dates, and returns the pairs of source and
-// destination UIDs in source UID order (COPYUID). Files are hard-linked
+// flags and internal dates, and returns dst's UIDVALIDITY that the new
+// UIDs belong to (as it was when they were recorded) and the pairs of
+// source and destination UIDs in source UID order (COPYUID). Files are hard-linked
 // when both mailboxes share a filesystem. The two mailboxes are never
 // locked at once: the copies are staged in dst's tmp/ without a lock,
 // then adopted by dst all or none (adoptStaged), so that a COPY that
 // fails leaves no copy behind.
-func (m *Mailbox) Copy(ctx context.Context, uids []uint32, dst *Mailbox, from *Subscription) (src, dstUIDs []uint32, err error) {
+func (m *Mailbox) Copy(ctx context.Context, uids []uint32, dst *Mailbox, from *Subscription) (validity uint32, src, dstUIDs []uint32, err error) {
 	type item struct {
 		uid   uint32
 		path  string
@@ -394,14 +397,14 @@ func (m *Mailbox) Copy(ctx context.Context, uids []uint32, dst *Mailbox, from *S
 	for _, it := range items {
 		flags, err := kw.flags(ctx, it.flags)
 		if err != nil {
-			return nil, nil, err
+			return 0, nil, nil, err
 		}
 		s, err := stageCopy(it.path, dst.dir, flags)
 		if errors.Is(err, os.ErrNotExist) {
 			// Renamed under our feet: look it up again once.
 			if msg, ok := m.lookupFresh(ctx, it.uid); ok {
 				if flags, err = kw.flags(ctx, msg.Flags); err != nil {
-					return nil, nil, err
+					return 0, nil, nil, err
 				}
 				s, err = stageCopy(filepath.Join(m.dir, msg.Sub, msg.Filename), dst.dir, flags)
 			}
@@ -410,20 +413,21 @@ func (m *Mailbox) Copy(ctx context.Context, uids []uint32, dst *Mailbox, from *S
 			continue // expunged meanwhile: not copied
 		}
 		if err != nil {
-			return nil, nil, err
+			return 0, nil, nil, err
 		}
 		staged = append(staged, s)
 		copied = append(copied, it.uid)
 	}
 	msgs, err := dst.adoptStaged(ctx, staged, from)
 	if err != nil {
-		return nil, nil, err
+		return 0, nil, nil, err
 	}
 	for i, msg := range msgs {
 		src = append(src, copied[i])
 		dstUIDs = append(dstUIDs, msg.UID)
+		validity = msg.UIDValidity
 	}
-	return src, dstUIDs, nil
+	return validity, src, dstUIDs, nil
 }
 
 // copyKeywords gives a COPY's files the target's keyword letters:

@@ -309,7 +309,7 @@ func TestCopy(t *testing.T) {
 	}
 	sub := dst.Subscribe()
 	defer sub.Close()
-	from, to, err := src.Copy(ctx, []uint32{1, 3, 42}, dst, nil)
+	_, from, to, err := src.Copy(ctx, []uint32{1, 3, 42}, dst, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,7 +363,7 @@ func TestCopyKeywords(t *testing.T) {
 	if _, _, err := dst.KeywordFlags(ctx, []string{"$Label1"}, true); err != nil {
 		t.Fatal(err)
 	}
-	_, to, err := src.Copy(ctx, []uint32{1}, dst, nil)
+	_, _, to, err := src.Copy(ctx, []uint32{1}, dst, nil)
 	if err != nil || len(to) != 1 {
 		t.Fatalf("COPY: %v %v", to, err)
 	}
@@ -574,7 +574,7 @@ func TestCopyUIDsFollowSourceOrder(t *testing.T) {
 	for _, m := range src.Messages() {
 		all = append(all, m.UID)
 	}
-	from, to, err := src.Copy(ctx, all, dst, nil)
+	_, from, to, err := src.Copy(ctx, all, dst, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

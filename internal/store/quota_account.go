@@ -116,23 +116,23 @@ func (a *Account) Append(ctx context.Context, mb *Mailbox, r io.Reader, size int
 // after, as MOVE does across filesystems: the check is then for what the
 // move adds, which is nothing between two counted mailboxes, so moving
 // never needs room unless it is out of Trash.
-func (a *Account) Copy(ctx context.Context, src *Mailbox, uids []uint32, dst *Mailbox, move bool, from *Subscription) (srcUIDs, dstUIDs []uint32, err error) {
+func (a *Account) Copy(ctx context.Context, src *Mailbox, uids []uint32, dst *Mailbox, move bool, from *Subscription) (validity uint32, srcUIDs, dstUIDs []uint32, err error) {
 	if a.quota.Unlimited() {
 		return src.Copy(ctx, uids, dst, from)
 	}
 	toCounted, fromCounted := a.countsDir(dst.dir), a.countsDir(src.dir)
 	if toCounted && !(move && fromCounted) { // the originals go: usage does not grow
 		if err := a.checkAdding(src, uids); err != nil {
-			return nil, nil, err
+			return 0, nil, nil, err
 		}
 	}
-	srcUIDs, dstUIDs, err = src.Copy(ctx, uids, dst, from)
+	validity, srcUIDs, dstUIDs, err = src.Copy(ctx, uids, dst, from)
 	if err != nil || !toCounted {
-		return srcUIDs, dstUIDs, err
+		return validity, srcUIDs, dstUIDs, err
 	}
 	added := usageOf(dst, dstUIDs)
 	a.addQuota(added.Bytes, added.Messages)
-	return srcUIDs, dstUIDs, nil
+	return validity, srcUIDs, dstUIDs, nil
 }
 
 // Move moves messages from src into dst, both mailboxes of this account,

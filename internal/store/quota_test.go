@@ -621,13 +621,13 @@ func TestAccountQuota(t *testing.T) {
 
 	// Copy into a counted folder needs room; copying into Trash does not;
 	// moving between counted folders adds nothing, so needs none.
-	if _, _, err := a.Copy(ctx, mb["INBOX"], []uint32{m1.UID}, mb["Work"], false, nil); !errors.Is(err, ErrOverQuota) {
+	if _, _, _, err := a.Copy(ctx, mb["INBOX"], []uint32{m1.UID}, mb["Work"], false, nil); !errors.Is(err, ErrOverQuota) {
 		t.Fatalf("copy past the limit: %v", err)
 	}
-	if _, _, err := a.Copy(ctx, mb["INBOX"], []uint32{m1.UID}, mb["Trash"], false, nil); err != nil {
+	if _, _, _, err := a.Copy(ctx, mb["INBOX"], []uint32{m1.UID}, mb["Trash"], false, nil); err != nil {
 		t.Fatal(err)
 	}
-	src, dst, err := a.Copy(ctx, mb["INBOX"], []uint32{m1.UID}, mb["Work"], true, nil)
+	_, src, dst, err := a.Copy(ctx, mb["INBOX"], []uint32{m1.UID}, mb["Work"], true, nil)
 	if err != nil || len(dst) != 1 {
 		t.Fatalf("move: %v, %v", dst, err)
 	}
@@ -643,7 +643,7 @@ func TestAccountQuota(t *testing.T) {
 
 	// Moving into Trash frees; moving out of Trash needs room.
 	work := mb["Work"].Messages()
-	_, _, err = a.Copy(ctx, mb["Work"], []uint32{work[0].UID}, mb["Trash"], true, nil)
+	_, _, _, err = a.Copy(ctx, mb["Work"], []uint32{work[0].UID}, mb["Trash"], true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -654,7 +654,7 @@ func TestAccountQuota(t *testing.T) {
 		t.Fatalf("usage after moving to Trash %+v", u)
 	}
 	big := mb["Trash"].Messages()[0] // the 5000 bytes
-	if _, _, err := a.Copy(ctx, mb["Trash"], []uint32{big.UID}, mb["INBOX"], true, nil); !errors.Is(err, ErrOverQuota) {
+	if _, _, _, err := a.Copy(ctx, mb["Trash"], []uint32{big.UID}, mb["INBOX"], true, nil); !errors.Is(err, ErrOverQuota) {
 		t.Fatalf("move out of Trash past the limit: %v", err)
 	}
 

@@ -66,6 +66,11 @@ type Message struct {
 	// Suspect: missing from a listing that could not be proven complete;
 	// kept until a proof says it is gone or it is seen again.
 	Suspect bool
+	// UIDValidity is the UIDVALIDITY that UID belongs to, set by what
+	// gives a message its UID for a client (Append, Copy): read with the
+	// UID under the lock, so that APPENDUID and COPYUID never pair a UID
+	// with a UIDVALIDITY that changed since. 0 elsewhere.
+	UIDValidity uint32
 }
 
 // Changes is what one Sync found.

@@ -121,6 +121,13 @@ func (l *ledger) transferMade(x *transfer, id string, validity, uid uint32) {
 	if m := (madeUID{id, validity, uid}); !slices.Contains(x.made, m) {
 		x.made = append(x.made, m)
 	}
+	// The sender may not have known that its UID named id when it sent
+	// x (a message announced but not learned yet): x is id's transfer
+	// all the same, and must be there to explain id's copy.
+	if !slices.Contains(x.ids, id) {
+		x.ids = append(x.ids, id)
+		l.transfers[id] = append(l.transfers[id], x)
+	}
 }
 
 // refusedMove returns a MOVE of one of uids sent before t that the

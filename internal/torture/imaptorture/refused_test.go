@@ -86,6 +86,13 @@ func TestRefusedCopies(t *testing.T) {
 			l.lifeDone(l.foreignRemoving("foreign rename", 2*s, aux, "Aux-away"), 3*s)
 			fetched(l, "Aux-away", 1, 4*s)
 		}, nil, true},
+		{"COPY refused, the copy an accepted COPY named whose sender did not know the message yet", func(l *ledger) {
+			x := l.transferSent("COPY", "imap-2", "COPY "+aux, aux, nil, []uint32{4}, 1*s)
+			l.transferAnswered(x, &Response{Type: "OK", Line: "a1 OK"}, nil, 1*s+s/10)
+			l.transferMade(x, "<a>", 7, 1)
+			send(l, "COPY", aux, 2*s, "NO")
+			fetched(l, aux, 1, 3*s)
+		}, nil, false},
 		{"COPY refused, the copy an accepted COPY's COPYUID named", func(l *ledger) {
 			l.transferMade(send(l, "COPY", aux, 1*s, "OK"), "<a>", 7, 1)
 			send(l, "COPY", aux, 2*s, "NO")
