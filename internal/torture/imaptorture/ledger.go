@@ -90,6 +90,8 @@ type ledger struct {
 	// Message-IDs they carry (refused.go).
 	transfers  map[string][]*transfer
 	nTransfers int
+	// paired are the transfers with COPYUID pairs still to book.
+	paired []*transfer
 	// book holds every (mailbox, UIDVALIDITY, UID) told and every
 	// change of a mailbox name (lives.go).
 	book lifeBook

@@ -38,6 +38,47 @@ type transfer struct {
 	// made are the (UIDVALIDITY, UID) of the target mailbox its
 	// APPENDUID or COPYUID gave each message.
 	made []madeUID
+	// pairs are its COPYUID's pairs of a source UID whose Message-ID
+	// nobody had learned when the answer came: resolved when the ledger
+	// is judged (resolvePairsLocked).
+	pairs []copyPair
+}
+
+// copyPair is one pair of a COPYUID: source UID src became dst under
+// validity in the target.
+type copyPair struct {
+	src, validity, dst uint32
+}
+
+// transferPaired records a COPYUID pair of x whose source UID names no
+// known message yet.
+func (l *ledger) transferPaired(x *transfer, src, validity, dst uint32) {
+	if x == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(x.pairs) == 0 {
+		l.paired = append(l.paired, x)
+	}
+	x.pairs = append(x.pairs, copyPair{src, validity, dst})
+}
+
+// resolvePairsLocked books every transfer's pairs under the messages
+// their source UIDs turned out to name.
+func (l *ledger) resolvePairsLocked() {
+	for _, x := range l.paired {
+		var left []copyPair
+		for _, p := range x.pairs {
+			id := l.byUID[p.src]
+			if id == "" {
+				left = append(left, p)
+				continue
+			}
+			l.madeLocked(x, id, p.validity, p.dst)
+		}
+		x.pairs = left
+	}
 }
 
 // madeUID is one (UIDVALIDITY, UID) an APPENDUID or COPYUID gave
@@ -118,6 +159,10 @@ func (l *ledger) transferMade(x *transfer, id string, validity, uid uint32) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.madeLocked(x, id, validity, uid)
+}
+
+func (l *ledger) madeLocked(x *transfer, id string, validity, uid uint32) {
 	if m := (madeUID{id, validity, uid}); !slices.Contains(x.made, m) {
 		x.made = append(x.made, m)
 	}
@@ -195,6 +240,7 @@ type sighting struct {
 // test that only a refused COPY or MOVE can have made. now is the time
 // of the final check.
 func (l *ledger) judgeRefusedLocked(disk []diskMessage, now float64) {
+	l.resolvePairsLocked()
 	seen := make(map[string][]sighting)
 	for k, lf := range l.book.lives {
 		for uid, n := range lf.uids {

@@ -93,6 +93,17 @@ func TestRefusedCopies(t *testing.T) {
 			send(l, "COPY", aux, 2*s, "NO")
 			fetched(l, aux, 1, 3*s)
 		}, nil, false},
+		{"COPY refused, the copy an accepted COPY named while no one knew the message", func(l *ledger) {
+			x := l.transferSent("COPY", "imap-2", "COPY "+aux, aux, nil, []uint32{4}, 1*s)
+			l.transferAnswered(x, &Response{Type: "OK", Line: "a1 OK"}, nil, 1*s+s/10)
+			l.transferPaired(x, 4, 7, 1)
+			// A session learns which message UID 4 names only later.
+			l.mu.Lock()
+			l.byUID[4] = "<a>"
+			l.mu.Unlock()
+			send(l, "COPY", aux, 2*s, "NO")
+			fetched(l, aux, 1, 3*s)
+		}, nil, false},
 		{"COPY refused, the copy an accepted COPY's COPYUID named", func(l *ledger) {
 			l.transferMade(send(l, "COPY", aux, 1*s, "OK"), "<a>", 7, 1)
 			send(l, "COPY", aux, 2*s, "NO")

@@ -572,6 +572,10 @@ func (s *session) copied(resp *Response, at time.Duration) {
 		if id := s.r.led.idOf(u); id != "" {
 			s.r.led.named(s.cur.copyTo, validity, dst[i], id, at, false, s.name, s.cur.line, resp.Line)
 			s.r.led.transferMade(s.cur.xfer, id, validity, dst[i])
+		} else {
+			// Nobody knows yet which message u names: the pair is
+			// booked when the ledger is judged.
+			s.r.led.transferPaired(s.cur.xfer, u, validity, dst[i])
 		}
 	}
 }
