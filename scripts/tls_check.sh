@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # tls_check.sh checks Cistern's TLS with a real client, Python's ssl and
 # imaplib: it builds the binary, starts `cistern serve --demo` in a
-# temporary directory (its plain IMAP listener on a non-loopback address
-# of this machine, its implicit-TLS listener on 127.0.0.1, free ports),
+# temporary directory (its plain IMAP listener on a non-loopback address,
+# its implicit-TLS listener on 127.0.0.1, free ports),
 # runs scripts/tls_check.py against it as the demo user, trusting only the
 # self-signed certificate the demo printed, stops the server with SIGTERM,
 # and exits with the script's status (1 as well when the server did not
 # start, or did not stop cleanly with status 0).
 #
-# The non-loopback address is the first global IPv4 address of an
-# interface that is up (`ip`, else `hostname -I`). A machine without one
-# gets 198.18.0.1/32 (RFC 2544's benchmarking block, never routed) on lo
-# for the run, when run as root; otherwise the check fails, saying so.
+# The server and the client run in a network namespace of the check's
+# own (unshare --net), where one end of a veth pair made there holds
+# 198.18.0.1/32 (RFC 2544's benchmarking block): the non-loopback
+# address. No traffic reaches this machine's interfaces or addresses.
+# Making the namespace needs root, unshare(1) and ip(8); without them the
+# check fails, saying so.
 #
 # Run it from anywhere inside the repository. It needs go and python3; on
 # Debian, a missing python3 is installed with apt-get (as root, or through
@@ -24,7 +26,7 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # up to 10 s for its sessions on SIGTERM).
 readonly START_TIMEOUT=60
 readonly STOP_TIMEOUT=20
-readonly FALLBACK_ADDR=198.18.0.1
+readonly NETNS_ADDR=198.18.0.1
 
 log() { printf 'tls_check.sh: %s\n' "$*" >&2; }
 
@@ -55,15 +57,11 @@ ensure_python() {
 
 tmp=""
 server_pid=""
-added_addr=""
 
 cleanup() {
 	if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
 		kill -KILL "$server_pid" 2>/dev/null || true
 		wait "$server_pid" 2>/dev/null || true
-	fi
-	if [ -n "$added_addr" ]; then
-		ip addr del "$added_addr/32" dev lo 2>/dev/null || log "could not remove $added_addr from lo"
 	fi
 	if [ -n "$tmp" ]; then
 		rm -rf "$tmp"
@@ -71,27 +69,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# non_loopback_addr prints an IPv4 address of this machine that is not a
-# loopback address, adding one to lo when there is none (root only).
-non_loopback_addr() {
-	local a=""
-	if command -v ip >/dev/null 2>&1; then
-		a="$(ip -o -4 addr show up scope global | awk '{ split($4, p, "/"); print p[1]; exit }')"
-	fi
-	if [ -z "$a" ] && command -v hostname >/dev/null 2>&1; then
-		a="$(hostname -I 2>/dev/null | tr ' ' '\n' | grep -E '^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$' | grep -v '^127\.' | head -n 1 || true)"
-	fi
-	if [ -n "$a" ]; then
-		printf '%s\n' "$a"
-		return 0
-	fi
-	if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null 2>&1; then
-		log "this machine has no non-loopback IPv4 address; as root (with iproute2) one is added to lo for the run"
-		return 1
-	fi
-	ip addr add "$FALLBACK_ADDR/32" dev lo
-	added_addr=$FALLBACK_ADDR
-	printf '%s\n' "$FALLBACK_ADDR"
+# netns_up sets up the namespace the check runs in (see the top) and
+# prints its non-loopback address.
+netns_up() {
+	ip link set lo up
+	ip link add tlscheck0 type veth peer name tlscheck1
+	ip addr add "$NETNS_ADDR/32" dev tlscheck0
+	ip link set tlscheck0 up
+	ip link set tlscheck1 up
+	printf '%s\n' "$NETNS_ADDR"
 }
 
 . "$repo_root/scripts/demo_server.sh"
@@ -100,13 +86,28 @@ non_loopback_addr() {
 field() { sed -n "s/^$1: //p" "$tmp/out" | head -n 1; }
 
 main() {
-	ensure_python
-	tmp="$(mktemp -d)"
+	if [ "${TLS_CHECK_NETNS:-}" = "" ]; then
+		# Outside: what needs the network (apt-get, the module proxy),
+		# then the check again in a namespace of its own.
+		ensure_python
+		if [ "$(id -u)" -ne 0 ] || ! command -v unshare >/dev/null 2>&1 || ! command -v ip >/dev/null 2>&1; then
+			log "the check runs in a network namespace of its own: it needs root, unshare and ip"
+			return 1
+		fi
+		tmp="$(mktemp -d)"
+		cd "$repo_root"
+		log "go build -o $tmp/cistern ./cmd/cistern"
+		go build -o "$tmp/cistern" ./cmd/cistern
+		local status=0
+		TLS_CHECK_NETNS="$tmp" unshare --net -- bash "$repo_root/scripts/tls_check.sh" || status=$?
+		return "$status"
+	fi
+	tmp="$TLS_CHECK_NETNS"
+	trap - EXIT
+	trap 'if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then kill -KILL "$server_pid"; fi' EXIT
 	local host
-	host="$(non_loopback_addr)"
+	host="$(netns_up)"
 	cd "$repo_root"
-	log "go build -o $tmp/cistern ./cmd/cistern"
-	go build -o "$tmp/cistern" ./cmd/cistern
 	start_server "$host"
 
 	local user password cert plain tls

@@ -1,93 +1,100 @@
-// Package testnet gives tests a real network address of this machine
-// that is not a loopback address, so that a server listening on it sees
-// its clients (on the same machine) come from a non-loopback address, as
-// it sees clients of other machines: the case where plain-text passwords
-// are refused.
+// Package testnet gives a test a non-loopback address that no traffic
+// leaves the test for: the test runs again in a network namespace of its
+// own, made for it (unshare --net), where one end of a veth pair
+// made there holds Address. A server listening there sees its clients, in the same
+// namespace, come from a non-loopback address, as it sees clients of
+// other machines: the case where plain-text passwords are refused.
+// Nothing is added to this machine's interfaces, and no packet reaches
+// its own addresses.
 //
-// NonLoopback takes a global unicast address of an interface that is up.
-// A machine with none (a container with only lo) gets one when the test
-// runs as root: an address of 198.18.0.0/15 (RFC 2544's benchmarking
-// block, never routed) is added to lo for the test and removed after
-// it. Without either the test fails, saying so: it never passes by
-// testing nothing.
+// Making a namespace needs root (and unshare(1) and ip(8)); without them
+// the test fails, saying so: it never passes by testing nothing.
 package testnet
 
 import (
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
-// NonLoopback returns an IP address of this machine, not a loopback
-// one, on which a TCP listener can be opened.
-func NonLoopback(t testing.TB) net.IP {
+// Address is the address of the veth end in the test's namespace, from
+// RFC 2544's benchmarking block (198.18.0.0/15).
+var Address = net.IPv4(198, 18, 0, 1)
+
+// env marks the run of a test inside its namespace.
+const env = "CISTERN_TESTNET"
+
+// NonLoopback runs the calling test again in a network namespace of its
+// own and returns false here, where the test then ends: the run inside
+// reports through this test (its failure fails it, its skip skips it).
+// Inside, it sets the namespace up and returns Address and true. Call it
+// first in the test.
+func NonLoopback(t *testing.T) (net.IP, bool) {
 	t.Helper()
-	if ip := interfaceAddr(); ip != nil {
-		return ip
+	if os.Getenv(env) == t.Name() {
+		setUp(t)
+		return Address, true
 	}
 	if os.Geteuid() != 0 {
-		t.Fatal("testnet: this machine has no non-loopback address, and only root may add one (ip addr add 198.18.0.1/32 dev lo)")
+		t.Fatal("testnet: only root may make the network namespace this test runs in")
 	}
-	// One address per process: test binaries of several packages run at
-	// once, and each removes its own.
-	pid := os.Getpid()
-	ip := net.IPv4(198, 18+byte(pid>>16&1), byte(pid>>8), byte(pid)|1)
-	cidr := ip.String() + "/32"
-	if out, err := exec.Command("ip", "addr", "add", cidr, "dev", "lo").CombinedOutput(); err != nil {
-		t.Fatalf("testnet: ip addr add %s dev lo: %v: %s", cidr, err, strings.TrimSpace(string(out)))
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Fatalf("testnet: %v", err)
 	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "addr", "del", cidr, "dev", "lo").CombinedOutput(); err != nil {
-			t.Errorf("testnet: ip addr del %s dev lo: %v: %s", cidr, err, strings.TrimSpace(string(out)))
-		}
-	})
-	if err := canListen(ip); err != nil {
-		t.Fatalf("testnet: %s added to lo, but: %v", ip, err)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return ip
+	args := []string{"--net", "--", exe, "-test.run=" + runPattern(t.Name()), "-test.v", "-test.count=1"}
+	if d, ok := t.Deadline(); ok {
+		args = append(args, "-test.timeout="+time.Until(d).Round(time.Second).String())
+	}
+	cmd := exec.Command(unshare, args...)
+	cmd.Env = append(os.Environ(), env+"="+t.Name())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.CombinedOutput()
+	t.Logf("testnet: the test in a network namespace of its own:\n%s", out)
+	name := regexp.QuoteMeta(t.Name())
+	switch {
+	case err != nil:
+		t.Fatalf("testnet: the test in its namespace failed: %v", err)
+	case regexp.MustCompile(`(?m)^\s*--- SKIP: ` + name + ` `).Match(out):
+		t.Skip("testnet: the test in its namespace was skipped")
+	case !regexp.MustCompile(`(?m)^\s*--- PASS: ` + name + ` `).Match(out):
+		t.Fatal("testnet: the test in its namespace did not run")
+	}
+	return nil, false
 }
 
-// interfaceAddr returns a global unicast address of an interface that is
-// up (IPv4 first) that a listener can use, or nil.
-func interfaceAddr() net.IP {
-	ifaces, err := net.Interfaces()
-	if err != nil {
-		return nil
-	}
-	var v6 net.IP
-	for _, ifc := range ifaces {
-		if ifc.Flags&net.FlagUp == 0 {
-			continue
-		}
-		addrs, err := ifc.Addrs()
-		if err != nil {
-			continue
-		}
-		for _, a := range addrs {
-			n, ok := a.(*net.IPNet)
-			// Link-local addresses need a zone, and global unicast
-			// excludes loopback, multicast and unspecified ones.
-			if !ok || !n.IP.IsGlobalUnicast() || canListen(n.IP) != nil {
-				continue
-			}
-			if n.IP.To4() != nil {
-				return n.IP
-			}
-			if v6 == nil {
-				v6 = n.IP
-			}
+// setUp brings lo up and puts Address on a veth pair's end, in the
+// namespace the test runs in.
+func setUp(t *testing.T) {
+	t.Helper()
+	for _, c := range [][]string{
+		{"link", "set", "lo", "up"},
+		{"link", "add", "testnet0", "type", "veth", "peer", "name", "testnet1"},
+		{"addr", "add", Address.String() + "/32", "dev", "testnet0"},
+		{"link", "set", "testnet0", "up"},
+		{"link", "set", "testnet1", "up"},
+	} {
+		if out, err := exec.Command("ip", c...).CombinedOutput(); err != nil {
+			t.Fatalf("testnet: ip %s: %v: %s", strings.Join(c, " "), err, strings.TrimSpace(string(out)))
 		}
 	}
-	return v6
 }
 
-func canListen(ip net.IP) error {
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip.String(), "0"))
-	if err != nil {
-		return fmt.Errorf("listening: %w", err)
+// runPattern is the -test.run pattern that matches the test (or
+// subtest) name and no other.
+func runPattern(name string) string {
+	parts := strings.Split(name, "/")
+	for i, p := range parts {
+		parts[i] = "^" + regexp.QuoteMeta(p) + "$"
 	}
-	return ln.Close()
+	return strings.Join(parts, "/")
 }
