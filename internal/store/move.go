@@ -321,7 +321,7 @@ func (m *Mailbox) renameOne(dst *Mailbox, mv *moving, taken map[string]bool, kw 
 	if err != nil {
 		return err
 	}
-	flags, err := kw.flags(n.Flags)
+	flags, err := kw.flags(context.Background(), n.Flags) // kw.lock is held: no wait
 	if err != nil {
 		return err
 	}
@@ -430,18 +430,24 @@ func (m *Mailbox) renameBack(dst *Mailbox, ms []*moving) (stuck []*moving) {
 	return stuck
 }
 
-// keywordMap gives the keyword letters of m's messages dst's letters for
-// the same names, adding names to dst's dovecot-keywords under its held
-// lock. A letter without a name in m, or a name for which dst has no
-// letter left, is dropped, as COPY drops it.
+// keywordMap gives the keyword letters of src's messages dst's letters
+// for the same names (keywords are per mailbox in Maildir), adding names
+// to dst's dovecot-keywords: under lock, dst's lock that the caller holds
+// (Move), or, when lock is nil, taking it for the write (COPY, before its
+// copies are made, so that each enters dst under its final name). A
+// letter without a name in src, or a name for which dst has no letter
+// left, is dropped.
 type keywordMap struct {
 	src, dst *Mailbox
-	lock     *uidlist.Lock // dst's
-	letters  map[byte]byte // m's letter -> dst's (0: none)
+	lock     *uidlist.Lock // dst's, held by the caller; nil: not held
+	letters  map[byte]byte // src's letter -> dst's (0: none)
 }
 
-func (k *keywordMap) flags(f maildir.Flags) (maildir.Flags, error) {
-	out := f.System()
+func (k *keywordMap) flags(ctx context.Context, f maildir.Flags) (maildir.Flags, error) {
+	if k.src == k.dst || f.Keywords() == 0 {
+		return f, nil
+	}
+	out := f &^ f.Keywords() // system flags and letters no client sees
 	var names []string
 	var need []byte
 	for c := byte('a'); c <= 'z'; c++ {
@@ -473,8 +479,12 @@ func (k *keywordMap) flags(f maildir.Flags) (maildir.Flags, error) {
 	if err != nil {
 		return 0, err
 	}
-	if len(absent) > 0 {
+	if len(absent) > 0 && k.lock != nil {
 		if _, _, err := k.dst.keywordFlagsHeld(k.lock, absent); err != nil {
+			return 0, err
+		}
+	} else if len(absent) > 0 {
+		if _, _, err := k.dst.KeywordFlags(ctx, absent, true); err != nil {
 			return 0, err
 		}
 	}

@@ -393,7 +393,7 @@ func (m *Mailbox) Copy(ctx context.Context, uids []uint32, dst *Mailbox, from *S
 		}
 	}()
 	var copied []uint32
-	kw := &copyKeywords{src: m, dst: dst, letters: make(map[byte]byte)}
+	kw := &keywordMap{src: m, dst: dst, letters: make(map[byte]byte)} // adds names to dst before the copies enter it
 	for _, it := range items {
 		flags, err := kw.flags(ctx, it.flags)
 		if err != nil {
@@ -428,69 +428,6 @@ func (m *Mailbox) Copy(ctx context.Context, uids []uint32, dst *Mailbox, from *S
 		validity = msg.UIDValidity
 	}
 	return validity, src, dstUIDs, nil
-}
-
-// copyKeywords gives a COPY's files the target's keyword letters:
-// keywords are per mailbox in Maildir (dovecot-keywords), so a letter of
-// the source names a keyword the target may know under another letter,
-// or not yet. The names missing in the target are added to its
-// dovecot-keywords before the copies are made (under its lock, briefly),
-// so that each copy enters the target under its final name: nothing is
-// renamed after the COPY is answered, and nothing can fail then. A name
-// the target has no letter left for is not carried over.
-type copyKeywords struct {
-	src, dst *Mailbox
-	letters  map[byte]byte // the source's letter -> the target's (0: none)
-}
-
-// flags is f with the target's letters for its keywords.
-func (k *copyKeywords) flags(ctx context.Context, f maildir.Flags) (maildir.Flags, error) {
-	if k.src == k.dst || f.Keywords() == 0 {
-		return f, nil
-	}
-	out := f.System() | f&^(f.Keywords()|f.System())
-	var names []string
-	var need []byte
-	for c := byte('a'); c <= 'z'; c++ {
-		if !f.Has(c) {
-			continue
-		}
-		if d, ok := k.letters[c]; ok {
-			if d != 0 {
-				out = out.With(d)
-			}
-			continue
-		}
-		srcKw, err := k.src.Keywords()
-		if err != nil {
-			return 0, err
-		}
-		name, ok := srcKw.Name(c)
-		if !ok {
-			k.letters[c] = 0 // a letter without a name: nothing to carry
-			continue
-		}
-		names = append(names, name)
-		need = append(need, c)
-	}
-	if len(names) == 0 {
-		return out, nil
-	}
-	if _, _, err := k.dst.KeywordFlags(ctx, names, true); err != nil {
-		return 0, err
-	}
-	dstKw, err := k.dst.Keywords()
-	if err != nil {
-		return 0, err
-	}
-	for i, name := range names {
-		d, _ := dstKw.Letter(name) // 0 when the target had no letter left
-		k.letters[need[i]] = d
-		if d != 0 {
-			out = out.With(d)
-		}
-	}
-	return out, nil
 }
 
 // stageCopy stages the message file at path in the Maildir dir's tmp/,
