@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -223,30 +224,41 @@ func Unprivileged(t *testing.T) bool {
 	if os.Geteuid() != 0 {
 		return true
 	}
+	Rerun(t, fmt.Sprintf("as uid %d", NobodyUID), nil, unprivilegedEnv+"="+t.Name())
+	return false
+}
+
+// Rerun runs the calling test again in a child process of the test
+// binary, started through prefix (a command and its arguments, such as
+// unshare --net; none: the binary itself) with env added to its
+// environment, and logs its output. The child's failure fails t, its
+// skip skips t; a child that did not run the test fails t. what says
+// how the child runs, for the log.
+func Rerun(t *testing.T, what string, prefix []string, env string) {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"-test.run=" + runPattern(t.Name()), "-test.v", "-test.count=1"}
+	args := append(slices.Clone(prefix), exe, "-test.run="+runPattern(t.Name()), "-test.v", "-test.count=1")
 	if d, ok := t.Deadline(); ok {
 		args = append(args, "-test.timeout="+time.Until(d).Round(time.Second).String())
 	}
-	cmd := exec.Command(exe, args...)
-	cmd.Env = append(os.Environ(), unprivilegedEnv+"="+t.Name())
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = append(os.Environ(), env)
 	// A test binary killed by its timeout leaves no child behind.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.CombinedOutput()
-	t.Logf("testfs: the test again as uid %d:\n%s", NobodyUID, out)
+	t.Logf("testfs: the test again %s:\n%s", what, out)
 	name := regexp.QuoteMeta(t.Name())
 	switch {
 	case err != nil:
-		t.Fatalf("testfs: the test as uid %d failed: %v", NobodyUID, err)
+		t.Fatalf("testfs: the test %s failed: %v", what, err)
 	case regexp.MustCompile(`(?m)^\s*--- SKIP: ` + name + ` `).Match(out):
-		t.Skipf("testfs: the test as uid %d was skipped", NobodyUID)
+		t.Skipf("testfs: the test %s was skipped", what)
 	case !regexp.MustCompile(`(?m)^\s*--- PASS: ` + name + ` `).Match(out):
-		t.Fatalf("testfs: the test as uid %d did not run", NobodyUID)
+		t.Fatalf("testfs: the test %s did not run", what)
 	}
-	return false
 }
 
 // runPattern is the -test.run pattern that matches the test (or

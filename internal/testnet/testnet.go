@@ -15,11 +15,10 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"regexp"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/cistern-mail/cistern/internal/testfs"
 )
 
 // Address is the address of the veth end in the test's namespace, from
@@ -47,28 +46,7 @@ func NonLoopback(t *testing.T) (net.IP, bool) {
 	if err != nil {
 		t.Fatalf("testnet: %v", err)
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := []string{"--net", "--", exe, "-test.run=" + runPattern(t.Name()), "-test.v", "-test.count=1"}
-	if d, ok := t.Deadline(); ok {
-		args = append(args, "-test.timeout="+time.Until(d).Round(time.Second).String())
-	}
-	cmd := exec.Command(unshare, args...)
-	cmd.Env = append(os.Environ(), env+"="+t.Name())
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out, err := cmd.CombinedOutput()
-	t.Logf("testnet: the test in a network namespace of its own:\n%s", out)
-	name := regexp.QuoteMeta(t.Name())
-	switch {
-	case err != nil:
-		t.Fatalf("testnet: the test in its namespace failed: %v", err)
-	case regexp.MustCompile(`(?m)^\s*--- SKIP: ` + name + ` `).Match(out):
-		t.Skip("testnet: the test in its namespace was skipped")
-	case !regexp.MustCompile(`(?m)^\s*--- PASS: ` + name + ` `).Match(out):
-		t.Fatal("testnet: the test in its namespace did not run")
-	}
+	testfs.Rerun(t, "in a network namespace of its own", []string{unshare, "--net", "--"}, env+"="+t.Name())
 	return nil, false
 }
 
@@ -87,14 +65,4 @@ func setUp(t *testing.T) {
 			t.Fatalf("testnet: ip %s: %v: %s", strings.Join(c, " "), err, strings.TrimSpace(string(out)))
 		}
 	}
-}
-
-// runPattern is the -test.run pattern that matches the test (or
-// subtest) name and no other.
-func runPattern(name string) string {
-	parts := strings.Split(name, "/")
-	for i, p := range parts {
-		parts[i] = "^" + regexp.QuoteMeta(p) + "$"
-	}
-	return strings.Join(parts, "/")
 }
