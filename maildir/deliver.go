@@ -369,12 +369,14 @@ func StageLink(srcPath, dir string, opts DeliverOptions) (*Staged, error) {
 	if err := opts.check(); err != nil {
 		return nil, err
 	}
-	fi, err := os.Stat(srcPath)
+	// Lstat: link(2) would link a symbolic link itself, and what it
+	// points at is no message of ours (nofollow.go).
+	fi, err := os.Lstat(srcPath)
 	if err != nil {
 		return nil, fmt.Errorf("maildir: link into %s: %w", dir, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("maildir: link into %s: %s is not a regular file", dir, srcPath)
+		return nil, fmt.Errorf("maildir: link into %s: %s: %w", dir, srcPath, ErrNotRegular)
 	}
 	size, vsize := SizeFields(BaseName(filepath.Base(srcPath)))
 	if size != fi.Size() || vsize < 0 {
@@ -406,7 +408,7 @@ func StageLink(srcPath, dir string, opts DeliverOptions) (*Staged, error) {
 
 // measureFile returns the size and the CRLF size of the file at path.
 func measureFile(path string) (size, vsize int64, err error) {
-	f, err := os.Open(path)
+	f, err := OpenRegular(path)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -49,16 +49,30 @@ func Create(path string, perm os.FileMode) error {
 }
 
 // mkdirOne makes one directory; made is false when it existed already.
-// An existing non-directory is an error.
+// An existing non-directory is an error, and so is a symbolic link
+// (ErrSymlink: a Maildir's directories are never links, nofollow.go).
 func mkdirOne(path string, perm os.FileMode) (made bool, err error) {
+	return mkdir(path, perm, os.Lstat)
+}
+
+// mkdirFollowing is mkdirOne for a Maildir's root and the directories
+// above it, which may be links the administrator made.
+func mkdirFollowing(path string, perm os.FileMode) (made bool, err error) {
+	return mkdir(path, perm, os.Stat)
+}
+
+func mkdir(path string, perm os.FileMode, stat func(string) (os.FileInfo, error)) (made bool, err error) {
 	err = os.Mkdir(path, perm)
 	if err == nil {
 		return true, nil
 	}
 	if errors.Is(err, fs.ErrExist) {
-		fi, serr := os.Stat(path)
+		fi, serr := stat(path)
 		if serr == nil && fi.IsDir() {
 			return false, nil
+		}
+		if serr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return false, &os.PathError{Op: "mkdir", Path: path, Err: ErrSymlink}
 		}
 		if serr == nil {
 			serr = &os.PathError{Op: "mkdir", Path: path, Err: unix.ENOTDIR}
@@ -71,7 +85,7 @@ func mkdirOne(path string, perm os.FileMode) (made bool, err error) {
 // mkdirSynced makes path and its missing parents, fsyncing the parent of
 // every directory it made.
 func mkdirSynced(path string, perm os.FileMode) (made bool, err error) {
-	made, err = mkdirOne(path, perm)
+	made, err = mkdirFollowing(path, perm)
 	if errors.Is(err, fs.ErrNotExist) {
 		parent := filepath.Dir(path)
 		if parent == path {
@@ -80,7 +94,7 @@ func mkdirSynced(path string, perm os.FileMode) (made bool, err error) {
 		if _, err = mkdirSynced(parent, perm); err != nil {
 			return false, err
 		}
-		made, err = mkdirOne(path, perm)
+		made, err = mkdirFollowing(path, perm)
 	}
 	if err != nil || !made {
 		return made, err
@@ -89,7 +103,9 @@ func mkdirSynced(path string, perm os.FileMode) (made bool, err error) {
 }
 
 // IsMaildir reports whether path is a directory holding the directories
-// tmp/, new/ and cur/ (symbolic links to directories count). A Maildir
+// tmp/, new/ and cur/ (none of them a symbolic link: a Maildir whose cur/
+// is a link is not a Maildir; path itself may be reached through links,
+// see nofollow.go). A Maildir
 // that cannot be searched (CheckMaildir's permission error) is not one
 // for IsMaildir: callers that must tell "missing" from "cannot be used"
 // call CheckMaildir.
@@ -107,12 +123,15 @@ var ErrNotMaildir = errors.New("maildir: not a Maildir")
 // replaced by another.
 func CheckMaildir(path string) error {
 	for _, sub := range [...]string{Cur, New, Tmp} {
-		fi, err := os.Stat(filepath.Join(path, sub))
+		fi, err := os.Lstat(filepath.Join(path, sub))
 		if errors.Is(err, fs.ErrPermission) {
 			return err
 		}
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrNotMaildir, err)
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return fmt.Errorf("%w: %w: %s", ErrNotMaildir, ErrSymlink, filepath.Join(path, sub))
 		}
 		if !fi.IsDir() {
 			return fmt.Errorf("%w: %s is not a directory", ErrNotMaildir, filepath.Join(path, sub))

@@ -349,10 +349,18 @@ func RenameFolder(root string, from, to []string) error {
 // directory that is a Maildir (IsMaildir), or that this process may not
 // look inside (CheckMaildir's permission error: it exists, and opening it
 // says why it cannot be used), and whose name is a valid folder name,
-// sorted element by element. INBOX (the root) is not in the list. A parent that exists only as a level of the hierarchy (.A.B
-// without .A) is not listed. The root is read with a plain readdir: a
-// folder renamed during the call may be missed.
-func ListFolders(root string) ([][]string, error) {
+// sorted element by element. INBOX (the root) is not in the list. A
+// parent that exists only as a level of the hierarchy (.A.B without .A)
+// is not listed. A folder name that is a symbolic link is no folder
+// (nofollow.go): it is skipped, and so is a folder whose new/, cur/ or
+// tmp/ is a link. The root is read with a plain readdir: a folder
+// renamed during the call may be missed.
+func ListFolders(root string) ([][]string, error) { return ListFoldersSkipping(root, nil) }
+
+// ListFoldersSkipping is ListFolders that tells skipped (when not nil)
+// of every entry named like a folder that it leaves out for being, or
+// holding, a symbolic link, so that the caller can log it.
+func ListFoldersSkipping(root string, skipped func(name string, why error)) ([][]string, error) {
 	entries, err := os.ReadDir(root)
 	if err != nil {
 		return nil, fmt.Errorf("maildir: list folders: %w", err)
@@ -370,8 +378,11 @@ func ListFolders(root string) ([][]string, error) {
 		if err != nil {
 			continue
 		}
-		if err := CheckMaildir(filepath.Join(root, n)); err == nil || errors.Is(err, fs.ErrPermission) {
+		err = CheckFolder(root, n)
+		if err == nil || errors.Is(err, fs.ErrPermission) {
 			out = append(out, path)
+		} else if errors.Is(err, ErrSymlink) && skipped != nil {
+			skipped(n, err)
 		}
 	}
 	slices.SortFunc(out, slices.Compare)

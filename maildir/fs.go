@@ -140,9 +140,9 @@ var probeSeq atomic.Uint64
 // (1-second ext4 with 128-byte inodes) or kernels without multigrain
 // timestamps fail within a few rounds.
 func probeTimestamps(dir string) (bool, error) {
-	fd, err := openDir(dir)
+	fd, err := openAt(unix.AT_FDCWD, dir, unix.O_RDONLY|unix.O_DIRECTORY)
 	if err != nil {
-		return false, err
+		return false, &os.PathError{Op: "open", Path: dir, Err: err}
 	}
 	defer unix.Close(fd)
 	name := filepath.Join(dir, ".cistern-probe."+strconv.Itoa(os.Getpid())+"."+strconv.FormatUint(probeSeq.Add(1), 10))
@@ -169,9 +169,12 @@ func probeTimestamps(dir string) (bool, error) {
 	return true, nil
 }
 
+// openDir opens the directory path for reading; a symbolic link as its
+// last component is not followed (List reads new/ and cur/, never
+// through a link).
 func openDir(path string) (int, error) {
 	for {
-		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err == nil {
 			return fd, nil
 		}

@@ -99,8 +99,10 @@ type Listing struct {
 	// order. They share one backing string: callers that keep a few of
 	// them for long should strings.Clone them.
 	Names []string
-	// Types are the d_type values matching Names (unix.DT_REG, ...;
-	// DT_UNKNOWN where the filesystem does not say).
+	// Types are the d_type values matching Names (unix.DT_REG, ...);
+	// where the filesystem does not say, List asks lstat, and an entry
+	// gone before it could is left DT_UNKNOWN. A symbolic link is
+	// DT_LNK: never a message.
 	Types []uint8
 	Proof Proof
 	// Tries is the number of reads made, 1 when the first read was proven
@@ -220,7 +222,6 @@ func List(path string, opts ListOptions) (*Listing, error) {
 			}
 			stable = before.Dev == after.Dev && before.Ino == after.Ino && before.Mtime == after.Mtim
 		}
-		unix.Close(fd)
 
 		switch {
 		case opts.Locked:
@@ -235,9 +236,50 @@ func List(path string, opts ListOptions) (*Listing, error) {
 		if l.Proof.Proven() || !caps.CanProve() || l.Tries >= maxTries {
 			l.Stamp, l.StampValid = before, caps.FineTimestamps
 			parseDirents((*bp)[:n], l)
+			resolveUnknown(fd, l)
+			unix.Close(fd)
 			return l, nil
 		}
+		unix.Close(fd)
 	}
+}
+
+// resolveUnknown gives the entries whose d_type the filesystem did not
+// say (DT_UNKNOWN) the type an lstat finds, so that a symbolic link is
+// known as one on every filesystem. An entry gone meanwhile stays
+// DT_UNKNOWN: whoever opens it opens no link (OpenMessageAt).
+func resolveUnknown(fd int, l *Listing) {
+	for i, typ := range l.Types {
+		if typ != unix.DT_UNKNOWN {
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Fstatat(fd, l.Names[i], &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			continue
+		}
+		l.Types[i] = modeType(st.Mode)
+	}
+}
+
+// modeType is the d_type of a stat mode.
+func modeType(mode uint32) uint8 {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return unix.DT_REG
+	case unix.S_IFDIR:
+		return unix.DT_DIR
+	case unix.S_IFLNK:
+		return unix.DT_LNK
+	case unix.S_IFIFO:
+		return unix.DT_FIFO
+	case unix.S_IFSOCK:
+		return unix.DT_SOCK
+	case unix.S_IFCHR:
+		return unix.DT_CHR
+	case unix.S_IFBLK:
+		return unix.DT_BLK
+	}
+	return unix.DT_UNKNOWN
 }
 
 func getBuf(size int) *[]byte {

@@ -45,7 +45,6 @@ import (
 	"errors"
 	"io"
 	"io/fs"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -283,7 +282,7 @@ func (u *User) Status(ctx context.Context, name string) (imap.StatusInfo, error)
 		}
 		if size, _ := maildir.SizeFields(m.Base); size >= 0 {
 			st.Size += size
-		} else if fi, err := os.Stat(mb.Path(m)); err == nil {
+		} else if fi, err := maildir.LstatMessage(mb.Path(m)); err == nil {
 			st.Size += fi.Size()
 		}
 	}

@@ -231,12 +231,18 @@ func (d *Deliverer) target(r *Recipient) target {
 		return inbox
 	}
 	t := target{dir: dir, folder: folderName(r.Folder)}
-	switch err := maildir.CheckMaildir(dir); {
+	switch err := maildir.CheckFolder(acct.Root(), filepath.Base(dir)); {
 	case err == nil:
 		return t
 	case errors.Is(err, fs.ErrPermission):
 		t.err = fmt.Errorf("%w: %w", ErrNoAccess, err)
 		return t
+	case errors.Is(err, maildir.ErrSymlink):
+		// A link is no folder, and is never followed: the mail goes to
+		// INBOX, as it does for a folder that does not exist.
+		d.logger().Warn("delivery: the folder is a symbolic link, or holds one; delivering to INBOX",
+			"user", r.User.Name, "folder", t.folder, "dir", dir)
+		return inbox
 	}
 	if !r.CreateFolder {
 		return inbox

@@ -37,6 +37,7 @@ const (
 	Quota           Kind = "quota"
 	IndexStale      Kind = "index-stale"
 	IndexSize       Kind = "index-size"
+	Symlink         Kind = "symlink"
 )
 
 // uidlistKinds are the findings a rewrite of dovecot-uidlist repairs.
@@ -56,6 +57,9 @@ type Finding struct {
 	Base string
 	// UID is the UID concerned, if one is.
 	UID uint32
+	// Path is the file concerned, relative to the root, if one is (a
+	// symbolic link).
+	Path string
 }
 
 func (f Finding) String() string {
@@ -113,7 +117,7 @@ type KindCount struct {
 }
 
 var allKinds = []Kind{Header, DamagedLine, DuplicateUID, UIDOrder, DuplicateRecord, NextUID, StaleRecord,
-	MissingUID, DuplicateName, UnnamedKeyword, StaleTmp, Quota, IndexStale, IndexSize}
+	MissingUID, DuplicateName, UnnamedKeyword, StaleTmp, Quota, IndexStale, IndexSize, Symlink}
 
 // Options say what to check and how. Root is required.
 type Options struct {
@@ -167,6 +171,7 @@ type loc struct{ sub, name string }
 // listing is new/ and cur/ of one mailbox, read as one.
 type listing struct {
 	files  map[string][]loc // base name -> sightings
+	links  []loc            // symbolic links: no messages
 	proven bool
 }
 
@@ -197,8 +202,8 @@ func cleanRoot(root string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if !maildir.IsMaildir(abs) {
-		return "", fmt.Errorf("fsck: %s is not a Maildir (no tmp/, new/ and cur/)", abs)
+	if err := maildir.CheckMaildir(abs); err != nil {
+		return "", fmt.Errorf("fsck: %s is not a Maildir (tmp/, new/ and cur/ directories, none a symbolic link): %w", abs, err)
 	}
 	return abs, nil
 }
@@ -235,6 +240,9 @@ func Check(ctx context.Context, opts Options) (*Report, error) {
 	}
 	c.rep = &Report{Root: root, Caps: c.caps}
 	c.rep.Notes = append(c.rep.Notes, Note{Text: proofNote(c.caps)})
+	if err := c.findLinks(); err != nil {
+		return nil, err
+	}
 	mbs, err := mailboxes(root)
 	if err != nil {
 		return nil, err
@@ -287,7 +295,7 @@ func proofNote(c maildir.Capabilities) string {
 }
 
 func (c *checker) add(mb mailbox, p problem) {
-	c.rep.Findings = append(c.rep.Findings, Finding{Mailbox: mb.name, Dir: mb.dir, Kind: p.kind, Detail: p.detail, Base: p.base, UID: p.uid})
+	c.rep.Findings = append(c.rep.Findings, Finding{Mailbox: mb.name, Dir: mb.dir, Kind: p.kind, Detail: p.detail, Base: p.base, UID: p.uid, Path: p.path})
 }
 
 func (c *checker) note(mailbox, text string) {
@@ -312,6 +320,9 @@ func list(dir string, caps *maildir.Capabilities, again bool) (*listing, error) 
 			l.proven = false
 		}
 		for i, name := range ls.Names {
+			if isLinkType(ls.Types[i]) && !slices.Contains(l.links, loc{sub, name}) {
+				l.links = append(l.links, loc{sub, strings.Clone(name)})
+			}
 			if !store.IsMessage(name, ls.Types[i]) {
 				continue
 			}
@@ -374,6 +385,7 @@ func (c *checker) checkMailbox(mb mailbox) error {
 	}
 	c.scans[mb.dir] = l
 	c.rep.Messages += len(l.files)
+	c.messageLinks(mb, l)
 
 	if ul != nil && len(ul.problems) > 0 {
 		// An append under way looks like a damaged last line: read again.

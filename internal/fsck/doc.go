@@ -22,6 +22,8 @@
 //	                  is not the user's
 //	index-stale       an index entry of a message or mailbox that is gone entry dropped (the index is a cache)
 //	index-size        an index entry whose size is not the file's         entry dropped
+//	symlink           a symbolic link as a folder, as a folder's new/,     the link moved into cistern-links/ of the
+//	                  cur/ or tmp/, or in new/ or cur/ (never followed)    root (rename(2) of the link itself)
 //
 // Missing UIDs, stale records and stale tmp/ files also arise in normal
 // operation: a message delivered since the mailbox was last opened has no
@@ -33,6 +35,11 @@
 // is lost, and an invented one ("keyword3") would show up in every client
 // as if a user had set it. Adding the name to dovecot-keywords by hand
 // ("<index> <name>", index 0 for letter a) repairs it.
+//
+// Symbolic links inside a Maildir are never followed (maildir/nofollow.go):
+// the server does not serve them, and the check neither reads nor counts
+// what they point at. A root whose new/, cur/ or tmp/ is a link is no
+// Maildir and is not checked.
 //
 // # Reading without locks
 //

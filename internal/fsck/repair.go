@@ -55,9 +55,13 @@ func Repair(ctx context.Context, opts Options, rep *Report) ([]Action, error) {
 	byDir := map[string]*group{}
 	index := map[string][]string{}
 	var goneMailboxes []string
+	var links []Finding
 	quota := false
 	for _, f := range rep.Findings {
 		switch f.Kind {
+		case Symlink:
+			links = append(links, f)
+			continue
 		case Quota:
 			quota = true
 			continue
@@ -76,6 +80,9 @@ func Repair(ctx context.Context, opts Options, rep *Report) ([]Action, error) {
 			groups = append(groups, g)
 		}
 		g.kinds[f.Kind] = true
+	}
+	if err := r.moveLinksAside(links); err != nil {
+		return r.actions, fmt.Errorf("fsck: moving symbolic links aside: %w", err)
 	}
 	for i, g := range groups {
 		if err := ctx.Err(); err != nil {

@@ -44,6 +44,7 @@ type problem struct {
 	uid    uint32
 	base   string
 	detail string
+	path   string // Finding.Path
 }
 
 // maxLineText bounds the line text quoted in a finding.

@@ -143,8 +143,14 @@ func (a *Account) dir(path []string) (string, error) {
 
 // Folders lists INBOX and every folder, parents that exist only as a
 // level of the hierarchy included (not selectable), in name order.
+//
+// A folder name that is a symbolic link (or a folder whose cur/, new/ or
+// tmp/ is one) is no folder: it is left out and logged.
 func (a *Account) Folders() ([]Folder, error) {
-	paths, err := maildir.ListFolders(a.root)
+	paths, err := maildir.ListFoldersSkipping(a.root, func(name string, why error) {
+		a.logger().Warn("ignoring a folder that is a symbolic link, or holds one: it is not followed",
+			"dir", filepath.Join(a.root, name), "err", why)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -340,8 +346,8 @@ func (a *Account) lockFolders(dirs []string) ([]*uidlist.Lock, error) {
 	}
 	var locks []*uidlist.Lock
 	for _, d := range dirs {
-		if !maildir.IsMaildir(d) {
-			continue
+		if !maildir.IsMaildir(d) || maildir.IsLink(d) {
+			continue // a link is no folder: nothing of ours to lock in it
 		}
 		l, err := uidlist.AcquireLock(context.Background(), d, opts)
 		if err != nil {
@@ -445,9 +451,16 @@ func (a *Account) OpenMailbox(path []string) (*Mailbox, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := maildir.CheckMaildir(dir); errors.Is(err, fs.ErrPermission) {
+	check := maildir.CheckMaildir
+	if len(path) > 0 {
+		check = func(dir string) error { return maildir.CheckFolder(a.root, filepath.Base(dir)) }
+	}
+	if err := check(dir); errors.Is(err, fs.ErrPermission) {
 		return nil, nil, fmt.Errorf("store: mailbox %s cannot be used: %w", dir, err)
 	} else if err != nil {
+		if errors.Is(err, maildir.ErrSymlink) {
+			a.logger().Warn("refusing to open a folder that is a symbolic link, or holds one", "dir", dir, "err", err)
+		}
 		return nil, nil, ErrNoSuchFolder
 	}
 	return a.reg.Open(dir)

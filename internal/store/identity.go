@@ -39,12 +39,23 @@ func statDirID(path string) (dirID, error) {
 	return dirID{uint64(st.Dev), st.Ino}, nil
 }
 
-// holdDir opens dir and returns it with its identity.
-func holdDir(dir string) (*os.File, dirID, error) {
-	f, err := os.Open(dir)
-	if err != nil {
-		return nil, dirID{}, err
+// holdDir opens dir and returns it with its identity. A folder's
+// directory is opened without following a symbolic link (a link in its
+// place fails): the account root is the one directory that links may
+// lead to (maildir/nofollow.go).
+func holdDir(dir string, folder bool) (*os.File, dirID, error) {
+	flags := syscall.O_RDONLY | syscall.O_DIRECTORY | syscall.O_CLOEXEC
+	if folder {
+		flags |= syscall.O_NOFOLLOW
 	}
+	fd, err := syscall.Open(dir, flags, 0)
+	for err == syscall.EINTR {
+		fd, err = syscall.Open(dir, flags, 0)
+	}
+	if err != nil {
+		return nil, dirID{}, &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), dir)
 	var st syscall.Stat_t
 	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
 		f.Close()

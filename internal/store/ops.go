@@ -442,7 +442,7 @@ func stageCopy(path, dir string, flags maildir.Flags) (*maildir.Staged, error) {
 	if !errors.Is(err, maildir.ErrCrossDevice) && !errors.Is(err, fs.ErrPermission) {
 		return s, err
 	}
-	f, err := os.Open(path)
+	f, err := maildir.OpenMessagePath(path)
 	if err != nil {
 		return nil, err
 	}
@@ -482,22 +482,33 @@ func (m *Mailbox) OpenMessage(ctx context.Context, uid uint32) (*os.File, Messag
 	}
 	msg := e.message()
 	m.mu.Unlock()
-	f, err := os.Open(filepath.Join(m.dir, msg.Sub, msg.Filename))
+	f, err := maildir.OpenMessageAt(m.dirf, msg.Sub, msg.Filename)
 	if err == nil {
 		return f, msg, nil
 	}
-	if !errors.Is(err, os.ErrNotExist) {
+	if !errors.Is(err, os.ErrNotExist) && !notMessageFile(err) {
 		return nil, msg, err
 	}
+	// Renamed, or replaced by a link (which the sync leaves out).
 	msg, ok := m.lookupFresh(ctx, uid)
 	if !ok {
 		return nil, Message{}, ErrNoSuchMessage
 	}
-	f, err = os.Open(filepath.Join(m.dir, msg.Sub, msg.Filename))
-	if errors.Is(err, os.ErrNotExist) {
+	f, err = maildir.OpenMessageAt(m.dirf, msg.Sub, msg.Filename)
+	if errors.Is(err, os.ErrNotExist) || notMessageFile(err) {
+		if notMessageFile(err) {
+			m.log.Warn("a message file is not a regular file (a symbolic link?): not read", "file", m.Path(msg), "err", err)
+		}
 		return nil, msg, ErrNoSuchMessage
 	}
 	return f, msg, err
+}
+
+// notMessageFile reports whether err says that a message's path leads
+// to no regular file below the mailbox: a symbolic link (never
+// followed), a directory or a device.
+func notMessageFile(err error) bool {
+	return errors.Is(err, maildir.ErrNotRegular) || errors.Is(err, maildir.ErrSymlink)
 }
 
 func (m *Mailbox) byUID(uid uint32) *entry {

@@ -414,8 +414,8 @@ func countMaildir(dir string, u *QuotaUsage, stamps map[string]maildir.DirStamp)
 	for _, sub := range []string{maildir.New, maildir.Cur} {
 		path := filepath.Join(dir, sub)
 		l, err := maildir.List(path, maildir.ListOptions{})
-		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
-			continue // a folder removed meanwhile, or not a Maildir
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.ELOOP) {
+			continue // a folder removed meanwhile, or not a Maildir (new/ or cur/ a link)
 		}
 		if err != nil {
 			return false, err
@@ -427,8 +427,8 @@ func countMaildir(dir string, u *QuotaUsage, stamps map[string]maildir.DirStamp)
 			stamps[path] = l.Stamp
 		}
 		for i, name := range l.Names {
-			if name[0] == '.' || l.Types[i] == syscall.DT_DIR {
-				continue
+			if name[0] == '.' || l.Types[i] == syscall.DT_DIR || l.Types[i] == syscall.DT_LNK {
+				continue // a link is no message (maildir/nofollow.go)
 			}
 			size, err := messageSize(path, name)
 			if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cistern-mail/cistern/internal/logctx"
@@ -224,15 +226,26 @@ type Mailbox struct {
 
 // Open prepares the state of the Maildir at dir. It reads the uidlist if
 // there is one; messages appear with the first Sync.
+//
+// A folder directory (.X in an account's root) that is a symbolic link
+// is not a Maildir: Open refuses it, and holds the directory it opened
+// without following one, so that every message it opens later is read
+// from that directory (OpenMessage) even if a link replaces it. An
+// account's root (INBOX) may be reached through links the administrator
+// made (maildir/nofollow.go).
 func Open(dir string, opts Options) (*Mailbox, error) {
 	if !maildir.IsMaildir(dir) {
 		return nil, fmt.Errorf("store: %s is not a Maildir (new/, cur/, tmp/)", dir)
+	}
+	folder := accountRoot(dir) != dir
+	if folder && maildir.IsLink(dir) {
+		return nil, fmt.Errorf("store: %s is not a Maildir: %w", dir, maildir.ErrSymlink)
 	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	dirf, id, err := holdDir(dir)
+	dirf, id, err := holdDir(dir, folder)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
@@ -546,7 +559,7 @@ func (m *Mailbox) Cached(msg Message) (IndexEntry, bool) {
 	}
 	size, _ := maildir.SizeFields(msg.Base)
 	if size < 0 {
-		fi, err := os.Stat(m.Path(msg))
+		fi, err := maildir.LstatMessage(m.Path(msg))
 		if err != nil {
 			return IndexEntry{}, false
 		}
@@ -668,8 +681,11 @@ func (m *Mailbox) syncOnce(ctx context.Context, ch *Changes) error {
 	var dups map[string][]sighting
 	see := func(sub, name string, typ uint8) {
 		if ignorable(name, typ) {
-			if typ == 0 || typ == 8 || typ == 10 {
+			switch typ {
+			case syscall.DT_UNKNOWN, syscall.DT_REG:
 				m.foreign(sub, name)
+			case syscall.DT_LNK:
+				m.foreignLink(sub, name)
 			}
 			return
 		}
@@ -784,7 +800,13 @@ func listPlain(dir string) (*maildir.Listing, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &maildir.Listing{Path: dir, Names: names, Types: make([]uint8, len(names)), Proof: maildir.ProofLocked, Tries: 1}, nil
+	types := make([]uint8, len(names))
+	for i, n := range names {
+		if fi, err := os.Lstat(filepath.Join(dir, n)); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			types[i] = syscall.DT_LNK
+		}
+	}
+	return &maildir.Listing{Path: dir, Names: names, Types: types, Proof: maildir.ProofLocked, Tries: 1}, nil
 }
 
 // place records a new location for a known message and reports a flag
@@ -860,20 +882,40 @@ func IsMessage(name string, typ uint8) bool {
 // a dot-file, or a name whose base name no dovecot-uidlist record can hold
 // (a newline, a NUL, a trailing CR), which would otherwise stop every
 // uidlist write of the mailbox.
+//
+// A symbolic link is no message either (maildir/nofollow.go): it may
+// point at another user's mail or anywhere outside the Maildir, so it
+// never gets a UID, is never opened and never renamed.
 func ignorable(name string, typ uint8) bool {
-	return (typ != 0 && typ != 8 && typ != 10) || // not DT_UNKNOWN, DT_REG, DT_LNK
+	return (typ != syscall.DT_UNKNOWN && typ != syscall.DT_REG) ||
 		name == "" || name[0] == '.' || uidlist.NameProblem(maildir.BaseName(name)) != ""
 }
 
 func (m *Mailbox) foreign(sub, name string) {
+	if m.firstSighting(sub, name) {
+		m.logLocked().Warn("ignoring a file that is not a Maildir message", "file", filepath.Join(m.dir, sub, name))
+	}
+}
+
+// foreignLink logs, once, a symbolic link in new/ or cur/: never a
+// message, never followed.
+func (m *Mailbox) foreignLink(sub, name string) {
+	if m.firstSighting(sub, name) {
+		m.logLocked().Warn("ignoring a symbolic link in the Maildir: it is not a message and is not followed", "file", filepath.Join(m.dir, sub, name))
+	}
+}
+
+// firstSighting reports whether sub/name was not logged before, and
+// remembers it (up to a bound).
+func (m *Mailbox) firstSighting(sub, name string) bool {
 	key := sub + "/" + name
 	if m.foreignLogged[key] {
-		return
+		return false
 	}
 	if len(m.foreignLogged) < 10000 {
 		m.foreignLogged[key] = true
 	}
-	m.logLocked().Warn("ignoring a file that is not a Maildir message", "file", filepath.Join(m.dir, sub, name))
+	return true
 }
 
 // resetLocked drops the state after the uidlist was replaced with another
@@ -1425,9 +1467,9 @@ func (m *Mailbox) liveDistinct(ctx context.Context, base string, ss []sighting) 
 	}
 	var ls []live
 	for _, s := range ss {
-		fi, err := os.Lstat(filepath.Join(m.dir, s.sub, s.filename))
+		fi, err := maildir.LstatMessage(filepath.Join(m.dir, s.sub, s.filename))
 		if err != nil {
-			continue
+			continue // gone, or replaced by a link: no message
 		}
 		dup := false
 		for _, l := range ls {
@@ -1502,15 +1544,26 @@ func (m *Mailbox) liveDistinct(ctx context.Context, base string, ss []sighting) 
 }
 
 func sameContent(a, b string) (bool, error) {
-	da, err := os.ReadFile(a)
+	da, err := readMessageFile(a)
 	if err != nil {
 		return false, err
 	}
-	db, err := os.ReadFile(b)
+	db, err := readMessageFile(b)
 	if err != nil {
 		return false, err
 	}
 	return bytes.Equal(da, db), nil
+}
+
+// readMessageFile reads the message file at path (…/new/x or …/cur/x),
+// following no link (maildir.OpenMessagePath).
+func readMessageFile(path string) ([]byte, error) {
+	f, err := maildir.OpenMessagePath(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
 }
 
 // renameNoReplace renames without ever replacing an existing file. A
