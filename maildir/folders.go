@@ -304,8 +304,8 @@ func RenameFolder(root string, from, to []string) error {
 		if n != fromName && !strings.HasPrefix(n, fromName+string(FolderSep)) {
 			continue
 		}
-		if !e.IsDir() && e.Type()&fs.ModeSymlink == 0 {
-			continue
+		if !e.IsDir() {
+			continue // a symbolic link is no folder (nofollow.go)
 		}
 		moves = append(moves, move{filepath.Join(root, n), filepath.Join(root, toName+n[len(fromName):])})
 	}

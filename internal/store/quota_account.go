@@ -73,6 +73,9 @@ func (a *Account) folderUsage(path []string) (QuotaUsage, error) {
 	if err != nil {
 		return u, err
 	}
+	if len(path) > 0 && maildir.IsLink(dir) {
+		return u, nil // no folder: nothing of the account's in it
+	}
 	_, err = countMaildir(dir, &u, nil)
 	return u, err
 }
