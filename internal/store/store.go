@@ -855,13 +855,16 @@ func (m *Mailbox) unchanged(ln, lc *maildir.Listing) bool {
 	for i, l := range [2]*maildir.Listing{ln, lc} {
 		idx := m.byName[i]
 		for j, name := range l.Names {
+			if ignorable(name, l.Types[j]) {
+				// A known name may be a link now (a message file
+				// replaced by one): then the message is not there.
+				continue
+			}
 			if _, ok := idx[name]; ok {
 				matched++
 				continue
 			}
-			if !ignorable(name, l.Types[j]) {
-				return false
-			}
+			return false
 		}
 	}
 	return matched == len(m.msgs)
