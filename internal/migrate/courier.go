@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/cistern-mail/cistern/internal/uidlist"
+	"github.com/cistern-mail/cistern/maildir"
 )
 
 // Courier's file names in a mailbox directory.
@@ -214,13 +215,27 @@ func ReadCourierKeywords(dir string) (*CourierKeywords, []uidlist.Problem, error
 }
 
 // readBounded reads the file at path, at most maxCourierFile bytes.
+// A symbolic link is not followed: it gives an error wrapping
+// maildir.ErrNotRegular.
 func readBounded(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := maildir.OpenRegular(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	return io.ReadAll(io.LimitReader(f, maxCourierFile))
+}
+
+// readFile reads the whole file at path, following no symbolic link
+// (maildir.OpenRegular): a control file that links elsewhere, to another
+// user's uidlist say, is never read.
+func readFile(path string) ([]byte, error) {
+	f, err := maildir.OpenRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
 }
 
 // ConvertSubscriptions turns the lines of courierimapsubscribed into the

@@ -88,7 +88,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if m.log = opts.Logger; m.log == nil {
 		m.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	folders, err := maildir.ListFolders(root)
+	folders, err := maildir.ListFoldersSkipping(root, func(name string, why error) {
+		m.log.Warn("migrate: not a folder: a symbolic link, or holding one; never followed", "dir", filepath.Join(root, name), "err", why)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +160,7 @@ func exists(path string) (bool, error) {
 // there is no subscriptions file yet.
 func (m *migrator) subscriptions() error {
 	m.mb = "INBOX"
-	data, err := os.ReadFile(filepath.Join(m.root, CourierSubscribed))
+	data, err := readFile(filepath.Join(m.root, CourierSubscribed))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -204,7 +206,12 @@ func (m *migrator) list(dir string) (*listing, error) {
 		}
 		l.proven = l.proven && ls.Proof.Proven()
 		for i, name := range ls.Names {
-			if t := ls.Types[i]; t != syscall.DT_UNKNOWN && t != syscall.DT_REG && t != syscall.DT_LNK {
+			if ls.Types[i] == syscall.DT_LNK {
+				// Not a message, never followed (maildir/nofollow.go).
+				m.log.Warn("migrate: ignoring a symbolic link: it is not a message", "file", filepath.Join(dir, sub, name))
+				continue
+			}
+			if t := ls.Types[i]; t != syscall.DT_UNKNOWN && t != syscall.DT_REG {
 				continue
 			}
 			if _, err := maildir.ParseName(name); err != nil {
@@ -394,13 +401,13 @@ func unlettered(k *uidlist.Keywords, ck *CourierKeywords, l *listing) []string {
 // dovecot-uidlist yet.
 func (m *migrator) planUIDs(dir string, l *listing, p *plan) error {
 	courierPath := filepath.Join(dir, uidlist.CourierFileName)
-	data, err := os.ReadFile(courierPath)
+	data, err := readFile(courierPath)
 	courier := err == nil
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	ulPath := filepath.Join(dir, uidlist.FileName)
-	ulData, err := os.ReadFile(ulPath)
+	ulData, err := readFile(ulPath)
 	hasUIDList := err == nil
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
