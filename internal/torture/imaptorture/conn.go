@@ -39,6 +39,10 @@ type imapConn struct {
 	deadline time.Time
 
 	wmu sync.Mutex // serializes writes: IDLE's DONE comes from a timer
+
+	// watch, when set, sees every response as it came off the wire
+	// (the symbolic link actor's check, foreignLinks.watchResponse).
+	watch func(rawResponse)
 }
 
 // untaggedFunc receives the untagged responses of a command, each with
@@ -82,6 +86,9 @@ func (c *imapConn) read() (*Response, time.Time, error) {
 			return nil, at, ErrClosed
 		}
 		return nil, at, err
+	}
+	if c.watch != nil {
+		c.watch(raw)
 	}
 	resp, err := parseResponse(raw)
 	return resp, at, err

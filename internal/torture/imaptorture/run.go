@@ -53,6 +53,11 @@ type Config struct {
 	// folder directory away and back, or replaces a sibling folder's
 	// directory with a fresh Maildir, that many times a second.
 	ForeignFolders int
+	// ForeignLinks, when above 0 and with Maildir, plants symbolic links
+	// in the Maildir that many times a second (foreignLinks): folder
+	// links and message links to decoys outside the account, which a
+	// server must never follow (FollowedSymlink).
+	ForeignLinks int
 	// Sessions is the number of IMAP sessions; Duration how long they
 	// run.
 	Sessions int
@@ -140,7 +145,7 @@ func (c *Config) validate() error {
 	case c.Timeout < 0 || c.RenamesPerSecond < 0:
 		return errors.New("imaptorture: negative timeout or rate")
 	case c.AuxLifecycle < 0 || c.AuxLifecycle > maxLifecycleRate || c.FolderLifecycle < 0 || c.FolderLifecycle > maxLifecycleRate ||
-		c.ForeignFolders < 0 || c.ForeignFolders > maxLifecycleRate:
+		c.ForeignFolders < 0 || c.ForeignFolders > maxLifecycleRate || c.ForeignLinks < 0 || c.ForeignLinks > maxLifecycleRate:
 		return fmt.Errorf("imaptorture: lifecycle rates must be 0..%d", maxLifecycleRate)
 	case strings.ContainsAny(c.Mailbox+c.Aux, "\r\n\"\\") || c.Mailbox == c.Aux:
 		return errors.New("imaptorture: mailbox names must differ and hold no quotes, backslashes or line ends")
@@ -161,7 +166,7 @@ func (c *Config) validate() error {
 			}
 		}
 	}
-	if c.Maildir != "" && c.ForeignFolders > 0 {
+	if c.Maildir != "" && (c.ForeignFolders > 0 || c.ForeignLinks > 0) {
 		root := maildirRoot(c.Mailbox, c.Maildir)
 		if root == "" {
 			return fmt.Errorf("imaptorture: the Maildir++ root of %s is not known from %s (set the foreign folder rate to 0)", c.Mailbox, c.Maildir)
@@ -218,6 +223,11 @@ type run struct {
 	mu    sync.Mutex // guards conns
 	conns map[*imapConn]bool
 
+	// links is the symbolic link actor, nil when off; set before the
+	// first connection, every connection's responses go through its
+	// check.
+	links *foreignLinks
+
 	counts struct {
 		seeded, appended, lmtp, foreignDelivered, foreignDeleted   atomic.Int64
 		creates, deletes, renames, foreignRenames, foreignRemovals atomic.Int64
@@ -249,6 +259,9 @@ func (r *run) dial() (*imapConn, error) {
 	c, err := dialIMAP(r.ctx, r.cfg.IMAP, r.cfg.Timeout)
 	if err != nil {
 		return nil, err
+	}
+	if r.links != nil {
+		c.watch = r.links.watchResponse
 	}
 	r.mu.Lock()
 	r.conns[c] = true
@@ -335,12 +348,23 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if cfg.ForeignFolders > 0 {
 			res.Actors["foreign folders"] = 1
 		}
+		if cfg.ForeignLinks > 0 {
+			res.Actors["foreign links"] = 1
+		}
 	}
 	if cfg.AuxLifecycle > 0 {
 		res.Actors["aux lifecycle"] = 1
 	}
 	if cfg.FolderLifecycle > 0 {
 		res.Actors["folder lifecycle"] = 1
+	}
+	if cfg.Maildir != "" && cfg.ForeignLinks > 0 {
+		links, err := newForeignLinks(r, maildirRoot(cfg.Mailbox, cfg.Maildir), r.rng.Uint64())
+		if err != nil {
+			return nil, fmt.Errorf("imaptorture: the symbolic link actor's decoys: %w", err)
+		}
+		r.links = links
+		defer os.RemoveAll(links.decoy)
 	}
 	greeting, caps, err := r.setup()
 	if err != nil {
@@ -403,6 +427,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			}
 		}()
 	}
+	if r.links != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.links.run(cfg.ForeignLinks); err != nil {
+				rec.failure("foreign links", err)
+			}
+		}()
+	}
 	if cfg.Maildir != "" && cfg.ForeignFolders > 0 {
 		ff := newForeignFolders(r, maildirRoot(cfg.Mailbox, cfg.Maildir), r.rng.Uint64())
 		wg.Add(1)
@@ -440,6 +473,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	r.progress("final check")
 	for _, a := range lives {
 		a.finish()
+	}
+	if r.links != nil {
+		r.links.finish()
 	}
 	var live []*session
 	for i, s := range sessions {
