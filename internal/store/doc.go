@@ -75,6 +75,26 @@
 // without the lock can still do that; what such a change put there then
 // stays with the directory, and is logged.
 //
+// # Symbolic links
+//
+// Every user shares the service uid, so a link inside a Maildir is a way
+// into another user's mail or any file: links are never followed
+// (maildir/nofollow.go). A link in new/ or cur/ is no message: it gets no
+// UID and is logged once. A folder name that is a link, or a folder whose
+// new/, cur/ or tmp/ is one, is no folder: not listed (logged), not
+// opened, selected, counted by the quota, appended, copied or moved
+// into, renamed or deleted. A Mailbox opens its folder directory once,
+// without following a link, and opens every message file relative to
+// that directory with O_NOFOLLOW, so a folder swapped for a link after
+// the open is never read through. The decision for the account root is
+// the other way: the path to it may hold links (an administrator's
+// /home/u/Maildir -> /data/u), for no user writes above their Maildir.
+// Still by name, and so open to a swap in the moment between the
+// identity check (identity.go) and the call: the listings of new/ and
+// cur/ (opened O_NOFOLLOW, so a linked cur/ fails, but under a folder
+// path that a swap could redirect), flag renames, expunges, MOVE's
+// renames, deliveries and the uidlist and its lock.
+//
 // # Move
 //
 // Mailbox.Move moves messages into another mailbox on the same
