@@ -30,10 +30,11 @@ const (
 	UIDNext              Kind = "uidnext"
 	UIDValidity          Kind = "uidvalidity"
 	FlagsDiverge         Kind = "flags_diverge"
+	LoginStarved         Kind = "login_starved"
 )
 
 // Kinds lists every kind.
-var Kinds = []Kind{PhantomExpunge, UIDChange, UIDReuse, Duplicate, Lost, RefusedButDone, ExpungeDuringCommand, ExistsDecrease, SeqOutOfRange, UIDOrder, UIDNext, UIDValidity, FlagsDiverge}
+var Kinds = []Kind{PhantomExpunge, UIDChange, UIDReuse, Duplicate, Lost, RefusedButDone, ExpungeDuringCommand, ExistsDecrease, SeqOutOfRange, UIDOrder, UIDNext, UIDValidity, FlagsDiverge, LoginStarved}
 
 // Title is the kind for people.
 func (k Kind) Title() string {
@@ -64,6 +65,8 @@ func (k Kind) Title() string {
 		return "UIDVALIDITY changed"
 	case FlagsDiverge:
 		return "flags do not converge"
+	case LoginStarved:
+		return "login starved by connections that never log in"
 	}
 	return string(k)
 }

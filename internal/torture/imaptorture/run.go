@@ -53,6 +53,10 @@ type Config struct {
 	// folder directory away and back, or replaces a sibling folder's
 	// directory with a fresh Maildir, that many times a second.
 	ForeignFolders int
+	// PreLogin, when above 0, runs an actor that holds that many
+	// connections open without logging in (idle and slowloris) and
+	// checks that the torture can still log in (prelogin.go).
+	PreLogin int
 	// Sessions is the number of IMAP sessions; Duration how long they
 	// run.
 	Sessions int
@@ -137,6 +141,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("imaptorture: messages must be 1..%d", maxMessages)
 	case c.LMTPDeliverers < 0 || c.LMTPDeliverers > maxSessions:
 		return fmt.Errorf("imaptorture: LMTP deliverers must be 0..%d", maxSessions)
+	case c.PreLogin < 0 || c.PreLogin > maxPreLogin:
+		return fmt.Errorf("imaptorture: pre-login connections must be 0..%d", maxPreLogin)
 	case c.Timeout < 0 || c.RenamesPerSecond < 0:
 		return errors.New("imaptorture: negative timeout or rate")
 	case c.AuxLifecycle < 0 || c.AuxLifecycle > maxLifecycleRate || c.FolderLifecycle < 0 || c.FolderLifecycle > maxLifecycleRate ||
@@ -256,6 +262,14 @@ func (r *run) dial() (*imapConn, error) {
 	return c, nil
 }
 
+// forget drops a connection that is closed from the ones a hard stop
+// closes.
+func (r *run) forget(c *imapConn) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.conns, c)
+}
+
 func (r *run) closeAll() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -342,6 +356,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.FolderLifecycle > 0 {
 		res.Actors["folder lifecycle"] = 1
 	}
+	if cfg.PreLogin > 0 {
+		res.Actors["pre-login"] = cfg.PreLogin
+	}
 	greeting, caps, err := r.setup()
 	if err != nil {
 		return nil, err
@@ -411,6 +428,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			if err := ff.run(); err != nil {
 				rec.failure("foreign folders", err)
 			}
+		}()
+	}
+
+	if cfg.PreLogin > 0 {
+		pl := r.newPreLoginActor()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pl.loop()
 		}()
 	}
 
