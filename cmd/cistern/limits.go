@@ -8,7 +8,7 @@ import (
 	"github.com/cistern-mail/cistern/internal/throttle"
 )
 
-// limitIMAP sets srv's connection limits, the syntax limits that are not
+// limitIMAP sets srv's connection limits and login timeout, the syntax limits that are not
 // set elsewhere (nesting, literals per command) and a login Throttle, as
 // cfg says (its zero fields as their defaults), and returns srv.
 func limitIMAP(srv *imap.Server, cfg *config.Config, logger *slog.Logger) *imap.Server {
@@ -16,6 +16,9 @@ func limitIMAP(srv *imap.Server, cfg *config.Config, logger *slog.Logger) *imap.
 	srv.MaxConnections = d.IMAP.MaxConnections
 	srv.MaxConnectionsPerIP = d.IMAP.MaxConnectionsPerIP
 	srv.MaxConnectionsPerUser = d.IMAP.MaxConnectionsPerUser
+	srv.MaxUnauthenticated = d.IMAP.MaxUnauthenticated
+	srv.MaxUnauthenticatedPerIP = d.IMAP.MaxUnauthenticatedPerIP
+	srv.LoginTimeout = d.IMAP.LoginTimeout
 	srv.Limits.MaxDepth = d.IMAP.MaxNesting
 	srv.Limits.MaxLiteralsPerCommand = d.IMAP.MaxLiteralsPerCommand
 	srv.Throttle = newThrottle(d.Throttle, logger)

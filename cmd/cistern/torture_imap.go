@@ -105,6 +105,7 @@ func runTortureIMAP(ctx context.Context, args []string, stdio Stdio) error {
 	fs.IntVar(&cfg.FolderLifecycle, "folder-lifecycle", defaultLifecycle, "steps a second of the actor that creates, fills, selects and deletes sibling folders of --aux (0: off)")
 	fs.IntVar(&cfg.ForeignFolders, "foreign-folders", defaultForeignFolders, "folder directories renamed or replaced a second in the Maildir root (with --maildir; 0: off)")
 	fs.IntVar(&cfg.ForeignLinks, "foreign-links", defaultForeignLinks, "symbolic links planted a second in the Maildir, to decoys outside it that the server must never follow (with --maildir; 0: off)")
+	fs.IntVar(&cfg.PreLogin, "prelogin", 0, "connections held open that never log in (idle and slowloris), while the torture checks it can still log in (0: off)")
 	fs.IntVar(&cfg.Sessions, "sessions", 8, "IMAP sessions")
 	seconds := fs.Float64("seconds", 60, "how long the actors run")
 	fs.IntVar(&cfg.Messages, "messages", imaptorture.DefaultMessages, "messages appended first; the actors keep between half and twice as many")

@@ -19,9 +19,12 @@
 //	imap.max_line                 | 65536                  | bytes, 8192..16 MiB (RFC 7162 §4)
 //	imap.max_literal              | 67108864               | bytes, 1..4 GiB-1; also APPENDLIMIT (RFC 7889)
 //	imap.max_commands_before_auth | 20                     | 1..1000
+//	imap.login_timeout            | "1m"                   | duration string, 1s..30m, from connect to a successful login, absolute
 //	imap.max_connections          | 2000                   | 1..1000000 connections in all; more get BYE
 //	imap.max_connections_per_ip   | 20                     | 1..1000000 per IPv4 address or IPv6 /64; more get BYE
 //	imap.max_connections_per_user | 50                     | 1..1000000 sessions per user; LOGIN past it: NO [LIMIT]
+//	imap.max_unauthenticated      | max_connections / 4    | 1..max_connections connections not logged in (yet)
+//	imap.max_unauthenticated_per_ip | max_connections_per_ip / 2 | 1..max_connections_per_ip of them per address
 //	imap.max_nesting              | 32                     | 8..1000 levels of parentheses and search NOT/OR
 //	imap.max_literals_per_command | 1000                   | 1..100000
 //	imap.allow_plaintext_auth     | false                  | passwords without TLS from non-loopback peers
@@ -31,6 +34,8 @@
 //	lmtp.max_message_size         | 67108864               | bytes, 1..4 GiB-1; announced as SIZE (RFC 1870)
 //	lmtp.max_recipients           | 100                    | 1..10000 per transaction
 //	lmtp.data_timeout             | "5m"                   | duration string, 1s..1h; the wait for each read of a message
+//	lmtp.min_data_rate            | 1024                   | 1..1073741824 bytes/s a message must average after its first 10 s
+//	lmtp.transaction_timeout      | "1m"                   | duration string, 1s..1h; from connect, and from each delivered message, to the next one's DATA
 //	lmtp.recipient_delimiter      | "+"                    | characters that start an address's folder part (user+folder)
 //	lmtp.quota_full_tempfail      | false                  | a full mailbox is a temporary failure (452 4.2.2 / exit 75)
 //	lmtp.max_connections          | 100                    | 1..1000000 connections in all; more get 421 4.7.0
@@ -49,6 +54,17 @@
 //	log.level                     | "info"                 | debug, info, warn, error
 //	log.format                    | "text"                 | text, json
 //	metrics.listen                | ""                     | host:port serving GET /metrics over plain HTTP; "" for none
+//
+// Connections that have not logged in are bounded twice: by
+// imap.login_timeout, and by imap.max_unauthenticated and its per-address
+// share. Past the budget, or past imap.max_connections(_per_ip), a new
+// connection does not get BYE while one that has not logged in can make
+// room: the server closes that one (its own address's first, a recently
+// successful address's last; see package imap's prelogin.go). Logged-in
+// sessions are never closed to make room; a connection gets BYE only
+// when every slot it could take is held by them. LMTP's peer is an MTA:
+// a connection that delivers nothing within lmtp.transaction_timeout,
+// or sends a message slower than lmtp.min_data_rate, gets 421 4.4.2.
 //
 // No address may appear twice across imap.listen, imap.listen_tls,
 // lmtp.listen and metrics.listen (port 0, a free port chosen at start,
@@ -139,6 +155,15 @@ const (
 	DefaultMaxCommandsBeforeAuth = 20
 	MaxMaxCommandsBeforeAuth     = 1000
 
+	// DefaultLoginTimeout is the time from connect to a successful
+	// login: Dovecot closes unauthenticated connections after about a
+	// minute of inactivity (3 minutes in all); a client logs in within
+	// a few round trips. RFC 9051 §5.4's 30 minutes bind only logged-in
+	// sessions, and are the most allowed here.
+	DefaultLoginTimeout = time.Minute
+	MinLoginTimeout     = time.Second
+	MaxLoginTimeout     = 30 * time.Minute
+
 	DefaultLogLevel  = "info"
 	DefaultLogFormat = "text"
 )
@@ -169,6 +194,21 @@ const (
 
 	// DefaultRecipientDelimiter is Postfix's and Dovecot's usual choice.
 	DefaultRecipientDelimiter = "+"
+
+	// DefaultLMTPMinDataRate is the least average rate of a message
+	// after its first 10 seconds: a local MTA sends megabytes a second,
+	// and a peer that sends a byte every data_timeout must not hold a
+	// connection for hours (Postfix's smtpd_min_data_rate is 500).
+	DefaultLMTPMinDataRate = 1024
+	MaxLMTPMinDataRate     = 1 << 30
+
+	// DefaultLMTPTransactionTimeout bounds the time a connection spends
+	// outside DATA without delivering a message: an MTA sends its
+	// envelope at once and keeps an idle connection a few seconds
+	// (Postfix's smtp_connection_cache_time_limit is 2 s).
+	DefaultLMTPTransactionTimeout = time.Minute
+	MinLMTPTransactionTimeout     = time.Second
+	MaxLMTPTransactionTimeout     = time.Hour
 )
 
 // Config is the configuration file. Field comments give the TOML key.
@@ -195,12 +235,16 @@ type IMAP struct {
 	MaxLine               int           `toml:"max_line"`                 // 0: DefaultMaxLine
 	MaxLiteral            int64         `toml:"max_literal"`              // 0: DefaultMaxLiteral
 	MaxCommandsBeforeAuth int           `toml:"max_commands_before_auth"` // 0: DefaultMaxCommandsBeforeAuth
+	LoginTimeout          time.Duration `toml:"login_timeout"`            // 0: DefaultLoginTimeout
 	AllowPlaintextAuth    bool          `toml:"allow_plaintext_auth"`     // LOGIN without TLS from non-loopback peers
 	MaxConnections        int           `toml:"max_connections"`          // 0: DefaultMaxConnections
 	MaxConnectionsPerIP   int           `toml:"max_connections_per_ip"`   // 0: DefaultMaxConnectionsPerIP
 	MaxConnectionsPerUser int           `toml:"max_connections_per_user"` // 0: DefaultMaxConnectionsPerUser
-	MaxNesting            int           `toml:"max_nesting"`              // 0: DefaultMaxNesting
-	MaxLiteralsPerCommand int           `toml:"max_literals_per_command"` // 0: DefaultMaxLiteralsPerCommand
+	// 0: MaxConnections / unauthShareOfTotal, MaxConnectionsPerIP / unauthShareOfAddr (limits.go)
+	MaxUnauthenticated      int `toml:"max_unauthenticated"`
+	MaxUnauthenticatedPerIP int `toml:"max_unauthenticated_per_ip"`
+	MaxNesting              int `toml:"max_nesting"`              // 0: DefaultMaxNesting
+	MaxLiteralsPerCommand   int `toml:"max_literals_per_command"` // 0: DefaultMaxLiteralsPerCommand
 }
 
 // LMTP is the [lmtp] section. MaxMessageSize, RecipientDelimiter and
@@ -216,6 +260,8 @@ type LMTP struct {
 	QuotaFullTempfail   bool          `toml:"quota_full_tempfail"`    // over quota: temporary, not permanent
 	MaxConnections      int           `toml:"max_connections"`        // 0: DefaultLMTPMaxConnections
 	MaxConnectionsPerIP int           `toml:"max_connections_per_ip"` // 0: DefaultLMTPMaxConnectionsPerIP
+	MinDataRate         int64         `toml:"min_data_rate"`          // 0: DefaultLMTPMinDataRate; bytes/s
+	TransactionTimeout  time.Duration `toml:"transaction_timeout"`    // 0: DefaultLMTPTransactionTimeout
 }
 
 // SocketPerm returns socket_mode as permission bits (the default when
@@ -299,6 +345,15 @@ func (c *Config) WithDefaults() Config {
 	if d.IMAP.MaxCommandsBeforeAuth == 0 {
 		d.IMAP.MaxCommandsBeforeAuth = DefaultMaxCommandsBeforeAuth
 	}
+	if d.IMAP.LoginTimeout == 0 {
+		d.IMAP.LoginTimeout = DefaultLoginTimeout
+	}
+	if d.LMTP.MinDataRate == 0 {
+		d.LMTP.MinDataRate = DefaultLMTPMinDataRate
+	}
+	if d.LMTP.TransactionTimeout == 0 {
+		d.LMTP.TransactionTimeout = DefaultLMTPTransactionTimeout
+	}
 	d.limitsWithDefaults()
 	return d
 }
@@ -340,6 +395,9 @@ func Load(path string) (*Config, error) {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	c := Default()
+	// Their defaults follow max_connections(_per_ip), which the file may
+	// set: they are filled in after it is read.
+	c.IMAP.MaxUnauthenticated, c.IMAP.MaxUnauthenticatedPerIP = 0, 0
 	md, err := toml.Decode(string(data), c)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
@@ -364,6 +422,12 @@ func Load(path string) (*Config, error) {
 	if md.Type("lmtp", "data_timeout") == "Integer" {
 		errs = append(errs, &KeyError{Key: "lmtp.data_timeout", Problem: `must be a duration string such as "5m"`})
 	}
+	if md.Type("imap", "login_timeout") == "Integer" {
+		errs = append(errs, &KeyError{Key: "imap.login_timeout", Problem: `must be a duration string such as "1m"`})
+	}
+	if md.Type("lmtp", "transaction_timeout") == "Integer" {
+		errs = append(errs, &KeyError{Key: "lmtp.transaction_timeout", Problem: `must be a duration string such as "1m"`})
+	}
 	errs = append(errs, integerDurations(md)...)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("config %s: %w", path, errs)
@@ -378,6 +442,7 @@ func Load(path string) (*Config, error) {
 	if len(c.Throttle.ExemptNetworks) == 0 {
 		c.Throttle.ExemptNetworks = nil
 	}
+	c.unauthenticatedDefaults()
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -434,6 +499,9 @@ func (c *Config) Validate() error {
 	}
 	if d.IMAP.MaxCommandsBeforeAuth < 1 || d.IMAP.MaxCommandsBeforeAuth > MaxMaxCommandsBeforeAuth {
 		bad("imap.max_commands_before_auth", "%d is outside 1..%d", d.IMAP.MaxCommandsBeforeAuth, MaxMaxCommandsBeforeAuth)
+	}
+	if d.IMAP.LoginTimeout < MinLoginTimeout || d.IMAP.LoginTimeout > MaxLoginTimeout {
+		bad("imap.login_timeout", "%v is outside %v..%v", d.IMAP.LoginTimeout, MinLoginTimeout, MaxLoginTimeout)
 	}
 	d.validateIMAPLimits(bad)
 	d.validateLMTP(bad)
@@ -502,6 +570,12 @@ func (d *Config) validateLMTP(bad func(key, format string, args ...any)) {
 	}
 	if l.DataTimeout < MinLMTPDataTimeout || l.DataTimeout > MaxLMTPDataTimeout {
 		bad("lmtp.data_timeout", "%v is outside %v..%v", l.DataTimeout, MinLMTPDataTimeout, MaxLMTPDataTimeout)
+	}
+	if l.MinDataRate < 1 || l.MinDataRate > MaxLMTPMinDataRate {
+		bad("lmtp.min_data_rate", "%d is outside 1..%d", l.MinDataRate, MaxLMTPMinDataRate)
+	}
+	if l.TransactionTimeout < MinLMTPTransactionTimeout || l.TransactionTimeout > MaxLMTPTransactionTimeout {
+		bad("lmtp.transaction_timeout", "%v is outside %v..%v", l.TransactionTimeout, MinLMTPTransactionTimeout, MaxLMTPTransactionTimeout)
 	}
 	for _, c := range []byte(l.RecipientDelimiter) {
 		// Characters an unquoted local part may hold (RFC 5322 atext),

@@ -49,6 +49,10 @@ func TestDefaults(t *testing.T) {
 			MaxConnectionsPerUser: 50,
 			MaxNesting:            32,
 			MaxLiteralsPerCommand: 1000,
+			LoginTimeout:          time.Minute,
+			// A quarter and a half of the two above.
+			MaxUnauthenticated:      500,
+			MaxUnauthenticatedPerIP: 10,
 		},
 		LMTP: LMTP{
 			SocketMode:          "0660",
@@ -58,6 +62,8 @@ func TestDefaults(t *testing.T) {
 			RecipientDelimiter:  "+",
 			MaxConnections:      100,
 			MaxConnectionsPerIP: 50,
+			MinDataRate:         1024,
+			TransactionTimeout:  time.Minute,
 		},
 		Log: Log{Level: "info", Format: "text"},
 		Throttle: Throttle{
@@ -143,6 +149,7 @@ idle_timeout = "2h"
 max_line = 8192
 max_literal = 1
 max_commands_before_auth = 1000
+login_timeout = "10s"
 allow_plaintext_auth = true
 max_connections = 10
 max_connections_per_ip = 2
@@ -160,6 +167,8 @@ recipient_delimiter = "+-"
 quota_full_tempfail = true
 max_connections = 4
 max_connections_per_ip = 5
+min_data_rate = 4096
+transaction_timeout = "20s"
 [tls]
 cert = "/etc/ssl/cistern.pem"
 key = "/etc/ssl/cistern.key"
@@ -199,6 +208,11 @@ exempt_networks = ["10.0.0.0/8", "2001:db8::1"]
 			MaxConnectionsPerUser: 3,
 			MaxNesting:            8,
 			MaxLiteralsPerCommand: 1,
+			LoginTimeout:          10 * time.Second,
+			// Not in the file: a quarter and a half of the file's
+			// max_connections and max_connections_per_ip.
+			MaxUnauthenticated:      2,
+			MaxUnauthenticatedPerIP: 1,
 		},
 		LMTP: LMTP{
 			Listen:              []string{"127.0.0.1:24"},
@@ -211,6 +225,8 @@ exempt_networks = ["10.0.0.0/8", "2001:db8::1"]
 			QuotaFullTempfail:   true,
 			MaxConnections:      4,
 			MaxConnectionsPerIP: 5,
+			MinDataRate:         4096,
+			TransactionTimeout:  20 * time.Second,
 		},
 		TLS: TLS{Cert: "/etc/ssl/cistern.pem", Key: "/etc/ssl/cistern.key"},
 		Log: Log{Level: "debug", Format: "json"},
@@ -373,6 +389,13 @@ func TestValidate(t *testing.T) {
 		{"long penalty", func(c *Config) { c.Throttle.Penalty = 25 * time.Hour }, "throttle.penalty", "outside"},
 		{"small max_tracked", func(c *Config) { c.Throttle.MaxTracked = 999 }, "throttle.max_tracked", "outside"},
 		{"bad exempt network", func(c *Config) { c.Throttle.ExemptNetworks = []string{"10.0.0.0/8", "10.0.0.0/33"} }, "throttle.exempt_networks", "10.0.0.0/33"},
+		{"short login_timeout", func(c *Config) { c.IMAP.LoginTimeout = time.Millisecond }, "imap.login_timeout", "outside"},
+		{"long login_timeout", func(c *Config) { c.IMAP.LoginTimeout = time.Hour }, "imap.login_timeout", "outside"},
+		{"unauthenticated over max_connections", func(c *Config) { c.IMAP.MaxUnauthenticated = 2001 }, "imap.max_unauthenticated", "outside 1..2000"},
+		{"unauthenticated per ip over per ip", func(c *Config) { c.IMAP.MaxUnauthenticatedPerIP = 21 }, "imap.max_unauthenticated_per_ip", "outside 1..20"},
+		{"negative unauthenticated", func(c *Config) { c.IMAP.MaxUnauthenticated = -1 }, "imap.max_unauthenticated", "outside"},
+		{"zero-ish min_data_rate", func(c *Config) { c.LMTP.MinDataRate = -1 }, "lmtp.min_data_rate", "outside"},
+		{"long transaction_timeout", func(c *Config) { c.LMTP.TransactionTimeout = 2 * time.Hour }, "lmtp.transaction_timeout", "outside"},
 		{"exempt host name", func(c *Config) { c.Throttle.ExemptNetworks = []string{"localhost"} }, "throttle.exempt_networks", "localhost"},
 	}
 	for _, tt := range tests {

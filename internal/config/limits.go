@@ -27,6 +27,13 @@ const (
 	// clients' connections, with room; Dovecot's default is 10 per
 	// user and address.
 	DefaultMaxConnectionsPerUser = 50
+	// unauthShareOfTotal and unauthShareOfAddr make the defaults of
+	// imap.max_unauthenticated(_per_ip): connections not logged in may
+	// take a quarter of all the slots, and half of an address's, so
+	// that logged-in sessions always find room (package imap's
+	// prelogin.go, whose zero values mean the same).
+	unauthShareOfTotal = 4
+	unauthShareOfAddr  = 2
 	// MaxConnectionLimit bounds every connection limit.
 	MaxConnectionLimit = 1_000_000
 
@@ -125,6 +132,7 @@ func (d *Config) limitsWithDefaults() {
 	def(&d.IMAP.MaxConnections, DefaultMaxConnections)
 	def(&d.IMAP.MaxConnectionsPerIP, DefaultMaxConnectionsPerIP)
 	def(&d.IMAP.MaxConnectionsPerUser, DefaultMaxConnectionsPerUser)
+	d.unauthenticatedDefaults()
 	def(&d.IMAP.MaxNesting, DefaultMaxNesting)
 	def(&d.IMAP.MaxLiteralsPerCommand, DefaultMaxLiteralsPerCommand)
 	def(&d.LMTP.MaxConnections, DefaultLMTPMaxConnections)
@@ -140,6 +148,17 @@ func (d *Config) limitsWithDefaults() {
 	t.ExemptNetworks = slices.Clone(t.ExemptNetworks)
 }
 
+// unauthenticatedDefaults fills in imap.max_unauthenticated(_per_ip)
+// from the connection limits, which must be filled in already.
+func (d *Config) unauthenticatedDefaults() {
+	if d.IMAP.MaxUnauthenticated == 0 {
+		d.IMAP.MaxUnauthenticated = max(1, d.IMAP.MaxConnections/unauthShareOfTotal)
+	}
+	if d.IMAP.MaxUnauthenticatedPerIP == 0 {
+		d.IMAP.MaxUnauthenticatedPerIP = max(1, d.IMAP.MaxConnectionsPerIP/unauthShareOfAddr)
+	}
+}
+
 // validateIMAPLimits checks the connection and syntax limits of [imap]
 // in d, which has its defaults filled in.
 func (d *Config) validateIMAPLimits(bad func(key, format string, args ...any)) {
@@ -151,6 +170,13 @@ func (d *Config) validateIMAPLimits(bad func(key, format string, args ...any)) {
 	between("imap.max_connections", d.IMAP.MaxConnections, 1, MaxConnectionLimit)
 	between("imap.max_connections_per_ip", d.IMAP.MaxConnectionsPerIP, 1, MaxConnectionLimit)
 	between("imap.max_connections_per_user", d.IMAP.MaxConnectionsPerUser, 1, MaxConnectionLimit)
+	// Within the limits they are a part of, when those are right.
+	if n := d.IMAP.MaxConnections; n >= 1 && n <= MaxConnectionLimit {
+		between("imap.max_unauthenticated", d.IMAP.MaxUnauthenticated, 1, n)
+	}
+	if n := d.IMAP.MaxConnectionsPerIP; n >= 1 && n <= MaxConnectionLimit {
+		between("imap.max_unauthenticated_per_ip", d.IMAP.MaxUnauthenticatedPerIP, 1, n)
+	}
 	between("imap.max_nesting", d.IMAP.MaxNesting, MinMaxNesting, MaxMaxNesting)
 	between("imap.max_literals_per_command", d.IMAP.MaxLiteralsPerCommand, 1, MaxMaxLiteralsPerCommand)
 }

@@ -68,15 +68,27 @@ type conn struct {
 	raw net.Conn
 	// waiting: the session waits for the first byte of a command, the
 	// one wait that shutdown interrupts (awaitCommand).
-	waitMu  sync.Mutex // guards waiting
+	waitMu  sync.Mutex // guards waiting and the read deadline of raw
 	waiting bool
+	// loginBy is the end of the time the session has to log in
+	// (Server.LoginTimeout). immutable
+	loginBy time.Time
+	// release gives back the connection's slots (limits.go); set by
+	// admit. immutable
+	release func()
+	// entry is the session among the pre-login connections, nil once it
+	// logged in or was closed to make room. Guarded by srv.pre.mu.
+	entry *preEntry
+	// evicted: the session was closed to make room (prelogin.go); its
+	// reads fail from then on.
+	evicted atomic.Bool
 	// outcome is the current command's tagged response so far (ok, no,
 	// bad; "" for none yet), for the metrics and the command log line.
 	outcome string
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
-	c := &conn{srv: s, nc: nc, raw: nc, idleBreak: make(chan struct{}, 1)}
+	c := &conn{srv: s, nc: nc, raw: nc, idleBreak: make(chan struct{}, 1), loginBy: time.Now().Add(s.loginTimeout())}
 	if tc, ok := nc.(*tls.Conn); ok {
 		c.raw = tc.NetConn()
 	}
@@ -103,8 +115,45 @@ func (c *conn) continueLiteral(size int64) error {
 }
 
 func (c *conn) flush() error {
-	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	c.nc.SetWriteDeadline(c.deadline(writeTimeout))
 	return c.bw.Flush()
+}
+
+// deadline is the deadline of an I/O that may take d: now+d, but no
+// later than loginBy before the session logged in.
+func (c *conn) deadline(d time.Duration) time.Time {
+	t := time.Now().Add(d)
+	if c.state == stateNotAuth && c.loginBy.Before(t) {
+		return c.loginBy
+	}
+	return t
+}
+
+// setReadDeadline sets the read deadline of the connection, unless it
+// was closed to make room: its reads fail at once then.
+func (c *conn) setReadDeadline(t time.Time) {
+	c.waitMu.Lock()
+	defer c.waitMu.Unlock()
+	if c.evicted.Load() {
+		t = time.Unix(1, 0)
+	}
+	c.raw.SetReadDeadline(t)
+}
+
+// setDeadline sets the read and write deadlines (a TLS handshake's), as
+// setReadDeadline does.
+func (c *conn) setDeadline(t time.Time) {
+	c.setReadDeadline(t)
+	c.raw.SetWriteDeadline(t)
+}
+
+// interrupt ends the reads of a session closed to make room: it wakes
+// up and says BYE (serve).
+func (c *conn) interrupt() {
+	c.waitMu.Lock()
+	defer c.waitMu.Unlock()
+	c.evicted.Store(true)
+	c.raw.SetReadDeadline(time.Unix(1, 0))
 }
 
 // shutdown asks the session to end with BYE at its next chance.
@@ -179,6 +228,7 @@ func (c *conn) serve() {
 	}()
 	defer c.closeSelected()
 	if !c.handshake() {
+		c.byeUnauthenticated()
 		return
 	}
 
@@ -199,6 +249,9 @@ func (c *conn) serve() {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) {
 				c.log.Info("session ended", "err", err)
 			}
+			if c.byeUnauthenticated() {
+				return
+			}
 			if errors.Is(err, os.ErrDeadlineExceeded) && !c.stopping.Load() {
 				c.bw.WriteString("* BYE Autologout; idle for too long\r\n")
 				c.flush()
@@ -209,6 +262,34 @@ func (c *conn) serve() {
 			return
 		}
 	}
+}
+
+// byeUnauthenticated says BYE to a session that ends before logging in
+// because it was closed to make room or its LoginTimeout passed, and
+// reports whether it was one of those. Dovecot's login process says the
+// same words. The BYE gets a short write deadline of its own: the
+// login deadline is past.
+func (c *conn) byeUnauthenticated() bool {
+	text := ""
+	switch {
+	case c.stopping.Load() || c.state != stateNotAuth:
+		return false
+	case c.evicted.Load():
+		text = byeQueueFull
+	case !time.Now().Before(c.loginBy):
+		c.srv.LoginTimeouts.Add(1)
+		c.log.Info("connection closed: not logged in within the login timeout", "timeout", c.srv.loginTimeout())
+		text = byeLoginTimeout
+	default:
+		return false
+	}
+	if tc, ok := c.nc.(*tls.Conn); ok && !tc.ConnectionState().HandshakeComplete {
+		return true // nothing can be said before the handshake
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(evictTimeout))
+	c.bw.WriteString("* BYE " + text + "\r\n")
+	c.bw.Flush()
+	return true
 }
 
 // Bounds of the wait for a client to close its side after a shutdown
@@ -262,7 +343,9 @@ func (c *conn) closeSelected() {
 // Each command is counted (metrics.go) and logged at debug level once
 // its tag is read.
 func (c *conn) command() error {
-	c.nc.SetReadDeadline(time.Now().Add(c.srv.idleTimeout()))
+	// Before login the deadline is loginBy, for the whole command: its
+	// literals and an AUTHENTICATE exchange included.
+	c.setReadDeadline(c.deadline(c.srv.idleTimeout()))
 	if ok, err := c.awaitCommand(); !ok {
 		return err
 	}

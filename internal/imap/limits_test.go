@@ -306,10 +306,13 @@ func logout(rc *rawClient) {
 	io.ReadAll(rc.r)
 }
 
+// Connections over MaxConnectionsPerIP and MaxConnections are refused
+// when every connection there is logged in: none can make room
+// (prelogin.go).
 func TestConnectionsPerIP(t *testing.T) {
 	ts := startServer(t, func(s *imap.Server) { s.MaxConnectionsPerIP = 2 })
-	first := dialRaw(t, ts)
-	dialRaw(t, ts)
+	first := loginRaw(t, ts, "alice")
+	loginRaw(t, ts, "bob")
 	refused(t, ts, "Too many connections from your address")
 	if n := ts.srv.RefusedConnections.Load(); n != 1 {
 		t.Errorf("RefusedConnections = %d, want 1", n)
@@ -324,7 +327,7 @@ func TestConnectionsPerIP(t *testing.T) {
 func TestConnectionsTotal(t *testing.T) {
 	ts := startServer(t, func(s *imap.Server) { s.MaxConnections = 3 })
 	for range 3 {
-		dialRaw(t, ts)
+		loginRaw(t, ts, "alice")
 	}
 	refused(t, ts, "Too many connections; try again later")
 	refused(t, ts, "Too many connections; try again later")

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/cistern-mail/cistern/internal/imap/wire"
 	"github.com/cistern-mail/cistern/internal/logctx"
@@ -52,9 +53,17 @@ func (c *conn) login(tag, user, pass string, wellFormed bool) error {
 	var u User
 	err := ErrAuthFailed
 	if wellFormed {
+		// A session whose password is being checked is not closed to
+		// make room (prelogin.go) until it is told the outcome; one
+		// closed already ends here.
+		if !c.checking(true) {
+			return errWrap(errEvicted)
+		}
+		defer c.checking(false)
 		u, err = c.srv.Backend.Login(c.ctx, user, pass)
 	}
 	if errors.Is(err, ErrAuthFailed) {
+		c.checking(false) // the Throttle's wait may be closed to make room
 		c.srv.Throttle.Fail(wctx, addr, user)
 		return err
 	}
@@ -69,6 +78,8 @@ func (c *conn) login(tag, user, pass string, wellFormed bool) error {
 		return no("LIMIT", "Too many connections for this user")
 	}
 	c.user, c.state = u, stateAuth
+	c.leavePreLogin()
+	c.setReadDeadline(time.Time{}) // loginBy no longer applies
 	c.setLogger(c.log.With("user", user))
 	c.log.Info("logged in")
 	return c.ok(tag, "CAPABILITY "+c.capabilities(), "Logged in")

@@ -94,6 +94,12 @@ func (s *Server) initMetrics() {
 		func() float64 { return float64(s.open.all.Count("")) })
 	r.CounterFunc("cistern_imap_connections_refused_total", "IMAP connections refused over imap.max_connections or imap.max_connections_per_ip.",
 		func() float64 { return float64(s.RefusedConnections.Load()) })
+	r.GaugeFunc("cistern_imap_unauthenticated", "IMAP connections open now that have not logged in.",
+		func() float64 { return float64(s.unauthenticated()) })
+	r.CounterFunc("cistern_imap_connections_evicted_total", "IMAP connections not logged in closed to make room for a new one (imap.max_unauthenticated and the other connection limits).",
+		func() float64 { return float64(s.EvictedConnections.Load()) })
+	r.CounterFunc("cistern_imap_login_timeouts_total", "IMAP connections closed for not logging in within imap.login_timeout.",
+		func() float64 { return float64(s.LoginTimeouts.Load()) })
 	r.CounterFunc("cistern_imap_logins_refused_total", "IMAP logins refused over imap.max_connections_per_user.",
 		func() float64 { return float64(s.RefusedLogins.Load()) })
 	r.RegisterPanics("imap", s.Panics.Load)

@@ -28,8 +28,10 @@
 //     Throttle's lines for the session carry them too. Each command is
 //     logged at debug level and counted by name and outcome
 //     (metrics.go).
-//   - Strangers are kept out in limits.go and login.go: a connection over
-//     the connection limits gets BYE as its greeting, a login over the
+//   - Strangers are kept out in limits.go, prelogin.go and login.go: a
+//     connection must log in within LoginTimeout; a connection over the
+//     connection limits closes one that has not logged in to make room
+//     or, when there is none, gets BYE as its greeting; a login over the
 //     per-user limit NO [LIMIT]; every login passes the Throttle, which
 //     makes failures wait before their NO and refuses, with NO
 //     [UNAVAILABLE] and without a password check, clients that failed
@@ -85,6 +87,9 @@ type Server struct {
 	IdleTimeout time.Duration
 	// MaxCommandsBeforeAuth; 0 means DefaultMaxCommandsBeforeAuth.
 	MaxCommandsBeforeAuth int
+	// LoginTimeout is the time a connection has, from its accept, to
+	// log in; 0 means DefaultLoginTimeout. See prelogin.go.
+	LoginTimeout time.Duration
 	// AllowPlaintextAuth: LOGIN and AUTHENTICATE on unencrypted
 	// connections from non-loopback peers. Without it such a connection
 	// is told LOGINDISABLED and its LOGIN gets NO [PRIVACYREQUIRED]
@@ -103,6 +108,13 @@ type Server struct {
 	MaxConnections        int
 	MaxConnectionsPerIP   int
 	MaxConnectionsPerUser int
+	// MaxUnauthenticated bounds the connections that have not logged in,
+	// MaxUnauthenticatedPerIP those of one address; a new connection
+	// past either closes an older one (prelogin.go). 0 means a quarter of
+	// MaxConnections and half of MaxConnectionsPerIP (at least 1; no
+	// limit when that limit is 0).
+	MaxUnauthenticated      int
+	MaxUnauthenticatedPerIP int
 	// Throttle slows down and refuses clients whose logins fail; nil:
 	// none.
 	Throttle *throttle.Throttle
@@ -118,8 +130,14 @@ type Server struct {
 	// MaxConnectionsPerUser.
 	RefusedConnections atomic.Int64
 	RefusedLogins      atomic.Int64
+	// EvictedConnections counts connections that had not logged in and
+	// were closed to make room for a new one; LoginTimeouts those closed
+	// at LoginTimeout (prelogin.go).
+	EvictedConnections atomic.Int64
+	LoginTimeouts      atomic.Int64
 
 	open    openCounts // see limits.go
+	pre     preLogin   // see prelogin.go
 	waits   waits      // see limits.go
 	metOnce sync.Once
 	met     *serverMetrics // set by metOnce; nil without Metrics
@@ -191,16 +209,16 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		delay = 0
-		release, refusal := s.admit(nc.RemoteAddr())
-		if refusal != "" {
+		c := newConn(s, nc)
+		if refusal := s.admit(c); refusal != "" {
 			s.refuse(nc, refusal)
 			continue
 		}
-		c := newConn(s, nc)
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()
-			release()
+			c.leavePreLogin()
+			c.release()
 			nc.Close()
 			return ErrServerClosed
 		}
@@ -211,7 +229,8 @@ func (s *Server) Serve(ln net.Listener) error {
 		go func() {
 			defer s.wg.Done()
 			c.serve()
-			release()
+			c.leavePreLogin()
+			c.release()
 			s.mu.Lock()
 			delete(s.conns, c)
 			s.mu.Unlock()

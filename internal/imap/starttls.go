@@ -26,19 +26,20 @@ func (s *Server) ServeTLS(ln net.Listener) error {
 }
 
 // handshake completes the TLS handshake of an implicit-TLS connection
-// before the greeting, within tlsHandshakeTimeout; it reports false when
+// before the greeting, within tlsHandshakeTimeout and the login
+// deadline (prelogin.go); it reports false when
 // the connection must end. A plain connection passes at once.
 func (c *conn) handshake() bool {
 	tc, ok := c.nc.(*tls.Conn)
 	if !ok {
 		return true
 	}
-	tc.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
+	c.setDeadline(c.deadline(tlsHandshakeTimeout))
 	if err := tc.HandshakeContext(c.ctx); err != nil {
 		c.log.Info("TLS handshake failed", "err", err)
 		return false
 	}
-	tc.SetDeadline(time.Time{})
+	c.setDeadline(time.Time{})
 	return true
 }
 
@@ -67,12 +68,14 @@ func cmdStartTLS(c *conn, tag string, _ bool) error {
 		return errWrap(err)
 	}
 	tc := tls.Server(c.nc, c.srv.TLSConfig)
-	tc.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
+	// From here on nothing is said in clear text, even when the
+	// handshake fails (byeUnauthenticated).
+	c.nc = tc
+	c.setDeadline(c.deadline(tlsHandshakeTimeout))
 	if err := tc.HandshakeContext(c.ctx); err != nil {
 		return errWrap(err)
 	}
-	tc.SetDeadline(time.Time{})
-	c.nc = tc
+	c.setDeadline(time.Time{})
 	c.br = bufio.NewReaderSize(tc, 16<<10)
 	c.bw = bufio.NewWriterSize(tc, 16<<10)
 	c.dec = wire.NewDecoder(c.br, c.continueLiteral, c.srv.Limits)

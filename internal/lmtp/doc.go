@@ -32,6 +32,9 @@
 //	message too big                552 5.3.4
 //	NUL bytes, empty message       554 5.6.0
 //	no reads for DataTimeout       421 4.4.2 for every recipient, then the connection is closed
+//	a message under MinDataRate    421 4.4.2 for every recipient, nothing stored, the connection closed
+//	no message TransactionTimeout  421 4.4.2, then the connection is closed
+//	after connect or the last one
 //	disk full (ENOSPC, EDQUOT)     452 4.3.1 (mail system full: the MTA retries)
 //	a folder that cannot be used   451 4.2.0 (exists, may not be read; or the Maildir: never filed elsewhere)
 //	disk, lock or I/O trouble      451 4.3.0 (the Maildir cannot be made: the same)
@@ -98,8 +101,21 @@
 //
 // # Timeouts and shutdown
 //
-// Every read from the peer has a deadline: DataTimeout while a message
-// is being read, commandTimeout otherwise. Shutdown stops accepting,
+// Every read from the peer has a deadline:
+//
+//	reading         deadline of each read                      past it
+//	a message       DataTimeout, and no later than the moment  421 4.4.2 for every recipient,
+//	(DATA, BDAT)    its average rate since DATA falls under    nothing stored, connection
+//	                MinDataRate (1 KiB/s) once DataRateGrace   closed
+//	                (10 s) has passed
+//	a command       commandTimeout (5 min), and no later than  421 4.4.2, connection closed
+//	                TransactionTimeout (1 min) after connect
+//	                or the end of the last message
+//
+// So a peer that sends a byte of its message every DataTimeout minus a
+// second, or a NOOP every 4 minutes, or connects and says nothing,
+// holds a connection slot for a minute or so, not for hours: only an
+// MTA that delivers keeps its connection. Shutdown stops accepting,
 // closes connections that are between transactions, and lets every
 // transaction under way finish (a new one is refused with 421) until its
 // context ends; Close then cuts what is left. A message whose replies

@@ -40,6 +40,21 @@ const (
 	// commandTimeout bounds the wait for a command and each write of a
 	// reply: RFC 5321 §4.5.3.2.7's 5 minutes.
 	commandTimeout = 5 * time.Minute
+
+	// DefaultTransactionTimeout bounds the time from connect, and from
+	// each delivered message, to the next message (its DATA or BDAT):
+	// an MTA sends its envelope at once and keeps an idle connection a
+	// few seconds; a peer that never delivers must not keep a slot by
+	// sending NOOP every 4 minutes.
+	DefaultTransactionTimeout = time.Minute
+	// DefaultMinDataRate is the least average rate of a message, in
+	// bytes per second, once DefaultDataRateGrace has passed since its
+	// DATA (or first BDAT): DataTimeout alone lets a peer that sends a
+	// byte every DataTimeout hold a connection for days.
+	DefaultMinDataRate = 1024
+	// DefaultDataRateGrace: the first seconds of a message are not
+	// measured (a slow start, a pause while the MTA reads its queue file).
+	DefaultDataRateGrace = 10 * time.Second
 )
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -58,6 +73,17 @@ type Server struct {
 	MaxRecipients int
 	// DataTimeout bounds each read while a message is read; 0: default.
 	DataTimeout time.Duration
+	// MinDataRate is the least average rate of a message in bytes per
+	// second, measured from its DATA once DataRateGrace has passed; a
+	// slower one is refused with 421 4.4.2 (nothing stored) and the
+	// connection closed. 0: DefaultMinDataRate, DataRateGrace 0:
+	// DefaultDataRateGrace.
+	MinDataRate   int64
+	DataRateGrace time.Duration
+	// TransactionTimeout bounds the time from connect, and from the end
+	// of each message, to the next message; past it the connection gets
+	// 421 4.4.2 and is closed. 0: DefaultTransactionTimeout.
+	TransactionTimeout time.Duration
 	// QuotaFullTempfail answers a full mailbox with 452 4.2.2 (the MTA
 	// retries) instead of 552 5.2.2 (it bounces).
 	QuotaFullTempfail bool
@@ -113,6 +139,27 @@ func (s *Server) dataTimeout() time.Duration {
 		return s.DataTimeout
 	}
 	return DefaultDataTimeout
+}
+
+func (s *Server) minDataRate() int64 {
+	if s.MinDataRate > 0 {
+		return s.MinDataRate
+	}
+	return DefaultMinDataRate
+}
+
+func (s *Server) dataRateGrace() time.Duration {
+	if s.DataRateGrace > 0 {
+		return s.DataRateGrace
+	}
+	return DefaultDataRateGrace
+}
+
+func (s *Server) transactionTimeout() time.Duration {
+	if s.TransactionTimeout > 0 {
+		return s.TransactionTimeout
+	}
+	return DefaultTransactionTimeout
 }
 
 func (s *Server) init() {
@@ -251,7 +298,7 @@ func (l *listener) Accept() (net.Conn, error) {
 		release = l.srv.admit(nc) // nil: refused and closed
 	}
 	l.srv.accepted.Inc()
-	c := &conn{Conn: nc, srv: l.srv, release: release}
+	c := &conn{Conn: nc, srv: l.srv, release: release, nextBy: time.Now().Add(l.srv.transactionTimeout())}
 	l.srv.mu.Lock()
 	l.srv.conns[c] = struct{}{}
 	c.draining = l.srv.closed
@@ -272,7 +319,9 @@ func (l *listener) Close() error {
 // conn is one connection, as go-smtp sees it. It sets the deadline of
 // every read, and ends the connection (reads return io.EOF) after a
 // timeout inside a transaction or, when the server is shutting down,
-// between transactions.
+// between transactions. Outside a message a read waits commandTimeout
+// but no later than nextBy; inside one DataTimeout, but no later than
+// the moment the message's average rate falls under MinDataRate.
 type conn struct {
 	net.Conn
 	srv     *Server // immutable
@@ -283,11 +332,21 @@ type conn struct {
 	inData   bool       // a message is being read
 	draining bool       // the server is shutting down
 	dead     bool       // a transaction timed out: no more reads
+	// nextBy is when the next message must have begun: connect, or the
+	// end of the last message, plus TransactionTimeout.
+	nextBy time.Time
+	// dataStart and dataRead measure the message being read.
+	dataStart time.Time
+	dataRead  int64
 }
 
 // errTimeout ends a transaction whose peer stopped sending; go-smtp sends
 // it as the reply (of each recipient, or of BDAT).
 var errTimeout = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Timeout waiting for data, closing connection"}
+
+// errTooSlow ends a transaction whose message comes slower than
+// MinDataRate.
+var errTooSlow = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Data rate too low, closing connection"}
 
 // errShuttingDown refuses a transaction while the server stops.
 var errShuttingDown = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Shutting down, try again later"}
@@ -298,28 +357,58 @@ func (c *conn) Read(p []byte) (int, error) {
 		c.mu.Unlock()
 		return 0, io.EOF
 	}
-	timeout := commandTimeout
-	if c.inData {
-		timeout = c.srv.dataTimeout()
-	}
-	c.Conn.SetReadDeadline(time.Now().Add(timeout))
+	c.Conn.SetReadDeadline(c.deadlineLocked(time.Now()))
 	c.mu.Unlock()
 
 	n, err := c.Conn.Read(p)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.inData {
+		c.dataRead += int64(n)
+	}
 	var ne net.Error
 	if err == nil || !errors.As(err, &ne) || !ne.Timeout() {
 		return n, err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	switch {
 	case c.draining && !c.inTxn:
 		return n, io.EOF // interrupted by drain
-	case c.inTxn:
+	case c.inData && !time.Now().Before(c.rateByLocked()):
+		c.dead = true
+		c.srv.logger().Info("lmtp: message slower than the minimum data rate; connection closed",
+			"remote", c.RemoteAddr().String(), "bytes", c.dataRead, "after", time.Since(c.dataStart), "min_rate", c.srv.minDataRate())
+		return n, errTooSlow
+	case c.inData:
 		c.dead = true
 		return n, errTimeout
+	case c.inTxn:
+		// A command of the envelope: go-smtp says 421 4.4.2 and closes.
+		c.dead = true
 	}
 	return n, err // go-smtp says 421 4.4.2 and closes
+}
+
+// deadlineLocked is the read deadline of a read that begins at now.
+func (c *conn) deadlineLocked(now time.Time) time.Time {
+	if c.inData {
+		return earliest(now.Add(c.srv.dataTimeout()), c.rateByLocked())
+	}
+	return earliest(now.Add(commandTimeout), c.nextBy)
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// rateByLocked is when the message being read falls under MinDataRate
+// unless more of it comes: after the grace period, its bytes must keep
+// up with MinDataRate times the time since its DATA.
+func (c *conn) rateByLocked() time.Time {
+	need := time.Duration(float64(c.dataRead) / float64(c.srv.minDataRate()) * float64(time.Second))
+	return c.dataStart.Add(max(c.srv.dataRateGrace(), need))
 }
 
 func (c *conn) Close() error {
@@ -358,10 +447,18 @@ func (c *conn) endTxn() {
 	c.mu.Unlock()
 }
 
+// setData marks the start (on) or the end of a message. Its end starts
+// the time to the next one (TransactionTimeout).
 func (c *conn) setData(on bool) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.inData = on
-	c.mu.Unlock()
+	now := time.Now()
+	if on {
+		c.dataStart, c.dataRead = now, 0
+	} else {
+		c.nextBy = now.Add(c.srv.transactionTimeout())
+	}
 }
 
 // errorLog receives go-smtp's own reports: panics it recovered (counted,

@@ -190,6 +190,9 @@ func (s *Server) reply(err error) *smtp.SMTPError {
 	if errors.Is(err, errTimeout) {
 		return errTimeout
 	}
+	if errors.Is(err, errTooSlow) {
+		return errTooSlow
+	}
 	switch delivery.KindOf(err) {
 	case delivery.UnknownUser:
 		return replyUnknownUser

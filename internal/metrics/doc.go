@@ -48,6 +48,9 @@
 //	imap_connections_accepted_total         counter                      IMAP connections taken into service
 //	imap_connections_refused_total          counter                      refused over imap.max_connections(_per_ip)
 //	imap_logins_refused_total               counter                      logins refused over imap.max_connections_per_user
+//	imap_unauthenticated                    gauge                        IMAP connections open now that have not logged in
+//	imap_connections_evicted_total          counter                      not logged in, closed to make room (imap.max_unauthenticated)
+//	imap_login_timeouts_total               counter                      closed for not logging in within imap.login_timeout
 //	imap_commands_total                     counter    command, outcome  IMAP commands; outcome ok, no, bad, error (see below)
 //	imap_command_duration_seconds           histogram  command           tag to flushed tagged response; buckets .0005 … 10 s
 //	lmtp_sessions                           gauge                        LMTP connections open now

@@ -39,6 +39,11 @@
 // owns one account therefore cannot wash away, by logging in to it, the
 // failures it collected guessing others.
 //
+// A successful login also makes its address known for TrustFor
+// (Known): servers close connections from unknown addresses first when
+// connections that have not logged in must make room. Being known
+// changes nothing in the address's own failure count.
+//
 // Addresses in Exempt are neither slowed nor refused (a webmail or proxy
 // on the same host, which must throttle its own users). Nothing is
 // exempt by default: loopback is not, because a local proxy forwards
@@ -185,7 +190,7 @@ type entry struct {
 	failures     int       // since the key last went Window without one
 	last         time.Time // the latest failure
 	blockedUntil time.Time // refused before this
-	trustedUntil time.Time // pairs: a login succeeded; trusted before this
+	trustedUntil time.Time // a login succeeded: a pair is trusted, an address known, before this
 }
 
 func (t *Throttle) init() {
@@ -406,6 +411,28 @@ func (t *Throttle) Succeed(addr net.Addr, user string) {
 	}
 	p.failures = 0
 	p.trustedUntil = now.Add(t.policy.TrustFor)
+	// The address is known (Known); only its pairs are trusted.
+	t.touchLocked(ak, true).trustedUntil = p.trustedUntil
+}
+
+// Known reports whether somebody logged in successfully from addr (its
+// AddrKey) within TrustFor, or addr is exempt: servers prefer such
+// clients when they must close connections that have not logged in
+// yet. A nil Throttle knows nobody.
+func (t *Throttle) Known(addr net.Addr) bool {
+	if t == nil {
+		return false
+	}
+	t.init()
+	ak, _, _, exempt := t.keysOf(addr, "")
+	if exempt {
+		return true
+	}
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	a := t.getLocked(ak)
+	return a != nil && now.Before(a.trustedUntil)
 }
 
 // RegisterMetrics reports t's counters in r (nothing for a nil t):

@@ -400,3 +400,38 @@ func TestGauge(t *testing.T) {
 	}()
 	g.Release("a")
 }
+
+// TestKnown: an address is known once somebody logged in from it, for
+// TrustFor; failures do not make it known; exempt addresses always are.
+func TestKnown(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	th := &Throttle{
+		Policy: Policy{TrustFor: time.Hour, Exempt: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}},
+		Now:    func() time.Time { return now },
+		Sleep:  func(context.Context, time.Duration) {},
+	}
+	home := &net.TCPAddr{IP: net.IPv4(198, 51, 100, 7), Port: 1}
+	stranger := &net.TCPAddr{IP: net.IPv4(203, 0, 113, 9), Port: 1}
+	if th.Known(home) {
+		t.Fatal("known before any login")
+	}
+	th.Fail(context.Background(), stranger, "alice")
+	th.Succeed(home, "alice")
+	if !th.Known(&net.TCPAddr{IP: home.IP, Port: 2}) {
+		t.Error("not known after a login")
+	}
+	if th.Known(stranger) {
+		t.Error("a failure made the address known")
+	}
+	if !th.Known(&net.TCPAddr{IP: net.IPv4(192, 0, 2, 1)}) {
+		t.Error("an exempt address is not known")
+	}
+	now = now.Add(time.Hour)
+	if th.Known(home) {
+		t.Error("still known after TrustFor")
+	}
+	var none *Throttle
+	if none.Known(home) {
+		t.Error("a nil Throttle knows an address")
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/cistern-mail/cistern/internal/imap"
 	"github.com/cistern-mail/cistern/internal/lmtp"
 	"github.com/cistern-mail/cistern/internal/store"
+	"github.com/cistern-mail/cistern/internal/throttle"
 	"github.com/cistern-mail/cistern/maildir"
 )
 
@@ -71,7 +72,14 @@ func startCistern(t *testing.T) *cistern {
 	users := oneUser{root: root}
 	c := &cistern{
 		maildir: root,
-		imapSrv: &imap.Server{Backend: &backend.Backend{Auth: users, Registry: registry}, Logger: logger},
+		// The daemon's ratio of limits, scaled down so that the
+		// pre-login actor's connections overflow them; and a login
+		// timeout that closes its slowloris connections during the run.
+		// The Throttle remembers where logins succeeded, as the
+		// daemon's does: the torture's address is known from its first
+		// login on, and its new connections are the last to make room.
+		imapSrv: &imap.Server{Backend: &backend.Backend{Auth: users, Registry: registry}, Logger: logger,
+			MaxConnections: 100, MaxConnectionsPerIP: 20, LoginTimeout: 2 * time.Second, Throttle: &throttle.Throttle{}},
 		lmtpSrv: &lmtp.Server{Deliverer: &delivery.Deliverer{Users: users, Registry: registry, Logger: logger}, Logger: logger, Hostname: "torture.test"},
 	}
 	imapLn, err := net.Listen("tcp", "127.0.0.1:0")
@@ -110,8 +118,9 @@ func startCistern(t *testing.T) *cistern {
 	return c
 }
 
-// TestCistern: every actor against Cistern, the lifecycle actors
-// included, and not one violation.
+// TestCistern: every actor against Cistern, the lifecycle actors and
+// twice max_connections held open without logging in included, and not
+// one violation.
 func TestCistern(t *testing.T) {
 	c := startCistern(t)
 	seconds := 8 * time.Second
@@ -123,6 +132,7 @@ func TestCistern(t *testing.T) {
 		LMTP: c.lmtpAddr, Maildir: c.maildir,
 		Sessions: 4, Duration: seconds, Messages: 60, Timeout: 20 * time.Second, Seed: 7,
 		AuxLifecycle: 20, FolderLifecycle: 20, ForeignFolders: 5, ForeignLinks: 5,
+		PreLogin: 200,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -133,13 +143,16 @@ func TestCistern(t *testing.T) {
 	for _, op := range []string{"SELECT", "EXAMINE", "FETCH FLAGS", "FETCH ENVELOPE", "FETCH BODY", "STORE", "SEARCH", "COPY", "MOVE", "EXPUNGE", "UID EXPUNGE", "APPEND", "NOOP", "IDLE", "LMTP",
 		"foreign rename", "foreign move", "foreign delivery", "foreign deletion",
 		"CREATE", "DELETE", "RENAME", "folder APPEND", "folder SELECT", "folder EXAMINE", "folder FETCH", "foreign folder rename", "foreign folder removal",
-		"foreign folder link", "foreign message link", "link probe"} {
+		"foreign folder link", "foreign message link", "link probe", "pre-login connect", "LOGIN probe"} {
 		if s := res.Op(op); s.OK == 0 {
 			t.Errorf("no %s succeeded: %+v", op, s)
 		}
 	}
 	if res.Messages.ToldExpunged == 0 {
 		t.Error("no session was told of an expunge")
+	}
+	if n := c.imapSrv.EvictedConnections.Load(); n == 0 {
+		t.Error("no connection not logged in was closed to make room: the pre-login actor did not fill the budget")
 	}
 	if res.Total != 0 {
 		t.Errorf("%d violations against Cistern", res.Total)

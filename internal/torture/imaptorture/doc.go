@@ -28,6 +28,9 @@
 //	                   outside the account holding a marker; LIST,   decoys' marker and the link
 //	                   STATUS, SELECT, FETCH, STORE \Seen of the     folders' names; the decoys,
 //	                   link folders                                  unchanged at the end
+//	pre-login (N)      connections that never log in: idle, or a     each connect; a login probe
+//	                   LOGIN line a byte a second; reopened when     every 250 ms: no greeting, BYE,
+//	                   closed; from 127.77.x.y for a 127/8 server    or no OK is login_starved
 //
 // The foreign writers run only with Config.Maildir, the mailbox's
 // directory on this machine, and take no lock, as mutt and procmail do;
@@ -175,6 +178,9 @@
 //	                        session's, or (with a Maildir) a file's flags
 //	                        differ from the server's, or the server shows a
 //	                        message whose file is gone
+//	login_starved           with the pre-login actor: a login of the
+//	                        torture's own got no greeting, a BYE for one, or
+//	                        no OK (a server whose slots strangers fill)
 //
 // The causes are read generously (a \Deleted mark counts even if it was
 // removed again before the EXPUNGE), so that a race between actors is

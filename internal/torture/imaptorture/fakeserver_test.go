@@ -40,7 +40,13 @@ const (
 	lieClose                  // a connection closed in the middle of a command
 	lieStall                  // a command that never gets an answer
 	lieFlood                  // untagged responses without end, never the tagged one
+	lieStarveLogins           // past starveAt connections, a new one gets BYE as its greeting
 )
+
+// starveAt is the number of open connections past which the fake, with
+// lieStarveLogins, refuses new ones as the old Cistern did: the slots
+// are full of connections that never log in.
+const starveAt = 12
 
 // fakeTrigger is the number of commands (of all sessions) after which
 // the lie is told: the sessions have views by then.
@@ -331,6 +337,15 @@ func (fs *fakeSession) serve() {
 		delete(s.sessions, fs)
 		s.mu.Unlock()
 	}()
+	s.mu.Lock()
+	if s.lie == lieStarveLogins && s.commands >= fakeTrigger && len(s.sessions) > starveAt {
+		s.fired = true
+		s.mu.Unlock()
+		fs.send("* BYE Too many connections; try again later")
+		fs.flushOut()
+		return
+	}
+	s.mu.Unlock()
 	fs.send("* OK fake IMAP ready")
 	fs.flushOut()
 	cmds := make(chan fakeCommand)

@@ -31,10 +31,11 @@ const (
 	UIDValidity          Kind = "uidvalidity"
 	FlagsDiverge         Kind = "flags_diverge"
 	FollowedSymlink      Kind = "followed_symlink"
+	LoginStarved         Kind = "login_starved"
 )
 
 // Kinds lists every kind.
-var Kinds = []Kind{PhantomExpunge, UIDChange, UIDReuse, Duplicate, Lost, RefusedButDone, ExpungeDuringCommand, ExistsDecrease, SeqOutOfRange, UIDOrder, UIDNext, UIDValidity, FlagsDiverge, FollowedSymlink}
+var Kinds = []Kind{PhantomExpunge, UIDChange, UIDReuse, Duplicate, Lost, RefusedButDone, ExpungeDuringCommand, ExistsDecrease, SeqOutOfRange, UIDOrder, UIDNext, UIDValidity, FlagsDiverge, FollowedSymlink, LoginStarved}
 
 // Title is the kind for people.
 func (k Kind) Title() string {
@@ -67,6 +68,8 @@ func (k Kind) Title() string {
 		return "flags do not converge"
 	case FollowedSymlink:
 		return "followed a symbolic link"
+	case LoginStarved:
+		return "login starved by connections that never log in"
 	}
 	return string(k)
 }

@@ -58,6 +58,10 @@ type Config struct {
 	// links and message links to decoys outside the account, which a
 	// server must never follow (FollowedSymlink).
 	ForeignLinks int
+	// PreLogin, when above 0, runs an actor that holds that many
+	// connections open without logging in (idle and slowloris) and
+	// checks that the torture can still log in (prelogin.go).
+	PreLogin int
 	// Sessions is the number of IMAP sessions; Duration how long they
 	// run.
 	Sessions int
@@ -142,6 +146,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("imaptorture: messages must be 1..%d", maxMessages)
 	case c.LMTPDeliverers < 0 || c.LMTPDeliverers > maxSessions:
 		return fmt.Errorf("imaptorture: LMTP deliverers must be 0..%d", maxSessions)
+	case c.PreLogin < 0 || c.PreLogin > maxPreLogin:
+		return fmt.Errorf("imaptorture: pre-login connections must be 0..%d", maxPreLogin)
 	case c.Timeout < 0 || c.RenamesPerSecond < 0:
 		return errors.New("imaptorture: negative timeout or rate")
 	case c.AuxLifecycle < 0 || c.AuxLifecycle > maxLifecycleRate || c.FolderLifecycle < 0 || c.FolderLifecycle > maxLifecycleRate ||
@@ -269,6 +275,14 @@ func (r *run) dial() (*imapConn, error) {
 	return c, nil
 }
 
+// forget drops a connection that is closed from the ones a hard stop
+// closes.
+func (r *run) forget(c *imapConn) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.conns, c)
+}
+
 func (r *run) closeAll() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -366,6 +380,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		r.links = links
 		defer os.RemoveAll(links.decoy)
 	}
+	if cfg.PreLogin > 0 {
+		res.Actors["pre-login"] = cfg.PreLogin
+	}
 	greeting, caps, err := r.setup()
 	if err != nil {
 		return nil, err
@@ -444,6 +461,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			if err := ff.run(); err != nil {
 				rec.failure("foreign folders", err)
 			}
+		}()
+	}
+
+	if cfg.PreLogin > 0 {
+		pl := r.newPreLoginActor()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pl.loop()
 		}()
 	}
 
