@@ -315,7 +315,7 @@ func (c *conn) command() error {
 		}
 	}
 	if !cmd.allowed(c.state) {
-		return c.badLine(tag, &wire.Error{Msg: fmt.Sprintf("%s is not allowed %s", name, c.stateText())})
+		return c.badLine(tag, &wire.Error{Msg: c.notAllowed(name, cmd)})
 	}
 	err = cmd.run(c, tag, uid)
 	if err != nil {
@@ -340,16 +340,29 @@ func (c *conn) commandDone(tag, label string, start time.Time) {
 	}
 }
 
-func (c *conn) stateText() string {
-	switch c.state {
-	case stateNotAuth:
-		return "before logging in"
-	case stateAuth:
-		return "without a selected mailbox"
-	case stateSelected:
-		return "with a mailbox selected"
+// notAllowed says why the command name (cmd) may not run in the
+// session's state: the reason, not merely the state. A command of the
+// not-authenticated state (LOGIN, STARTTLS) after login is refused
+// because the session is logged in, not for want of a mailbox.
+func (c *conn) notAllowed(name string, cmd command) string {
+	switch {
+	case c.state == stateNotAuth:
+		return name + " is not allowed before logging in"
+	case name == "STARTTLS" && c.isTLS():
+		return "TLS is already active"
+	case cmd.allowed(stateNotAuth):
+		return name + " is not allowed: already logged in"
+	case c.state == stateAuth:
+		return name + " is not allowed without a selected mailbox"
 	}
-	return "now"
+	return name + " is not allowed now"
+}
+
+// isTLS reports whether the session runs over TLS (implicit or after
+// STARTTLS).
+func (c *conn) isTLS() bool {
+	_, ok := c.nc.(*tls.Conn)
+	return ok
 }
 
 // errConnection wraps errors of the connection itself: the session ends.
