@@ -198,11 +198,23 @@ func (u *User) Folders(ctx context.Context) ([]imap.FolderInfo, error) {
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	out := make([]imap.FolderInfo, len(fs))
+	out := make([]imap.FolderInfo, 0, len(fs))
 	exists := make(map[string]bool, len(fs))
-	for i, f := range fs {
-		out[i] = imap.FolderInfo{Name: nameOf(f.Path), SpecialUse: f.SpecialUse, HasChildren: f.HasChildren, NoSelect: !f.Selectable,
-			Subscribed: slices.Contains(subs, diskName(f.Path))}
+	inbox := -1
+	for _, f := range fs {
+		if len(f.Path) == 1 && strings.EqualFold(f.Path[0], "INBOX") && inbox >= 0 {
+			// The level above INBOX.x (or a .INBOX directory another
+			// program made) is INBOX itself, which the name INBOX
+			// always means (path): one mailbox, listed once, with the
+			// children of both.
+			out[inbox].HasChildren = out[inbox].HasChildren || f.HasChildren
+			continue
+		}
+		if len(f.Path) == 0 {
+			inbox = len(out)
+		}
+		out = append(out, imap.FolderInfo{Name: nameOf(f.Path), SpecialUse: f.SpecialUse, HasChildren: f.HasChildren, NoSelect: !f.Selectable,
+			Subscribed: slices.Contains(subs, diskName(f.Path))})
 		exists[diskName(f.Path)] = true
 	}
 	// A subscription outlives its mailbox (RFC 9051 §6.3.7): such names

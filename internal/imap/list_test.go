@@ -110,3 +110,33 @@ func TestListExtended(t *testing.T) {
 		}
 	}
 }
+
+// TestListInboxChild: CREATE INBOX.x makes INBOX a parent, and INBOX is
+// listed once, selectable, \HasChildren (it was listed twice, once
+// \Noselect, as the level above INBOX.x).
+func TestListInboxChild(t *testing.T) {
+	ts := startServer(t)
+	rc := loginRaw(t, ts, "alice")
+	rc.ok("CREATE INBOX.x")
+	tests := []struct {
+		cmd  string
+		want []string
+	}{
+		{`LIST "" INBOX`, []string{`* LIST (\HasChildren) "." INBOX`}},
+		{`LIST "" inbox`, []string{`* LIST (\HasChildren) "." INBOX`}},
+		{`LIST "" "INBOX*"`, []string{`* LIST (\HasChildren) "." INBOX`, `* LIST (\HasNoChildren) "." INBOX.x`}},
+		{`LIST (SUBSCRIBED) "" "INBOX"`, []string{`* LIST (\HasChildren \Subscribed) "." INBOX`}},
+		{`LSUB "" "INBOX*"`, []string{`* LSUB (\HasChildren) "." INBOX`}},
+	}
+	for _, tc := range tests {
+		lines := rc.ok("%s", tc.cmd)
+		if strings.Join(lines, "\n") != strings.Join(tc.want, "\n") {
+			t.Errorf("%s:\n got %q\nwant %q", tc.cmd, lines, tc.want)
+		}
+	}
+	rc.ok("SELECT INBOX")
+	rc.ok("DELETE INBOX.x")
+	if lines := rc.ok(`LIST "" "INBOX*"`); len(lines) != 1 || lines[0] != `* LIST (\HasNoChildren) "." INBOX` {
+		t.Errorf("after DELETE INBOX.x: %q", lines)
+	}
+}
