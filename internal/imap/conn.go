@@ -272,7 +272,17 @@ func (c *conn) command() error {
 	}
 	start, label := time.Now(), otherCommand
 	c.outcome = ""
-	defer func() { c.commandDone(tag, label, start) }()
+	// Until the line is known to be a command, its first word may be
+	// anything a client sent, such as a SASL response sent without
+	// waiting for "+" (credentials): the log gets no tag then.
+	parsed := false
+	defer func() {
+		if parsed {
+			c.commandDone(tag, label, start)
+		} else {
+			c.unparsedDone(tag, start)
+		}
+	}()
 	if err != nil {
 		return c.badLine("*", err)
 	}
@@ -300,6 +310,7 @@ func (c *conn) command() error {
 	if !ok || (uid && !cmd.uid) {
 		return c.badLine(tag, &wire.Error{Msg: "unknown command " + name})
 	}
+	parsed = true
 	if c.state == stateNotAuth {
 		c.preAuth++
 		max := c.srv.MaxCommandsBeforeAuth
@@ -344,6 +355,44 @@ func (c *conn) commandDone(tag, label string, start time.Time) {
 // session's state: the reason, not merely the state. A command of the
 // not-authenticated state (LOGIN, STARTTLS) after login is refused
 // because the session is logged in, not for want of a mailbox.
+// unparsedDone counts and logs a line that did not parse as a command,
+// whose first word was first: at debug level, with at most
+// unparsedLogPrefix characters of that word, sanitized, never the word.
+func (c *conn) unparsedDone(first string, start time.Time) {
+	outcome := c.outcome
+	if outcome == "" {
+		outcome = outcomeError
+	}
+	c.srv.met.commandDone(otherCommand, outcome, start)
+	if c.log.Enabled(c.ctx, slog.LevelDebug) {
+		c.log.Debug("not a command", "prefix", logPrefix(first), "outcome", outcome)
+	}
+}
+
+// unparsedLogPrefix is how much of a line that is not a command may be
+// logged: few enough characters that a base64 SASL PLAIN response (an
+// authorization identity, NUL, a user name, NUL, then the password)
+// never shows a byte of the password (4 base64 characters are 3 bytes),
+// enough to tell garbage from a client's mistake.
+const unparsedLogPrefix = 4
+
+// logPrefix is s cut to unparsedLogPrefix characters, each outside
+// printable ASCII replaced by '?', with "..." when cut.
+func logPrefix(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if i >= unparsedLogPrefix {
+			b.WriteString("...")
+			break
+		}
+		if r < 0x21 || r > 0x7e {
+			r = '?'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
 func (c *conn) notAllowed(name string, cmd command) string {
 	switch {
 	case c.state == stateNotAuth:
