@@ -69,12 +69,12 @@ func validFolderElement(e string) error {
 	case strings.IndexByte(e, FolderSep) >= 0:
 		why = fmt.Sprintf("element %q holds '.', the Maildir++ hierarchy separator", e)
 	default:
-		for i := 0; i < len(e); i++ {
-			if c := e[i]; c < 0x20 || c == 0x7f {
+		for _, c := range e {
+			if c < 0x20 || (c >= 0x7f && c <= 0x9f) {
 				if c == 0 {
 					why = fmt.Sprintf("element %q holds NUL", e)
 				} else {
-					why = fmt.Sprintf("element %q holds control character %#02x", e, c)
+					why = fmt.Sprintf("element %q holds control character U+%04X", e, c)
 				}
 				break
 			}
@@ -352,10 +352,23 @@ func RenameFolder(root string, from, to []string) error {
 // sorted element by element. INBOX (the root) is not in the list. A parent that exists only as a level of the hierarchy (.A.B
 // without .A) is not listed. The root is read with a plain readdir: a
 // folder renamed during the call may be missed.
+//
+// A directory whose name is not a valid folder name (a control
+// character, an empty element) is skipped; ListFoldersReport names
+// those too.
 func ListFolders(root string) ([][]string, error) {
+	out, _, err := ListFoldersReport(root)
+	return out, err
+}
+
+// ListFoldersReport is ListFolders, and also returns the names of the
+// directories under root that look like folders (a leading '.') but
+// were skipped because their names are not valid folder names, for the
+// caller to log.
+func ListFoldersReport(root string) (folders [][]string, skipped []string, err error) {
 	entries, err := os.ReadDir(root)
 	if err != nil {
-		return nil, fmt.Errorf("maildir: list folders: %w", err)
+		return nil, nil, fmt.Errorf("maildir: list folders: %w", err)
 	}
 	var out [][]string
 	for _, e := range entries {
@@ -368,6 +381,9 @@ func ListFolders(root string) ([][]string, error) {
 		}
 		path, err := ParseFolderName(n)
 		if err != nil {
+			if n != "." && n != ".." {
+				skipped = append(skipped, n)
+			}
 			continue
 		}
 		if err := CheckMaildir(filepath.Join(root, n)); err == nil || errors.Is(err, fs.ErrPermission) {
@@ -375,7 +391,7 @@ func ListFolders(root string) ([][]string, error) {
 		}
 	}
 	slices.SortFunc(out, slices.Compare)
-	return out, nil
+	return out, skipped, nil
 }
 
 // Subscriptions file formats. Version 1 (Courier, and what

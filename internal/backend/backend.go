@@ -108,9 +108,16 @@ func (u *User) Close() error     { return nil }
 // are named on disk; INBOX is empty. On disk each element is in modified
 // UTF-7 (RFC 3501 §5.1.3), as Dovecot names Maildir++ folders, so that
 // both servers see the same folders.
+//
+// A name holding a control character names no mailbox (RFC 9051 §5.1):
+// the engine refuses to make one and never lists one that another
+// program made, so none can be opened, changed or looked at either.
 func path(name string) ([]string, error) {
 	if strings.EqualFold(name, "INBOX") {
 		return nil, nil
+	}
+	if imap.HasControl(name) {
+		return nil, errors.Join(imap.ErrNoSuchMailbox, errors.New("backend: the mailbox name holds a control character"))
 	}
 	elems := strings.Split(name, ".")
 	for i, e := range elems {

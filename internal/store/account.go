@@ -143,10 +143,15 @@ func (a *Account) dir(path []string) (string, error) {
 
 // Folders lists INBOX and every folder, parents that exist only as a
 // level of the hierarchy included (not selectable), in name order.
+// A directory whose name is no valid folder name (a control character)
+// is skipped and logged.
 func (a *Account) Folders() ([]Folder, error) {
-	paths, err := maildir.ListFolders(a.root)
+	paths, skipped, err := maildir.ListFoldersReport(a.root)
 	if err != nil {
 		return nil, err
+	}
+	for _, n := range skipped {
+		a.logger().Warn("a directory whose name is no folder name is not listed", "root", a.root, "dir", n)
 	}
 	special, err := a.specialUse()
 	if err != nil {
