@@ -610,7 +610,9 @@ func (m *Mailbox) refreshKeywords() {
 // KeywordFlags maps keyword names to flag letters, adding names not yet
 // in dovecot-keywords when create is set (under the mailbox lock, waited
 // for as a change waits: ErrLocked). Names that cannot be had (26 in
-// use, or !create) are returned in missing.
+// use, or !create) are returned in missing; then no name was added
+// (all or nothing: the STORE or APPEND that asked is refused, and a
+// refusal changes nothing, not even the mailbox's keyword letters).
 func (m *Mailbox) KeywordFlags(ctx context.Context, names []string, create bool) (f maildir.Flags, missing []string, err error) {
 	f, absent, err := m.knownKeywordFlags(names)
 	if err != nil || len(absent) == 0 || !create {
@@ -621,7 +623,30 @@ func (m *Mailbox) KeywordFlags(ctx context.Context, names []string, create bool)
 		return 0, nil, err
 	}
 	defer lock.Release()
+	if missing, err := m.keywordRoomHeld(names); err != nil || len(missing) > 0 {
+		return 0, missing, err
+	}
 	return m.keywordFlagsHeld(lock, names)
+}
+
+// keywordRoomHeld returns the names that dovecot-keywords, read again,
+// has no letter for and no room to add beside the others: all of them
+// can be added when it returns none. Held with the mailbox lock, so that
+// no writer changes the file before keywordFlagsHeld adds them.
+func (m *Mailbox) keywordRoomHeld(names []string) (missing []string, err error) {
+	m.kwMu.Lock()
+	defer m.kwMu.Unlock()
+	k, err := m.readKeywordsLocked()
+	if err != nil {
+		return nil, lockError(m.dir, err)
+	}
+	trial := *k
+	for _, n := range names {
+		if _, err := trial.Add(n); err != nil {
+			missing = append(missing, n)
+		}
+	}
+	return missing, nil
 }
 
 // knownKeywordFlags maps the names that the cached dovecot-keywords
@@ -647,10 +672,14 @@ func (m *Mailbox) knownKeywordFlags(names []string) (f maildir.Flags, absent []s
 func (m *Mailbox) keywordFlagsHeld(lock *uidlist.Lock, names []string) (f maildir.Flags, missing []string, err error) {
 	m.kwMu.Lock()
 	defer m.kwMu.Unlock()
-	k, err := m.readKeywordsLocked() // reread under the lock
+	cached, err := m.readKeywordsLocked() // reread under the lock
 	if err != nil {
 		return 0, nil, lockError(m.dir, err)
 	}
+	// Names are added to a copy: the cache holds what the file holds,
+	// and readers may hold the cached value.
+	k := new(uidlist.Keywords)
+	*k = *cached
 	added := false
 	for _, n := range names {
 		c, ok := k.Letter(n)
