@@ -32,6 +32,7 @@
 //	lmtp.max_recipients           | 100                    | 1..10000 per transaction
 //	lmtp.data_timeout             | "5m"                   | duration string, 1s..1h; the wait for each read of a message
 //	lmtp.recipient_delimiter      | "+"                    | characters that start an address's folder part (user+folder)
+//	lmtp.save_to_detail_mailbox   | false                  | user+folder files into folder (else INBOX); never \Sent, \Drafts, \Trash
 //	lmtp.quota_full_tempfail      | false                  | a full mailbox is a temporary failure (452 4.2.2 / exit 75)
 //	lmtp.max_connections          | 100                    | 1..1000000 connections in all; more get 421 4.7.0
 //	lmtp.max_connections_per_ip   | 50                     | 1..1000000 per IPv4 address or IPv6 /64 (not the socket)
@@ -55,8 +56,9 @@
 // excepted). The metrics are package metrics' list, in Prometheus'
 // text format; they hold no secrets, but say who is busy: keep the
 // address on loopback or behind a firewall. The keys
-// lmtp.max_message_size, lmtp.recipient_delimiter and
-// lmtp.quota_full_tempfail apply to 'cistern deliver' too.
+// lmtp.max_message_size, lmtp.recipient_delimiter,
+// lmtp.save_to_detail_mailbox and lmtp.quota_full_tempfail apply to
+// 'cistern deliver' too.
 // testdata/cistern.example.toml shows every key.
 //
 // With tls.cert and tls.key, imap.listen offers STARTTLS, imap.listen_tls
@@ -203,8 +205,9 @@ type IMAP struct {
 	MaxLiteralsPerCommand int           `toml:"max_literals_per_command"` // 0: DefaultMaxLiteralsPerCommand
 }
 
-// LMTP is the [lmtp] section. MaxMessageSize, RecipientDelimiter and
-// QuotaFullTempfail apply to 'cistern deliver' too.
+// LMTP is the [lmtp] section. MaxMessageSize, RecipientDelimiter,
+// SaveToDetailMailbox and QuotaFullTempfail apply to 'cistern deliver'
+// too.
 type LMTP struct {
 	Listen              []string      `toml:"listen"`                 // none by default
 	Socket              string        `toml:"socket"`                 // "": no unix socket
@@ -213,6 +216,7 @@ type LMTP struct {
 	MaxRecipients       int           `toml:"max_recipients"`         // 0: DefaultLMTPMaxRecipients
 	DataTimeout         time.Duration `toml:"data_timeout"`           // 0: DefaultLMTPDataTimeout
 	RecipientDelimiter  string        `toml:"recipient_delimiter"`    // "": DefaultRecipientDelimiter
+	SaveToDetailMailbox bool          `toml:"save_to_detail_mailbox"` // user+folder files into folder
 	QuotaFullTempfail   bool          `toml:"quota_full_tempfail"`    // over quota: temporary, not permanent
 	MaxConnections      int           `toml:"max_connections"`        // 0: DefaultLMTPMaxConnections
 	MaxConnectionsPerIP int           `toml:"max_connections_per_ip"` // 0: DefaultLMTPMaxConnectionsPerIP

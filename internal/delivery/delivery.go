@@ -32,6 +32,11 @@ type Deliverer struct {
 	// Delimiter holds the characters that separate a user from a folder
 	// in an address; "": DefaultDelimiter.
 	Delimiter string
+	// SaveToDetailMailbox files a message for user+folder into folder
+	// (Dovecot's lmtp_save_to_detail_mailbox); false (the default): into
+	// INBOX, the detail only logged. Never into a folder ProtectedUse
+	// names, either way.
+	SaveToDetailMailbox bool
 	// Gen makes the file names; nil: maildir's shared generator.
 	Gen *maildir.NameGen
 
@@ -231,6 +236,14 @@ func (d *Deliverer) target(r *Recipient) target {
 		return inbox
 	}
 	t := target{dir: dir, folder: folderName(r.Folder)}
+	switch use, err := acct.SpecialUse(r.Folder); {
+	case err != nil:
+		d.logger().Warn("delivery: the folder's special use is unknown; delivering to INBOX", "user", r.User.Name, "folder", t.folder, "err", err)
+		return inbox
+	case ProtectedUse(use):
+		d.logger().Info("delivery: never into a folder of this special use; delivering to INBOX", "user", r.User.Name, "folder", t.folder, "special_use", use)
+		return inbox
+	}
 	switch err := maildir.CheckMaildir(dir); {
 	case err == nil:
 		return t
@@ -334,6 +347,9 @@ func (d *Deliverer) record(env Envelope, addr string, r *Recipient, folder strin
 	attrs := []any{"id", env.ID, "rcpt", addr}
 	if r != nil {
 		attrs = append(attrs, "user", r.User.Name, "folder", folder, "size", size)
+		if r.Detail != "" {
+			attrs = append(attrs, "detail", r.Detail)
+		}
 	}
 	attrs = append(attrs, "result", k.String(), "duration", time.Since(start).Round(time.Microsecond))
 	switch k {

@@ -492,6 +492,19 @@ func (a *Account) SetSubscribed(name string, on bool) error {
 	return maildir.WriteSubscriptions(a.root, names)
 }
 
+// SpecialUse returns the special-use attribute (RFC 6154: \Sent,
+// \Drafts, ...) of the folder path, "" when it has none.
+func (a *Account) SpecialUse(path []string) (string, error) {
+	if len(path) == 0 {
+		return "", nil
+	}
+	special, err := a.specialUse()
+	if err != nil {
+		return "", err
+	}
+	return special[strings.Join(path, string(maildir.FolderSep))], nil
+}
+
 func (a *Account) specialUse() (map[string]string, error) {
 	out := map[string]string{}
 	data, err := os.ReadFile(filepath.Join(a.root, SpecialUseFile))
