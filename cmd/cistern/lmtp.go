@@ -63,6 +63,7 @@ func newDeliverer(cfg *config.Config, users *auth.Authenticator, logger *slog.Lo
 		Delimiter: d.LMTP.RecipientDelimiter,
 
 		SaveToDetailMailbox: d.LMTP.SaveToDetailMailbox,
+		MaxFolders:          d.Quota.MaxFolders,
 	}
 }
 

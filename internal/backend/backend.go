@@ -175,6 +175,8 @@ func mapErr(err error) error {
 		return errors.Join(imap.ErrNoSuchMessageErr, err)
 	case errors.Is(err, store.ErrOverQuota):
 		return errors.Join(imap.ErrOverQuota, err)
+	case errors.Is(err, store.ErrTooManyFolders):
+		return errors.Join(imap.ErrTooManyMailboxes, err)
 	case errors.Is(err, store.ErrMailboxGone):
 		return errors.Join(imap.ErrNoSuchMailbox, err)
 	case errors.Is(err, store.ErrLocked):

@@ -39,6 +39,7 @@
 //	tls.cert, tls.key             | ""                     | absolute paths, both or neither
 //	quota.storage                 | 0 (no limit)           | bytes: integer, or string with unit ("1G"); see UserQuota
 //	quota.messages                | 0 (no limit)           | >= 0; per-user rules in the passwd-file override both
+//	quota.max_folders             | 3000                   | 1..1000000 folders per account (INBOX not counted); CREATE past it: NO [LIMIT]
 //	throttle.delay                | "250ms"                | 1ms..max_delay: the wait after a first failed login
 //	throttle.max_delay            | "15s"                  | 1ms..1m: the wait doubles per recent failure up to this
 //	throttle.window               | "10m"                  | 1m..24h: failures are forgotten after this long without one
@@ -105,6 +106,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/cistern-mail/cistern/internal/store"
 )
 
 // DefaultPath is where the cistern command looks for its configuration
@@ -169,6 +172,8 @@ const (
 	MinLMTPDataTimeout     = time.Second
 	MaxLMTPDataTimeout     = time.Hour
 
+	// MaxMaxFolders bounds quota.max_folders.
+	MaxMaxFolders = 1000000
 	// DefaultRecipientDelimiter is Postfix's and Dovecot's usual choice.
 	DefaultRecipientDelimiter = "+"
 )
@@ -287,6 +292,9 @@ func (c *Config) WithDefaults() Config {
 	}
 	if d.LMTP.MaxRecipients == 0 {
 		d.LMTP.MaxRecipients = DefaultLMTPMaxRecipients
+	}
+	if d.Quota.MaxFolders == 0 {
+		d.Quota.MaxFolders = store.DefaultMaxFolders
 	}
 	if d.LMTP.DataTimeout == 0 {
 		d.LMTP.DataTimeout = DefaultLMTPDataTimeout
@@ -463,6 +471,9 @@ func (c *Config) Validate() error {
 	}
 	if d.Quota.Messages < 0 {
 		bad("quota.messages", "%d is negative", d.Quota.Messages)
+	}
+	if d.Quota.MaxFolders < 1 || d.Quota.MaxFolders > MaxMaxFolders {
+		bad("quota.max_folders", "%d is outside 1..%d", d.Quota.MaxFolders, MaxMaxFolders)
 	}
 	d.validateThrottle(bad)
 

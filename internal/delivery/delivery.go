@@ -37,6 +37,10 @@ type Deliverer struct {
 	// INBOX, the detail only logged. Never into a folder ProtectedUse
 	// names, either way.
 	SaveToDetailMailbox bool
+	// MaxFolders bounds the folders of a user for a folder made by
+	// delivery (Recipient.CreateFolder): past it, the message goes to
+	// INBOX. 0: store.DefaultMaxFolders.
+	MaxFolders int
 	// Gen makes the file names; nil: maildir's shared generator.
 	Gen *maildir.NameGen
 
@@ -226,6 +230,7 @@ func (d *Deliverer) target(r *Recipient) target {
 		inbox.err = fmt.Errorf("%w: %w", ErrCannotCreate, err)
 		return inbox
 	}
+	acct.LimitFolders(d.MaxFolders)
 	if len(r.Folder) == 0 {
 		return inbox
 	}
@@ -254,7 +259,11 @@ func (d *Deliverer) target(r *Recipient) target {
 	if !r.CreateFolder {
 		return inbox
 	}
-	if err := acct.CreateFolder(r.Folder, ""); err != nil && !errors.Is(err, maildir.ErrFolderExists) {
+	switch err := acct.CreateFolder(r.Folder, ""); {
+	case errors.Is(err, store.ErrTooManyFolders):
+		d.logger().Warn("delivery: no folder made, the user has too many; delivering to INBOX", "user", r.User.Name, "folder", t.folder, "err", err)
+		return inbox
+	case err != nil && !errors.Is(err, maildir.ErrFolderExists):
 		t.err = fmt.Errorf("%w: %w", ErrCannotCreate, err)
 	}
 	return t

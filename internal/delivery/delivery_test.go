@@ -765,3 +765,35 @@ func TestDetailMailbox(t *testing.T) {
 		t.Errorf("the refusal of Sent is not logged:\n%s", f.log)
 	}
 }
+
+// TestDeliverFolderLimit: a folder delivery would create (the LDA's
+// --create) past the user's folder limit is not made: the message goes
+// to INBOX.
+func TestDeliverFolderLimit(t *testing.T) {
+	f := newFixture(t, "bob")
+	f.d.MaxFolders = len(store.DefaultFolders) + 1
+	root := f.root("bob")
+	for i, name := range []string{"One", "Two"} {
+		p, err := FolderPath(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := f.resolve(t, "bob")[0]
+		r.Folder, r.CreateFolder = p, true
+		res := f.d.Deliver(Envelope{}, []*Recipient{r}, strings.NewReader("x\n"))
+		want, dir := name, "."+name
+		if i == 1 {
+			want, dir = "INBOX", ""
+		}
+		if res[0].Err != nil || res[0].Folder != want {
+			t.Errorf("--create %s: %+v, want folder %s", name, res[0], want)
+		}
+		only(t, filepath.Join(root, dir))
+	}
+	if _, err := os.Stat(filepath.Join(root, ".Two")); !os.IsNotExist(err) {
+		t.Errorf(".Two made past the limit: %v", err)
+	}
+	if !strings.Contains(f.log.String(), "too many") {
+		t.Errorf("not logged:\n%s", f.log)
+	}
+}

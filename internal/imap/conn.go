@@ -498,6 +498,9 @@ func (c *conn) respondErr(tag string, err error) error {
 		code, text = "UNAVAILABLE", "Temporary failure; try again later"
 	case errors.Is(err, ErrKeywordsFull):
 		code, text = "LIMIT", "No room for another keyword in this mailbox"
+	case errors.Is(err, ErrTooManyMailboxes):
+		// Dovecot's words (quota_mailbox_count).
+		code, text = "LIMIT", "Maximum number of mailboxes reached"
 	case errors.Is(err, ErrNoSuchMessageErr):
 		code, text = "EXPUNGEISSUED", "Some messages were expunged meanwhile"
 	case errors.As(err, &ne):

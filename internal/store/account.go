@@ -30,6 +30,9 @@ type Account struct {
 	root  string     // immutable
 	reg   *Registry  // immutable
 	quota QuotaLimit // immutable; see OpenAccountWithQuota
+	// maxFolders overrides the Registry's Options.MaxFolders when > 0
+	// (folderlimit.go); set before use.
+	maxFolders int
 
 	mu sync.Mutex // serializes folder operations (maildir's folder calls need it)
 }
@@ -195,6 +198,12 @@ func (a *Account) CreateFolder(path []string, specialUse string) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if dir, err := a.dir(path); err == nil && maildir.CheckMaildir(dir) != nil {
+		// Not there yet (or half made): one more folder.
+		if err := a.roomForFolderLocked(); err != nil {
+			return err
+		}
+	}
 	if err := maildir.CreateFolder(a.root, path); err != nil {
 		return err
 	}
@@ -278,6 +287,10 @@ func (a *Account) RenameFolder(from, to []string) error {
 		}
 	}
 	if len(from) == 0 {
+		// INBOX stays: its messages make one folder more.
+		if err := a.roomForFolderLocked(); err != nil {
+			return err
+		}
 		if err := a.renameInbox(to); err != nil {
 			return err
 		}
