@@ -167,6 +167,7 @@ listen = ["127.0.0.1:%[4]d"]
 [lmtp]
 listen = ["127.0.0.1:%[5]d"]
 quota_full_tempfail = %[6]t
+save_to_detail_mailbox = true
 
 [log]
 level = "info"

@@ -69,12 +69,12 @@ func validFolderElement(e string) error {
 	case strings.IndexByte(e, FolderSep) >= 0:
 		why = fmt.Sprintf("element %q holds '.', the Maildir++ hierarchy separator", e)
 	default:
-		for i := 0; i < len(e); i++ {
-			if c := e[i]; c < 0x20 || c == 0x7f {
+		for _, c := range e {
+			if c < 0x20 || (c >= 0x7f && c <= 0x9f) {
 				if c == 0 {
 					why = fmt.Sprintf("element %q holds NUL", e)
 				} else {
-					why = fmt.Sprintf("element %q holds control character %#02x", e, c)
+					why = fmt.Sprintf("element %q holds control character U+%04X", e, c)
 				}
 				break
 			}
@@ -353,13 +353,16 @@ func RenameFolder(root string, from, to []string) error {
 // parent that exists only as a level of the hierarchy (.A.B without .A)
 // is not listed. A folder name that is a symbolic link is no folder
 // (nofollow.go): it is skipped, and so is a folder whose new/, cur/ or
-// tmp/ is a link. The root is read with a plain readdir: a folder
-// renamed during the call may be missed.
+// tmp/ is a link. A directory whose name is not a valid folder name (a
+// control character, an empty element) is skipped too. The root is read
+// with a plain readdir: a folder renamed during the call may be missed.
 func ListFolders(root string) ([][]string, error) { return ListFoldersSkipping(root, nil) }
 
 // ListFoldersSkipping is ListFolders that tells skipped (when not nil)
-// of every entry named like a folder that it leaves out for being, or
-// holding, a symbolic link, so that the caller can log it.
+// of every entry named like a folder that it leaves out, and why: for
+// being or holding a symbolic link (an error wrapping ErrSymlink), or for
+// a name that is no folder name (ErrBadFolderName), so that the caller
+// can log it.
 func ListFoldersSkipping(root string, skipped func(name string, why error)) ([][]string, error) {
 	entries, err := os.ReadDir(root)
 	if err != nil {
@@ -376,6 +379,9 @@ func ListFoldersSkipping(root string, skipped func(name string, why error)) ([][
 		}
 		path, err := ParseFolderName(n)
 		if err != nil {
+			if n != "." && n != ".." && skipped != nil {
+				skipped(n, err)
+			}
 			continue
 		}
 		err = CheckFolder(root, n)

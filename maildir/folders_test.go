@@ -446,3 +446,37 @@ func TestNoSpace(t *testing.T) {
 		}
 	}
 }
+
+// TestListFoldersSkipsControlCharacters: a directory whose name holds a
+// control character (C0, DEL, or C1 as UTF-8) is no folder: skipped by
+// ListFolders, named by ListFoldersSkipping.
+func TestListFoldersSkipsControlCharacters(t *testing.T) {
+	root := t.TempDir()
+	for _, n := range []string{".ok", ".c1\u0085x", ".c0\x01x", ".del\x7fx", ".ok.\u009f"} {
+		for _, sub := range []string{"cur", "new", "tmp"} {
+			if err := os.MkdirAll(filepath.Join(root, n, sub), 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var skipped []string
+	got, err := ListFoldersSkipping(root, func(name string, why error) {
+		if !errors.Is(why, ErrBadFolderName) {
+			t.Errorf("%q skipped for %v", name, why)
+		}
+		skipped = append(skipped, name)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || len(got[0]) != 1 || got[0][0] != "ok" {
+		t.Errorf("folders: %q", got)
+	}
+	slices.Sort(skipped)
+	if want := []string{".c0\x01x", ".c1\u0085x", ".del\x7fx", ".ok.\u009f"}; !slices.Equal(skipped, want) {
+		t.Errorf("skipped: %q, want %q", skipped, want)
+	}
+	if err := CreateFolder(root, []string{"a\u0080"}); !errors.Is(err, ErrBadFolderName) {
+		t.Errorf("CreateFolder with U+0080: %v", err)
+	}
+}

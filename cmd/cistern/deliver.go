@@ -43,9 +43,11 @@ users) needs neither.
 
 flags:
   -u USER        the recipient: a user of passwd_file, or an address
-                 resolved as LMTP resolves RCPT TO (user+folder@domain)
+                 resolved as LMTP resolves RCPT TO (user+folder@domain;
+                 the folder only with lmtp.save_to_detail_mailbox)
   -m FOLDER      deliver into FOLDER (its IMAP name, '.' between levels);
-                 into INBOX when it does not exist, unless --create
+                 into INBOX when it does not exist, unless --create, and
+                 always when its special use is \Sent, \Drafts or \Trash
   --create       create FOLDER when it does not exist
   -f SENDER      the envelope sender ("" or "<>": the null sender)
   --config PATH  the configuration file (default ` + config.DefaultPath + `)

@@ -144,7 +144,14 @@ func TestDeliverFolder(t *testing.T) {
 		args []string
 		dir  string
 	}{
-		{[]string{"-m", "Sent"}, ".Sent"}, // made with the account
+		{[]string{"-m", "Junk"}, ".Junk"}, // made with the account
+		// Never into \Sent, \Drafts or \Trash (delivery.ProtectedUse).
+		{[]string{"-m", "Sent"}, ""},
+		{[]string{"-m", "Drafts", "--create"}, ""},
+		{[]string{"-m", "Trash"}, ""},
+		// The address's detail names no folder without
+		// lmtp.save_to_detail_mailbox.
+		{[]string{"-u", "alice+Junk"}, ""},
 		{[]string{"-m", "Missing"}, ""},
 		{[]string{"-m", "a/b"}, ""},
 		{[]string{"-m", "Lists.Go", "--create"}, ".Lists.Go"},

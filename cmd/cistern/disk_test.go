@@ -28,7 +28,8 @@ import (
 
 // diskConfig writes a configuration and a passwd-file (user alice,
 // password "secret") for 'cistern serve' and 'cistern deliver' in dir,
-// with the Maildirs under mail, and returns the configuration's path.
+// with the Maildirs under mail (user+folder files into folder), and
+// returns the configuration's path.
 func diskConfig(t *testing.T, dir, mail string) string {
 	t.Helper()
 	passwd := filepath.Join(dir, "passwd")
@@ -41,6 +42,7 @@ passwd_file = %q
 listen = ["127.0.0.1:0"]
 [lmtp]
 listen = ["127.0.0.1:0"]
+save_to_detail_mailbox = true
 `, filepath.Join(dir, "data"), filepath.Join(mail, "%u", "Maildir"), passwd)
 	if err := os.WriteFile(cfg, []byte(toml), 0o600); err != nil {
 		t.Fatal(err)

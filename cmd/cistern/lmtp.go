@@ -61,6 +61,9 @@ func newDeliverer(cfg *config.Config, users *auth.Authenticator, logger *slog.Lo
 		Logger:    logger,
 		MaxSize:   d.LMTP.MaxMessageSize,
 		Delimiter: d.LMTP.RecipientDelimiter,
+
+		SaveToDetailMailbox: d.LMTP.SaveToDetailMailbox,
+		MaxFolders:          d.Quota.MaxFolders,
 	}
 }
 

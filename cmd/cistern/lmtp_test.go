@@ -139,6 +139,7 @@ listen = ["127.0.0.1:0"]
 listen = ["127.0.0.1:0"]
 socket = %q
 socket_mode = "0600"
+save_to_detail_mailbox = true
 `, dir+"/data", dir+"/mail/%u/Maildir", passwd, socket)
 	if err := os.WriteFile(cfg, []byte(toml), 0o600); err != nil {
 		t.Fatal(err)
@@ -176,21 +177,33 @@ socket_mode = "0600"
 	}
 	waitExists(t, exists, 1)
 
-	// Over the unix socket.
+	// Over the unix socket, into the detail's folder
+	// (lmtp.save_to_detail_mailbox), but never into Sent.
+	if err := lmtpSend(t, "unix", socket, "", []string{"alice+Junk@example.org"}, "Subject: to Junk\r\n\r\nx\r\n"); err != nil {
+		t.Fatalf("LMTP over the socket: %v", err)
+	}
+	if names, _ := filepath.Glob(filepath.Join(mail("alice"), ".Junk", maildir.New, "*")); len(names) != 1 {
+		t.Errorf("alice's Junk holds %q, want the message for alice+Junk", names)
+	}
 	if err := lmtpSend(t, "unix", socket, "", []string{"alice+Sent@example.org"}, "Subject: to Sent\r\n\r\nx\r\n"); err != nil {
 		t.Fatalf("LMTP over the socket: %v", err)
 	}
-	if names, _ := filepath.Glob(filepath.Join(mail("alice"), ".Sent", maildir.New, "*")); len(names) != 1 {
-		t.Errorf("alice's Sent holds %q, want the message for alice+Sent", names)
+	if names, _ := filepath.Glob(filepath.Join(mail("alice"), ".Sent", maildir.New, "*")); len(names) != 0 {
+		t.Errorf("alice's Sent holds %q, want nothing: alice+Sent goes to INBOX", names)
 	}
+	waitExists(t, exists, 2)
 
 	// The LDA next to the running daemon: the IDLE session hears of it.
+	// -m Drafts files into INBOX too.
 	var stderr strings.Builder
-	err = Run(context.Background(), []string{"deliver", "--config", cfg, "-u", "alice", "-f", "lda@example.org"}, Stdio{In: strings.NewReader("Subject: by the LDA\n\nx\n"), Out: io.Discard, Err: &stderr})
+	err = Run(context.Background(), []string{"deliver", "--config", cfg, "-u", "alice", "-m", "Drafts", "-f", "lda@example.org"}, Stdio{In: strings.NewReader("Subject: by the LDA\n\nx\n"), Out: io.Discard, Err: &stderr})
 	if err != nil {
 		t.Fatalf("deliver: %v (%s)", err, stderr.String())
 	}
-	waitExists(t, exists, 2)
+	waitExists(t, exists, 3)
+	if names, _ := filepath.Glob(filepath.Join(mail("alice"), ".Drafts", maildir.New, "*")); len(names) != 0 {
+		t.Errorf("alice's Drafts holds %q, want nothing", names)
+	}
 
 	if err := r.stop(t); err != nil {
 		t.Fatalf("stop: %v", err)

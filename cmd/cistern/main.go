@@ -89,6 +89,13 @@ func Run(ctx context.Context, args []string, stdio Stdio) error {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		// Returns only when it did not execute the binary again; the
+		// drop of privileges then refuses to go on (nonewprivs.go).
+		if err := execWithNoNewPrivs(); err != nil {
+			fmt.Fprintln(os.Stderr, "cistern:", err)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := Run(ctx, os.Args[1:], Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})

@@ -401,7 +401,10 @@ func dropServePrivileges(id *identity, cfg *config.Config, logger *slog.Logger) 
 	if err := become(id); err != nil {
 		return err
 	}
-	logger.Info("privileges: running as an unprivileged user", "user", id.name, "uid", id.uid, "gid", id.gid, "groups", id.groups)
+	if err := verifyNoNewPrivs(); err != nil {
+		return err
+	}
+	logger.Info("privileges: running as an unprivileged user", "user", id.name, "uid", id.uid, "gid", id.gid, "groups", id.groups, "no_new_privs", true)
 
 	need := func(key, path string, mode uint32, what string) error {
 		if err := unix.Access(path, mode); err != nil {

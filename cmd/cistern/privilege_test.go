@@ -503,6 +503,34 @@ func checkTree(t *testing.T, root string, uid, gid int) int {
 	return n
 }
 
+// checkNoNewPrivs checks that every thread of process pid has the
+// no_new_privs flag: NoNewPrivs 1 in its /proc status.
+func checkNoNewPrivs(t *testing.T, pid int) {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, task := range tasks {
+		on, err := readNoNewPrivs(filepath.Join(dir, task.Name(), "status"))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if !on {
+			t.Errorf("thread %s of 'cistern serve' (pid %d): NoNewPrivs 0", task.Name(), pid)
+		}
+	}
+	if n == 0 {
+		t.Fatalf("%s: no threads", dir)
+	}
+}
+
 // threadStatuses reads the status of every thread of process pid.
 func threadStatuses(t *testing.T, pid int) map[string]*procStatus {
 	t.Helper()
@@ -643,12 +671,14 @@ key = %q
 		t.Errorf("not listening on %s", imapAddr)
 	}
 
-	// Every thread of the process is nobody, without a way back.
+	// Every thread of the process is nobody, without a way back, and
+	// no_new_privs.
 	for tid, st := range threadStatuses(t, child.cmd.Process.Pid) {
 		if err := st.check(nobody); err != nil {
 			t.Errorf("thread %s: %v", tid, err)
 		}
 	}
+	checkNoNewPrivs(t, child.cmd.Process.Pid)
 
 	// The socket belongs to the user now, with its mode.
 	if uid, gid, mode := ownerOf(t, socket); uid != nobody.uid || gid != nobody.gid || mode.Perm() != 0o660 || mode&fs.ModeSocket == 0 {
@@ -770,6 +800,7 @@ listen = ["127.0.0.1:0"]
 	if strings.Contains(child.stderr(), "privileges:") {
 		t.Error("a server started as its own user switched users")
 	}
+	checkNoNewPrivs(t, child.cmd.Process.Pid)
 	if err := child.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

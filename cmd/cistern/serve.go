@@ -268,7 +268,7 @@ func serveConfig(ctx context.Context, path string, stdio Stdio) error {
 		}
 	}
 	users := &passwdAuth{users: authn, cfg: cfg}
-	return serveIMAP(ctx, lns, tlsLns, logger, cfg.WithDefaults().DataDir, users, limitIMAP(&imap.Server{
+	return serveIMAP(ctx, lns, tlsLns, logger, cfg.WithDefaults().DataDir, cfg.WithDefaults().Quota.MaxFolders, users, limitIMAP(&imap.Server{
 		TLSConfig:             tlsConfig,
 		AllowPlaintextAuth:    cfg.IMAP.AllowPlaintextAuth,
 		Logger:                logger,
@@ -356,7 +356,7 @@ func closeListeners(lns []net.Listener) {
 // it shuts down: both Shutdowns, at once, with shutdownTimeout (cut
 // short by a second SIGINT/SIGTERM), then the watcher. It returns nil
 // after a stop by ctx.
-func serveIMAP(ctx context.Context, lns, tlsLns []net.Listener, logger *slog.Logger, dataDir string, users backend.Authenticator, srv *imap.Server, front *lmtpService) error {
+func serveIMAP(ctx context.Context, lns, tlsLns []net.Listener, logger *slog.Logger, dataDir string, maxFolders int, users backend.Authenticator, srv *imap.Server, front *lmtpService) error {
 	closeAll := func() {
 		closeListeners(lns)
 		closeListeners(tlsLns)
@@ -374,7 +374,7 @@ func serveIMAP(ctx context.Context, lns, tlsLns []net.Listener, logger *slog.Log
 		return err
 	}
 	defer index.Close()
-	registry := store.NewRegistry(store.Options{Logger: logger, Index: index, Metrics: store.NewMetrics(srv.Metrics)}, watcher)
+	registry := store.NewRegistry(store.Options{Logger: logger, Index: index, Metrics: store.NewMetrics(srv.Metrics), MaxFolders: maxFolders}, watcher)
 	defer registry.Close()
 	srv.Backend = &backend.Backend{Auth: users, Registry: registry}
 
@@ -529,7 +529,7 @@ func serveDemo(ctx context.Context, dir, listen, lmtpListen, tlsListen string, s
 	fmt.Fprintf(stdio.Out, "lmtp listening: %s\n", front.lns[0].Addr())
 
 	srv := limitIMAP(&imap.Server{Logger: logger, TLSConfig: certs.ServerConfig()}, cfg, logger)
-	return serveIMAP(ctx, lns, tlsLns, logger, dir, &passwdAuth{users: users, cfg: cfg}, srv, front)
+	return serveIMAP(ctx, lns, tlsLns, logger, dir, cfg.WithDefaults().Quota.MaxFolders, &passwdAuth{users: users, cfg: cfg}, srv, front)
 }
 
 // demoAccount makes sure the demo user exists with the password in

@@ -107,9 +107,16 @@ func (u *User) Close() error     { return nil }
 // are named on disk; INBOX is empty. On disk each element is in modified
 // UTF-7 (RFC 3501 §5.1.3), as Dovecot names Maildir++ folders, so that
 // both servers see the same folders.
+//
+// A name holding a control character names no mailbox (RFC 9051 §5.1):
+// the engine refuses to make one and never lists one that another
+// program made, so none can be opened, changed or looked at either.
 func path(name string) ([]string, error) {
 	if strings.EqualFold(name, "INBOX") {
 		return nil, nil
+	}
+	if imap.HasControl(name) {
+		return nil, errors.Join(imap.ErrNoSuchMailbox, errors.New("backend: the mailbox name holds a control character"))
 	}
 	elems := strings.Split(name, ".")
 	for i, e := range elems {
@@ -167,6 +174,8 @@ func mapErr(err error) error {
 		return errors.Join(imap.ErrNoSuchMessageErr, err)
 	case errors.Is(err, store.ErrOverQuota):
 		return errors.Join(imap.ErrOverQuota, err)
+	case errors.Is(err, store.ErrTooManyFolders):
+		return errors.Join(imap.ErrTooManyMailboxes, err)
 	case errors.Is(err, store.ErrMailboxGone):
 		return errors.Join(imap.ErrNoSuchMailbox, err)
 	case errors.Is(err, store.ErrLocked):
@@ -197,11 +206,23 @@ func (u *User) Folders(ctx context.Context) ([]imap.FolderInfo, error) {
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	out := make([]imap.FolderInfo, len(fs))
+	out := make([]imap.FolderInfo, 0, len(fs))
 	exists := make(map[string]bool, len(fs))
-	for i, f := range fs {
-		out[i] = imap.FolderInfo{Name: nameOf(f.Path), SpecialUse: f.SpecialUse, HasChildren: f.HasChildren, NoSelect: !f.Selectable,
-			Subscribed: slices.Contains(subs, diskName(f.Path))}
+	inbox := -1
+	for _, f := range fs {
+		if len(f.Path) == 1 && strings.EqualFold(f.Path[0], "INBOX") && inbox >= 0 {
+			// The level above INBOX.x (or a .INBOX directory another
+			// program made) is INBOX itself, which the name INBOX
+			// always means (path): one mailbox, listed once, with the
+			// children of both.
+			out[inbox].HasChildren = out[inbox].HasChildren || f.HasChildren
+			continue
+		}
+		if len(f.Path) == 0 {
+			inbox = len(out)
+		}
+		out = append(out, imap.FolderInfo{Name: nameOf(f.Path), SpecialUse: f.SpecialUse, HasChildren: f.HasChildren, NoSelect: !f.Selectable,
+			Subscribed: slices.Contains(subs, diskName(f.Path))})
 		exists[diskName(f.Path)] = true
 	}
 	// A subscription outlives its mailbox (RFC 9051 §6.3.7): such names

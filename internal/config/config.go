@@ -37,12 +37,14 @@
 //	lmtp.min_data_rate            | 1024                   | 1..1073741824 bytes/s a message must average after its first 10 s
 //	lmtp.transaction_timeout      | "1m"                   | duration string, 1s..1h; from connect, and from each delivered message, to the next one's DATA
 //	lmtp.recipient_delimiter      | "+"                    | characters that start an address's folder part (user+folder)
+//	lmtp.save_to_detail_mailbox   | false                  | user+folder files into folder (else INBOX); never \Sent, \Drafts, \Trash
 //	lmtp.quota_full_tempfail      | false                  | a full mailbox is a temporary failure (452 4.2.2 / exit 75)
 //	lmtp.max_connections          | 100                    | 1..1000000 connections in all; more get 421 4.7.0
 //	lmtp.max_connections_per_ip   | 50                     | 1..1000000 per IPv4 address or IPv6 /64 (not the socket)
 //	tls.cert, tls.key             | ""                     | absolute paths, both or neither
 //	quota.storage                 | 0 (no limit)           | bytes: integer, or string with unit ("1G"); see UserQuota
 //	quota.messages                | 0 (no limit)           | >= 0; per-user rules in the passwd-file override both
+//	quota.max_folders             | 3000                   | 1..1000000 folders per account (INBOX not counted); CREATE past it: NO [LIMIT]
 //	throttle.delay                | "250ms"                | 1ms..max_delay: the wait after a first failed login
 //	throttle.max_delay            | "15s"                  | 1ms..1m: the wait doubles per recent failure up to this
 //	throttle.window               | "10m"                  | 1m..24h: failures are forgotten after this long without one
@@ -71,8 +73,9 @@
 // excepted). The metrics are package metrics' list, in Prometheus'
 // text format; they hold no secrets, but say who is busy: keep the
 // address on loopback or behind a firewall. The keys
-// lmtp.max_message_size, lmtp.recipient_delimiter and
-// lmtp.quota_full_tempfail apply to 'cistern deliver' too.
+// lmtp.max_message_size, lmtp.recipient_delimiter,
+// lmtp.save_to_detail_mailbox and lmtp.quota_full_tempfail apply to
+// 'cistern deliver' too.
 // testdata/cistern.example.toml shows every key.
 //
 // With tls.cert and tls.key, imap.listen offers STARTTLS, imap.listen_tls
@@ -119,6 +122,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/cistern-mail/cistern/internal/store"
 )
 
 // DefaultPath is where the cistern command looks for its configuration
@@ -192,6 +197,8 @@ const (
 	MinLMTPDataTimeout     = time.Second
 	MaxLMTPDataTimeout     = time.Hour
 
+	// MaxMaxFolders bounds quota.max_folders.
+	MaxMaxFolders = 1000000
 	// DefaultRecipientDelimiter is Postfix's and Dovecot's usual choice.
 	DefaultRecipientDelimiter = "+"
 
@@ -247,8 +254,9 @@ type IMAP struct {
 	MaxLiteralsPerCommand   int `toml:"max_literals_per_command"` // 0: DefaultMaxLiteralsPerCommand
 }
 
-// LMTP is the [lmtp] section. MaxMessageSize, RecipientDelimiter and
-// QuotaFullTempfail apply to 'cistern deliver' too.
+// LMTP is the [lmtp] section. MaxMessageSize, RecipientDelimiter,
+// SaveToDetailMailbox and QuotaFullTempfail apply to 'cistern deliver'
+// too.
 type LMTP struct {
 	Listen              []string      `toml:"listen"`                 // none by default
 	Socket              string        `toml:"socket"`                 // "": no unix socket
@@ -257,6 +265,7 @@ type LMTP struct {
 	MaxRecipients       int           `toml:"max_recipients"`         // 0: DefaultLMTPMaxRecipients
 	DataTimeout         time.Duration `toml:"data_timeout"`           // 0: DefaultLMTPDataTimeout
 	RecipientDelimiter  string        `toml:"recipient_delimiter"`    // "": DefaultRecipientDelimiter
+	SaveToDetailMailbox bool          `toml:"save_to_detail_mailbox"` // user+folder files into folder
 	QuotaFullTempfail   bool          `toml:"quota_full_tempfail"`    // over quota: temporary, not permanent
 	MaxConnections      int           `toml:"max_connections"`        // 0: DefaultLMTPMaxConnections
 	MaxConnectionsPerIP int           `toml:"max_connections_per_ip"` // 0: DefaultLMTPMaxConnectionsPerIP
@@ -329,6 +338,9 @@ func (c *Config) WithDefaults() Config {
 	}
 	if d.LMTP.MaxRecipients == 0 {
 		d.LMTP.MaxRecipients = DefaultLMTPMaxRecipients
+	}
+	if d.Quota.MaxFolders == 0 {
+		d.Quota.MaxFolders = store.DefaultMaxFolders
 	}
 	if d.LMTP.DataTimeout == 0 {
 		d.LMTP.DataTimeout = DefaultLMTPDataTimeout
@@ -527,6 +539,9 @@ func (c *Config) Validate() error {
 	}
 	if d.Quota.Messages < 0 {
 		bad("quota.messages", "%d is negative", d.Quota.Messages)
+	}
+	if d.Quota.MaxFolders < 1 || d.Quota.MaxFolders > MaxMaxFolders {
+		bad("quota.max_folders", "%d is outside 1..%d", d.Quota.MaxFolders, MaxMaxFolders)
 	}
 	d.validateThrottle(bad)
 

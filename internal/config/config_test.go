@@ -65,7 +65,8 @@ func TestDefaults(t *testing.T) {
 			MinDataRate:         1024,
 			TransactionTimeout:  time.Minute,
 		},
-		Log: Log{Level: "info", Format: "text"},
+		Quota: Quota{MaxFolders: 3000},
+		Log:   Log{Level: "info", Format: "text"},
 		Throttle: Throttle{
 			Delay:              250 * time.Millisecond,
 			MaxDelay:           15 * time.Second,
@@ -228,8 +229,9 @@ exempt_networks = ["10.0.0.0/8", "2001:db8::1"]
 			MinDataRate:         4096,
 			TransactionTimeout:  20 * time.Second,
 		},
-		TLS: TLS{Cert: "/etc/ssl/cistern.pem", Key: "/etc/ssl/cistern.key"},
-		Log: Log{Level: "debug", Format: "json"},
+		Quota: Quota{MaxFolders: 3000},
+		TLS:   TLS{Cert: "/etc/ssl/cistern.pem", Key: "/etc/ssl/cistern.key"},
+		Log:   Log{Level: "debug", Format: "json"},
 		Throttle: Throttle{
 			Delay:              time.Second,
 			MaxDelay:           time.Minute,

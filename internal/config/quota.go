@@ -16,6 +16,10 @@ import (
 type Quota struct {
 	Storage  Size  `toml:"storage"`  // bytes: 1073741824 or "1G"
 	Messages int64 `toml:"messages"` // messages
+	// MaxFolders bounds the folders of every account (INBOX not
+	// counted): CREATE or RENAME past it answers NO [LIMIT]. 0:
+	// store.DefaultMaxFolders.
+	MaxFolders int `toml:"max_folders"`
 }
 
 // Size is a number of bytes, written in TOML as an integer or as a string

@@ -50,10 +50,11 @@ func TestQuotaSection(t *testing.T) {
 		text string
 		want Quota
 	}{
-		{"", Quota{}},
-		{"[quota]\nstorage = \"1G\"\nmessages = 5000\n", Quota{Storage: 1 << 30, Messages: 5000}},
-		{"[quota]\nstorage = 1048576\n", Quota{Storage: 1 << 20}},
-		{"[quota]\nstorage = \"500M\"\n", Quota{Storage: 500 << 20}},
+		{"", Quota{MaxFolders: 3000}},
+		{"[quota]\nstorage = \"1G\"\nmessages = 5000\n", Quota{Storage: 1 << 30, Messages: 5000, MaxFolders: 3000}},
+		{"[quota]\nstorage = 1048576\n", Quota{Storage: 1 << 20, MaxFolders: 3000}},
+		{"[quota]\nstorage = \"500M\"\n", Quota{Storage: 500 << 20, MaxFolders: 3000}},
+		{"[quota]\nmax_folders = 10\n", Quota{MaxFolders: 10}},
 	} {
 		c, err := Load(writeConfig(t, tt.text))
 		if err != nil {
@@ -69,6 +70,8 @@ func TestQuotaSection(t *testing.T) {
 		{"[quota]\nstorage = -5\n", "quota.storage", "negative"},
 		{"[quota]\nstorage = 1.5\n", "quota.storage", "integer"},
 		{"[quota]\nmessages = -1\n", "quota.messages", "negative"},
+		{"[quota]\nmax_folders = -1\n", "quota.max_folders", "outside 1..1000000"},
+		{"[quota]\nmax_folders = 1000001\n", "quota.max_folders", "outside 1..1000000"},
 		{"[quota]\nbytes = 5\n", "quota.bytes", "unknown key"},
 	} {
 		_, err := Load(writeConfig(t, tt.text))

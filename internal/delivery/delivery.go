@@ -32,6 +32,15 @@ type Deliverer struct {
 	// Delimiter holds the characters that separate a user from a folder
 	// in an address; "": DefaultDelimiter.
 	Delimiter string
+	// SaveToDetailMailbox files a message for user+folder into folder
+	// (Dovecot's lmtp_save_to_detail_mailbox); false (the default): into
+	// INBOX, the detail only logged. Never into a folder ProtectedUse
+	// names, either way.
+	SaveToDetailMailbox bool
+	// MaxFolders bounds the folders of a user for a folder made by
+	// delivery (Recipient.CreateFolder): past it, the message goes to
+	// INBOX. 0: store.DefaultMaxFolders.
+	MaxFolders int
 	// Gen makes the file names; nil: maildir's shared generator.
 	Gen *maildir.NameGen
 
@@ -221,6 +230,7 @@ func (d *Deliverer) target(r *Recipient) target {
 		inbox.err = fmt.Errorf("%w: %w", ErrCannotCreate, err)
 		return inbox
 	}
+	acct.LimitFolders(d.MaxFolders)
 	if len(r.Folder) == 0 {
 		return inbox
 	}
@@ -231,6 +241,14 @@ func (d *Deliverer) target(r *Recipient) target {
 		return inbox
 	}
 	t := target{dir: dir, folder: folderName(r.Folder)}
+	switch use, err := acct.SpecialUse(r.Folder); {
+	case err != nil:
+		d.logger().Warn("delivery: the folder's special use is unknown; delivering to INBOX", "user", r.User.Name, "folder", t.folder, "err", err)
+		return inbox
+	case ProtectedUse(use):
+		d.logger().Info("delivery: never into a folder of this special use; delivering to INBOX", "user", r.User.Name, "folder", t.folder, "special_use", use)
+		return inbox
+	}
 	switch err := maildir.CheckFolder(acct.Root(), filepath.Base(dir)); {
 	case err == nil:
 		return t
@@ -247,7 +265,11 @@ func (d *Deliverer) target(r *Recipient) target {
 	if !r.CreateFolder {
 		return inbox
 	}
-	if err := acct.CreateFolder(r.Folder, ""); err != nil && !errors.Is(err, maildir.ErrFolderExists) {
+	switch err := acct.CreateFolder(r.Folder, ""); {
+	case errors.Is(err, store.ErrTooManyFolders):
+		d.logger().Warn("delivery: no folder made, the user has too many; delivering to INBOX", "user", r.User.Name, "folder", t.folder, "err", err)
+		return inbox
+	case err != nil && !errors.Is(err, maildir.ErrFolderExists):
 		t.err = fmt.Errorf("%w: %w", ErrCannotCreate, err)
 	}
 	return t
@@ -340,6 +362,9 @@ func (d *Deliverer) record(env Envelope, addr string, r *Recipient, folder strin
 	attrs := []any{"id", env.ID, "rcpt", addr}
 	if r != nil {
 		attrs = append(attrs, "user", r.User.Name, "folder", folder, "size", size)
+		if r.Detail != "" {
+			attrs = append(attrs, "detail", r.Detail)
+		}
 	}
 	attrs = append(attrs, "result", k.String(), "duration", time.Since(start).Round(time.Microsecond))
 	switch k {

@@ -242,6 +242,7 @@ func TestDeliverDuplicateRecipient(t *testing.T) {
 
 func TestResolve(t *testing.T) {
 	f := newFixture(t, "bob", "carol@example.org", "carol", "dave+x", "ünï")
+	f.d.SaveToDetailMailbox = true
 	tests := []struct {
 		addr, user, detail string
 		folder             []string
@@ -304,6 +305,7 @@ func TestResolve(t *testing.T) {
 
 func TestDeliverFolders(t *testing.T) {
 	f := newFixture(t, "bob")
+	f.d.SaveToDetailMailbox = true
 	acct, err := store.OpenAccount(f.root("bob"), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -426,10 +428,16 @@ func TestDeliverOverQuota(t *testing.T) {
 	only(t, f.root("small"))
 
 	// Trash is not counted (store.QuotaCounts): a delivery there is
-	// neither refused nor recorded.
+	// neither refused nor recorded. (Only into a folder Trash without
+	// the special use \Trash, which delivery never files into: one
+	// another server made.)
 	if err := maildir.CreateFolder(f.root("small"), []string{"Trash"}); err != nil && !errors.Is(err, maildir.ErrFolderExists) {
 		t.Fatal(err)
 	}
+	if err := os.Remove(filepath.Join(f.root("small"), store.SpecialUseFile)); err != nil {
+		t.Fatal(err)
+	}
+	f.d.SaveToDetailMailbox = true
 	res = f.d.Deliver(Envelope{}, f.resolve(t, "small+Trash"), strings.NewReader("z\n"))
 	if res[0].Err != nil {
 		t.Fatalf("into Trash over quota: %v", res[0].Err)
@@ -685,5 +693,107 @@ func TestDeliverWithoutTheLock(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestDetailMailbox: user+folder files into INBOX unless
+// SaveToDetailMailbox (Dovecot's lmtp_save_to_detail_mailbox, off by
+// default; the detail is logged either way), and never into a folder
+// whose special use is \Sent, \Drafts or \Trash, even with it on or
+// when the Recipient names the folder itself (the LDA's -m, --create).
+// \Junk is no such folder.
+func TestDetailMailbox(t *testing.T) {
+	f := newFixture(t, "bob")
+	acct, err := store.OpenAccount(f.root("bob"), nil) // the default folders, with their special use
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := acct.CreateFolder([]string{"Lists"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := acct.CreateFolder([]string{"Outbox"}, `\Sent`); err != nil {
+		t.Fatal(err)
+	}
+	root := f.root("bob")
+	deliver := func(r *Recipient, want, dir string) {
+		t.Helper()
+		res := f.d.Deliver(Envelope{}, []*Recipient{r}, strings.NewReader("x\n"))
+		if res[0].Err != nil || res[0].Folder != want {
+			t.Errorf("%s (folder %q): result %+v, want folder %s", r.Address, r.Folder, res[0], want)
+			return
+		}
+		if err := os.Remove(only(t, filepath.Join(root, dir))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, addr := range []string{"bob+Lists@example.org", "bob+Sent@example.org", "bob+Junk@example.org"} {
+		r := f.resolve(t, addr)[0]
+		if r.Folder != nil || r.Detail == "" {
+			t.Errorf("%s with SaveToDetailMailbox off: folder %q detail %q", addr, r.Folder, r.Detail)
+		}
+		deliver(r, "INBOX", "")
+	}
+	if !strings.Contains(f.log.String(), "detail=Lists") {
+		t.Errorf("the detail is not logged:\n%s", f.log)
+	}
+
+	f.d.SaveToDetailMailbox = true
+	for _, tc := range []struct{ addr, folder, dir string }{
+		{"bob+Lists@example.org", "Lists", ".Lists"},
+		{"bob+Junk@example.org", "Junk", ".Junk"},
+		{"bob+Sent@example.org", "INBOX", ""},
+		{"bob+sent@example.org", "INBOX", ""}, // no such folder: INBOX anyway
+		{"bob+Drafts@example.org", "INBOX", ""},
+		{"bob+Trash@example.org", "INBOX", ""},
+		{"bob+Outbox@example.org", "INBOX", ""},
+	} {
+		deliver(f.resolve(t, tc.addr)[0], tc.folder, tc.dir)
+	}
+	// The LDA's -m FOLDER, with or without --create.
+	for _, create := range []bool{false, true} {
+		for _, name := range []string{"Sent", "Drafts", "Trash", "Outbox"} {
+			p, err := FolderPath(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := f.resolve(t, "bob")[0]
+			r.Folder, r.CreateFolder = p, create
+			deliver(r, "INBOX", "")
+		}
+	}
+	if !strings.Contains(f.log.String(), `folder=Sent special_use=\Sent`) {
+		t.Errorf("the refusal of Sent is not logged:\n%s", f.log)
+	}
+}
+
+// TestDeliverFolderLimit: a folder delivery would create (the LDA's
+// --create) past the user's folder limit is not made: the message goes
+// to INBOX.
+func TestDeliverFolderLimit(t *testing.T) {
+	f := newFixture(t, "bob")
+	f.d.MaxFolders = len(store.DefaultFolders) + 1
+	root := f.root("bob")
+	for i, name := range []string{"One", "Two"} {
+		p, err := FolderPath(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := f.resolve(t, "bob")[0]
+		r.Folder, r.CreateFolder = p, true
+		res := f.d.Deliver(Envelope{}, []*Recipient{r}, strings.NewReader("x\n"))
+		want, dir := name, "."+name
+		if i == 1 {
+			want, dir = "INBOX", ""
+		}
+		if res[0].Err != nil || res[0].Folder != want {
+			t.Errorf("--create %s: %+v, want folder %s", name, res[0], want)
+		}
+		only(t, filepath.Join(root, dir))
+	}
+	if _, err := os.Stat(filepath.Join(root, ".Two")); !os.IsNotExist(err) {
+		t.Errorf(".Two made past the limit: %v", err)
+	}
+	if !strings.Contains(f.log.String(), "too many") {
+		t.Errorf("not logged:\n%s", f.log)
 	}
 }

@@ -97,6 +97,7 @@ func TestDeliverUnusableFolder(t *testing.T) {
 		return
 	}
 	f := newFixture(t, "a")
+	f.d.SaveToDetailMailbox = true
 	if res := f.d.Deliver(Envelope{}, f.resolve(t, "a"), strings.NewReader(sampleMsg)); res[0].Err != nil {
 		t.Fatal(res[0].Err)
 	}

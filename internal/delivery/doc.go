@@ -18,13 +18,27 @@
 //
 // The detail is what follows the first delimiter character (Deliverer
 // Delimiter, "+" by default) in the local part. Names are matched exactly,
-// as the passwd-file matches them. The detail names a folder the way IMAP
+// as the passwd-file matches them. The detail is logged with the
+// delivery; it names the folder to file into only with Deliverer
+// SaveToDetailMailbox (lmtp.save_to_detail_mailbox; off by default, as
+// Dovecot's lmtp_save_to_detail_mailbox: any sender may write user+folder).
+// It names a folder the way IMAP
 // names it ('.' between levels, UTF-8, "INBOX" in any case for the
 // inbox), mapped to its Maildir++ directory as package backend maps it
 // (modified UTF-7 elements, ".A.B"); a name that no folder can have
 // (a '/', an empty level, a leading '.') never reaches the file system.
 // The message goes to that folder when it exists and to INBOX otherwise,
-// unless the Recipient asks to create it (the LDA's option). A folder (or
+// unless the Recipient asks to create it (the LDA's -m and --create,
+// which the operator's command line sets: Postfix's "-m ${extension}"
+// passes the detail that way).
+//
+// Whoever names it (the detail, -m), a folder whose special use
+// (RFC 6154) is \Sent, \Drafts or \Trash never receives a delivery
+// (ProtectedUse): the message goes to INBOX, and that is logged. A
+// message in Sent or Drafts would pass for one the user wrote (and a
+// draft may be sent on), one in Trash may never be seen. \Junk is not
+// protected: a sender can only demote its own message there, and
+// filters file spam there on purpose. A folder (or
 // a Maildir root) that exists but that this process may not look inside
 // is not missing: the delivery fails with ErrNoAccess (NoAccess), and
 // nothing is filed anywhere else.

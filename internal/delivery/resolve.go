@@ -82,7 +82,7 @@ func (d *Deliverer) resolve(addr string) (*Recipient, error) {
 			return nil, fmt.Errorf("delivery: looking up %q: %w", c.name, err)
 		}
 		r := &Recipient{Address: addr, User: u, Detail: c.detail}
-		if c.detail != "" {
+		if c.detail != "" && d.SaveToDetailMailbox {
 			if p, err := FolderPath(c.detail); err == nil {
 				r.Folder = p
 			} else {
@@ -133,6 +133,21 @@ func (d *Deliverer) candidates(addr string) []candidate {
 		add(base, detail)
 	}
 	return out
+}
+
+// ProtectedUse reports whether a folder of special use (RFC 6154) use
+// never receives mail by delivery, whatever the address's detail or the
+// LDA's -m say: \Sent and \Drafts would hold a message the user seems
+// to have written (a forged sent mail, a draft the user might send),
+// \Trash one the user may never see (and that a cleanup removes).
+// \Junk is not protected: a sender can only demote its own message
+// there, and filters file spam there on purpose.
+func ProtectedUse(use string) bool {
+	switch strings.ToLower(use) {
+	case `\sent`, `\drafts`, `\trash`:
+		return true
+	}
+	return false
 }
 
 // FolderPath returns the Maildir++ folder of an IMAP mailbox name, as

@@ -28,7 +28,7 @@ func FuzzResolve(f *testing.F) {
 		users.users[n] = User{Name: n, Root: "/var/mail/" + n + "/Maildir"}
 	}
 	f.Fuzz(func(t *testing.T, addr string, delimiter byte) {
-		d := &Deliverer{Users: users, Delimiter: delimiters[int(delimiter)%len(delimiters)], Logger: slog.New(slog.DiscardHandler)}
+		d := &Deliverer{Users: users, Delimiter: delimiters[int(delimiter)%len(delimiters)], Logger: slog.New(slog.DiscardHandler), SaveToDetailMailbox: true}
 		r, err := d.Resolve("fuzz", addr)
 		bad := addr == "" || ValidAddress(addr) != nil
 		if err != nil {

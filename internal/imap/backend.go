@@ -38,6 +38,7 @@ var (
 	ErrInUse            = errors.New("mailbox busy")                // NO [INUSE]
 	ErrLocked           = errors.New("mailbox locked")              // NO [INUSE], "Mailbox is locked by another process"
 	ErrKeywordsFull     = errors.New("no room for another keyword") // NO [LIMIT]
+	ErrTooManyMailboxes = errors.New("too many mailboxes")          // NO [LIMIT], "Maximum number of mailboxes reached"
 	ErrUnavailable      = errors.New("temporarily unavailable")     // NO [UNAVAILABLE]
 	ErrNoSuchMessageErr = errors.New("no such message")             // NO [NONEXISTENT] / RFC 2180 for FETCH
 	// ErrSelectedGone: the selected mailbox was deleted or renamed

@@ -355,7 +355,17 @@ func (c *conn) command() error {
 	}
 	start, label := time.Now(), otherCommand
 	c.outcome = ""
-	defer func() { c.commandDone(tag, label, start) }()
+	// Until the line is known to be a command, its first word may be
+	// anything a client sent, such as a SASL response sent without
+	// waiting for "+" (credentials): the log gets no tag then.
+	parsed := false
+	defer func() {
+		if parsed {
+			c.commandDone(tag, label, start)
+		} else {
+			c.unparsedDone(tag, start)
+		}
+	}()
 	if err != nil {
 		return c.badLine("*", err)
 	}
@@ -383,6 +393,7 @@ func (c *conn) command() error {
 	if !ok || (uid && !cmd.uid) {
 		return c.badLine(tag, &wire.Error{Msg: "unknown command " + name})
 	}
+	parsed = true
 	if c.state == stateNotAuth {
 		c.preAuth++
 		max := c.srv.MaxCommandsBeforeAuth
@@ -398,7 +409,7 @@ func (c *conn) command() error {
 		}
 	}
 	if !cmd.allowed(c.state) {
-		return c.badLine(tag, &wire.Error{Msg: fmt.Sprintf("%s is not allowed %s", name, c.stateText())})
+		return c.badLine(tag, &wire.Error{Msg: c.notAllowed(name, cmd)})
 	}
 	err = cmd.run(c, tag, uid)
 	if err != nil {
@@ -423,16 +434,67 @@ func (c *conn) commandDone(tag, label string, start time.Time) {
 	}
 }
 
-func (c *conn) stateText() string {
-	switch c.state {
-	case stateNotAuth:
-		return "before logging in"
-	case stateAuth:
-		return "without a selected mailbox"
-	case stateSelected:
-		return "with a mailbox selected"
+// notAllowed says why the command name (cmd) may not run in the
+// session's state: the reason, not merely the state. A command of the
+// not-authenticated state (LOGIN, STARTTLS) after login is refused
+// because the session is logged in, not for want of a mailbox.
+// unparsedDone counts and logs a line that did not parse as a command,
+// whose first word was first: at debug level, with at most
+// unparsedLogPrefix characters of that word, sanitized, never the word.
+func (c *conn) unparsedDone(first string, start time.Time) {
+	outcome := c.outcome
+	if outcome == "" {
+		outcome = outcomeError
 	}
-	return "now"
+	c.srv.met.commandDone(otherCommand, outcome, start)
+	if c.log.Enabled(c.ctx, slog.LevelDebug) {
+		c.log.Debug("not a command", "prefix", logPrefix(first), "outcome", outcome)
+	}
+}
+
+// unparsedLogPrefix is how much of a line that is not a command may be
+// logged: few enough characters that a base64 SASL PLAIN response (an
+// authorization identity, NUL, a user name, NUL, then the password)
+// never shows a byte of the password (4 base64 characters are 3 bytes),
+// enough to tell garbage from a client's mistake.
+const unparsedLogPrefix = 4
+
+// logPrefix is s cut to unparsedLogPrefix characters, each outside
+// printable ASCII replaced by '?', with "..." when cut.
+func logPrefix(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if i >= unparsedLogPrefix {
+			b.WriteString("...")
+			break
+		}
+		if r < 0x21 || r > 0x7e {
+			r = '?'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func (c *conn) notAllowed(name string, cmd command) string {
+	switch {
+	case c.state == stateNotAuth:
+		return name + " is not allowed before logging in"
+	case name == "STARTTLS" && c.isTLS():
+		return "TLS is already active"
+	case cmd.allowed(stateNotAuth):
+		return name + " is not allowed: already logged in"
+	case c.state == stateAuth:
+		return name + " is not allowed without a selected mailbox"
+	}
+	return name + " is not allowed now"
+}
+
+// isTLS reports whether the session runs over TLS (implicit or after
+// STARTTLS).
+func (c *conn) isTLS() bool {
+	_, ok := c.nc.(*tls.Conn)
+	return ok
 }
 
 // errConnection wraps errors of the connection itself: the session ends.
@@ -519,6 +581,9 @@ func (c *conn) respondErr(tag string, err error) error {
 		code, text = "UNAVAILABLE", "Temporary failure; try again later"
 	case errors.Is(err, ErrKeywordsFull):
 		code, text = "LIMIT", "No room for another keyword in this mailbox"
+	case errors.Is(err, ErrTooManyMailboxes):
+		// Dovecot's words (quota_mailbox_count).
+		code, text = "LIMIT", "Maximum number of mailboxes reached"
 	case errors.Is(err, ErrNoSuchMessageErr):
 		code, text = "EXPUNGEISSUED", "Some messages were expunged meanwhile"
 	case errors.As(err, &ne):

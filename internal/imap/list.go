@@ -203,6 +203,11 @@ func (c *conn) list(tag string, lsub bool) error {
 		if !matches(f.Name) {
 			continue
 		}
+		if HasControl(f.Name) {
+			// Made by another program (names.go): never sent.
+			c.log.Warn("LIST: a mailbox whose name holds a control character is not listed", "mailbox", f.Name)
+			continue
+		}
 		if lsub && !f.Subscribed {
 			continue
 		}
@@ -214,7 +219,7 @@ func (c *conn) list(tag string, lsub bool) error {
 			// A descendant meeting the selection but not the pattern is
 			// announced on its listed ancestor (RFC 5258 §3.5).
 			for _, d := range folders {
-				if strings.HasPrefix(d.Name, f.Name+".") && selectedBy(d) && !matches(d.Name) {
+				if strings.HasPrefix(d.Name, f.Name+".") && selectedBy(d) && !matches(d.Name) && !HasControl(d.Name) {
 					if o.subscribed {
 						childInfo = append(childInfo, "SUBSCRIBED")
 					}

@@ -1,8 +1,12 @@
 package imap_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cistern-mail/cistern/internal/store"
 )
 
 // RFC 5258, RFC 5819, RFC 6154 §3.
@@ -108,5 +112,67 @@ func TestListExtended(t *testing.T) {
 		if !strings.Contains(caps, c) {
 			t.Errorf("%s not advertised: %s", c, caps)
 		}
+	}
+}
+
+// TestListInboxChild: CREATE INBOX.x makes INBOX a parent, and INBOX is
+// listed once, selectable, \HasChildren (it was listed twice, once
+// \Noselect, as the level above INBOX.x).
+func TestListInboxChild(t *testing.T) {
+	ts := startServer(t)
+	rc := loginRaw(t, ts, "alice")
+	rc.ok("CREATE INBOX.x")
+	tests := []struct {
+		cmd  string
+		want []string
+	}{
+		{`LIST "" INBOX`, []string{`* LIST (\HasChildren) "." INBOX`}},
+		{`LIST "" inbox`, []string{`* LIST (\HasChildren) "." INBOX`}},
+		{`LIST "" "INBOX*"`, []string{`* LIST (\HasChildren) "." INBOX`, `* LIST (\HasNoChildren) "." INBOX.x`}},
+		{`LIST (SUBSCRIBED) "" "INBOX"`, []string{`* LIST (\HasChildren \Subscribed) "." INBOX`}},
+		{`LSUB "" "INBOX*"`, []string{`* LSUB (\HasChildren) "." INBOX`}},
+	}
+	for _, tc := range tests {
+		lines := rc.ok("%s", tc.cmd)
+		if strings.Join(lines, "\n") != strings.Join(tc.want, "\n") {
+			t.Errorf("%s:\n got %q\nwant %q", tc.cmd, lines, tc.want)
+		}
+	}
+	rc.ok("SELECT INBOX")
+	rc.ok("DELETE INBOX.x")
+	if lines := rc.ok(`LIST "" "INBOX*"`); len(lines) != 1 || lines[0] != `* LIST (\HasNoChildren) "." INBOX` {
+		t.Errorf("after DELETE INBOX.x: %q", lines)
+	}
+}
+
+// TestFolderLimit: with a limit of 7 folders (the 5 a new account gets
+// and 2 more), CREATE past it answers NO [LIMIT] and makes nothing;
+// RENAME of a folder moves it (allowed), RENAME INBOX would make one
+// more (refused); DELETE makes room again.
+func TestFolderLimit(t *testing.T) {
+	ts := startServerWith(t, t.TempDir(), store.Options{MaxFolders: 7})
+	rc := loginRaw(t, ts, "alice")
+	rc.ok("CREATE a")
+	rc.ok("CREATE b.c") // b is a level, no folder
+	const limit = "NO [LIMIT] Maximum number of mailboxes reached"
+	for _, cmd := range []string{"CREATE x", "CREATE b", "CREATE a.y", "RENAME INBOX z"} {
+		if _, tagged := rc.cmd("%s", cmd); !strings.HasSuffix(tagged, limit) {
+			t.Errorf("%s at the limit: %q, want %q", cmd, tagged, limit)
+		}
+	}
+	if _, tagged := rc.cmd("CREATE a"); !strings.Contains(tagged, "NO [ALREADYEXISTS]") {
+		t.Errorf("CREATE of an existing folder at the limit: %q", tagged)
+	}
+	rc.ok("RENAME a d")
+	rc.ok("RENAME b.c e")
+	for _, n := range []string{".x", ".b", ".a.y", ".z", ".a"} {
+		if _, err := os.Stat(filepath.Join(ts.mailDir("alice"), n)); !os.IsNotExist(err) {
+			t.Errorf("%s on disk: %v", n, err)
+		}
+	}
+	rc.ok("DELETE e")
+	rc.ok("RENAME INBOX z")
+	if _, tagged := rc.cmd("CREATE y"); !strings.HasSuffix(tagged, limit) {
+		t.Errorf("CREATE at the limit again: %q", tagged)
 	}
 }

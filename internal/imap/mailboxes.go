@@ -48,6 +48,9 @@ func cmdCreate(c *conn, tag string, _ bool) error {
 	if err := c.dec.CRLF(); err != nil {
 		return err
 	}
+	if err := checkNewName(name); err != nil {
+		return err
+	}
 	name = strings.TrimSuffix(name, ".") // RFC 9051 §6.3.4: a trailing separator asks for a parent
 	if err := c.user.Create(c.ctx, name, use); err != nil {
 		return err
@@ -101,6 +104,9 @@ func cmdRename(c *conn, tag string, _ bool) error {
 	if err := c.dec.CRLF(); err != nil {
 		return err
 	}
+	if err := checkNewName(to); err != nil {
+		return err
+	}
 	if err := c.user.Rename(c.ctx, from, to); err != nil {
 		return err
 	}
@@ -118,6 +124,11 @@ func (c *conn) subscribe(tag string, on bool) error {
 	}
 	if err := c.dec.CRLF(); err != nil {
 		return err
+	}
+	if on {
+		if err := checkNewName(name); err != nil {
+			return err
+		}
 	}
 	if err := c.user.SetSubscribed(c.ctx, name, on); err != nil {
 		return err

@@ -105,3 +105,47 @@ func TestStartTLSNotConfigured(t *testing.T) {
 		t.Fatalf("STARTTLS without a certificate: %s", tagged)
 	}
 }
+
+// TestStateErrorsNameTheReason: a command refused in the session's state
+// says why (logged in already, TLS already active, no mailbox selected),
+// never a state that is not the reason (STARTTLS after login was once
+// refused "without a selected mailbox").
+func TestStateErrorsNameTheReason(t *testing.T) {
+	cert, pool := selfSigned(t)
+	ts := startServer(t, func(s *imap.Server) {
+		s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	})
+	want := func(rc *rawClient, cmd, text string) {
+		t.Helper()
+		_, tagged := rc.cmd("%s", cmd)
+		if !strings.Contains(tagged, " BAD ") || !strings.Contains(tagged, text) {
+			t.Errorf("%s: %q, want BAD saying %q", cmd, tagged, text)
+		}
+	}
+	rc := dialRaw(t, ts)
+	want(rc, "FETCH 1 FLAGS", "FETCH is not allowed before logging in")
+	rc.ok("LOGIN alice secret")
+	want(rc, "STARTTLS", "STARTTLS is not allowed: already logged in")
+	want(rc, "LOGIN alice secret", "LOGIN is not allowed: already logged in")
+	want(rc, "AUTHENTICATE PLAIN", "AUTHENTICATE is not allowed: already logged in")
+	want(rc, "FETCH 1 FLAGS", "FETCH is not allowed without a selected mailbox")
+	rc.ok("SELECT INBOX")
+	want(rc, "STARTTLS", "STARTTLS is not allowed: already logged in")
+	want(rc, "LOGIN alice secret", "LOGIN is not allowed: already logged in")
+
+	tc := dialRaw(t, ts)
+	tc.ok("STARTTLS")
+	c := tls.Client(tc.c, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+	if err := c.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	tc.c, tc.r = c, bufio.NewReader(c)
+	tc.ok("LOGIN alice secret")
+	want(tc, "STARTTLS", "TLS is already active")
+	for _, s := range []string{"without a selected mailbox", "with a mailbox selected"} {
+		_, tagged := tc.cmd("LOGIN alice secret")
+		if strings.Contains(tagged, s) {
+			t.Errorf("LOGIN after login: %q names the mailbox state", tagged)
+		}
+	}
+}

@@ -92,7 +92,7 @@ func TestUnusableFolder(t *testing.T) {
 	if !testfs.Unprivileged(t) {
 		return
 	}
-	ts := startServer(t, nil)
+	ts := startServer(t, func(s *Server) { s.Deliverer.SaveToDetailMailbox = true })
 	root := ts.root("good")
 	if err := maildir.Create(root, 0o700); err != nil {
 		t.Fatal(err)
@@ -119,5 +119,47 @@ func TestUnusableFolder(t *testing.T) {
 	}
 	if got := messages(t, closed); len(got) != 0 {
 		t.Errorf("good's Closed: %q", got)
+	}
+}
+
+// TestDetailMailbox: RCPT TO user+folder files into INBOX unless the
+// Deliverer saves to the detail mailbox (Dovecot's
+// lmtp_save_to_detail_mailbox, off by default); even then, never into
+// Sent, Drafts or Trash (their special use), whoever the sender.
+func TestDetailMailbox(t *testing.T) {
+	for _, save := range []bool{false, true} {
+		ts := startServer(t, func(s *Server) { s.Deliverer.SaveToDetailMailbox = save })
+		root := ts.root("good")
+		c := ts.client(t)
+		// The first delivery makes the account, with its special-use
+		// folders.
+		if errs := sendEach(t, c, []string{"good@example.org"}, "Subject: first\r\n\r\nx\r\n"); errs["good@example.org"] != nil {
+			t.Fatal(errs)
+		}
+		rcpts := []string{"good+Sent@example.org", "good+Drafts@example.org", "good+Trash@example.org", "good+Junk@example.org"}
+		errs := sendEach(t, c, rcpts, "Subject: detail\r\n\r\nx\r\n")
+		for _, r := range rcpts {
+			if errs[r] != nil {
+				t.Errorf("save=%v %s: %v", save, r, errs[r])
+			}
+		}
+		// One transaction: one copy per target folder. Off: the first
+		// message and one copy for all four in INBOX. On: one in Junk,
+		// one for the other three in INBOX.
+		inbox, junk := 2, 0
+		if save {
+			junk = 1
+		}
+		if got := messages(t, root); len(got) != inbox {
+			t.Errorf("save=%v: INBOX holds %d messages, want %d", save, len(got), inbox)
+		}
+		for _, f := range []string{"Sent", "Drafts", "Trash"} {
+			if got := messages(t, filepath.Join(root, "."+f)); len(got) != 0 {
+				t.Errorf("save=%v: %s holds %q", save, f, got)
+			}
+		}
+		if got := messages(t, filepath.Join(root, ".Junk")); len(got) != junk {
+			t.Errorf("save=%v: Junk holds %d messages, want %d", save, len(got), junk)
+		}
 	}
 }

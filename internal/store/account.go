@@ -30,6 +30,9 @@ type Account struct {
 	root  string     // immutable
 	reg   *Registry  // immutable
 	quota QuotaLimit // immutable; see OpenAccountWithQuota
+	// maxFolders overrides the Registry's Options.MaxFolders when > 0
+	// (folderlimit.go); set before use.
+	maxFolders int
 
 	mu sync.Mutex // serializes folder operations (maildir's folder calls need it)
 }
@@ -145,11 +148,16 @@ func (a *Account) dir(path []string) (string, error) {
 // level of the hierarchy included (not selectable), in name order.
 //
 // A folder name that is a symbolic link (or a folder whose cur/, new/ or
-// tmp/ is one) is no folder: it is left out and logged.
+// tmp/ is one) is no folder, nor is a directory whose name is no valid
+// folder name (a control character): they are left out and logged.
 func (a *Account) Folders() ([]Folder, error) {
 	paths, err := maildir.ListFoldersSkipping(a.root, func(name string, why error) {
-		a.logger().Warn("ignoring a folder that is a symbolic link, or holds one: it is not followed",
-			"dir", filepath.Join(a.root, name), "err", why)
+		if errors.Is(why, maildir.ErrSymlink) {
+			a.logger().Warn("ignoring a folder that is a symbolic link, or holds one: it is not followed",
+				"dir", filepath.Join(a.root, name), "err", why)
+			return
+		}
+		a.logger().Warn("a directory whose name is no folder name is not listed", "root", a.root, "dir", name, "err", why)
 	})
 	if err != nil {
 		return nil, err
@@ -196,6 +204,12 @@ func (a *Account) CreateFolder(path []string, specialUse string) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if dir, err := a.dir(path); err == nil && maildir.CheckMaildir(dir) != nil {
+		// Not there yet (or half made): one more folder.
+		if err := a.roomForFolderLocked(); err != nil {
+			return err
+		}
+	}
 	if err := maildir.CreateFolder(a.root, path); err != nil {
 		return err
 	}
@@ -279,6 +293,10 @@ func (a *Account) RenameFolder(from, to []string) error {
 		}
 	}
 	if len(from) == 0 {
+		// INBOX stays: its messages make one folder more.
+		if err := a.roomForFolderLocked(); err != nil {
+			return err
+		}
 		if err := a.renameInbox(to); err != nil {
 			return err
 		}
@@ -500,6 +518,19 @@ func (a *Account) SetSubscribed(name string, on bool) error {
 	return maildir.WriteSubscriptions(a.root, names)
 }
 
+// SpecialUse returns the special-use attribute (RFC 6154: \Sent,
+// \Drafts, ...) of the folder path, "" when it has none.
+func (a *Account) SpecialUse(path []string) (string, error) {
+	if len(path) == 0 {
+		return "", nil
+	}
+	special, err := a.specialUse()
+	if err != nil {
+		return "", err
+	}
+	return special[strings.Join(path, string(maildir.FolderSep))], nil
+}
+
 func (a *Account) specialUse() (map[string]string, error) {
 	out := map[string]string{}
 	data, err := os.ReadFile(filepath.Join(a.root, SpecialUseFile))
@@ -618,7 +649,9 @@ func (m *Mailbox) refreshKeywords() {
 // KeywordFlags maps keyword names to flag letters, adding names not yet
 // in dovecot-keywords when create is set (under the mailbox lock, waited
 // for as a change waits: ErrLocked). Names that cannot be had (26 in
-// use, or !create) are returned in missing.
+// use, or !create) are returned in missing; then no name was added
+// (all or nothing: the STORE or APPEND that asked is refused, and a
+// refusal changes nothing, not even the mailbox's keyword letters).
 func (m *Mailbox) KeywordFlags(ctx context.Context, names []string, create bool) (f maildir.Flags, missing []string, err error) {
 	f, absent, err := m.knownKeywordFlags(names)
 	if err != nil || len(absent) == 0 || !create {
@@ -629,7 +662,30 @@ func (m *Mailbox) KeywordFlags(ctx context.Context, names []string, create bool)
 		return 0, nil, err
 	}
 	defer lock.Release()
+	if missing, err := m.keywordRoomHeld(names); err != nil || len(missing) > 0 {
+		return 0, missing, err
+	}
 	return m.keywordFlagsHeld(lock, names)
+}
+
+// keywordRoomHeld returns the names that dovecot-keywords, read again,
+// has no letter for and no room to add beside the others: all of them
+// can be added when it returns none. Held with the mailbox lock, so that
+// no writer changes the file before keywordFlagsHeld adds them.
+func (m *Mailbox) keywordRoomHeld(names []string) (missing []string, err error) {
+	m.kwMu.Lock()
+	defer m.kwMu.Unlock()
+	k, err := m.readKeywordsLocked()
+	if err != nil {
+		return nil, lockError(m.dir, err)
+	}
+	trial := *k
+	for _, n := range names {
+		if _, err := trial.Add(n); err != nil {
+			missing = append(missing, n)
+		}
+	}
+	return missing, nil
 }
 
 // knownKeywordFlags maps the names that the cached dovecot-keywords
@@ -655,10 +711,14 @@ func (m *Mailbox) knownKeywordFlags(names []string) (f maildir.Flags, absent []s
 func (m *Mailbox) keywordFlagsHeld(lock *uidlist.Lock, names []string) (f maildir.Flags, missing []string, err error) {
 	m.kwMu.Lock()
 	defer m.kwMu.Unlock()
-	k, err := m.readKeywordsLocked() // reread under the lock
+	cached, err := m.readKeywordsLocked() // reread under the lock
 	if err != nil {
 		return 0, nil, lockError(m.dir, err)
 	}
+	// Names are added to a copy: the cache holds what the file holds,
+	// and readers may hold the cached value.
+	k := new(uidlist.Keywords)
+	*k = *cached
 	added := false
 	for _, n := range names {
 		c, ok := k.Letter(n)

@@ -42,6 +42,10 @@ type Options struct {
 	// Metrics, when set, count syncs, their proofs and suspects
 	// (metrics.go).
 	Metrics *Metrics
+	// MaxFolders is how many folders an account may hold (INBOX not
+	// counted): CREATE and RENAME past it fail with ErrTooManyFolders.
+	// 0: DefaultMaxFolders.
+	MaxFolders int
 
 	// background counts the background syncs (Kick) of the mailboxes a
 	// Registry opened, for its Close to wait for; nil: not counted.

@@ -7,7 +7,9 @@
 //	actor              does                                          records
 //	IMAP session (N)   a weighted random mix: SELECT/EXAMINE, FETCH  every command, every response
 //	                   (flags, envelope, body), STORE (+/- flags and
-//	                   keywords), SEARCH, COPY and MOVE to Aux,
+//	                   keywords; now and then a flood of 30 new
+//	                   keywords, more than Maildir's 26 letters),
+//	                   SEARCH, COPY and MOVE to Aux,
 //	                   EXPUNGE and UID EXPUNGE, APPEND, NOOP, IDLE
 //	LMTP deliverer     one transaction at a time                     made (before MAIL), accepted (250)
 //	foreign renamer    flag renames in cur/, new/ → cur/ moves       \Deleted (T) marks, before the rename
@@ -158,7 +160,11 @@
 //	                        COPY or MOVE ran, the NO is the truth as far as
 //	                        any server can tell and what went with the
 //	                        directory is that program's doing: such a MOVE
-//	                        counts as one that may have happened
+//	                        counts as one that may have happened. A STORE
+//	                        of a keyword flood answered NO whose keywords
+//	                        the server shows later (the mailbox's FLAGS, a
+//	                        message's FETCH FLAGS) used keyword room all the
+//	                        same (keywords.go)
 //	expunge_during_command  EXPUNGE while responding to FETCH, STORE or SEARCH
 //	                        by sequence number (RFC 9051 §7.5.1)
 //	exists_decrease         EXISTS below the view's size

@@ -35,6 +35,7 @@ const (
 	lieRefuseCopy             // COPY answers NO, and copies
 	lieRefuseMove             // MOVE answers NO, and moves
 	lieRefuseMoveLose         // MOVE answers NO, and the message leaves the mailbox for nowhere
+	lieKeywordsKept           // a STORE of more keywords than there is room for answers NO [LIMIT], and keeps those that fit defined
 	refuseTruly               // no lie: one in refuseShare APPENDs, COPYs and MOVEs answers NO and does nothing
 	lieGarbage                // a response that is not IMAP
 	lieClose                  // a connection closed in the middle of a command
@@ -119,7 +120,13 @@ type fakeServer struct {
 	// RENAME, for the reuse lies.
 	nextValidity     uint32
 	deleted, renamed map[string]uint32
+	// keywords are the keywords INBOX defines (lower case → as first
+	// written), at most fakeKeywordRoom, as a Maildir has 26 letters.
+	keywords map[string]string
 }
+
+// fakeKeywordRoom is how many keywords the fake's INBOX can define.
+const fakeKeywordRoom = 26
 
 func startFake(t *testing.T, l lie) *fakeServer {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -127,7 +134,7 @@ func startFake(t *testing.T, l lie) *fakeServer {
 		t.Fatal(err)
 	}
 	s := &fakeServer{t: t, lie: l, ln: ln, boxes: map[string]*fakeBox{"INBOX": {uidNext: 1, uidValidity: 1000}}, all: make(map[uint32]*fakeMsg), sessions: make(map[*fakeSession]bool),
-		nextValidity: 2000, deleted: make(map[string]uint32), renamed: make(map[string]uint32)}
+		nextValidity: 2000, deleted: make(map[string]uint32), renamed: make(map[string]uint32), keywords: make(map[string]string)}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -557,8 +564,19 @@ func (fs *fakeSession) selectBox(tag, name string, examine bool) {
 		next = max(1, next/2)
 		s.fired = true
 	}
-	fs.send(`* FLAGS (\Answered \Flagged \Deleted \Seen \Draft)`)
-	fs.send(`* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft \*)] flags`)
+	flags := `\Answered \Flagged \Deleted \Seen \Draft`
+	if name == "INBOX" {
+		var kws []string
+		for _, k := range s.keywords {
+			kws = append(kws, k)
+		}
+		slices.Sort(kws)
+		for _, k := range kws {
+			flags += " " + k
+		}
+	}
+	fs.send("* FLAGS (%s)", flags)
+	fs.send(`* OK [PERMANENTFLAGS (%s \*)] flags`, flags)
 	fs.send("* %d EXISTS", len(fs.view))
 	fs.send("* 0 RECENT")
 	fs.send("* OK [UIDVALIDITY %d] validity", validity)
@@ -804,6 +822,10 @@ func (fs *fakeSession) store(tag string, uid bool, args []Value) {
 	item := strings.ToUpper(args[1].Text)
 	silent := strings.HasSuffix(item, ".SILENT")
 	flags := args[2].List
+	if !strings.HasPrefix(item, "-") && !fs.defineKeywords(flags) {
+		fs.send("%s NO [LIMIT] no room for that many keywords", tag)
+		return
+	}
 	for _, u := range fs.resolve(args[0].Text, uid) {
 		m := fs.srv.all[u]
 		if strings.HasPrefix(item, "FLAGS") {
@@ -826,6 +848,34 @@ func (fs *fakeSession) store(tag string, uid bool, args []Value) {
 	}
 	fs.flush(uid)
 	fs.send("%s OK stored", tag)
+}
+
+// defineKeywords defines the keywords of flags INBOX lacks, and reports
+// true, or, when they do not all fit, defines none (or, lying, those
+// that fit) and reports false.
+func (fs *fakeSession) defineKeywords(flags []Value) bool {
+	s := fs.srv
+	var fresh []string
+	for _, f := range flags {
+		k := strings.ToLower(f.Text)
+		if strings.HasPrefix(k, `\`) || s.keywords[k] != "" || slices.Contains(fresh, f.Text) {
+			continue
+		}
+		fresh = append(fresh, f.Text)
+	}
+	fits := len(s.keywords)+len(fresh) <= fakeKeywordRoom
+	if !fits && !s.lying(lieKeywordsKept) {
+		return false
+	}
+	if !fits {
+		s.fired = true
+	}
+	for _, k := range fresh {
+		if len(s.keywords) < fakeKeywordRoom {
+			s.keywords[strings.ToLower(k)] = k
+		}
+	}
+	return fits
 }
 
 // matches evaluates search keys from args[i:] against m and returns the

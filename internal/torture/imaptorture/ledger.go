@@ -95,6 +95,9 @@ type ledger struct {
 	// book holds every (mailbox, UIDVALIDITY, UID) told and every
 	// change of a mailbox name (lives.go).
 	book lifeBook
+	// floods are the keyword floods sent, by each keyword they name in
+	// lower case (keywords.go); nil until the first.
+	floods map[string]*flood
 }
 
 func newLedger(rec *recorder, runID string) *ledger {

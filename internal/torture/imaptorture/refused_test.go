@@ -247,6 +247,7 @@ func TestRefusedButDone(t *testing.T) {
 		{"COPY refused but copied", lieRefuseCopy, RefusedButDone, "COPY"},
 		{"MOVE refused but moved", lieRefuseMove, RefusedButDone, "MOVE"},
 		{"MOVE refused, message lost", lieRefuseMoveLose, RefusedButDone, "MOVE"},
+		{"STORE of too many keywords refused, room used", lieKeywordsKept, RefusedButDone, "STORE keywords"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -265,6 +266,9 @@ func TestRefusedButDone(t *testing.T) {
 			}
 			if tc.op != "" && res.Op(tc.op).No == 0 {
 				t.Errorf("no %s was refused: %+v", tc.op, res.Op(tc.op))
+			}
+			if res.Op("STORE keywords").No == 0 {
+				t.Errorf("no keyword flood was refused: %+v", res.Op("STORE keywords"))
 			}
 			if tc.lie == refuseTruly && (res.Op("COPY").No == 0 || res.Op("MOVE").No == 0) {
 				t.Errorf("COPY %+v, MOVE %+v: not both were refused", res.Op("COPY"), res.Op("MOVE"))

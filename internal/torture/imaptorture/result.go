@@ -306,7 +306,7 @@ func groupOf(label string) int {
 		return 3
 	}
 	switch label {
-	case "STORE", "COPY", "MOVE", "EXPUNGE", "UID EXPUNGE", "APPEND", "CREATE", "DELETE", "RENAME", "folder APPEND":
+	case "STORE", "STORE keywords", "COPY", "MOVE", "EXPUNGE", "UID EXPUNGE", "APPEND", "CREATE", "DELETE", "RENAME", "folder APPEND":
 		return 1
 	}
 	return 0
@@ -401,7 +401,7 @@ func (r *recorder) fill(res *Result, loadSeconds float64) {
 
 // opOrder sorts operations as the issue lists them; others after.
 func opOrder(op string) int {
-	order := []string{"LOGIN", "SELECT", "EXAMINE", "FETCH FLAGS", "FETCH ENVELOPE", "FETCH BODY", "FETCH learn", "STORE", "SEARCH", "COPY", "MOVE", "EXPUNGE", "UID EXPUNGE", "APPEND", "NOOP", "IDLE", "LMTP",
+	order := []string{"LOGIN", "SELECT", "EXAMINE", "FETCH FLAGS", "FETCH ENVELOPE", "FETCH BODY", "FETCH learn", "STORE", "STORE keywords", "SEARCH", "COPY", "MOVE", "EXPUNGE", "UID EXPUNGE", "APPEND", "NOOP", "IDLE", "LMTP",
 		"CREATE", "DELETE", "RENAME", "folder APPEND", "folder SELECT", "folder EXAMINE", "folder FETCH", "folder NOOP",
 		"foreign rename", "foreign move", "foreign delivery", "foreign deletion", "foreign folder rename", "foreign folder removal"}
 	if i := slices.Index(order, op); i >= 0 {

@@ -53,6 +53,8 @@ type session struct {
 	// untagged counts untagged EXISTS, EXPUNGE and FETCH responses, to
 	// tell when a quiet round heard nothing.
 	untagged int
+	// floods counts the session's keyword floods (keywords.go).
+	floods int
 }
 
 // System flags and keywords the sessions set and clear. \Deleted is
@@ -139,6 +141,14 @@ func (s *session) onUntagged(resp *Response, t time.Time) error {
 				}
 			}
 		}
+	case "FLAGS":
+		if len(resp.Data) == 1 {
+			var names []string
+			for _, v := range resp.Data[0].List {
+				names = append(names, v.Text)
+			}
+			s.r.led.keywordsShown(names, 0, s.name, s.cur.line, resp.Line, at)
+		}
 	case "OK", "NO", "BAD":
 		s.onCode(resp, at)
 	case "BYE":
@@ -216,6 +226,7 @@ func (s *session) onFetch(resp *Response, at time.Duration) error {
 		s.checkContent(uid, f.MessageID, "its body", at, resp.Line)
 	}
 	if f.HasFlags {
+		s.r.led.keywordsShown(f.Flags, uid, s.name, s.cur.line, resp.Line, at)
 		flags := canonFlags(f.Flags)
 		s.v.flags[uid] = flags
 		if s.cur.fetched != nil {
@@ -318,6 +329,7 @@ var ops = []op{
 	{6, (*session).opFetchEnvelope},
 	{6, (*session).opFetchBody},
 	{16, (*session).opStore},
+	{1, (*session).opKeywordFlood},
 	{7, (*session).opSearch},
 	{4, (*session).opCopy},
 	{4, (*session).opMove},
