@@ -18,6 +18,8 @@ func limitIMAP(srv *imap.Server, cfg *config.Config, logger *slog.Logger) *imap.
 	srv.MaxConnectionsPerUser = d.IMAP.MaxConnectionsPerUser
 	srv.Limits.MaxDepth = d.IMAP.MaxNesting
 	srv.Limits.MaxLiteralsPerCommand = d.IMAP.MaxLiteralsPerCommand
+	srv.ResponseMemory = d.IMAP.ResponseMemory
+	srv.ResponseMemoryPerUser = d.IMAP.ResponseMemoryPerUser
 	srv.Throttle = newThrottle(d.Throttle, logger)
 	return srv
 }

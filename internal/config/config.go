@@ -24,6 +24,8 @@
 //	imap.max_connections_per_user | 50                     | 1..1000000 sessions per user; LOGIN past it: NO [LIMIT]
 //	imap.max_nesting              | 32                     | 8..1000 levels of parentheses and search NOT/OR
 //	imap.max_literals_per_command | 1000                   | 1..100000
+//	imap.response_memory          | 536870912              | bytes, 1 MiB..1 TiB: messages all sessions hold in memory for responses
+//	imap.response_memory_per_user | response_memory / 4    | bytes, 64 KiB..response_memory: the same for one user's sessions
 //	imap.allow_plaintext_auth     | false                  | passwords without TLS from non-loopback peers
 //	lmtp.listen                   | []                     | host:port list
 //	lmtp.socket                   | ""                     | absolute path of a unix socket; "" for none
@@ -201,6 +203,8 @@ type IMAP struct {
 	MaxConnectionsPerUser int           `toml:"max_connections_per_user"` // 0: DefaultMaxConnectionsPerUser
 	MaxNesting            int           `toml:"max_nesting"`              // 0: DefaultMaxNesting
 	MaxLiteralsPerCommand int           `toml:"max_literals_per_command"` // 0: DefaultMaxLiteralsPerCommand
+	ResponseMemory        int64         `toml:"response_memory"`          // 0: DefaultResponseMemory
+	ResponseMemoryPerUser int64         `toml:"response_memory_per_user"` // 0: ResponseMemory / 4
 }
 
 // LMTP is the [lmtp] section. MaxMessageSize, RecipientDelimiter and
