@@ -103,6 +103,7 @@ func runTortureIMAP(ctx context.Context, args []string, stdio Stdio) error {
 	fs.IntVar(&cfg.AuxLifecycle, "aux-lifecycle", defaultLifecycle, "steps a second of the actor that renames --aux away and back, deletes and creates it (0: off)")
 	fs.IntVar(&cfg.FolderLifecycle, "folder-lifecycle", defaultLifecycle, "steps a second of the actor that creates, fills, selects and deletes sibling folders of --aux (0: off)")
 	fs.IntVar(&cfg.ForeignFolders, "foreign-folders", defaultForeignFolders, "folder directories renamed or replaced a second in the Maildir root (with --maildir; 0: off)")
+	fs.IntVar(&cfg.Hostile, "hostile", 0, "steps a second of the actor that appends messages built to make ENVELOPE and BODYSTRUCTURE huge (many addresses, nested message/rfc822, many parameters) to --aux-hostile and checks what FETCH answers against Cistern's caps (0: off)")
 	fs.IntVar(&cfg.Sessions, "sessions", 8, "IMAP sessions")
 	seconds := fs.Float64("seconds", 60, "how long the actors run")
 	fs.IntVar(&cfg.Messages, "messages", imaptorture.DefaultMessages, "messages appended first; the actors keep between half and twice as many")
@@ -126,8 +127,8 @@ func runTortureIMAP(ctx context.Context, args []string, stdio Stdio) error {
 	if *seconds <= 0 || *seconds > 86400 {
 		return fmt.Errorf("%w: --seconds must be in (0, 86400]", errUsage)
 	}
-	if cfg.AuxLifecycle < 0 || cfg.FolderLifecycle < 0 || cfg.ForeignFolders < 0 {
-		return fmt.Errorf("%w: --aux-lifecycle, --folder-lifecycle and --foreign-folders must not be negative", errUsage)
+	if cfg.AuxLifecycle < 0 || cfg.FolderLifecycle < 0 || cfg.ForeignFolders < 0 || cfg.Hostile < 0 {
+		return fmt.Errorf("%w: --aux-lifecycle, --folder-lifecycle, --foreign-folders and --hostile must not be negative", errUsage)
 	}
 	if *passFile != "" {
 		b, err := os.ReadFile(*passFile)

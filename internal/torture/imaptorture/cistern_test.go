@@ -122,7 +122,7 @@ func TestCistern(t *testing.T) {
 		IMAP: c.imapAddr, User: testUser, Password: testPassword,
 		LMTP: c.lmtpAddr, Maildir: c.maildir,
 		Sessions: 4, Duration: seconds, Messages: 60, Timeout: 20 * time.Second, Seed: 7,
-		AuxLifecycle: 20, FolderLifecycle: 20, ForeignFolders: 5,
+		AuxLifecycle: 20, FolderLifecycle: 20, ForeignFolders: 5, Hostile: 2,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +132,8 @@ func TestCistern(t *testing.T) {
 	t.Log("\n" + sb.String())
 	for _, op := range []string{"SELECT", "EXAMINE", "FETCH FLAGS", "FETCH ENVELOPE", "FETCH BODY", "STORE", "SEARCH", "COPY", "MOVE", "EXPUNGE", "UID EXPUNGE", "APPEND", "NOOP", "IDLE", "LMTP",
 		"foreign rename", "foreign move", "foreign delivery", "foreign deletion",
-		"CREATE", "DELETE", "RENAME", "folder APPEND", "folder SELECT", "folder EXAMINE", "folder FETCH", "foreign folder rename", "foreign folder removal"} {
+		"CREATE", "DELETE", "RENAME", "folder APPEND", "folder SELECT", "folder EXAMINE", "folder FETCH", "foreign folder rename", "foreign folder removal",
+		"hostile APPEND", "hostile FETCH ENVELOPE", "hostile FETCH BODYSTRUCTURE"} {
 		if s := res.Op(op); s.OK == 0 {
 			t.Errorf("no %s succeeded: %+v", op, s)
 		}

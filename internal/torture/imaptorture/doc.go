@@ -170,6 +170,13 @@
 //	                        session's, or (with a Maildir) a file's flags
 //	                        differ from the server's, or the server shows a
 //	                        message whose file is gone
+//	oversized_response      with Config.Hostile: a FETCH ENVELOPE or
+//	                        BODYSTRUCTURE of a message built to be huge
+//	                        (hostile.go) answered with more addresses or
+//	                        parameters than Cistern's documented caps
+//	                        (internal/message/limits.go), a response over
+//	                        message.MaxEncodedStructure or past the
+//	                        reader's bounds, or a NO or BAD
 //
 // The causes are read generously (a \Deleted mark counts even if it was
 // removed again before the EXPUNGE), so that a race between actors is

@@ -30,10 +30,11 @@ const (
 	UIDNext              Kind = "uidnext"
 	UIDValidity          Kind = "uidvalidity"
 	FlagsDiverge         Kind = "flags_diverge"
+	OversizedResponse    Kind = "oversized_response"
 )
 
 // Kinds lists every kind.
-var Kinds = []Kind{PhantomExpunge, UIDChange, UIDReuse, Duplicate, Lost, RefusedButDone, ExpungeDuringCommand, ExistsDecrease, SeqOutOfRange, UIDOrder, UIDNext, UIDValidity, FlagsDiverge}
+var Kinds = []Kind{PhantomExpunge, UIDChange, UIDReuse, Duplicate, Lost, RefusedButDone, ExpungeDuringCommand, ExistsDecrease, SeqOutOfRange, UIDOrder, UIDNext, UIDValidity, FlagsDiverge, OversizedResponse}
 
 // Title is the kind for people.
 func (k Kind) Title() string {
@@ -64,6 +65,8 @@ func (k Kind) Title() string {
 		return "UIDVALIDITY changed"
 	case FlagsDiverge:
 		return "flags do not converge"
+	case OversizedResponse:
+		return "ENVELOPE/BODYSTRUCTURE over the cap"
 	}
 	return string(k)
 }

@@ -53,6 +53,12 @@ type Config struct {
 	// folder directory away and back, or replaces a sibling folder's
 	// directory with a fresh Maildir, that many times a second.
 	ForeignFolders int
+	// Hostile, when above 0, runs an IMAP actor that takes that many
+	// steps a second on its own mailbox (Aux with "-hostile"): APPEND a
+	// message built to make ENVELOPE or BODYSTRUCTURE huge (many
+	// addresses, nested message/rfc822 parts, many parameters), FETCH
+	// both (hostile.go).
+	Hostile int
 	// Sessions is the number of IMAP sessions; Duration how long they
 	// run.
 	Sessions int
@@ -140,8 +146,8 @@ func (c *Config) validate() error {
 	case c.Timeout < 0 || c.RenamesPerSecond < 0:
 		return errors.New("imaptorture: negative timeout or rate")
 	case c.AuxLifecycle < 0 || c.AuxLifecycle > maxLifecycleRate || c.FolderLifecycle < 0 || c.FolderLifecycle > maxLifecycleRate ||
-		c.ForeignFolders < 0 || c.ForeignFolders > maxLifecycleRate:
-		return fmt.Errorf("imaptorture: lifecycle rates must be 0..%d", maxLifecycleRate)
+		c.ForeignFolders < 0 || c.ForeignFolders > maxLifecycleRate || c.Hostile < 0 || c.Hostile > maxLifecycleRate:
+		return fmt.Errorf("imaptorture: lifecycle and hostile rates must be 0..%d", maxLifecycleRate)
 	case strings.ContainsAny(c.Mailbox+c.Aux, "\r\n\"\\") || c.Mailbox == c.Aux:
 		return errors.New("imaptorture: mailbox names must differ and hold no quotes, backslashes or line ends")
 	}
@@ -342,6 +348,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.FolderLifecycle > 0 {
 		res.Actors["folder lifecycle"] = 1
 	}
+	if cfg.Hostile > 0 {
+		res.Actors["hostile"] = 1
+	}
 	greeting, caps, err := r.setup()
 	if err != nil {
 		return nil, err
@@ -400,6 +409,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			defer wg.Done()
 			if err := a.loop(); err != nil {
 				rec.failure(a.name, err)
+			}
+		}()
+	}
+	if cfg.Hostile > 0 {
+		h := r.newHostileActor()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := h.loop(); err != nil {
+				rec.failure(h.name, err)
 			}
 		}()
 	}
