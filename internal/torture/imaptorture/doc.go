@@ -23,13 +23,17 @@
 //	foreign folders    rename Aux's directory away and back; rm -r   the removal, before the rename
 //	                   of a sibling's directory, then a fresh        or the rm -r; the mkdir after
 //	                   Maildir there
+//	hostile            APPEND to Aux-hostile messages built to make  every FETCH's response size,
+//	                   ENVELOPE and BODYSTRUCTURE huge, FETCH both,  addresses and parameters
+//	                   expunge all but the last few (hostile.go)
 //
 // The foreign writers run only with Config.Maildir, the mailbox's
 // directory on this machine, and take no lock, as mutt and procmail do;
 // the foreign folder actor works in the Maildir++ root that holds it
 // (Maildir itself for INBOX) and never renames or removes the mailbox
 // under test. The lifecycle actors run when their rates
-// (Config.AuxLifecycle, FolderLifecycle, ForeignFolders) are above 0;
+// (Config.AuxLifecycle, FolderLifecycle, ForeignFolders) are above 0,
+// and so does the hostile actor (Config.Hostile);
 // each IMAP one has two connections: one that creates, deletes, renames
 // and appends and never selects, and one that selects the mailboxes and
 // so is there when they are deleted or renamed.
