@@ -64,6 +64,8 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 	}
 	var current flagSnapshot
 	issued := false
+	release := func() {}
+	defer func() { release() }()
 	for _, u := range uids {
 		seq := s.view.Seq(u)
 		if seq == 0 {
@@ -74,8 +76,9 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 		var msg *message.Message
 		var st *message.Structure
 		// The bytes read are taken from the response memory budget
-		// until this message's response is written (budget.go).
-		release := func() {}
+		// until this message's response is written (budget.go); the
+		// deferred call gives them back on a panic too.
+		release = func() {}
 		if needBody || needStruct {
 			n, err := c.readCost(u, !needBody)
 			if errors.Is(err, ErrNoSuchMessageErr) {
