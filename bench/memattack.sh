@@ -22,7 +22,9 @@
 # Cases: env10/env60 (FETCH 1:* (ENVELOPE), one client: the demo's welcome
 # message and the hostile one), env10x3/env60x3
 # (three clients at once), bs10/bs60 and bs10x3/bs60x3 (BODYSTRUCTURE),
-# body60x10 (ten clients FETCH 1:* (BODY.PEEK[]) at once).
+# body60x10 (ten clients FETCH 1:* (BODY.PEEK[]) at once), plain60x10 (the
+# same with a 60 MB message of an ordinary header and a big body: the
+# memory budget alone, without the address list).
 #
 # Environment:
 #	MEMATTACK_CASES    the cases to run, space separated (default: all)
@@ -63,7 +65,7 @@ if [ ! -x "$bin" ]; then
 fi
 command -v python3 >/dev/null || { log "python3 is needed"; exit 2; }
 
-all_cases="env10 env10x3 bs10 bs10x3 env60 env60x3 bs60 bs60x3 body60x10"
+all_cases="env10 env10x3 bs10 bs10x3 env60 env60x3 bs60 bs60x3 body60x10 plain60x10"
 cases="${MEMATTACK_CASES:-$all_cases}"
 skip=" ${MEMATTACK_SKIP:-} "
 mem_total_mb=$(awk '/^MemTotal:/ {print int($2/1024)}' /proc/meminfo)
@@ -89,6 +91,13 @@ def make(path, n, compact):
                 chunk = chunk[:-1]
             f.write(chunk + b"\r\n ")
         f.write(b"\r\n\r\nbody\r\n")
+
+def plain(path, size):
+    with open(path, "wb") as f:
+        f.write(b"From: sender@example.org\r\nTo: demo@example.org\r\nSubject: big\r\n"
+                b"Message-ID: <memattack-plain@example.org>\r\n\r\n")
+        line = b"x" * 78 + b"\r\n"
+        f.write(line * (size // len(line)))
 
 def session(addr, user, pw, item, out, idx):
     host, port = addr.rsplit(":", 1)
@@ -135,6 +144,8 @@ def run(addr, user, pw, item, n):
 
 if sys.argv[1] == "make":
     make(sys.argv[2], int(sys.argv[3]), sys.argv[4] == "compact")
+elif sys.argv[1] == "plain":
+    plain(sys.argv[2], int(sys.argv[3]))
 else:
     run(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6]))
 PY
@@ -142,6 +153,7 @@ PY
 log "generating the messages"
 python3 "$tmp/client.py" make "$tmp/msg10" 1000000 spaced
 python3 "$tmp/client.py" make "$tmp/msg60" 15000000 compact
+python3 "$tmp/client.py" plain "$tmp/plain60" 60000000
 log "$(stat -c '%s' "$tmp/msg10") and $(stat -c '%s' "$tmp/msg60") bytes"
 
 start_server() {
@@ -189,6 +201,7 @@ for c in $cases; do
 	env60) msg=msg60 item=ENVELOPE n=1 ;; env60x3) msg=msg60 item=ENVELOPE n=3 ;;
 	bs60) msg=msg60 item=BODYSTRUCTURE n=1 ;; bs60x3) msg=msg60 item=BODYSTRUCTURE n=3 ;;
 	body60x10) msg=msg60 item=BODY.PEEK[] n=10 ;;
+	plain60x10) msg=plain60 item=BODY.PEEK[] n=10 ;;
 	*) log "unknown case $c"; exit 2 ;;
 	esac
 	start_server
