@@ -2,6 +2,7 @@ package imap_test
 
 import (
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
@@ -139,5 +140,40 @@ func TestManyAddressFetch(t *testing.T) {
 		if strings.Contains(l, fmt.Sprintf(`"u%d"`, message.MaxFieldAddresses)) {
 			t.Errorf("FETCH %s: an address beyond the limit", item)
 		}
+	}
+}
+
+// A message cut by the structure limits is logged at Warn when it is
+// parsed, naming its mailbox, UID and the limit; a FETCH that does not
+// parse it logs nothing.
+func TestLimitedMessageLogged(t *testing.T) {
+	var logs lockedBuffer
+	ts := startServer(t, func(s *imap.Server) { s.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	rc := loginRaw(t, ts, "alice")
+	var b strings.Builder
+	b.WriteString("From: a@b.example\r\nSubject: many\r\nTo: ")
+	for i := 0; i < message.MaxFieldAddresses+10; i++ {
+		fmt.Fprintf(&b, "u%d@x.y,\r\n ", i)
+	}
+	b.WriteString("last@x.y\r\n\r\nbody\r\n")
+	uid := rc.appendRaw("INBOX", "", b.String())
+	rc.ok("SELECT INBOX")
+	const warn = "message over the structure limits"
+	before := strings.Count(logs.String(), warn)
+	rc.ok("FETCH 1 FLAGS")
+	if n := strings.Count(logs.String(), warn); n != before {
+		t.Errorf("FETCH FLAGS logged the message %d times", n-before)
+	}
+	rc.ok("FETCH 1 ENVELOPE")
+	out := logs.String()
+	var line string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, warn) {
+			line = l
+		}
+	}
+	if !strings.Contains(line, "level=WARN") || !strings.Contains(line, fmt.Sprintf("uid=%d", uid)) ||
+		!strings.Contains(line, "limits=addresses_per_field") || !strings.Contains(line, "mailbox=") {
+		t.Errorf("no Warn naming the mailbox, uid %d and the limit: %q", uid, line)
 	}
 }
