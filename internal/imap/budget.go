@@ -148,6 +148,22 @@ func (b *memBudget) acquire(ctx context.Context, user string, n int64) (release 
 	return func() { once.Do(func() { b.release(w) }) }, nil
 }
 
+// tryAcquire takes n bytes (clamped) for user when they are free now
+// and nobody waits; false otherwise.
+func (b *memBudget) tryAcquire(user string, n int64) (release func(), ok bool) {
+	w := &memWaiter{user: user, n: b.clamp(n), ready: make(chan struct{})}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if byUser, global := b.fitsLocked(w); len(b.waiting) > 0 || !byUser || !global {
+		return nil, false
+	}
+	b.used += w.n
+	b.users[w.user] += w.n
+	w.granted = true
+	var once sync.Once
+	return func() { once.Do(func() { b.release(w) }) }, true
+}
+
 func (b *memBudget) release(w *memWaiter) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -179,6 +195,10 @@ func (c *conn) reserve(n int64) (release func(), err error) {
 	if n < smallResponse {
 		return func() {}, nil
 	}
+	b := c.srv.budget()
+	if release, ok := b.tryAcquire(c.user.Username(), n); ok {
+		return release, nil
+	}
 	ctx, cancel := context.WithCancel(c.ctx)
 	defer cancel()
 	done := make(chan struct{})
@@ -198,7 +218,7 @@ func (c *conn) reserve(n int64) (release func(), err error) {
 			}
 		}
 	}()
-	release, err = c.srv.budget().acquire(ctx, c.user.Username(), n)
+	release, err = b.acquire(ctx, c.user.Username(), n)
 	if err != nil {
 		return nil, errWrap(errClientGone)
 	}

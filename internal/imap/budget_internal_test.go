@@ -32,10 +32,13 @@ func TestMemBudgetBounds(t *testing.T) {
 			user := fmt.Sprintf("u%d", s%5)
 			for i := 0; i < 200; i++ {
 				n := int64(r.IntN(2 * share)) // some beyond the share
-				release, err := b.acquire(context.Background(), user, n)
-				if err != nil {
-					t.Error(err)
-					return
+				release, ok := b.tryAcquire(user, n)
+				if !ok {
+					var err error
+					if release, err = b.acquire(context.Background(), user, n); err != nil {
+						t.Error(err)
+						return
+					}
 				}
 				c := b.clamp(n)
 				if held.Add(c) > total {
@@ -124,6 +127,10 @@ func TestMemBudgetCancel(t *testing.T) {
 		big <- err
 	}()
 	waitFor(t, func() bool { b.mu.Lock(); defer b.mu.Unlock(); return len(b.waiting) == 1 })
+	if r, ok := b.tryAcquire("c", 50); ok {
+		r()
+		t.Fatal("tryAcquire overtook a waiting request")
+	}
 	small := make(chan func(), 1)
 	go func() {
 		r, err := b.acquire(ctx, "c", 50)
