@@ -21,6 +21,8 @@ func limitIMAP(srv *imap.Server, cfg *config.Config, logger *slog.Logger) *imap.
 	srv.LoginTimeout = d.IMAP.LoginTimeout
 	srv.Limits.MaxDepth = d.IMAP.MaxNesting
 	srv.Limits.MaxLiteralsPerCommand = d.IMAP.MaxLiteralsPerCommand
+	srv.ResponseMemory = d.IMAP.ResponseMemory
+	srv.ResponseMemoryPerUser = d.IMAP.ResponseMemoryPerUser
 	srv.Throttle = newThrottle(d.Throttle, logger)
 	return srv
 }

@@ -41,16 +41,19 @@
 package backend
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"io/fs"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/cistern-mail/cistern/internal/imap"
 	"github.com/cistern-mail/cistern/internal/imap/wire"
+	"github.com/cistern-mail/cistern/internal/logctx"
 	"github.com/cistern-mail/cistern/internal/message"
 	"github.com/cistern-mail/cistern/internal/store"
 	"github.com/cistern-mail/cistern/maildir"
@@ -580,37 +583,89 @@ func (m *Mailbox) Structure(ctx context.Context, uid uint32) (*message.Structure
 			return st, info, nil
 		}
 	}
-	data, info, err := m.Open(ctx, uid)
+	data, info, st, err := m.open(ctx, uid)
 	if err != nil {
 		return nil, imap.MessageInfo{}, err
 	}
-	return message.Parse(data).Structure(), info, nil
+	if st == nil {
+		st = message.Parse(data).Structure()
+	}
+	return st, info, nil
 }
 
-func (m *Mailbox) Open(ctx context.Context, uid uint32) ([]byte, imap.MessageInfo, error) {
-	f, msg, err := m.mb.OpenMessage(ctx, uid)
+// ReadSize implements imap.ReadSizer: Open holds the file and, when its
+// lines end in bare LF, its CRLF copy; a Structure in the index costs
+// nothing. Without an index entry the CRLF copy is counted at its
+// largest, twice the file.
+func (m *Mailbox) ReadSize(ctx context.Context, uid uint32, structure bool) (int64, error) {
+	msg, ok := m.mb.LookupUID(uid)
+	if !ok {
+		return 0, imap.ErrNoSuchMessageErr
+	}
+	if e, ok := m.mb.Cached(msg); ok {
+		if structure && len(e.Structure) > 0 && e.Structure[0] == message.StructureVersion {
+			return 0, nil
+		}
+		cost := e.FileSize
+		if e.CRLFSize != e.FileSize {
+			cost += e.CRLFSize
+		}
+		return cost, nil
+	}
+	f, _, err := m.mb.OpenMessage(ctx, uid)
 	if err != nil {
-		return nil, imap.MessageInfo{}, m.selErr(err)
+		return 0, m.selErr(err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, imap.MessageInfo{}, err
+		return 0, err
 	}
-	data, err := io.ReadAll(f)
+	return 3 * fi.Size(), nil
+}
+
+func (m *Mailbox) Open(ctx context.Context, uid uint32) ([]byte, imap.MessageInfo, error) {
+	data, info, _, err := m.open(ctx, uid)
+	return data, info, err
+}
+
+// open reads a message, and parses it for the index when the index has
+// no entry for it: then st is its structure (nil otherwise), so that
+// Structure does not parse it twice.
+func (m *Mailbox) open(ctx context.Context, uid uint32) (data []byte, info imap.MessageInfo, st *message.Structure, err error) {
+	f, msg, err := m.mb.OpenMessage(ctx, uid)
 	if err != nil {
-		return nil, imap.MessageInfo{}, err
+		return nil, imap.MessageInfo{}, nil, m.selErr(err)
 	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, imap.MessageInfo{}, nil, err
+	}
+	// Read into a buffer of the file's size: io.ReadAll's doubling
+	// would hold up to twice a big message.
+	buf := bytes.NewBuffer(make([]byte, 0, fi.Size()+bytes.MinRead))
+	if _, err := buf.ReadFrom(f); err != nil {
+		return nil, imap.MessageInfo{}, nil, err
+	}
+	data = buf.Bytes()
 	fileSize := int64(len(data))
 	data = message.ToCRLF(data)
 	names := m.keywordNames()
-	info := m.info(msg, &names)
+	info = m.info(msg, &names)
 	info.InternalDate, info.Size = fi.ModTime(), int64(len(data))
 	if _, ok := m.mb.Cached(msg); !ok {
+		st = message.Parse(data).Structure()
+		if st.Limited != 0 {
+			// Once per parse: the structure is cached, and later FETCHes
+			// read it from the index.
+			logctx.Or(ctx, slog.Default()).Warn("message over the structure limits; ENVELOPE and BODYSTRUCTURE are cut",
+				"mailbox", m.mb.Dir(), "uid", uid, "file", msg.Filename, "limits", st.Limited.String(), "size", fileSize)
+		}
 		m.mb.Cache(msg, store.IndexEntry{FileSize: fileSize, CRLFSize: info.Size, MTime: info.InternalDate,
-			Structure: message.Parse(data).MarshalStructure()})
+			Structure: st.Marshal()})
 	}
-	return data, info, nil
+	return data, info, st, nil
 }
 
 var systemFlags = []struct {

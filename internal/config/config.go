@@ -27,6 +27,8 @@
 //	imap.max_unauthenticated_per_ip | max_connections_per_ip / 2 | 1..max_connections_per_ip of them per address
 //	imap.max_nesting              | 32                     | 8..1000 levels of parentheses and search NOT/OR
 //	imap.max_literals_per_command | 1000                   | 1..100000
+//	imap.response_memory          | 536870912              | bytes, 1 MiB..1 TiB: messages all sessions hold in memory for responses
+//	imap.response_memory_per_user | response_memory / 4    | bytes, 64 KiB..response_memory: the same for one user's sessions
 //	imap.allow_plaintext_auth     | false                  | passwords without TLS from non-loopback peers
 //	lmtp.listen                   | []                     | host:port list
 //	lmtp.socket                   | ""                     | absolute path of a unix socket; "" for none
@@ -248,10 +250,12 @@ type IMAP struct {
 	MaxConnectionsPerIP   int           `toml:"max_connections_per_ip"`   // 0: DefaultMaxConnectionsPerIP
 	MaxConnectionsPerUser int           `toml:"max_connections_per_user"` // 0: DefaultMaxConnectionsPerUser
 	// 0: MaxConnections / unauthShareOfTotal, MaxConnectionsPerIP / unauthShareOfAddr (limits.go)
-	MaxUnauthenticated      int `toml:"max_unauthenticated"`
-	MaxUnauthenticatedPerIP int `toml:"max_unauthenticated_per_ip"`
-	MaxNesting              int `toml:"max_nesting"`              // 0: DefaultMaxNesting
-	MaxLiteralsPerCommand   int `toml:"max_literals_per_command"` // 0: DefaultMaxLiteralsPerCommand
+	MaxUnauthenticated      int   `toml:"max_unauthenticated"`
+	MaxUnauthenticatedPerIP int   `toml:"max_unauthenticated_per_ip"`
+	MaxNesting              int   `toml:"max_nesting"`              // 0: DefaultMaxNesting
+	MaxLiteralsPerCommand   int   `toml:"max_literals_per_command"` // 0: DefaultMaxLiteralsPerCommand
+	ResponseMemory          int64 `toml:"response_memory"`          // 0: DefaultResponseMemory
+	ResponseMemoryPerUser   int64 `toml:"response_memory_per_user"` // 0: ResponseMemory / 4
 }
 
 // LMTP is the [lmtp] section. MaxMessageSize, RecipientDelimiter,

@@ -53,6 +53,8 @@ func TestDefaults(t *testing.T) {
 			// A quarter and a half of the two above.
 			MaxUnauthenticated:      500,
 			MaxUnauthenticatedPerIP: 10,
+			ResponseMemory:          512 << 20,
+			ResponseMemoryPerUser:   128 << 20,
 		},
 		LMTP: LMTP{
 			SocketMode:          "0660",
@@ -157,6 +159,8 @@ max_connections_per_ip = 2
 max_connections_per_user = 3
 max_nesting = 8
 max_literals_per_command = 1
+response_memory = 2097152
+response_memory_per_user = 1048576
 [lmtp]
 listen = ["127.0.0.1:24"]
 socket = "/run/cistern/lmtp"
@@ -214,6 +218,8 @@ exempt_networks = ["10.0.0.0/8", "2001:db8::1"]
 			// max_connections and max_connections_per_ip.
 			MaxUnauthenticated:      2,
 			MaxUnauthenticatedPerIP: 1,
+			ResponseMemory:          2 << 20,
+			ResponseMemoryPerUser:   1 << 20,
 		},
 		LMTP: LMTP{
 			Listen:              []string{"127.0.0.1:24"},
@@ -377,6 +383,10 @@ func TestValidate(t *testing.T) {
 		{"shallow max_nesting", func(c *Config) { c.IMAP.MaxNesting = 7 }, "imap.max_nesting", "outside"},
 		{"deep max_nesting", func(c *Config) { c.IMAP.MaxNesting = 1001 }, "imap.max_nesting", "outside"},
 		{"negative max_literals_per_command", func(c *Config) { c.IMAP.MaxLiteralsPerCommand = -1 }, "imap.max_literals_per_command", "outside"},
+		{"tiny response_memory", func(c *Config) { c.IMAP.ResponseMemory = 1000 }, "imap.response_memory", "outside"},
+		{"response_memory_per_user over response_memory", func(c *Config) {
+			c.IMAP.ResponseMemory, c.IMAP.ResponseMemoryPerUser = 8<<20, 16<<20
+		}, "imap.response_memory_per_user", "outside"},
 		{"negative lmtp max_connections", func(c *Config) { c.LMTP.MaxConnections = -1 }, "lmtp.max_connections", "outside"},
 		{"negative lmtp max_connections_per_ip", func(c *Config) { c.LMTP.MaxConnectionsPerIP = -1 }, "lmtp.max_connections_per_ip", "outside"},
 		{"throttle delay over max_delay", func(c *Config) { c.Throttle.Delay = 20 * time.Second }, "throttle.delay", "max_delay"},

@@ -48,6 +48,17 @@ const (
 	DefaultMaxLiteralsPerCommand = 1000
 	MaxMaxLiteralsPerCommand     = 100_000
 
+	// DefaultResponseMemory bounds the bytes of messages that all IMAP
+	// sessions hold in memory for FETCH and SEARCH together (imap's
+	// DefaultResponseMemory): four of the largest messages the default
+	// max_literal lets in, each counted at twice its size (file and CRLF
+	// copy). A user's sessions hold a quarter of it, so a user with many
+	// sessions fetching big bodies cannot take it all.
+	DefaultResponseMemory = 512 << 20
+	MinResponseMemory     = 1 << 20
+	MaxResponseMemory     = 1 << 40
+	MinResponseMemoryUser = 64 << 10
+
 	// DefaultLMTPMaxConnections is Dovecot's default process limit for
 	// its LMTP service; an MTA opens 20 per destination by default
 	// (Postfix's default_destination_concurrency_limit).
@@ -135,6 +146,12 @@ func (d *Config) limitsWithDefaults() {
 	d.unauthenticatedDefaults()
 	def(&d.IMAP.MaxNesting, DefaultMaxNesting)
 	def(&d.IMAP.MaxLiteralsPerCommand, DefaultMaxLiteralsPerCommand)
+	if d.IMAP.ResponseMemory == 0 {
+		d.IMAP.ResponseMemory = DefaultResponseMemory
+	}
+	if d.IMAP.ResponseMemoryPerUser == 0 {
+		d.IMAP.ResponseMemoryPerUser = d.IMAP.ResponseMemory / 4
+	}
 	def(&d.LMTP.MaxConnections, DefaultLMTPMaxConnections)
 	def(&d.LMTP.MaxConnectionsPerIP, DefaultLMTPMaxConnectionsPerIP)
 	t := &d.Throttle
@@ -179,6 +196,11 @@ func (d *Config) validateIMAPLimits(bad func(key, format string, args ...any)) {
 	}
 	between("imap.max_nesting", d.IMAP.MaxNesting, MinMaxNesting, MaxMaxNesting)
 	between("imap.max_literals_per_command", d.IMAP.MaxLiteralsPerCommand, 1, MaxMaxLiteralsPerCommand)
+	if n := d.IMAP.ResponseMemory; n < MinResponseMemory || n > MaxResponseMemory {
+		bad("imap.response_memory", "%d is outside %d..%d", n, int64(MinResponseMemory), int64(MaxResponseMemory))
+	} else if u := d.IMAP.ResponseMemoryPerUser; u < MinResponseMemoryUser || u > n {
+		bad("imap.response_memory_per_user", "%d is outside %d..%d (imap.response_memory)", u, int64(MinResponseMemoryUser), n)
+	}
 }
 
 // validateLMTPLimits checks the connection limits of [lmtp].

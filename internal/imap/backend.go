@@ -150,6 +150,16 @@ type Mailbox interface {
 	Close() error
 }
 
+// ReadSizer is implemented by a Mailbox that can tell, without reading
+// a message, how many bytes of memory Open holds for it (the file and
+// its CRLF copy), or, with structure, Structure (0 when the structure is
+// cached and the file is not read): what the engine takes from the
+// response memory budget (budget.go) before reading. Without it the
+// engine takes twice Stat's size.
+type ReadSizer interface {
+	ReadSize(ctx context.Context, uid uint32, structure bool) (int64, error)
+}
+
 // Mover is implemented by a Mailbox that moves messages itself (RFC
 // 6851 MOVE): each message is in exactly one of the two mailboxes at
 // every moment, and an error means that none was moved. expunged are the

@@ -64,6 +64,8 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 	}
 	var current flagSnapshot
 	issued := false
+	release := func() {}
+	defer func() { release() }()
 	for _, u := range uids {
 		seq := s.view.Seq(u)
 		if seq == 0 {
@@ -73,6 +75,23 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 		var raw []byte
 		var msg *message.Message
 		var st *message.Structure
+		// The bytes read are taken from the response memory budget
+		// until this message's response is written (budget.go); the
+		// deferred call gives them back on a panic too.
+		release = func() {}
+		if needBody || needStruct {
+			n, err := c.readCost(u, !needBody)
+			if errors.Is(err, ErrNoSuchMessageErr) {
+				issued = true
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if release, err = c.reserve(n); err != nil {
+				return err
+			}
+		}
 		switch {
 		case needBody:
 			raw, info, err = s.mb.Open(c.ctx, u)
@@ -82,10 +101,12 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 			info, err = s.mb.Stat(c.ctx, u)
 		}
 		if errors.Is(err, ErrNoSuchMessageErr) {
+			release()
 			issued = true
 			continue
 		}
 		if err != nil {
+			release()
 			return err
 		}
 		if f, ok := flags[u]; ok {
@@ -98,6 +119,7 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 			if !ok {
 				// Expunged by someone else meanwhile: "FLAGS ()" would
 				// tell the client its flags were cleared.
+				release()
 				issued = true
 				continue
 			}
@@ -119,6 +141,7 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 		for _, it := range items {
 			sep()
 			if err := c.fetchItem(it, u, info, msg, st); err != nil {
+				release()
 				return err
 			}
 			wroteUID = wroteUID || it.Name == "UID"
@@ -133,6 +156,9 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 			fmt.Fprintf(c.bw, "UID %d", u)
 		}
 		c.bw.WriteString(")\r\n")
+		// What is still buffered is at most the writer's size.
+		raw, msg, st = nil, nil, nil
+		release()
 		if c.bw.Buffered() > 64<<10 {
 			if err := c.flush(); err != nil {
 				return errWrap(err)

@@ -92,6 +92,8 @@ func (s *Server) initMetrics() {
 	}
 	r.GaugeFunc("cistern_imap_sessions", "IMAP connections open now.",
 		func() float64 { return float64(s.open.all.Count("")) })
+	r.GaugeFunc("cistern_imap_response_memory_bytes", "Bytes of messages IMAP sessions hold now for their responses, of imap.response_memory (FETCH and SEARCH).",
+		func() float64 { return float64(s.budget().inUse()) })
 	r.CounterFunc("cistern_imap_connections_refused_total", "IMAP connections refused over imap.max_connections or imap.max_connections_per_ip.",
 		func() float64 { return float64(s.RefusedConnections.Load()) })
 	r.GaugeFunc("cistern_imap_unauthenticated", "IMAP connections open now that have not logged in.",

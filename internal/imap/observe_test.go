@@ -353,6 +353,7 @@ func TestCommandMetrics(t *testing.T) {
 	}
 	for name, want := range map[string]float64{
 		"cistern_imap_sessions":                   1,
+		"cistern_imap_response_memory_bytes":      0,
 		"cistern_imap_connections_accepted_total": 1,
 		"cistern_imap_connections_refused_total":  0,
 		"cistern_imap_logins_refused_total":       0,

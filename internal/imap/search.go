@@ -76,6 +76,7 @@ func (c *conn) searchHits(cmd *wire.SearchCommand, uid bool) ([]uint32, error) {
 	}
 	s := c.sel
 	ev := &evaluator{c: c, flags: currentFlags(s.mb)}
+	defer ev.done()
 	var hits []uint32
 	for i, u := range s.view.UIDs() {
 		ev.reset(uint32(i+1), u)
@@ -185,10 +186,22 @@ type evaluator struct {
 	seq, uid uint32
 	info     *MessageInfo
 	msg      *message.Message
+	release  func() // gives msg's bytes back to the budget; nil without msg
 }
 
 func (ev *evaluator) reset(seq, uid uint32) {
+	ev.done()
 	ev.seq, ev.uid, ev.info, ev.msg = seq, uid, nil, nil
+}
+
+// done drops the message read for the current one and gives its bytes
+// back to the response memory budget.
+func (ev *evaluator) done() {
+	ev.msg = nil
+	if ev.release != nil {
+		ev.release()
+		ev.release = nil
+	}
 }
 
 func (ev *evaluator) stat() (*MessageInfo, error) {
@@ -204,10 +217,20 @@ func (ev *evaluator) stat() (*MessageInfo, error) {
 
 func (ev *evaluator) message() (*message.Message, error) {
 	if ev.msg == nil {
-		raw, _, err := ev.c.sel.mb.Open(ev.c.ctx, ev.uid)
+		n, err := ev.c.readCost(ev.uid, false)
 		if err != nil {
 			return nil, err
 		}
+		release, err := ev.c.reserve(n)
+		if err != nil {
+			return nil, err
+		}
+		raw, _, err := ev.c.sel.mb.Open(ev.c.ctx, ev.uid)
+		if err != nil {
+			release()
+			return nil, err
+		}
+		ev.release = release
 		ev.msg = message.Parse(raw)
 	}
 	return ev.msg, nil

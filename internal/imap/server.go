@@ -123,6 +123,13 @@ type Server struct {
 	// takes the metrics of one Server.
 	Metrics *metrics.Registry
 
+	// ResponseMemory bounds the bytes of messages that all sessions
+	// together hold in memory for their responses, and
+	// ResponseMemoryPerUser what one user's sessions hold (budget.go);
+	// 0 means DefaultResponseMemory and a quarter of ResponseMemory.
+	ResponseMemory        int64
+	ResponseMemoryPerUser int64
+
 	// Panics counts sessions that panicked and were closed.
 	Panics atomic.Int64
 	// RefusedConnections counts connections refused over MaxConnections
@@ -140,7 +147,10 @@ type Server struct {
 	pre     preLogin   // see prelogin.go
 	waits   waits      // see limits.go
 	metOnce sync.Once
-	met     *serverMetrics // set by metOnce; nil without Metrics
+	// budgetOnce makes mem, the response memory budget (budget.go).
+	budgetOnce sync.Once
+	mem        *memBudget
+	met        *serverMetrics // set by metOnce; nil without Metrics
 
 	mu        sync.Mutex // guards the fields below
 	listeners map[net.Listener]bool

@@ -82,10 +82,20 @@
 // Addresses are parsed just as leniently (see ParseAddressList), and Date:
 // fields too (see ParseDate).
 //
+// What one message's envelope and part tree can hold is capped whatever
+// the message (limits.go: MaxFieldAddresses, MaxAddresses,
+// MaxStringBytes, MaxMessageParams, MaxStructureBytes): beyond a limit,
+// address lists are cut, strings are cut at a UTF-8 boundary, and
+// Structure.Limited records the limit, so that parsing costs memory
+// linear in the header with a small factor and ENVELOPE/BODYSTRUCTURE
+// stay below MaxEncodedStructure.
+//
 // # Structure cache
 //
 // MarshalStructure encodes the envelope and part tree (Structure) for the
 // server's index, so that ENVELOPE and BODYSTRUCTURE do not need the file.
 // The first byte is StructureVersion; UnmarshalStructure rejects any other
-// with ErrStructureVersion, and the caller parses the message again.
+// with ErrStructureVersion, and the caller parses the message again. The
+// second is the Limit bits. A cached structure beyond what Parse keeps
+// to is ErrCorruptStructure.
 package message

@@ -47,10 +47,13 @@ func (p *Part) Envelope() Envelope {
 	if t.raw == nil {
 		return Envelope{}
 	}
-	return parseEnvelope(t.raw, int(t.HeaderStart), int(t.HeaderEnd))
+	var l limiter
+	return parseEnvelope(t.raw, int(t.HeaderStart), int(t.HeaderEnd), &l)
 }
 
-func parseEnvelope(raw []byte, start, end int) Envelope {
+// parseEnvelope reads the envelope of the header raw[start:end], its
+// strings and addresses charged to l.
+func parseEnvelope(raw []byte, start, end int, l *limiter) Envelope {
 	var e Envelope
 	// Which fields have been seen: the first of each name counts.
 	const (
@@ -115,28 +118,27 @@ func parseEnvelope(raw []byte, start, end int) Envelope {
 			continue
 		}
 		seen |= bit
-		v := unfold(f.value)
 		switch bit {
 		case fDate:
-			e.Date = v
+			e.Date = unfoldCut(f.value, l)
 		case fSubject:
-			e.Subject = v
+			e.Subject = unfoldCut(f.value, l)
 		case fFrom:
-			e.From = ParseAddressList(v)
+			e.From = parseAddressList(unfold(f.value), l)
 		case fSender:
-			e.Sender = ParseAddressList(v)
+			e.Sender = parseAddressList(unfold(f.value), l)
 		case fReplyTo:
-			e.ReplyTo = ParseAddressList(v)
+			e.ReplyTo = parseAddressList(unfold(f.value), l)
 		case fTo:
-			e.To = ParseAddressList(v)
+			e.To = parseAddressList(unfold(f.value), l)
 		case fCc:
-			e.Cc = ParseAddressList(v)
+			e.Cc = parseAddressList(unfold(f.value), l)
 		case fBcc:
-			e.Bcc = ParseAddressList(v)
+			e.Bcc = parseAddressList(unfold(f.value), l)
 		case fInReplyTo:
-			e.InReplyTo = v
+			e.InReplyTo = unfoldCut(f.value, l)
 		case fMessageID:
-			e.MessageID = v
+			e.MessageID = unfoldCut(f.value, l)
 		}
 	}
 	if len(e.Sender) == 0 {
@@ -155,17 +157,27 @@ type addrToken struct {
 	space bool   // white space or a comment came before it
 }
 
-// tokenizeAddresses splits an address header into tokens (RFC 5322 §3.2).
-// Unterminated quoted strings, comments and domain literals run to the end.
-func tokenizeAddresses(s string) []addrToken {
-	toks := make([]addrToken, 0, 8)
-	space := false
-	for i := 0; i < len(s); {
+// addrLexer walks an address header token by token (RFC 5322 §3.2),
+// so that a field of millions of addresses is never held as tokens.
+// Unterminated quoted strings, comments and domain literals run to the
+// end. A quoted string keeps at most MaxStringBytes+4 bytes of its text.
+type addrLexer struct {
+	s     string
+	i     int
+	space bool
+}
+
+// next returns the next token; false at the end of the field.
+func (x *addrLexer) next() (addrToken, bool) {
+	s := x.s
+	for x.i < len(s) {
+		i := x.i
 		c := s[i]
+		space := x.space
 		switch c {
 		case ' ', '\t', '\r', '\n':
-			space = true
-			i++
+			x.space = true
+			x.i++
 			continue
 		case '"':
 			j := i + 1
@@ -174,11 +186,13 @@ func tokenizeAddresses(s string) []addrToken {
 				if s[j] == '\\' && j+1 < len(s) {
 					j++
 				}
-				b = append(b, s[j])
+				if len(b) < MaxStringBytes+4 {
+					b = append(b, s[j])
+				}
 				j++
 			}
-			toks = append(toks, addrToken{kind: 'q', text: string(b), space: space})
-			i = j + 1
+			x.i, x.space = j+1, false
+			return addrToken{kind: 'q', text: string(b), space: space}, true
 		case '(':
 			depth, j := 0, i
 			for j < len(s) {
@@ -197,94 +211,148 @@ func tokenizeAddresses(s string) []addrToken {
 				j++
 			}
 			text := s[i+1 : min(j, len(s))]
-			toks = append(toks, addrToken{kind: 'c', text: strings.TrimSpace(text), space: space})
-			i = j + 1
-			space = true
-			continue
+			x.i, x.space = j+1, true
+			return addrToken{kind: 'c', text: strings.TrimSpace(text), space: space}, true
 		case '[':
 			j := strings.IndexByte(s[i:], ']')
 			if j < 0 {
 				j = len(s) - i - 1
 			}
-			toks = append(toks, addrToken{kind: 'd', text: s[i : i+j+1], space: space})
-			i += j + 1
+			x.i, x.space = i+j+1, false
+			return addrToken{kind: 'd', text: s[i : i+j+1], space: space}, true
 		case ')':
 			// A stray close parenthesis: skip it.
-			i++
+			x.i++
 			continue
 		case '<', '>', '@', ',', ';', ':':
-			toks = append(toks, addrToken{kind: c, text: s[i : i+1], space: space})
-			i++
+			x.i, x.space = i+1, false
+			return addrToken{kind: c, text: s[i : i+1], space: space}, true
 		default:
 			j := i
 			for j < len(s) && !strings.ContainsRune(" \t\r\n\"()[<>@,;:", rune(s[j])) {
 				j++
 			}
-			toks = append(toks, addrToken{kind: 'a', text: s[i:j], space: space})
-			i = j
+			x.i, x.space = j, false
+			return addrToken{kind: 'a', text: s[i:j], space: space}, true
 		}
-		space = false
 	}
-	return toks
+	return addrToken{}, false
 }
 
 // ParseAddressList parses an address list (RFC 5322 §3.4) leniently into
 // IMAP address structures. It never fails; what is not an address is
 // skipped. ';' outside a group separates like ','. A group that is not
 // closed is closed at the end. An address without a display name takes
-// its last comment as the name ("a@b (Name)").
+// its last comment as the name ("a@b (Name)"). It returns at most
+// MaxFieldAddresses addresses (a group cut short is closed) with strings
+// of at most MaxStringBytes, and reads the field only as far as it needs.
 func ParseAddressList(s string) []Address {
-	toks := tokenizeAddresses(s)
+	var l limiter
+	return parseAddressList(s, &l)
+}
+
+// parseAddressList is ParseAddressList charging the message's account:
+// it stops at MaxFieldAddresses, at MaxAddresses for the whole account,
+// and when the account's strings are full.
+func parseAddressList(s string, l *limiter) []Address {
 	var out []Address
+	x := addrLexer{s: s}
+	var seg []addrToken // the tokens of the address being read
 	inGroup := false
-	for i := 0; i < len(toks); {
-		switch toks[i].kind {
-		case ',':
-			i++
+	// special: seg has a '<' or '@' (a ':' then is no group start);
+	// angle: inside <...>, where ',' and ';' do not separate.
+	special, angle := false, false
+	room := func() bool {
+		switch {
+		case len(out) >= MaxFieldAddresses:
+			l.hit |= LimitFieldAddresses
+		case l.addrs >= MaxAddresses:
+			l.hit |= LimitAddresses
+		case l.full():
+			l.hit |= LimitStructureBytes
+		default:
+			return true
+		}
+		return false
+	}
+	add := func(a Address) {
+		a.Name, a.Route, a.Mailbox, a.Host = l.str(a.Name), l.str(a.Route), l.str(a.Mailbox), l.str(a.Host)
+		out = append(out, a)
+		l.addrs++
+	}
+	// end ends the address in seg; false when no more fit.
+	end := func() bool {
+		if len(seg) > 0 {
+			if a, ok := parseMailbox(seg); ok {
+				if !room() {
+					return false
+				}
+				add(a)
+			}
+		}
+		seg, special, angle = seg[:0], false, false
+		return true
+	}
+	full := false
+	for t, ok := x.next(); ok && !full; t, ok = x.next() {
+		switch {
+		case len(seg) == 0 && t.kind == ',':
 			continue
-		case ';':
+		case len(seg) == 0 && t.kind == ';':
 			if inGroup {
-				out = append(out, Address{GroupEnd: true})
+				if !room() {
+					full = true
+					continue
+				}
+				add(Address{GroupEnd: true})
 				inGroup = false
 			}
-			i++
 			continue
-		}
-		// A ':' before any '<', '@', ',', ';' starts a group.
-		j := i
-		for j < len(toks) && !strings.ContainsRune("<@,;:", rune(toks[j].kind)) {
-			j++
-		}
-		if j < len(toks) && toks[j].kind == ':' {
+		case t.kind == ':' && !special:
+			// A ':' before any '<', '@', ',', ';' starts a group.
 			if !inGroup {
-				out = append(out, Address{Mailbox: phrase(toks[i:j])})
-				out[len(out)-1].GroupStart = true
+				if !room() {
+					full = true
+					continue
+				}
+				add(Address{Mailbox: phrase(seg), GroupStart: true})
 				inGroup = true
 			}
-			i = j + 1
+			seg, special, angle = seg[:0], false, false
 			continue
-		}
-		// One address: up to ',' or ';' outside angle brackets.
-		j = i
-		angle := false
-		for j < len(toks) {
-			k := toks[j].kind
-			if k == '<' {
-				angle = true
-			} else if k == '>' {
-				angle = false
-			} else if !angle && (k == ',' || k == ';') {
-				break
+		case !angle && (t.kind == ',' || t.kind == ';'):
+			if !end() {
+				full = true
+				continue
 			}
-			j++
+			if t.kind == ';' && inGroup {
+				if !room() {
+					full = true
+					continue
+				}
+				add(Address{GroupEnd: true})
+				inGroup = false
+			}
+			continue
+		case t.kind == '<':
+			angle, special = true, true
+		case t.kind == '>':
+			angle = false
+		case t.kind == '@':
+			special = true
 		}
-		if a, ok := parseMailbox(toks[i:j]); ok {
-			out = append(out, a)
+		if len(seg) < maxAddressTokens {
+			seg = append(seg, t)
 		}
-		i = j
+	}
+	if !full {
+		end()
 	}
 	if inGroup {
+		// Closed even beyond the limits: one entry more keeps the
+		// group well formed.
 		out = append(out, Address{GroupEnd: true})
+		l.addrs++
 	}
 	return out
 }

@@ -1,6 +1,9 @@
 package message
 
-import "bytes"
+import (
+	"bytes"
+	"strings"
+)
 
 // A headerField is one field of a header block, located in the raw message.
 type headerField struct {
@@ -145,19 +148,41 @@ func equalFoldASCII(b []byte, s string) bool {
 }
 
 // unfold returns a field value with its folding line endings removed
-// (RFC 5322 §2.2.3) and surrounding white space trimmed.
+// (RFC 5322 §2.2.3) and surrounding white space trimmed. It copies the
+// value once.
 func unfold(v []byte) string {
 	v = trimWSP(v)
 	if bytes.IndexByte(v, '\n') < 0 && bytes.IndexByte(v, '\r') < 0 {
 		return string(v)
 	}
-	out := make([]byte, 0, len(v))
-	for _, b := range v {
-		if b != '\r' && b != '\n' {
-			out = append(out, b)
+	var b strings.Builder
+	b.Grow(len(v))
+	for len(v) > 0 {
+		i := bytes.IndexAny(v, "\r\n")
+		if i < 0 {
+			b.Write(v)
+			break
 		}
+		b.Write(v[:i])
+		v = v[i+1:]
 	}
-	return string(out)
+	return b.String()
+}
+
+// unfoldBytes is unfold returning a new byte slice.
+func unfoldBytes(v []byte) []byte {
+	v = trimWSP(v)
+	out := make([]byte, 0, len(v))
+	for len(v) > 0 {
+		i := bytes.IndexAny(v, "\r\n")
+		if i < 0 {
+			out = append(out, v...)
+			break
+		}
+		out = append(out, v[:i]...)
+		v = v[i+1:]
+	}
+	return out
 }
 
 func isWSP(b byte) bool { return b == ' ' || b == '\t' || b == '\r' || b == '\n' }

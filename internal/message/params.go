@@ -354,11 +354,12 @@ func parseDisposition(v string) (disp string, params []Param) {
 	return lowerASCII(disp), m.params()
 }
 
-// parseLanguage splits a Content-Language value (RFC 3282) into its tags.
+// parseLanguage splits a Content-Language value (RFC 3282) into its tags,
+// at most maxParams of them.
 func parseLanguage(v string) []string {
 	m := mimeScanner{s: v}
 	var tags []string
-	for m.i < len(m.s) {
+	for m.i < len(m.s) && len(tags) < maxParams {
 		m.skipCFWS()
 		start := m.i
 		for m.i < len(m.s) && m.s[m.i] != ',' && m.s[m.i] != '(' && !isWSP(m.s[m.i]) {

@@ -40,6 +40,7 @@ var (
 type Message struct {
 	raw  []byte
 	root *Part
+	lim  limiter // what the part tree holds; Structure adds the envelopes
 }
 
 // Part is one MIME entity (RFC 2045 §2.4): the whole message, a body part
@@ -132,12 +133,13 @@ func (m *Message) Envelope() Envelope { return m.root.Envelope() }
 func Parse(raw []byte) *Message {
 	p := parser{raw: raw}
 	root := p.part(0, len(raw), 0, false, true)
-	return &Message{raw: raw, root: root}
+	return &Message{raw: raw, root: root, lim: p.lim}
 }
 
 type parser struct {
 	raw   []byte
 	parts int
+	lim   limiter
 }
 
 // part parses the entity raw[start:end]. digest selects the multipart/digest
@@ -148,6 +150,7 @@ func (p *parser) part(start, end, depth int, digest, messageRoot bool) *Part {
 	p.parts++
 	raw := p.raw
 	part := &Part{raw: raw, HeaderStart: int64(start)}
+	l := &p.lim
 
 	var ctype, cte []byte
 	var haveType, haveCTE, haveID, haveDesc, haveMD5, haveDisp, haveLang, haveLoc bool
@@ -174,30 +177,31 @@ func (p *parser) part(start, end, depth int, digest, messageRoot bool) *Part {
 				}
 			case equalFoldASCII(rest, "id"):
 				if !haveID {
-					part.ID, haveID = unfold(f.value), true
+					part.ID, haveID = unfoldCut(f.value, l), true
 				}
 			case equalFoldASCII(rest, "description"):
 				if !haveDesc {
-					part.Description, haveDesc = unfold(f.value), true
+					part.Description, haveDesc = unfoldCut(f.value, l), true
 				}
 			case equalFoldASCII(rest, "md5"):
 				if !haveMD5 {
-					part.MD5, haveMD5 = unfold(f.value), true
+					part.MD5, haveMD5 = unfoldCut(f.value, l), true
 				}
 			case equalFoldASCII(rest, "disposition"):
 				if !haveDisp {
 					haveDisp = true
-					part.Disposition, part.DispositionParams = parseDisposition(unfold(f.value))
+					d, ps := parseDisposition(unfold(f.value))
+					part.Disposition, part.DispositionParams = l.str(d), l.paramList(ps)
 				}
 			case equalFoldASCII(rest, "language"):
 				if !haveLang {
 					haveLang = true
-					part.Language = parseLanguage(unfold(f.value))
+					part.Language = l.languages(parseLanguage(unfold(f.value)))
 				}
 			case equalFoldASCII(rest, "location"):
 				if !haveLoc {
 					haveLoc = true
-					part.Location = removeWSP(unfold(f.value))
+					part.Location = l.str(removeWSP(unfold(f.value)))
 				}
 			}
 		}
@@ -212,8 +216,15 @@ func (p *parser) part(start, end, depth int, digest, messageRoot bool) *Part {
 	part.CRLFSize = part.Size + int64(nl-bytes.Count(body, []byte("\r\n")))
 
 	ok := false
+	boundary := ""
 	if haveType {
-		part.Type, part.Subtype, part.Params, ok = parseContentType(unfold(ctype))
+		var ps []Param
+		part.Type, part.Subtype, ps, ok = parseContentType(unfold(ctype))
+		part.Type, part.Subtype = l.token(part.Type), l.token(part.Subtype)
+		// The boundary splits the body even when the parameter itself is
+		// beyond the limits.
+		boundary = ParamValue(ps, "boundary")
+		part.Params = l.paramList(ps)
 	}
 	if !ok {
 		if digest {
@@ -226,17 +237,18 @@ func (p *parser) part(start, end, depth int, digest, messageRoot bool) *Part {
 	part.Encoding = "7bit"
 	if haveCTE {
 		if e := firstToken(unfold(cte)); e != "" {
-			part.Encoding = e
+			part.Encoding = l.token(e)
 		}
 	}
 
 	switch part.Type {
 	case "multipart":
 		if depth >= MaxDepth || p.parts >= MaxParts {
+			l.hit |= LimitParts
 			part.Type, part.Subtype = "application", "octet-stream"
 			break
 		}
-		p.children(part, depth+1, part.Subtype == "digest")
+		p.children(part, boundary, depth+1, part.Subtype == "digest")
 	case "message":
 		if part.Subtype != "rfc822" && part.Subtype != "global" {
 			break
@@ -246,6 +258,9 @@ func (p *parser) part(start, end, depth int, digest, messageRoot bool) *Part {
 		// has no offsets in the raw bytes; nor is one past the limits
 		// parsed.
 		if depth >= MaxDepth || p.parts >= MaxParts || !identityCTE(part.Encoding) {
+			if identityCTE(part.Encoding) {
+				l.hit |= LimitParts
+			}
 			part.Type, part.Subtype = "application", "octet-stream"
 			break
 		}
@@ -274,10 +289,9 @@ func identityCTE(enc string) bool {
 // runs to the end of the body. Without any delimiter (or without a boundary
 // parameter) the whole body becomes one part with an empty header, so that
 // its content stays reachable as part 1.
-func (p *parser) children(part *Part, depth int, digest bool) {
+func (p *parser) children(part *Part, boundary string, depth int, digest bool) {
 	raw := p.raw
 	bs, be := int(part.BodyStart), int(part.BodyEnd)
-	boundary := part.Param("boundary")
 	d := -1
 	var delim []byte
 	if boundary != "" {
@@ -308,7 +322,11 @@ func (p *parser) children(part *Part, depth int, digest bool) {
 			}
 		}
 		part.Children = append(part.Children, p.part(start, end, depth, digest, false))
-		if next < 0 || p.parts >= MaxParts {
+		if next < 0 {
+			break
+		}
+		if p.parts >= MaxParts {
+			p.lim.hit |= LimitParts
 			break
 		}
 		d = next

@@ -97,7 +97,7 @@ func (m *Message) HeaderValues(field string) []string {
 
 // decodeValue makes a raw field value searchable text.
 func decodeValue(v []byte) string {
-	return decodeWords(string(asUTF8([]byte(unfold(v)))))
+	return decodeWords(string(asUTF8(unfoldBytes(v))))
 }
 
 // isAddressField reports the fields whose values are address lists.
@@ -161,11 +161,15 @@ func headerContains(raw []byte, p *Part, field string, mt matcher) bool {
 		if len(f.name) != len(field) || !strings.EqualFold(string(f.name), field) {
 			continue
 		}
-		if mt.match([]byte(decodeValue(f.value))) {
+		// One copy of the value serves both matches: a field of
+		// millions of addresses costs its size a small number of times,
+		// and its addresses are walked only up to MaxFieldAddresses.
+		v := string(asUTF8(unfoldBytes(f.value)))
+		if mt.match([]byte(decodeWords(v))) {
 			return true
 		}
 		if isAddressField(f.name) {
-			for _, a := range ParseAddressList(string(asUTF8([]byte(unfold(f.value))))) {
+			for _, a := range ParseAddressList(v) {
 				if mt.match([]byte(DisplayAddress(a))) {
 					return true
 				}

@@ -8,7 +8,7 @@ import (
 // StructureVersion is the first byte of MarshalStructure's output. It
 // changes whenever the format or what Parse computes changes, so that
 // cached structures from an older Cistern are rebuilt, not misread.
-const StructureVersion = 1
+const StructureVersion = 2
 
 var (
 	// ErrStructureVersion: the cached structure was written by another
@@ -22,37 +22,45 @@ var (
 // message: the message size, its envelope and its part tree. In its parts,
 // Header and Body return nil, and Envelope works for the root and for
 // message/rfc822 parts.
+//
+// A Structure holds at most what the limits allow (MaxAddresses,
+// MaxStructureBytes...: see limits.go), whatever the message; Limited
+// says which limits cut it.
 type Structure struct {
 	Size     int64
 	Envelope Envelope
 	Root     *Part
+	Limited  Limit
 }
 
 // Structure returns the message's structure, detached from the raw bytes.
+// Its envelopes (the root's and every embedded message's) share one
+// account of addresses and bytes with the part tree.
 func (m *Message) Structure() *Structure {
-	root := detachRoot(m.root)
-	return &Structure{Size: m.Size(), Envelope: *root.env, Root: root}
+	l := m.lim
+	root := detachRoot(m.root, &l)
+	return &Structure{Size: m.Size(), Envelope: *root.env, Root: root, Limited: l.hit}
 }
 
 // detach copies the part tree without the raw bytes.
-func detach(p *Part) *Part {
+func detach(p *Part, l *limiter) *Part {
 	c := *p
 	c.raw = nil
 	c.Children = nil
 	for _, ch := range p.Children {
-		c.Children = append(c.Children, detach(ch))
+		c.Children = append(c.Children, detach(ch, l))
 	}
 	if p.Embedded != nil {
-		c.Embedded = detachRoot(p.Embedded)
+		c.Embedded = detachRoot(p.Embedded, l)
 	}
 	return &c
 }
 
 // detachRoot detaches a message root (the top part or an Embedded part)
 // and records its envelope, which a detached part cannot compute.
-func detachRoot(p *Part) *Part {
-	c := detach(p)
-	env := p.Envelope()
+func detachRoot(p *Part, l *limiter) *Part {
+	env := parseEnvelope(p.raw, int(p.HeaderStart), int(p.HeaderEnd), l)
+	c := detach(p, l)
 	c.env = &env
 	return c
 }
@@ -67,23 +75,27 @@ func (m *Message) MarshalStructure() []byte {
 // Marshal encodes s in the MarshalStructure format.
 func (s *Structure) Marshal() []byte {
 	b := make([]byte, 0, 256)
-	b = append(b, StructureVersion)
+	b = append(b, StructureVersion, byte(s.Limited))
 	b = binary.AppendUvarint(b, uint64(s.Size))
 	b = appendEnvelope(b, &s.Envelope)
 	return appendPart(b, s.Root)
 }
 
 // UnmarshalStructure decodes the output of MarshalStructure. Errors:
-// ErrStructureVersion, ErrCorruptStructure.
+// ErrStructureVersion, ErrCorruptStructure. A structure beyond the limits
+// that Parse keeps to (more addresses, parameters, parts or string bytes;
+// a longer string) is corrupt: a damaged or forged cache entry costs no
+// more than a parse.
 func UnmarshalStructure(data []byte) (*Structure, error) {
-	if len(data) == 0 {
+	if len(data) < 2 {
 		return nil, ErrCorruptStructure
 	}
 	if data[0] != StructureVersion {
 		return nil, ErrStructureVersion
 	}
-	d := decoder{b: data[1:]}
-	s := &Structure{Size: int64(d.uvarint())}
+	d := decoder{b: data[2:]}
+	s := &Structure{Limited: Limit(data[1])}
+	s.Size = int64(d.uvarint())
 	s.Envelope = d.envelope()
 	s.Root = d.part(0)
 	if d.err != nil || len(d.b) != 0 {
@@ -179,11 +191,27 @@ func appendPart(b []byte, p *Part) []byte {
 }
 
 // decoder reads the MarshalStructure format; the first error sticks and
-// every later read returns zero values.
+// every later read returns zero values. It holds the decoded structure
+// to the limits of Parse.
 type decoder struct {
 	b   []byte
 	err error
+	// What has been decoded so far: addresses, parameters, string
+	// bytes, parts.
+	nAddrs, nParams, nBytes, nParts int
 }
+
+// What a Structure from Parse can hold at most, counted as the decoder
+// counts: Sender and Reply-To written out even when they are From (so
+// addresses and their bytes up to three times), a group end closing each
+// cut list, the MIME tokens (type, subtype, encoding) and the default
+// charset parameter of every part outside MaxStructureBytes.
+const (
+	maxCachedParts     = MaxParts + 2
+	maxCachedAddresses = 3*MaxAddresses + 6*maxCachedParts
+	maxCachedParams    = MaxMessageParams + maxCachedParts
+	maxCachedBytes     = 3*MaxStructureBytes + maxCachedParts*(3*MaxTokenBytes+16)
+)
 
 func (d *decoder) fail() {
 	if d.err == nil {
@@ -225,10 +253,11 @@ func (d *decoder) count(min int) int {
 
 func (d *decoder) string() string {
 	n := d.uvarint()
-	if n > uint64(len(d.b)) {
+	if n > uint64(len(d.b)) || n > MaxStringBytes || d.nBytes+int(n) > maxCachedBytes {
 		d.fail()
 		return ""
 	}
+	d.nBytes += int(n)
 	s := string(d.b[:n])
 	d.b = d.b[n:]
 	return s
@@ -249,6 +278,12 @@ func (d *decoder) addresses() []Address {
 	if n == 0 {
 		return nil
 	}
+	// One group end beyond the limit closes a cut group.
+	if n > MaxFieldAddresses+1 || d.nAddrs+n > maxCachedAddresses {
+		d.fail()
+		return nil
+	}
+	d.nAddrs += n
 	as := make([]Address, n)
 	for i := range as {
 		as[i] = Address{Name: d.string(), Route: d.string(), Mailbox: d.string(), Host: d.string()}
@@ -281,6 +316,11 @@ func (d *decoder) params() []Param {
 	if n == 0 {
 		return nil
 	}
+	if d.nParams+n > maxCachedParams {
+		d.fail()
+		return nil
+	}
+	d.nParams += n
 	ps := make([]Param, n)
 	for i := range ps {
 		ps[i] = Param{Name: d.string(), Value: d.string()}
@@ -293,7 +333,8 @@ func (d *decoder) params() []Param {
 const maxStructureDepth = 2*MaxDepth + 2
 
 func (d *decoder) part(depth int) *Part {
-	if depth > maxStructureDepth {
+	d.nParts++
+	if depth > maxStructureDepth || d.nParts > maxCachedParts {
 		d.fail()
 	}
 	p := &Part{}

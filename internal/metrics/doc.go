@@ -53,6 +53,7 @@
 //	imap_login_timeouts_total               counter                      closed for not logging in within imap.login_timeout
 //	imap_commands_total                     counter    command, outcome  IMAP commands; outcome ok, no, bad, error (see below)
 //	imap_command_duration_seconds           histogram  command           tag to flushed tagged response; buckets .0005 … 10 s
+//	imap_response_memory_bytes              gauge                        message bytes FETCH and SEARCH hold now, of imap.response_memory
 //	lmtp_sessions                           gauge                        LMTP connections open now
 //	lmtp_connections_accepted_total         counter                      LMTP connections taken into service
 //	lmtp_connections_refused_total          counter                      refused over lmtp.max_connections(_per_ip)

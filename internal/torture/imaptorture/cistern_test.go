@@ -161,3 +161,33 @@ func TestCistern(t *testing.T) {
 		t.Errorf("errors: %v", res.Errors)
 	}
 }
+
+// TestCisternHostile: the hostile actor's messages against Cistern,
+// while sessions, LMTP and foreign writers work: every FETCH of their
+// ENVELOPE and BODYSTRUCTURE within the caps, and no other violation.
+func TestCisternHostile(t *testing.T) {
+	c := startCistern(t)
+	res, err := Run(context.Background(), Config{
+		IMAP: c.imapAddr, User: testUser, Password: testPassword,
+		LMTP: c.lmtpAddr, Maildir: c.maildir,
+		Sessions: 2, Duration: 3 * time.Second, Messages: 20, Timeout: 20 * time.Second, Seed: 8,
+		Hostile: 3,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sb strings.Builder
+	res.WriteSummary(&sb)
+	t.Log("\n" + sb.String())
+	for _, op := range []string{"hostile APPEND", "hostile FETCH ENVELOPE", "hostile FETCH BODYSTRUCTURE", "hostile EXPUNGE", "FETCH ENVELOPE"} {
+		if s := res.Op(op); s.OK == 0 {
+			t.Errorf("no %s succeeded: %+v", op, s)
+		}
+	}
+	if res.Total != 0 {
+		t.Errorf("%d violations against Cistern", res.Total)
+	}
+	if len(res.Errors) != 0 {
+		t.Errorf("errors: %v", res.Errors)
+	}
+}

@@ -33,13 +33,17 @@
 //	pre-login (N)      connections that never log in: idle, or a     each connect; a login probe
 //	                   LOGIN line a byte a second; reopened when     every 250 ms: no greeting, BYE,
 //	                   closed; from 127.77.x.y for a 127/8 server    or no OK is login_starved
+//	hostile            APPEND to Aux-hostile messages built to make  every FETCH's response size,
+//	                   ENVELOPE and BODYSTRUCTURE huge, FETCH both,  addresses and parameters
+//	                   expunge all but the last few (hostile.go)
 //
 // The foreign writers run only with Config.Maildir, the mailbox's
 // directory on this machine, and take no lock, as mutt and procmail do;
 // the foreign folder actor works in the Maildir++ root that holds it
 // (Maildir itself for INBOX) and never renames or removes the mailbox
 // under test. The lifecycle actors run when their rates
-// (Config.AuxLifecycle, FolderLifecycle, ForeignFolders, ForeignLinks) are above 0;
+// (Config.AuxLifecycle, FolderLifecycle, ForeignFolders, ForeignLinks) are above 0,
+// and so does the hostile actor (Config.Hostile);
 // each IMAP one has two connections: one that creates, deletes, renames
 // and appends and never selects, and one that selects the mailboxes and
 // so is there when they are deleted or renamed.
@@ -187,6 +191,13 @@
 //	login_starved           with the pre-login actor: a login of the
 //	                        torture's own got no greeting, a BYE for one, or
 //	                        no OK (a server whose slots strangers fill)
+//	oversized_response      with Config.Hostile: a FETCH ENVELOPE or
+//	                        BODYSTRUCTURE of a message built to be huge
+//	                        (hostile.go) answered with more addresses or
+//	                        parameters than Cistern's documented caps
+//	                        (internal/message/limits.go), a response over
+//	                        message.MaxEncodedStructure or past the
+//	                        reader's bounds, or a NO or BAD
 //
 // The causes are read generously (a \Deleted mark counts even if it was
 // removed again before the EXPUNGE), so that a race between actors is

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	msglimits "github.com/cistern-mail/cistern/internal/message"
 )
 
 // lie is the one way a fakeServer misbehaves.
@@ -42,6 +44,7 @@ const (
 	lieStall                  // a command that never gets an answer
 	lieFlood                  // untagged responses without end, never the tagged one
 	lieStarveLogins           // past starveAt connections, a new one gets BYE as its greeting
+	lieWholeList              // ENVELOPE of a hostile message with every address of its To:, past the cap
 )
 
 // starveAt is the number of open connections past which the fake, with
@@ -774,7 +777,9 @@ func (fs *fakeSession) fetch(tag string, uid bool, args []Value) {
 			case name == "FLAGS":
 				parts = append(parts, fmt.Sprintf("FLAGS (%s)", fs.flagsOf(m)))
 			case name == "ENVELOPE":
-				parts = append(parts, fmt.Sprintf(`ENVELOPE (NIL "torture" NIL NIL NIL NIL NIL NIL NIL %s)`, quote(m.id)))
+				parts = append(parts, fmt.Sprintf(`ENVELOPE (NIL "torture" NIL NIL NIL %s NIL NIL NIL %s)`, fs.srv.fakeTo(m), quote(m.id)))
+			case name == "BODYSTRUCTURE":
+				parts = append(parts, fmt.Sprintf(`BODYSTRUCTURE ("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "7BIT" %d 1 NIL NIL NIL NIL)`, len(m.body)))
 			case strings.HasPrefix(name, "BODY.PEEK[HEADER.FIELDS"):
 				h := "Message-ID: " + m.id + "\r\n\r\n"
 				parts = append(parts, fmt.Sprintf("BODY[HEADER.FIELDS (MESSAGE-ID)] {%d}\r\n%s", len(h), h))
@@ -1087,4 +1092,28 @@ func (fs *fakeSession) expunge(tag string, uid bool, args []Value) {
 	fs.remove(gone)
 	fs.flush(true)
 	fs.send("%s OK expunged", tag)
+}
+
+// fakeTo is the To: of m's ENVELOPE: NIL, or for a hostile message
+// (hostile.go) its addresses at hostileHost, the first
+// MaxFieldAddresses of them, or every one with lieWholeList.
+func (s *fakeServer) fakeTo(m *fakeMsg) string {
+	n := strings.Count(string(m.body), "@"+hostileHost)
+	if n == 0 {
+		return "NIL"
+	}
+	if n > msglimits.MaxFieldAddresses {
+		if s.lie == lieWholeList {
+			s.fired = true
+		} else {
+			n = msglimits.MaxFieldAddresses
+		}
+	}
+	var b strings.Builder
+	b.WriteByte('(')
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, `(NIL NIL "h%d" %q)`, i, hostileHost)
+	}
+	b.WriteByte(')')
+	return b.String()
 }

@@ -109,3 +109,37 @@ func TestBrokenServer(t *testing.T) {
 		})
 	}
 }
+
+// TestHostile: the hostile actor's messages, fetched from a server that
+// cuts their address lists at the cap, are no violation; from one that
+// sends every address, oversized_response and nothing else.
+func TestHostile(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		lie  lie
+		want Kind
+	}{
+		{"cut at the cap", honest, ""},
+		{"the whole list", lieWholeList, OversizedResponse},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			res := fakeRunWith(t, tc.lie, Config{Sessions: 2, Duration: 2500 * time.Millisecond, Messages: 10, Timeout: 5 * time.Second, Seed: 13, Hostile: 4})
+			for _, k := range Kinds {
+				got := res.Violations[k]
+				switch {
+				case k == tc.want && got == 0:
+					t.Errorf("%s not reported", k.Title())
+				case k != tc.want && got != 0:
+					t.Errorf("%d violations of kind %s, want none", got, k.Title())
+				}
+			}
+			if len(res.Errors) != 0 {
+				t.Errorf("errors: %v", res.Errors)
+			}
+			if s := res.Op("hostile FETCH ENVELOPE"); s.OK == 0 {
+				t.Errorf("no hostile FETCH ENVELOPE succeeded: %+v", s)
+			}
+		})
+	}
+}

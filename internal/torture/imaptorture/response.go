@@ -176,6 +176,9 @@ type Response struct {
 	// Data holds the values of other untagged data (CAPABILITY, FLAGS,
 	// STATUS, LIST, ...), after the type.
 	Data []Value
+	// Size is the bytes of the response as sent: its lines without
+	// CRLF and its literals.
+	Size int
 	// Line is the response for people: the line as sent, literals
 	// replaced by their size, cut to evidenceBytes.
 	Line string
@@ -194,8 +197,10 @@ type FetchData struct {
 	// Body is the text of a BODY[] or BODY[TEXT] section, if fetched.
 	Body    []byte
 	HasBody bool
-	// Envelope is the ENVELOPE item's list.
-	Envelope *Value
+	// Envelope is the ENVELOPE item's list; BodyStructure the
+	// BODYSTRUCTURE item's.
+	Envelope      *Value
+	BodyStructure *Value
 }
 
 // evidenceBytes bounds Response.Line.
@@ -204,7 +209,10 @@ const evidenceBytes = 300
 // parseResponse parses one raw response.
 func parseResponse(raw rawResponse) (*Response, error) {
 	p := &parser{b: raw.line, lits: raw.lits}
-	resp := &Response{Line: evidence(raw)}
+	resp := &Response{Line: evidence(raw), Size: len(raw.line)}
+	for _, l := range raw.lits {
+		resp.Size += len(l)
+	}
 	tag, err := p.word()
 	if err != nil {
 		return nil, err
@@ -357,6 +365,12 @@ func fetchData(items []Value) (*FetchData, error) {
 			}
 			env := v
 			f.Envelope = &env
+		case upper == "BODYSTRUCTURE":
+			if v.Kind != listValue {
+				return nil, errors.New("BODYSTRUCTURE is not a list")
+			}
+			bs := v
+			f.BodyStructure = &bs
 		case strings.HasPrefix(upper, "BODY[") || strings.HasPrefix(upper, "RFC822"):
 			if v.Kind == listValue {
 				return nil, fmt.Errorf("%s is a list", name.Text)
@@ -548,7 +562,10 @@ func (p *parser) value(depth int) (Value, error) {
 				p.i++
 				return v, nil
 			}
-			if len(v.List) > 0 && !p.sp() {
+			// Lists follow each other without a space in an address
+			// list and in a multipart body (RFC 9051 §9: "(" 1*address
+			// ")", "(" 1*body SP ...).
+			if len(v.List) > 0 && !p.sp() && !(p.peek() == '(' && v.List[len(v.List)-1].Kind == listValue) {
 				return Value{}, p.errorf("no space between list elements")
 			}
 			if p.peek() == ')' {

@@ -62,7 +62,10 @@ func TestParseDovecot(t *testing.T) {
 		{19, Response{Tag: "*", Type: "BYE", Text: "Logging out"}},
 	} {
 		got := *rs[tc.i]
-		got.Line, got.Data = "", nil
+		if got.Size == 0 {
+			t.Errorf("response %d: Size 0", tc.i)
+		}
+		got.Line, got.Data, got.Size = "", nil, 0
 		if got.Fetch != nil {
 			f := *got.Fetch
 			f.Envelope = nil
@@ -188,4 +191,26 @@ func FuzzParseResponse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Address lists and multipart bodies put lists side by side without a
+// space (RFC 9051 §9); the size is the bytes as sent.
+func TestParseAdjacentLists(t *testing.T) {
+	line := `* 1 FETCH (ENVELOPE (NIL NIL NIL NIL NIL ((NIL NIL "a" "b")(NIL NIL "c" "d")) NIL NIL NIL NIL) BODYSTRUCTURE (("TEXT" "PLAIN" NIL NIL NIL "7BIT" 1 1)("TEXT" "HTML" NIL NIL NIL "7BIT" 1 1) "ALTERNATIVE"))`
+	r, err := parseResponse(rawResponse{line: []byte(line)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if to := r.Fetch.Envelope.List[5]; len(to.List) != 2 || to.List[1].List[2].Text != "c" {
+		t.Errorf("To = %+v", to)
+	}
+	if bs := r.Fetch.BodyStructure; bs == nil || len(bs.List) != 3 {
+		t.Errorf("BODYSTRUCTURE = %+v", bs)
+	}
+	if r.Size != len(line) {
+		t.Errorf("Size %d, want %d", r.Size, len(line))
+	}
+	if _, err := parseResponse(rawResponse{line: []byte(`* 1 FETCH (FLAGS (\Seen)UID 3)`)}); err == nil {
+		t.Error("an atom right after a list was accepted")
+	}
 }

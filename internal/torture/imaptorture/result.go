@@ -32,10 +32,11 @@ const (
 	FlagsDiverge         Kind = "flags_diverge"
 	FollowedSymlink      Kind = "followed_symlink"
 	LoginStarved         Kind = "login_starved"
+	OversizedResponse    Kind = "oversized_response"
 )
 
 // Kinds lists every kind.
-var Kinds = []Kind{PhantomExpunge, UIDChange, UIDReuse, Duplicate, Lost, RefusedButDone, ExpungeDuringCommand, ExistsDecrease, SeqOutOfRange, UIDOrder, UIDNext, UIDValidity, FlagsDiverge, FollowedSymlink, LoginStarved}
+var Kinds = []Kind{PhantomExpunge, UIDChange, UIDReuse, Duplicate, Lost, RefusedButDone, ExpungeDuringCommand, ExistsDecrease, SeqOutOfRange, UIDOrder, UIDNext, UIDValidity, FlagsDiverge, FollowedSymlink, LoginStarved, OversizedResponse}
 
 // Title is the kind for people.
 func (k Kind) Title() string {
@@ -70,6 +71,8 @@ func (k Kind) Title() string {
 		return "followed a symbolic link"
 	case LoginStarved:
 		return "login starved by connections that never log in"
+	case OversizedResponse:
+		return "ENVELOPE/BODYSTRUCTURE over the cap"
 	}
 	return string(k)
 }

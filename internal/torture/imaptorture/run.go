@@ -62,6 +62,12 @@ type Config struct {
 	// connections open without logging in (idle and slowloris) and
 	// checks that the torture can still log in (prelogin.go).
 	PreLogin int
+	// Hostile, when above 0, runs an IMAP actor that takes that many
+	// steps a second on its own mailbox (Aux with "-hostile"): APPEND a
+	// message built to make ENVELOPE or BODYSTRUCTURE huge (many
+	// addresses, nested message/rfc822 parts, many parameters), FETCH
+	// both (hostile.go).
+	Hostile int
 	// Sessions is the number of IMAP sessions; Duration how long they
 	// run.
 	Sessions int
@@ -151,8 +157,8 @@ func (c *Config) validate() error {
 	case c.Timeout < 0 || c.RenamesPerSecond < 0:
 		return errors.New("imaptorture: negative timeout or rate")
 	case c.AuxLifecycle < 0 || c.AuxLifecycle > maxLifecycleRate || c.FolderLifecycle < 0 || c.FolderLifecycle > maxLifecycleRate ||
-		c.ForeignFolders < 0 || c.ForeignFolders > maxLifecycleRate || c.ForeignLinks < 0 || c.ForeignLinks > maxLifecycleRate:
-		return fmt.Errorf("imaptorture: lifecycle rates must be 0..%d", maxLifecycleRate)
+		c.ForeignFolders < 0 || c.ForeignFolders > maxLifecycleRate || c.ForeignLinks < 0 || c.ForeignLinks > maxLifecycleRate || c.Hostile < 0 || c.Hostile > maxLifecycleRate:
+		return fmt.Errorf("imaptorture: lifecycle, link and hostile rates must be 0..%d", maxLifecycleRate)
 	case strings.ContainsAny(c.Mailbox+c.Aux, "\r\n\"\\") || c.Mailbox == c.Aux:
 		return errors.New("imaptorture: mailbox names must differ and hold no quotes, backslashes or line ends")
 	}
@@ -383,6 +389,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.PreLogin > 0 {
 		res.Actors["pre-login"] = cfg.PreLogin
 	}
+	if cfg.Hostile > 0 {
+		res.Actors["hostile"] = 1
+	}
 	greeting, caps, err := r.setup()
 	if err != nil {
 		return nil, err
@@ -450,6 +459,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			defer wg.Done()
 			if err := r.links.run(cfg.ForeignLinks); err != nil {
 				rec.failure("foreign links", err)
+			}
+		}()
+	}
+	if cfg.Hostile > 0 {
+		h := r.newHostileActor()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := h.loop(); err != nil {
+				rec.failure(h.name, err)
 			}
 		}()
 	}
