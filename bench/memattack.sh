@@ -156,6 +156,11 @@ python3 "$tmp/client.py" make "$tmp/msg60" 15000000 compact
 python3 "$tmp/client.py" plain "$tmp/plain60" 60000000
 log "$(stat -c '%s' "$tmp/msg10") and $(stat -c '%s' "$tmp/msg60") bytes"
 
+# demo_login comes from the check scripts' helpers; start_server and
+# stop_server below are this bench's own (a fresh demo each case, a
+# server the watchdog may have killed).
+. "$repo_root/scripts/demo_server.sh"
+
 start_server() {
 	rm -rf "$tmp/data"
 	"$bin" serve --demo --demo-dir "$tmp/data" --listen 127.0.0.1:0 \
@@ -205,9 +210,7 @@ for c in $cases; do
 	*) log "unknown case $c"; exit 2 ;;
 	esac
 	start_server
-	user="$(sed -n 's/^user: //p' "$tmp/out" | head -n 1)"
-	pass="$(sed -n 's/^password: //p' "$tmp/out" | head -n 1)"
-	addr="$(sed -n 's/^listening: //p' "$tmp/out" | head -n 1)"
+	demo_login
 	deliver "$tmp/$msg"
 	# A watchdog that kills a server about to take the machine.
 	(
@@ -223,7 +226,7 @@ for c in $cases; do
 	) &
 	watch_pid=$!
 	rm -f "$tmp/killed"
-	result="$(timeout "$case_timeout" python3 "$tmp/client.py" run "$addr" "$user" "$pass" "$item" "$n" 2>"$tmp/client.err" || echo "FAILED")"
+	result="$(timeout "$case_timeout" python3 "$tmp/client.py" run "$addr" "$user" "$password" "$item" "$n" 2>"$tmp/client.err" || echo "FAILED")"
 	peak=$(awk '/^VmHWM:/ {print int($2/1024)}' "/proc/$server_pid/status" 2>/dev/null || echo "?")
 	status=""
 	if [ -f "$tmp/killed" ]; then

@@ -1,5 +1,6 @@
 # demo_server.sh: start and stop 'cistern serve --demo' for the check
-# scripts (sourced by imaplib_check.sh and tls_check.sh). The caller sets
+# scripts (sourced by imaplib_check.sh, tls_check.sh, prelogin_check.sh
+# and bench/memattack.sh). The caller sets
 # tmp (the binary is $tmp/cistern, the demo lives in $tmp/data),
 # START_TIMEOUT, STOP_TIMEOUT and log; server_pid is set here.
 
@@ -31,6 +32,20 @@ start_server() {
 		fi
 		sleep 0.1
 	done
+}
+
+# demo_login sets addr, user and password from the demo's output: the
+# plain listener's host:port and the demo user's credentials. It fails,
+# showing the server's log, when they are missing.
+demo_login() {
+	addr="$(sed -n 's/^listening: //p' "$tmp/out" | head -n 1)"
+	user="$(sed -n 's/^user: //p' "$tmp/out" | head -n 1)"
+	password="$(sed -n 's/^password: //p' "$tmp/out" | head -n 1)"
+	if [ -z "$addr" ] || [ -z "$user" ] || [ -z "$password" ]; then
+		log "no listening:, user: and password: lines from the server"
+		show_server_log
+		return 1
+	fi
 }
 
 # stop_server sends SIGTERM and checks that the server exits with 0 in

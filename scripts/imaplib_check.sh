@@ -70,14 +70,7 @@ main() {
 	start_server
 
 	local addr user password
-	addr="$(sed -n 's/^listening: //p' "$tmp/out" | head -n 1)"
-	user="$(sed -n 's/^user: //p' "$tmp/out" | head -n 1)"
-	password="$(sed -n 's/^password: //p' "$tmp/out" | head -n 1)"
-	if [ -z "$user" ] || [ -z "$password" ]; then
-		log "no user: and password: lines from the server"
-		show_server_log
-		return 1
-	fi
+	demo_login
 	log "server listening on $addr"
 
 	# The password goes through the environment, not the command line
