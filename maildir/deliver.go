@@ -312,6 +312,72 @@ func Unpublish(staged []*Staged) error {
 	return errors.Join(errs...)
 }
 
+// SyncPlacedAt is SyncPlaced for messages staged in the Maildir whose
+// directory is open as dir: new/ and cur/ are opened from dir, not by
+// path, so that a Maildir another program renamed after Place is still
+// the one made durable.
+func SyncPlacedAt(dir *os.File, staged []*Staged) error {
+	for sub := range placedSubs(staged) {
+		fd, err := OpenSubdirAt(int(dir.Fd()), sub)
+		if err != nil {
+			return err
+		}
+		err = retryEINTR(func() error { return unix.Fsync(fd) })
+		unix.Close(fd)
+		if err != nil {
+			return &os.PathError{Op: "fsync", Path: filepath.Join(dir.Name(), sub), Err: err}
+		}
+	}
+	return nil
+}
+
+// UnpublishAt is Unpublish for messages staged in the Maildir whose
+// directory is open as dir: each is unlinked from new/ or cur/ opened
+// from dir, so that a Maildir another program renamed after Place still
+// loses the messages it was refused, and nothing is unlinked from a
+// directory that took its name meanwhile.
+func UnpublishAt(dir *os.File, staged []*Staged) error {
+	var errs []error
+	for sub, names := range placedSubs(staged) {
+		fd, err := OpenSubdirAt(int(dir.Fd()), sub)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, name := range names {
+			err := retryEINTR(func() error { return unix.Unlinkat(fd, name, 0) })
+			if err != nil {
+				perr := &os.PathError{Op: "unlink", Path: filepath.Join(dir.Name(), sub, name), Err: err}
+				if err == unix.ENOENT {
+					errs = append(errs, fmt.Errorf("%w: %w", ErrMoved, perr))
+				} else {
+					errs = append(errs, perr)
+				}
+			}
+		}
+		if err := retryEINTR(func() error { return unix.Fsync(fd) }); err != nil {
+			errs = append(errs, &os.PathError{Op: "fsync", Path: filepath.Join(dir.Name(), sub), Err: err})
+		}
+		unix.Close(fd)
+	}
+	for _, s := range staged {
+		s.sub, s.name = "", ""
+	}
+	return errors.Join(errs...)
+}
+
+// placedSubs is the file names of the published messages of staged, by
+// the subdirectory (new/ or cur/) they are in.
+func placedSubs(staged []*Staged) map[string][]string {
+	subs := make(map[string][]string)
+	for _, s := range staged {
+		if s.name != "" {
+			subs[s.sub] = append(subs[s.sub], s.name)
+		}
+	}
+	return subs
+}
+
 // createTmp creates a fresh file in dir/tmp with O_EXCL.
 func createTmp(dir string, gen *NameGen, now time.Time, perm os.FileMode) (*os.File, string, error) {
 	return createExcl(filepath.Join(dir, Tmp), "", gen, now, perm)

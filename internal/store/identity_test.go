@@ -299,3 +299,54 @@ func TestRenameFolderWaitsForCopy(t *testing.T) {
 		t.Fatalf("u holds %+v, COPY gave UID %v", msgs, dst)
 	}
 }
+
+// A program that ignores the lock renames the target's directory away
+// while an APPEND's or a COPY's files are in its cur/, and perhaps puts
+// a fresh Maildir under the name: the command is refused, and the
+// refused files are taken out of the directory they went to, wherever
+// it is now; nothing is left in the fresh one.
+func TestForeignRenameDuringAppend(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fresh bool // a fresh Maildir takes the name
+		copy  bool
+	}{
+		{"append", false, false},
+		{"append, fresh Maildir in its place", true, false},
+		{"copy", false, true},
+		{"copy, fresh Maildir in its place", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, inbox, folder := raceAccount(t)
+			away := folder.Dir() + "-away"
+			testHookPublished = func() {
+				testHookPublished = nil
+				if err := os.Rename(folder.Dir(), away); err != nil {
+					t.Error(err)
+					return
+				}
+				if tc.fresh {
+					if err := maildir.Create(folder.Dir(), 0o700); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+			t.Cleanup(func() { testHookPublished = nil })
+			var err error
+			if tc.copy {
+				_, _, _, err = inbox.Copy(context.Background(), []uint32{1}, folder, nil)
+			} else {
+				_, err = folder.Append(context.Background(), strings.NewReader("Subject: y\r\n\r\nbody\r\n"), 0, time.Time{}, nil)
+			}
+			if err == nil {
+				t.Fatal("the command succeeded, though its mailbox's directory was renamed away before its UIDs were written")
+			}
+			if n := countFiles(t, away); n != 0 {
+				t.Errorf("refused (%v), yet the renamed directory holds %d messages", err, n)
+			}
+			if n := countFiles(t, folder.Dir()); n != 0 {
+				t.Errorf("refused (%v), yet the directory now at the name holds %d messages", err, n)
+			}
+		})
+	}
+}

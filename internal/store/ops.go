@@ -241,15 +241,19 @@ func (m *Mailbox) Append(ctx context.Context, r io.Reader, flags maildir.Flags, 
 //     files renamed so far are unlinked again; the rest removed from
 //     tmp/.
 //  4. Append their records to the uidlist in one write and fsync it
-//     (assignOwn), then fsync cur/ (maildir.SyncPlaced; on ext4 the
-//     uidlist's fsync has already carried the renames to the journal, so
-//     the lock is held for one journal commit, not two). Failure of
-//     either (EACCES, EPERM, ENOSPC, EIO): the files are unlinked from
-//     cur/ while the lock is still held (maildir.Unpublish), the state
-//     is as it was (records already written stay, naming no file, and
-//     their UIDs are never given again), and the error is returned. A
-//     file a lockless program renamed meanwhile cannot be taken back;
-//     that is logged.
+//     (assignOwn), check that the mailbox's path still leads to its
+//     directory (a program that ignores the lock may have renamed it
+//     away, sending the renames or the records elsewhere), then fsync
+//     cur/ from the directory the Mailbox holds open
+//     (maildir.SyncPlacedAt; on ext4 the uidlist's fsync has already
+//     carried the renames to the journal, so the lock is held for one
+//     journal commit, not two). Failure of any (EACCES, EPERM, ENOSPC,
+//     EIO, ErrMailboxGone): the files are unlinked from cur/ of that
+//     open directory while the lock is still held (maildir.UnpublishAt),
+//     the state is as it was (records already written stay, naming no
+//     file, and their UIDs are never given again), and the error is
+//     returned. A file a lockless program renamed meanwhile cannot be
+//     taken back; that is logged.
 //  5. Publish the new messages to the subscribers; let go of the lock.
 //
 // A crash after step 3 and before step 4 ends leaves files in cur/
@@ -296,6 +300,15 @@ func (m *Mailbox) adoptStaged(ctx context.Context, staged []*maildir.Staged, fro
 	}
 	if err == nil {
 		err = m.assignOwn(f, names, ch)
+		if err == nil {
+			// The files were placed and the uidlist written by path: a
+			// program that renamed the directory meanwhile, without the
+			// lock, may have sent either elsewhere. Past this check, the
+			// rest goes through the directory the Mailbox holds open.
+			if err = m.checkDir(); err != nil {
+				m.dropNewLocked(ch.New)
+			}
+		}
 	}
 	if err == nil {
 		// mu stays held: no reader may see the messages before they are
@@ -303,7 +316,7 @@ func (m *Mailbox) adoptStaged(ctx context.Context, staged []*maildir.Staged, fro
 		if testHookSyncPlaced != nil {
 			err = testHookSyncPlaced()
 		} else {
-			err = maildir.SyncPlaced(staged)
+			err = maildir.SyncPlacedAt(m.dirf, staged)
 		}
 		if err != nil {
 			m.dropNewLocked(ch.New)
@@ -311,7 +324,7 @@ func (m *Mailbox) adoptStaged(ctx context.Context, staged []*maildir.Staged, fro
 	}
 	if err != nil {
 		var uerr error
-		m.unlocked(func() { uerr = maildir.Unpublish(staged) })
+		m.unlocked(func() { uerr = maildir.UnpublishAt(m.dirf, staged) })
 		if uerr != nil {
 			m.logLocked().Error("a refused message could not be taken back: a later sync shows it",
 				"err", uerr, "cause", err)
