@@ -124,6 +124,31 @@ func Remove(dir, sub, filename string) error {
 // fs.ErrNotExist.
 func RenameNoReplace(oldpath, newpath string) error { return renameNoReplace(oldpath, newpath) }
 
+// RenameNoReplaceAt is RenameNoReplace for names relative to open
+// directories (olddir, newdir are directory file descriptors, as
+// OpenSubdirAt returns): a directory renamed by another program after it
+// was opened is still the one the file is renamed from and into.
+func RenameNoReplaceAt(olddir int, oldname string, newdir int, newname string) error {
+	err := retryEINTR(func() error {
+		return unix.Renameat2(olddir, oldname, newdir, newname, unix.RENAME_NOREPLACE)
+	})
+	if err == unix.EINVAL || err == unix.ENOSYS || err == unix.EOPNOTSUPP {
+		err = retryEINTR(func() error { return unix.Linkat(olddir, oldname, newdir, newname, 0) })
+		if err == nil {
+			err = retryEINTR(func() error { return unix.Unlinkat(olddir, oldname, 0) })
+			if err == unix.ENOENT {
+				err = nil
+			} else if err != nil {
+				_ = unix.Unlinkat(newdir, newname, 0) // back to one name for the file
+			}
+		}
+	}
+	if err != nil {
+		return &os.LinkError{Op: "renameat", Old: oldname, New: newname, Err: err}
+	}
+	return nil
+}
+
 func renameNoReplace(oldpath, newpath string) error {
 	err := retryEINTR(func() error {
 		return unix.Renameat2(unix.AT_FDCWD, oldpath, unix.AT_FDCWD, newpath, unix.RENAME_NOREPLACE)

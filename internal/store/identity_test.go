@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -346,6 +347,42 @@ func TestForeignRenameDuringAppend(t *testing.T) {
 			}
 			if n := countFiles(t, folder.Dir()); n != 0 {
 				t.Errorf("refused (%v), yet the directory now at the name holds %d messages", err, n)
+			}
+		})
+	}
+}
+
+// A program that ignores the lock renames a MOVE's target directory away
+// after the files were renamed into it, and perhaps puts a fresh Maildir
+// under the name: the MOVE is refused and its files are renamed back
+// from the directory they went to, wherever it is now.
+func TestForeignRenameDuringMove(t *testing.T) {
+	for _, fresh := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fresh=%t", fresh), func(t *testing.T) {
+			_, inbox, folder := raceAccount(t)
+			away := folder.Dir() + "-away"
+			testHookMoveBeforeAppend = func() {
+				testHookMoveBeforeAppend = nil
+				if err := os.Rename(folder.Dir(), away); err != nil {
+					t.Error(err)
+					return
+				}
+				if fresh {
+					if err := maildir.Create(folder.Dir(), 0o700); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+			t.Cleanup(func() { testHookMoveBeforeAppend = nil })
+			_, src, _, err := inbox.Move(context.Background(), []uint32{1}, folder, nil)
+			if err == nil && len(src) > 0 {
+				t.Fatal("MOVE succeeded, though its target's directory was renamed away before its UIDs were written")
+			}
+			if n := countFiles(t, inbox.Dir()); n != 1 {
+				t.Errorf("MOVE refused (%v), yet INBOX holds %d messages, want 1", err, n)
+			}
+			if n := countFiles(t, away); n != 0 {
+				t.Errorf("MOVE refused (%v), yet the renamed target holds %d messages", err, n)
 			}
 		})
 	}

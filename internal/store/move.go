@@ -12,6 +12,7 @@ import (
 
 	"github.com/cistern-mail/cistern/internal/uidlist"
 	"github.com/cistern-mail/cistern/maildir"
+	"golang.org/x/sys/unix"
 )
 
 // ErrMoveNeedsCopy is returned by Move when the messages cannot be moved
@@ -74,9 +75,13 @@ type moving struct {
 //     new UIDs appended to dst's uidlist in one append, in source UID
 //     order. Only then is dst's lock released: no other process gave a
 //     moved file a UID meanwhile.
-//  4. When step 2 (but for vanished files) or 3 fails, every moved file
-//     is renamed back, still under dst's lock, and the error returned:
-//     nothing was moved. Other filesystems (EXDEV) or a dst without a
+//  4. When step 2 (but for vanished files) or 3 fails, or dst's path no
+//     longer leads to its directory after the uidlist append (a program
+//     that ignores the lock renamed it), every moved file is renamed
+//     back, still under dst's lock, and the error returned: nothing was
+//     moved. The renames, fsyncs and renames back of steps 2 to 4 go
+//     through the new/ and cur/ of the directories the two Mailboxes
+//     hold open (moveDirs), never by path. Other filesystems (EXDEV) or a dst without a
 //     uidlist give ErrMoveNeedsCopy.
 //  5. The moved messages leave m's state, still under m's writer lock,
 //     so that no sync in this process saw their absence first; the
@@ -231,6 +236,11 @@ func (m *Mailbox) renameInto(dst *Mailbox, lock *uidlist.Lock, ms []*moving) (va
 		}
 	}
 	kw := &keywordMap{src: m, dst: dst, lock: lock, letters: make(map[byte]byte)}
+	dirs, err := openMoveDirs(m, dst)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer dirs.close()
 
 	if testHookMoveBeforeRenames != nil {
 		testHookMoveBeforeRenames()
@@ -238,7 +248,7 @@ func (m *Mailbox) renameInto(dst *Mailbox, lock *uidlist.Lock, ms []*moving) (va
 	var done, vanished []*moving
 	// fail renames back what was moved and returns err.
 	fail := func(err error) (uint32, []*moving, error) {
-		stuck := m.renameBack(dst, done)
+		stuck := m.renameBack(dst, dirs, done)
 		if errors.Is(err, syscall.EXDEV) {
 			err = fmt.Errorf("%w: %w", ErrMoveNeedsCopy, err)
 		}
@@ -251,7 +261,7 @@ func (m *Mailbox) renameInto(dst *Mailbox, lock *uidlist.Lock, ms []*moving) (va
 			}
 			locked = time.Now()
 		}
-		err := m.renameOne(dst, mv, taken, kw)
+		err := m.renameOne(dst, dirs, mv, taken, kw)
 		switch {
 		case err == nil:
 			done = append(done, mv)
@@ -272,7 +282,7 @@ func (m *Mailbox) renameInto(dst *Mailbox, lock *uidlist.Lock, ms []*moving) (va
 			if mv.filename == "" {
 				continue
 			}
-			err := m.renameOne(dst, mv, taken, kw)
+			err := m.renameOne(dst, dirs, mv, taken, kw)
 			switch {
 			case err == nil:
 				done = append(done, mv)
@@ -291,7 +301,7 @@ func (m *Mailbox) renameInto(dst *Mailbox, lock *uidlist.Lock, ms []*moving) (va
 	}
 	// The target first: a power failure between the two fsyncs may leave
 	// a message in both directories, never in neither.
-	if err := m.syncMoved(dst, done); err != nil {
+	if err := m.syncMoved(dirs, done); err != nil {
 		return fail(err)
 	}
 	next := max(f.Header.NextUID, f.LastUID()+1, 1)
@@ -306,6 +316,11 @@ func (m *Mailbox) renameInto(dst *Mailbox, lock *uidlist.Lock, ms []*moving) (va
 	if err := uidlist.Append(lock, dst.dir, recs); err != nil {
 		return fail(fmt.Errorf("store: appending to %s: %w", filepath.Join(dst.dir, uidlist.FileName), err))
 	}
+	// The uidlist was written by path: a program that renamed dst's
+	// directory meanwhile, without the lock, sent the records elsewhere.
+	if err := dst.checkDir(); err != nil {
+		return fail(err)
+	}
 	for i, mv := range done {
 		mv.dstUID = recs[i].UID
 	}
@@ -316,7 +331,7 @@ func (m *Mailbox) renameInto(dst *Mailbox, lock *uidlist.Lock, ms []*moving) (va
 // base name that dst's uidlist (taken) already holds, or a file name
 // that exists there, gives the message a fresh base name. Errors match
 // fs.ErrNotExist when the file is not where mv says.
-func (m *Mailbox) renameOne(dst *Mailbox, mv *moving, taken map[string]bool, kw *keywordMap) error {
+func (m *Mailbox) renameOne(dst *Mailbox, dirs *moveDirs, mv *moving, taken map[string]bool, kw *keywordMap) error {
 	n, err := maildir.ParseName(mv.filename)
 	if err != nil {
 		return err
@@ -327,13 +342,12 @@ func (m *Mailbox) renameOne(dst *Mailbox, mv *moving, taken map[string]bool, kw 
 	}
 	n = n.WithFlags(flags)
 	n.Base = mv.base
-	from := filepath.Join(m.dir, mv.sub, mv.filename)
 	for try := 0; ; try++ {
 		if taken[n.Base] {
 			size, vsize := maildir.SizeFields(mv.base)
 			n.Base = maildir.WithSizes(moveNames.New(time.Time{}), size, vsize)
 		}
-		err = maildir.RenameNoReplace(from, filepath.Join(dst.dir, maildir.Cur, n.Filename()))
+		err = maildir.RenameNoReplaceAt(dirs.src[mv.sub], mv.filename, dirs.dst[maildir.Cur], n.Filename())
 		if errors.Is(err, fs.ErrExist) && try == 0 {
 			taken[n.Base] = true // someone else's file: a fresh name
 			continue
@@ -371,28 +385,71 @@ func (m *Mailbox) findFiles(ms []*moving) error {
 }
 
 // syncMoved fsyncs dst's cur/ and then the source directories of ms.
-func (m *Mailbox) syncMoved(dst *Mailbox, ms []*moving) error {
-	if err := maildir.SyncDir(filepath.Join(dst.dir, maildir.Cur)); err != nil {
-		return err
+func (m *Mailbox) syncMoved(dirs *moveDirs, ms []*moving) error {
+	if err := fsyncDir(dirs.dst[maildir.Cur]); err != nil {
+		return fmt.Errorf("store: fsync of the target's cur/: %w", err)
 	}
 	for _, sub := range []string{maildir.New, maildir.Cur} {
 		if slices.ContainsFunc(ms, func(mv *moving) bool { return mv.sub == sub }) {
-			if err := maildir.SyncDir(filepath.Join(m.dir, sub)); err != nil {
-				return err
+			if err := fsyncDir(dirs.src[sub]); err != nil {
+				return fmt.Errorf("store: fsync of %s/: %w", filepath.Join(m.dir, sub), err)
 			}
 		}
 	}
 	return nil
 }
 
+// moveDirs are the new/ and cur/ of a Move's source and target, opened
+// from the directories the two Mailboxes hold open, not by path: a
+// program that renames either folder's directory meanwhile, without the
+// lock, sends no rename, fsync or rename back elsewhere.
+type moveDirs struct {
+	src, dst map[string]int // by maildir.New, maildir.Cur
+}
+
+func openMoveDirs(m, dst *Mailbox) (*moveDirs, error) {
+	d := &moveDirs{src: make(map[string]int), dst: make(map[string]int)}
+	for _, sub := range []string{maildir.New, maildir.Cur} {
+		fd, err := maildir.OpenSubdirAt(int(m.dirf.Fd()), sub)
+		if err != nil {
+			d.close()
+			return nil, fmt.Errorf("store: %s: %w", m.dir, err)
+		}
+		d.src[sub] = fd
+		if fd, err = maildir.OpenSubdirAt(int(dst.dirf.Fd()), sub); err != nil {
+			d.close()
+			return nil, fmt.Errorf("store: %s: %w", dst.dir, err)
+		}
+		d.dst[sub] = fd
+	}
+	return d, nil
+}
+
+func (d *moveDirs) close() {
+	for _, fds := range []map[string]int{d.src, d.dst} {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}
+}
+
+// fsyncDir fsyncs the open directory fd.
+func fsyncDir(fd int) error {
+	for {
+		if err := unix.Fsync(fd); err != unix.EINTR {
+			return err
+		}
+	}
+}
+
 // renameBack renames the files of ms from dst's cur/ back to where they
 // were in m, and returns those it could not: they stay in dst, without a
 // UID there until its next sync gives them one. A file that someone
 // renamed in dst meanwhile is looked for by base name. Under dst's lock.
-func (m *Mailbox) renameBack(dst *Mailbox, ms []*moving) (stuck []*moving) {
+func (m *Mailbox) renameBack(dst *Mailbox, dirs *moveDirs, ms []*moving) (stuck []*moving) {
 	var lost []*moving
 	for _, mv := range ms {
-		err := maildir.RenameNoReplace(filepath.Join(dst.dir, maildir.Cur, mv.name), filepath.Join(m.dir, mv.sub, mv.filename))
+		err := maildir.RenameNoReplaceAt(dirs.dst[maildir.Cur], mv.name, dirs.src[mv.sub], mv.filename)
 		if errors.Is(err, fs.ErrNotExist) {
 			lost = append(lost, mv)
 			continue
@@ -405,18 +462,18 @@ func (m *Mailbox) renameBack(dst *Mailbox, ms []*moving) (stuck []*moving) {
 		mv.name = ""
 	}
 	if len(lost) > 0 {
-		found := make(map[string]string)
+		found := make(map[string][2]string) // sub, name
 		for _, sub := range []string{maildir.New, maildir.Cur} {
 			if l, err := dst.list(filepath.Join(dst.dir, sub)); err == nil {
 				for _, name := range l.Names {
-					found[maildir.BaseName(name)] = filepath.Join(sub, name)
+					found[maildir.BaseName(name)] = [2]string{sub, name}
 				}
 			}
 		}
 		for _, mv := range lost {
 			p, ok := found[maildir.BaseName(mv.name)]
 			if ok {
-				if err := maildir.RenameNoReplace(filepath.Join(dst.dir, p), filepath.Join(m.dir, mv.sub, mv.filename)); err == nil {
+				if err := maildir.RenameNoReplaceAt(dirs.dst[p[0]], p[1], dirs.src[mv.sub], mv.filename); err == nil {
 					mv.name = ""
 					continue
 				}
@@ -426,7 +483,7 @@ func (m *Mailbox) renameBack(dst *Mailbox, ms []*moving) (stuck []*moving) {
 		}
 	}
 	// Best effort: the renames back are as durable as the moves were.
-	m.syncMoved(dst, ms)
+	m.syncMoved(dirs, ms)
 	return stuck
 }
 
