@@ -275,22 +275,34 @@ func parseAddressList(s string, l *limiter) []Address {
 		}
 		return false
 	}
-	add := func(a Address) {
+	// add appends a, charged to l; false, and nothing added, when no
+	// more fit.
+	add := func(a Address) bool {
+		if !room() {
+			return false
+		}
 		a.Name, a.Route, a.Mailbox, a.Host = l.str(a.Name), l.str(a.Route), l.str(a.Mailbox), l.str(a.Host)
 		out = append(out, a)
 		l.addrs++
+		return true
 	}
 	// end ends the address in seg; false when no more fit.
 	end := func() bool {
 		if len(seg) > 0 {
-			if a, ok := parseMailbox(seg); ok {
-				if !room() {
-					return false
-				}
-				add(a)
+			if a, ok := parseMailbox(seg); ok && !add(a) {
+				return false
 			}
 		}
 		seg, special, angle = seg[:0], false, false
+		return true
+	}
+	// closeGroup ends the group being read, if any; false when no more
+	// fit (the group stays open, to be closed at the end).
+	closeGroup := func() bool {
+		if inGroup && !add(Address{GroupEnd: true}) {
+			return false
+		}
+		inGroup = false
 		return true
 	}
 	full := false
@@ -299,40 +311,18 @@ func parseAddressList(s string, l *limiter) []Address {
 		case len(seg) == 0 && t.kind == ',':
 			continue
 		case len(seg) == 0 && t.kind == ';':
-			if inGroup {
-				if !room() {
-					full = true
-					continue
-				}
-				add(Address{GroupEnd: true})
-				inGroup = false
-			}
+			full = !closeGroup()
 			continue
 		case t.kind == ':' && !special:
 			// A ':' before any '<', '@', ',', ';' starts a group.
 			if !inGroup {
-				if !room() {
-					full = true
-					continue
-				}
-				add(Address{Mailbox: phrase(seg), GroupStart: true})
-				inGroup = true
+				full = !add(Address{Mailbox: phrase(seg), GroupStart: true})
+				inGroup = !full
 			}
 			seg, special, angle = seg[:0], false, false
 			continue
 		case !angle && (t.kind == ',' || t.kind == ';'):
-			if !end() {
-				full = true
-				continue
-			}
-			if t.kind == ';' && inGroup {
-				if !room() {
-					full = true
-					continue
-				}
-				add(Address{GroupEnd: true})
-				inGroup = false
-			}
+			full = !end() || t.kind == ';' && !closeGroup()
 			continue
 		case t.kind == '<':
 			angle, special = true, true
