@@ -612,6 +612,9 @@ func (m *Mailbox) ReadSize(ctx context.Context, uid uint32, structure bool) (int
 		}
 		return cost, nil
 	}
+	if size, _ := maildir.SizeFields(msg.Base); size >= 0 {
+		return 3 * size, nil // the S= of the file name: no open before the read
+	}
 	f, _, err := m.mb.OpenMessage(ctx, uid)
 	if err != nil {
 		return 0, m.selErr(err)
