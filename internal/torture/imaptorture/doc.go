@@ -21,7 +21,8 @@
 //	                   SELECT/EXAMINE and FETCH it, NOOP            after their OK
 //	folder lifecycle   sibling folders of Aux (Aux-life1, ...):      the same
 //	                   CREATE x, APPEND, SELECT/EXAMINE it, DELETE x
-//	                   while selected, NOOP, CREATE x again, APPEND
+//	                   while selected, NOOP, CREATE x again, APPEND;
+//	                   CREATE of a name holding a control character
 //	foreign folders    rename Aux's directory away and back; rm -r   the removal, before the rename
 //	                   of a sibling's directory, then a fresh        or the rm -r; the mkdir after
 //	                   Maildir there
@@ -198,6 +199,10 @@
 //	                        (internal/message/limits.go), a response over
 //	                        message.MaxEncodedStructure or past the
 //	                        reader's bounds, or a NO or BAD
+//	bad_name_accepted       with the folder lifecycle: a CREATE of a name
+//	                        that holds a control character once decoded
+//	                        (RFC 9051 §5.1; U+0000, CR LF, U+001F, U+0085
+//	                        in modified UTF-7) answered OK
 //
 // The causes are read generously (a \Deleted mark counts even if it was
 // removed again before the EXPUNGE), so that a race between actors is

@@ -45,6 +45,7 @@ const (
 	lieFlood                  // untagged responses without end, never the tagged one
 	lieStarveLogins           // past starveAt connections, a new one gets BYE as its greeting
 	lieWholeList              // ENVELOPE of a hostile message with every address of its To:, past the cap
+	lieBadName                // CREATE of a name holding a control character (modified UTF-7) answers OK
 )
 
 // starveAt is the number of open connections past which the fake, with
@@ -527,6 +528,13 @@ func (fs *fakeSession) handle(cmd fakeCommand, cmds <-chan fakeCommand) bool {
 // gets the UIDVALIDITY it had, and its UIDs start at 1 again.
 func (fs *fakeSession) create(tag, name string) {
 	s := fs.srv
+	if slices.ContainsFunc(badNames, func(b string) bool { return strings.HasSuffix(name, b) }) {
+		if !s.lying(lieBadName) {
+			fs.send("%s NO [CANNOT] New mailbox name contains forbidden character", tag)
+			return
+		}
+		s.fired = true
+	}
 	if s.boxes[name] != nil {
 		fs.send("%s NO [ALREADYEXISTS] exists", tag)
 		return

@@ -232,6 +232,7 @@ var folderSteps = []lifeStep{
 	{3, (*lifeActor).lookBoxes},
 	{1, (*lifeActor).listen},
 	{3, (*lifeActor).folderCycle},
+	{1, (*lifeActor).badName},
 }
 
 // lifeActor changes the lives of mailbox names other than the one under
@@ -562,4 +563,27 @@ func (a *lifeActor) folderCycle() error {
 		return err
 	}
 	return a.fill(box, 1)
+}
+
+// badNames are mailbox name endings, in modified UTF-7, that hold a
+// control character once decoded: U+0000, CR LF, U+001F, U+0085. RFC
+// 9051 §5.1 and Dovecot refuse them; a server that makes one may then
+// send a name that breaks its own responses (CR LF inside a literal).
+var badNames = []string{"&AAA-", "&AA0ACg-x", "&AB8-", "&AIU-"}
+
+// badName sends CREATE of a sibling of Aux whose name holds a control
+// character. An OK is bad_name_accepted; the mailbox made is deleted
+// again.
+func (a *lifeActor) badName() error {
+	box := a.r.cfg.Aux + "-bad" + badNames[a.rng.IntN(len(badNames))]
+	line := "CREATE " + quote(box)
+	resp, err := a.ctl.do("CREATE bad name", line)
+	if err != nil || resp.Type != "OK" {
+		return err
+	}
+	a.r.rec.violation("", Violation{Kind: BadNameAccepted, At: a.r.now().Seconds(), Session: a.ctl.name, Command: line,
+		Detail:   fmt.Sprintf("%q holds a control character once decoded, and the server made it", box),
+		Evidence: []string{resp.Line}})
+	_, err = a.ctl.do("DELETE bad name", "DELETE "+quote(box))
+	return err
 }

@@ -58,3 +58,37 @@ func TestUIDReuse(t *testing.T) {
 		})
 	}
 }
+
+// TestBadNameAccepted: a server that makes a mailbox whose name holds a
+// control character is caught as bad_name_accepted and as nothing else;
+// an honest one, which refuses it, is accused of nothing.
+func TestBadNameAccepted(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		lie  lie
+		want Kind // "" for none
+	}{
+		{"honest", honest, ""},
+		{"control character accepted", lieBadName, BadNameAccepted},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			res := fakeRunWith(t, tc.lie, lifecycleConfig())
+			for _, k := range Kinds {
+				got := res.Violations[k]
+				switch {
+				case k == tc.want && got == 0:
+					t.Errorf("%s not reported", k.Title())
+				case k != tc.want && got != 0:
+					t.Errorf("%d violations of kind %s, want none", got, k.Title())
+				}
+			}
+			if len(res.Errors) != 0 {
+				t.Errorf("errors: %v", res.Errors)
+			}
+			if s := res.Op("CREATE bad name"); s.OK+s.No == 0 {
+				t.Errorf("no CREATE of a bad name was sent: %+v", s)
+			}
+		})
+	}
+}

@@ -33,10 +33,11 @@ const (
 	FollowedSymlink      Kind = "followed_symlink"
 	LoginStarved         Kind = "login_starved"
 	OversizedResponse    Kind = "oversized_response"
+	BadNameAccepted      Kind = "bad_name_accepted"
 )
 
 // Kinds lists every kind.
-var Kinds = []Kind{PhantomExpunge, UIDChange, UIDReuse, Duplicate, Lost, RefusedButDone, ExpungeDuringCommand, ExistsDecrease, SeqOutOfRange, UIDOrder, UIDNext, UIDValidity, FlagsDiverge, FollowedSymlink, LoginStarved, OversizedResponse}
+var Kinds = []Kind{PhantomExpunge, UIDChange, UIDReuse, Duplicate, Lost, RefusedButDone, ExpungeDuringCommand, ExistsDecrease, SeqOutOfRange, UIDOrder, UIDNext, UIDValidity, FlagsDiverge, FollowedSymlink, LoginStarved, OversizedResponse, BadNameAccepted}
 
 // Title is the kind for people.
 func (k Kind) Title() string {
@@ -73,6 +74,8 @@ func (k Kind) Title() string {
 		return "login starved by connections that never log in"
 	case OversizedResponse:
 		return "ENVELOPE/BODYSTRUCTURE over the cap"
+	case BadNameAccepted:
+		return "mailbox name with a control character made"
 	}
 	return string(k)
 }
