@@ -296,8 +296,12 @@ func (u *User) Status(ctx context.Context, name string) (imap.StatusInfo, error)
 		return imap.StatusInfo{}, mapErr(err)
 	}
 	st := imap.StatusInfo{UIDValidity: mb.UIDValidity(), UIDNext: mb.NextUID()}
+	firstRecent := mb.FirstRecent()
 	for _, m := range mb.Messages() {
 		st.Messages++
+		if m.UID >= firstRecent {
+			st.Recent++
+		}
 		if !m.Flags.Has(maildir.FlagSeen) {
 			st.Unseen++
 		}
@@ -387,6 +391,13 @@ func (m *Mailbox) UIDValidity() uint32            { return m.mb.UIDValidity() }
 func (m *Mailbox) UIDNext() uint32                { return max(m.mb.NextUID(), 1) }
 func (m *Mailbox) Notify() <-chan struct{}        { return m.sub.Notify() }
 func (m *Mailbox) Sync(ctx context.Context) error { _, err := m.mb.Sync(ctx); return m.selErr(err) }
+
+func (m *Mailbox) Recent(upTo uint32, claim bool) uint32 {
+	if claim {
+		return m.mb.ClaimRecent(upTo)
+	}
+	return m.mb.FirstRecent()
+}
 
 func (m *Mailbox) Close() error {
 	m.sub.Close()

@@ -129,6 +129,12 @@ type Mailbox interface {
 	// PermanentFlags lists the keywords defined; the engine adds the
 	// system flags and `\*`.
 	Keywords() []string
+	// Recent hands out \Recent (RFC 3501 §2.3.2): the messages with
+	// UIDs from first up to, not including, upTo are recent for the
+	// session (none when first >= upTo). With claim the session takes
+	// them, and no other session sees them recent; without (EXAMINE) it
+	// only looks.
+	Recent(upTo uint32, claim bool) (first uint32)
 	// Sync looks for changes now; they arrive through Take.
 	Sync(ctx context.Context) error
 	// Notify is signalled when Take has something.

@@ -41,6 +41,12 @@ type selected struct {
 	held []uint32
 	// searchRes is the saved search result (RFC 5182), as UIDs.
 	searchRes []uint32
+	// recent are the UIDs recent in this session, ascending; recentSent
+	// is the count the client was last told (recent.go).
+	recent     []uidSpan
+	recentSent uint32
+	// keywords are those the client was told of in FLAGS (flags.go).
+	keywords map[string]bool
 }
 
 type conn struct {
@@ -694,12 +700,15 @@ func (c *conn) updates(allowExpunge bool) error {
 		}
 		if n := s.view.Add(uids); n != before {
 			fmt.Fprintf(c.bw, "* %d EXISTS\r\n", n)
+			c.takeRecent()
 		}
 	}
+	c.tellRecent()
 	for _, m := range u.Flags {
 		if seq := s.view.Seq(m.UID); seq != 0 && !containsUID(s.held, m.UID) {
+			c.announce(m.Flags)
 			fmt.Fprintf(c.bw, "* %d FETCH (FLAGS ", seq)
-			c.enc.Flags(m.Flags)
+			c.flags(m.UID, m.Flags)
 			fmt.Fprintf(c.bw, " UID %d)\r\n", m.UID)
 		}
 	}

@@ -129,6 +129,9 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 			msg = message.Parse(raw)
 			st = msg.Structure()
 		}
+		if setSeen || hasItem(items, "FLAGS") {
+			c.announce(info.Flags)
+		}
 		fmt.Fprintf(c.bw, "* %d FETCH (", seq)
 		first := true
 		sep := func() {
@@ -149,7 +152,7 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 		if setSeen && !hasItem(items, "FLAGS") {
 			sep()
 			c.bw.WriteString("FLAGS ")
-			c.enc.Flags(info.Flags)
+			c.flags(u, info.Flags)
 		}
 		if (uid || setSeen) && !wroteUID {
 			sep()
@@ -206,7 +209,7 @@ func (c *conn) fetchItem(it wire.FetchItem, uid uint32, info MessageInfo, msg *m
 		fmt.Fprintf(c.bw, "UID %d", uid)
 	case "FLAGS":
 		c.bw.WriteString("FLAGS ")
-		e.Flags(info.Flags)
+		c.flags(uid, info.Flags)
 	case "INTERNALDATE":
 		c.bw.WriteString("INTERNALDATE ")
 		e.DateTime(info.InternalDate)

@@ -50,6 +50,7 @@ type fakeMsg struct {
 
 type fakeBox struct {
 	validity, next uint32
+	firstRecent    uint32 // the lowest UID no session claimed as recent
 	msgs           []*fakeMsg // ascending UIDs
 }
 
@@ -347,6 +348,14 @@ func (m *fakeMailbox) lock() func() {
 func (m *fakeMailbox) UIDValidity() uint32 { defer m.lock()(); return m.bx.validity }
 func (m *fakeMailbox) UIDNext() uint32     { defer m.lock()(); return m.bx.next }
 func (m *fakeMailbox) Keywords() []string  { defer m.lock()(); return m.bx.keywords() }
+func (m *fakeMailbox) Recent(upTo uint32, claim bool) uint32 {
+	defer m.lock()()
+	first := max(m.bx.firstRecent, 1)
+	if claim && first < upTo {
+		m.bx.firstRecent = upTo
+	}
+	return first
+}
 func (m *fakeMailbox) Sync(ctx context.Context) error {
 	return nil
 }

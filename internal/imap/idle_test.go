@@ -53,7 +53,7 @@ func TestIdleForeignChanges(t *testing.T) {
 		if err := m.apply(l); err != nil {
 			t.Fatal(err)
 		}
-		return l == `* 1 FETCH (FLAGS (\Flagged \Seen) UID 1)`
+		return l == `* 1 FETCH (FLAGS (\Flagged \Seen \Recent) UID 1)`
 	})
 
 	// A removal.

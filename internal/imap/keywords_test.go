@@ -38,7 +38,7 @@ func TestKeywordNamesThatAreNoAtoms(t *testing.T) {
 	if want := `* FLAGS (\Answered \Flagged \Deleted \Seen \Draft good)`; flags != want {
 		t.Errorf("got %q, want %q", flags, want)
 	}
-	rc.exactly([]string{`* 1 FETCH (FLAGS (\Seen good) UID 1)`}, "UID FETCH 1 (FLAGS)")
+	rc.exactly([]string{`* 1 FETCH (FLAGS (\Seen good \Recent) UID 1)`}, "UID FETCH 1 (FLAGS)")
 }
 
 // TestRefusedKeywordsChangeNothing: a STORE or APPEND naming more new
@@ -86,8 +86,13 @@ func TestRefusedKeywordsChangeNothing(t *testing.T) {
 	if after := read(); after != before {
 		t.Fatalf("APPEND refused, but dovecot-keywords changed:\n%s", after)
 	}
-	rc.exactly([]string{`* 1 FETCH (FLAGS (first late) UID 1)`}, "UID STORE 1 +FLAGS (late)")
-	rc.exactly([]string{`* 1 FETCH (FLAGS (first late) UID 1)`}, "UID FETCH 1:* (FLAGS)")
+	// late is new to the session: FLAGS tells it first (flags.go).
+	rc.exactly([]string{
+		`* FLAGS (\Answered \Flagged \Deleted \Seen \Draft first late)`,
+		`* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft first late \*)] Flags permitted`,
+		`* 1 FETCH (FLAGS (first late \Recent) UID 1)`,
+	}, "UID STORE 1 +FLAGS (late)")
+	rc.exactly([]string{`* 1 FETCH (FLAGS (first late \Recent) UID 1)`}, "UID FETCH 1:* (FLAGS)")
 
 	// 25 of the 26 letters in use: a STORE of two new ones is refused,
 	// one is done.
@@ -111,7 +116,7 @@ func TestRefusedKeywordsChangeNothing(t *testing.T) {
 	rc.ok("COPY 1 Full")
 	rc.ok("EXAMINE Full")
 	rc.exactly([]string{
-		`* 1 FETCH (FLAGS (` + strings.Join(many[400:426], " ") + `) UID 1)`,
-		`* 2 FETCH (FLAGS () UID 2)`,
+		`* 1 FETCH (FLAGS (` + strings.Join(many[400:426], " ") + ` \Recent) UID 1)`,
+		`* 2 FETCH (FLAGS (\Recent) UID 2)`,
 	}, "UID FETCH 1:* (FLAGS)")
 }

@@ -55,9 +55,10 @@ func TestMoveThreeSessions(t *testing.T) {
 	before := inodes(t, inbox)
 	uidsBefore := uidList(t, inbox)
 
-	// A: COPYUID first, then the expunges, then the tagged OK.
+	// A: COPYUID first, then the expunges, then the tagged OK; A took
+	// the four messages as recent, and two are gone.
 	lines := a.ok("UID MOVE 2:3 Other")
-	if len(lines) != 3 || !reCopyUID.MatchString(lines[0]) || lines[1] != "* 3 EXPUNGE" || lines[2] != "* 2 EXPUNGE" {
+	if len(lines) != 4 || !reCopyUID.MatchString(lines[0]) || lines[1] != "* 3 EXPUNGE" || lines[2] != "* 2 EXPUNGE" || lines[3] != "* 2 RECENT" {
 		t.Fatalf("A's MOVE: %q", lines)
 	}
 	m := reCopyUID.FindStringSubmatch(lines[0])
@@ -142,7 +143,7 @@ func TestMoveAcrossFilesystems(t *testing.T) {
 	a.appendRaw("INBOX", "", testMessage("stays", "text"))
 	a.selectRaw("INBOX")
 	lines := a.ok("MOVE 1 Other")
-	if len(lines) != 2 || !reCopyUID.MatchString(lines[0]) || lines[1] != "* 1 EXPUNGE" {
+	if len(lines) != 3 || !reCopyUID.MatchString(lines[0]) || lines[1] != "* 1 EXPUNGE" || lines[2] != "* 1 RECENT" {
 		t.Fatalf("MOVE: %q", lines)
 	}
 	c := loginRaw(t, ts, "alice")

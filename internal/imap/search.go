@@ -236,6 +236,9 @@ func (ev *evaluator) message() (*message.Message, error) {
 	return ev.msg, nil
 }
 
+// recent reports whether the message is recent in this session.
+func (ev *evaluator) recent() bool { return ev.c.sel.isRecent(ev.uid) }
+
 func (ev *evaluator) has(flag string) bool {
 	f, _ := ev.flags.get(ev.uid)
 	return hasFlag(f, flag)
@@ -295,10 +298,12 @@ func (ev *evaluator) match(k *wire.SearchKey) (bool, error) {
 		return !ev.has(`\Flagged`), nil
 	case "UNSEEN":
 		return !ev.has(`\Seen`), nil
-	case "RECENT", "NEW":
-		return false, nil // \Recent is never set
+	case "RECENT":
+		return ev.recent(), nil
+	case "NEW": // RFC 3501 §6.4.4: RECENT UNSEEN
+		return ev.recent() && !ev.has(`\Seen`), nil
 	case "OLD":
-		return true, nil
+		return !ev.recent(), nil
 	case "KEYWORD":
 		return ev.has(k.Str), nil
 	case "UNKEYWORD":

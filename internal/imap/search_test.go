@@ -82,7 +82,7 @@ func TestSearchRes(t *testing.T) {
 	rc.exactly([]string{`* 2 FETCH (UID 2)`, `* 4 FETCH (UID 4)`}, "FETCH $ (UID)")
 	rc.exactly([]string{`* SEARCH 2 4`}, "UID SEARCH UID $")
 	rc.exactly([]string{`* SEARCH 4`}, "SEARCH $ SUBJECT \"msg 4\"")
-	rc.exactly([]string{`* 2 FETCH (FLAGS (\Flagged \Seen) UID 2)`, `* 4 FETCH (FLAGS (\Flagged \Seen) UID 4)`}, `UID STORE $ +FLAGS (\Seen)`)
+	rc.exactly([]string{`* 2 FETCH (FLAGS (\Flagged \Seen \Recent) UID 2)`, `* 4 FETCH (FLAGS (\Flagged \Seen \Recent) UID 4)`}, `UID STORE $ +FLAGS (\Seen)`)
 
 	// SAVE with other options answers them too; MIN alone saves the
 	// minimum only (RFC 5182 §2.4).
@@ -100,7 +100,7 @@ func TestSearchRes(t *testing.T) {
 	rc.ok("SEARCH RETURN (SAVE) SUBJECT \"msg 3\"")
 	rc.ok("UID SEARCH RETURN (SAVE) UID 3:5")
 	rc.ok(`UID STORE 4 +FLAGS.SILENT (\Deleted)`)
-	rc.exactly([]string{"* 4 EXPUNGE"}, "EXPUNGE")
+	rc.exactly([]string{"* 4 EXPUNGE", "* 4 RECENT"}, "EXPUNGE")
 	rc.exactly([]string{`* 3 FETCH (UID 3)`, `* 4 FETCH (UID 5)`}, "FETCH $ (UID)")
 
 	// COPY and MOVE take "$".

@@ -33,20 +33,12 @@ func (c *conn) open(tag string, readOnly bool) error {
 	uids, unseen := mb.UIDs()
 	c.sel = &selected{name: name, mb: mb, view: NewView(uids), readOnly: readOnly}
 	c.state = stateSelected
-	flags := append([]string{`\Answered`, `\Flagged`, `\Deleted`, `\Seen`, `\Draft`}, mb.Keywords()...)
-	c.bw.WriteString("* FLAGS ")
-	c.enc.Flags(flags)
-	c.bw.WriteString("\r\n")
-	if readOnly {
-		c.bw.WriteString("* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n")
-	} else {
-		c.bw.WriteString("* OK [PERMANENTFLAGS ")
-		c.enc.Flags(append(flags, `\*`))
-		c.bw.WriteString("] Flags permitted\r\n")
-	}
+	c.sendFlags(nil)
 	fmt.Fprintf(c.bw, "* %d EXISTS\r\n", len(uids))
 	if !c.rev2 {
-		c.bw.WriteString("* 0 RECENT\r\n")
+		c.takeRecent()
+		c.sel.recentSent = c.sel.recentCount()
+		fmt.Fprintf(c.bw, "* %d RECENT\r\n", c.sel.recentSent)
 	}
 	if unseen != 0 && !c.rev2 { // RFC 9051 dropped UNSEEN from SELECT
 		fmt.Fprintf(c.bw, "* OK [UNSEEN %d] First unseen\r\n", unseen)

@@ -232,11 +232,11 @@ func TestTranscriptBasics(t *testing.T) {
 		t.Fatalf("select: %q", lines)
 	}
 	lines = rc.ok("FETCH 1 (FLAGS UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
-	if want := "* 1 FETCH (FLAGS (\\Seen) UID 1 RFC822.SIZE 51 BODY[HEADER.FIELDS (SUBJECT)] {18}Subject: hello\r\n\r\n)"; len(lines) != 1 || lines[0] != want {
+	if want := "* 1 FETCH (FLAGS (\\Seen \\Recent) UID 1 RFC822.SIZE 51 BODY[HEADER.FIELDS (SUBJECT)] {18}Subject: hello\r\n\r\n)"; len(lines) != 1 || lines[0] != want {
 		t.Fatalf("fetch: %q", lines)
 	}
 	lines = rc.ok("UID STORE 1 +FLAGS (\\Flagged)")
-	if len(lines) != 1 || lines[0] != `* 1 FETCH (FLAGS (\Flagged \Seen) UID 1)` {
+	if len(lines) != 1 || lines[0] != `* 1 FETCH (FLAGS (\Flagged \Seen \Recent) UID 1)` {
 		t.Fatalf("store: %q", lines)
 	}
 	lines = rc.ok("SEARCH SUBJECT hello FLAGGED")
@@ -308,7 +308,7 @@ func TestIMAP4rev2(t *testing.T) {
 		t.Fatal(tagged)
 	}
 	lines = rc.ok("SELECT INBOX")
-	if !contains(lines, "* 0 RECENT") || contains(lines, `* LIST () "." INBOX`) {
+	if !contains(lines, "* 1 RECENT") || contains(lines, `* LIST () "." INBOX`) {
 		t.Fatalf("IMAP4rev1 SELECT: %q", lines)
 	}
 	if lines = rc.ok("ENABLE IMAP4rev2"); !contains(lines, "* ENABLED IMAP4rev2") {

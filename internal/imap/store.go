@@ -37,8 +37,9 @@ func cmdStore(c *conn, tag string, uid bool) error {
 	if !act.Silent {
 		for _, m := range msgs {
 			if seq := s.view.Seq(m.UID); seq != 0 {
+				c.announce(m.Flags)
 				fmt.Fprintf(c.bw, "* %d FETCH (FLAGS ", seq)
-				c.enc.Flags(m.Flags)
+				c.flags(m.UID, m.Flags)
 				fmt.Fprintf(c.bw, " UID %d)\r\n", m.UID)
 			}
 		}

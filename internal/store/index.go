@@ -26,6 +26,11 @@ import (
 //
 //	bucket (mailbox directory) -> key (base name) -> value:
 //	  version byte (1) | file size u64 | crlf size u64 | mtime unix nano i64 | structure blob
+//	bucket "\x00recent" -> key (mailbox directory) -> value:
+//	  UIDVALIDITY u32 | first unclaimed UID u32 (the \Recent mark, recent.go)
+//
+// The \Recent mark is the one value that is no cache: losing it makes
+// some messages recent again (recent.go says which), never loses mail.
 //
 // One process (the daemon) opens it; bbolt's file lock keeps a second one
 // out. Writes are queued and committed together by a background flusher,
@@ -193,25 +198,58 @@ func (ix *Index) queue(dir string, bases []string, values [][]byte) {
 
 // Get returns the entry of base in the mailbox at dir, if cached.
 func (ix *Index) Get(dir, base string) (IndexEntry, bool) {
+	var e IndexEntry
+	found := false
+	ix.read(dir, base, func(v []byte) { e, found = decodeEntry(v) })
+	return e, found
+}
+
+// read calls decode with the value of key in bucket: the queued one if a
+// write is waiting, else the stored one (nil when there is none), which
+// is only valid during the call.
+func (ix *Index) read(bucket, key string, decode func(v []byte)) {
 	ix.mu.Lock()
-	k := indexKey{dir, base}
+	k := indexKey{bucket, key}
 	v, pending := ix.pending[k]
 	if !pending {
 		v, pending = ix.flushing[k]
 	}
 	ix.mu.Unlock()
 	if pending {
-		return decodeEntry(v)
+		decode(v)
+		return
 	}
-	var e IndexEntry
-	found := false
 	ix.db.View(func(tx *bolt.Tx) error {
-		if b := tx.Bucket([]byte(dir)); b != nil {
-			e, found = decodeEntry(b.Get([]byte(base)))
+		var v []byte
+		if b := tx.Bucket([]byte(bucket)); b != nil {
+			v = b.Get([]byte(key))
 		}
+		decode(v)
 		return nil
 	})
-	return e, found
+}
+
+// recentBucket holds the \Recent mark of each mailbox (recent.go), keyed
+// by mailbox directory: UIDVALIDITY u32 | first unclaimed UID u32. Its
+// name is no directory (those are absolute paths), so the readers of the
+// message entries (ReadIndex, the fsck) never take it for a mailbox.
+const recentBucket = "\x00recent"
+
+// RecentMark returns the \Recent mark stored for the mailbox at dir.
+func (ix *Index) RecentMark(dir string) (validity, first uint32, ok bool) {
+	ix.read(recentBucket, dir, func(v []byte) {
+		if len(v) == 8 {
+			validity, first, ok = binary.BigEndian.Uint32(v), binary.BigEndian.Uint32(v[4:]), true
+		}
+	})
+	return validity, first, ok
+}
+
+// SetRecentMark stores the \Recent mark of the mailbox at dir, with the
+// other queued writes.
+func (ix *Index) SetRecentMark(dir string, validity, first uint32) {
+	v := binary.BigEndian.AppendUint32(make([]byte, 0, 8), validity)
+	ix.queue(recentBucket, []string{dir}, [][]byte{binary.BigEndian.AppendUint32(v, first)})
 }
 
 // decodeEntry reads a value; the structure is copied out of bbolt's

@@ -221,6 +221,7 @@ type Mailbox struct {
 	foreignLogged      map[string]bool
 	subs               []*Subscription
 	goneSent           bool        // the subscribers were told the mailbox is gone
+	recent             recentMark  // recent.go
 	kicked             atomic.Bool // a background sync is scheduled (Kick)
 
 	kwMu    sync.Mutex        // guards kw and kwStamp; taken after mu, never before
@@ -273,6 +274,7 @@ func Open(dir string, opts Options) (*Mailbox, error) {
 	}
 	if f != nil {
 		m.uidvalidity, m.nextUID = f.Header.UIDValidity, f.Header.NextUID
+		m.settleRecentLocked(false)
 	}
 	// Deliveries that crashed before their rename leave files in tmp/;
 	// opening the mailbox is the moment to clear those past the age.
@@ -533,6 +535,7 @@ func (m *Mailbox) syncPublishLocked(ctx context.Context) (*Changes, error) {
 		return nil, err
 	}
 	m.forgetCached(ch.Expunged)
+	m.settleRecentLocked(true)
 	m.publish(ch, nil)
 	return ch, nil
 }
