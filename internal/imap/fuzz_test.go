@@ -50,7 +50,7 @@ type fakeMsg struct {
 
 type fakeBox struct {
 	validity, next uint32
-	firstRecent    uint32 // the lowest UID no session claimed as recent
+	firstRecent    uint32     // the lowest UID no session claimed as recent
 	msgs           []*fakeMsg // ascending UIDs
 }
 
