@@ -113,28 +113,35 @@ func (c *conn) list(tag string, lsub bool) error {
 			return err
 		}
 	}
+	// A reference or a pattern that is no valid encoding matches
+	// nothing (names.go), as Dovecot's: the LIST answers OK.
+	var ne *wire.NameError
 	ref, err := c.dec.Mailbox(c.utf8)
-	if err != nil {
+	badRef := errors.As(err, &ne)
+	if err != nil && !badRef {
 		return err
 	}
 	if err := c.dec.SP(); err != nil {
 		return err
 	}
 	var patterns []string
+	pattern := func() error {
+		p, err := c.dec.ListMailbox(c.utf8)
+		if err == nil {
+			patterns = append(patterns, p)
+		} else if errors.As(err, &ne) {
+			err = nil
+		}
+		return err
+	}
 	if b, err = c.dec.Peek(); err != nil {
 		return err
 	}
 	if b == '(' && !lsub {
 		o.extended = true
-		err = c.dec.List(func() error {
-			p, err := c.dec.ListMailbox(c.utf8)
-			patterns = append(patterns, p)
-			return err
-		})
+		err = c.dec.List(pattern)
 	} else {
-		var p string
-		p, err = c.dec.ListMailbox(c.utf8)
-		patterns = append(patterns, p)
+		err = pattern()
 	}
 	if err != nil {
 		return err
@@ -164,6 +171,9 @@ func (c *conn) list(tag string, lsub bool) error {
 	resp := "LIST"
 	if lsub {
 		resp = "LSUB"
+	}
+	if badRef || len(patterns) == 0 {
+		return c.ok(tag, "", resp+" completed")
 	}
 	// RFC 9051 §6.3.9: an empty pattern asks for the hierarchy delimiter;
 	// RFC 5258 §3 keeps that meaning for the basic syntax only.
