@@ -8,8 +8,8 @@ The user and password default to $IMAP_USER and $IMAP_PASSWORD. The
 account needs an INBOX and the special-use folders \\Drafts \\Sent \\Trash
 \\Junk \\Archive (a new Cistern account has them). The checks make a folder
 with a unique name, APPEND one message to INBOX, COPY and MOVE it there,
-EXPUNGE it, and delete the folder at the end: the account is left as it
-was found.
+EXPUNGE it, SUBSCRIBE a name below the folder and UNSUBSCRIBE it, and
+delete the folder at the end: the account is left as it was found.
 
 One line per check, then "imaplib: N passed, M failed" (and how many
 were skipped). A failed check prints the last lines of the IMAP
@@ -87,6 +87,15 @@ def ok(result, what):
     if typ != "OK":
         raise Failed("%s: got %s %s" % (what, typ, [decode(d) for d in data]))
     return data
+
+
+def no(result, code, what):
+    """Check a tagged NO carrying [code]; return its text."""
+    typ, data = result
+    text = " ".join(decode(d) for d in data if d is not None)
+    if typ != "NO" or not text.startswith("[" + code + "]"):
+        raise Failed("%s: want NO [%s], got %s %s" % (what, code, typ, text))
+    return text
 
 
 def pop_code(m, name):
@@ -199,9 +208,13 @@ class Checks:
             ("LIST: INBOX and the special-use folders", self.list, False),
             ("CREATE a folder with a unique name", self.create, True),
             ("APPEND with flags, APPENDUID", self.append, True),
+            ("APPEND to a missing folder: NO [TRYCREATE]", self.append_trycreate, False),
+            ("Names not modified UTF-7: NO [NONEXISTENT], CREATE NO [CANNOT], LIST nothing", self.bad_names, False),
+            ("LSUB / LIST RECURSIVEMATCH: an unsubscribed parent of a subscription", self.subscribed_parent, False),
             ("SELECT INBOX", self.select, True),
             ("SEARCH SUBJECT and UID SEARCH SUBJECT", self.search_subject, True),
             ("SEARCH UNSEEN, SEEN, FLAGGED, ALL", self.search_flags, False),
+            ("SEARCH past the last message: OK with what exists; FETCH BAD", self.search_past_end, False),
             ("FETCH UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)]", self.fetch_peek, False),
             ("FETCH BODY[TEXT] sets \\Seen", self.fetch_text, False),
             ("SEARCH SEEN, UNSEEN after \\Seen was set", self.search_seen, False),
@@ -320,6 +333,58 @@ class Checks:
         expect(len(parts) == 2 and all(p.isdigit() for p in parts), "APPENDUID: malformed %r" % codes[-1])
         self.uidvalidity, self.uid = int(parts[0]), int(parts[1])
 
+    def append_trycreate(self):
+        # RFC 9051 §6.3.12; Dovecot's words.
+        missing = self.folder + self.delim + "missing"
+        text = no(self.m.append(quote(missing), None, None, self.message), "TRYCREATE", "APPEND to " + missing)
+        expect(text == "[TRYCREATE] Mailbox doesn't exist: " + missing, "APPEND to %s: %r" % (missing, text))
+        # A name CREATE would refuse: creating it cannot help.
+        no(self.m.append('"&Jjo"', None, None, self.message), "NONEXISTENT", "APPEND to &Jjo (not modified UTF-7)")
+        entries = parse_list(ok(self.m.list('""', quote(missing)), "LIST " + missing))
+        expect(entries == [], "APPEND to a missing folder made it: %s" % entries)
+
+    def bad_names(self):
+        # Syntactically valid astrings, not valid modified UTF-7 (RFC 3501
+        # §5.1.3): no BAD, they name no mailbox.
+        for name in ("&Jjo", "&AGE-", "!#$&'+,-.0"):
+            for cmd, args in (("SELECT", ()), ("EXAMINE", ()), ("STATUS", ("(MESSAGES)",)),
+                              ("DELETE", ()), ("SUBSCRIBE", ()), ("UNSUBSCRIBE", ())):
+                text = no(self.m._simple_command(cmd, quote(name), *args), "NONEXISTENT", "%s %s" % (cmd, name))
+                expect("not valid mUTF-7" in text, "%s %s: %r" % (cmd, name, text))
+            no(self.m._simple_command("CREATE", quote(name)), "CANNOT", "CREATE " + name)
+            no(self.m._simple_command("RENAME", quote(self.folder), quote(name)), "CANNOT",
+               "RENAME %s %s" % (self.folder, name))
+            entries = parse_list(ok(self.m.list('""', quote(name)), "LIST with the pattern " + name))
+            expect(entries == [], "LIST %s: %s" % (name, entries))
+        self.selected = None  # a failed SELECT leaves none
+
+    def untagged(self, name, *args):
+        """Run the command args; return the untagged responses name."""
+        self.m.untagged_responses.pop(name, None)
+        ok(self.m._simple_command(*args), " ".join(args))
+        return [decode(d) for d in self.m.untagged_responses.pop(name, []) if d is not None]
+
+    def subscribed_parent(self):
+        # a.b.c subscribed, a.b not (no mailbox either): LSUB "" a.% gives
+        # a.b \Noselect (RFC 3501 §6.3.9); LIST (SUBSCRIBED RECURSIVEMATCH)
+        # gives it with CHILDINFO, not \Subscribed (RFC 5258 §3.5).
+        d = self.delim
+        child, parent = self.folder + d + "b" + d + "c", self.folder + d + "b"
+        ok(self.m.subscribe(quote(child)), "SUBSCRIBE " + child)
+        try:
+            pattern = quote(self.folder + d + "%")
+            got = self.untagged("LSUB", "LSUB", '""', pattern)
+            want = ['(\\Noselect) "%s" %s' % (d, parent)]
+            expect(got == want, "LSUB \"\" %s: got %s, want %s" % (pattern, got, want))
+            got = self.untagged("LIST", "LIST", "(SUBSCRIBED RECURSIVEMATCH)", '""', pattern)
+            expect(len(got) == 1 and got[0].endswith(' %s ("CHILDINFO" ("SUBSCRIBED"))' % parent)
+                   and "\\Subscribed" not in got[0],
+                   "LIST (SUBSCRIBED RECURSIVEMATCH) \"\" %s: got %s" % (pattern, got))
+            got = self.untagged("LIST", "LIST", "(SUBSCRIBED)", '""', pattern)
+            expect(got == [], "LIST (SUBSCRIBED) \"\" %s: got %s, want nothing" % (pattern, got))
+        finally:
+            ok(self.m.unsubscribe(quote(child)), "UNSUBSCRIBE " + child)
+
     def select(self):
         for name in ("EXISTS", "UIDVALIDITY", "FLAGS", "PERMANENTFLAGS"):
             pop_code(self.m, name)
@@ -352,6 +417,25 @@ class Checks:
         every = self.search_seqs("ALL")
         expect(self.seq in every and every == sorted(every) and every[-1] == len(every),
                "SEARCH ALL: %s, want 1..n including %d" % (every, self.seq))
+
+    def search_past_end(self):
+        # Sequence numbers past the end name no message in SEARCH (OK,
+        # as Dovecot), and "*" is the last one: "n+5:*" is n:n+5.
+        n = self.search_seqs("ALL")[-1]
+        expect(self.search_seqs(str(n + 1000)) == [], "SEARCH %d with %d messages" % (n + 1000, n))
+        expect(self.search_seqs("%d:*" % (n + 5)) == [n], "SEARCH %d:* with %d messages: want [%d]" % (n + 5, n, n))
+        got = self.untagged("ESEARCH", "SEARCH", "RETURN", "(MIN MAX COUNT)", str(n + 1000))
+        expect(len(got) == 1 and got[0].endswith(") COUNT 0"),
+               "SEARCH RETURN (MIN MAX COUNT) %d: got ESEARCH %s, want COUNT 0" % (n + 1000, got))
+        got = self.untagged("ESEARCH", "SEARCH", "RETURN", "()", str(n + 1000))
+        expect(len(got) == 1 and got[0].endswith(")"), "SEARCH RETURN () %d: got ESEARCH %s" % (n + 1000, got))
+        uids = ok(self.m.uid("SEARCH", "UID", "%d:%d" % (self.uid + 1000, self.uid + 2000)), "UID SEARCH UID past the end")
+        expect(decode(uids[-1]).split() == [], "UID SEARCH UID past the end: %r" % decode(uids[-1]))
+        try:
+            typ, data = self.m.fetch(str(n + 1000), "(FLAGS)")
+        except imaplib.IMAP4.error:
+            return  # BAD: imaplib raises
+        raise Failed("FETCH %d with %d messages: want BAD, got %s %s" % (n + 1000, n, typ, data))
 
     def fetch_one(self, items):
         data = ok(self.m.fetch(str(self.seq), items), "FETCH %d %s" % (self.seq, items))

@@ -10,7 +10,8 @@ import (
 )
 
 // APPEND — RFC 9051 §6.3.12, with UIDPLUS's APPENDUID (RFC 4315) and
-// LITERAL+. State: authenticated. The message is durable before OK.
+// LITERAL+. State: authenticated. The message is durable before OK. A
+// missing mailbox is NO [TRYCREATE] (names.go, missingDest).
 func cmdAppend(c *conn, tag string, _ bool) error {
 	name, err := c.mailboxArg()
 	if err != nil {
@@ -58,7 +59,7 @@ func cmdAppend(c *conn, tag string, _ bool) error {
 	if err != nil {
 		io.Copy(io.Discard, lit) // the literal must be read off the wire
 		c.dec.Discard()
-		return err
+		return c.missingDest(name, err)
 	}
 	if err := c.dec.CRLF(); err != nil {
 		return err

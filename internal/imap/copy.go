@@ -1,7 +1,6 @@
 package imap
 
 import (
-	"errors"
 	"fmt"
 )
 
@@ -36,10 +35,7 @@ func (c *conn) copy(tag string, uid, move bool) error {
 		validity, src, dst, err = s.mb.Copy(c.ctx, uids, dest)
 	}
 	if err != nil {
-		if errors.Is(err, ErrNoSuchMailbox) {
-			return no("TRYCREATE", "No such mailbox")
-		}
-		return err
+		return c.missingDest(dest, err)
 	}
 	code := ""
 	if len(src) > 0 {

@@ -17,7 +17,10 @@ import (
 // every LIST, asked for or not (RFC 5258 §4 and RFC 6154 §2 allow it).
 // A subscribed name without a mailbox is listed by LSUB (without
 // attributes) and by LIST (SUBSCRIBED) as \NonExistent (RFC 5258 §3.4),
-// never by a plain LIST.
+// never by a plain LIST. The unsubscribed parent of a subscribed name
+// is listed by LSUB with a pattern ending in "%" as \Noselect (RFC 3501
+// §6.3.9) and by RECURSIVEMATCH with CHILDINFO (RFC 5258 §3.5), mailbox
+// or not (withParents).
 func cmdList(c *conn, tag string, _ bool) error { return c.list(tag, false) }
 func cmdLsub(c *conn, tag string, _ bool) error { return c.list(tag, true) }
 
@@ -113,28 +116,35 @@ func (c *conn) list(tag string, lsub bool) error {
 			return err
 		}
 	}
+	// A reference or a pattern that is no valid encoding matches
+	// nothing (names.go), as Dovecot's: the LIST answers OK.
+	var ne *wire.NameError
 	ref, err := c.dec.Mailbox(c.utf8)
-	if err != nil {
+	badRef := errors.As(err, &ne)
+	if err != nil && !badRef {
 		return err
 	}
 	if err := c.dec.SP(); err != nil {
 		return err
 	}
 	var patterns []string
+	pattern := func() error {
+		p, err := c.dec.ListMailbox(c.utf8)
+		if err == nil {
+			patterns = append(patterns, p)
+		} else if errors.As(err, &ne) {
+			err = nil
+		}
+		return err
+	}
 	if b, err = c.dec.Peek(); err != nil {
 		return err
 	}
 	if b == '(' && !lsub {
 		o.extended = true
-		err = c.dec.List(func() error {
-			p, err := c.dec.ListMailbox(c.utf8)
-			patterns = append(patterns, p)
-			return err
-		})
+		err = c.dec.List(pattern)
 	} else {
-		var p string
-		p, err = c.dec.ListMailbox(c.utf8)
-		patterns = append(patterns, p)
+		err = pattern()
 	}
 	if err != nil {
 		return err
@@ -165,6 +175,9 @@ func (c *conn) list(tag string, lsub bool) error {
 	if lsub {
 		resp = "LSUB"
 	}
+	if badRef || len(patterns) == 0 {
+		return c.ok(tag, "", resp+" completed")
+	}
 	// RFC 9051 §6.3.9: an empty pattern asks for the hierarchy delimiter;
 	// RFC 5258 §3 keeps that meaning for the basic syntax only.
 	if len(patterns) == 1 && patterns[0] == "" && !lsub && !o.extended {
@@ -190,13 +203,33 @@ func (c *conn) list(tag string, lsub bool) error {
 		}
 		return false
 	}
+	// LSUB with a pattern ending in "%" lists an unsubscribed parent of
+	// a subscribed name the pattern does not reach, \Noselect (RFC 3501
+	// §6.3.9: "foo" for "foo/bar"); Dovecot does so only for such a
+	// pattern. RECURSIVEMATCH lists it with CHILDINFO (RFC 5258 §3.5).
+	// Either way the parent may be no mailbox at all.
+	lsubParents := lsub && strings.HasSuffix(patterns[0], "%")
+	if lsubParents || (o.recursiveMatch && o.subscribed) {
+		folders = withParents(folders)
+	}
 	// selectedBy reports whether f meets the selection options.
 	selectedBy := func(f FolderInfo) bool {
 		return (!o.subscribed || f.Subscribed) && (!o.specialUseOnly || f.SpecialUse != "")
 	}
+	// hasChild reports whether a descendant of f that the pattern does
+	// not match meets sel.
+	hasChild := func(f FolderInfo, sel func(FolderInfo) bool) bool {
+		for _, d := range folders {
+			if strings.HasPrefix(d.Name, f.Name+".") && sel(d) && !matches(d.Name) && !HasControl(d.Name) {
+				return true
+			}
+		}
+		return false
+	}
 	type listed struct {
-		f         FolderInfo
-		childInfo []string // CHILDINFO (RFC 5258 §3.5)
+		f          FolderInfo
+		childInfo  []string // CHILDINFO (RFC 5258 §3.5)
+		lsubParent bool     // LSUB of an unsubscribed parent: \Noselect
 	}
 	var out []listed
 	for _, f := range folders {
@@ -209,36 +242,40 @@ func (c *conn) list(tag string, lsub bool) error {
 			continue
 		}
 		if lsub && !f.Subscribed {
+			if lsubParents && hasChild(f, func(d FolderInfo) bool { return d.Subscribed }) {
+				out = append(out, listed{f: f, lsubParent: true})
+			}
 			continue
 		}
 		if f.NonExistent && !lsub && !o.subscribed {
 			continue
 		}
 		var childInfo []string
-		if o.recursiveMatch {
+		if o.recursiveMatch && hasChild(f, selectedBy) {
 			// A descendant meeting the selection but not the pattern is
 			// announced on its listed ancestor (RFC 5258 §3.5).
-			for _, d := range folders {
-				if strings.HasPrefix(d.Name, f.Name+".") && selectedBy(d) && !matches(d.Name) && !HasControl(d.Name) {
-					if o.subscribed {
-						childInfo = append(childInfo, "SUBSCRIBED")
-					}
-					if o.specialUseOnly {
-						childInfo = append(childInfo, "SPECIAL-USE")
-					}
-					break
-				}
+			if o.subscribed {
+				childInfo = append(childInfo, "SUBSCRIBED")
+			}
+			if o.specialUseOnly {
+				childInfo = append(childInfo, "SPECIAL-USE")
 			}
 		}
 		if !selectedBy(f) && childInfo == nil {
 			continue
 		}
-		out = append(out, listed{f, childInfo})
+		out = append(out, listed{f: f, childInfo: childInfo})
 	}
 	for _, l := range out {
 		f := l.f
 		var attrs []string
 		switch {
+		case l.lsubParent:
+			// Nothing else: \Noselect here says "not subscribed".
+			c.bw.WriteString(`* LSUB (\Noselect) "." `)
+			c.enc.Mailbox(f.Name, c.utf8)
+			c.bw.WriteString("\r\n")
+			continue
 		case f.NonExistent && lsub:
 		case f.NonExistent:
 			attrs = append(attrs, `\NonExistent`) // implies \Noselect
@@ -290,6 +327,32 @@ func (c *conn) list(tag string, lsub bool) error {
 		}
 	}
 	return c.ok(tag, "", resp+" completed")
+}
+
+// withParents adds to folders every parent of a subscribed name that
+// folders lacks, as a name without a mailbox (NonExistent, not
+// subscribed): "a" and "a.b" for a subscribed "a.b.c" when neither a
+// mailbox nor a subscription has them.
+func withParents(folders []FolderInfo) []FolderInfo {
+	known := make(map[string]bool, len(folders))
+	for _, f := range folders {
+		known[f.Name] = true
+	}
+	n := len(folders)
+	for _, f := range folders[:n] {
+		if !f.Subscribed {
+			continue
+		}
+		for i := strings.LastIndexByte(f.Name, '.'); i > 0; i = strings.LastIndexByte(f.Name[:i], '.') {
+			parent := f.Name[:i]
+			if known[parent] {
+				continue
+			}
+			known[parent] = true
+			folders = append(folders, FolderInfo{Name: parent, NonExistent: true, NoSelect: true})
+		}
+	}
+	return folders
 }
 
 // matchPattern matches a mailbox name against a LIST pattern: '*' is any

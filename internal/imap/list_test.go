@@ -176,3 +176,90 @@ func TestFolderLimit(t *testing.T) {
 		t.Errorf("CREATE at the limit again: %q", tagged)
 	}
 }
+
+// TestListSubscribedParents: a subscribed name whose parent is not
+// subscribed (RFC 3501 §6.3.9: "foo/bar" subscribed, "foo" not). LSUB
+// with a pattern ending in "%" returns the parent \Noselect, whether it
+// is a mailbox or no mailbox at all (it returned nothing); LIST
+// (SUBSCRIBED RECURSIVEMATCH) returns it with CHILDINFO ("SUBSCRIBED")
+// and without \Subscribed (RFC 5258 §3.5), \NonExistent when it is no
+// mailbox; without RECURSIVEMATCH it is not returned. Then RFC 5258 §5
+// example 9, with '.' for '/'.
+func TestListSubscribedParents(t *testing.T) {
+	ts := startServer(t)
+	rc := loginRaw(t, ts, "alice")
+	for _, mb := range []string{"Archive", "Drafts", "Junk", "Sent", "Trash"} {
+		rc.ok("UNSUBSCRIBE %s", mb)
+	}
+	rc.ok("SUBSCRIBE a.b.c") // no mailbox a, a.b or a.b.c
+	rc.ok("CREATE m.n.o")    // m and m.n are mailboxes, unsubscribed
+	rc.ok("UNSUBSCRIBE m.n.o")
+	rc.ok("CREATE m.n.o.p")
+	rc.ok("SUBSCRIBE m.n.o.p")
+	tests := []struct {
+		cmd  string
+		want []string
+	}{
+		{`LSUB "" a.%`, []string{`* LSUB (\Noselect) "." a.b`}},
+		{`LSUB "" %`, []string{`* LSUB (\HasNoChildren) "." INBOX`, `* LSUB (\Noselect) "." m`, `* LSUB (\Noselect) "." a`}},
+		{`LSUB "" a.%.%`, []string{`* LSUB () "." a.b.c`}},
+		{`LSUB "" m.n.%`, []string{`* LSUB (\Noselect) "." m.n.o`}},
+		{`LSUB "" a.*`, []string{`* LSUB () "." a.b.c`}},
+		{`LSUB "" a.b`, nil},
+		{`LSUB "" a.b.c`, []string{`* LSUB () "." a.b.c`}},
+		{`LIST (SUBSCRIBED RECURSIVEMATCH) "" a.%`, []string{`* LIST (\NonExistent) "." a.b ("CHILDINFO" ("SUBSCRIBED"))`}},
+		{`LIST (SUBSCRIBED RECURSIVEMATCH) "" %`, []string{
+			`* LIST (\HasNoChildren \Subscribed) "." INBOX`,
+			`* LIST (\Noselect \HasChildren) "." m ("CHILDINFO" ("SUBSCRIBED"))`,
+			`* LIST (\NonExistent) "." a ("CHILDINFO" ("SUBSCRIBED"))`,
+		}},
+		{`LIST (SUBSCRIBED RECURSIVEMATCH) "" m.n.%`, []string{`* LIST (\HasChildren) "." m.n.o ("CHILDINFO" ("SUBSCRIBED"))`}},
+		{`LIST (SUBSCRIBED RECURSIVEMATCH) "" a.*`, []string{`* LIST (\NonExistent \Subscribed) "." a.b.c`}},
+		{`LIST (SUBSCRIBED) "" a.%`, nil},
+		{`LIST (SUBSCRIBED) "" %`, []string{`* LIST (\HasNoChildren \Subscribed) "." INBOX`}},
+		{`LIST "" a.%`, nil},
+	}
+	for _, tc := range tests {
+		rc.exactly(tc.want, "%s", tc.cmd)
+	}
+
+	// RFC 5258 §5 example 9: Foo2, Foo2.Bar1, Foo2.Bar2, Baz2, Baz2.Bar2,
+	// Baz2.Bar22, Baz2.Bar222, Eps2, Eps2.Mamba, Qux2.Bar2 exist; all but
+	// Foo2, Baz2 and Qux2 are subscribed. Baz2 is not listed for "*2":
+	// its subscribed children match the pattern themselves.
+	rc2 := loginRaw(t, ts, "bob")
+	for _, mb := range []string{"Archive", "Drafts", "Junk", "Sent", "Trash"} {
+		rc2.ok("UNSUBSCRIBE %s", mb)
+	}
+	for _, mb := range []string{"Foo2", "Foo2.Bar1", "Foo2.Bar2", "Baz2", "Baz2.Bar2", "Baz2.Bar22", "Baz2.Bar222", "Eps2", "Eps2.Mamba", "Qux2.Bar2"} {
+		rc2.ok("CREATE %s", mb)
+		if mb != "Foo2" && mb != "Baz2" {
+			rc2.ok("SUBSCRIBE %s", mb)
+		}
+	}
+	// The server's order is the names' (RFC 5258 sets none).
+	rc2.exactly([]string{
+		`* LIST (\HasNoChildren \Subscribed) "." Baz2.Bar2`,
+		`* LIST (\HasNoChildren \Subscribed) "." Baz2.Bar22`,
+		`* LIST (\HasNoChildren \Subscribed) "." Baz2.Bar222`,
+		`* LIST (\HasChildren \Subscribed) "." Eps2 ("CHILDINFO" ("SUBSCRIBED"))`,
+		`* LIST (\HasChildren) "." Foo2 ("CHILDINFO" ("SUBSCRIBED"))`,
+		`* LIST (\HasNoChildren \Subscribed) "." Foo2.Bar2`,
+		`* LIST (\HasNoChildren \Subscribed) "." Qux2.Bar2`,
+	}, "%s", `LIST (RECURSIVEMATCH SUBSCRIBED) "" "*2"`)
+	// The same with "%": every parent with a subscribed child is listed.
+	rc2.exactly([]string{
+		`* LIST (\HasNoChildren \Subscribed) "." INBOX`,
+		`* LIST (\HasChildren) "." Baz2 ("CHILDINFO" ("SUBSCRIBED"))`,
+		`* LIST (\HasChildren \Subscribed) "." Eps2 ("CHILDINFO" ("SUBSCRIBED"))`,
+		`* LIST (\HasChildren) "." Foo2 ("CHILDINFO" ("SUBSCRIBED"))`,
+		`* LIST (\Noselect \HasChildren) "." Qux2 ("CHILDINFO" ("SUBSCRIBED"))`,
+	}, "%s", `LIST (SUBSCRIBED RECURSIVEMATCH) "" "%"`)
+	rc2.exactly([]string{
+		`* LSUB (\HasNoChildren) "." INBOX`,
+		`* LSUB (\Noselect) "." Baz2`,
+		`* LSUB (\HasChildren) "." Eps2`,
+		`* LSUB (\Noselect) "." Foo2`,
+		`* LSUB (\Noselect) "." Qux2`,
+	}, "%s", `LSUB "" "%"`)
+}

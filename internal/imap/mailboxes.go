@@ -4,18 +4,32 @@ import (
 	"strings"
 )
 
-// mailboxArg reads " mailbox".
+// mailboxArg reads " mailbox", the name of a mailbox that should exist.
+// A name that is no valid encoding names none (names.go): NO
+// [NONEXISTENT].
 func (c *conn) mailboxArg() (string, error) {
 	if err := c.dec.SP(); err != nil {
 		return "", err
 	}
-	return c.dec.Mailbox(c.utf8)
+	name, err := c.dec.Mailbox(c.utf8)
+	return name, nameErr(err, "NONEXISTENT")
+}
+
+// newMailboxArg reads " mailbox", the name of a mailbox to make (CREATE,
+// RENAME's target). A name that is no valid encoding can never be made
+// (names.go): NO [CANNOT].
+func (c *conn) newMailboxArg() (string, error) {
+	if err := c.dec.SP(); err != nil {
+		return "", err
+	}
+	name, err := c.dec.Mailbox(c.utf8)
+	return name, nameErr(err, "CANNOT")
 }
 
 // CREATE — RFC 9051 §6.3.4, with CREATE-SPECIAL-USE's USE option
 // (RFC 6154 §3) parsed and honoured. State: authenticated.
 func cmdCreate(c *conn, tag string, _ bool) error {
-	name, err := c.mailboxArg()
+	name, err := c.newMailboxArg()
 	if err != nil {
 		return err
 	}
@@ -97,7 +111,7 @@ func cmdRename(c *conn, tag string, _ bool) error {
 	if err != nil {
 		return err
 	}
-	to, err := c.mailboxArg()
+	to, err := c.newMailboxArg()
 	if err != nil {
 		return err
 	}

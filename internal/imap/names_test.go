@@ -136,3 +136,161 @@ func TestControlCharacterNamesOnDisk(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendTryCreate: APPEND, COPY and MOVE to a missing mailbox answer
+// NO [TRYCREATE] in Dovecot's words (RFC 9051 §6.3.12, §6.4.7; APPEND
+// answered [NONEXISTENT]), and leave no message; a name CREATE would
+// refuse (not modified UTF-7, or holding a control character) is NO
+// [NONEXISTENT] instead, since creating it cannot help.
+func TestAppendTryCreate(t *testing.T) {
+	ts := startServer(t)
+	rc := loginRaw(t, ts, "alice")
+	msg := testMessage("one", "x")
+	appendTo := func(mailbox string) string {
+		t.Helper()
+		tag := rc.send("APPEND %s {%d+}", mailbox, len(msg))
+		rc.writeLine(msg)
+		_, tagged := rc.until(tag)
+		return tagged
+	}
+	tests := []struct{ mailbox, want string }{
+		{"Nowhere", "NO [TRYCREATE] Mailbox doesn't exist: Nowhere"},
+		{"Archive.Nowhere", "NO [TRYCREATE] Mailbox doesn't exist: Archive.Nowhere"},
+		{`"Gr&APw-e"`, "NO [TRYCREATE] Mailbox doesn't exist: Gr&APw-e"},
+		{"&Jjo", "NO [NONEXISTENT] Mailbox name is not valid mUTF-7"},
+		{"&AGE-", "NO [NONEXISTENT] Mailbox name is not valid mUTF-7"},
+		{`"!#$&'+,-.0"`, "NO [NONEXISTENT] Mailbox name is not valid mUTF-7"},
+		{`"&AAA-"`, "NO [NONEXISTENT] No such mailbox"},
+		{`"a&AA0ACg-b"`, "NO [NONEXISTENT] No such mailbox"},
+	}
+	for _, tc := range tests {
+		if got := appendTo(tc.mailbox); !strings.HasSuffix(got, " "+tc.want) {
+			t.Errorf("APPEND %s: %q, want %q", tc.mailbox, got, tc.want)
+		}
+	}
+	// A synchronizing literal: the NO comes instead of the continuation
+	// when the name is no valid encoding, and the session goes on.
+	tag := rc.send("APPEND &Jjo {%d}", len(msg))
+	if l := rc.line(); l != tag+" NO [NONEXISTENT] Mailbox name is not valid mUTF-7" {
+		t.Errorf("APPEND &Jjo with a synchronizing literal: %q", l)
+	}
+	rc.ok("NOOP")
+	if got := appendTo("INBOX"); !strings.Contains(got, "OK [APPENDUID ") {
+		t.Fatalf("APPEND INBOX: %q", got)
+	}
+	rc.selectRaw("INBOX")
+	for _, cmd := range []string{"COPY", "MOVE", "UID COPY", "UID MOVE"} {
+		for _, tc := range tests {
+			if _, tagged := rc.cmd("%s 1 %s", cmd, tc.mailbox); !strings.HasSuffix(tagged, " "+tc.want) {
+				t.Errorf("%s 1 %s: %q, want %q", cmd, tc.mailbox, tagged, tc.want)
+			}
+		}
+	}
+	if lines := rc.ok("SEARCH ALL"); len(lines) != 1 || lines[0] != "* SEARCH 1" {
+		t.Errorf("INBOX after the refused commands: %q", lines)
+	}
+	entries, err := os.ReadDir(ts.mailDir("alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.Contains(e.Name(), "Nowhere") || strings.Contains(e.Name(), "Gr") || strings.Contains(e.Name(), "&A") {
+			t.Errorf("on disk: %s", e.Name())
+		}
+	}
+}
+
+// TestNamesNotMUTF7: a syntactically valid astring that is not valid
+// modified UTF-7 (RFC 3501 §5.1.3) names no mailbox: NO [NONEXISTENT]
+// (it was BAD), NO [CANNOT] for the name of a mailbox to make, and as a
+// LIST pattern or reference it matches nothing. Dovecot's words.
+func TestNamesNotMUTF7(t *testing.T) {
+	ts := startServer(t)
+	rc := loginRaw(t, ts, "alice")
+	rc.ok("CREATE Good")
+	const notMUTF7 = "Mailbox name is not valid mUTF-7"
+	for _, name := range []string{
+		`"!#$&'+,-.0"`, // "&" starting a run that never ends
+		"&Jjo",         // no "-"
+		"&AGE-",        // "a" in BASE64
+		"&Jjo-&Jjo-",   // two adjacent runs
+		"&2D0-",        // an unpaired surrogate
+		"&Jjp-",        // nonzero padding bits
+		"Good.&",
+	} {
+		nonexistent := "NO [NONEXISTENT] " + notMUTF7
+		cannot := "NO [CANNOT] " + notMUTF7
+		tests := []struct{ cmd, want string }{
+			{"SELECT " + name, nonexistent},
+			{"EXAMINE " + name, nonexistent},
+			{"STATUS " + name + " (MESSAGES)", nonexistent},
+			{"DELETE " + name, nonexistent},
+			{"RENAME " + name + " Other", nonexistent},
+			{"SUBSCRIBE " + name, nonexistent},
+			{"UNSUBSCRIBE " + name, nonexistent},
+			{"CREATE " + name, cannot},
+			{"RENAME Good " + name, cannot},
+		}
+		for _, tc := range tests {
+			lines, tagged := rc.cmd("%s", tc.cmd)
+			if !strings.HasSuffix(tagged, " "+tc.want) || len(lines) != 0 {
+				t.Errorf("%s: %q %q, want %q", tc.cmd, lines, tagged, tc.want)
+			}
+		}
+		for _, cmd := range []string{
+			`LIST "" ` + name, `LSUB "" ` + name, `LIST "" (` + name + `)`,
+			`LIST (SUBSCRIBED) "" ` + name, `LIST ` + name + ` "*"`, `LIST ` + name + ` ""`,
+		} {
+			if lines := rc.ok("%s", cmd); len(lines) != 0 {
+				t.Errorf("%s: %q", cmd, lines)
+			}
+		}
+	}
+	// A valid pattern beside an invalid one still matches.
+	rc.exactly([]string{`* LIST (\HasNoChildren) "." Good`}, `LIST "" (&Jjo Good)`)
+	// "&-" is "&": valid, and such a mailbox can be made.
+	rc.ok(`CREATE "A&-B"`)
+	rc.exactly([]string{`* LIST (\HasNoChildren) "." A&-B`}, `LIST "" "A&-*"`)
+	rc.ok(`SELECT "A&-B"`)
+	// A failed SELECT closes the selected mailbox (RFC 3501 §6.3.1), here
+	// too.
+	lines, tagged := rc.cmd("SELECT &Jjo")
+	if len(lines) != 1 || lines[0] != "* OK [CLOSED] Previous mailbox closed" || !strings.HasSuffix(tagged, "NO [NONEXISTENT] "+notMUTF7) {
+		t.Errorf("SELECT &Jjo while selected: %q %q", lines, tagged)
+	}
+	if _, tagged := rc.cmd("FETCH 1 FLAGS"); !strings.Contains(tagged, " BAD ") {
+		t.Errorf("FETCH after the failed SELECT: %q", tagged)
+	}
+	// Still a syntax error: what is no astring.
+	for _, cmd := range []string{`SELECT "a`, "SELECT a(b", "CREATE *", "SELECT"} {
+		if _, tagged := rc.cmd("%s", cmd); !strings.Contains(tagged, " BAD ") {
+			t.Errorf("%s: %q", cmd, tagged)
+		}
+	}
+	// With UTF8=ACCEPT names are UTF-8: bytes that are not are refused
+	// alike, in Dovecot's words.
+	rc.ok("ENABLE UTF8=ACCEPT")
+	rc.writeLine("u1 SELECT {2+}")
+	rc.writeLine("\xff\xfe")
+	if _, tagged := rc.until("u1"); tagged != "u1 NO [NONEXISTENT] Mailbox name is not valid UTF-8" {
+		t.Errorf("SELECT of bytes that are not UTF-8: %q", tagged)
+	}
+	rc.writeLine("u2 CREATE {2+}")
+	rc.writeLine("\xff\xfe")
+	if _, tagged := rc.until("u2"); tagged != "u2 NO [CANNOT] Mailbox name is not valid UTF-8" {
+		t.Errorf("CREATE of bytes that are not UTF-8: %q", tagged)
+	}
+	entries, err := os.ReadDir(ts.mailDir("alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dirs []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			dirs = append(dirs, e.Name())
+		}
+	}
+	if strings.Join(dirs, " ") != ".A&-B .Archive .Drafts .Good .Junk .Sent .Trash" {
+		t.Errorf("folders on disk: %q", dirs)
+	}
+}

@@ -187,6 +187,22 @@ type evaluator struct {
 	info     *MessageInfo
 	msg      *message.Message
 	release  func() // gives msg's bytes back to the budget; nil without msg
+
+	sets map[*wire.SearchKey][]uint32 // the UIDs of each set key, resolved once
+}
+
+// setUIDs is the UIDs a sequence-set or UID key names in the view,
+// resolved on first use: the view does not change during a SEARCH.
+func (ev *evaluator) setUIDs(k *wire.SearchKey) []uint32 {
+	if uids, ok := ev.sets[k]; ok {
+		return uids
+	}
+	if ev.sets == nil {
+		ev.sets = make(map[*wire.SearchKey][]uint32)
+	}
+	uids := ev.c.searchUIDs(k.Seq, k.Op == "UID")
+	ev.sets[k] = uids
+	return uids
 }
 
 func (ev *evaluator) reset(seq, uid uint32) {
@@ -273,11 +289,7 @@ func (ev *evaluator) match(k *wire.SearchKey) (bool, error) {
 	case "ALL":
 		return true, nil
 	case "SEQSET", "UID":
-		uids, err := ev.c.uids(k.Seq, k.Op == "UID")
-		if err != nil {
-			return false, err
-		}
-		return containsUID(uids, ev.uid), nil
+		return containsUID(ev.setUIDs(k), ev.uid), nil
 	case "ANSWERED":
 		return ev.has(`\Answered`), nil
 	case "DELETED":

@@ -141,3 +141,73 @@ func TestSearchRes(t *testing.T) {
 		t.Fatalf("SEARCHRES not advertised: %q", lines)
 	}
 }
+
+// TestSearchPastTheEnd: in a SEARCH key, sequence numbers past the end
+// name no message, as Dovecot's: "SEARCH 1000" with 6 messages is OK and
+// empty (it was BAD), with RETURN, MIN/MAX/COUNT and UID alike; "*" is
+// the largest number in use, so "10:*" is 6:10 and holds message 6 (RFC
+// 9051 §9, seq-range). FETCH, STORE and COPY of such numbers stay BAD
+// (Dovecot: "Invalid messageset"); so does any set in an empty mailbox,
+// where SEARCH is OK and empty.
+func TestSearchPastTheEnd(t *testing.T) {
+	ts := startServer(t)
+	rc := loginRaw(t, ts, "alice")
+	for i := 1; i <= 6; i++ {
+		rc.appendRaw("INBOX", "", testMessage(fmt.Sprintf("msg %d", i), "body"))
+	}
+	rc.ok("CREATE Empty")
+	rc.selectRaw("INBOX")
+	esearch := func(rest string) []string {
+		return []string{fmt.Sprintf(`* ESEARCH (TAG "a%d")%s`, rc.n+1, rest)}
+	}
+	tests := []struct {
+		cmd  string
+		want func() []string
+	}{
+		{"SEARCH 1000", func() []string { return []string{"* SEARCH"} }},
+		{"SEARCH 7", func() []string { return []string{"* SEARCH"} }},
+		{"SEARCH 10:*", func() []string { return []string{"* SEARCH 6"} }},
+		{"SEARCH *:10", func() []string { return []string{"* SEARCH 6"} }},
+		{"SEARCH 5:1000", func() []string { return []string{"* SEARCH 5 6"} }},
+		{"SEARCH 1000,2,7:8", func() []string { return []string{"* SEARCH 2"} }},
+		{"SEARCH NOT 1000", func() []string { return []string{"* SEARCH 1 2 3 4 5 6"} }},
+		{"SEARCH OR 1000 3", func() []string { return []string{"* SEARCH 3"} }},
+		{"SEARCH 1000 SUBJECT msg", func() []string { return []string{"* SEARCH"} }},
+		{"UID SEARCH 1000", func() []string { return []string{"* SEARCH"} }},
+		{"UID SEARCH 4:1000", func() []string { return []string{"* SEARCH 4 5 6"} }},
+		{"UID SEARCH UID 1000:2000", func() []string { return []string{"* SEARCH"} }},
+		{"UID SEARCH UID 5:1000", func() []string { return []string{"* SEARCH 5 6"} }},
+		{"SEARCH UID 1000:*", func() []string { return []string{"* SEARCH 6"} }},
+		{"SEARCH RETURN () 1000", func() []string { return esearch("") }},
+		{"SEARCH RETURN (MIN MAX COUNT) 1000", func() []string { return esearch(" COUNT 0") }},
+		{"SEARCH RETURN (MIN MAX COUNT) 905:*", func() []string { return esearch(" MIN 6 MAX 6 COUNT 1") }},
+		{"UID SEARCH RETURN (MIN MAX COUNT) 1000", func() []string { return esearch(" UID COUNT 0") }},
+		{"UID SEARCH RETURN (MIN MAX ALL) UID 900:1000", func() []string { return esearch(" UID") }},
+		{"UID SEARCH RETURN (ALL) UID 3:1000", func() []string { return esearch(" UID ALL 3:6") }},
+	}
+	for _, tc := range tests {
+		rc.exactly(tc.want(), "%s", tc.cmd)
+	}
+	for _, cmd := range []string{"FETCH 1000 FLAGS", "FETCH 7 FLAGS", "FETCH 10:* FLAGS", "STORE 1000 +FLAGS (x)", "COPY 7 INBOX", "MOVE 5:7 Empty"} {
+		if lines, tagged := rc.cmd("%s", cmd); !strings.Contains(tagged, " BAD ") || len(lines) != 0 {
+			t.Errorf("%s: %q %q", cmd, lines, tagged)
+		}
+	}
+	rc.selectRaw("Empty")
+	for _, tc := range []struct{ cmd, want string }{
+		{"SEARCH 1:*", "* SEARCH"},
+		{"SEARCH *", "* SEARCH"},
+		{"SEARCH 1", "* SEARCH"},
+		{"UID SEARCH 1:*", "* SEARCH"},
+		{"UID SEARCH UID 1:*", "* SEARCH"},
+		{"SEARCH NOT 1:*", "* SEARCH"},
+	} {
+		rc.exactly([]string{tc.want}, "%s", tc.cmd)
+	}
+	rc.exactly(esearch(" COUNT 0"), "SEARCH RETURN (COUNT) 1:*")
+	for _, cmd := range []string{"FETCH 1:* FLAGS", "STORE 1:* +FLAGS (x)", "COPY * INBOX"} {
+		if lines, tagged := rc.cmd("%s", cmd); !strings.Contains(tagged, " BAD ") || len(lines) != 0 {
+			t.Errorf("%s in an empty mailbox: %q %q", cmd, lines, tagged)
+		}
+	}
+}

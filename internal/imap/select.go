@@ -1,8 +1,11 @@
 package imap
 
 import (
+	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/cistern-mail/cistern/internal/imap/wire"
 )
 
 // SELECT and EXAMINE — RFC 9051 §6.3.2, §6.3.3. State: authenticated or
@@ -14,8 +17,12 @@ func (c *conn) open(tag string, readOnly bool) error {
 	if err := c.dec.SP(); err != nil {
 		return err
 	}
+	// A name that is no valid encoding is answered once the command is
+	// read: the SELECT still fails, and so closes the selected mailbox
+	// (RFC 3501 §6.3.1).
 	name, err := c.dec.Mailbox(c.utf8)
-	if err != nil {
+	var ne *wire.NameError
+	if err != nil && !errors.As(err, &ne) {
 		return err
 	}
 	if err := c.dec.CRLF(); err != nil {
@@ -25,6 +32,9 @@ func (c *conn) open(tag string, readOnly bool) error {
 		c.sel.mb.Close()
 		c.sel, c.state = nil, stateAuth
 		c.bw.WriteString("* OK [CLOSED] Previous mailbox closed\r\n")
+	}
+	if ne != nil {
+		return nameErr(ne, "NONEXISTENT")
 	}
 	mb, err := c.user.Select(c.ctx, name)
 	if err != nil {

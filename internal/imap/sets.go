@@ -10,26 +10,51 @@ import (
 func (c *conn) uids(set wire.SeqSet, uid bool) ([]uint32, error) {
 	s := c.sel
 	if set.IsSaved() {
-		var out []uint32
-		for _, u := range s.searchRes {
-			if s.view.Seq(u) != 0 {
-				out = append(out, u)
-			}
-		}
-		return out, nil
-	}
-	rs := make([]Range, len(set))
-	for i, r := range set {
-		rs[i] = Range{r.Start, r.Stop}
+		return c.savedUIDs(), nil
 	}
 	if uid {
-		return s.view.UIDsIn(rs), nil
+		return s.view.UIDsIn(ranges(set)), nil
 	}
-	uids, err := s.view.SeqsToUIDs(rs)
+	uids, err := s.view.SeqsToUIDs(ranges(set))
 	if err != nil {
 		return nil, &wire.Error{Msg: err.Error()}
 	}
 	return uids, nil
+}
+
+// searchUIDs resolves a sequence set (or, with uid, a UID set) of a
+// SEARCH key, "$" included: as uids, except that sequence numbers past
+// the end are no error but match nothing (View.SeqsIn), as Dovecot's
+// SEARCH; "SEARCH 1000" with 6 messages is OK and empty.
+func (c *conn) searchUIDs(set wire.SeqSet, uid bool) []uint32 {
+	switch {
+	case set.IsSaved():
+		return c.savedUIDs()
+	case uid:
+		return c.sel.view.UIDsIn(ranges(set))
+	}
+	return c.sel.view.SeqsIn(ranges(set))
+}
+
+// savedUIDs is the saved search result ("$", RFC 5182) that the view
+// still holds.
+func (c *conn) savedUIDs() []uint32 {
+	s := c.sel
+	var out []uint32
+	for _, u := range s.searchRes {
+		if s.view.Seq(u) != 0 {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+func ranges(set wire.SeqSet) []Range {
+	rs := make([]Range, len(set))
+	for i, r := range set {
+		rs[i] = Range{r.Start, r.Stop}
+	}
+	return rs
 }
 
 // setArg reads " sequence-set" and resolves it.

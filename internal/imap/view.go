@@ -115,8 +115,9 @@ func (v *View) Expunge(uids []uint32) []uint32 {
 type Range struct{ Start, Stop uint32 }
 
 // SeqsToUIDs resolves a sequence set against the view: "*" is the last
-// message. Numbers beyond the view are an error (RFC 9051 §6.4.4: "BAD")
-// unless lenient; the UIDs come back ascending, without duplicates.
+// message. Numbers beyond the view are an error (BAD, as Dovecot's
+// "Invalid messageset" for FETCH, STORE, COPY...; with no message every
+// set is); the UIDs come back ascending, without duplicates.
 func (v *View) SeqsToUIDs(set []Range) ([]uint32, error) {
 	n := v.Len()
 	var out []uint32
@@ -132,6 +133,29 @@ func (v *View) SeqsToUIDs(set []Range) ([]uint32, error) {
 	}
 	slices.Sort(out)
 	return slices.Compact(out), nil
+}
+
+// SeqsIn resolves a sequence set against the view as a SEARCH key does:
+// "*" is the last message ("905:*" with 900 messages is 900:905, RFC
+// 9051 §9 seq-range), and numbers past the end name no message, so that
+// the key matches the part of the set that exists (none in an empty
+// view). The UIDs come back ascending, without duplicates.
+func (v *View) SeqsIn(set []Range) []uint32 {
+	n := v.Len()
+	var out []uint32
+	for _, r := range set {
+		a, b := star(r.Start, n), star(r.Stop, n)
+		if a > b {
+			a, b = b, a
+		}
+		a, b = max(a, 1), min(b, n)
+		if a > b {
+			continue
+		}
+		out = append(out, v.uids[a-1:b]...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // UIDsIn resolves a UID set against the view: "*" is the highest UID in

@@ -68,6 +68,44 @@ func TestViewSets(t *testing.T) {
 	}
 }
 
+// TestViewSeqsIn: SEARCH's resolution of a sequence set: past the end
+// is no error but no message, and "*" is the last message, so "905:*"
+// with 900 messages is 900:905 (RFC 9051 §9).
+func TestViewSeqsIn(t *testing.T) {
+	uids := make([]uint32, 900)
+	for i := range uids {
+		uids[i] = uint32(i + 1000)
+	}
+	v := NewView(uids)
+	empty := NewView(nil)
+	cases := []struct {
+		name    string
+		v       *View
+		set     []Range
+		want    []uint32
+		fetchOK bool // SeqsToUIDs (FETCH, STORE...) accepts the set
+	}{
+		{"905:*", v, []Range{{905, 0}}, []uint32{1899}, false},
+		{"*:905", v, []Range{{0, 905}}, []uint32{1899}, false},
+		{"*", v, []Range{{0, 0}}, []uint32{1899}, true},
+		{"1000", v, []Range{{1000, 1000}}, nil, false},
+		{"899:2000", v, []Range{{899, 2000}}, []uint32{1898, 1899}, false},
+		{"1000,2,901:950", v, []Range{{1000, 1000}, {2, 2}, {901, 950}}, []uint32{1001}, false},
+		{"1:2,2:3", v, []Range{{1, 2}, {2, 3}}, []uint32{1000, 1001, 1002}, true},
+		{"empty 1:*", empty, []Range{{1, 0}}, nil, false},
+		{"empty *", empty, []Range{{0, 0}}, nil, false},
+		{"empty 1", empty, []Range{{1, 1}}, nil, false},
+	}
+	for _, c := range cases {
+		if got := c.v.SeqsIn(c.set); !slices.Equal(got, c.want) {
+			t.Errorf("SeqsIn(%s): %v, want %v", c.name, got, c.want)
+		}
+		if _, err := c.v.SeqsToUIDs(c.set); (err == nil) != c.fetchOK {
+			t.Errorf("SeqsToUIDs(%s): %v", c.name, err)
+		}
+	}
+}
+
 func TestViewPanicsOnDisorder(t *testing.T) {
 	defer func() {
 		if recover() == nil {

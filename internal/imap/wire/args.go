@@ -6,32 +6,38 @@ import (
 	"unicode/utf8"
 )
 
+// NameError is the error of Mailbox and ListMailbox for an astring that
+// is syntactically valid but not a valid encoding of a name: not
+// modified UTF-7 (RFC 3501 §5.1.3), or with UTF8 not UTF-8 (RFC 6855
+// §3). It is no syntax error (no BAD): such a name names no mailbox that
+// exists or could be made, and the argument was read whole, so the rest
+// of the command can still be read. Error is the client-visible text,
+// Dovecot's.
+type NameError struct {
+	Name string // the astring as sent
+	UTF8 bool   // UTF-8 mode: the name is not valid UTF-8
+}
+
+func (e *NameError) Error() string {
+	if e.UTF8 {
+		return "Mailbox name is not valid UTF-8"
+	}
+	return "Mailbox name is not valid mUTF-7"
+}
+
 // Mailbox reads a mailbox name: mailbox = "INBOX" / astring (RFC 9051 §9).
 // "INBOX" in any case is returned as "INBOX" (RFC 9051 §5.1). Unless utf8
 // (IMAP4rev2 or UTF8=ACCEPT enabled, RFC 6855 §3), the name is modified
 // UTF-7 (RFC 3501 §5.1.3) and is decoded; an invalid or non-canonical
-// encoding is an error. With utf8, the name must be valid UTF-8.
+// encoding is a *NameError. With utf8, the name must be valid UTF-8.
 func (d *Decoder) Mailbox(utf8 bool) (string, error) {
 	s, err := d.AString()
 	if err != nil {
 		return "", err
 	}
-	return mailboxName(s, utf8)
-}
-
-func mailboxName(s string, utf8mode bool) (string, error) {
-	if strings.EqualFold(s, "INBOX") {
-		return "INBOX", nil
-	}
-	if utf8mode {
-		if !utf8.ValidString(s) {
-			return "", syntaxErr("mailbox name is not valid UTF-8")
-		}
-		return s, nil
-	}
-	name, err := DecodeMUTF7(s)
+	name, err := decodeName(s, utf8)
 	if err != nil {
-		return "", syntaxErr("mailbox name is not valid modified UTF-7")
+		return "", err
 	}
 	if strings.EqualFold(name, "INBOX") {
 		return "INBOX", nil
@@ -39,10 +45,28 @@ func mailboxName(s string, utf8mode bool) (string, error) {
 	return name, nil
 }
 
+// decodeName decodes a mailbox name or LIST pattern as sent: the one
+// place where a name's encoding is checked.
+func decodeName(s string, utf8mode bool) (string, error) {
+	if utf8mode {
+		if !utf8.ValidString(s) {
+			return "", &NameError{Name: s, UTF8: true}
+		}
+		return s, nil
+	}
+	name, err := DecodeMUTF7(s)
+	if err != nil {
+		return "", &NameError{Name: s}
+	}
+	return name, nil
+}
+
 // ListMailbox reads list-mailbox = 1*list-char / string (RFC 9051 §9), a
 // LIST pattern that may contain the wildcards "%" and "*". It is decoded
 // like Mailbox, except that "INBOX" is not canonicalized: the caller's
-// pattern matcher treats INBOX case-insensitively (RFC 9051 §6.3.9).
+// pattern matcher treats INBOX case-insensitively (RFC 9051 §6.3.9). A
+// pattern that is not a valid encoding is a *NameError: it matches no
+// name.
 func (d *Decoder) ListMailbox(utf8mode bool) (string, error) {
 	d.inLine = true
 	c, err := d.peekByte()
@@ -64,17 +88,7 @@ func (d *Decoder) ListMailbox(utf8mode bool) (string, error) {
 		}
 		s = string(b)
 	}
-	if utf8mode {
-		if !utf8.ValidString(s) {
-			return "", syntaxErr("mailbox pattern is not valid UTF-8")
-		}
-		return s, nil
-	}
-	name, err := DecodeMUTF7(s)
-	if err != nil {
-		return "", syntaxErr("mailbox pattern is not valid modified UTF-7")
-	}
-	return name, nil
+	return decodeName(s, utf8mode)
 }
 
 // System flags in their canonical spelling (RFC 9051 §2.3.2). \Recent is

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +38,53 @@ func TestMailbox(t *testing.T) {
 		got, err := d.Mailbox(tt.utf8)
 		if tt.ok != (err == nil) || got != tt.want {
 			t.Errorf("Mailbox(%q, utf8=%v) = %q, %v; want %q ok=%v", tt.in, tt.utf8, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+// TestMailboxNameError: an astring that is no valid encoding of a name
+// is a *NameError (the server answers NO), read whole so that the rest
+// of the command follows; what is no astring stays a syntax error (BAD).
+func TestMailboxNameError(t *testing.T) {
+	tests := []struct {
+		in      string
+		utf8    bool
+		list    bool // ListMailbox rather than Mailbox
+		nameErr bool // *NameError; else *Error
+	}{
+		{"a&b", false, false, true},
+		{"&AGE-", false, false, true},
+		{`"!#$&'+,-.0"`, false, false, true},
+		{"{4}\r\n&Jjo", false, false, true},
+		{"{2}\r\n\xff\xfe", true, false, true},
+		{"&Jjo", false, true, true},
+		{`"&Jjo*"`, false, true, true},
+		{`"a`, false, false, false},
+		{"*", false, false, false},
+		{"(x", false, true, false},
+	}
+	for _, tt := range tests {
+		d, _ := args(t, tt.in+" rest\r\n", Limits{})
+		var err error
+		if tt.list {
+			_, err = d.ListMailbox(tt.utf8)
+		} else {
+			_, err = d.Mailbox(tt.utf8)
+		}
+		var ne *NameError
+		var se *Error
+		switch {
+		case tt.nameErr && !errors.As(err, &ne):
+			t.Errorf("%q: %v, want a *NameError", tt.in, err)
+		case tt.nameErr:
+			if ne.UTF8 != tt.utf8 {
+				t.Errorf("%q: %#v", tt.in, ne)
+			}
+			if err := d.SP(); err != nil {
+				t.Errorf("%q: the rest of the command is not readable: %v", tt.in, err)
+			}
+		case !errors.As(err, &se):
+			t.Errorf("%q: %v, want a syntax error", tt.in, err)
 		}
 	}
 }

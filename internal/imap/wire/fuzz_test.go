@@ -47,7 +47,16 @@ func walkCommand(d *Decoder) error {
 		}
 		return nil
 	}
-	mailbox := func() error { _, err := d.Mailbox(utf8mode); return err }
+	// A name that is no valid encoding is answered NO after the whole
+	// command is read: the walk goes on.
+	validName := func(err error) error {
+		var ne *NameError
+		if errors.As(err, &ne) {
+			return nil
+		}
+		return err
+	}
+	mailbox := func() error { _, err := d.Mailbox(utf8mode); return validName(err) }
 	seq := func() error { _, err := d.SeqSet(); return err }
 	switch name {
 	case "FETCH":
@@ -59,7 +68,7 @@ func walkCommand(d *Decoder) error {
 	case "STATUS":
 		err = sp(mailbox, func() error { _, err := d.StatusItems(); return err })
 	case "LIST":
-		err = sp(mailbox, func() error { _, err := d.ListMailbox(utf8mode); return err })
+		err = sp(mailbox, func() error { _, err := d.ListMailbox(utf8mode); return validName(err) })
 	case "SELECT", "EXAMINE", "CREATE", "DELETE":
 		err = sp(mailbox)
 	case "COPY", "MOVE":
