@@ -54,3 +54,43 @@ func TestCopyAnnouncesExpunges(t *testing.T) {
 		t.Errorf("COPY 1: untagged %q, want the pending \"* 4 EXPUNGE\"", lines)
 	}
 }
+
+// TestStoreExpungedMessage: RFC 2180 §4.2. Without .SILENT, a STORE by
+// sequence number that names an expunged message answers NO
+// [EXPUNGEISSUED], after the FETCHes of the messages it did change
+// (§4.2.2, §4.2.3), and no EXPUNGE; with .SILENT it answers OK (§4.2.1);
+// UID STORE ignores the UIDs that are gone (RFC 9051 §6.4.9) and
+// announces the EXPUNGE.
+func TestStoreExpungedMessage(t *testing.T) {
+	cases := []struct {
+		cmd       string
+		no        bool
+		untagged  []string
+		flaggedOK []uint32 // UIDs that must end up \Flagged
+	}{
+		{`STORE 2 +FLAGS (\Flagged)`, true, nil, nil},
+		{`STORE 1:3 +FLAGS (\Flagged)`, true, []string{`* 1 FETCH (FLAGS (\Flagged) UID 1)`, `* 3 FETCH (FLAGS (\Flagged) UID 3)`}, []uint32{1, 3}},
+		{`STORE 1:3 +FLAGS.SILENT (\Flagged)`, false, nil, []uint32{1, 3}},
+		{`UID STORE 1:3 +FLAGS (\Flagged)`, false, []string{`* 1 FETCH (FLAGS (\Flagged) UID 1)`, `* 3 FETCH (FLAGS (\Flagged) UID 3)`, "* 4 EXPUNGE", "* 2 EXPUNGE"}, []uint32{1, 3}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.cmd, func(t *testing.T) {
+			ts := startServer(t)
+			a, b, _ := setupTwoSessions(t, ts)
+			a.ok("EXPUNGE")
+			lines, tagged := b.cmd("%s", tc.cmd)
+			if got := strings.Contains(tagged, " NO [EXPUNGEISSUED] "); got != tc.no || !tc.no && !strings.Contains(tagged, " OK ") {
+				t.Errorf("%s: %s, want NO [EXPUNGEISSUED]: %v", tc.cmd, tagged, tc.no)
+			}
+			if !slices.Equal(lines, tc.untagged) {
+				t.Errorf("%s: untagged %q, want %q", tc.cmd, lines, tc.untagged)
+			}
+			m := truth(t, ts)
+			for i, u := range m.uids {
+				if got, want := slices.Contains(m.flags[i], `\Flagged`), slices.Contains(tc.flaggedOK, u); got != want {
+					t.Errorf("after %s: UID %d has flags %v, want \\Flagged: %v", tc.cmd, u, m.flags[i], want)
+				}
+			}
+		})
+	}
+}
