@@ -94,3 +94,36 @@ func TestStoreExpungedMessage(t *testing.T) {
 		})
 	}
 }
+
+// TestSelectedStateRules pins answers that a line-by-line read of RFC
+// 9051 §6.3–§6.4 found right, each as Dovecot gives it: EXAMINE's
+// PERMANENTFLAGS are empty (§6.3.3); SELECT from the selected state
+// says OK [CLOSED] first, also when it fails, which leaves no mailbox
+// selected (§6.3.2, §7.1); CLOSE of a read-only mailbox expunges
+// nothing (§6.4.1); LOGOUT says BYE before its tagged OK (§6.1.3).
+func TestSelectedStateRules(t *testing.T) {
+	ts := startServer(t)
+	rc := loginRaw(t, ts, "alice")
+	rc.appendRaw("INBOX", `(\Deleted)`, testMessage("deleted", "text"))
+	if lines := rc.ok("EXAMINE INBOX"); !contains(lines, "* OK [PERMANENTFLAGS ()] Read-only mailbox") {
+		t.Errorf("EXAMINE: %q, want PERMANENTFLAGS ()", lines)
+	}
+	if lines := rc.ok("CLOSE"); len(lines) != 0 {
+		t.Errorf("CLOSE of a read-only mailbox: untagged %q", lines)
+	}
+	lines := rc.ok("SELECT INBOX")
+	if !contains(lines, "* 1 EXISTS") || contains(lines, "* OK [CLOSED] Previous mailbox closed") {
+		t.Errorf("SELECT after CLOSE of EXAMINE: %q, want the \\Deleted message kept and no CLOSED", lines)
+	}
+	lines, tagged := rc.cmd("SELECT Nonexistent")
+	if !slices.Equal(lines, []string{"* OK [CLOSED] Previous mailbox closed"}) || !strings.Contains(tagged, " NO [NONEXISTENT] ") {
+		t.Errorf("SELECT of a missing mailbox from the selected state: %q %s", lines, tagged)
+	}
+	if _, tagged := rc.cmd("FETCH 1 UID"); !strings.Contains(tagged, " BAD ") {
+		t.Errorf("FETCH after a failed SELECT: %s, want BAD (no mailbox selected)", tagged)
+	}
+	lines, tagged = rc.cmd("LOGOUT")
+	if !slices.Equal(lines, []string{"* BYE Logging out"}) || !strings.Contains(tagged, " OK ") {
+		t.Errorf("LOGOUT: %q %s", lines, tagged)
+	}
+}
