@@ -561,6 +561,12 @@ func (m *Mailbox) copy(ctx context.Context, uids []uint32, dest string, move boo
 	if err != nil {
 		return 0, nil, nil, m.selErr(err)
 	}
+	if len(src) < len(uids) {
+		// A message was expunged meanwhile: a COPY copies all or
+		// nothing (RFC 2180 §4.4.1), so the copies made go again.
+		m.u.acct.Expunge(ctx, dst, dstUIDs, nil)
+		return 0, nil, nil, imap.ErrNoSuchMessageErr
+	}
 	return validity, src, dstUIDs, nil
 }
 

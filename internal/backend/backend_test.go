@@ -138,3 +138,61 @@ func TestMapErr(t *testing.T) {
 		t.Error("mapErr(nil) is not nil")
 	}
 }
+
+// TestCopyAllOrNothing: a COPY that names a message gone meanwhile (the
+// engine checked; the message went between its check and the copy)
+// leaves no copy behind and fails with ErrNoSuchMessageErr, which the
+// engine answers NO [EXPUNGEISSUED] (RFC 2180 §4.4.1).
+func TestCopyAllOrNothing(t *testing.T) {
+	ctx := context.Background()
+	root := filepath.Join(t.TempDir(), "Maildir")
+	reg := store.NewRegistry(store.Options{}, nil)
+	t.Cleanup(reg.Close)
+	b := &Backend{Auth: oneUser{root}, Registry: reg}
+	iu, err := b.Login(ctx, "alice", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := iu.(*User)
+	if err := u.Create(ctx, "Other", ""); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		msg := fmt.Sprintf("Subject: %d\r\n\r\nbody\r\n", i)
+		if _, _, err := u.Append(ctx, "INBOX", strings.NewReader(msg), nil, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mb, err := u.Select(ctx, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mb.Close()
+	if gone, err := mb.Expunge(ctx, []uint32{2}); err != nil || len(gone) != 1 {
+		t.Fatalf("Expunge: %v, %v", gone, err)
+	}
+	_, src, dst, err := mb.Copy(ctx, []uint32{1, 2}, "Other")
+	if !errors.Is(err, imap.ErrNoSuchMessageErr) {
+		t.Errorf("Copy of UIDs 1 and 2 (2 gone): src %v dst %v, err %v; want ErrNoSuchMessageErr", src, dst, err)
+	}
+	st, err := u.Status(ctx, "Other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Messages != 0 {
+		t.Errorf("Other holds %d messages after the failed COPY, want 0", st.Messages)
+	}
+	if _, src, _, err := mb.Copy(ctx, []uint32{1}, "Other"); err != nil || len(src) != 1 {
+		t.Errorf("Copy of UID 1: src %v, err %v", src, err)
+	}
+	for _, dir := range []string{root, filepath.Join(root, ".Other")} {
+		smb, release, err := reg.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := smb.Check(); err != nil {
+			t.Error(err)
+		}
+		release()
+	}
+}

@@ -144,7 +144,9 @@ type Mailbox interface {
 	Store(ctx context.Context, uids []uint32, op FlagOp, flags []string) ([]MessageInfo, error)
 	// Expunge removes messages and returns the UIDs removed.
 	Expunge(ctx context.Context, uids []uint32) ([]uint32, error)
-	// Copy copies messages into another mailbox: COPYUID data.
+	// Copy copies messages into another mailbox: COPYUID data. It
+	// copies every one or none: when one is gone meanwhile, it leaves
+	// no copy behind and returns ErrNoSuchMessageErr (RFC 2180 §4.4.1).
 	Copy(ctx context.Context, uids []uint32, dest string) (destValidity uint32, src, dst []uint32, err error)
 	// Stat returns a message's size and internal date without reading it.
 	Stat(ctx context.Context, uid uint32) (MessageInfo, error)

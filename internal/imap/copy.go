@@ -1,13 +1,21 @@
 package imap
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 )
 
 // COPY, MOVE and their UID forms — RFC 9051 §6.4.7, §6.4.8, RFC 6851,
 // RFC 4315 (COPYUID). State: selected. MOVE answers its COPYUID in an
 // untagged OK, then the expunges of the originals, then the tagged OK
 // (RFC 6851 §4.3).
+//
+// A COPY or MOVE naming a message that someone else expunged meanwhile
+// copies nothing and answers NO [EXPUNGEISSUED] (RFC 2180 §4.4.1, as
+// Dovecot does). Pending EXPUNGEs are announced in answer to every COPY,
+// by sequence number too: RFC 2180 §4.4 requires it, and RFC 9051
+// §7.5.1 forbids them only during FETCH, STORE and SEARCH.
 func cmdCopy(c *conn, tag string, uid bool) error { return c.copy(tag, uid, false) }
 func cmdMove(c *conn, tag string, uid bool) error { return c.copy(tag, uid, true) }
 
@@ -27,14 +35,25 @@ func (c *conn) copy(tag string, uid, move bool) error {
 	if move && s.readOnly {
 		return no("READ-ONLY", "Mailbox is read-only")
 	}
+	if c.anyGone(uids) {
+		err = ErrNoSuchMessageErr
+	}
 	var validity uint32
 	var src, dst, gone []uint32
-	if move {
+	switch {
+	case err != nil:
+	case move:
 		validity, src, dst, gone, err = c.move(uids, dest)
-	} else {
+	default:
 		validity, src, dst, err = s.mb.Copy(c.ctx, uids, dest)
 	}
 	if err != nil {
+		if errors.Is(err, ErrNoSuchMessageErr) {
+			if err := c.updates(true); err != nil {
+				return err
+			}
+			return no("EXPUNGEISSUED", "Some of the requested messages no longer exist")
+		}
 		return c.missingDest(dest, err)
 	}
 	code := ""
@@ -42,7 +61,7 @@ func (c *conn) copy(tag string, uid, move bool) error {
 		code = fmt.Sprintf("COPYUID %d %s %s", validity, uidSet(src), uidSet(dst))
 	}
 	if !move {
-		if err := c.updates(uid); err != nil {
+		if err := c.updates(true); err != nil {
 			return err
 		}
 		return c.ok(tag, code, "COPY completed")
@@ -71,6 +90,16 @@ func (c *conn) move(uids []uint32, dest string) (validity uint32, src, dst, gone
 		return 0, nil, nil, nil, err
 	}
 	return validity, src, dst, gone, nil
+}
+
+// anyGone reports whether a message of uids is no longer in the selected
+// mailbox: expunged by someone else, and the session not told yet.
+func (c *conn) anyGone(uids []uint32) bool {
+	now, _ := c.sel.mb.UIDs()
+	return slices.ContainsFunc(uids, func(u uint32) bool {
+		_, ok := slices.BinarySearch(now, u)
+		return !ok
+	})
 }
 
 func init() {

@@ -180,20 +180,29 @@ func (c *conn) list(tag string, lsub bool) error {
 	}
 	// RFC 9051 §6.3.9: an empty pattern asks for the hierarchy delimiter;
 	// RFC 5258 §3 keeps that meaning for the basic syntax only.
+	// The root is the reference's first level with its separator
+	// ("#news.comp" gives "#news.", RFC 3501 §6.3.8's example), or ""
+	// when it has none, as Dovecot (and UW-IMAP) answer.
 	if len(patterns) == 1 && patterns[0] == "" && !lsub && !o.extended {
-		c.bw.WriteString(`* LIST (\Noselect) "." ""` + "\r\n")
+		root := ""
+		if i := strings.IndexByte(ref, '.'); i >= 0 {
+			root = ref[:i+1]
+		}
+		c.bw.WriteString(`* LIST (\Noselect) "." `)
+		c.enc.Mailbox(root, c.utf8)
+		c.bw.WriteString("\r\n")
 		return c.ok(tag, "", "LIST completed")
 	}
 	folders, err := c.user.Folders(c.ctx)
 	if err != nil {
 		return err
 	}
+	// RFC 9051 §6.3.9: the reference and the pattern make one name,
+	// the reference's text followed by the pattern's (its examples:
+	// "#news." and "comp.mail.*" are "#news.comp.mail.*"); nothing is
+	// put between them, as Dovecot does: "INBOX" and "*" are "INBOX*".
 	for i, p := range patterns {
-		full := ref + p
-		if ref != "" && !strings.HasSuffix(ref, ".") && p != "" {
-			full = ref + "." + p
-		}
-		patterns[i] = full
+		patterns[i] = ref + p
 	}
 	matches := func(name string) bool {
 		for _, p := range patterns {

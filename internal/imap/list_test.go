@@ -145,6 +145,37 @@ func TestListInboxChild(t *testing.T) {
 	}
 }
 
+// TestListReference: RFC 9051 §6.3.9. The reference and the pattern are
+// one name, the one's text then the other's, nothing put between (RFC
+// 3501 §6.3.8's examples; Dovecot answers the same, byte for byte); an
+// empty pattern asks for the delimiter and the root of the reference:
+// its first level with the delimiter, as Dovecot and UW-IMAP answer.
+func TestListReference(t *testing.T) {
+	ts := startServer(t)
+	rc := loginRaw(t, ts, "alice")
+	rc.ok("CREATE a")
+	rc.ok("CREATE a.b")
+	rc.ok("CREATE ab")
+	tests := []struct {
+		cmd  string
+		want []string
+	}{
+		{`LIST "a" "*"`, []string{`* LIST (\HasChildren) "." a`, `* LIST (\HasNoChildren) "." a.b`, `* LIST (\HasNoChildren) "." ab`}},
+		{`LIST "a." "%"`, []string{`* LIST (\HasNoChildren) "." a.b`}},
+		{`LIST "a" ".%"`, []string{`* LIST (\HasNoChildren) "." a.b`}},
+		{`LIST "a.b" ""`, []string{`* LIST (\Noselect) "." a.`}},
+		{`LIST "#news.comp.mail" ""`, []string{`* LIST (\Noselect) "." #news.`}},
+		{`LIST "a" ""`, []string{`* LIST (\Noselect) "." ""`}},
+		{`LIST "" ""`, []string{`* LIST (\Noselect) "." ""`}},
+	}
+	for _, tc := range tests {
+		lines := rc.ok("%s", tc.cmd)
+		if strings.Join(lines, "\n") != strings.Join(tc.want, "\n") {
+			t.Errorf("%s:\n got %q\nwant %q", tc.cmd, lines, tc.want)
+		}
+	}
+}
+
 // TestFolderLimit: with a limit of 7 folders (the 5 a new account gets
 // and 2 more), CREATE past it answers NO [LIMIT] and makes nothing;
 // RENAME of a folder moves it (allowed), RENAME INBOX would make one
