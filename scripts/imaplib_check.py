@@ -8,8 +8,10 @@ The user and password default to $IMAP_USER and $IMAP_PASSWORD. The
 account needs an INBOX and the special-use folders \\Drafts \\Sent \\Trash
 \\Junk \\Archive (a new Cistern account has them). The checks make a folder
 with a unique name, APPEND one message to INBOX, COPY and MOVE it there,
-EXPUNGE it, SUBSCRIBE a name below the folder and UNSUBSCRIBE it, and
-delete the folder at the end: the account is left as it was found.
+EXPUNGE it, SUBSCRIBE a name below the folder and UNSUBSCRIBE it, APPEND
+a binary message to it as a literal8 (BINARY, RFC 3516) and FETCH its
+BINARY[1], and delete the folder at the end: the account is left as it
+was found.
 
 One line per check, then "imaplib: N passed, M failed" (and how many
 were skipped). A failed check prints the last lines of the IMAP
@@ -169,6 +171,17 @@ def parse_list(data):
     return out
 
 
+class _Literal8:
+    """Literal data for imaplib's _command, which sends it after the
+    continuation without writing a {n} of its own (the callback form)."""
+
+    def __init__(self, data):
+        self.data = data
+
+    def feed(self, _continuation):
+        return self.data
+
+
 def quote(name):
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -223,6 +236,7 @@ class Checks:
             ("MOVE, COPYUID and EXPUNGE", self.move, False),
             ("EXPUNGE of a \\Deleted message", self.expunge, False),
             ("STATUS of the folder", self.status, False),
+            ("APPEND a literal8 (BINARY), FETCH BINARY, BINARY.SIZE, BODY", self.binary_append, False),
             ("DELETE the folder", self.delete, False),
             ("LOGOUT", self.logout, False),
         ]
@@ -533,6 +547,64 @@ class Checks:
         for k in ("UIDNEXT", "UIDVALIDITY"):
             expect(k in items, "STATUS: no %s in %r" % (k, text))
         expect(int(items["UIDNEXT"]) >= 3, "STATUS UIDNEXT %s after two messages arrived" % items["UIDNEXT"])
+
+    def binary_append(self):
+        # imaptest's append-binary: a part with Content-Transfer-Encoding
+        # binary holding a NUL, 8-bit octets and bare LFs, sent as a
+        # literal8 (RFC 3516 §4.4), which imaplib cannot send by itself:
+        # its literal is fed through a callback, and the ~{n} written here.
+        content = b"\x00-\xe4\n\r\n\n"
+        msg = (b"From: imaplib check <check@example.org>\r\n"
+               b"Subject: " + self.subject.encode() + b" binary\r\n"
+               b"Mime-Version: 1.0\r\nContent-Type: application/octet-stream\r\n"
+               b"Content-Transfer-Encoding: binary\r\n\r\n" + content)
+        pop_code(self.m, "APPENDUID")
+        self.m.literal = _Literal8(msg).feed
+        ok(self.m._command_complete("APPEND", self.m._command("APPEND", quote(self.folder), "~{%d}" % len(msg))),
+           "APPEND ~{%d} to %s" % (len(msg), self.folder))
+        codes = pop_code(self.m, "APPENDUID")
+        expect(codes and len(codes[-1].split()) == 2, "APPEND literal8: no [APPENDUID ...]: %s" % codes)
+        uid = codes[-1].split()[1]
+        ok(self.m.select(quote(self.folder)), "SELECT " + self.folder)
+        self.selected = self.folder
+        try:
+            self.binary_fetch(uid, content)
+        finally:
+            # Not left selected, whatever failed: DELETE comes next.
+            try:
+                self.m.close()
+                self.selected = None
+            except (imaplib.IMAP4.error, OSError):
+                pass
+
+    def binary_fetch(self, uid, content):
+        data = ok(self.m.uid("FETCH", uid, "(BINARY.SIZE[1] BINARY.PEEK[1] BODY.PEEK[1] RFC822.SIZE BODY.PEEK[])"),
+                  "UID FETCH %s BINARY" % uid)
+        parts = fetch_parts(data)
+        expect(len(parts) == 1, "UID FETCH %s: want one response, got %r" % (uid, data))
+        meta, lits = parts[0]["meta"], parts[0]["lit"]
+
+        def literal(name):
+            # fetch_parts names a {n} literal by its item; a ~{n} one
+            # keeps the text before it.
+            found = [(k, v) for k, v in lits.items()
+                     if k == name or re.search(r"(^|\s)" + re.escape(name) + r" ~\{\d+\}$", k)]
+            expect(len(found) == 1, "no %s literal in %r" % (name, data))
+            return found[0]
+
+        size = re.search(r"BINARY\.SIZE\[1\] (\d+)", meta)
+        expect(size and int(size.group(1)) == len(content),
+               "BINARY.SIZE[1] %s, want %d (RFC 3516: the decoded size)" % (size and size.group(1), len(content)))
+        head, got = literal("BINARY[1]")
+        expect(got == content, "BINARY[1]: got %r, want the %r sent" % (got, content))
+        expect("~{" in head, "BINARY[1] holds a NUL but is not a literal8: %r" % head)
+        head, got = literal("BODY[1]")
+        expect(b"\x00" not in got and "~{" not in head,
+               "BODY[1] carries a NUL or is a literal8: %r %r (RFC 9051 §7.5.2)" % (head, got))
+        head, body = literal("BODY[]")
+        rsize = re.search(r"RFC822\.SIZE (\d+)", meta)
+        expect(rsize and int(rsize.group(1)) == len(body),
+               "RFC822.SIZE %s, BODY[] has %d octets" % (rsize and rsize.group(1), len(body)))
 
     def delete(self):
         ok(self.m.delete(quote(self.folder)), "DELETE " + self.folder)

@@ -1,17 +1,27 @@
 package imap
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/cistern-mail/cistern/internal/imap/wire"
+	"github.com/cistern-mail/cistern/internal/message"
 )
 
 // APPEND — RFC 9051 §6.3.12, with UIDPLUS's APPENDUID (RFC 4315) and
 // LITERAL+. State: authenticated. The message is durable before OK. A
 // missing mailbox is NO [TRYCREATE] (names.go, missingDest).
+//
+// A message sent as a literal8 (BINARY, RFC 3516 §4.4) is stored with its
+// binary parts re-encoded as base64 (message.EncodeBinaryParts, as
+// Dovecot does): a BODY[] literal cannot carry NUL, and the CRLF the
+// server gives stored bare LFs must not touch binary content. That needs
+// the whole message in memory, taken from the response memory budget. A
+// NUL in a plain {n} literal is refused with BAD (RFC 9051 §4.3: CHAR8
+// excludes NUL; RFC 3516 lets a server refuse it).
 func cmdAppend(c *conn, tag string, _ bool) error {
 	name, err := c.mailboxArg()
 	if err != nil {
@@ -38,7 +48,7 @@ func cmdAppend(c *conn, tag string, _ bool) error {
 			return err
 		}
 	}
-	lit, _, err := c.dec.Literal(c.dec.Limits().MaxLiteral)
+	lit, binary, err := c.dec.Literal(c.dec.Limits().MaxLiteral)
 	if err != nil {
 		var we *wire.Error
 		if errors.As(err, &we) && we.Code == "TOOBIG" {
@@ -55,7 +65,21 @@ func cmdAppend(c *conn, tag string, _ bool) error {
 		}
 		return err
 	}
-	validity, uid, err := c.user.Append(c.ctx, name, lit, flags, date)
+	var data io.Reader = lit
+	release := func() {}
+	if binary {
+		if release, err = c.reserve(binaryAppendCost(lit.Size())); err != nil {
+			return err
+		}
+		raw := make([]byte, lit.Size())
+		if _, err := io.ReadFull(lit, raw); err != nil {
+			release()
+			return err
+		}
+		data = bytes.NewReader(message.EncodeBinaryParts(raw))
+	}
+	validity, uid, err := c.user.Append(c.ctx, name, data, flags, date)
+	release()
 	if err != nil {
 		io.Copy(io.Discard, lit) // the literal must be read off the wire
 		c.dec.Discard()
@@ -71,5 +95,10 @@ func cmdAppend(c *conn, tag string, _ bool) error {
 	}
 	return c.ok(tag, fmt.Sprintf("APPENDUID %d %d", validity, uid), "APPEND completed")
 }
+
+// binaryAppendCost is what a literal8 APPEND of size octets holds in
+// memory: the literal, its base64 copy (4/3 of it, with line endings)
+// and the parse between them.
+func binaryAppendCost(size int64) int64 { return 3 * size }
 
 func init() { register("APPEND", authed, false, cmdAppend) }

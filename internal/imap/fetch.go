@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -63,7 +64,7 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 		}
 	}
 	var current flagSnapshot
-	issued := false
+	issued, unknownCTE := false, false
 	release := func() {}
 	defer func() { release() }()
 	for _, u := range uids {
@@ -142,12 +143,25 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 		}
 		wroteUID := false
 		for _, it := range items {
+			if (it.Name == "BINARY" || it.Name == "BINARY.SIZE") && msg.UnknownCTE(it.Section.Path) {
+				// Left out of the response; the command ends NO
+				// [UNKNOWN-CTE] (RFC 3516 §4.3), as Dovecot's does.
+				unknownCTE = true
+				continue
+			}
 			sep()
 			if err := c.fetchItem(it, u, info, msg, st); err != nil {
 				release()
 				return err
 			}
 			wroteUID = wroteUID || it.Name == "UID"
+		}
+		if first {
+			// Every item was left out: "FETCH ()" is not allowed
+			// (RFC 9051 §7.5.2: msg-att has one item at least).
+			sep()
+			fmt.Fprintf(c.bw, "UID %d", u)
+			wroteUID = true
 		}
 		if setSeen && !hasItem(items, "FLAGS") {
 			sep()
@@ -170,6 +184,9 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 	}
 	if err := c.updates(uid); err != nil {
 		return err
+	}
+	if unknownCTE {
+		return no("UNKNOWN-CTE", "Unknown content transfer encoding")
 	}
 	if issued {
 		return c.ok(tag, "EXPUNGEISSUED", "Some messages were expunged meanwhile")
@@ -242,17 +259,13 @@ func (c *conn) fetchItem(it wire.FetchItem, uid uint32, info MessageInfo, msg *m
 		c.bw.WriteString("RFC822.TEXT ")
 		e.Literal(data)
 	case "BINARY":
-		data, err := msg.Binary(it.Section.Path)
-		if errors.Is(err, message.ErrUnknownCTE) {
-			return no("UNKNOWN-CTE", "Unknown content transfer encoding")
-		}
+		// UnknownCTE was asked before; a part that does not exist is
+		// empty, as in BODY[].
+		data, _ := msg.Binary(it.Section.Path)
 		c.bw.WriteString("BINARY[" + it.Section.String() + "]")
-		c.partial(it.Partial, data, true)
+		c.partial(it.Partial, data, bytes.IndexByte(data, 0) >= 0)
 	case "BINARY.SIZE":
-		n, err := msg.BinarySize(it.Section.Path)
-		if errors.Is(err, message.ErrUnknownCTE) {
-			return no("UNKNOWN-CTE", "Unknown content transfer encoding")
-		}
+		n, _ := msg.BinarySize(it.Section.Path)
 		fmt.Fprintf(c.bw, "BINARY.SIZE[%s] %d", it.Section.String(), n)
 	default:
 		return &wire.Error{Msg: "unsupported FETCH item " + it.Name}
@@ -261,7 +274,11 @@ func (c *conn) fetchItem(it wire.FetchItem, uid uint32, info MessageInfo, msg *m
 }
 
 // partial writes " <origin> literal" for a partial fetch (RFC 9051
-// §6.4.5: "<" origin ">" is returned, the data cut to it).
+// §6.4.5: "<" origin ">" is returned, the data cut to it). With binary
+// the literal is a literal8: BINARY's data when the section holds a NUL
+// (RFC 9051 §7.5.2: a string otherwise, so that the client knows it has
+// none without scanning). A NUL in a plain literal is sent as 0x80
+// (wire.Encoder.Literal).
 func (c *conn) partial(p *wire.Partial, data []byte, binary bool) {
 	if p != nil {
 		off := min(int(p.Offset), len(data))

@@ -260,6 +260,10 @@ func (ev *evaluator) has(flag string) bool {
 	return hasFlag(f, flag)
 }
 
+// noSentDate is the sent date SENT* give a message without a readable
+// Date: field.
+var noSentDate = time.Unix(0, 0).UTC()
+
 // day is the calendar day of t in its own zone (RFC 9051: dates
 // disregard time and timezone).
 func day(t time.Time) time.Time {
@@ -342,7 +346,11 @@ func (ev *evaluator) match(k *wire.SearchKey) (bool, error) {
 		}
 		d, ok := m.Date()
 		if !ok {
-			return false, nil
+			// No Date: field, or one that cannot be read (31 Feb
+			// included): Dovecot's index-search takes the sent date
+			// as 0, 1-Jan-1970 UTC; so do we, so that SENTBEFORE
+			// finds such a message in both.
+			d = noSentDate
 		}
 		return compareDay(strings.TrimPrefix(k.Op, "SENT"), day(d), k.Date), nil
 	case "FROM", "TO", "CC", "BCC", "SUBJECT":

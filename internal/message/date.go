@@ -47,6 +47,11 @@ var zoneOffsets = map[string]int{
 // ("Mon Jan  2 15:04:05 2006"), ISO dates ("2006-01-02 15:04:05"), and
 // dots or dashes between day, month and year. A missing zone is UTC; a
 // missing time is midnight. It needs at least a day, a month and a year.
+// A date that does not exist (31 Feb, 29 Feb 1994, day 0, month 13, hour
+// 24 or more, minute 60 or more) is unreadable, never rolled over into
+// another; second 60 (a leap second) is read as 59. The one parser of
+// Date: fields: SEARCH SENT* (and SORT, when it comes) use it through
+// Message.Date; ENVELOPE gives the field as written.
 func ParseDate(s string) (time.Time, bool) {
 	// Drop comments.
 	if strings.IndexByte(s, '(') >= 0 {
@@ -151,13 +156,20 @@ func ParseDate(s string) (time.Time, bool) {
 		}
 	}
 	if day < 1 || day > 31 || month < 0 || year < 0 || year > 9999 ||
-		hour > 24 || minute > 59 || sec > 60 {
+		hour > 23 || minute > 59 || sec > 60 {
 		return time.Time{}, false
 	}
 	if sec == 60 {
 		sec = 59 // a leap second; time.Date would roll over
 	}
-	return time.Date(year, time.Month(month+1), day, hour, minute, sec, 0, time.FixedZone("", zone)), true
+	t := time.Date(year, time.Month(month+1), day, hour, minute, sec, 0, time.FixedZone("", zone))
+	if t.Day() != day {
+		// 31 Feb, 29 Feb of a common year: time.Date would roll it
+		// over into March. Dovecot's utc_mktime refuses any date
+		// that needs normalizing; so do we.
+		return time.Time{}, false
+	}
+	return t, true
 }
 
 func monthIndex(lf string) int {

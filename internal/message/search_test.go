@@ -173,6 +173,21 @@ func TestParseDate(t *testing.T) {
 		{"32 Jan 2006", time.Time{}, false},
 		{"2 Jan 2006 25:00:00", time.Time{}, false},
 		{"2 Jan 2006 1:2:3:4", time.Time{}, false},
+		// Dates that do not exist are unreadable, not rolled over.
+		{"Mon, 31 Feb 1994 08:00:00 +0000", time.Time{}, false},
+		{"Wed, 30 Feb 1994 08:00:00 +0000", time.Time{}, false},
+		{"Tue, 29 Feb 1994 08:00:00 +0000", time.Time{}, false},
+		{"Tue, 29 Feb 2000 08:00:00 +0000", time.Date(2000, 2, 29, 8, 0, 0, 0, utc), true},
+		{"Wed, 31 Apr 2024 08:00:00 +0000", time.Time{}, false},
+		{"Mon, 2 Jan 2006 25:00:00 +0000", time.Time{}, false},
+		{"Mon, 2 Jan 2006 24:00:00 +0000", time.Time{}, false},
+		{"Mon, 2 Jan 2006 08:61:00 +0000", time.Time{}, false},
+		{"Mon, 2 Jan 2006 08:00:61 +0000", time.Time{}, false},
+		{"0 Jan 2006 08:00:00 +0000", time.Time{}, false},
+		{"2006-13-02 08:00:00", time.Time{}, false},
+		{"2006-02-30", time.Time{}, false},
+		{"30.02.2006", time.Time{}, false},
+		{"02/30/2006", time.Time{}, false},
 	}
 	for _, tt := range tests {
 		got, ok := ParseDate(tt.in)

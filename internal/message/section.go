@@ -161,6 +161,21 @@ func (m *Message) Binary(path []int) ([]byte, error) {
 	return decodeCTE(p.Encoding, body)
 }
 
+// UnknownCTE reports whether Binary(path) fails with ErrUnknownCTE,
+// without decoding anything: the part exists and is a leaf whose
+// Content-Transfer-Encoding is not one RFC 2045 §6 defines.
+func (m *Message) UnknownCTE(path []int) bool {
+	p, ok := findPart(m.root, path)
+	if !ok || len(path) == 0 || p.IsMultipart() || p.Embedded != nil {
+		return false
+	}
+	switch p.Encoding {
+	case "", "7bit", "8bit", "binary", "base64", "quoted-printable":
+		return false
+	}
+	return true
+}
+
 // BinarySize returns the length of Binary(path) (BINARY.SIZE, RFC 3516
 // §4.2).
 func (m *Message) BinarySize(path []int) (int64, error) {

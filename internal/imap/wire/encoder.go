@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"strconv"
 	"strings"
@@ -157,10 +158,14 @@ func quotable(s string, utf8ok bool) bool {
 }
 
 // String writes s as a quoted string when quotable, else as a literal
-// {n} CRLF s. A NUL cannot be sent in either (CHAR8 excludes it); callers
-// holding binary data use Literal8 where BINARY allows it (RFC 3516).
+// {n} CRLF s. A NUL cannot be sent in either (CHAR8 excludes it): in a
+// literal it is sent as 0x80 (see Literal); callers holding binary data
+// use Literal8 where BINARY allows it (RFC 3516).
 func (e *Encoder) String(s string) *Encoder {
 	if !quotable(s, e.UTF8) {
+		if strings.IndexByte(s, 0) >= 0 {
+			return e.Literal([]byte(s))
+		}
 		return e.literalHeader(false, int64(len(s))).raw(s)
 	}
 	if e.err != nil {
@@ -207,10 +212,24 @@ func (e *Encoder) literalHeader(binary bool, n int64) *Encoder {
 	return e.rawBytes(b)
 }
 
-// Literal writes b as a literal: {n} CRLF b.
+// Literal writes b as a literal: {n} CRLF b. A literal cannot hold NUL
+// (RFC 9051 §4.3: CHAR8 excludes it): each is sent as 0x80, as Dovecot
+// sends them, which keeps the size (BODY[] of a message with NUL octets
+// a foreign program stored; BINARY[] uses Literal8 for those).
 func (e *Encoder) Literal(b []byte) *Encoder {
-	return e.literalHeader(false, int64(len(b))).rawBytes(b)
+	e.literalHeader(false, int64(len(b)))
+	for {
+		i := bytes.IndexByte(b, 0)
+		if i < 0 {
+			return e.rawBytes(b)
+		}
+		e.rawBytes(b[:i]).rawBytes(nulReplacement)
+		b = b[i+1:]
+	}
 }
+
+// nulReplacement is what Literal and String send for a NUL.
+var nulReplacement = []byte{0x80}
 
 // Literal8 writes b as a literal8: ~{n} CRLF b (RFC 3516 §4.1), for
 // BINARY[] data that contains NUL.
