@@ -298,7 +298,7 @@ func TestFetchUnknownCTE(t *testing.T) {
 	if !strings.HasPrefix(tagged, tag+" NO [UNKNOWN-CTE] ") {
 		t.Errorf("tagged %q", tagged)
 	}
-	want := []string{"* 1 FETCH (FLAGS () BINARY[1] {7}\r\nplain\r\n BINARY.SIZE[1] 7)", "* 2 FETCH (FLAGS ())"}
+	want := []string{"* 1 FETCH (FLAGS (\\Recent) BINARY[1] {7}\r\nplain\r\n BINARY.SIZE[1] 7)", "* 2 FETCH (FLAGS (\\Recent))"}
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
 		t.Errorf("untagged %q\nwant %q", lines, want)
 	}
