@@ -151,6 +151,9 @@ func TestCistern(t *testing.T) {
 	if res.Messages.ToldExpunged == 0 {
 		t.Error("no session was told of an expunge")
 	}
+	if res.Messages.Recent == 0 || res.Messages.FlagsAnnounced == 0 {
+		t.Errorf("%d messages shown \\Recent, %d FLAGS announcements: the checks of recent.go had nothing to check", res.Messages.Recent, res.Messages.FlagsAnnounced)
+	}
 	if n := c.imapSrv.EvictedConnections.Load(); n == 0 {
 		t.Error("no connection not logged in was closed to make room: the pre-login actor did not fill the budget")
 	}

@@ -96,6 +96,10 @@ func (r *run) finalCheck(live []*session, fw *foreignWriters, res *Result) {
 		r.compareDisk(disk, ref, at)
 	}
 	r.analyse(shownIDs, shown, disk, at)
+	if note := r.checkRecentTaken(shown, at); note != "" {
+		r.progress("%s", note)
+		res.Notes = append(res.Notes, note)
+	}
 }
 
 // each runs f on every session, one after the other, and returns those
@@ -104,6 +108,7 @@ func (r *run) each(ss []*session, f func(s *session) error) []*session {
 	var ok []*session
 	for _, s := range ss {
 		if err := f(s); err != nil {
+			s.endSelection()
 			r.rec.failure(s.name+" (final check)", err)
 			s.c.close()
 			continue

@@ -163,6 +163,17 @@ func maxBefore(marks []mark, t time.Duration) uint32 {
 }
 
 // idOf returns the Message-ID UID uid names, "" if not known.
+// madeOf returns who made the message with uid ("seed", "LMTP", ...)
+// and when its making began; false when the run does not know it.
+func (l *ledger) madeOf(uid uint32) (source string, created time.Duration, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if m := l.msgs[l.byUID[uid]]; m != nil {
+		return m.source, m.created, true
+	}
+	return "", 0, false
+}
+
 func (l *ledger) idOf(uid uint32) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()

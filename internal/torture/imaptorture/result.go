@@ -34,10 +34,12 @@ const (
 	LoginStarved         Kind = "login_starved"
 	OversizedResponse    Kind = "oversized_response"
 	BadNameAccepted      Kind = "bad_name_accepted"
+	RecentWrong          Kind = "recent_wrong"
+	UnannouncedKeyword   Kind = "unannounced_keyword"
 )
 
 // Kinds lists every kind.
-var Kinds = []Kind{PhantomExpunge, UIDChange, UIDReuse, Duplicate, Lost, RefusedButDone, ExpungeDuringCommand, ExistsDecrease, SeqOutOfRange, UIDOrder, UIDNext, UIDValidity, FlagsDiverge, FollowedSymlink, LoginStarved, OversizedResponse, BadNameAccepted}
+var Kinds = []Kind{PhantomExpunge, UIDChange, UIDReuse, Duplicate, Lost, RefusedButDone, ExpungeDuringCommand, ExistsDecrease, SeqOutOfRange, UIDOrder, UIDNext, UIDValidity, FlagsDiverge, FollowedSymlink, LoginStarved, OversizedResponse, BadNameAccepted, RecentWrong, UnannouncedKeyword}
 
 // Title is the kind for people.
 func (k Kind) Title() string {
@@ -76,6 +78,10 @@ func (k Kind) Title() string {
 		return "ENVELOPE/BODYSTRUCTURE over the cap"
 	case BadNameAccepted:
 		return "mailbox name with a control character made"
+	case RecentWrong:
+		return `\Recent not in exactly one session`
+	case UnannouncedKeyword:
+		return "keyword used before FLAGS announced it"
 	}
 	return string(k)
 }
@@ -122,6 +128,11 @@ type MessageStats struct {
 	Unattributed   int `json:"unattributed_expunges"`
 	ForeignDeleted int `json:"foreign_deleted"`
 	Final          int `json:"final"`
+	// Recent counts the messages shown \Recent to a read-write
+	// selection; FlagsAnnounced the FLAGS responses sessions received
+	// outside SELECT and EXAMINE (recent.go).
+	Recent         int `json:"recent"`
+	FlagsAnnounced int `json:"flags_announced"`
 }
 
 // LifecycleStats counts what the lifecycle actors did to the mailboxes
@@ -186,15 +197,17 @@ type Result struct {
 	Started  time.Time `json:"started"`
 	// Seconds is how long the actors ran; Elapsed the whole run with
 	// setup and the final check.
-	Seconds      float64        `json:"seconds"`
-	Elapsed      float64        `json:"elapsed"`
-	Operations   int            `json:"operations"`
-	OpsPerSecond float64        `json:"ops_per_second"`
-	Ops          []OpStat       `json:"ops"`
-	Violations   map[Kind]int   `json:"violations"`
-	Total        int            `json:"violation_total"`
-	Examples     []Violation    `json:"examples"`
-	Errors       []string       `json:"errors"`
+	Seconds      float64      `json:"seconds"`
+	Elapsed      float64      `json:"elapsed"`
+	Operations   int          `json:"operations"`
+	OpsPerSecond float64      `json:"ops_per_second"`
+	Ops          []OpStat     `json:"ops"`
+	Violations   map[Kind]int `json:"violations"`
+	Total        int          `json:"violation_total"`
+	Examples     []Violation  `json:"examples"`
+	Errors       []string     `json:"errors"`
+	// Notes say what the final check could not check, and why.
+	Notes        []string       `json:"notes,omitempty"`
 	Messages     MessageStats   `json:"messages"`
 	Lifecycle    LifecycleStats `json:"lifecycle"`
 	Timeline     Timeline       `json:"timeline"`
@@ -443,6 +456,7 @@ func (r *Result) WriteSummary(w io.Writer) {
 	m := r.Messages
 	fmt.Fprintf(w, "messages: %d seeded, %d appended, %d over LMTP, %d by foreign writers; %d foreign deletions; %d EXPUNGEs told to sessions (and %d for messages not identified yet); %d at the end\n",
 		m.Seeded, m.Appended, m.LMTPDelivered, m.ForeignDelivered, m.ForeignDeleted, m.ToldExpunged, m.Unattributed, m.Final)
+	fmt.Fprintf(w, "%d messages shown \\Recent to a session; %d FLAGS responses announcing keywords after SELECT\n", m.Recent, m.FlagsAnnounced)
 	if l := r.Lifecycle.Summary(); l != "" {
 		fmt.Fprintf(w, "other mailboxes: %s\n", l)
 	}
@@ -476,6 +490,12 @@ func (r *Result) WriteSummary(w io.Writer) {
 		fmt.Fprintln(w, "\nerrors:")
 		for _, e := range r.Errors {
 			fmt.Fprintf(w, "  %s\n", e)
+		}
+	}
+	if len(r.Notes) > 0 {
+		fmt.Fprintln(w, "\nnot checked:")
+		for _, n := range r.Notes {
+			fmt.Fprintf(w, "  %s\n", n)
 		}
 	}
 }

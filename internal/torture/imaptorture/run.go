@@ -235,6 +235,9 @@ type run struct {
 	mu    sync.Mutex // guards conns
 	conns map[*imapConn]bool
 
+	// recent is who was shown each message \Recent (recent.go).
+	recent recentBook
+
 	// links is the symbolic link actor, nil when off; set before the
 	// first connection, every connection's responses go through its
 	// check.
@@ -244,6 +247,7 @@ type run struct {
 		seeded, appended, lmtp, foreignDelivered, foreignDeleted   atomic.Int64
 		creates, deletes, renames, foreignRenames, foreignRemovals atomic.Int64
 		folderAppended, reconnects                                 atomic.Int64
+		recent, announced                                          int // set by the final check
 	}
 }
 
@@ -526,6 +530,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	for i, s := range sessions {
 		if !dead[i] && s.c != nil {
 			live = append(live, s)
+		} else {
+			s.endSelection()
 		}
 	}
 	r.finalCheck(live, fw, res)
@@ -535,6 +541,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Messages.LMTPDelivered = int(r.counts.lmtp.Load())
 	res.Messages.ForeignDelivered = int(r.counts.foreignDelivered.Load())
 	res.Messages.ForeignDeleted = int(r.counts.foreignDeleted.Load())
+	res.Messages.Recent, res.Messages.FlagsAnnounced = r.counts.recent, r.counts.announced
 	res.Lifecycle = LifecycleStats{
 		Creates: int(r.counts.creates.Load()), Deletes: int(r.counts.deletes.Load()), Renames: int(r.counts.renames.Load()),
 		ForeignRenames: int(r.counts.foreignRenames.Load()), ForeignRemovals: int(r.counts.foreignRemovals.Load()),

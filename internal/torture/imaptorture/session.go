@@ -55,6 +55,10 @@ type session struct {
 	untagged int
 	// floods counts the session's keyword floods (keywords.go).
 	floods int
+	// selections counts its SELECTs and EXAMINEs; sel is what the
+	// current one was told of \Recent and keywords (recent.go).
+	selections int
+	sel        selectionState
 }
 
 // System flags and keywords the sessions set and clear. \Deleted is
@@ -148,6 +152,7 @@ func (s *session) onUntagged(resp *Response, t time.Time) error {
 				names = append(names, v.Text)
 			}
 			s.r.led.keywordsShown(names, 0, s.name, s.cur.line, resp.Line, at)
+			s.flagsAnnounced(names)
 		}
 	case "OK", "NO", "BAD":
 		s.onCode(resp, at)
@@ -226,6 +231,7 @@ func (s *session) onFetch(resp *Response, at time.Duration) error {
 		s.checkContent(uid, f.MessageID, "its body", at, resp.Line)
 	}
 	if f.HasFlags {
+		s.checkFetchFlags(uid, f.Flags, at, resp.Line)
 		s.r.led.keywordsShown(f.Flags, uid, s.name, s.cur.line, resp.Line, at)
 		flags := canonFlags(f.Flags)
 		s.v.flags[uid] = flags
@@ -289,6 +295,7 @@ func (s *session) selectMailbox(examine bool) error {
 	if examine {
 		verb = "EXAMINE"
 	}
+	s.beginSelection()
 	resp, err := s.do(verb, verb+" "+quote(s.r.cfg.Mailbox), curCmd{selecting: true})
 	if err != nil {
 		return err
