@@ -102,7 +102,10 @@
 // UID → flags. EXISTS grows it, EXPUNGE n removes n, SELECT starts it
 // anew; untagged FETCH must name a sequence number in range and a UID
 // consistent with the view. A session's own STORE .SILENT is applied to
-// its model, since the server does not echo it.
+// its model, since the server does not echo it. It also keeps, per
+// selection, the keywords of the last FLAGS response and which UIDs it
+// was shown with or without \Recent; the run keeps which read-write
+// selection was shown each UID \Recent (recent.go).
 //
 // # Violations
 //
@@ -203,6 +206,20 @@
 //	                        that holds a control character once decoded
 //	                        (RFC 9051 §5.1; U+0000, CR LF, U+001F, U+0085
 //	                        in modified UTF-7) answered OK
+//	recent_wrong            \Recent (RFC 3501 §2.3.2) not in exactly one
+//	                        session: a message shown \Recent to two
+//	                        read-write selections (each SELECT is one; a
+//	                        session that selects again is another); a
+//	                        message that gains or loses \Recent within one
+//	                        selection; at the end, a message made during the
+//	                        run that no read-write selection was shown
+//	                        \Recent, not even the checker's fresh SELECT,
+//	                        unless a selection that ended before it
+//	                        identified a message of that UID range may have
+//	                        taken it (recent.go)
+//	unannounced_keyword     a FETCH carries a keyword that the selection's
+//	                        last FLAGS response did not list (RFC 3501
+//	                        §7.2.6, RFC 9051 §7.3.5)
 //
 // The causes are read generously (a \Deleted mark counts even if it was
 // removed again before the EXPUNGE), so that a race between actors is

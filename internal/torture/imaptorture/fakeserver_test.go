@@ -46,6 +46,8 @@ const (
 	lieStarveLogins           // past starveAt connections, a new one gets BYE as its greeting
 	lieWholeList              // ENVELOPE of a hostile message with every address of its To:, past the cap
 	lieBadName                // CREATE of a name holding a control character (modified UTF-7) answers OK
+	lieRecentTwice            // a new message is \Recent in every session that selected the mailbox read-write
+	lieUnannounced            // a keyword another program set reaches FETCH without a FLAGS response first
 )
 
 // starveAt is the number of open connections past which the fake, with
@@ -127,6 +129,11 @@ type fakeServer struct {
 	// keywords are the keywords INBOX defines (lower case → as first
 	// written), at most fakeKeywordRoom, as a Maildir has 26 letters.
 	keywords map[string]string
+	// firstRecent is the lowest UID of INBOX that no read-write
+	// selection took as \Recent; recentIn counts the selections that
+	// took each UID.
+	firstRecent uint32
+	recentIn    map[uint32]int
 }
 
 // fakeKeywordRoom is how many keywords the fake's INBOX can define.
@@ -138,7 +145,7 @@ func startFake(t *testing.T, l lie) *fakeServer {
 		t.Fatal(err)
 	}
 	s := &fakeServer{t: t, lie: l, ln: ln, boxes: map[string]*fakeBox{"INBOX": {uidNext: 1, uidValidity: 1000}}, all: make(map[uint32]*fakeMsg), sessions: make(map[*fakeSession]bool),
-		nextValidity: 2000, deleted: make(map[string]uint32), renamed: make(map[string]uint32), keywords: make(map[string]string)}
+		nextValidity: 2000, deleted: make(map[string]uint32), renamed: make(map[string]uint32), keywords: make(map[string]string), recentIn: make(map[uint32]int)}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -258,6 +265,16 @@ func (s *fakeServer) tick() {
 			s.all[c.uid] = c
 			s.fired = true
 		}
+	case s.due(lieUnannounced):
+		// Another program sets a keyword INBOX never had.
+		if m := s.inAllViews(false); m != nil && len(s.keywords) < fakeKeywordRoom {
+			s.keywords["$fakeforeign"] = "$FakeForeign"
+			m.flags["$fakeforeign"] = "$FakeForeign"
+			for _, fs := range s.selected() {
+				fs.pendingFlags[m.uid] = true
+			}
+			s.fired = true
+		}
 	case s.due(lieNoConverge):
 		for fs := range s.sessions {
 			fs.frozen = make(map[uint32]string)
@@ -286,6 +303,8 @@ type fakeSession struct {
 	pendingFlags   map[uint32]bool
 	frozen         map[uint32]string // lieNoConverge: the flags this session is shown
 	gone           bool              // its selected mailbox was deleted: BYE next
+	recent         map[uint32]bool   // the UIDs of INBOX recent in this selection
+	announced      map[string]bool   // the keywords (lower case) of the last FLAGS
 }
 
 // fakeCommand is one command line with its literals.
@@ -562,8 +581,12 @@ func (fs *fakeSession) selectBox(tag, name string, examine bool) {
 	}
 	fs.box, fs.readOnly = name, examine
 	fs.view = fs.view[:0]
+	fs.recent = make(map[uint32]bool)
 	for _, m := range b.msgs {
 		fs.view = append(fs.view, m.uid)
+	}
+	if name == "INBOX" {
+		fs.takeRecent(fs.view)
 	}
 	fs.pendingExpunge, fs.pendingFlags = nil, make(map[uint32]bool)
 	validity, next := b.uidValidity, b.uidNext
@@ -575,11 +598,37 @@ func (fs *fakeSession) selectBox(tag, name string, examine bool) {
 		next = max(1, next/2)
 		s.fired = true
 	}
+	fs.sendFlags(nil)
+	fs.send("* %d EXISTS", len(fs.view))
+	fs.send("* %d RECENT", len(fs.recent))
+	fs.send("* OK [UIDVALIDITY %d] validity", validity)
+	fs.send("* OK [UIDNEXT %d] next", next)
+	mode := "READ-WRITE"
+	if examine {
+		mode = "READ-ONLY"
+	}
+	fs.send("%s OK [%s] selected", tag, mode)
+}
+
+// sendFlags sends FLAGS and PERMANENTFLAGS with the keywords INBOX
+// defines (none elsewhere) and those of m, if not nil (an APPEND keeps
+// keywords it does not define).
+func (fs *fakeSession) sendFlags(m *fakeMsg) {
 	flags := `\Answered \Flagged \Deleted \Seen \Draft`
-	if name == "INBOX" {
+	fs.announced = make(map[string]bool)
+	if fs.box == "INBOX" {
 		var kws []string
-		for _, k := range s.keywords {
-			kws = append(kws, k)
+		for k, v := range fs.srv.keywords {
+			kws = append(kws, v)
+			fs.announced[k] = true
+		}
+		if m != nil {
+			for k, v := range m.flags {
+				if !strings.HasPrefix(k, `\`) && !fs.announced[k] {
+					kws = append(kws, v)
+					fs.announced[k] = true
+				}
+			}
 		}
 		slices.Sort(kws)
 		for _, k := range kws {
@@ -588,15 +637,44 @@ func (fs *fakeSession) selectBox(tag, name string, examine bool) {
 	}
 	fs.send("* FLAGS (%s)", flags)
 	fs.send(`* OK [PERMANENTFLAGS (%s \*)] flags`, flags)
-	fs.send("* %d EXISTS", len(fs.view))
-	fs.send("* 0 RECENT")
-	fs.send("* OK [UIDVALIDITY %d] validity", validity)
-	fs.send("* OK [UIDNEXT %d] next", next)
-	mode := "READ-WRITE"
-	if examine {
-		mode = "READ-ONLY"
+}
+
+// announce sends FLAGS before a response with m's flags when they hold
+// a keyword the session was not told of, unless lying.
+func (fs *fakeSession) announce(m *fakeMsg) {
+	for k := range m.flags {
+		if strings.HasPrefix(k, `\`) || fs.announced[k] {
+			continue
+		}
+		if fs.srv.lying(lieUnannounced) {
+			return
+		}
+		fs.sendFlags(m)
+		return
 	}
-	fs.send("%s OK [%s] selected", tag, mode)
+}
+
+// takeRecent takes the new UIDs of INBOX (ascending) as \Recent for this
+// selection: those no read-write selection took, and, read-write,
+// takes them for good (lying, not for good).
+func (fs *fakeSession) takeRecent(uids []uint32) {
+	s := fs.srv
+	for _, u := range uids {
+		if u < s.firstRecent {
+			continue
+		}
+		fs.recent[u] = true
+		if fs.readOnly {
+			continue
+		}
+		s.recentIn[u]++
+		if s.recentIn[u] > 1 {
+			s.fired = true
+		}
+		if !s.lying(lieRecentTwice) {
+			s.firstRecent = u + 1
+		}
+	}
 }
 
 // flush tells the session what changed: EXPUNGE (when allowed), EXISTS,
@@ -619,18 +697,21 @@ func (fs *fakeSession) flush(expunges bool) {
 	if len(fs.view) > 0 {
 		top = fs.view[len(fs.view)-1]
 	}
-	grew := false
+	var fresh []uint32
 	for _, m := range fs.srv.boxes["INBOX"].msgs {
 		if m.uid > top {
 			fs.view = append(fs.view, m.uid)
-			grew = true
+			fresh = append(fresh, m.uid)
 		}
 	}
-	if grew {
+	if fresh != nil {
 		fs.send("* %d EXISTS", len(fs.view))
+		fs.takeRecent(fresh)
+		fs.send("* %d RECENT", len(fs.recent))
 	}
 	for u := range fs.pendingFlags {
 		if i := slices.Index(fs.view, u); i >= 0 {
+			fs.announce(fs.srv.all[u])
 			fs.send("* %d FETCH (UID %d FLAGS (%s))", i+1, u, fs.flagsOf(fs.srv.all[u]))
 		}
 	}
@@ -673,10 +754,14 @@ func (fs *fakeSession) msg(u uint32) *fakeMsg {
 
 // flagsOf is what the session is shown of m's flags.
 func (fs *fakeSession) flagsOf(m *fakeMsg) string {
-	if f, ok := fs.frozen[m.uid]; ok {
-		return f
+	f, ok := fs.frozen[m.uid]
+	if !ok {
+		f = m.flagList()
 	}
-	return m.flagList()
+	if fs.box == "INBOX" && fs.recent[m.uid] {
+		f = strings.TrimSpace(f + ` \Recent`)
+	}
+	return f
 }
 
 func (fs *fakeSession) idle(tag string, cmds <-chan fakeCommand) {
@@ -778,6 +863,7 @@ func (fs *fakeSession) fetch(tag string, uid bool, args []Value) {
 			continue
 		}
 		var parts []string
+		fs.announce(m)
 		for _, it := range items {
 			switch name := strings.ToUpper(it.Text); {
 			case name == "UID":
@@ -856,6 +942,7 @@ func (fs *fakeSession) store(tag string, uid bool, args []Value) {
 		}
 		fs.changed(m)
 		if !silent {
+			fs.announce(m)
 			fs.send("* %d FETCH (UID %d FLAGS (%s))", slices.Index(fs.view, u)+1, u, fs.flagsOf(m))
 		}
 	}

@@ -56,6 +56,8 @@ func TestLies(t *testing.T) {
 		{"UIDVALIDITY changed", lieChangeUIDValidity, UIDValidity},
 		{"UIDNEXT lowered", lieLowerUIDNext, UIDNext},
 		{"flags do not converge", lieNoConverge, FlagsDiverge},
+		{"\\Recent in two sessions", lieRecentTwice, RecentWrong},
+		{"keyword before FLAGS", lieUnannounced, UnannouncedKeyword},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
