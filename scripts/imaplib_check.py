@@ -10,8 +10,10 @@ account needs an INBOX and the special-use folders \\Drafts \\Sent \\Trash
 with a unique name, APPEND one message to INBOX, COPY and MOVE it there,
 EXPUNGE it, SUBSCRIBE a name below the folder and UNSUBSCRIBE it, APPEND
 a binary message to it as a literal8 (BINARY, RFC 3516) and FETCH its
-BINARY[1], and delete the folder at the end: the account is left as it
-was found.
+BINARY[1], and delete the folder at the end. Two more folders, made and
+deleted by their checks, hold the checks that need a second connection:
+\\Recent (RFC 3501 §2.3.2) and keywords announced by FLAGS before use
+(RFC 3501 §7.2.6). The account is left as it was found.
 
 One line per check, then "imaplib: N passed, M failed" (and how many
 were skipped). A failed check prints the last lines of the IMAP
@@ -39,13 +41,18 @@ class Failed(Exception):
 
 
 class RecordingIMAP4(imaplib.IMAP4):
-    """imaplib.IMAP4 keeping a transcript of the lines it sends and reads."""
+    """imaplib.IMAP4 keeping a transcript of the lines it sends and reads,
+    and in lines the server's lines in the order they came (imaplib files
+    untagged responses by name, which loses it). A label (such as "B ")
+    starts each transcript line of a second connection."""
 
-    def __init__(self, host, port, transcript, timeout, echo=False, secret=None):
+    def __init__(self, host, port, transcript, timeout, echo=False, secret=None, label=""):
         self.transcript = transcript
         self.echo = echo
         self.secret = secret
-        self.transcript.append("-- connect %s:%d" % (host, port))
+        self.label = label
+        self.lines = []
+        self.transcript.append("-- %sconnect %s:%d" % (label, host, port))
         super().__init__(host, port, timeout=timeout)
 
     def _note(self, direction, data):
@@ -53,7 +60,7 @@ class RecordingIMAP4(imaplib.IMAP4):
         if self.secret:
             text = text.replace(self.secret, "********")
         for line in text.split("\n") or [""]:
-            entry = "%s %s" % (direction, line.rstrip("\r"))
+            entry = "%s%s %s" % (self.label, direction, line.rstrip("\r"))
             self.transcript.append(entry)
             if self.echo:
                 print("  " + entry, file=sys.stderr)
@@ -65,6 +72,7 @@ class RecordingIMAP4(imaplib.IMAP4):
     def readline(self):
         line = super().readline()
         self._note("S:", line)
+        self.lines.append(line.decode("utf-8", "replace").rstrip("\r\n"))
         return line
 
     def read(self, size):
@@ -142,6 +150,57 @@ def flags_of(meta):
     return None if m is None else m.group(1).split()
 
 
+def raw(m, what, fn, *args):
+    """Run fn(*args), an imaplib command of m, check it is OK, and return
+    its data and the server's lines it read, in order."""
+    start = len(m.lines)
+    data = ok(fn(*args), what)
+    return data, m.lines[start:]
+
+
+def recent_of(lines):
+    """The count of the last "* n RECENT" in lines, None without one."""
+    n = None
+    for line in lines:
+        r = re.match(r"\* (\d+) RECENT$", line)
+        if r:
+            n = int(r.group(1))
+    return n
+
+
+def announced(who, lines, known, want):
+    """Follow the keywords the server told a session of (known: those of
+    its last "* FLAGS", updated here) through lines, in order: fail on a
+    FETCH carrying a keyword no FLAGS announced before it (RFC 3501
+    §7.2.6, RFC 9051 §7.3.5), on a FLAGS that brings a keyword without a
+    PERMANENTFLAGS listing it before that FETCH, and when no FETCH
+    carries want (the check would see nothing)."""
+    permanent = set()
+    used = False
+    for line in lines:
+        f = re.match(r"\* FLAGS \(([^)]*)\)$", line)
+        if f:
+            known.clear()
+            known.update(f.group(1).split())
+            continue
+        f = re.match(r"\* OK \[PERMANENTFLAGS \(([^)]*)\)\]", line)
+        if f:
+            permanent = set(f.group(1).split())
+            continue
+        if not re.match(r"\* \d+ FETCH ", line):
+            continue
+        flags = flags_of(line) or []
+        for k in flags:
+            if not k.startswith("\\") and k not in known:
+                raise Failed("%s: %r uses %s before any * FLAGS announced it; the lines, in order: %s"
+                             % (who, line, k, lines))
+        if want in flags:
+            used = True
+            expect(want in permanent, "%s: %s announced without a PERMANENTFLAGS listing it before %r: %s"
+                   % (who, want, line, lines))
+    expect(used, "%s: no FETCH carries %s: %s" % (who, want, lines))
+
+
 def uid_of(meta):
     m = re.search(r"UID (\d+)", meta)
     return None if m is None else int(m.group(1))
@@ -212,6 +271,7 @@ class Checks:
         self.folder = None
         self.uid = None
         self.seq = None
+        self.scratch_folders = []
 
     def run(self):
         # (name, check, whether the checks after it need it to pass)
@@ -237,6 +297,8 @@ class Checks:
             ("EXPUNGE of a \\Deleted message", self.expunge, False),
             ("STATUS of the folder", self.status, False),
             ("APPEND a literal8 (BINARY), FETCH BINARY, BINARY.SIZE, BODY", self.binary_append, False),
+            ("\\Recent in one session: SELECT takes, EXAMINE and STATUS look", self.recent, False),
+            ("Keywords: * FLAGS announces a new keyword before a FETCH carries it", self.keywords, False),
             ("DELETE the folder", self.delete, False),
             ("LOGOUT", self.logout, False),
         ]
@@ -259,11 +321,13 @@ class Checks:
                 continue
             self.passed += 1
             print("ok   %s" % name, flush=True)
-        if self.folder is not None:  # best effort, after a failure
+        for name in [self.folder] + self.scratch_folders:  # best effort, after a failure
+            if name is None:
+                continue
             try:
                 if self.m is None:
                     self.reconnect()
-                self.m.delete(quote(self.folder))
+                self.m.delete(quote(name))
             except (imaplib.IMAP4.error, OSError):
                 pass
         self.disconnect()
@@ -280,6 +344,43 @@ class Checks:
         ok(self.m.login(self.args.user, self.args.password), "LOGIN again")
         if self.selected is not None:
             ok(self.m.select(quote(self.selected)), "SELECT %s again" % self.selected)
+
+    def second(self):
+        """A second connection of the same user, logged in; its transcript
+        lines start with "B "."""
+        m = RecordingIMAP4(self.args.host, self.args.port, self.transcript, self.args.timeout,
+                           echo=self.args.debug, secret=self.args.password, label="B ")
+        try:
+            ok(m.login(self.args.user, self.args.password), "B: LOGIN")
+        except BaseException:
+            m.shutdown()
+            raise
+        return m
+
+    def scratch(self, suffix):
+        """CREATE a folder of one check, deleted by drop (or at the end)."""
+        name = "imaplib-check-%s-%s" % (self.token, suffix)
+        ok(self.m.create(quote(name)), "CREATE " + name)
+        self.scratch_folders.append(name)
+        return name
+
+    def drop(self, b, name):
+        """After a two-connection check, passed or not: LOGOUT of the
+        second connection, CLOSE of the first, DELETE of the folder."""
+        if b is not None:
+            try:
+                b.logout()
+            except (imaplib.IMAP4.error, OSError):
+                b.shutdown()
+        if self.m is None:
+            return
+        try:
+            if self.m.state == "SELECTED":
+                self.m.close()
+            self.m.delete(quote(name))
+            self.scratch_folders.remove(name)
+        except (imaplib.IMAP4.error, OSError):
+            pass  # run() tries again at the end
 
     def disconnect(self):
         if self.m is not None:
@@ -412,8 +513,9 @@ class Checks:
         expect(pop_code(self.m, "FLAGS"), "SELECT: no untagged FLAGS")
         expect(pop_code(self.m, "PERMANENTFLAGS"), "SELECT: no [PERMANENTFLAGS ...]")
 
-    def search_seqs(self, *criteria):
-        data = ok(self.m.search(None, *criteria), "SEARCH " + " ".join(criteria))
+    def search_seqs(self, *criteria, m=None):
+        m = m or self.m
+        data = ok(m.search(None, *criteria), "%sSEARCH %s" % (m.label, " ".join(criteria)))
         return [int(x) for x in decode(data[-1]).split()]
 
     def search_subject(self):
@@ -605,6 +707,141 @@ class Checks:
         rsize = re.search(r"RFC822\.SIZE (\d+)", meta)
         expect(rsize and int(rsize.group(1)) == len(body),
                "RFC822.SIZE %s, BODY[] has %d octets" % (rsize and rsize.group(1), len(body)))
+
+    def status_of(self, name, items):
+        data = ok(self.m.status(quote(name), items), "STATUS %s %s" % (name, items))
+        return {k: int(v) for k, v in re.findall(r"([A-Z]+) (\d+)", decode(data[-1]).split("(", 1)[-1])}
+
+    def recent_seqs(self, m, n):
+        """FETCH 1:* (FLAGS) on m, which has n messages: the sequence
+        numbers FLAGS shows with \\Recent."""
+        parts = fetch_parts(ok(m.fetch("1:*", "(FLAGS)"), "%sFETCH 1:* (FLAGS)" % m.label))
+        seqs = [p["seq"] for p in parts]
+        expect(seqs == list(range(1, n + 1)), "%sFETCH 1:* (FLAGS): messages %s, want 1..%d" % (m.label, seqs, n))
+        return [p["seq"] for p in parts if "\\Recent" in (flags_of(p["meta"]) or [])]
+
+    def recent(self):
+        # RFC 3501 §2.3.2, §6.3.1, §6.3.2, §6.3.10, §6.4.4, §7.3.2: a
+        # message is recent in the one session that first sees it after
+        # it arrived; EXAMINE and STATUS look without taking. Who selects
+        # first takes them, so the order below matters.
+        a = self.m
+        name = self.scratch("recent")
+        # The first \Seen, so that NEW (RECENT UNSEEN) differs from RECENT.
+        ok(a.append(quote(name), "(\\Seen)", None, self.message), "APPEND 1 to " + name)
+        ok(a.append(quote(name), None, None, self.message), "APPEND 2 to " + name)
+        b = None
+        try:
+            b = self.second()
+            self.recent_sessions(a, b, name)
+        finally:
+            self.drop(b, name)
+
+    def recent_sessions(self, a, b, name):
+        st = self.status_of(name, "(MESSAGES RECENT)")
+        expect(st.get("MESSAGES") == 2 and st.get("RECENT") == 2,
+               "STATUS %s before any SELECT: %s, want MESSAGES 2 RECENT 2" % (name, st))
+
+        _, lines = raw(b, "B: EXAMINE " + name, b.select, quote(name), True)
+        expect(recent_of(lines) == 2, "B: EXAMINE %s: RECENT %s, want 2: %s" % (name, recent_of(lines), lines))
+        got = self.recent_seqs(b, 2)
+        expect(got == [1, 2], "B: after EXAMINE, \\Recent on %s, want 1 and 2" % got)
+        st = self.status_of(name, "(RECENT)")
+        expect(st.get("RECENT") == 2, "STATUS %s after B's EXAMINE: %s, want RECENT 2 (EXAMINE takes none)" % (name, st))
+
+        _, lines = raw(a, "SELECT " + name, a.select, quote(name))
+        expect(recent_of(lines) == 2, "SELECT %s, the first: RECENT %s, want 2: %s" % (name, recent_of(lines), lines))
+        got = self.recent_seqs(a, 2)
+        expect(got == [1, 2], "after the first SELECT, \\Recent on %s, want 1 and 2" % got)
+        for crit, want in (("RECENT", [1, 2]), ("NEW", [2]), ("OLD", []), ("UNSEEN", [2])):
+            got = self.search_seqs(crit, m=a)
+            expect(got == want, "SEARCH %s: %s, want %s (message 1 is \\Seen)" % (crit, got, want))
+
+        _, lines = raw(b, "B: SELECT " + name, b.select, quote(name))
+        expect(recent_of(lines) == 0, "B: SELECT %s after A's: RECENT %s, want 0: %s" % (name, recent_of(lines), lines))
+        got = self.recent_seqs(b, 2)
+        expect(got == [], "B: after A took them, \\Recent on %s" % got)
+        for crit, want in (("RECENT", []), ("NEW", []), ("OLD", [1, 2])):
+            got = self.search_seqs(crit, m=b)
+            expect(got == want, "B: SEARCH %s: %s, want %s" % (crit, got, want))
+
+        # B not selected APPENDs: A, selected, is the first to see it.
+        ok(b.close(), "B: CLOSE")
+        ok(b.append(quote(name), None, None, self.message), "B: APPEND 3 to " + name)
+        _, lines = raw(a, "NOOP", a.noop)
+        expect("* 3 EXISTS" in lines and recent_of(lines) == 3,
+               "NOOP after B's APPEND: want * 3 EXISTS and * 3 RECENT: %s" % lines)
+        got = self.recent_seqs(a, 3)
+        expect(got == [1, 2, 3], "after the NOOP, \\Recent on %s, want 1, 2 and 3" % got)
+        _, lines = raw(b, "B: SELECT " + name, b.select, quote(name))
+        expect(recent_of(lines) == 0, "B: SELECT %s after A took 3: RECENT %s, want 0: %s" % (name, recent_of(lines), lines))
+        got = self.recent_seqs(b, 3)
+        expect(got == [], "B: \\Recent on %s after A took them all" % got)
+
+        # B selected APPENDs: it is told at once (RFC 3501 §6.3.11), so
+        # the message is recent in B, and A's count stays 3.
+        _, lines = raw(b, "B: APPEND 4 to " + name, b.append, quote(name), None, None, self.message)
+        expect("* 4 EXISTS" in lines and recent_of(lines) == 1,
+               "B: APPEND to the selected %s: want * 4 EXISTS and * 1 RECENT: %s" % (name, lines))
+        _, lines = raw(a, "NOOP", a.noop)
+        expect("* 4 EXISTS" in lines and recent_of(lines) in (None, 3),
+               "NOOP after B's APPEND to its selected mailbox: want * 4 EXISTS, RECENT still 3: %s" % lines)
+        got = self.recent_seqs(a, 4)
+        expect(got == [1, 2, 3], "\\Recent on %s, want 1, 2 and 3 (4 is B's)" % got)
+        got = self.recent_seqs(b, 4)
+        expect(got == [4], "B: \\Recent on %s, want 4 only" % got)
+
+        ok(a.close(), "CLOSE")
+        st = self.status_of(name, "(MESSAGES RECENT)")
+        expect(st.get("MESSAGES") == 4 and st.get("RECENT") == 0,
+               "STATUS %s at the end: %s, want MESSAGES 4 RECENT 0" % (name, st))
+
+    def keywords(self):
+        # RFC 3501 §7.2.6, RFC 9051 §7.3.5: * FLAGS (and PERMANENTFLAGS)
+        # tells a session of a new keyword before any response carries
+        # it, whoever brought it in. imaplib files untagged responses by
+        # name, so the order is read from the lines as they came.
+        a = self.m
+        name = self.scratch("keywords")
+        kw = "$imaplib" + re.sub(r"\W", "", self.token)  # unique per run
+        other, own, appended = kw + "Other", kw + "Own", kw + "Append"
+        for i in (1, 2):
+            ok(a.append(quote(name), None, None, self.message), "APPEND %d to %s" % (i, name))
+        b = None
+        try:
+            b = self.second()
+            self.keyword_sessions(a, b, name, other, own, appended)
+        finally:
+            self.drop(b, name)
+
+    def keyword_sessions(self, a, b, name, other, own, appended):
+        known_a, known_b = set(), set()
+        for m, known in ((a, known_a), (b, known_b)):
+            _, lines = raw(m, "%sSELECT %s" % (m.label, name), m.select, quote(name))
+            f = [line for line in lines if line.startswith("* FLAGS (")]
+            expect(f, "%sSELECT %s: no * FLAGS: %s" % (m.label, name, lines))
+            known.update(flags_of(f[-1]))
+            expect(not known & {other, own, appended}, "%sSELECT %s: FLAGS %s before any STORE" % (m.label, name, f))
+
+        # A STOREs a keyword new to the mailbox: FLAGS first for both.
+        _, lines = raw(a, "STORE 1 +FLAGS (%s)" % other, a.store, "1", "+FLAGS", "(%s)" % other)
+        announced("STORE 1 +FLAGS (%s)" % other, lines, known_a, other)
+        _, lines = raw(b, "B: NOOP", b.noop)
+        announced("B: NOOP after A's STORE of %s" % other, lines, known_b, other)
+
+        # Another new one: A's own STORE, then B hears of it.
+        _, lines = raw(a, "STORE 2 +FLAGS (%s)" % own, a.store, "2", "+FLAGS", "(%s)" % own)
+        announced("STORE 2 +FLAGS (%s)" % own, lines, known_a, own)
+        _, lines = raw(b, "B: NOOP", b.noop)
+        announced("B: NOOP after A's STORE of %s" % own, lines, known_b, own)
+
+        # APPEND with a new keyword; each connection FETCHes its FLAGS.
+        _, lines = raw(a, "APPEND (%s) to %s" % (appended, name), a.append, quote(name), "(%s)" % appended, None, self.message)
+        _, more = raw(a, "FETCH 3 (FLAGS)", a.fetch, "3", "(FLAGS)")
+        announced("APPEND (%s), FETCH 3 (FLAGS)" % appended, lines + more, known_a, appended)
+        _, lines = raw(b, "B: NOOP", b.noop)
+        _, more = raw(b, "B: FETCH 1:* (FLAGS)", b.fetch, "1:*", "(FLAGS)")
+        announced("B: NOOP, FETCH 1:* (FLAGS) after A's APPEND (%s)" % appended, lines + more, known_b, appended)
 
     def delete(self):
         ok(self.m.delete(quote(self.folder)), "DELETE " + self.folder)
