@@ -21,6 +21,10 @@
 #   TORTURE_SERVERS   "both" (the default), or "cistern" alone: no Dovecot
 #                     run and no comparison, cistern.json and cistern.html
 #                     only (the long runs of one server)
+#   TORTURE_FLAGS     more `cistern torture imap` flags for both runs, e.g.
+#                     the other actors: "--aux-lifecycle 20
+#                     --folder-lifecycle 20 --foreign-folders 5
+#                     --foreign-links 5 --prelogin 200 --hostile 3"
 #
 # TORTURE_OUT receives cistern.json, cistern.html, dovecot.json,
 # dovecot.html (the --json and --report of each run), comparison.txt (the
@@ -36,6 +40,7 @@ sessions="${TORTURE_SESSIONS:-8}"
 messages="${TORTURE_MESSAGES:-500}"
 renames="${TORTURE_RENAMES:-200}"
 servers="${TORTURE_SERVERS:-both}"
+read -r -a extra_flags <<<"${TORTURE_FLAGS:-}"
 readonly USER_NAME=torture
 # The unprivileged account both servers touch mail as (bench/dovecot.sh
 # and scripts/interop.sh use the same).
@@ -85,7 +90,7 @@ torture() {
 	"$cistern" torture imap --imap "$imap" --lmtp "$lmtp" --user "$USER_NAME" \
 		--pass-file "$work/$name.pass" --maildir "$maildir" \
 		--sessions "$sessions" --seconds "$seconds" --messages "$messages" \
-		--renames-per-second "$renames" \
+		--renames-per-second "$renames" ${extra_flags[@]+"${extra_flags[@]}"} \
 		--json --report "$out/$name.html" >"$out/$name.json" || rc=$?
 	log "$name: torture exit status $rc ($out/$name.html)"
 	[ "$rc" -le 1 ] || die "the run against $name could not be made"
