@@ -41,10 +41,11 @@ type selected struct {
 	held []uint32
 	// searchRes is the saved search result (RFC 5182), as UIDs.
 	searchRes []uint32
-	// recent are the UIDs recent in this session, ascending; recentSent
-	// is the count the client was last told (recent.go).
-	recent     []uidSpan
-	recentSent uint32
+	// recent are the UIDs recent in this session, ascending; recentN
+	// is how many of the view's messages are among them, recentSent the
+	// count the client was last told (recent.go).
+	recent              []uidSpan
+	recentN, recentSent uint32
 	// keywords are those the client was told of in FLAGS (flags.go).
 	keywords map[string]bool
 }
@@ -687,6 +688,7 @@ func (c *conn) updates(allowExpunge bool) error {
 	}
 	s.held = append(s.held, u.Expunged...)
 	if allowExpunge && len(s.held) > 0 {
+		s.forgetRecent(s.held)
 		for _, seq := range s.view.Expunge(s.held) {
 			fmt.Fprintf(c.bw, "* %d EXPUNGE\r\n", seq)
 		}

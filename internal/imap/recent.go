@@ -34,6 +34,10 @@ func (c *conn) takeRecent() {
 	if first >= upTo {
 		return
 	}
+	// Every UID of the view from first up is in the new range.
+	uids := s.view.UIDs()
+	lo, _ := slices.BinarySearch(uids, first)
+	s.recentN += uint32(len(uids) - lo)
 	if n := len(s.recent); n > 0 && s.recent[n-1].hi == first {
 		s.recent[n-1].hi = upTo
 		return
@@ -55,17 +59,19 @@ func (s *selected) isRecent(uid uint32) bool {
 	return found
 }
 
-// recentCount is the number of messages in the view that are recent in
-// this session.
-func (s *selected) recentCount() uint32 {
-	uids := s.view.UIDs()
-	n := 0
-	for _, r := range s.recent {
-		lo, _ := slices.BinarySearch(uids, r.lo)
-		hi, _ := slices.BinarySearch(uids, r.hi)
-		n += hi - lo
+// forgetRecent is told of UIDs about to leave the view (EXPUNGE), to
+// keep the count of recent messages.
+func (s *selected) forgetRecent(gone []uint32) {
+	if s.recentN == 0 {
+		return
 	}
-	return uint32(n)
+	seen := make(map[uint32]bool, len(gone))
+	for _, u := range gone {
+		if !seen[u] && s.view.Seq(u) != 0 && s.isRecent(u) {
+			s.recentN--
+		}
+		seen[u] = true
+	}
 }
 
 // tellRecent sends RECENT when the count differs from what the client
@@ -75,9 +81,9 @@ func (c *conn) tellRecent() {
 	if c.rev2 {
 		return
 	}
-	if n := s.recentCount(); n != s.recentSent {
-		fmt.Fprintf(c.bw, "* %d RECENT\r\n", n)
-		s.recentSent = n
+	if s.recentN != s.recentSent {
+		fmt.Fprintf(c.bw, "* %d RECENT\r\n", s.recentN)
+		s.recentSent = s.recentN
 	}
 }
 

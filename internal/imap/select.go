@@ -47,8 +47,8 @@ func (c *conn) open(tag string, readOnly bool) error {
 	fmt.Fprintf(c.bw, "* %d EXISTS\r\n", len(uids))
 	if !c.rev2 {
 		c.takeRecent()
-		c.sel.recentSent = c.sel.recentCount()
-		fmt.Fprintf(c.bw, "* %d RECENT\r\n", c.sel.recentSent)
+		c.sel.recentSent = c.sel.recentN
+		fmt.Fprintf(c.bw, "* %d RECENT\r\n", c.sel.recentN)
 	}
 	if unseen != 0 && !c.rev2 { // RFC 9051 dropped UNSEEN from SELECT
 		fmt.Fprintf(c.bw, "* OK [UNSEEN %d] First unseen\r\n", unseen)
