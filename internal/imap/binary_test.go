@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,33 +16,12 @@ import (
 // Tests of BINARY (RFC 3516, RFC 9051 §6.4.5, §7.5.2): APPEND with a
 // literal8, BINARY[] and BINARY.SIZE[], and NUL octets in literals.
 
-// untilLit reads the response to tag like rawClient.until, but reads
-// every literal and literal8 of a line, however many, into the line.
+// untilLit reads the response to tag like rawClient.until, with the
+// CRLF after each literal's size kept in the line.
 func (rc *rawClient) untilLit(tag string) ([]string, string) {
 	rc.t.Helper()
-	var lines []string
-	for {
-		l := rc.line()
-		if strings.HasPrefix(l, tag+" ") {
-			return lines, l
-		}
-		for {
-			m := reLitEnd.FindStringSubmatch(l)
-			if m == nil {
-				break
-			}
-			n, _ := strconv.Atoi(m[1])
-			buf := make([]byte, n)
-			if _, err := io.ReadFull(rc.r, buf); err != nil {
-				rc.t.Fatal(err)
-			}
-			l += "\r\n" + string(buf) + rc.line()
-		}
-		lines = append(lines, l)
-	}
+	return rc.readUntil(tag, "\r\n")
 }
-
-var reLitEnd = regexp.MustCompile(`~?\{(\d+)\}$`)
 
 // appendLit8 APPENDs msg to INBOX as a literal8 and returns the tagged
 // answer.

@@ -10,6 +10,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -165,21 +167,33 @@ func (rc *rawClient) cmd(format string, args ...any) ([]string, string) {
 
 func (rc *rawClient) until(tag string) ([]string, string) {
 	rc.t.Helper()
+	return rc.readUntil(tag, "")
+}
+
+var reLitEnd = regexp.MustCompile(`~?\{(\d+)\}$`)
+
+// readUntil reads lines up to the tagged response to tag and returns the
+// others, each with the bytes of its literals and literal8s, however
+// many, read into it after sep.
+func (rc *rawClient) readUntil(tag, sep string) ([]string, string) {
+	rc.t.Helper()
 	var lines []string
 	for {
 		l := rc.line()
 		if strings.HasPrefix(l, tag+" ") {
 			return lines, l
 		}
-		// A literal: read its bytes into the line.
-		if i := strings.LastIndexByte(l, '{'); i >= 0 && strings.HasSuffix(l, "}") {
-			var n int
-			fmt.Sscanf(l[i:], "{%d}", &n)
+		for {
+			m := reLitEnd.FindStringSubmatch(l)
+			if m == nil {
+				break
+			}
+			n, _ := strconv.Atoi(m[1])
 			buf := make([]byte, n)
 			if _, err := io.ReadFull(rc.r, buf); err != nil {
 				rc.t.Fatal(err)
 			}
-			l += string(buf) + rc.line()
+			l += sep + string(buf) + rc.line()
 		}
 		lines = append(lines, l)
 	}
