@@ -53,17 +53,7 @@ func TestControlCharacterNamesRefused(t *testing.T) {
 	if _, tagged := rc.until("u2"); !strings.Contains(tagged, "(U+0085)") {
 		t.Errorf("CREATE of a UTF-8 name holding U+0085: %q", tagged)
 	}
-	entries, err := os.ReadDir(ts.mailDir("alice"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dirs []string
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".") {
-			dirs = append(dirs, e.Name())
-		}
-	}
-	if strings.Join(dirs, " ") != ".&AKA- .Archive .Drafts .Good .Junk .Sent .Trash" {
+	if dirs := folderDirs(t, ts); dirs != ".&AKA- .Archive .Drafts .Good .Junk .Sent .Trash" {
 		t.Errorf("folders on disk: %q", dirs)
 	}
 	subs, err := maildir.ReadSubscriptions(ts.mailDir("alice"))
@@ -280,6 +270,15 @@ func TestNamesNotMUTF7(t *testing.T) {
 	if _, tagged := rc.until("u2"); tagged != "u2 NO [CANNOT] Mailbox name is not valid UTF-8" {
 		t.Errorf("CREATE of bytes that are not UTF-8: %q", tagged)
 	}
+	if dirs := folderDirs(t, ts); dirs != ".A&-B .Archive .Drafts .Good .Junk .Sent .Trash" {
+		t.Errorf("folders on disk: %q", dirs)
+	}
+}
+
+// folderDirs lists the folder directories of alice's Maildir, sorted and
+// joined by spaces.
+func folderDirs(t *testing.T, ts *testServer) string {
+	t.Helper()
 	entries, err := os.ReadDir(ts.mailDir("alice"))
 	if err != nil {
 		t.Fatal(err)
@@ -290,7 +289,5 @@ func TestNamesNotMUTF7(t *testing.T) {
 			dirs = append(dirs, e.Name())
 		}
 	}
-	if strings.Join(dirs, " ") != ".A&-B .Archive .Drafts .Good .Junk .Sent .Trash" {
-		t.Errorf("folders on disk: %q", dirs)
-	}
+	return strings.Join(dirs, " ")
 }
