@@ -41,6 +41,10 @@ type folderSession struct {
 
 // open connects and logs in; nothing is selected.
 func (f *folderSession) open() error {
+	return f.r.admitted(f.login, func() { f.c.close() })
+}
+
+func (f *folderSession) login() error {
 	c, err := f.r.dial()
 	if err != nil {
 		return err

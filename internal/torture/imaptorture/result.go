@@ -206,7 +206,7 @@ type Result struct {
 	Total        int          `json:"violation_total"`
 	Examples     []Violation  `json:"examples"`
 	Errors       []string     `json:"errors"`
-	// Notes say what the final check could not check, and why.
+	// Notes say what the run could not check or had to do again, and why.
 	Notes        []string       `json:"notes,omitempty"`
 	Messages     MessageStats   `json:"messages"`
 	Lifecycle    LifecycleStats `json:"lifecycle"`
@@ -493,7 +493,7 @@ func (r *Result) WriteSummary(w io.Writer) {
 		}
 	}
 	if len(r.Notes) > 0 {
-		fmt.Fprintln(w, "\nnot checked:")
+		fmt.Fprintln(w, "\nnotes:")
 		for _, n := range r.Notes {
 			fmt.Fprintf(w, "  %s\n", n)
 		}

@@ -246,7 +246,7 @@ type run struct {
 	counts struct {
 		seeded, appended, lmtp, foreignDelivered, foreignDeleted   atomic.Int64
 		creates, deletes, renames, foreignRenames, foreignRemovals atomic.Int64
-		folderAppended, reconnects                                 atomic.Int64
+		folderAppended, reconnects, loginRetries                   atomic.Int64
 		recent, announced                                          int // set by the final check
 	}
 }
@@ -271,6 +271,28 @@ func (r *run) progress(format string, args ...any) {
 }
 
 // dial opens an IMAP connection that a hard stop closes.
+// admitTries bounds the logins retried after the server ended the
+// connection before it logged in: a server short of room for
+// connections not logged in closes some to admit new ones (Dovecot's
+// client_destroy_oldest, Cistern's prelogin.go), which is no fault of
+// the mailbox; a client logs in again, and so does the run (the result
+// notes how often). A connection that logged in is never retried.
+const admitTries = 5
+
+// admitted runs login (dial and log in), again after a BYE or a closed
+// connection, closing what it left with drop, up to admitTries times.
+func (r *run) admitted(login func() error, drop func()) error {
+	for try := 1; ; try++ {
+		err := login()
+		if err == nil || try == admitTries || !errors.Is(err, errBye) && !errors.Is(err, ErrClosed) {
+			return err
+		}
+		drop()
+		r.counts.loginRetries.Add(1)
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func (r *run) dial() (*imapConn, error) {
 	c, err := dialIMAP(r.ctx, r.cfg.IMAP, r.cfg.Timeout)
 	if err != nil {
@@ -535,6 +557,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	r.finalCheck(live, fw, res)
+	if n := r.counts.loginRetries.Load(); n > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("%d logins were tried again: the server ended the connection before it logged in (making room for others)", n))
+	}
 	rec.fill(res, res.Seconds)
 	res.Messages.Seeded = int(r.counts.seeded.Load())
 	res.Messages.Appended = int(r.counts.appended.Load())

@@ -261,12 +261,15 @@ func (s *session) violation(k Kind, at time.Duration, detail, line string) {
 
 // open connects, logs in and selects the mailbox.
 func (s *session) open() error {
-	c, err := s.r.dial()
+	err := s.r.admitted(func() error {
+		c, err := s.r.dial()
+		if err != nil {
+			return err
+		}
+		s.c = c
+		return s.login()
+	}, func() { s.c.close() })
 	if err != nil {
-		return err
-	}
-	s.c = c
-	if err := s.login(); err != nil {
 		return err
 	}
 	return s.selectMailbox(false)
