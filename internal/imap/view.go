@@ -120,19 +120,13 @@ type Range struct{ Start, Stop uint32 }
 // set is); the UIDs come back ascending, without duplicates.
 func (v *View) SeqsToUIDs(set []Range) ([]uint32, error) {
 	n := v.Len()
-	var out []uint32
 	for _, r := range set {
 		a, b := star(r.Start, n), star(r.Stop, n)
-		if a > b {
-			a, b = b, a
-		}
-		if a == 0 || b > n {
+		if a == 0 || b == 0 || a > n || b > n {
 			return nil, fmt.Errorf("message sequence number %d out of range (%d messages)", max(a, b), n)
 		}
-		out = append(out, v.uids[a-1:b]...)
 	}
-	slices.Sort(out)
-	return slices.Compact(out), nil
+	return v.SeqsIn(set), nil
 }
 
 // SeqsIn resolves a sequence set against the view as a SEARCH key does:
