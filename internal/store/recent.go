@@ -35,7 +35,7 @@ type recentMark struct {
 // to the lowest UID in new/ once synced says the messages are known. It
 // runs when the uidlist is first read (Open) and after every sync, so
 // that the mark is set before this process numbers a message. m.mu is
-// held.
+// held, or m not shared yet (Open).
 func (m *Mailbox) settleRecentLocked(synced bool) {
 	r := &m.recent
 	if m.uidvalidity == 0 {
