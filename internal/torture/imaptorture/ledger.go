@@ -17,7 +17,7 @@ const forever = time.Duration(1<<63 - 1)
 // Message-ID.
 type message struct {
 	id     string
-	source string // "seed", "APPEND imap-3", "LMTP", "foreign", "found"
+	source string // "APPEND seed", "APPEND imap-3", "LMTP", "foreign", "found"
 	// created is when its creation began (before the command was sent or
 	// the file renamed into new/); ours is false for a message the run
 	// did not make.
@@ -163,7 +163,7 @@ func maxBefore(marks []mark, t time.Duration) uint32 {
 }
 
 // idOf returns the Message-ID UID uid names, "" if not known.
-// madeOf returns who made the message with uid ("seed", "LMTP", ...)
+// madeOf returns who made the message with uid ("APPEND seed", "LMTP", ...)
 // and when its making began; false when the run does not know it.
 func (l *ledger) madeOf(uid uint32) (source string, created time.Duration, ok bool) {
 	l.mu.Lock()

@@ -178,7 +178,7 @@ func (r *run) checkRecentTaken(shown map[uint32]bool, at float64) string {
 			continue
 		}
 		src, made, known := r.led.madeOf(u)
-		if !known || src == "seed" || src == "found" {
+		if !known || src == "APPEND "+seedName || src == "found" {
 			continue
 		}
 		if slices.ContainsFunc(b.blind, func(br blindRange) bool { return br.covers(u, made) }) {

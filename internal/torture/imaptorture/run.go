@@ -271,6 +271,10 @@ func (r *run) progress(format string, args ...any) {
 }
 
 // dial opens an IMAP connection that a hard stop closes.
+// seedName is the session that appends the first messages; they are
+// made by "APPEND seed".
+const seedName = "seed"
+
 // admitTries bounds the logins retried after the server ended the
 // connection before it logged in: a server short of room for
 // connections not logged in closes some to admit new ones (Dovecot's
@@ -353,7 +357,7 @@ func (r *run) appendMessage(s *session, flags []string) (string, error) {
 		r.led.transferMade(x, id, validity, uid)
 	}
 	r.led.acked(id, uid, validity, at, s)
-	if s.name == "seed" {
+	if s.name == seedName {
 		r.counts.seeded.Add(1)
 	} else {
 		r.counts.appended.Add(1)
@@ -584,7 +588,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 // setup logs in once, makes Aux, checks (or clears) the mailbox, and
 // appends the first messages.
 func (r *run) setup() (greeting string, caps []string, err error) {
-	s := r.newSession("seed")
+	s := r.newSession(seedName)
 	s.quiet = true
 	s.c, err = r.dial()
 	if err != nil {
