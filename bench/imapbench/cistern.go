@@ -43,7 +43,7 @@ type cistern struct {
 
 func startCistern(w *workDir) (*cistern, error) {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ix, err := store.OpenIndex(w.cisternIndex)
+	ix, err := store.OpenIndex(w.cisternIndex, logger)
 	if err != nil {
 		return nil, err
 	}

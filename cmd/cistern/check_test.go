@@ -153,13 +153,11 @@ func TestCheckUser(t *testing.T) {
 	writeFixtureFile(t, filepath.Join(root, "cur", a+":2,S"), "Subject: a\n\nbody..\n")
 	writeFixtureFile(t, filepath.Join(root, uidlist.FileName), "3 V5 N2\n1 :"+a+"\n")
 	writeFixtureFile(t, filepath.Join(root, store.QuotaFile), "1000S\n999 9\n")
-	ix, err := store.OpenIndex(filepath.Join(dir, "data", indexFile))
+	ix, err := store.OpenIndex(filepath.Join(dir, "data", indexFile), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ix.Put(root, "1700000009.M9P1Q9.test", store.IndexEntry{FileSize: 10}); err != nil {
-		t.Fatal(err)
-	}
+	ix.Put(root, "1700000009.M9P1Q9.test", store.IndexEntry{FileSize: 10})
 	if err := ix.Close(); err != nil {
 		t.Fatal(err)
 	}

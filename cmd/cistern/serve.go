@@ -368,7 +368,7 @@ func serveIMAP(ctx context.Context, lns, tlsLns []net.Listener, logger *slog.Log
 		return err
 	}
 	defer watcher.Close()
-	index, err := store.OpenIndex(filepath.Join(dataDir, indexFile))
+	index, err := store.OpenIndex(filepath.Join(dataDir, indexFile), logger)
 	if err != nil {
 		closeAll()
 		return err

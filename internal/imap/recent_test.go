@@ -221,7 +221,7 @@ func TestRecentAddsUp(t *testing.T) {
 // the server does not make messages recent again.
 func TestRecentMarkSurvives(t *testing.T) {
 	root, data := t.TempDir(), t.TempDir()
-	ix, err := store.OpenIndex(data + "/index.db")
+	ix, err := store.OpenIndex(data+"/index.db", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +247,7 @@ func TestRecentMarkSurvives(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ix2, err := store.OpenIndex(data + "/index.db")
+	ix2, err := store.OpenIndex(data+"/index.db", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,9 +4,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -36,7 +39,10 @@ import (
 // out. Writes are queued and committed together by a background flusher,
 // so filling the cache costs few fsyncs; Get sees queued writes.
 type Index struct {
-	db *bolt.DB // immutable
+	db  *bolt.DB     // immutable
+	log *slog.Logger // immutable
+	// failed counts the batches whose commit failed (Failures).
+	failed atomic.Int64
 
 	// Writes wait in pending and go to disk together, in one
 	// transaction, by the flusher: a FETCH filling the cache for 100,000
@@ -80,7 +86,8 @@ const indexOpenTimeout = 2 * time.Second
 
 // OpenIndex opens (creating) the index at path. A file that cannot be
 // read as an index is moved aside and a new one started: it is a cache.
-func OpenIndex(path string) (*Index, error) {
+// Commits that fail are logged to log (nil: discarded).
+func OpenIndex(path string, log *slog.Logger) (*Index, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
@@ -95,10 +102,21 @@ func OpenIndex(path string) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: index %s: %w", path, err)
 	}
-	ix := &Index{db: db, pending: make(map[indexKey][]byte), kick: make(chan struct{}, 1), done: make(chan struct{})}
-	go ix.flusher()
-	return ix, nil
+	return newIndex(db, log), nil
 }
+
+// newIndex starts the flusher of an open database.
+func newIndex(db *bolt.DB, log *slog.Logger) *Index {
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	ix := &Index{db: db, log: log, pending: make(map[indexKey][]byte), kick: make(chan struct{}, 1), done: make(chan struct{})}
+	go ix.flusher()
+	return ix
+}
+
+// Failures is the number of batches of writes whose commit failed.
+func (ix *Index) Failures() int64 { return ix.failed.Load() }
 
 // Close writes what is pending and closes the index.
 func (ix *Index) Close() error {
@@ -132,7 +150,10 @@ func (ix *Index) flusher() {
 	ix.flush()
 }
 
-// flush commits the pending writes in one transaction.
+// flush commits the pending writes in one transaction. A batch whose
+// commit fails (a full disk, an I/O error) is dropped and logged: its
+// cache entries are computed again on the next miss, and a \Recent mark
+// in it is lost as a lost index loses it (recent.go).
 func (ix *Index) flush() {
 	ix.mu.Lock()
 	batch := ix.pending
@@ -152,7 +173,7 @@ func (ix *Index) flush() {
 	if ix.testFlushing != nil {
 		ix.testFlushing()
 	}
-	ix.db.Update(func(tx *bolt.Tx) error {
+	err := ix.db.Update(func(tx *bolt.Tx) error {
 		for k, v := range batch {
 			b, err := tx.CreateBucketIfNotExists([]byte(k.dir))
 			if err != nil {
@@ -169,6 +190,10 @@ func (ix *Index) flush() {
 		}
 		return nil
 	})
+	if err != nil {
+		ix.failed.Add(1)
+		ix.log.Warn("index: writes lost: the commit failed", "path", ix.db.Path(), "writes", len(batch), "err", err)
+	}
 }
 
 // queue adds writes (nil values delete) and wakes the flusher.
@@ -266,10 +291,10 @@ func decodeEntry(v []byte) (IndexEntry, bool) {
 	}, true
 }
 
-// Put caches the entry of base in the mailbox at dir.
-func (ix *Index) Put(dir, base string, e IndexEntry) error {
+// Put caches the entry of base in the mailbox at dir. The write is
+// queued; a commit that fails is the flusher's to log.
+func (ix *Index) Put(dir, base string, e IndexEntry) {
 	ix.queue(dir, []string{base}, [][]byte{encodeEntry(e)})
-	return nil
 }
 
 // encodeEntry is the stored form of e, which decodeEntry reads.
@@ -283,8 +308,7 @@ func encodeEntry(e IndexEntry) []byte {
 }
 
 // Forget drops the entries of bases (expunged messages) in the mailbox at
-// dir.
-func (ix *Index) Forget(dir string, bases []string) error {
+// dir, queued as Put's writes are.
+func (ix *Index) Forget(dir string, bases []string) {
 	ix.queue(dir, bases, make([][]byte, len(bases)))
-	return nil
 }

@@ -2,17 +2,21 @@ package store
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/cistern-mail/cistern/maildir"
+	bolt "go.etcd.io/bbolt"
 )
 
 func TestIndexCacheAndForget(t *testing.T) {
-	ix, err := OpenIndex(filepath.Join(t.TempDir(), "data", "index.db"))
+	ix, err := OpenIndex(filepath.Join(t.TempDir(), "data", "index.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,14 +54,12 @@ func TestIndexBrokenFileIsReplaced(t *testing.T) {
 	if err := os.WriteFile(path, []byte("not a bolt file at all, just garbage bytes"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ix, err := OpenIndex(path)
+	ix, err := OpenIndex(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ix.Close()
-	if err := ix.Put("/m", "b", IndexEntry{FileSize: 1}); err != nil {
-		t.Fatal(err)
-	}
+	ix.Put("/m", "b", IndexEntry{FileSize: 1})
 	if m, _ := filepath.Glob(path + ".broken.*"); len(m) != 1 {
 		t.Fatalf("broken file not kept aside: %v", m)
 	}
@@ -67,7 +69,7 @@ func TestIndexBrokenFileIsReplaced(t *testing.T) {
 // after Close; a Forget queued after a Put wins.
 func TestIndexWritesPersist(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "index.db")
-	ix, err := OpenIndex(path)
+	ix, err := OpenIndex(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +84,7 @@ func TestIndexWritesPersist(t *testing.T) {
 	if err := ix.Close(); err != nil {
 		t.Fatal(err)
 	}
-	ix, err = OpenIndex(path)
+	ix, err = OpenIndex(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,13 +103,11 @@ func itoa(i int) string { return fmt.Sprint(i) }
 // batch leaving the queue and its commit, Get must not fall back to the
 // old value on disk (or to nothing).
 func TestIndexGetDuringFlush(t *testing.T) {
-	ix, err := OpenIndex(filepath.Join(t.TempDir(), "index.db"))
+	ix, err := OpenIndex(filepath.Join(t.TempDir(), "index.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ix.Put("d", "kept", IndexEntry{FileSize: 1, Structure: []byte("old")}); err != nil {
-		t.Fatal(err)
-	}
+	ix.Put("d", "kept", IndexEntry{FileSize: 1, Structure: []byte("old")})
 	ix.flush()
 	var mu sync.Mutex
 	var seen []string
@@ -131,4 +131,48 @@ func TestIndexGetDuringFlush(t *testing.T) {
 	if want := "[kept=new/true fresh=fresh/true]"; fmt.Sprint(seen) != want {
 		t.Errorf("Get during the commit saw %v, want %s", seen, want)
 	}
+}
+
+// TestIndexCommitFailure: a batch whose commit fails is counted and
+// logged, not dropped in silence.
+func TestIndexCommitFailure(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "index.db")
+	ix, err := OpenIndex(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A read-only database refuses every write transaction.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged strings.Builder
+	var mu sync.Mutex
+	ix = newIndex(db, slog.New(slog.NewTextHandler(lockedWriter{&mu, &logged}, nil)))
+	ix.Put("/m", "a", IndexEntry{FileSize: 1})
+	if err := ix.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := ix.Failures(); n != 1 {
+		t.Errorf("Failures = %d, want 1", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logged.String(), "commit failed") || !strings.Contains(logged.String(), "writes=1") {
+		t.Errorf("log: %q", logged.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -582,9 +582,7 @@ func (m *Mailbox) followCached(dst *Mailbox, moved []*moving) {
 		dst.opts.Index.Forget(dst.dir, []string{nb})
 	}
 	if m.opts.Index != nil {
-		if err := m.opts.Index.Forget(m.dir, bases); err != nil {
-			m.log.Warn("index: forgetting moved messages", "err", err)
-		}
+		m.opts.Index.Forget(m.dir, bases)
 	}
 }
 

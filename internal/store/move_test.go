@@ -429,7 +429,7 @@ func TestMoveBothWays(t *testing.T) {
 // TestMoveIndexFollows: a message's cached entry follows it into the
 // target under its name there, and leaves the source.
 func TestMoveIndexFollows(t *testing.T) {
-	ix, err := OpenIndex(filepath.Join(t.TempDir(), "index.db"))
+	ix, err := OpenIndex(filepath.Join(t.TempDir(), "index.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

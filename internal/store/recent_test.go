@@ -16,7 +16,7 @@ func TestRecentMark(t *testing.T) {
 	f.put(maildir.Cur, "")  // 2
 	f.put(maildir.New, "")  // 3
 	f.put(maildir.Cur, "")  // 4
-	ix, err := OpenIndex(filepath.Join(t.TempDir(), "index.db"))
+	ix, err := OpenIndex(filepath.Join(t.TempDir(), "index.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -549,9 +549,7 @@ func (m *Mailbox) forgetCached(gone []Message) {
 	for i, g := range gone {
 		bases[i] = g.Base
 	}
-	if err := m.opts.Index.Forget(m.dir, bases); err != nil {
-		m.logLocked().Warn("index: forgetting expunged messages", "err", err)
-	}
+	m.opts.Index.Forget(m.dir, bases)
 }
 
 // Cached returns the index entry of msg, if there is one for the file as
@@ -580,9 +578,7 @@ func (m *Mailbox) Cache(msg Message, e IndexEntry) {
 	if m.opts.Index == nil {
 		return
 	}
-	if err := m.opts.Index.Put(m.dir, msg.Base, e); err != nil {
-		m.log.Warn("index: caching", "err", err)
-	}
+	m.opts.Index.Put(m.dir, msg.Base, e)
 }
 
 // errRestart: the uidlist got another UIDVALIDITY during the sync, and

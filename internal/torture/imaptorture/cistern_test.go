@@ -60,7 +60,7 @@ func startCistern(t *testing.T) *cistern {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	ix, err := store.OpenIndex(filepath.Join(dir, "data", "index.db"))
+	ix, err := store.OpenIndex(filepath.Join(dir, "data", "index.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
