@@ -54,6 +54,7 @@ import (
 	"github.com/cistern-mail/cistern/internal/imap"
 	"github.com/cistern-mail/cistern/internal/imap/wire"
 	"github.com/cistern-mail/cistern/internal/logctx"
+	"github.com/cistern-mail/cistern/internal/mailboxname"
 	"github.com/cistern-mail/cistern/internal/message"
 	"github.com/cistern-mail/cistern/internal/store"
 	"github.com/cistern-mail/cistern/maildir"
@@ -106,51 +107,20 @@ var _ imap.User = (*User)(nil)
 func (u *User) Username() string { return u.name }
 func (u *User) Close() error     { return nil }
 
-// path splits an IMAP mailbox name (UTF-8) into folder elements as they
-// are named on disk; INBOX is empty. On disk each element is in modified
-// UTF-7 (RFC 3501 §5.1.3), as Dovecot names Maildir++ folders, so that
-// both servers see the same folders.
-//
-// A name holding a control character names no mailbox (RFC 9051 §5.1):
-// the engine refuses to make one and never lists one that another
-// program made, so none can be opened, changed or looked at either.
+// path splits an IMAP mailbox name into its folder elements
+// (mailboxname.Folder). A name holding a control character names no
+// mailbox (RFC 9051 §5.1): the engine refuses to make one and never
+// lists one that another program made, so none can be opened, changed
+// or looked at either.
 func path(name string) ([]string, error) {
-	if strings.EqualFold(name, "INBOX") {
-		return nil, nil
-	}
-	if imap.HasControl(name) {
-		return nil, errors.Join(imap.ErrNoSuchMailbox, errors.New("backend: the mailbox name holds a control character"))
-	}
-	elems := strings.Split(name, ".")
-	for i, e := range elems {
-		elems[i] = wire.EncodeMUTF7(e)
-	}
-	p, err := maildir.ParseFolderName("." + strings.Join(elems, "."))
-	if err != nil {
+	p, err := mailboxname.Folder(name)
+	switch {
+	case errors.Is(err, mailboxname.ErrControl):
+		return nil, errors.Join(imap.ErrNoSuchMailbox, err)
+	case err != nil:
 		return nil, errors.Join(imap.ErrBadMailboxName, err)
 	}
-	if strings.EqualFold(p[0], "INBOX") && len(p) == 1 {
-		return nil, nil
-	}
 	return p, nil
-}
-
-// nameOf is the IMAP name (UTF-8) of folder elements as named on disk.
-// An element that is not valid modified UTF-7 (made by another program)
-// is shown as it is.
-func nameOf(p []string) string {
-	if len(p) == 0 {
-		return "INBOX"
-	}
-	elems := make([]string, len(p))
-	for i, e := range p {
-		if d, err := wire.DecodeMUTF7(e); err == nil {
-			elems[i] = d
-		} else {
-			elems[i] = e
-		}
-	}
-	return strings.Join(elems, ".")
 }
 
 // diskName is the name of folder elements in the subscriptions file:
@@ -224,7 +194,7 @@ func (u *User) Folders(ctx context.Context) ([]imap.FolderInfo, error) {
 		if len(f.Path) == 0 {
 			inbox = len(out)
 		}
-		out = append(out, imap.FolderInfo{Name: nameOf(f.Path), SpecialUse: f.SpecialUse, HasChildren: f.HasChildren, NoSelect: !f.Selectable,
+		out = append(out, imap.FolderInfo{Name: mailboxname.Name(f.Path), SpecialUse: f.SpecialUse, HasChildren: f.HasChildren, NoSelect: !f.Selectable,
 			Subscribed: slices.Contains(subs, diskName(f.Path))})
 		exists[diskName(f.Path)] = true
 	}
@@ -239,7 +209,7 @@ func (u *User) Folders(ctx context.Context) ([]imap.FolderInfo, error) {
 			continue // not a name any client could have subscribed
 		}
 		exists[s] = true
-		out = append(out, imap.FolderInfo{Name: nameOf(p), NonExistent: true, NoSelect: true, Subscribed: true})
+		out = append(out, imap.FolderInfo{Name: mailboxname.Name(p), NonExistent: true, NoSelect: true, Subscribed: true})
 	}
 	return out, nil
 }

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cistern-mail/cistern/internal/imap/wire"
+	"github.com/cistern-mail/cistern/internal/mailboxname"
 	"github.com/cistern-mail/cistern/internal/store"
 	"github.com/cistern-mail/cistern/maildir"
 )
@@ -151,19 +151,19 @@ func ProtectedUse(use string) bool {
 }
 
 // FolderPath returns the Maildir++ folder of an IMAP mailbox name, as
-// package backend names folders: levels separated by '.', each level in
-// modified UTF-7 on disk, "INBOX" in any case (and "") for the inbox,
-// which is nil. A name no folder can have gives an error wrapping
-// maildir.ErrBadFolderName; such a name never reaches the file system.
+// IMAP names it (mailboxname.Folder), "" being the inbox too. A name no
+// folder can have gives an error wrapping maildir.ErrBadFolderName; such
+// a name never reaches the file system. That includes a name holding a
+// control character, which no IMAP client could ever see or open.
 func FolderPath(name string) ([]string, error) {
-	if name == "" || strings.EqualFold(name, "INBOX") {
+	if name == "" {
 		return nil, nil
 	}
-	elems := strings.Split(name, string(maildir.FolderSep))
-	for i, e := range elems {
-		elems[i] = wire.EncodeMUTF7(e)
+	p, err := mailboxname.Folder(name)
+	if errors.Is(err, mailboxname.ErrControl) {
+		return nil, fmt.Errorf("%w: %w", maildir.ErrBadFolderName, err)
 	}
-	return maildir.ParseFolderName(string(maildir.FolderSep) + strings.Join(elems, string(maildir.FolderSep)))
+	return p, err
 }
 
 // folderName is a folder's name for logs: its directory name without

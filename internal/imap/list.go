@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/cistern-mail/cistern/internal/imap/wire"
+
+	"github.com/cistern-mail/cistern/internal/mailboxname"
 )
 
 // LIST and LSUB — RFC 9051 §6.3.9, RFC 3501 §6.3.9 (LSUB), with
@@ -229,7 +231,7 @@ func (c *conn) list(tag string, lsub bool) error {
 	// not match meets sel.
 	hasChild := func(f FolderInfo, sel func(FolderInfo) bool) bool {
 		for _, d := range folders {
-			if strings.HasPrefix(d.Name, f.Name+".") && sel(d) && !matches(d.Name) && !HasControl(d.Name) {
+			if strings.HasPrefix(d.Name, f.Name+".") && sel(d) && !matches(d.Name) && !mailboxname.HasControl(d.Name) {
 				return true
 			}
 		}
@@ -245,7 +247,7 @@ func (c *conn) list(tag string, lsub bool) error {
 		if !matches(f.Name) {
 			continue
 		}
-		if HasControl(f.Name) {
+		if mailboxname.HasControl(f.Name) {
 			// Made by another program (names.go): never sent.
 			c.log.Warn("LIST: a mailbox whose name holds a control character is not listed", "mailbox", f.Name)
 			continue

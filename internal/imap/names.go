@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/cistern-mail/cistern/internal/imap/wire"
+	"github.com/cistern-mail/cistern/internal/mailboxname"
 )
 
 // nameErr turns a *wire.NameError into the NO with code that the
@@ -48,34 +49,14 @@ func nameErr(err error, code string) error {
 //   - LIST and LSUB (and LIST-STATUS) skip a folder or a subscription
 //     whose name holds one (made by another program), and log it;
 //   - every other command names no such mailbox: the backend finds none
-//     (backend.path).
-
-// forbiddenChar returns the first control character in name.
-func forbiddenChar(name string) (rune, bool) {
-	for _, r := range name {
-		if IsControl(r) {
-			return r, true
-		}
-	}
-	return 0, false
-}
-
-// IsControl reports whether r is a character no mailbox name may hold
-// (RFC 9051 §5.1): C0, DEL or C1.
-func IsControl(r rune) bool {
-	return r <= 0x1f || (r >= 0x7f && r <= 0x9f)
-}
-
-// HasControl reports whether name holds a character IsControl refuses.
-func HasControl(name string) bool {
-	_, bad := forbiddenChar(name)
-	return bad
-}
+//     (mailboxname.Folder).
+//
+// The rule itself is package mailboxname's (HasControl).
 
 // checkNewName refuses a new mailbox name (CREATE, RENAME's target,
 // SUBSCRIBE) that holds a control character, as Dovecot words it.
 func checkNewName(name string) error {
-	if r, bad := forbiddenChar(name); bad {
+	if r, bad := mailboxname.FirstControl(name); bad {
 		return no("CANNOT", fmt.Sprintf("New mailbox name contains forbidden character (U+%04X)", r))
 	}
 	return nil
@@ -86,11 +67,11 @@ func checkNewName(name string) error {
 // in Dovecot's words, unless CREATE would refuse the name (above), when
 // it stays NO [NONEXISTENT]. Any other error is returned as it is.
 func (c *conn) missingDest(name string, err error) error {
-	if !errors.Is(err, ErrNoSuchMailbox) || HasControl(name) {
+	if !errors.Is(err, ErrNoSuchMailbox) || mailboxname.HasControl(name) {
 		return err
 	}
 	if !c.utf8 {
-		name = wire.EncodeMUTF7(name)
+		name = mailboxname.EncodeMUTF7(name)
 	}
 	return no("TRYCREATE", "Mailbox doesn't exist: "+sanitize(name))
 }

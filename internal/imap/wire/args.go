@@ -4,6 +4,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/cistern-mail/cistern/internal/mailboxname"
 )
 
 // NameError is the error of Mailbox and ListMailbox for an astring that
@@ -54,7 +56,7 @@ func decodeName(s string, utf8mode bool) (string, error) {
 		}
 		return s, nil
 	}
-	name, err := DecodeMUTF7(s)
+	name, err := mailboxname.DecodeMUTF7(s)
 	if err != nil {
 		return "", &NameError{Name: s}
 	}

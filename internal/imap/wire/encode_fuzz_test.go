@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/cistern-mail/cistern/internal/mailboxname"
 )
 
 // encodeThenDecode writes one value with write, followed by CRLF, and
@@ -52,7 +54,7 @@ func FuzzEncodeDecode(f *testing.F) {
 				t.Fatalf("AString(%q) wrote %q, read back as %q", s, wrote, got)
 			}
 		}
-		if utf8.ValidString(s) && !strings.Contains(s, "\x00") && len(EncodeMUTF7(s)) <= MaxQuoted*8 {
+		if utf8.ValidString(s) && !strings.Contains(s, "\x00") && len(mailboxname.EncodeMUTF7(s)) <= MaxQuoted*8 {
 			want := s
 			if strings.EqualFold(s, "INBOX") {
 				want = "INBOX"

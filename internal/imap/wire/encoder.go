@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/cistern-mail/cistern/internal/mailboxname"
 )
 
 // MaxQuoted is the longest string Encoder.String sends quoted; longer ones
@@ -262,7 +264,7 @@ func (e *Encoder) Mailbox(name string, utf8 bool) *Encoder {
 		return e.raw("INBOX")
 	}
 	if !utf8 {
-		name = EncodeMUTF7(name)
+		name = mailboxname.EncodeMUTF7(name)
 	}
 	return e.AString(name)
 }

@@ -1,4 +1,4 @@
-package wire
+package mailboxname
 
 import (
 	"errors"
@@ -24,7 +24,7 @@ var mbase64Index = func() (t [256]int8) {
 	return t
 }()
 
-var errMUTF7 = errors.New("wire: invalid modified UTF-7")
+var errMUTF7 = errors.New("mailboxname: invalid modified UTF-7")
 
 func printable(r rune) bool { return 0x20 <= r && r <= 0x7e }
 

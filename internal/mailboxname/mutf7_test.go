@@ -1,4 +1,4 @@
-package wire
+package mailboxname
 
 import "testing"
 
