@@ -48,9 +48,11 @@ func TestTortureDovecot(t *testing.T) {
 	d.Start()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
 	res, err := imaptorture.Run(ctx, imaptorture.Config{
 		IMAP: d.Addr(), User: DovecotUser, Password: DovecotPassword, Maildir: maildir,
-		Sessions: 4, Duration: 6 * time.Second, Messages: 60, Timeout: 30 * time.Second,
+		Sessions: 4, Duration: 6 * time.Second, Messages: 60, Timeout: 30 * time.Second, Seed: seed,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -268,9 +268,10 @@ var appendUID = regexp.MustCompile(`^\S+ OK \[APPENDUID \d+ (\d+)\]`)
 
 // appendLoop APPENDs messages to user's INBOX until the server says BYE,
 // half of them with synchronizing literals sent in two pieces, half with
-// LITERAL+. Every message the server took is recorded in ok; a session
-// closed without BYE, or any answer but OK, is a broken promise.
-func appendLoop(addr, user string, n int, ok *acks, bad *failures, started chan<- struct{}) {
+// LITERAL+, their sizes drawn from seed. Every message the server took is
+// recorded in ok; a session closed without BYE, or any answer but OK, is a
+// broken promise.
+func appendLoop(addr, user string, n int, seed uint64, ok *acks, bad *failures, started chan<- struct{}) {
 	defer func() {
 		if started != nil {
 			started <- struct{}{}
@@ -282,7 +283,7 @@ func appendLoop(addr, user string, n int, ok *acks, bad *failures, started chan<
 		return
 	}
 	defer s.nc.Close()
-	rng := rand.New(rand.NewPCG(uint64(n), uint64(time.Now().UnixNano())))
+	rng := rand.New(rand.NewPCG(seed, uint64(n)))
 	for i := 1; ; i++ {
 		id := fmt.Sprintf("imap.%d.%d@shutdown.test", n, i)
 		msg := stopMessage(id, 200+rng.IntN(stopMaxMessage))
@@ -345,12 +346,12 @@ func appendLoop(addr, user string, n int, ok *acks, bad *failures, started chan<
 	}
 }
 
-// lmtpLoop delivers messages to every user over LMTP until the server
-// refuses a transaction or closes the connection between transactions.
-// Every recipient that got 250 is recorded in ok; a transaction cut
-// after its MAIL was accepted, or any reply but 250 to a recipient or
-// its message, is a broken promise.
-func lmtpLoop(addr string, n int, ok *acks, bad *failures, started chan<- struct{}) {
+// lmtpLoop delivers messages to every user over LMTP, their sizes drawn
+// from seed, until the server refuses a transaction or closes the
+// connection between transactions. Every recipient that got 250 is
+// recorded in ok; a transaction cut after its MAIL was accepted, or any
+// reply but 250 to a recipient or its message, is a broken promise.
+func lmtpLoop(addr string, n int, seed uint64, ok *acks, bad *failures, started chan<- struct{}) {
 	defer func() {
 		if started != nil {
 			started <- struct{}{}
@@ -377,7 +378,7 @@ func lmtpLoop(addr string, n int, ok *acks, bad *failures, started chan<- struct
 		bad.add("lmtp client %d: LHLO: %v", n, err)
 		return
 	}
-	rng := rand.New(rand.NewPCG(uint64(n), uint64(time.Now().UnixNano())))
+	rng := rand.New(rand.NewPCG(seed, uint64(stopAppenders+n)))
 	for i := 1; ; i++ {
 		deadline()
 		id := fmt.Sprintf("lmtp.%d.%d@shutdown.test", n, i)
@@ -552,6 +553,9 @@ func checkStopped(t *testing.T, s *stopServer, imapOK, lmtpOK *acks) {
 // deliveries, with an APPEND and an LMTP message half sent at the
 // signal, which finish after it; see the top of this file.
 func TestServeStopsGracefully(t *testing.T) {
+	// The message sizes and the moment of the signal; logged, and replayed
+	// with -crash.seed like the crash tests' randomness.
+	seed := crashSeed(t)
 	s := startStopServer(t)
 	imapOK, lmtpOK, bad := &acks{}, &acks{}, &failures{}
 
@@ -615,10 +619,10 @@ func TestServeStopsGracefully(t *testing.T) {
 	var wg sync.WaitGroup
 	started := make(chan struct{}, stopAppenders+stopDeliverers)
 	for n := range stopAppenders {
-		wg.Go(func() { appendLoop(s.imapAddr, stopUsers[n%len(stopUsers)], n, imapOK, bad, started) })
+		wg.Go(func() { appendLoop(s.imapAddr, stopUsers[n%len(stopUsers)], n, seed, imapOK, bad, started) })
 	}
 	for n := range stopDeliverers {
-		wg.Go(func() { lmtpLoop(s.lmtpAddr, n, lmtpOK, bad, started) })
+		wg.Go(func() { lmtpLoop(s.lmtpAddr, n, seed, lmtpOK, bad, started) })
 	}
 	for range stopAppenders + stopDeliverers {
 		select {
@@ -639,7 +643,7 @@ func TestServeStopsGracefully(t *testing.T) {
 		fetched++
 	}
 	fmt.Fprintf(fetcher.nc, "g UID FETCH 1:* (UID ENVELOPE BODYSTRUCTURE)\r\n")
-	time.Sleep(time.Duration(rand.IntN(50)) * time.Millisecond)
+	time.Sleep(time.Duration(rand.New(rand.NewPCG(seed, stopAppenders+stopDeliverers)).IntN(50)) * time.Millisecond)
 
 	s.signal(t, syscall.SIGTERM)
 	s.waitStopping(t)

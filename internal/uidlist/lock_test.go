@@ -189,8 +189,8 @@ func TestLockExclusionProcesses(t *testing.T) {
 }
 
 // startHolder runs a child process that takes the lock of dir and holds it
-// until the returned function is called.
-func startHolder(t *testing.T, dir string) (release func()) {
+// until the returned function is called; pid is the child's.
+func startHolder(t *testing.T, dir string) (release func(), pid int) {
 	cmd := helper(t, "hold", dir)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -217,19 +217,49 @@ func startHolder(t *testing.T, dir string) (release func()) {
 		})
 	}
 	t.Cleanup(release)
-	return release
+	return release, cmd.Process.Pid
 }
 
+// TestLockLiveHolderTimesOut: a lock whose holder is alive is waited for,
+// the whole timeout, and never taken over; then AcquireLock gives up with
+// ErrLockTimeout naming that holder.
 func TestLockLiveHolderTimesOut(t *testing.T) {
+	const timeout = 300 * time.Millisecond
 	dir := t.TempDir()
-	release := startHolder(t, dir)
+	release, pid := startHolder(t, dir)
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lockPath := filepath.Join(dir, LockName)
+	held, err := os.Stat(lockPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := fmt.Sprintf("%d:%s", pid, host)
+	if b, err := os.ReadFile(lockPath); err != nil || string(b) != holder {
+		t.Fatalf("lock holds %q (%v), want the holder's %q", b, err, holder)
+	}
+
+	// AcquireLock's deadline is time.Now()+timeout, taken after start, and
+	// it gives up only at or past it, on the same monotonic clock. A lower
+	// bound only: how much longer it took is the scheduler's business.
 	start := time.Now()
-	_, err := AcquireLock(context.Background(), dir, LockOptions{Timeout: 300 * time.Millisecond})
+	_, err = AcquireLock(context.Background(), dir, LockOptions{Timeout: timeout})
+	waited := time.Since(start)
+	t.Logf("gave up after %v", waited)
 	if !errors.Is(err, ErrLockTimeout) {
 		t.Fatalf("AcquireLock while held = %v, want ErrLockTimeout", err)
 	}
-	if d := time.Since(start); d < 300*time.Millisecond || d > 5*time.Second {
-		t.Errorf("timed out after %v, want about 300ms", d)
+	if waited < timeout {
+		t.Errorf("gave up after %v, before the %v timeout", waited, timeout)
+	}
+	if !strings.Contains(err.Error(), strconv.Quote(holder)) {
+		t.Errorf("timeout error %q does not name the holder %q", err, holder)
+	}
+	// The live holder's lock is untouched: not removed, not replaced.
+	if now, err := os.Stat(lockPath); err != nil || !os.SameFile(now, held) {
+		t.Errorf("the holder's lock was removed or replaced while it was live (%v)", err)
 	}
 	// Once the holder lets go, we get it, waiting as needed.
 	go func() {
