@@ -53,6 +53,7 @@ func runRace(ctx context.Context, args []string, stdio Stdio) error {
 	seconds := fs.Float64("seconds", 0, "how long the race runs, up to "+strconv.Itoa(int(race.MaxDuration.Seconds()))+" (required)")
 	renamers := fs.Int("renamers", 1, "number of renaming goroutines, each owning a share of the messages")
 	keep := fs.Bool("keep", false, "leave the Maildir in --dir after the race")
+	seed := fs.Uint64("seed", 0, "seed of the message sizes and the renames (0: from the clock; the report prints the one used)")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of tables")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -76,6 +77,7 @@ func runRace(ctx context.Context, args []string, stdio Stdio) error {
 		Duration: time.Duration(*seconds * float64(time.Second)),
 		Renamers: *renamers,
 		Keep:     *keep,
+		Seed:     *seed,
 	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
@@ -109,6 +111,7 @@ func printRace(w io.Writer, r *race.Result) {
 	fmt.Fprintf(w, "files       %d\n", r.Files)
 	fmt.Fprintf(w, "seconds     %g (%.2f elapsed)\n", r.Seconds, r.Elapsed)
 	fmt.Fprintf(w, "renamers    %d\n", r.Renamers)
+	fmt.Fprintf(w, "seed        %d\n", r.Seed)
 	fmt.Fprintf(w, "renames     %d (%.0f/s)\n\n", r.Renames, r.RenamesPerSec)
 
 	row := func(name, naive, cistern string) { fmt.Fprintf(w, "%-20s %14s %14s\n", name, naive, cistern) }

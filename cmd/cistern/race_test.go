@@ -14,7 +14,7 @@ func TestRaceJSON(t *testing.T) {
 	d := filepath.Join(t.TempDir(), "maildir")
 	var out, errOut bytes.Buffer
 	stdio := Stdio{In: strings.NewReader(""), Out: &out, Err: &errOut}
-	err := Run(context.Background(), []string{"race", "--dir", d, "--files", "500", "--seconds", "1", "--json"}, stdio)
+	err := Run(context.Background(), []string{"race", "--dir", d, "--files", "500", "--seconds", "1", "--seed", "7", "--json"}, stdio)
 	if err != nil {
 		t.Fatalf("race: %v (stderr %q)", err, errOut.String())
 	}
@@ -36,6 +36,9 @@ func TestRaceJSON(t *testing.T) {
 			t.Errorf("key %q missing from %v", k, got)
 		}
 	}
+	if got["seed"] != float64(7) {
+		t.Errorf("seed = %v, want the --seed given, 7", got["seed"])
+	}
 	if _, ok := got["cistern_proofs"].(map[string]any); !ok {
 		t.Errorf("cistern_proofs = %#v, want an object", got["cistern_proofs"])
 	}
@@ -54,7 +57,8 @@ func TestRaceTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"filesystem", "renames", "naive readdir", "cistern List", "wrong %", "phantom expunges", "proofs used", "scans/s"} {
+	t.Log("\n" + out.String()) // the seed, among the rest
+	for _, want := range []string{"filesystem", "seed ", "renames", "naive readdir", "cistern List", "wrong %", "phantom expunges", "proofs used", "scans/s"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}

@@ -94,6 +94,9 @@ type Config struct {
 	Renamers int
 	// Keep leaves the Maildir in Dir after the run.
 	Keep bool
+	// Seed seeds the message sizes and the renamers' choices; 0 picks
+	// one from the clock. Result.Seed is the one used.
+	Seed uint64
 }
 
 // Validate checks the configuration against the limits.
@@ -128,6 +131,7 @@ type Result struct {
 	Seconds  float64 `json:"seconds"`         // the configured duration
 	Elapsed  float64 `json:"elapsed_seconds"` // measured, from start to the last scan's end
 	Renamers int     `json:"renamers"`
+	Seed     uint64  `json:"seed"` // Config.Seed, or the one picked
 
 	Renames        int64   `json:"renames"`
 	RenamesPerSec  float64 `json:"renames_per_second"`
@@ -204,10 +208,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := populate(ctx, cur, msgs); err != nil {
+		if cfg.Seed == 0 {
+			cfg.Seed = uint64(time.Now().UnixNano()) | 1
+		}
+		if err := populate(ctx, cur, msgs, cfg.Seed); err != nil {
 			return nil, err
 		}
-		res := &Result{FS: caps.String(), Files: cfg.Files, Seconds: cfg.Duration.Seconds(), Renamers: cfg.renamers()}
+		res := &Result{FS: caps.String(), Files: cfg.Files, Seconds: cfg.Duration.Seconds(), Renamers: cfg.renamers(), Seed: cfg.Seed}
 		return res, race(ctx, cfg, cur, msgs, res)
 	}()
 	if !cfg.Keep {
@@ -245,11 +252,11 @@ func prepareDir(dir string) (created bool, err error) {
 // populate names the messages and writes them into cur/ in parallel.
 // The base names come from maildir.NameGen, so they are the names a
 // delivery would make, with sizes.
-func populate(ctx context.Context, cur string, msgs []message) error {
+func populate(ctx context.Context, cur string, msgs []message, seed uint64) error {
 	var gen maildir.NameGen
 	now := time.Now()
 	bodies := make([][]byte, len(msgs))
-	rng := rand.New(rand.NewPCG(uint64(now.UnixNano()), 1))
+	rng := rand.New(rand.NewPCG(seed, 1))
 	for i := range msgs {
 		body := []byte("From: race@cistern.invalid\nTo: race@cistern.invalid\nSubject: race message " +
 			strconv.Itoa(i) + "\n\nA scratch message of cistern race.\n")
@@ -383,10 +390,9 @@ func race(ctx context.Context, cfg Config, cur string, msgs []message, res *Resu
 
 	n := cfg.renamers()
 	renames := make([]int64, n)
-	seed := uint64(time.Now().UnixNano())
 	for r := range n {
 		wg.Go(func() {
-			count, err := rename(&stop, cur, msgs, r, n, rand.New(rand.NewPCG(seed, uint64(r))))
+			count, err := rename(&stop, cur, msgs, r, n, rand.New(rand.NewPCG(cfg.Seed, uint64(r)+2)))
 			renames[r] = count
 			if err != nil {
 				fail(err)

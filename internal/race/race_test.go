@@ -11,13 +11,13 @@ import (
 
 func TestRunCountsAreConsistent(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "race")
-	res, err := Run(context.Background(), Config{Dir: dir, Files: 2000, Duration: time.Second, Renamers: 2})
+	res, err := Run(context.Background(), Config{Dir: dir, Files: 2000, Duration: time.Second, Renamers: 2, Seed: 99})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("%+v", *res)
-	if res.Files != 2000 || res.Seconds != 1 || res.Renamers != 2 || res.FS == "" {
-		t.Errorf("config not reported: files %d seconds %v renamers %d fs %q", res.Files, res.Seconds, res.Renamers, res.FS)
+	if res.Files != 2000 || res.Seconds != 1 || res.Renamers != 2 || res.FS == "" || res.Seed != 99 {
+		t.Errorf("config not reported: files %d seconds %v renamers %d fs %q seed %d", res.Files, res.Seconds, res.Renamers, res.FS, res.Seed)
 	}
 	if res.Renames <= 0 {
 		t.Errorf("renames = %d", res.Renames)
