@@ -326,7 +326,13 @@ func TestAppend(t *testing.T) {
 			if err := e.u.Create(ctx, "Fresh", ""); err != nil {
 				t.Fatal(err)
 			}
-			e.append(tt.mailbox, "Subject: before\r\n\r\nx\r\n")
+			// Fresh gets its first message (and its UIDVALIDITY) from
+			// the APPEND under test.
+			wantUID := uint32(1)
+			if tt.mailbox != "Fresh" {
+				e.append(tt.mailbox, "Subject: before\r\n\r\nx\r\n")
+				wantUID = 2
+			}
 			body := "Subject: hello\r\n\r\nworld\r\n"
 			before := time.Now()
 			validity, uid, err := e.u.Append(ctx, tt.mailbox, strings.NewReader(body), tt.flags, tt.date)
@@ -337,13 +343,34 @@ func TestAppend(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if validity == 0 || validity != st.UIDValidity || uid != 2 || st.UIDNext != 3 {
+			if validity == 0 || validity != st.UIDValidity || uid != wantUID || st.UIDNext != wantUID+1 {
 				t.Errorf("APPENDUID %d %d; Status %+v", validity, uid, st)
 			}
 			mb := e.selectBox(tt.mailbox)
 			flags, ok := flagsOf(mb.Messages(), uid)
 			if !ok || !slices.Equal(flags, tt.wantFlags) {
 				t.Errorf("flags of UID %d: %q (%v), want %q", uid, flags, ok, tt.wantFlags)
+			}
+			// Only keywords are defined: \Recent and unknown system
+			// flags never reach dovecot-keywords.
+			var wantNames, names []string
+			for _, f := range tt.wantFlags {
+				if !strings.HasPrefix(f, `\`) {
+					wantNames = append(wantNames, f)
+				}
+			}
+			k, err := mb.mb.Keywords()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range k.Names {
+				if n != "" {
+					names = append(names, n)
+				}
+			}
+			slices.Sort(names)
+			if !slices.Equal(names, wantNames) {
+				t.Errorf("dovecot-keywords holds %q, want %q", names, wantNames)
 			}
 			info, err := mb.Stat(ctx, uid)
 			if err != nil {
