@@ -376,3 +376,50 @@ func TestMapErr(t *testing.T) {
 		t.Error("mapErr(nil) is not nil")
 	}
 }
+
+// TestNewKeywordLocked: STORE, APPEND and COPY that need a new keyword
+// take the mailbox lock to add it to dovecot-keywords
+// (store.Mailbox.KeywordFlags, whose doc says it waits "as a change
+// waits: ErrLocked"). When another process holds the lock past the
+// timeout, the answer must be NO [INUSE] (imap.ErrLocked), as for every
+// other change; the store returns uidlist.ErrLockTimeout unwrapped, which
+// mapErr passes on as an internal error (NO [SERVERBUG]).
+func TestNewKeywordLocked(t *testing.T) {
+	ctx := context.Background()
+	opts := store.Options{Lock: uidlist.LockOptions{Timeout: 300 * time.Millisecond}}
+	msg := "Subject: x\r\n\r\nbody\r\n"
+	for _, tt := range []struct {
+		name string
+		run  func(t *testing.T, e *env) error
+	}{
+		{"store", func(t *testing.T, e *env) error {
+			e.append("INBOX", msg)
+			mb := e.selectBox("INBOX")
+			testfault.HoldLock(t, e.root, testfault.LockLive)
+			_, err := mb.Store(ctx, []uint32{1}, imap.FlagsAdd, []string{"Fresh"})
+			return err
+		}},
+		{"append", func(t *testing.T, e *env) error {
+			e.append("INBOX", msg)
+			testfault.HoldLock(t, e.root, testfault.LockLive)
+			_, _, err := e.u.Append(ctx, "INBOX", strings.NewReader(msg), []string{"Fresh"}, time.Time{})
+			return err
+		}},
+		{"copy", func(t *testing.T, e *env) error {
+			e.append("INBOX", msg, "Fresh")
+			mb := e.selectBox("INBOX")
+			e.append("Sent", msg) // the uidlist exists: the sync needs no lock
+			testfault.HoldLock(t, filepath.Join(e.root, ".Sent"), testfault.LockLive)
+			_, _, _, err := mb.Copy(ctx, []uint32{1}, "Sent")
+			return err
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, opts, store.QuotaLimit{})
+			err := tt.run(t, e)
+			if !isOnly(err, imap.ErrLocked) {
+				t.Errorf("error %v matches %v, want only %v", err, engineErrsOf(err), imap.ErrLocked)
+			}
+		})
+	}
+}
