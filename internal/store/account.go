@@ -421,7 +421,7 @@ func (a *Account) renameInbox(to []string) error {
 	}
 	lock, err := uidlist.AcquireLock(context.Background(), a.root, opts.Lock)
 	if err != nil {
-		return fmt.Errorf("store: locking %s: %w", a.root, err)
+		return lockError(a.root, err)
 	}
 	defer lock.Release()
 	for round := 0; round < renameInboxRounds; round++ {
@@ -659,7 +659,7 @@ func (m *Mailbox) KeywordFlags(ctx context.Context, names []string, create bool)
 	}
 	lock, err := uidlist.AcquireLock(ctx, m.dir, m.opts.Lock)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, lockError(m.dir, err)
 	}
 	defer lock.Release()
 	if missing, err := m.keywordRoomHeld(names); err != nil || len(missing) > 0 {
