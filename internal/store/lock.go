@@ -328,13 +328,13 @@ func (m *Mailbox) retryLater() {
 	}
 	m.retryMu.Lock()
 	defer m.retryMu.Unlock()
-	if m.retryStopped || m.retryTimer != nil {
+	if m.stopped.Load() || m.retryTimer != nil {
 		return
 	}
 	m.retryTimer = time.AfterFunc(lockRetryDelay, func() {
 		m.retryMu.Lock()
 		defer m.retryMu.Unlock()
-		if m.retryStopped {
+		if m.stopped.Load() {
 			return
 		}
 		m.retryTimer = nil
@@ -342,11 +342,16 @@ func (m *Mailbox) retryLater() {
 	})
 }
 
+// closed reports whether Close stopped the mailbox's retries: no
+// background sync is to start for it. It takes no lock: the retry timer
+// calls Kick under retryMu.
+func (m *Mailbox) closed() bool { return m.stopped.Load() }
+
 // stopRetries cancels a pending retry and arranges no more (Close).
 func (m *Mailbox) stopRetries() {
 	m.retryMu.Lock()
 	defer m.retryMu.Unlock()
-	m.retryStopped = true
+	m.stopped.Store(true)
 	if m.retryTimer != nil {
 		m.retryTimer.Stop()
 		m.retryTimer = nil

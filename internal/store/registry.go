@@ -162,17 +162,19 @@ func (r *Registry) detachLocked(dir string, e *regEntry) {
 	}
 }
 
-// Close closes every mailbox, in use or not, and waits for the
-// background syncs (Kick) under way in the mailboxes the Registry opened:
-// a sync cut short by the exit of the process would leave the mailbox
-// lock behind. The Registry is not used afterwards.
+// Close closes every mailbox, in use or not, after the background syncs
+// (Kick) under way in the mailboxes the Registry opened: a sync cut short
+// by the exit of the process would leave the mailbox lock behind, and
+// one that ran after the close would open the mailbox's files again and
+// keep them open. No new one starts once Close began. The Registry is
+// not used afterwards.
 func (r *Registry) Close() {
+	r.opts.background.wait()
 	r.mu.Lock()
 	for dir, e := range r.boxes {
 		r.closeLocked(dir, e)
 	}
 	r.mu.Unlock()
-	r.opts.background.wait()
 }
 
 // Lookup returns the shared Mailbox of dir if it is open.

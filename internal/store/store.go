@@ -190,9 +190,13 @@ type Mailbox struct {
 	// (leaveNewsLocked). Guarded by wmu.
 	waitingNews map[string][]sighting
 
-	retryMu      sync.Mutex  // guards retryTimer and retryStopped; taken after mu, never before
-	retryTimer   *time.Timer // a pending retry (retryLater)
-	retryStopped bool        // Close: no more retries
+	retryMu    sync.Mutex  // guards retryTimer; taken after mu, never before
+	retryTimer *time.Timer // a pending retry (retryLater)
+	// stopped: Close was called; no retry or Kick starts a sync. Set
+	// under retryMu, so that a retry's check and Close's Stop are
+	// ordered; read without it by Kick, which the retry timer calls
+	// under retryMu.
+	stopped atomic.Bool
 
 	mu          sync.Mutex // guards every field below
 	reader      *uidlist.Reader

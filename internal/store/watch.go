@@ -144,17 +144,24 @@ func (w *Watcher) loop() {
 // An add that comes while wait waits, waits for it: a WaitGroup must not
 // be added to from zero during a Wait.
 type background struct {
-	mu sync.Mutex // held by wait
-	wg sync.WaitGroup
+	mu     sync.Mutex // held by wait; guards closed
+	wg     sync.WaitGroup
+	closed bool // wait was called: no background sync starts any more
 }
 
-func (b *background) add() {
+// add counts a background sync about to start; false: the Registry is
+// closing, and it must not start.
+func (b *background) add() bool {
 	if b == nil {
-		return
+		return true
 	}
 	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return false
+	}
 	b.wg.Add(1)
-	b.mu.Unlock()
+	return true
 }
 
 func (b *background) done() {
@@ -163,9 +170,11 @@ func (b *background) done() {
 	}
 }
 
+// wait refuses new background syncs and waits for those under way.
 func (b *background) wait() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.closed = true
 	b.wg.Wait()
 }
 
@@ -176,14 +185,20 @@ const kickDelay = 5 * time.Millisecond
 // Kick asks for a sync soon, in the background; requests that arrive
 // before it starts are one sync. What it finds goes to the subscribers.
 func (m *Mailbox) Kick() {
-	if !m.kicked.CompareAndSwap(false, true) {
+	if m.closed() || !m.kicked.CompareAndSwap(false, true) {
 		return
 	}
-	m.opts.background.add()
+	if !m.opts.background.add() {
+		m.kicked.Store(false)
+		return
+	}
 	go func() {
 		defer m.opts.background.done()
 		time.Sleep(kickDelay)
 		m.kicked.Store(false)
+		if m.closed() {
+			return // a sync now would open the files Close let go of
+		}
 		if !maildir.IsMaildir(m.dir) {
 			return // deleted (a folder removed while open): nothing to sync
 		}
