@@ -7,14 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cistern-mail/cistern/internal/imap"
 	"github.com/cistern-mail/cistern/internal/store"
 	"github.com/cistern-mail/cistern/internal/uidlist"
-	"github.com/cistern-mail/cistern/maildir"
 )
 
 type oneUser struct{ root string }
@@ -46,20 +44,7 @@ func TestMoveByCopyUndone(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := filepath.Join(root, ".Other")
-	if err := syscall.Mount("tmpfs", other, "tmpfs", 0, "size=4m"); err != nil {
-		t.Fatalf("mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(other, syscall.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", other, err)
-		}
-	})
-	if err := maildir.Create(other, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(other, "maildirfolder"), nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	tmpfsFolder(t, other, "4m")
 	for i := range 2 {
 		msg := fmt.Sprintf("Subject: %d\r\n\r\nbody\r\n", i)
 		if _, _, err := u.Append(ctx, "INBOX", strings.NewReader(msg), nil, time.Time{}); err != nil {

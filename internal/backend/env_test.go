@@ -3,14 +3,17 @@ package backend
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cistern-mail/cistern/internal/imap"
 	"github.com/cistern-mail/cistern/internal/store"
+	"github.com/cistern-mail/cistern/maildir"
 )
 
 // quotaUser lets anyone in to one Maildir, with a quota.
@@ -129,4 +132,25 @@ func uidsOf(infos []imap.MessageInfo) []uint32 {
 		out = append(out, in.UID)
 	}
 	return out
+}
+
+// tmpfsFolder makes dir a Maildir++ folder on a tmpfs of its own of
+// size ("4m"), unmounted at the end of the test: a file system that
+// fills up, or that a rename cannot cross. Root only.
+func tmpfsFolder(t *testing.T, dir, size string) {
+	t.Helper()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
+		t.Fatalf("mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	if err := maildir.Create(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "maildirfolder"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }

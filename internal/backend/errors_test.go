@@ -186,20 +186,7 @@ func TestErrorsFromTheStore(t *testing.T) {
 			if err := os.Mkdir(small, 0o700); err != nil {
 				t.Fatal(err)
 			}
-			if err := syscall.Mount("tmpfs", small, "tmpfs", 0, "size=64k"); err != nil {
-				t.Fatalf("mount tmpfs: %v", err)
-			}
-			t.Cleanup(func() {
-				if err := syscall.Unmount(small, syscall.MNT_DETACH); err != nil {
-					t.Errorf("unmount %s: %v", small, err)
-				}
-			})
-			if err := maildir.Create(small, 0o700); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(small, "maildirfolder"), nil, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			tmpfsFolder(t, small, "64k")
 			big := msg + strings.Repeat("0123456789abcdef\r\n", 20000) // 360 KB
 			_, _, err := e.u.Append(ctx, "Small", strings.NewReader(big), nil, time.Time{})
 			return err

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -384,20 +383,7 @@ func TestMoveByCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := filepath.Join(e.root, ".Other")
-	if err := syscall.Mount("tmpfs", other, "tmpfs", 0, "size=4m"); err != nil {
-		t.Fatalf("mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(other, syscall.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", other, err)
-		}
-	})
-	if err := maildir.Create(other, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(other, "maildirfolder"), nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	tmpfsFolder(t, other, "4m")
 	for i := range 3 {
 		e.append("INBOX", fmt.Sprintf("Subject: %d\r\n\r\nbody\r\n", i), `\Answered`)
 	}
