@@ -71,3 +71,29 @@ stop_server() {
 	fi
 	log "server stopped (status 0)"
 }
+
+# demo_cleanup kills a server still running and removes $tmp: the
+# callers' EXIT trap (trap demo_cleanup EXIT).
+demo_cleanup() {
+	if [ -n "${server_pid:-}" ] && kill -0 "$server_pid" 2>/dev/null; then
+		kill -KILL "$server_pid" 2>/dev/null || true
+		wait "$server_pid" 2>/dev/null || true
+	fi
+	if [ -n "${tmp:-}" ]; then
+		rm -rf "$tmp"
+	fi
+}
+
+# demo_binary makes $tmp and puts the server there: $CISTERN_BIN when
+# set (an older build, for a before/after comparison), else a build of
+# this repository ($repo_root).
+demo_binary() {
+	tmp="$(mktemp -d)"
+	if [ -n "${CISTERN_BIN:-}" ]; then
+		cp "$CISTERN_BIN" "$tmp/cistern"
+		log "using $CISTERN_BIN"
+	else
+		(cd "$repo_root" && go build -o "$tmp/cistern" ./cmd/cistern)
+		log "built $tmp/cistern from $repo_root"
+	fi
+}

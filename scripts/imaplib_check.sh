@@ -48,25 +48,12 @@ ensure_python() {
 tmp=""
 server_pid=""
 
-cleanup() {
-	if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-		kill -KILL "$server_pid" 2>/dev/null || true
-		wait "$server_pid" 2>/dev/null || true
-	fi
-	if [ -n "$tmp" ]; then
-		rm -rf "$tmp"
-	fi
-}
-trap cleanup EXIT
-
 . "$repo_root/scripts/demo_server.sh"
+trap demo_cleanup EXIT
 
 main() {
 	ensure_python
-	tmp="$(mktemp -d)"
-	cd "$repo_root"
-	log "go build -o $tmp/cistern ./cmd/cistern"
-	go build -o "$tmp/cistern" ./cmd/cistern
+	demo_binary
 	start_server
 
 	local addr user password
