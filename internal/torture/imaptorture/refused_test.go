@@ -252,18 +252,7 @@ func TestRefusedButDone(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			res := fakeRunWith(t, tc.lie, lifecycleConfig())
-			for _, k := range Kinds {
-				got := res.Violations[k]
-				switch {
-				case k == tc.want && got == 0:
-					t.Errorf("%s not reported", k.Title())
-				case k != tc.want && got != 0:
-					t.Errorf("%d violations of kind %s, want none", got, k.Title())
-				}
-			}
-			if len(res.Errors) != 0 {
-				t.Errorf("errors: %v", res.Errors)
-			}
+			onlyKind(t, res, tc.want)
 			if tc.op != "" && res.Op(tc.op).No == 0 {
 				t.Errorf("no %s was refused: %+v", tc.op, res.Op(tc.op))
 			}
