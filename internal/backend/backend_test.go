@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,12 +13,6 @@ import (
 	"github.com/cistern-mail/cistern/internal/store"
 	"github.com/cistern-mail/cistern/internal/uidlist"
 )
-
-type oneUser struct{ root string }
-
-func (a oneUser) Authenticate(ctx context.Context, user, pass string) (Account, error) {
-	return Account{MaildirRoot: a.root}, nil
-}
 
 // TestMoveByCopyUndone: across filesystems MOVE copies and then
 // expunges; when the expunge fails (INBOX's lock is held by a live
@@ -31,36 +24,20 @@ func TestMoveByCopyUndone(t *testing.T) {
 		t.Skip("needs root to mount a tmpfs as the other filesystem")
 	}
 	ctx := context.Background()
-	root := filepath.Join(t.TempDir(), "Maildir")
-	reg := store.NewRegistry(store.Options{Lock: uidlist.LockOptions{Timeout: 300 * time.Millisecond}}, nil)
-	t.Cleanup(reg.Close)
-	b := &Backend{Auth: oneUser{root}, Registry: reg}
-	iu, err := b.Login(ctx, "alice", "secret")
-	if err != nil {
+	e := newEnv(t, store.Options{Lock: uidlist.LockOptions{Timeout: 300 * time.Millisecond}}, store.QuotaLimit{})
+	if err := e.u.Create(ctx, "Other", ""); err != nil {
 		t.Fatal(err)
 	}
-	u := iu.(*User)
-	if err := u.Create(ctx, "Other", ""); err != nil {
-		t.Fatal(err)
-	}
-	other := filepath.Join(root, ".Other")
+	other := filepath.Join(e.root, ".Other")
 	tmpfsFolder(t, other, "4m")
 	for i := range 2 {
-		msg := fmt.Sprintf("Subject: %d\r\n\r\nbody\r\n", i)
-		if _, _, err := u.Append(ctx, "INBOX", strings.NewReader(msg), nil, time.Time{}); err != nil {
-			t.Fatal(err)
-		}
+		e.append("INBOX", fmt.Sprintf("Subject: %d\r\n\r\nbody\r\n", i))
 	}
-	imb, err := u.Select(ctx, "INBOX")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer imb.Close()
-	mb := imb.(*Mailbox)
+	mb := e.selectBox("INBOX")
 
 	// A live process (init) holds INBOX's lock: the expunge cannot be.
 	host, _ := os.Hostname()
-	lock := filepath.Join(root, uidlist.LockName)
+	lock := filepath.Join(e.root, uidlist.LockName)
 	if err := os.WriteFile(lock, []byte("1:"+host), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -72,20 +49,18 @@ func TestMoveByCopyUndone(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, want := range map[string]int{"INBOX": 2, "Other": 0} {
-		st, err := u.Status(ctx, name)
+		st, err := e.u.Status(ctx, name)
 		if err != nil || int(st.Messages) != want {
 			t.Errorf("%s: %d messages (%v), want %d", name, st.Messages, err, want)
 		}
 	}
-	for _, dir := range []string{root, other} {
-		mb, release, err := reg.Open(dir)
+	for _, dir := range []string{e.root, other} {
+		e.check(dir)
+		smb, release, err := e.reg.Open(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := mb.Check(); err != nil {
-			t.Error(err)
-		}
-		if err := mb.CheckFiles(); err != nil {
+		if err := smb.CheckFiles(); err != nil {
 			t.Error(err)
 		}
 		release()
@@ -98,29 +73,14 @@ func TestMoveByCopyUndone(t *testing.T) {
 // engine answers NO [EXPUNGEISSUED] (RFC 2180 §4.4.1).
 func TestCopyAllOrNothing(t *testing.T) {
 	ctx := context.Background()
-	root := filepath.Join(t.TempDir(), "Maildir")
-	reg := store.NewRegistry(store.Options{}, nil)
-	t.Cleanup(reg.Close)
-	b := &Backend{Auth: oneUser{root}, Registry: reg}
-	iu, err := b.Login(ctx, "alice", "secret")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := iu.(*User)
-	if err := u.Create(ctx, "Other", ""); err != nil {
+	e := newEnv(t, store.Options{}, store.QuotaLimit{})
+	if err := e.u.Create(ctx, "Other", ""); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 2 {
-		msg := fmt.Sprintf("Subject: %d\r\n\r\nbody\r\n", i)
-		if _, _, err := u.Append(ctx, "INBOX", strings.NewReader(msg), nil, time.Time{}); err != nil {
-			t.Fatal(err)
-		}
+		e.append("INBOX", fmt.Sprintf("Subject: %d\r\n\r\nbody\r\n", i))
 	}
-	mb, err := u.Select(ctx, "INBOX")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mb.Close()
+	mb := e.selectBox("INBOX")
 	if gone, err := mb.Expunge(ctx, []uint32{2}); err != nil || len(gone) != 1 {
 		t.Fatalf("Expunge: %v, %v", gone, err)
 	}
@@ -128,7 +88,7 @@ func TestCopyAllOrNothing(t *testing.T) {
 	if !errors.Is(err, imap.ErrNoSuchMessageErr) {
 		t.Errorf("Copy of UIDs 1 and 2 (2 gone): src %v dst %v, err %v; want ErrNoSuchMessageErr", src, dst, err)
 	}
-	st, err := u.Status(ctx, "Other")
+	st, err := e.u.Status(ctx, "Other")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,14 +98,7 @@ func TestCopyAllOrNothing(t *testing.T) {
 	if _, src, _, err := mb.Copy(ctx, []uint32{1}, "Other"); err != nil || len(src) != 1 {
 		t.Errorf("Copy of UID 1: src %v, err %v", src, err)
 	}
-	for _, dir := range []string{root, filepath.Join(root, ".Other")} {
-		smb, release, err := reg.Open(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := smb.Check(); err != nil {
-			t.Error(err)
-		}
-		release()
+	for _, dir := range []string{e.root, filepath.Join(e.root, ".Other")} {
+		e.check(dir)
 	}
 }
