@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cistern-mail/cistern/internal/mailboxname"
 	"github.com/cistern-mail/cistern/internal/store"
 	"github.com/cistern-mail/cistern/internal/uidlist"
 	"github.com/cistern-mail/cistern/maildir"
@@ -45,8 +46,8 @@ var uidlistKinds = []Kind{Header, DamagedLine, DuplicateUID, UIDOrder, Duplicate
 
 // Finding is one violated invariant.
 type Finding struct {
-	// Mailbox is "INBOX" for the root, else the folder's directory name
-	// without its leading dot ("Sent", "Archive.2024").
+	// Mailbox is the mailbox's IMAP name: "INBOX" for the root, else
+	// its folder's name ("Sent", "Archive.2024", "Entwürfe").
 	Mailbox string
 	// Dir is the mailbox directory (for index findings of a mailbox that
 	// is gone: the directory the index names).
@@ -177,17 +178,13 @@ type listing struct {
 
 // mailboxes returns the root (INBOX) and every folder under it.
 func mailboxes(root string) ([]mailbox, error) {
-	folders, err := maildir.ListFolders(root)
+	mbs, err := mailboxname.List(root, nil)
 	if err != nil {
 		return nil, err
 	}
-	out := []mailbox{{"INBOX", root}}
-	for _, p := range folders {
-		dir, err := maildir.FolderDir(root, p)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, mailbox{strings.Join(p, string(maildir.FolderSep)), dir})
+	out := make([]mailbox, len(mbs))
+	for i, mb := range mbs {
+		out[i] = mailbox{mb.Name, mb.Dir}
 	}
 	return out, nil
 }
@@ -698,9 +695,9 @@ func (c *checker) checkIndex() error {
 			if err := maildir.CheckMaildir(dir); err == nil || errors.Is(err, fs.ErrPermission) {
 				continue // made after the check listed the folders, or not readable
 			}
-			name := "INBOX"
-			if dir != c.root {
-				name = strings.TrimPrefix(filepath.Base(dir), string(maildir.FolderSep))
+			name, ok := mailboxname.OfDir(c.root, dir)
+			if !ok {
+				name = dir
 			}
 			c.add(mailbox{name, dir}, problem{kind: IndexStale, detail: fmt.Sprintf("%d cached entries for %s, which is not a mailbox (any more)", len(ents), dir)})
 			continue

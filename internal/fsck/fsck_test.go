@@ -657,6 +657,22 @@ func TestFolders(t *testing.T) {
 	}
 }
 
+// TestFolderIMAPName: findings and the report name a folder by its IMAP
+// name, as a client shows it, not by its modified UTF-7 directory.
+func TestFolderIMAPName(t *testing.T) {
+	dir := newRoot(t)
+	sub := newFolder(t, dir, "Entw&APw-rfe")
+	put(t, sub, "cur", "1700000001.M1P1Q1.test:2,S")
+	writeFile(t, filepath.Join(sub, uidlist.FileName), "3 V7 N9\n1 :gone\n8 :1700000001.M1P1Q1.test\n")
+	rep := check(t, Options{Root: dir})
+	if len(rep.Findings) != 1 || rep.Findings[0].Mailbox != "Entwürfe" || rep.Findings[0].Dir != sub {
+		t.Fatalf("findings %v, want one in Entwürfe (%s)", rep.Findings, sub)
+	}
+	if !slices.Equal(rep.Mailboxes, []string{"INBOX", "Entwürfe"}) {
+		t.Errorf("mailboxes %v", rep.Mailboxes)
+	}
+}
+
 // TestUnreadableFolder: a folder this user may not read is a note, not
 // the end of the check, and its cached index entries are not stale. As
 // root the test runs as nobody.

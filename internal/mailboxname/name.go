@@ -9,6 +9,7 @@ package mailboxname
 
 import (
 	"errors"
+	"path/filepath"
 	"strings"
 
 	"github.com/cistern-mail/cistern/maildir"
@@ -83,4 +84,51 @@ func Name(p []string) string {
 		}
 	}
 	return strings.Join(elems, string(maildir.FolderSep))
+}
+
+// Mailbox is one mailbox of an account's Maildir++ tree.
+type Mailbox struct {
+	Name   string   // the IMAP name (Name of Folder)
+	Folder []string // the folder elements as named on disk; nil: the inbox
+	Dir    string   // its directory
+}
+
+// List returns the mailboxes of the account whose Maildir is root: the
+// inbox first, then every folder maildir.ListFoldersSkipping finds, in
+// its order. skipped (when not nil) hears of each entry named like a
+// folder that is left out, and why.
+func List(root string, skipped func(name string, why error)) ([]Mailbox, error) {
+	folders, err := maildir.ListFoldersSkipping(root, skipped)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Mailbox, 0, 1+len(folders))
+	out = append(out, Mailbox{Name: "INBOX", Dir: root})
+	for _, p := range folders {
+		dir, err := maildir.FolderDir(root, p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Mailbox{Name: Name(p), Folder: p, Dir: dir})
+	}
+	return out, nil
+}
+
+// OfDir is the IMAP name of the mailbox directory dir of the account
+// whose Maildir is root: "INBOX" for root, else the name of the folder
+// its base name is (".Sent" is "Sent"), whether or not it exists. ok is
+// false when dir is neither root nor a folder directory directly under
+// it.
+func OfDir(root, dir string) (name string, ok bool) {
+	if filepath.Clean(dir) == filepath.Clean(root) {
+		return "INBOX", true
+	}
+	if filepath.Dir(filepath.Clean(dir)) != filepath.Clean(root) {
+		return "", false
+	}
+	p, err := maildir.ParseFolderName(filepath.Base(dir))
+	if err != nil {
+		return "", false
+	}
+	return Name(p), true
 }

@@ -2,6 +2,9 @@ package mailboxname
 
 import (
 	"errors"
+	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -62,6 +65,49 @@ func TestName(t *testing.T) {
 	} {
 		if got := Name(tt.p); got != tt.want {
 			t.Errorf("Name(%q) = %q, want %q", tt.p, got, tt.want)
+		}
+	}
+}
+
+func TestList(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{".Sent", ".Entw&APw-rfe", ".Archive.2024", ".bad..name", "notafolder"} {
+		for _, sub := range []string{"tmp", "new", "cur"} {
+			if err := os.MkdirAll(filepath.Join(root, d, sub), 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var skipped []string
+	mbs, err := List(root, func(name string, why error) { skipped = append(skipped, name) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for i, mb := range mbs {
+		if i == 0 && (mb.Name != "INBOX" || mb.Dir != root || mb.Folder != nil) {
+			t.Errorf("first mailbox %+v, want INBOX at the root", mb)
+		}
+		got[mb.Name] = mb.Dir
+		if name, ok := OfDir(root, mb.Dir); !ok || name != mb.Name {
+			t.Errorf("OfDir(%s) = %q, %v; want %q", mb.Dir, name, ok, mb.Name)
+		}
+	}
+	want := map[string]string{
+		"INBOX":        root,
+		"Sent":         filepath.Join(root, ".Sent"),
+		"Entwürfe":     filepath.Join(root, ".Entw&APw-rfe"),
+		"Archive.2024": filepath.Join(root, ".Archive.2024"),
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("List = %v, want %v", got, want)
+	}
+	if !slices.Equal(skipped, []string{".bad..name"}) {
+		t.Errorf("skipped %v, want the bad folder name", skipped)
+	}
+	for _, dir := range []string{filepath.Join(root, "notafolder"), filepath.Join(root, ".Sent", "cur"), "/elsewhere/.Sent"} {
+		if name, ok := OfDir(root, dir); ok {
+			t.Errorf("OfDir(%s) = %q, want none", dir, name)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/cistern-mail/cistern/internal/mailboxname"
 	"github.com/cistern-mail/cistern/internal/store"
 	"github.com/cistern-mail/cistern/internal/uidlist"
 	"github.com/cistern-mail/cistern/maildir"
@@ -40,7 +41,7 @@ type Options struct {
 
 // Step is one thing done (or, in a dry run, to be done) or found.
 type Step struct {
-	Mailbox string // "INBOX", or the folder's directory name without its dot
+	Mailbox string // the IMAP name: "INBOX", or the folder's name ("Sent", "Entwürfe")
 	Text    string
 	// Warning marks what the migration left unconverted: something the
 	// operator should look at.
@@ -88,20 +89,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if m.log = opts.Logger; m.log == nil {
 		m.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	folders, err := maildir.ListFoldersSkipping(root, func(name string, why error) {
+	mbs, err := mailboxname.List(root, func(name string, why error) {
 		m.log.Warn("migrate: not a folder: a symbolic link, or holding one; never followed", "dir", filepath.Join(root, name), "err", why)
 	})
 	if err != nil {
 		return nil, err
-	}
-	type mailbox struct{ name, dir string }
-	mbs := []mailbox{{"INBOX", root}}
-	for _, p := range folders {
-		dir, err := maildir.FolderDir(root, p)
-		if err != nil {
-			return nil, err
-		}
-		mbs = append(mbs, mailbox{strings.Join(p, string(maildir.FolderSep)), dir})
 	}
 	if err := m.subscriptions(); err != nil {
 		return m.res, err
@@ -111,10 +103,10 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			return m.res, err
 		}
 		if opts.Progress != nil {
-			opts.Progress(i, len(mbs), mb.name)
+			opts.Progress(i, len(mbs), mb.Name)
 		}
-		if err := m.mailbox(ctx, mb.name, mb.dir); err != nil {
-			return m.res, fmt.Errorf("migrate: %s: %w", mb.dir, err)
+		if err := m.mailbox(ctx, mb.Name, mb.Dir); err != nil {
+			return m.res, fmt.Errorf("migrate: %s: %w", mb.Dir, err)
 		}
 		m.res.Mailboxes++
 	}
