@@ -220,6 +220,12 @@
 //	unannounced_keyword     a FETCH carries a keyword that the selection's
 //	                        last FLAGS response did not list (RFC 3501
 //	                        §7.2.6, RFC 9051 §7.3.5)
+//	body_wrong              a FETCH of BODY[], BODY[TEXT], BODY[]<o.n> or
+//	                        RFC822.SIZE that is not the bytes the run gave
+//	                        the message, with CRLF line ends (content.go):
+//	                        an APPEND's literal, a foreign file (written
+//	                        with bare LF half the time), an LMTP message's
+//	                        text
 //
 // The causes are read generously (a \Deleted mark counts even if it was
 // removed again before the EXPUNGE), so that a race between actors is

@@ -2,6 +2,7 @@ package imaptorture
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -48,6 +49,7 @@ const (
 	lieBadName                // CREATE of a name holding a control character (modified UTF-7) answers OK
 	lieRecentTwice            // a new message is \Recent in every session that selected the mailbox read-write
 	lieUnannounced            // a keyword another program set reaches FETCH without a FLAGS response first
+	lieBodyLF                 // a FETCH of a body section drops the CR of every line end, as a server that streams a bare-LF file without converting it would
 )
 
 // starveAt is the number of open connections past which the fake, with
@@ -885,7 +887,25 @@ func (fs *fakeSession) fetch(tag string, uid bool, args []Value) {
 						parts = append(parts, fmt.Sprintf("FLAGS (%s)", fs.flagsOf(m)))
 					}
 				}
-				parts = append(parts, fmt.Sprintf("BODY[] {%d}\r\n%s", len(m.body), m.body))
+				parts = append(parts, fakeSection("BODY[]", s.bodyBytes(m.body)))
+			case name == "BODY.PEEK[TEXT]":
+				text := m.body
+				if i := bytes.Index(text, []byte("\r\n\r\n")); i >= 0 {
+					text = text[i+4:]
+				}
+				parts = append(parts, fakeSection("BODY[TEXT]", s.bodyBytes(text)))
+			case strings.HasPrefix(name, "BODY.PEEK[]<"):
+				var o, n int
+				if _, err := fmt.Sscanf(name, "BODY.PEEK[]<%d.%d>", &o, &n); err != nil {
+					fs.send("%s BAD partial", tag)
+					return
+				}
+				body := s.bodyBytes(m.body)
+				lo := min(o, len(body))
+				hi := min(lo+n, len(body))
+				parts = append(parts, fakeSection(fmt.Sprintf("BODY[]<%d>", o), body[lo:hi]))
+			case name == "RFC822.SIZE":
+				parts = append(parts, fmt.Sprintf("RFC822.SIZE %d", len(m.body)))
 			}
 		}
 		fs.send("* %d FETCH (%s)", slices.Index(fs.view, u)+1, strings.Join(parts, " "))
@@ -894,6 +914,21 @@ func (fs *fakeSession) fetch(tag string, uid bool, args []Value) {
 		fs.flush(false)
 	}
 	fs.send("%s OK fetched", tag)
+}
+
+// fakeSection is a FETCH item with a literal.
+func fakeSection(name string, data []byte) string {
+	return fmt.Sprintf("%s {%d}\r\n%s", name, len(data), data)
+}
+
+// bodyBytes is what a FETCH sends of a message's bytes: with
+// lieBodyLF, past the trigger, without the CR of its line ends.
+func (s *fakeServer) bodyBytes(b []byte) []byte {
+	if !s.lying(lieBodyLF) || !bytes.Contains(b, []byte("\r\n")) {
+		return b
+	}
+	s.fired = true
+	return bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n"))
 }
 
 // changed queues a flag update of m for every other session.

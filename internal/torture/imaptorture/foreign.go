@@ -205,7 +205,12 @@ func (f *foreignWriters) deliverer() error {
 		msg := newMessage(id, "foreign", rng)
 		start := time.Now()
 		f.r.led.created(id, "foreign", f.r.rec.since(start))
-		name, err := maildir.Deliver(f.dir, bytes.NewReader(msg), maildir.DeliverOptions{Gen: &gen, Perm: 0o644})
+		f.r.led.wrote(id, msg, true)
+		file := msg
+		if rng.IntN(2) == 0 {
+			file = bareLF(msg)
+		}
+		name, err := maildir.Deliver(f.dir, bytes.NewReader(file), maildir.DeliverOptions{Gen: &gen, Perm: 0o644})
 		f.r.rec.op("foreign delivery", start, time.Since(start), fsOutcome(err))
 		if err != nil {
 			return err

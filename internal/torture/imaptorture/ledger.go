@@ -33,6 +33,9 @@ type message struct {
 	seen      bool
 	firstSeen time.Duration
 	learnedBy string // the response that first tied it to a UID
+	// content is what the run knows of its bytes (content.go); nil:
+	// nothing.
+	content *content
 }
 
 // mark is a point of a running maximum: from at on, the maximum is at
@@ -92,6 +95,8 @@ type ledger struct {
 	nTransfers int
 	// paired are the transfers with COPYUID pairs still to book.
 	paired []*transfer
+	// contentKept is the number of message bytes content keeps.
+	contentKept int
 	// book holds every (mailbox, UIDVALIDITY, UID) told and every
 	// change of a mailbox name (lives.go).
 	book lifeBook

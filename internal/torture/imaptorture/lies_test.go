@@ -58,6 +58,7 @@ func TestLies(t *testing.T) {
 		{"flags do not converge", lieNoConverge, FlagsDiverge},
 		{"\\Recent in two sessions", lieRecentTwice, RecentWrong},
 		{"keyword before FLAGS", lieUnannounced, UnannouncedKeyword},
+		{"body without CR", lieBodyLF, BodyWrong},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -138,6 +138,7 @@ func (d *lmtpDeliverer) deliver() error {
 	msg := newMessage(id, "LMTP", d.rng)
 	start := time.Now()
 	d.r.led.created(id, "LMTP", d.r.rec.since(start))
+	d.r.led.wrote(id, msg, false)
 	code, err := d.transaction(msg)
 	out := outOK
 	switch {

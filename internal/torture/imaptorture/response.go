@@ -197,10 +197,28 @@ type FetchData struct {
 	// Body is the text of a BODY[] or BODY[TEXT] section, if fetched.
 	Body    []byte
 	HasBody bool
+	// Sections are the sections of the whole message and of its text
+	// (BODY[], BODY[TEXT], RFC822, RFC822.TEXT, each perhaps partial), in
+	// response order.
+	Sections []Section
+	// Size is RFC822.SIZE.
+	Size    int64
+	HasSize bool
 	// Envelope is the ENVELOPE item's list; BodyStructure the
 	// BODYSTRUCTURE item's.
 	Envelope      *Value
 	BodyStructure *Value
+}
+
+// Section is one body section of a FETCH response.
+type Section struct {
+	// Name is the item's name in upper case without its origin:
+	// "BODY[]", "BODY[TEXT]", "RFC822".
+	Name string
+	// Origin is the first octet of a partial fetch (BODY[]<0>); -1: the
+	// whole section.
+	Origin int
+	Data   []byte
 }
 
 // evidenceBytes bounds Response.Line.
@@ -376,10 +394,27 @@ func fetchData(items []Value) (*FetchData, error) {
 				return nil, fmt.Errorf("%s is a list", name.Text)
 			}
 			if upper == "RFC822.SIZE" {
+				n, err := strconv.ParseInt(v.Text, 10, 64)
+				if err != nil || v.Kind != atomValue {
+					return nil, fmt.Errorf("RFC822.SIZE %q", v.Text)
+				}
+				f.Size, f.HasSize = n, true
 				continue
 			}
 			text := []byte(v.String())
-			if strings.HasPrefix(upper, "BODY[HEADER") || upper == "BODY[]" || upper == "RFC822" || upper == "RFC822.HEADER" || strings.HasPrefix(upper, "BODY[]<") {
+			sec := Section{Name: upper, Origin: -1, Data: text}
+			if i := strings.IndexByte(upper, '<'); i > 0 && strings.HasSuffix(upper, ">") {
+				o, err := strconv.Atoi(upper[i+1 : len(upper)-1])
+				if err != nil || o < 0 {
+					return nil, fmt.Errorf("FETCH item name %q", name.Text)
+				}
+				sec.Name, sec.Origin = upper[:i], o
+			}
+			switch sec.Name {
+			case "BODY[]", "BODY[TEXT]", "RFC822", "RFC822.TEXT":
+				f.Sections = append(f.Sections, sec)
+			}
+			if strings.HasPrefix(upper, "BODY[HEADER") || upper == "BODY[]" || upper == "RFC822" || upper == "RFC822.HEADER" {
 				if id := headerMessageID(text); id != "" {
 					f.MessageID = id
 				}

@@ -214,3 +214,25 @@ func TestParseAdjacentLists(t *testing.T) {
 		t.Error("an atom right after a list was accepted")
 	}
 }
+
+// TestParseSections: whole and partial sections and RFC822.SIZE are
+// parsed with their origins; a partial's bytes never name the message.
+func TestParseSections(t *testing.T) {
+	r, err := parseResponse(rawResponse{
+		line: []byte("* 1 FETCH (UID 5 RFC822.SIZE 44 BODY[]<7> {5} BODY[TEXT] {3} BODY[HEADER] {2})"),
+		lits: [][]byte{[]byte("ID: <"), []byte("abc"), []byte("\r\n")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := r.Fetch
+	want := []Section{{Name: "BODY[]", Origin: 7, Data: []byte("ID: <")}, {Name: "BODY[TEXT]", Origin: -1, Data: []byte("abc")}}
+	if !reflect.DeepEqual(f.Sections, want) || !f.HasSize || f.Size != 44 {
+		t.Errorf("sections %+v size %d %v", f.Sections, f.Size, f.HasSize)
+	}
+	for _, bad := range []string{"* 1 FETCH (RFC822.SIZE x)", "* 1 FETCH (BODY[]<x> NIL)"} {
+		if _, err := parseResponse(rawResponse{line: []byte(bad)}); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}

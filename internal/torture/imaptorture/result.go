@@ -36,10 +36,11 @@ const (
 	BadNameAccepted      Kind = "bad_name_accepted"
 	RecentWrong          Kind = "recent_wrong"
 	UnannouncedKeyword   Kind = "unannounced_keyword"
+	BodyWrong            Kind = "body_wrong"
 )
 
 // Kinds lists every kind.
-var Kinds = []Kind{PhantomExpunge, UIDChange, UIDReuse, Duplicate, Lost, RefusedButDone, ExpungeDuringCommand, ExistsDecrease, SeqOutOfRange, UIDOrder, UIDNext, UIDValidity, FlagsDiverge, FollowedSymlink, LoginStarved, OversizedResponse, BadNameAccepted, RecentWrong, UnannouncedKeyword}
+var Kinds = []Kind{PhantomExpunge, UIDChange, UIDReuse, Duplicate, Lost, RefusedButDone, ExpungeDuringCommand, ExistsDecrease, SeqOutOfRange, UIDOrder, UIDNext, UIDValidity, FlagsDiverge, FollowedSymlink, LoginStarved, OversizedResponse, BadNameAccepted, RecentWrong, UnannouncedKeyword, BodyWrong}
 
 // Title is the kind for people.
 func (k Kind) Title() string {
@@ -82,6 +83,8 @@ func (k Kind) Title() string {
 		return `\Recent not in exactly one session`
 	case UnannouncedKeyword:
 		return "keyword used before FLAGS announced it"
+	case BodyWrong:
+		return "message bytes not as stored"
 	}
 	return string(k)
 }

@@ -337,6 +337,7 @@ func (r *run) appendMessage(s *session, flags []string) (string, error) {
 	msg := newMessage(id, "APPEND "+s.name, s.rng)
 	start := time.Now()
 	r.led.created(id, "APPEND "+s.name, r.rec.since(start))
+	r.led.wrote(id, msg, true)
 	s.cur = curCmd{line: "APPEND " + quote(r.cfg.Mailbox) + " (" + strings.Join(flags, " ") + ") {" + strconv.Itoa(len(msg)) + "}", sent: r.rec.since(start)}
 	x := r.led.transferSent("APPEND", s.name, s.cur.line, r.cfg.Mailbox, []string{id}, nil, s.cur.sent)
 	resp, err := s.c.commandLiteral("APPEND "+quote(r.cfg.Mailbox)+" ("+strings.Join(flags, " ")+") ", msg, "", s.onUntagged)

@@ -31,6 +31,8 @@ type curCmd struct {
 	// names the copies; xfer its record in the ledger.
 	copyTo string
 	xfer   *transfer
+	// partial is the octet count of a FETCH BODY.PEEK[]<origin.count>.
+	partial int
 }
 
 // session is one IMAP actor: a connection, the model of what it was
@@ -230,6 +232,7 @@ func (s *session) onFetch(resp *Response, at time.Duration) error {
 	if f.HasBody && f.MessageID != "" {
 		s.checkContent(uid, f.MessageID, "its body", at, resp.Line)
 	}
+	s.checkSections(uid, f, at, resp.Line)
 	if f.HasFlags {
 		s.checkFetchFlags(uid, f.Flags, at, resp.Line)
 		s.r.led.keywordsShown(f.Flags, uid, s.name, s.cur.line, resp.Line, at)
@@ -462,7 +465,18 @@ func (s *session) opFetchBody() error {
 		_, err := s.do("FETCH BODY", fmt.Sprintf("FETCH %d (UID BODY[])", lo), curCmd{noExpunge: true})
 		return err
 	}
-	_, err := s.do("FETCH BODY", "UID FETCH "+uidSet(s.pick(1))+" (UID BODY.PEEK[])", curCmd{})
+	items := "UID BODY.PEEK[]"
+	var cmd curCmd
+	switch s.rng.IntN(4) {
+	case 1:
+		items = "UID BODY.PEEK[TEXT]"
+	case 2:
+		cmd.partial = 1 + s.rng.IntN(3000)
+		items = fmt.Sprintf("UID BODY.PEEK[]<%d.%d>", s.rng.IntN(5000), cmd.partial)
+	case 3:
+		items = "UID RFC822.SIZE BODY.PEEK[]"
+	}
+	_, err := s.do("FETCH BODY", "UID FETCH "+uidSet(s.pick(1))+" ("+items+")", cmd)
 	return err
 }
 
