@@ -524,6 +524,22 @@ func (m *fakeMailbox) Open(ctx context.Context, uid uint32) ([]byte, MessageInfo
 	return msg.data, m.info(msg), nil
 }
 
+func (m *fakeMailbox) OpenBody(ctx context.Context, uid uint32, structure bool) (Body, MessageInfo, error) {
+	data, info, err := m.Open(ctx, uid)
+	if err != nil {
+		return Body{}, MessageInfo{}, err
+	}
+	b := Body{File: nopCloser{bytes.NewReader(data)}, Size: message.CRLFLen(data)}
+	if structure {
+		b.Structure = message.ParseFile(data).Structure()
+	}
+	return b, info, nil
+}
+
+type nopCloser struct{ *bytes.Reader }
+
+func (nopCloser) Close() error { return nil }
+
 // fuzzConn is a client that sends its bytes and then closes its side;
 // what the server writes is kept.
 type fuzzConn struct {
