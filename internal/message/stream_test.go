@@ -219,7 +219,7 @@ func TestStreamedSections(t *testing.T) {
 		t.Fatalf("no testdata: %v", err)
 	}
 	extra := map[string]string{
-		"inline": "From: a\nSubject: x\n\nbody\n",
+		"inline":        "From: a\nSubject: x\n\nbody\n",
 		"no header end": "From: a\nSubject: x",
 		"base64 and qp": "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Transfer-Encoding: base64\n\nAAEC\nAwQ=\n--b\n" +
 			"Content-Transfer-Encoding: quoted-printable\n\nx=3D1 =\n  \ny\t \n--b\nContent-Type: message/rfc822\n\nFrom: c\n\ninner\n--b--\n",
