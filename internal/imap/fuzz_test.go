@@ -46,6 +46,9 @@ type fakeMsg struct {
 	flags []string
 	data  []byte
 	date  time.Time
+	// overstate is added to the size OpenBody gives: a file that
+	// turns out shorter than its recorded size.
+	overstate int64
 }
 
 type fakeBox struct {
@@ -529,7 +532,8 @@ func (m *fakeMailbox) OpenBody(ctx context.Context, uid uint32, structure bool) 
 	if err != nil {
 		return Body{}, MessageInfo{}, err
 	}
-	b := Body{File: nopCloser{bytes.NewReader(data)}, Size: message.CRLFLen(data)}
+	msg, _ := m.lookup(uid)
+	b := Body{File: nopCloser{bytes.NewReader(data)}, Size: message.CRLFLen(data) + msg.overstate}
 	if structure {
 		b.Structure = message.ParseFile(data).Structure()
 	}
