@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # imap.sh measures Cistern's IMAP server beside Dovecot 2.3 on one large
 # INBOX with warm caches (bench/imapbench; results in bench/README.md):
-# SELECT, UID FETCH 1:* (FLAGS), FETCH 1:* (ENVELOPE) and SEARCH TEXT, as
-# ratios Cistern/Dovecot.
+# SELECT, UID FETCH 1:* (FLAGS), FETCH 1:* (ENVELOPE), FETCH of the last
+# 1,000 messages' BODY.PEEK[] and SEARCH TEXT, as ratios Cistern/Dovecot.
 #
 # Run it from anywhere inside the repository, as root or with sudo, on
 # Debian 12: Dovecot's master needs root. It installs Debian's

@@ -35,7 +35,9 @@
 // session has INBOX selected (Cistern shares one open mailbox among its
 // sessions, so this SELECT finds it open and synced, the state of a
 // daemon whose user has another client connected); UID FETCH 1:* (FLAGS);
-// FETCH 1:* (ENVELOPE); SEARCH TEXT "quokka", a word planted in about 1%
+// FETCH 1:* (ENVELOPE); FETCH of the last 1,000 messages' BODY.PEEK[]
+// (every body read and sent, as a client downloading new mail does);
+// SEARCH TEXT "quokka", a word planted in about 1%
 // of the messages.
 //
 // Each timed run opens a new connection, reads the greeting, logs in and,
@@ -76,7 +78,8 @@ const usage = `usage: imapbench [flags]
 Generates a Maildir INBOX, serves it with Cistern (in this process) and a
 copy with Dovecot, warms both, and times SELECT INBOX (alone, and with
 INBOX selected in another session), UID FETCH 1:* (FLAGS), FETCH 1:*
-(ENVELOPE) and SEARCH TEXT on each. Prints a table (or JSON) of median,
+(ENVELOPE), FETCH of the last 1,000 messages' BODY.PEEK[] and SEARCH TEXT
+on each. Prints a table (or JSON) of median,
 min and max times and the ratios Cistern/Dovecot.
 
 flags:

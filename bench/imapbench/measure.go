@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/cistern-mail/cistern/bench/internal/machine"
@@ -23,6 +24,18 @@ type operation struct {
 	// then has the mailbox open and synced (store.Registry shares it);
 	// without one, every SELECT opens and syncs it anew.
 	heldOpen bool
+	// last: the command's message set is the last this many messages
+	// ("<n-last+1>:*", Command holding "%s" for it); 0: none.
+	last int
+}
+
+// command is the command sent: Command, with the message set of last
+// filled in.
+func (op operation) command(corpus corpusInfo) string {
+	if op.last == 0 {
+		return op.Command
+	}
+	return fmt.Sprintf(op.Command, strconv.Itoa(max(corpus.Messages-op.last+1, 1))+":*")
 }
 
 var operations = []operation{
@@ -30,6 +43,7 @@ var operations = []operation{
 	{Key: "select-held", Name: "SELECT INBOX, held open", Command: "SELECT INBOX", heldOpen: true},
 	{Key: "uid-fetch-flags", Name: "UID FETCH 1:* (FLAGS)", Command: "UID FETCH 1:* (FLAGS)", selectFirst: true},
 	{Key: "fetch-envelope", Name: "FETCH 1:* (ENVELOPE)", Command: "FETCH 1:* (ENVELOPE)", selectFirst: true},
+	{Key: "fetch-body-last1000", Name: "FETCH last 1,000 BODY.PEEK[]", Command: "FETCH %s BODY.PEEK[]", selectFirst: true, last: 1000},
 	{Key: "search-text", Name: `SEARCH TEXT "` + searchWord + `"`, Command: `SEARCH TEXT "` + searchWord + `"`, selectFirst: true},
 }
 
@@ -176,7 +190,7 @@ func measureOnce(s *server, op operation, corpus corpusInfo, res *results) (time
 		}
 	}
 	start := time.Now()
-	rep, err := c.run(op.Command)
+	rep, err := c.run(op.command(corpus))
 	d := time.Since(start)
 	if err != nil {
 		return d, rep, err
@@ -189,6 +203,10 @@ func measureOnce(s *server, op operation, corpus corpusInfo, res *results) (time
 	case "uid-fetch-flags", "fetch-envelope":
 		if rep.fetches != corpus.Messages {
 			return d, rep, fmt.Errorf("%s: %d FETCH responses, want %d", op.Command, rep.fetches, corpus.Messages)
+		}
+	case "fetch-body-last1000":
+		if want := min(op.last, corpus.Messages); rep.fetches != want {
+			return d, rep, fmt.Errorf("%s: %d FETCH responses, want %d", op.command(corpus), rep.fetches, want)
 		}
 	case "search-text":
 		if rep.hits <= 0 {

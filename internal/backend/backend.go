@@ -47,8 +47,10 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cistern-mail/cistern/internal/imap"
@@ -551,8 +553,12 @@ func (m *Mailbox) Stat(ctx context.Context, uid uint32) (imap.MessageInfo, error
 		info.Size, info.InternalDate = e.CRLFSize, e.MTime
 		return info, nil
 	}
-	_, info, err := m.Open(ctx, uid) // fills the index
-	return info, err
+	body, info, err := m.OpenBody(ctx, uid, false) // fills the index
+	if err != nil {
+		return imap.MessageInfo{}, err
+	}
+	body.File.Close()
+	return info, nil
 }
 
 // Structure returns the parsed structure of a message (ENVELOPE and
@@ -562,7 +568,7 @@ func (m *Mailbox) Structure(ctx context.Context, uid uint32) (*message.Structure
 	if !ok {
 		return nil, imap.MessageInfo{}, imap.ErrNoSuchMessageErr
 	}
-	if e, ok := m.mb.Cached(msg); ok && len(e.Structure) > 0 {
+	if e, ok := m.mb.Cached(msg); ok && currentStructure(e) {
 		if st, err := message.UnmarshalStructure(e.Structure); err == nil {
 			names := m.keywordNames()
 			info := m.info(msg, &names)
@@ -575,7 +581,7 @@ func (m *Mailbox) Structure(ctx context.Context, uid uint32) (*message.Structure
 		return nil, imap.MessageInfo{}, err
 	}
 	if st == nil {
-		st = message.Parse(data).Structure()
+		st = message.Parse(data).Structure() // an index entry whose structure could not be read
 	}
 	return st, info, nil
 }
@@ -620,8 +626,8 @@ func (m *Mailbox) Open(ctx context.Context, uid uint32) ([]byte, imap.MessageInf
 }
 
 // open reads a message, and parses it for the index when the index has
-// no entry for it: then st is its structure (nil otherwise), so that
-// Structure does not parse it twice.
+// no current structure for it: then st is its structure (nil otherwise),
+// so that Structure does not parse it twice.
 func (m *Mailbox) open(ctx context.Context, uid uint32) (data []byte, info imap.MessageInfo, st *message.Structure, err error) {
 	f, msg, err := m.mb.OpenMessage(ctx, uid)
 	if err != nil {
@@ -632,30 +638,115 @@ func (m *Mailbox) open(ctx context.Context, uid uint32) (data []byte, info imap.
 	if err != nil {
 		return nil, imap.MessageInfo{}, nil, err
 	}
-	// Read into a buffer of the file's size: io.ReadAll's doubling
-	// would hold up to twice a big message.
-	buf := bytes.NewBuffer(make([]byte, 0, fi.Size()+bytes.MinRead))
-	if _, err := buf.ReadFrom(f); err != nil {
+	data, err = readFile(f, fi.Size())
+	if err != nil {
 		return nil, imap.MessageInfo{}, nil, err
 	}
-	data = buf.Bytes()
-	fileSize := int64(len(data))
-	data = message.ToCRLF(data)
 	names := m.keywordNames()
 	info = m.info(msg, &names)
-	info.InternalDate, info.Size = fi.ModTime(), int64(len(data))
-	if _, ok := m.mb.Cached(msg); !ok {
-		st = message.Parse(data).Structure()
-		if st.Limited != 0 {
-			// Once per parse: the structure is cached, and later FETCHes
-			// read it from the index.
-			logctx.Or(ctx, slog.Default()).Warn("message over the structure limits; ENVELOPE and BODYSTRUCTURE are cut",
-				"mailbox", m.mb.Dir(), "uid", uid, "file", msg.Filename, "limits", st.Limited.String(), "size", fileSize)
-		}
-		m.mb.Cache(msg, store.IndexEntry{FileSize: fileSize, CRLFSize: info.Size, MTime: info.InternalDate,
-			Structure: st.Marshal()})
+	info.InternalDate = fi.ModTime()
+	if e, ok := m.mb.Cached(msg); ok && currentStructure(e) {
+		data = message.ToCRLF(data)
+		info.Size = int64(len(data))
+		return data, info, nil, nil
 	}
-	return data, info, st, nil
+	parsed := m.parse(ctx, uid, msg, data, info.InternalDate)
+	data = parsed.Raw()
+	info.Size = int64(len(data))
+	return data, info, parsed.Structure(), nil
+}
+
+// readFile reads the open file f of size bytes into a buffer of its
+// size: io.ReadAll's doubling would hold up to twice a big message.
+func readFile(f io.Reader, size int64) ([]byte, error) {
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	if _, err := buf.ReadFrom(f); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// currentStructure reports whether the index entry holds a structure of
+// this version of package message (an older one has no file offsets).
+func currentStructure(e store.IndexEntry) bool {
+	return len(e.Structure) > 0 && e.Structure[0] == message.StructureVersion
+}
+
+// parse parses the message file for the index and fills its entry.
+func (m *Mailbox) parse(ctx context.Context, uid uint32, msg store.Message, file []byte, mtime time.Time) *message.Message {
+	parsed := message.ParseFile(file)
+	st := parsed.Structure()
+	if st.Limited != 0 {
+		// Once per parse: the structure is cached, and later FETCHes
+		// read it from the index.
+		logctx.Or(ctx, slog.Default()).Warn("message over the structure limits; ENVELOPE and BODYSTRUCTURE are cut",
+			"mailbox", m.mb.Dir(), "uid", uid, "file", msg.Filename, "limits", st.Limited.String(), "size", len(file))
+	}
+	m.mb.Cache(msg, store.IndexEntry{FileSize: int64(len(file)), CRLFSize: st.Size, MTime: mtime, Structure: st.Marshal()})
+	return parsed
+}
+
+// countBuffers are the buffers of OpenBody's counting passes.
+var countBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// OpenBody implements imap.Mailbox. The index entry counts only when it
+// describes the file held open (its size): a file another program
+// rewrote is counted or parsed again, and its entry replaced.
+func (m *Mailbox) OpenBody(ctx context.Context, uid uint32, structure bool) (imap.Body, imap.MessageInfo, error) {
+	f, msg, err := m.mb.OpenMessage(ctx, uid)
+	if err != nil {
+		return imap.Body{}, imap.MessageInfo{}, m.selErr(err)
+	}
+	body, info, err := m.openBody(ctx, uid, f, msg, structure)
+	if err != nil {
+		f.Close()
+		return imap.Body{}, imap.MessageInfo{}, err
+	}
+	return body, info, nil
+}
+
+func (m *Mailbox) openBody(ctx context.Context, uid uint32, f *os.File, msg store.Message, structure bool) (imap.Body, imap.MessageInfo, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return imap.Body{}, imap.MessageInfo{}, err
+	}
+	names := m.keywordNames()
+	info := m.info(msg, &names)
+	info.InternalDate = fi.ModTime()
+	body := imap.Body{File: f}
+	e, ok := m.mb.Cached(msg)
+	ok = ok && e.FileSize == fi.Size()
+	if ok && structure && currentStructure(e) {
+		if st, err := message.UnmarshalStructure(e.Structure); err == nil && st.Size == e.CRLFSize {
+			body.Size, body.Structure = e.CRLFSize, st
+			info.Size = body.Size
+			return body, info, nil
+		}
+	}
+	if ok && !structure {
+		body.Size, info.Size = e.CRLFSize, e.CRLFSize
+		return body, info, nil
+	}
+	if structure {
+		data, err := readFile(io.NewSectionReader(f, 0, fi.Size()), fi.Size())
+		if err != nil {
+			return imap.Body{}, imap.MessageInfo{}, err
+		}
+		st := m.parse(ctx, uid, msg, data, info.InternalDate).Structure()
+		body.Size, body.Structure = st.Size, st
+		info.Size = body.Size
+		return body, info, nil
+	}
+	buf := countBuffers.Get().(*[]byte)
+	size, crlfSize, err := message.CountCRLF(io.NewSectionReader(f, 0, fi.Size()+1), *buf)
+	countBuffers.Put(buf)
+	if err != nil {
+		return imap.Body{}, imap.MessageInfo{}, err
+	}
+	// The structure waits for the first FETCH that needs it.
+	m.mb.Cache(msg, store.IndexEntry{FileSize: size, CRLFSize: crlfSize, MTime: info.InternalDate})
+	body.Size, info.Size = crlfSize, crlfSize
+	return body, info, nil
 }
 
 var systemFlags = []struct {

@@ -153,17 +153,45 @@ type Mailbox interface {
 	// Structure returns a message's parsed structure (ENVELOPE and
 	// BODYSTRUCTURE) and info, from a cache when the backend has one.
 	Structure(ctx context.Context, uid uint32) (*message.Structure, MessageInfo, error)
-	// Open returns a message's bytes (with CRLF line endings) and info.
+	// Open returns a message's bytes (with CRLF line endings) and info:
+	// for SEARCH, which reads whole messages. FETCH streams (OpenBody).
 	Open(ctx context.Context, uid uint32) ([]byte, MessageInfo, error)
+	// OpenBody opens a message's file for FETCH to stream sections from
+	// (message.CRLFReader does the CRLF conversion and the slicing). With
+	// structure, Body.Structure is set: from a cache, or parsed, which
+	// reads the whole file once (the memory ReadSizer tells for a
+	// Structure). Without, Body.Size comes from a cache or from one
+	// counting pass over the file, with a fixed buffer. The caller
+	// closes Body.File.
+	OpenBody(ctx context.Context, uid uint32, structure bool) (Body, MessageInfo, error)
 	Close() error
+}
+
+// MessageFile is a message's file open for reading, its bytes as stored
+// (line endings as the file has them).
+type MessageFile interface {
+	io.ReaderAt
+	io.Closer
+}
+
+// Body is a message opened by OpenBody.
+type Body struct {
+	File MessageFile
+	// Size is the file's size after message.ToCRLF: RFC822.SIZE, the
+	// length of BODY[]. The file may change underneath (another program
+	// rewrote it): a read then ends early with message.ErrShortFile.
+	Size int64
+	// Structure, when asked for, with offsets into File
+	// (message.ParseFile).
+	Structure *message.Structure
 }
 
 // ReadSizer is implemented by a Mailbox that can tell, without reading
 // a message, how many bytes of memory Open holds for it (the file and
-// its CRLF copy), or, with structure, Structure (0 when the structure is
-// cached and the file is not read): what the engine takes from the
-// response memory budget (budget.go) before reading. Without it the
-// engine takes twice Stat's size.
+// its CRLF copy), or, with structure, Structure and OpenBody with
+// structure (0 when the structure is cached and the file is not read):
+// what the engine takes from the response memory budget (budget.go)
+// before reading. Without it the engine takes twice Stat's size.
 type ReadSizer interface {
 	ReadSize(ctx context.Context, uid uint32, structure bool) (int64, error)
 }

@@ -13,8 +13,13 @@ import (
 
 // The response memory budget: a FETCH or SEARCH that reads a whole
 // message (or a section of it) into memory takes the bytes it will hold
-// from the Server's budget before reading, and gives them back when the
-// response for that message has been written. So N sessions together
+// from the Server's budget before reading, and gives them back when it
+// no longer holds them: SEARCH (Open) and a FETCH that parses a message
+// not in the index (OpenBody with the structure) when the message's
+// response has been written or the parse is over, a FETCH of
+// HEADER.FIELDS or BINARY of a quoted-printable part when that item is
+// written. A FETCH body streamed from the file (fetch.go) holds one
+// buffer of fetchBufferSize, below smallResponse: it takes nothing. So N sessions together
 // hold at most Server.ResponseMemory of message data (ten parallel FETCH
 // BODY[] of a 60 MB message took 1.12 GB without it), and one user at
 // most its share (ResponseMemoryPerUser), so that a user with 50 sessions
@@ -31,8 +36,8 @@ import (
 // share holds back does not hold back other users' requests.
 const (
 	// DefaultResponseMemory is Server.ResponseMemory's default: four of
-	// the largest message APPENDLIMIT allows (64 MiB), each counted at
-	// twice its size (see readCost).
+	// the largest message APPENDLIMIT allows (64 MiB) parsed or searched
+	// at once, each counted at twice its size (see readCost).
 	DefaultResponseMemory = 512 << 20
 	// smallResponse: a message or section smaller than this is read
 	// without the budget; a session holds at most one at a time.

@@ -41,15 +41,17 @@ func (rc *rawClient) silent(what string, d time.Duration) {
 	}
 }
 
-// A FETCH BODY[] waits for room in the budget, then answers OK with the
-// \Seen it set: never NO.
+// A FETCH that parses a message (here BODY[TEXT]: the test server has
+// no index, so the structure is parsed from the whole file) waits for
+// room in the budget, then answers OK with the \Seen it set: never NO.
+// (Before FETCH streamed, BODY[] waited too: TestStreamedFetchTakesNoBudget.)
 func TestFetchWaitsForResponseMemory(t *testing.T) {
 	ts := startServer(t, smallBudget(1<<20, 1<<20))
 	rc := loginRaw(t, ts, "alice")
 	rc.appendRaw("INBOX", "", bigMessage("big", 200<<10))
 	rc.ok("SELECT INBOX")
 	release := imap.HoldResponseMemory(ts.srv, "someone", 1<<20)
-	tag := rc.send("FETCH 1 BODY[]")
+	tag := rc.send("FETCH 1 BODY[TEXT]")
 	waitUntil(t, "the FETCH waits", func() bool { return imap.ResponseMemoryWaiting(ts.srv) == 1 })
 	rc.silent("FETCH while the budget is full", 100*time.Millisecond)
 	release()
@@ -58,6 +60,33 @@ func TestFetchWaitsForResponseMemory(t *testing.T) {
 		t.Fatalf("FETCH after the wait: %q %.200q", tagged, lines)
 	}
 	waitUntil(t, "the budget is given back", func() bool { return imap.ResponseMemoryInUse(ts.srv) == 0 })
+}
+
+// A streamed body holds one buffer, not the message: FETCH BODY[] (and
+// BINARY[], RFC822) of a big message goes through while the budget is
+// all taken, and takes nothing from it.
+func TestStreamedFetchTakesNoBudget(t *testing.T) {
+	ts := startServer(t, smallBudget(1<<20, 1<<20))
+	rc := loginRaw(t, ts, "alice")
+	msg := bigMessage("big", 600<<10)
+	rc.appendRaw("INBOX", "", msg)
+	rc.ok("SELECT INBOX")
+	release := imap.HoldResponseMemory(ts.srv, "someone", 1<<20)
+	defer release()
+	rc.timeout = 5 * time.Second
+	for _, item := range []string{"BODY.PEEK[]", "RFC822", "BINARY.PEEK[]", "BODY.PEEK[]<1000.5000>"} {
+		lines := rc.ok("FETCH 1 %s", item)
+		want := msg
+		if strings.HasSuffix(item, ">") {
+			want = msg[1000:6000]
+		}
+		if len(lines) != 1 || !strings.Contains(lines[0], fmt.Sprintf("{%d}", len(want))) || !strings.Contains(lines[0], want) {
+			t.Fatalf("FETCH %s: %.200q", item, lines)
+		}
+		if n := imap.ResponseMemoryInUse(ts.srv); n != 1<<20 {
+			t.Fatalf("after FETCH %s: %d bytes of the budget in use, want only the 1 MiB held", item, n)
+		}
+	}
 }
 
 // A session waiting for the budget stops when its client closes the
@@ -76,7 +105,7 @@ func TestWaitingFetchEndsWithConnection(t *testing.T) {
 }
 
 // One user's sessions hold at most the user's share: while alice's
-// share is taken, her FETCH waits and bob's goes through.
+// share is taken, her FETCH that parses waits and bob's goes through.
 func TestResponseMemoryUserShare(t *testing.T) {
 	ts := startServer(t, smallBudget(4<<20, 1<<20))
 	msg := bigMessage("big", 300<<10)
@@ -86,10 +115,10 @@ func TestResponseMemoryUserShare(t *testing.T) {
 	alice.ok("SELECT INBOX")
 	bob.ok("SELECT INBOX")
 	release := imap.HoldResponseMemory(ts.srv, "alice", 1<<20)
-	tag := alice.send("FETCH 1 BODY.PEEK[]")
+	tag := alice.send("FETCH 1 BODY.PEEK[TEXT]")
 	waitUntil(t, "alice's FETCH waits", func() bool { return imap.ResponseMemoryWaiting(ts.srv) == 1 })
-	lines := bob.ok("FETCH 1 BODY.PEEK[]")
-	if len(lines) != 1 || !strings.Contains(lines[0], "BODY[] {") {
+	lines := bob.ok("FETCH 1 BODY.PEEK[TEXT]")
+	if len(lines) != 1 || !strings.Contains(lines[0], "BODY[TEXT] {") {
 		t.Fatalf("bob's FETCH: %.200q", lines)
 	}
 	alice.silent("alice over her share", 50*time.Millisecond)

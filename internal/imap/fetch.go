@@ -5,9 +5,11 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/cistern-mail/cistern/internal/imap/wire"
 	"github.com/cistern-mail/cistern/internal/message"
@@ -35,7 +37,9 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 		return err
 	}
 	s := c.sel
-	needBody, needStruct, needStat, setSeen := false, false, false, false
+	// needParts: a body item needs the structure (a part, the header,
+	// the text); BODY[], RFC822 and BINARY[] need the size only.
+	needBody, needParts, needStruct, needStat, setSeen := false, false, false, false, false
 	for _, it := range items {
 		switch {
 		case it.Name == "UID", it.Name == "FLAGS", it.Name == "MODSEQ":
@@ -45,6 +49,7 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 			needStruct = true
 		default:
 			needBody = true
+			needParts = needParts || !wholeMessage(it)
 			if (it.Name == "BODY" && it.Sectioned || it.Name == "BINARY" || it.Name == "RFC822" || it.Name == "RFC822.TEXT") && !it.Peek {
 				setSeen = true
 			}
@@ -73,15 +78,15 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 			continue
 		}
 		var info MessageInfo
-		var raw []byte
-		var msg *message.Message
+		var body Body
 		var st *message.Structure
-		// The bytes read are taken from the response memory budget
-		// until this message's response is written (budget.go); the
-		// deferred call gives them back on a panic too.
+		// What a structure's parse holds is taken from the response
+		// memory budget until this message's response is written
+		// (budget.go); the deferred call gives it back on a panic too.
+		// A streamed body holds one buffer, below smallResponse.
 		release = func() {}
-		if needBody || needStruct {
-			n, err := c.readCost(u, !needBody)
+		if needStruct || needParts {
+			n, err := c.readCost(u, true)
 			if errors.Is(err, ErrNoSuchMessageErr) {
 				issued = true
 				continue
@@ -95,7 +100,8 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 		}
 		switch {
 		case needBody:
-			raw, info, err = s.mb.Open(c.ctx, u)
+			body, info, err = s.mb.OpenBody(c.ctx, u, needStruct || needParts)
+			st = body.Structure
 		case needStruct:
 			st, info, err = s.mb.Structure(c.ctx, u)
 		case needStat:
@@ -109,6 +115,14 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 		if err != nil {
 			release()
 			return err
+		}
+		if body.File != nil {
+			// The parse, if any, is over: what a streamed body holds
+			// is its buffer, and a header or a quoted-printable part
+			// read into memory takes its own share (reserving it on
+			// top of this one could wait for this session itself).
+			release()
+			release = func() { body.File.Close() }
 		}
 		if f, ok := flags[u]; ok {
 			info.Flags = f
@@ -126,10 +140,6 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 			}
 			info.Flags = f
 		}
-		if raw != nil {
-			msg = message.Parse(raw)
-			st = msg.Structure()
-		}
 		if setSeen || hasItem(items, "FLAGS") {
 			c.announce(info.Flags)
 		}
@@ -143,15 +153,24 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 		}
 		wroteUID := false
 		for _, it := range items {
-			if (it.Name == "BINARY" || it.Name == "BINARY.SIZE") && msg.UnknownCTE(it.Section.Path) {
+			if (it.Name == "BINARY" || it.Name == "BINARY.SIZE") && len(it.Section.Path) > 0 && st.UnknownCTE(it.Section.Path) {
 				// Left out of the response; the command ends NO
 				// [UNKNOWN-CTE] (RFC 3516 §4.3), as Dovecot's does.
 				unknownCTE = true
 				continue
 			}
 			sep()
-			if err := c.fetchItem(it, u, info, msg, st); err != nil {
+			if err := c.fetchItem(it, u, info, &body, st); err != nil {
 				release()
+				if errors.Is(err, message.ErrShortFile) {
+					// The literal is announced and cannot be finished
+					// truthfully: the session ends, as Dovecot's does
+					// ("got too little data"); the client keeps no
+					// half body, and the next FETCH counts the file
+					// again (OpenBody checks its size).
+					c.log.Warn("message file shorter than announced (changed underneath); closing the connection", "uid", u, "err", err)
+					return errWrap(err)
+				}
 				return err
 			}
 			wroteUID = wroteUID || it.Name == "UID"
@@ -174,7 +193,7 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 		}
 		c.bw.WriteString(")\r\n")
 		// What is still buffered is at most the writer's size.
-		raw, msg, st = nil, nil, nil
+		st = nil
 		release()
 		if c.bw.Buffered() > 64<<10 {
 			if err := c.flush(); err != nil {
@@ -219,8 +238,31 @@ func (fs flagSnapshot) get(uid uint32) ([]string, bool) {
 	return fs[i].Flags, true
 }
 
-func (c *conn) fetchItem(it wire.FetchItem, uid uint32, info MessageInfo, msg *message.Message, st *message.Structure) error {
+// wholeMessage reports whether a body item is the whole message, which
+// is streamed without the structure.
+func wholeMessage(it wire.FetchItem) bool {
+	switch it.Name {
+	case "RFC822":
+		return true
+	case "BODY":
+		return len(it.Section.Path) == 0 && it.Section.Specifier == ""
+	case "BINARY", "BINARY.SIZE":
+		return len(it.Section.Path) == 0
+	}
+	return false
+}
+
+// fetchBuffers are the buffers FETCH streams message files through:
+// two per body item at most (BINARY of base64 reads and decodes).
+var fetchBuffers = sync.Pool{New: func() any { b := make([]byte, fetchBufferSize); return &b }}
+
+// fetchBufferSize: a file is read in chunks of this size.
+const fetchBufferSize = 16 << 10
+
+func (c *conn) fetchItem(it wire.FetchItem, uid uint32, info MessageInfo, body *Body, st *message.Structure) error {
 	e := c.enc
+	whole := message.Span{Size: body.Size}
+	sec := message.Section{Path: it.Section.Path, Specifier: it.Section.Specifier, Fields: it.Section.Fields}
 	switch it.Name {
 	case "UID":
 		fmt.Fprintf(c.bw, "UID %d", uid)
@@ -244,33 +286,215 @@ func (c *conn) fetchItem(it wire.FetchItem, uid uint32, info MessageInfo, msg *m
 			c.bodyStructure(st.Root, false)
 			return nil
 		}
-		data, _ := msg.Section(message.Section{Path: it.Section.Path, Specifier: it.Section.Specifier, Fields: it.Section.Fields})
+		sp, ok := whole, true
+		if !wholeMessage(it) {
+			sp, ok = st.Span(sec)
+		}
+		if !ok {
+			sp = message.Span{}
+		}
+		spec := strings.ToUpper(sec.Specifier)
+		if ok && (spec == message.SpecHeaderFields || spec == message.SpecHeaderNot) {
+			// The header is filtered in memory, whatever its size:
+			// the budget holds it.
+			release, err := c.reserve(sp.Size)
+			if err != nil {
+				return err
+			}
+			defer release()
+			h, err := c.readSpan(body.File, sp)
+			if err != nil {
+				return err
+			}
+			data := message.HeaderFields(h, sec.Fields, spec == message.SpecHeaderNot)
+			c.bw.WriteString("BODY[" + it.Section.String() + "]")
+			c.partial(it.Partial, data, false)
+			return nil
+		}
 		c.bw.WriteString("BODY[" + it.Section.String() + "]")
-		c.partial(it.Partial, data, false)
+		return c.partialSpan(it.Partial, body.File, sp)
 	case "RFC822":
-		c.bw.WriteString("RFC822 ")
-		e.Literal(msg.Raw())
+		c.bw.WriteString("RFC822")
+		return c.partialSpan(nil, body.File, whole)
 	case "RFC822.HEADER":
-		data, _ := msg.Section(message.Section{Specifier: "HEADER"})
-		c.bw.WriteString("RFC822.HEADER ")
-		e.Literal(data)
+		sp, _ := st.Span(message.Section{Specifier: "HEADER"})
+		c.bw.WriteString("RFC822.HEADER")
+		return c.partialSpan(nil, body.File, sp)
 	case "RFC822.TEXT":
-		data, _ := msg.Section(message.Section{Specifier: "TEXT"})
-		c.bw.WriteString("RFC822.TEXT ")
-		e.Literal(data)
+		sp, _ := st.Span(message.Section{Specifier: "TEXT"})
+		c.bw.WriteString("RFC822.TEXT")
+		return c.partialSpan(nil, body.File, sp)
 	case "BINARY":
 		// UnknownCTE was asked before; a part that does not exist is
 		// empty, as in BODY[].
-		data, _ := msg.Binary(it.Section.Path)
 		c.bw.WriteString("BINARY[" + it.Section.String() + "]")
-		c.partial(it.Partial, data, bytes.IndexByte(data, 0) >= 0)
+		return c.binary(it, body, st, false)
 	case "BINARY.SIZE":
-		n, _ := msg.BinarySize(it.Section.Path)
-		fmt.Fprintf(c.bw, "BINARY.SIZE[%s] %d", it.Section.String(), n)
+		fmt.Fprintf(c.bw, "BINARY.SIZE[%s] ", it.Section.String())
+		return c.binary(it, body, st, true)
 	default:
 		return &wire.Error{Msg: "unsupported FETCH item " + it.Name}
 	}
 	return nil
+}
+
+// partialSpan writes " literal" of span sp of the file f, or
+// "<origin> literal" of a partial fetch of it, streamed: see partial.
+func (c *conn) partialSpan(p *wire.Partial, f io.ReaderAt, sp message.Span) error {
+	off, n := int64(0), sp.Size
+	if p != nil {
+		off = min(int64(p.Offset), sp.Size)
+		n = min(off+int64(p.Count), sp.Size) - off
+		c.bw.WriteString("<" + strconv.FormatUint(uint64(p.Offset), 10) + ">")
+	}
+	c.bw.WriteByte(' ')
+	buf := fetchBuffers.Get().(*[]byte)
+	defer fetchBuffers.Put(buf)
+	r := message.NewCRLFReader(f, sp, off, n, *buf)
+	return c.streamLiteral(nulReplacer{r}, n, false)
+}
+
+// streamLiteral writes a literal (literal8 with binary) of the n bytes
+// of r. The write deadline is set as a flush sets it: the literal
+// flushes the writer as it goes.
+func (c *conn) streamLiteral(r io.Reader, n int64, binary bool) error {
+	c.nc.SetWriteDeadline(c.deadline(writeTimeout))
+	if err := c.enc.LiteralFrom(r, n, binary).Err(); err != nil {
+		return errWrap(err)
+	}
+	return nil
+}
+
+// nulReplacer sends a NUL as 0x80 in a plain literal, as
+// wire.Encoder.Literal does.
+type nulReplacer struct{ r io.Reader }
+
+func (n nulReplacer) Read(p []byte) (int, error) {
+	k, err := n.r.Read(p)
+	for i := bytes.IndexByte(p[:k], 0); i >= 0; i = bytes.IndexByte(p[:k], 0) {
+		p[i] = 0x80
+	}
+	return k, err
+}
+
+// readSpan reads the converted bytes of sp into memory; the caller has
+// taken them from the response memory budget.
+func (c *conn) readSpan(f io.ReaderAt, sp message.Span) ([]byte, error) {
+	buf := fetchBuffers.Get().(*[]byte)
+	defer fetchBuffers.Put(buf)
+	out := make([]byte, sp.Size)
+	if _, err := io.ReadFull(message.NewCRLFReader(f, sp, 0, sp.Size, *buf), out); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			err = message.ErrShortFile
+		}
+		return nil, err
+	}
+	return out, nil
+}
+
+// binary writes BINARY[...] data (" literal", "<origin> literal") or,
+// with size, BINARY.SIZE's number (RFC 3516). Data of a base64 part is
+// decoded while it streams, after a first pass that counts it and looks
+// for NUL; quoted-printable is decoded in memory (taken from the budget).
+// The literal is a literal8 when the data holds a NUL (RFC 9051 §7.5.2).
+func (c *conn) binary(it wire.FetchItem, body *Body, st *message.Structure, size bool) error {
+	sp, enc := message.Span{Size: body.Size}, ""
+	if len(it.Section.Path) > 0 {
+		var err error
+		if sp, enc, err = st.BinarySpan(it.Section.Path); err != nil {
+			sp, enc = message.Span{}, ""
+		}
+	}
+	buf := fetchBuffers.Get().(*[]byte)
+	defer fetchBuffers.Put(buf)
+	if enc == "quoted-printable" {
+		// The encoded part and its decoding, at most as long.
+		release, err := c.reserve(2 * sp.Size)
+		if err != nil {
+			return err
+		}
+		defer release()
+		raw, err := c.readSpan(body.File, sp)
+		if err != nil {
+			return err
+		}
+		data, _ := message.DecodeCTE(enc, raw)
+		if size {
+			fmt.Fprintf(c.bw, "%d", len(data))
+			return nil
+		}
+		c.partial(it.Partial, data, bytes.IndexByte(data, 0) >= 0)
+		return nil
+	}
+	var buf2 *[]byte
+	open := func() io.Reader {
+		r := io.Reader(message.NewCRLFReader(body.File, sp, 0, sp.Size, *buf))
+		if enc == "base64" {
+			if buf2 == nil {
+				buf2 = fetchBuffers.Get().(*[]byte)
+			}
+			r = message.NewBase64Reader(r, *buf2)
+		}
+		return r
+	}
+	defer func() {
+		if buf2 != nil {
+			fetchBuffers.Put(buf2)
+		}
+	}()
+	n, hasNUL := sp.Size, false
+	if enc != "" || !size {
+		var err error
+		if n, hasNUL, err = scanNUL(open(), size); err != nil {
+			return err
+		}
+	}
+	if size {
+		fmt.Fprintf(c.bw, "%d", n)
+		return nil
+	}
+	off, count := int64(0), n
+	if p := it.Partial; p != nil {
+		off = min(int64(p.Offset), n)
+		count = min(off+int64(p.Count), n) - off
+		c.bw.WriteString("<" + strconv.FormatUint(uint64(p.Offset), 10) + ">")
+	}
+	c.bw.WriteByte(' ')
+	r := open()
+	if _, err := io.CopyN(io.Discard, r, off); err != nil {
+		return shortFile(err)
+	}
+	if hasNUL {
+		return c.streamLiteral(r, count, true)
+	}
+	return c.streamLiteral(r, count, false)
+}
+
+// scanNUL reads r to its end and returns its length and whether it
+// holds a NUL (not looked for with countOnly).
+func scanNUL(r io.Reader, countOnly bool) (n int64, nul bool, err error) {
+	buf := fetchBuffers.Get().(*[]byte)
+	defer fetchBuffers.Put(buf)
+	for {
+		k, err := r.Read(*buf)
+		n += int64(k)
+		if !nul && !countOnly && bytes.IndexByte((*buf)[:k], 0) >= 0 {
+			nul = true
+		}
+		if err == io.EOF {
+			return n, nul, nil
+		}
+		if err != nil {
+			return n, nul, shortFile(err)
+		}
+	}
+}
+
+func shortFile(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return message.ErrShortFile
+	}
+	return err
 }
 
 // partial writes " <origin> literal" for a partial fetch (RFC 9051

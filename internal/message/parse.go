@@ -56,6 +56,10 @@ type Message struct {
 type Part struct {
 	HeaderStart, HeaderEnd int64
 	BodyStart, BodyEnd     int64
+	// FileHeaderStart and FileBodyStart are HeaderStart and BodyStart in
+	// the file the message came from when ParseFile made it (ToCRLF
+	// inserts CRs: see stream.go); Parse sets them equal.
+	FileHeaderStart, FileBodyStart int64
 
 	// Content-Type (RFC 2045 §5), lower case. Without a usable
 	// Content-Type: text/plain with Params charset=us-ascii, or
@@ -209,6 +213,7 @@ func (p *parser) part(start, end, depth int, digest, messageRoot bool) *Part {
 	}
 	part.HeaderEnd = int64(he)
 	part.BodyStart = int64(he)
+	part.FileHeaderStart, part.FileBodyStart = part.HeaderStart, part.BodyStart
 	part.BodyEnd = int64(end)
 	body := raw[he:end]
 	part.Size = int64(len(body))
@@ -348,6 +353,7 @@ func (p *parser) bare(start, end int) *Part {
 		raw:         p.raw,
 		HeaderStart: int64(start), HeaderEnd: int64(start),
 		BodyStart: int64(start), BodyEnd: int64(end),
+		FileHeaderStart: int64(start), FileBodyStart: int64(start),
 		Type: "text", Subtype: "plain",
 		Params:   []Param{{Name: "charset", Value: "us-ascii"}},
 		Encoding: "7bit",

@@ -164,8 +164,10 @@ func (m *Message) Binary(path []int) ([]byte, error) {
 // UnknownCTE reports whether Binary(path) fails with ErrUnknownCTE,
 // without decoding anything: the part exists and is a leaf whose
 // Content-Transfer-Encoding is not one RFC 2045 §6 defines.
-func (m *Message) UnknownCTE(path []int) bool {
-	p, ok := findPart(m.root, path)
+func (m *Message) UnknownCTE(path []int) bool { return unknownCTE(m.root, path) }
+
+func unknownCTE(root *Part, path []int) bool {
+	p, ok := findPart(root, path)
 	if !ok || len(path) == 0 || p.IsMultipart() || p.Embedded != nil {
 		return false
 	}

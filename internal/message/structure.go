@@ -8,7 +8,7 @@ import (
 // StructureVersion is the first byte of MarshalStructure's output. It
 // changes whenever the format or what Parse computes changes, so that
 // cached structures from an older Cistern are rebuilt, not misread.
-const StructureVersion = 2
+const StructureVersion = 3
 
 var (
 	// ErrStructureVersion: the cached structure was written by another
@@ -152,12 +152,13 @@ func appendParams(b []byte, ps []Param) []byte {
 	return b
 }
 
-// appendPart writes a part: the four offsets, Type, Subtype, Params, ID,
+// appendPart writes a part: the four offsets, FileHeaderStart,
+// FileBodyStart, Type, Subtype, Params, ID,
 // Description, Encoding, MD5, Disposition, DispositionParams, Language,
 // Location, Lines, Size, CRLFSize, the children (count, then each), and
 // a byte 0/1 for Embedded followed by its envelope and part.
 func appendPart(b []byte, p *Part) []byte {
-	for _, v := range [...]int64{p.HeaderStart, p.HeaderEnd, p.BodyStart, p.BodyEnd} {
+	for _, v := range [...]int64{p.HeaderStart, p.HeaderEnd, p.BodyStart, p.BodyEnd, p.FileHeaderStart, p.FileBodyStart} {
 		b = binary.AppendVarint(b, v)
 	}
 	b = appendString(b, p.Type)
@@ -342,6 +343,7 @@ func (d *decoder) part(depth int) *Part {
 		return p
 	}
 	p.HeaderStart, p.HeaderEnd, p.BodyStart, p.BodyEnd = d.varint(), d.varint(), d.varint(), d.varint()
+	p.FileHeaderStart, p.FileBodyStart = d.varint(), d.varint()
 	p.Type = d.string()
 	p.Subtype = d.string()
 	p.Params = d.params()

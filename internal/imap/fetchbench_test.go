@@ -1,0 +1,165 @@
+package imap_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cistern-mail/cistern/internal/backend"
+	"github.com/cistern-mail/cistern/internal/imap"
+	"github.com/cistern-mail/cistern/internal/store"
+)
+
+// benchBodySize is the message BenchmarkFetchBody fetches: near the
+// largest a client may APPEND.
+const benchBodySize = 50 << 20
+
+// BenchmarkFetchBody is one FETCH BODY.PEEK[] of a 50 MB message with
+// bare-LF line endings (as Dovecot and procmail store mail), served by
+// the engine on the real store over a loopback connection; the client
+// side reads the literal into a reused buffer. The message's index entry
+// is filled by one untimed FETCH, so what is measured is the read, not
+// the first parse. Allocations count the whole process: server and
+// client.
+func BenchmarkFetchBody(b *testing.B) {
+	root := b.TempDir()
+	reg := store.NewRegistry(store.Options{}, nil)
+	srv := &imap.Server{
+		Backend: &backend.Backend{Auth: &testAuth{root: root}, Registry: reg},
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		if err := <-done; !errors.Is(err, imap.ErrServerClosed) {
+			b.Errorf("Serve: %v", err)
+		}
+		reg.Close()
+		if n := srv.Panics.Load(); n != 0 {
+			b.Errorf("%d sessions panicked", n)
+		}
+	})
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	bc := &benchClient{b: b, c: c, r: bufio.NewReaderSize(c, 64<<10)}
+	bc.line() // greeting
+	bc.ok("LOGIN alice secret")
+
+	var msg bytes.Buffer
+	msg.WriteString("From: alice@example.org\nTo: bob@example.com\nSubject: big\nDate: Mon, 2 Jan 2006 15:04:05 -0700\n\n")
+	line := strings.Repeat("0123456789", 7) + "abcde\n"
+	for msg.Len()+len(line) <= benchBodySize {
+		msg.WriteString(line)
+	}
+	name := filepath.Join(root, "alice", "Maildir", "cur", "1700000000.M1P1.bench:2,S")
+	if err := os.WriteFile(name, msg.Bytes(), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	want := int64(msg.Len() + strings.Count(msg.String(), "\n"))
+	msg = bytes.Buffer{}
+	bc.ok("SELECT INBOX")
+	bc.fetchBody(want) // fills the index
+
+	b.SetBytes(want)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		bc.fetchBody(want)
+	}
+}
+
+// benchClient is a raw client that allocates little per command, so
+// that the benchmark's allocations are the server's.
+type benchClient struct {
+	b   *testing.B
+	c   net.Conn
+	r   *bufio.Reader
+	n   int
+	buf []byte
+}
+
+func (bc *benchClient) line() []byte {
+	bc.c.SetReadDeadline(time.Now().Add(time.Minute))
+	l, err := bc.r.ReadSlice('\n')
+	if err != nil {
+		bc.b.Fatalf("reading: %v (got %q)", err, l)
+	}
+	return l
+}
+
+func (bc *benchClient) send(cmd string) string {
+	bc.n++
+	tag := "b" + strconv.Itoa(bc.n)
+	if _, err := io.WriteString(bc.c, tag+" "+cmd+"\r\n"); err != nil {
+		bc.b.Fatal(err)
+	}
+	return tag
+}
+
+func (bc *benchClient) ok(cmd string) {
+	tag := bc.send(cmd)
+	for {
+		l := bc.line()
+		if bytes.HasPrefix(l, []byte(tag+" ")) {
+			if !bytes.HasPrefix(l, []byte(tag+" OK")) {
+				bc.b.Fatalf("%s: %q", cmd, l)
+			}
+			return
+		}
+	}
+}
+
+var reBenchLiteral = regexp.MustCompile(`\{(\d+)\}\r\n$`)
+
+// fetchBody fetches message 1's BODY.PEEK[] and checks the literal's
+// length.
+func (bc *benchClient) fetchBody(want int64) {
+	tag := bc.send("FETCH 1 BODY.PEEK[]")
+	l := bc.line()
+	m := reBenchLiteral.FindSubmatch(l)
+	if m == nil {
+		bc.b.Fatalf("FETCH: %q", l)
+	}
+	n, _ := strconv.ParseInt(string(m[1]), 10, 64)
+	if n != want {
+		bc.b.Fatalf("literal of %d octets, want %d", n, want)
+	}
+	if bc.buf == nil {
+		bc.buf = make([]byte, 64<<10)
+	}
+	for n > 0 {
+		k, err := bc.r.Read(bc.buf[:min(n, int64(len(bc.buf)))])
+		if err != nil {
+			bc.b.Fatal(err)
+		}
+		n -= int64(k)
+	}
+	if l := bc.line(); string(l) != ")\r\n" {
+		bc.b.Fatalf("after the literal: %q", l)
+	}
+	if l := bc.line(); !bytes.HasPrefix(l, []byte(tag+" OK")) {
+		bc.b.Fatalf("FETCH: %s", fmt.Sprintf("%q", l))
+	}
+}
