@@ -211,3 +211,17 @@ func StartDovecot(binary, dir string, config func(port int) string, greeting str
 		Log:    filepath.Join(dir, "dovecot.log"),
 	})
 }
+
+// OpenWorkDir makes dir (and its parents) if missing and returns its
+// absolute path, with mode 0755: mktemp -d makes a directory 0700, and
+// MailUser must reach the mail below it.
+func OpenWorkDir(dir string) (string, error) {
+	root, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return "", err
+	}
+	return root, os.Chmod(root, 0o755)
+}
