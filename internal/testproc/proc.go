@@ -142,23 +142,46 @@ func (p *Proc) Tail(n int) string { return LastLines(p.Output(), n) }
 // fails when the child exits first, or when timeout passes, with the
 // tail of the child's output (and the last error of ready) in the error.
 func (p *Proc) WaitReady(timeout time.Duration, ready func() error) error {
+	exited := fmt.Errorf("exited: %w", ErrGaveUp)
+	err := Poll(timeout, func() error {
+		if p.Exited() {
+			return exited
+		}
+		return ready()
+	})
+	switch {
+	case errors.Is(err, exited):
+		return fmt.Errorf("%s exited (%v) before it was ready:\n%s", p.Name, p.cmd.ProcessState, p.Tail(TailLines))
+	case err != nil:
+		return fmt.Errorf("%s %w\n%s", p.Name, err, p.Tail(TailLines))
+	}
+	return nil
+}
+
+// Poll calls ready every few milliseconds until it returns nil, for a
+// server that is not a child (one that puts itself in the background).
+// When timeout passes first, the error carries ready's last error; an
+// error that wraps ErrGaveUp ends the wait at once.
+func Poll(timeout time.Duration, ready func() error) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		select {
-		case <-p.done:
-			return fmt.Errorf("%s exited (%v) before it was ready:\n%s", p.Name, p.cmd.ProcessState, p.Tail(TailLines))
-		default:
-		}
 		err := ready()
 		if err == nil {
 			return nil
 		}
+		if errors.Is(err, ErrGaveUp) {
+			return err
+		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %v: %v\n%s", p.Name, timeout, err, p.Tail(TailLines))
+			return fmt.Errorf("not ready after %v: %w", timeout, err)
 		}
 		time.Sleep(pollInterval)
 	}
 }
+
+// ErrGaveUp, wrapped in the error of a readiness check, says that waiting
+// longer cannot help.
+var ErrGaveUp = errors.New("gave up")
 
 // Greets is a readiness check: addr answers a connection with a first
 // line that starts with prefix ("* OK" for IMAP, "220 " for SMTP and

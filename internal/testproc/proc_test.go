@@ -1,6 +1,7 @@
 package testproc
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -273,5 +274,28 @@ quota_full_tempfail = true
 	}
 	if g := c.ServeGreetings(); len(g) != 1 || g[0] != (Greeting{"127.0.0.1:1", "* OK"}) {
 		t.Errorf("ServeGreetings: %v", g)
+	}
+}
+
+// Poll stops at once on an error that wraps ErrGaveUp, and otherwise
+// polls until the check passes.
+func TestPoll(t *testing.T) {
+	calls := 0
+	err := Poll(StartTimeout, func() error {
+		calls++
+		return fmt.Errorf("broken: %w", ErrGaveUp)
+	})
+	if !errors.Is(err, ErrGaveUp) || calls != 1 {
+		t.Errorf("Poll: %v after %d calls, want ErrGaveUp after 1", err, calls)
+	}
+	calls = 0
+	err = Poll(StartTimeout, func() error {
+		if calls++; calls < 3 {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+	if err != nil || calls != 3 {
+		t.Errorf("Poll: %v after %d calls, want nil after 3", err, calls)
 	}
 }
