@@ -203,11 +203,10 @@ func TestMigrateCourier(t *testing.T) {
 		!strings.Contains(out, "migrate: 3 mailbox(es), 3 converted from Courier's files, 0 warning(s)\n") {
 		t.Fatalf("migrate: exit %d, want 0, three conversions and a clean check", code)
 	}
-	for path, data := range before {
-		if strings.Contains(path, "courierimap") {
-			if now, err := os.ReadFile(path); err != nil || string(now) != data {
-				t.Errorf("Courier's %s changed or vanished (%v)", path, err)
-			}
+	migrated := testfs.Snapshot(t, root)
+	for path, was := range before {
+		if strings.Contains(path, "courierimap") && migrated[path] != was {
+			t.Errorf("Courier's %s changed or vanished", path)
 		}
 	}
 	code, out, _ = runCisternCmd(t, "migrate", "carol", "--config", cfg)
