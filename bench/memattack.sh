@@ -159,7 +159,7 @@ log "$(stat -c '%s' "$tmp/msg10") and $(stat -c '%s' "$tmp/msg60") bytes"
 # demo_login comes from the check scripts' helpers; start_server and
 # stop_server below are this bench's own (a fresh demo each case, a
 # server the watchdog may have killed).
-. "$repo_root/scripts/demo_server.sh"
+. "$repo_root/scripts/lib.sh"
 
 start_server() {
 	rm -rf "$tmp/data"

@@ -4,28 +4,24 @@ package interop
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/cistern-mail/cistern/internal/testproc"
 )
 
 // Timeouts of the Cistern child process and its tools.
 const (
-	cisternBuildTimeout = 5 * time.Minute  // go build -race, cold cache on a small machine
-	cisternToolTimeout  = 30 * time.Second // one 'cistern user add'
-	cisternStartTimeout = 30 * time.Second // until both ports greet
-	cisternStopTimeout  = 20 * time.Second // SIGTERM to exit; serve waits 10 s for sessions
+	cisternToolTimeout = 30 * time.Second // one 'cistern user add'
+	cisternStopTimeout = 20 * time.Second // SIGTERM to exit; serve waits 10 s for sessions
 )
 
 // CisternUser is a user of a test Cistern's passwd-file.
@@ -54,16 +50,9 @@ type Cistern struct {
 	dir     string // everything else, immutable
 	conf    string // the configuration file, rewritten by every start
 	logPath string // standard output and error of every run, immutable
-	opts    CisternOptions
-	// runAs is the configuration's user: MailUser when the test is root
-	// (cistern refuses to touch mail as root), else "". immutable
-	runAs string
+	cfg     testproc.CisternConfig
 
-	// Set while running.
-	cmd      *exec.Cmd
-	exited   chan struct{} // closed when cmd has been waited for
-	imapAddr string
-	lmtpAddr string
+	proc *testproc.Proc // set while running
 }
 
 // StartCistern builds the cistern command, writes its configuration and
@@ -75,104 +64,57 @@ func StartCistern(t *testing.T, opts CisternOptions) *Cistern {
 	t.Helper()
 	dir, runAs := t.TempDir(), ""
 	if os.Geteuid() == 0 {
-		dir, runAs = TraversableTempDir(t), MailUser
+		// cistern refuses to touch mail as root.
+		dir, runAs = testproc.TraversableTempDir(t), MailUser
 	}
 	c := &Cistern{
 		t:       t,
-		bin:     buildCistern(t),
+		bin:     testproc.BuildCistern(t),
 		dir:     dir,
 		conf:    filepath.Join(dir, "cistern.toml"),
 		logPath: filepath.Join(dir, "cistern.log"),
-		opts:    opts,
-		runAs:   runAs,
+		cfg: testproc.CisternConfig{
+			User:         runAs,
+			DataDir:      filepath.Join(dir, "data"),
+			MailLocation: filepath.Join(dir, "mail", "%u", "Maildir"),
+			PasswdFile:   filepath.Join(dir, "passwd"),
+			LMTPOptions:  []string{fmt.Sprintf("quota_full_tempfail = %t", opts.QuotaFullTempfail), "save_to_detail_mailbox = true"},
+			LogLevel:     "info",
+		},
 	}
 	if err := os.Mkdir(filepath.Join(dir, "data"), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	// 'cistern user add' reads passwd_file from a configuration; the
 	// ports are not known yet and do not matter to it.
-	if err := os.WriteFile(c.conf, []byte(c.config(0, 0)), 0o600); err != nil {
+	if err := c.cfg.Write(c.conf); err != nil {
 		t.Fatal(err)
 	}
 	for _, u := range opts.Users {
 		c.addUser(u)
 	}
 	if runAs != "" {
-		u, err := user.Lookup(runAs)
+		owner, err := testproc.LookupOwner(runAs)
 		if err != nil {
-			t.Fatalf("system user %s: %v: %s", runAs, err, installHint)
+			t.Fatalf("%v: %s", err, installHint)
 		}
-		uid, err1 := strconv.Atoi(u.Uid)
-		gid, err2 := strconv.Atoi(u.Gid)
-		if err := errors.Join(err1, err2); err != nil {
-			t.Fatalf("system user %s: uid %q gid %q", runAs, u.Uid, u.Gid)
-		}
-		if err := chownTree(dir, uid, gid); err != nil {
+		if err := owner.ChownTree(dir); err != nil {
 			t.Fatalf("handing %s to %s: %v", dir, runAs, err)
 		}
 	}
 	t.Cleanup(func() {
-		if err := c.stop(); err != nil {
-			t.Error(err)
-		}
+		c.Stop()
 		c.checkLog()
 		if t.Failed() {
-			t.Logf("cistern log %s:\n%s", c.logPath, lastLines(c.Log(), 200))
+			t.Logf("cistern log %s:\n%s", c.logPath, testproc.LastLines(c.Log(), 200))
 		}
 	})
-	c.start()
-	return c
-}
-
-// buildCistern builds ./cmd/cistern with the race detector into a
-// temporary directory and returns the binary's path.
-func buildCistern(t *testing.T) string {
-	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go command is needed to build cistern: %v", err)
-	}
-	root, err := filepath.Abs("..")
+	p, cfg, err := testproc.StartCistern(c.bin, c.conf, c.cfg, c.logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		t.Fatalf("repository root %s: %v", root, err)
-	}
-	bin := filepath.Join(t.TempDir(), "cistern")
-	ctx, cancel := context.WithTimeout(context.Background(), cisternBuildTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, goBin, "build", "-race", "-o", bin, "./cmd/cistern")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build -race ./cmd/cistern: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// config is the whole configuration for these ports.
-func (c *Cistern) config(imapPort, lmtpPort int) string {
-	runAs := ""
-	if c.runAs != "" {
-		runAs = fmt.Sprintf("user = %q\n", c.runAs)
-	}
-	return runAs + fmt.Sprintf(`# Cistern of an interop test.
-data_dir = %[1]q
-mail_location = %[2]q
-passwd_file = %[3]q
-
-[imap]
-listen = ["127.0.0.1:%[4]d"]
-
-[lmtp]
-listen = ["127.0.0.1:%[5]d"]
-quota_full_tempfail = %[6]t
-save_to_detail_mailbox = true
-
-[log]
-level = "info"
-`, filepath.Join(c.dir, "data"), filepath.Join(c.dir, "mail", "%u", "Maildir"),
-		filepath.Join(c.dir, "passwd"), imapPort, lmtpPort, c.opts.QuotaFullTempfail)
+	c.proc, c.cfg = p, cfg
+	return c
 }
 
 // addUser runs 'cistern user add' with the password on standard input,
@@ -222,8 +164,8 @@ func (c *Cistern) addUser(u CisternUser) {
 }
 
 // IMAPAddr and LMTPAddr are the addresses of the running server.
-func (c *Cistern) IMAPAddr() string { return c.imapAddr }
-func (c *Cistern) LMTPAddr() string { return c.lmtpAddr }
+func (c *Cistern) IMAPAddr() string { return c.cfg.IMAP }
+func (c *Cistern) LMTPAddr() string { return c.cfg.LMTP }
 
 // Maildir is the Maildir root (INBOX) of user, by mail_location.
 func (c *Cistern) Maildir(user string) string {
@@ -236,114 +178,21 @@ func (c *Cistern) Log() string {
 	return string(b)
 }
 
-func (c *Cistern) start() {
-	c.t.Helper()
-	var err error
-	for attempt := 1; attempt <= startAttempts; attempt++ {
-		if err = c.tryStart(); err == nil {
-			return
-		}
-		// Another process may have taken a free port between our probe
-		// and Cistern's bind; only that is worth another try.
-		if !strings.Contains(err.Error(), "address already in use") {
-			break
-		}
-	}
-	c.t.Fatalf("starting cistern: %v", err)
-}
-
-func (c *Cistern) tryStart() error {
-	imapPort, err1 := freePort()
-	lmtpPort, err2 := freePort()
-	if err := errors.Join(err1, err2); err != nil {
-		return err
-	}
-	if imapPort == lmtpPort {
-		return fmt.Errorf("port %d: address already in use (probed twice)", imapPort)
-	}
-	if err := os.WriteFile(c.conf, []byte(c.config(imapPort, lmtpPort)), 0o600); err != nil {
-		return err
-	}
-	out, err := os.OpenFile(c.logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	defer out.Close()
-	start := int64(0)
-	if fi, err := out.Stat(); err == nil {
-		start = fi.Size()
-	}
-	cmd := exec.Command(c.bin, "serve", "--config", c.conf)
-	cmd.Stdout = out
-	cmd.Stderr = out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	exited := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(exited)
-	}()
-	c.cmd, c.exited = cmd, exited
-	c.imapAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(imapPort))
-	c.lmtpAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(lmtpPort))
-
-	deadline := time.Now().Add(cisternStartTimeout)
-	for _, p := range []struct{ addr, greeting string }{{c.imapAddr, "* OK"}, {c.lmtpAddr, "220 "}} {
-		for {
-			select {
-			case <-exited:
-				c.cmd = nil
-				return fmt.Errorf("cistern serve exited (%v):\n%s", cmd.ProcessState, c.Log()[start:])
-			default:
-			}
-			line, err := readGreeting(p.addr)
-			if err == nil {
-				if !strings.HasPrefix(line, p.greeting) {
-					c.stop()
-					return fmt.Errorf("%s greeted %q, want %q...", p.addr, line, p.greeting)
-				}
-				break
-			}
-			if time.Now().After(deadline) {
-				c.stop()
-				return fmt.Errorf("no greeting on %s after %v: %v\n%s", p.addr, cisternStartTimeout, err, c.Log()[start:])
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	return nil
-}
-
 // Stop sends SIGTERM and waits for the server to exit; it fails the test
 // unless the server exits with status 0 within cisternStopTimeout.
 // Stopping a stopped server does nothing.
 func (c *Cistern) Stop() {
 	c.t.Helper()
-	if err := c.stop(); err != nil {
+	if c.proc == nil {
+		return
+	}
+	p := c.proc
+	c.proc = nil
+	if err := p.Stop(cisternStopTimeout); err != nil {
 		c.t.Error(err)
+	} else if !p.State().Success() {
+		c.t.Errorf("cistern serve exited with %v after SIGTERM, want status 0", p.State())
 	}
-}
-
-func (c *Cistern) stop() error {
-	if c.cmd == nil {
-		return nil
-	}
-	cmd := c.cmd
-	c.cmd = nil
-	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.exited:
-	case <-time.After(cisternStopTimeout):
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-c.exited
-		return fmt.Errorf("cistern serve did not exit %v after SIGTERM; killed", cisternStopTimeout)
-	}
-	if !cmd.ProcessState.Success() {
-		return fmt.Errorf("cistern serve exited with %v after SIGTERM, want status 0", cmd.ProcessState)
-	}
-	return nil
 }
 
 // checkLog fails the test when the server logged a recovered panic or the
@@ -363,9 +212,9 @@ func (c *Cistern) checkLog() {
 // test. The client is closed in t.Cleanup.
 func (c *Cistern) Login(user, password string, deadline time.Time, opts *imapclient.Options) *imapclient.Client {
 	c.t.Helper()
-	conn, err := net.DialTimeout("tcp", c.imapAddr, 10*time.Second)
+	conn, err := net.DialTimeout("tcp", c.IMAPAddr(), 10*time.Second)
 	if err != nil {
-		c.t.Fatalf("dialing cistern at %s: %v", c.imapAddr, err)
+		c.t.Fatalf("dialing cistern at %s: %v", c.IMAPAddr(), err)
 	}
 	if err := conn.SetDeadline(deadline); err != nil {
 		c.t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/cistern-mail/cistern/internal/store"
+	"github.com/cistern-mail/cistern/internal/testproc"
 	"github.com/cistern-mail/cistern/internal/uidlist"
 	"github.com/cistern-mail/cistern/maildir"
 )
@@ -478,7 +479,7 @@ func existingBases(t *testing.T, dir string) map[string]bool {
 // newMaildir makes an empty Maildir that Dovecot's mail user can reach.
 func newMaildir(t *testing.T) string {
 	t.Helper()
-	dir := filepath.Join(TraversableTempDir(t), "Maildir")
+	dir := filepath.Join(testproc.TraversableTempDir(t), "Maildir")
 	if err := maildir.Create(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}

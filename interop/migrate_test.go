@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -21,13 +22,14 @@ import (
 	"github.com/cistern-mail/cistern/internal/backend"
 	cisternimap "github.com/cistern-mail/cistern/internal/imap"
 	"github.com/cistern-mail/cistern/internal/store"
+	"github.com/cistern-mail/cistern/internal/testfs"
+	"github.com/cistern-mail/cistern/internal/testproc"
 )
 
 // Timeouts of the migrate test's own processes.
 const (
-	migrateBuildTimeout = 5 * time.Minute  // go build -race, cold cache on a small machine
-	migrateRunTimeout   = 60 * time.Second // one 'cistern migrate'
-	migrateStopTimeout  = 10 * time.Second // the in-process IMAP server's shutdown
+	migrateRunTimeout  = 60 * time.Second // one 'cistern migrate'
+	migrateStopTimeout = 10 * time.Second // the in-process IMAP server's shutdown
 )
 
 // The user of the in-process Cistern.
@@ -87,8 +89,8 @@ func TestMigrateDovecotMaildir(t *testing.T) {
 		t.Fatalf("test premise: Dovecot was to write dovecot-keywords: %v", err)
 	}
 
-	before := maildirContents(t, dir)
-	bin := buildMigrateBinary(t)
+	before := testfs.Snapshot(t, dir)
+	bin := testproc.BuildCistern(t)
 	out, code := runMigrateBinary(t, bin, "migrate", dir)
 	t.Logf("cistern migrate %s: exit %d\n%s", dir, code, out)
 	if code != 0 {
@@ -99,8 +101,8 @@ func TestMigrateDovecotMaildir(t *testing.T) {
 			t.Errorf("cistern migrate output lacks %q:\n%s", want, out)
 		}
 	}
-	if after := maildirContents(t, dir); !sameMaildirContents(before, after) {
-		t.Errorf("cistern migrate changed a Maildir Dovecot served")
+	if after := testfs.Snapshot(t, dir); !maps.Equal(before, after) {
+		t.Errorf("cistern migrate changed a Maildir Dovecot served:\n%s", testfs.Diff(before, after))
 	}
 
 	cis := startInProcess(t, dir)
@@ -158,59 +160,6 @@ func appendToMailbox(t *testing.T, c *imapclient.Client, mailbox, id string, fla
 // withoutRecent drops \Recent, which is session state, not a stored flag.
 func withoutRecent(flags []imap.Flag) []imap.Flag {
 	return slices.DeleteFunc(slices.Clone(flags), func(f imap.Flag) bool { return f == flagRecent })
-}
-
-// maildirContents returns every file under dir with its content.
-func maildirContents(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(path string, e os.DirEntry, err error) error {
-		if err != nil || e.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		out[path] = string(data)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-func sameMaildirContents(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
-}
-
-// buildMigrateBinary builds ./cmd/cistern with the race detector into a
-// temporary directory and returns the binary's path.
-func buildMigrateBinary(t *testing.T) string {
-	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go command is needed to build cistern: %v", err)
-	}
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "cistern")
-	ctx, cancel := context.WithTimeout(context.Background(), migrateBuildTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, goBin, "build", "-race", "-o", bin, "./cmd/cistern")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build -race ./cmd/cistern: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // runMigrateBinary runs bin with args and returns its combined output and exit

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cistern-mail/cistern/internal/testproc"
 )
 
 // PostfixBinary is where Debian's postfix package installs the control
@@ -89,7 +90,7 @@ func StartPostfix(t *testing.T, domain, lmtpAddr string) *Postfix {
 
 	// Postfix's daemons run as the postfix user and must reach the
 	// queue and data directories.
-	dir := TraversableTempDir(t)
+	dir := testproc.TraversableTempDir(t)
 	p := &Postfix{
 		t:        t,
 		dir:      dir,
@@ -116,11 +117,11 @@ func StartPostfix(t *testing.T, domain, lmtpAddr string) *Postfix {
 		}
 		p.checkMaillog()
 		if t.Failed() {
-			t.Logf("postfix maillog %s (end):\n%s", p.maillog, lastLines(p.Maillog(), 60))
+			t.Logf("postfix maillog %s (end):\n%s", p.maillog, testproc.LastLines(p.Maillog(), 60))
 		}
 	})
 
-	for attempt := 1; attempt <= startAttempts; attempt++ {
+	for attempt := 1; attempt <= testproc.StartTries; attempt++ {
 		if err = p.tryStart(); err == nil {
 			return p
 		}
@@ -221,10 +222,11 @@ postlog    unix-dgram n  -       n       -       1       postlogd
 }
 
 func (p *Postfix) tryStart() error {
-	port, err := freePort()
+	ports, err := testproc.FreePorts(1)
 	if err != nil {
 		return err
 	}
+	port := ports[0]
 	// A failed attempt's fatal error stays in the maillog; it is not this
 	// instance's.
 	p.logFrom = len(p.Maillog())
@@ -243,23 +245,12 @@ func (p *Postfix) tryStart() error {
 		return err
 	}
 	p.running = true
-	p.smtpAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	deadline := time.Now().Add(postfixStartTimeout)
-	for {
-		line, err := readGreeting(p.smtpAddr)
-		if err == nil {
-			if !strings.HasPrefix(line, "220 ") {
-				p.stop()
-				return fmt.Errorf("smtpd at %s greeted %q", p.smtpAddr, line)
-			}
-			return nil
-		}
-		if time.Now().After(deadline) {
-			p.stop()
-			return fmt.Errorf("no SMTP greeting on %s after %v: %v\n%s", p.smtpAddr, postfixStartTimeout, err, lastLines(p.Maillog(), 20))
-		}
-		time.Sleep(50 * time.Millisecond)
+	p.smtpAddr = testproc.Loopback(port)
+	if err := testproc.Poll(postfixStartTimeout, testproc.Greets(p.smtpAddr, "220 ")); err != nil {
+		p.stop()
+		return fmt.Errorf("smtpd on %s: %v\n%s", p.smtpAddr, err, testproc.LastLines(p.Maillog(), 20))
 	}
+	return nil
 }
 
 // control runs 'postfix -c confDir verb', bounded by postfixCommandTimeout.
@@ -268,7 +259,7 @@ func (p *Postfix) control(verb string) error {
 	defer cancel()
 	out, err := exec.CommandContext(ctx, PostfixBinary, "-c", p.confDir, verb).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("postfix -c %s %s: %v\n%s%s", p.confDir, verb, err, out, lastLines(p.Maillog(), 20))
+		return fmt.Errorf("postfix -c %s %s: %v\n%s%s", p.confDir, verb, err, out, testproc.LastLines(p.Maillog(), 20))
 	}
 	return nil
 }

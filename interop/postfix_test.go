@@ -20,6 +20,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/cistern-mail/cistern/internal/testproc"
 )
 
 // The mail domain of the Postfix tests, and their users.
@@ -421,7 +423,7 @@ func swaks(smtpAddr string, j mailJob) error {
 		"--body", messageBody(j))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("swaks to %s, %s: %v\n%s", j.c.rcpt, j.id, err, lastLines(string(out), 15))
+		return fmt.Errorf("swaks to %s, %s: %v\n%s", j.c.rcpt, j.id, err, testproc.LastLines(string(out), 15))
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cistern-mail/cistern/internal/testproc"
 	"github.com/cistern-mail/cistern/internal/torture/imaptorture"
 )
 
@@ -38,7 +39,7 @@ func TestTortureDovecot(t *testing.T) {
 	if _, err := os.Stat(ChromiumBinary); err != nil {
 		t.Fatalf("Chromium is not installed (%v): %s", err, installHint)
 	}
-	maildir := filepath.Join(TraversableTempDir(t), "Maildir")
+	maildir := filepath.Join(testproc.TraversableTempDir(t), "Maildir")
 	for _, sub := range []string{"new", "cur", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(maildir, sub), 0o700); err != nil {
 			t.Fatal(err)

@@ -35,7 +35,7 @@ func TestUIDValidityShared(t *testing.T) {
 	// user after each step, as if one user ran both servers.
 	handOver := func() {
 		t.Helper()
-		if err := chownTree(dir, d.uid, d.gid); err != nil {
+		if err := d.owner.ChownTree(dir); err != nil {
 			t.Fatal(err)
 		}
 	}

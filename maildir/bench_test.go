@@ -4,15 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"os"
 	"path/filepath"
-	"runtime"
-	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cistern-mail/cistern/internal/testfs"
 )
 
 // The speed goal of DESIGN.md §3 listings: on a 100,000-message cur/ with
@@ -22,97 +20,6 @@ import (
 
 // benchMessages is the size of the cur/ the listing goal is stated for.
 const benchMessages = 100_000
-
-// benchFlags cycle over the files so that info parts vary in length as
-// they do in a real mailbox.
-var benchFlags = [...]string{"S", "", "RS", "FS", "S", "ST", "DS", "S"}
-
-// benchFilename returns the i-th cur/ file name of a benchmark Maildir,
-// shaped like Dovecot's: <sec>.M<usec>P<pid>Q<n>.<host>,S=<n>,W=<n>:2,<flags>
-// (about 70 bytes).
-func benchFilename(i int) (string, error) {
-	b := make([]byte, 0, 80)
-	b = strconv.AppendInt(b, 1700000000+int64(i/7), 10)
-	b = append(b, ".M"...)
-	b = strconv.AppendInt(b, int64(i*7919%1000000), 10)
-	b = append(b, 'P')
-	b = strconv.AppendInt(b, int64(10000+i%50000), 10)
-	b = append(b, 'Q')
-	b = strconv.AppendInt(b, int64(i+1), 10)
-	b = append(b, ".mail.example.org"...)
-	size := int64(2000 + i*37%90000)
-	base := WithSizes(string(b), size, size+size/40)
-	flags, err := ParseFlags(benchFlags[i%len(benchFlags)])
-	if err != nil {
-		return "", err
-	}
-	return FilenameWithFlags(base, flags), nil
-}
-
-// benchDirEnv names an environment variable: when set, benchmark
-// Maildirs are made once in that directory and reused by later benchmarks
-// and later runs (bench/listing.sh sets it and removes the directory at
-// the end). Unset, every benchmark makes its own under b.TempDir().
-const benchDirEnv = "CISTERN_BENCH_DIR"
-
-// benchDoneMarker, in a reusable benchmark Maildir's root, says that all
-// of its files were made.
-const benchDoneMarker = ".bench-complete"
-
-// benchMaildir returns a Maildir whose cur/ holds n empty message files.
-// It favours speed over durability: files are made by mknod (one system
-// call each) from one writer per CPU, and nothing is fsynced.
-func benchMaildir(b *testing.B, n int) string {
-	b.Helper()
-	var dir string
-	if root := os.Getenv(benchDirEnv); root != "" {
-		dir = filepath.Join(root, "maildir-"+strconv.Itoa(n))
-		if _, err := os.Stat(filepath.Join(dir, benchDoneMarker)); err == nil {
-			return dir
-		}
-		if err := os.RemoveAll(dir); err != nil {
-			b.Fatal(err)
-		}
-	} else {
-		dir = filepath.Join(b.TempDir(), "Maildir")
-	}
-	if err := Create(dir, 0); err != nil {
-		b.Fatal(err)
-	}
-	start := time.Now()
-	if err := fillBenchDir(filepath.Join(dir, Cur), n); err != nil {
-		b.Fatal(err)
-	}
-	b.Logf("made %d files in %v", n, time.Since(start).Round(time.Millisecond))
-	if err := os.WriteFile(filepath.Join(dir, benchDoneMarker), nil, 0o600); err != nil {
-		b.Fatal(err)
-	}
-	return dir
-}
-
-func fillBenchDir(dir string, n int) error {
-	workers := runtime.GOMAXPROCS(0)
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < n; i += workers {
-				name, err := benchFilename(i)
-				if err != nil {
-					errs[w] = err
-					return
-				}
-				path := filepath.Join(dir, name)
-				if err := unix.Mknod(path, unix.S_IFREG|0o600, 0); err != nil {
-					errs[w] = &os.PathError{Op: "mknod", Path: path, Err: err}
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
 
 // rawRead is one raw pass over a directory: open, getdents64 into buf
 // until it returns 0, close. With names non-nil, every entry's name is
@@ -182,7 +89,7 @@ func reportPerFile(b *testing.B, files int) {
 // bufSize of 0 means one buffer large enough for the whole directory, so
 // that one call reads it. withNames decides whether names are copied out.
 func benchRaw(b *testing.B, bufSize int, withNames bool) {
-	cur := filepath.Join(benchMaildir(b, benchMessages), Cur)
+	cur := filepath.Join(testfs.BenchMaildir(b, "maildir", benchMessages), Cur)
 	if bufSize == 0 {
 		// Room for every record at its largest, plus the end-of-directory
 		// margin List itself keeps.
@@ -233,7 +140,7 @@ func BenchmarkRawGetdentsNoNames100k(b *testing.B) { benchRaw(b, 1<<20, false) }
 // BenchmarkList100k is a proven listing of the same cur/, with filesystem
 // detection (cached per device, as in a server) and the default options.
 func BenchmarkList100k(b *testing.B) {
-	cur := filepath.Join(benchMaildir(b, benchMessages), Cur)
+	cur := filepath.Join(testfs.BenchMaildir(b, "maildir", benchMessages), Cur)
 	list := func() *Listing {
 		l, err := List(cur, ListOptions{})
 		if err != nil {
@@ -265,7 +172,7 @@ func BenchmarkList100k(b *testing.B) {
 // machine whose load changes during the run, where two separate
 // benchmarks would each see a different load.
 func BenchmarkListVsRaw100k(b *testing.B) {
-	cur := filepath.Join(benchMaildir(b, benchMessages), Cur)
+	cur := filepath.Join(testfs.BenchMaildir(b, "maildir", benchMessages), Cur)
 	buf := make([]byte, 1<<20)
 	names := make([]string, 0, benchMessages)
 	raw := func() {

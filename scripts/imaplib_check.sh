@@ -20,35 +20,10 @@ readonly STOP_TIMEOUT=20
 
 log() { printf 'imaplib_check.sh: %s\n' "$*" >&2; }
 
-as_root() {
-	if [ "$(id -u)" -eq 0 ]; then
-		"$@"
-	elif command -v sudo >/dev/null 2>&1; then
-		sudo "$@"
-	else
-		log "need root (or sudo) to run: $*"
-		return 1
-	fi
-}
-
-ensure_python() {
-	if command -v python3 >/dev/null 2>&1; then
-		return 0
-	fi
-	if ! command -v apt-get >/dev/null 2>&1; then
-		log "python3 is missing and there is no apt-get to install it"
-		return 1
-	fi
-	log "installing python3 with apt-get"
-	as_root apt-get update -qq
-	as_root env DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends python3
-}
-
 tmp=""
 server_pid=""
 
-. "$repo_root/scripts/demo_server.sh"
+. "$repo_root/scripts/lib.sh"
 trap demo_cleanup EXIT
 
 main() {

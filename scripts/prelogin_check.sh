@@ -25,7 +25,7 @@ log() { printf 'prelogin_check.sh: %s\n' "$*" >&2; }
 tmp=""
 server_pid=""
 
-. "$repo_root/scripts/demo_server.sh"
+. "$repo_root/scripts/lib.sh"
 trap demo_cleanup EXIT
 
 main() {

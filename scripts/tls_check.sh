@@ -30,44 +30,8 @@ readonly NETNS_ADDR=198.18.0.1
 
 log() { printf 'tls_check.sh: %s\n' "$*" >&2; }
 
-as_root() {
-	if [ "$(id -u)" -eq 0 ]; then
-		"$@"
-	elif command -v sudo >/dev/null 2>&1; then
-		sudo "$@"
-	else
-		log "need root (or sudo) to run: $*"
-		return 1
-	fi
-}
-
-ensure_python() {
-	if command -v python3 >/dev/null 2>&1; then
-		return 0
-	fi
-	if ! command -v apt-get >/dev/null 2>&1; then
-		log "python3 is missing and there is no apt-get to install it"
-		return 1
-	fi
-	log "installing python3 with apt-get"
-	as_root apt-get update -qq
-	as_root env DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends python3
-}
-
 tmp=""
 server_pid=""
-
-cleanup() {
-	if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-		kill -KILL "$server_pid" 2>/dev/null || true
-		wait "$server_pid" 2>/dev/null || true
-	fi
-	if [ -n "$tmp" ]; then
-		rm -rf "$tmp"
-	fi
-}
-trap cleanup EXIT
 
 # netns_up sets up the namespace the check runs in (see the top) and
 # prints its non-loopback address.
@@ -80,7 +44,8 @@ netns_up() {
 	printf '%s\n' "$NETNS_ADDR"
 }
 
-. "$repo_root/scripts/demo_server.sh"
+. "$repo_root/scripts/lib.sh"
+trap demo_cleanup EXIT
 
 # field prints the value of the demo's stdout line "name: value".
 field() { sed -n "s/^$1: //p" "$tmp/out" | head -n 1; }

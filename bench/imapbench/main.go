@@ -55,8 +55,8 @@
 // in every run on both servers; anything else fails the benchmark.
 //
 // Dovecot needs root (its master) and the unprivileged account
-// serverproc.MailUser for mail access; bench/imap.sh (like
-// scripts/interop.sh) creates it. bench/internal/serverproc starts and
+// testproc.MailUser for mail access; bench/imap.sh (like
+// scripts/interop.sh) creates it. internal/testproc starts and
 // stops it.
 package main
 

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cistern-mail/cistern/internal/testproc"
 )
 
 // workDir is the layout of --dir (see the package doc).
@@ -38,15 +40,8 @@ type corpusInfo struct {
 func writers() int { return max(8, 4*runtime.NumCPU()) }
 
 func newWorkDir(dir string) (*workDir, error) {
-	root, err := filepath.Abs(dir)
+	root, err := testproc.OpenWorkDir(dir)
 	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return nil, err
-	}
-	// mktemp -d makes it 0700; Dovecot's mail user must reach its copy.
-	if err := os.Chmod(root, 0o755); err != nil {
 		return nil, err
 	}
 	return &workDir{

@@ -58,7 +58,7 @@
 // sent, and nothing in tmp/. Any failure ends the benchmark (exit 1).
 //
 // Dovecot needs root (its master) and the unprivileged account
-// serverproc.MailUser for mail access; bench/lmtp.sh creates it.
+// testproc.MailUser for mail access; bench/lmtp.sh creates it.
 package main
 
 import (
@@ -76,7 +76,7 @@ import (
 	"time"
 
 	"github.com/cistern-mail/cistern/bench/internal/machine"
-	"github.com/cistern-mail/cistern/bench/internal/serverproc"
+	"github.com/cistern-mail/cistern/internal/testproc"
 )
 
 const usage = `usage: lmtpbench --dir D [flags]
@@ -252,9 +252,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if err != nil {
 		return err
 	}
-	var owner *serverproc.Owner
+	var owner *testproc.Owner
 	if !o.skipDovecot {
-		if owner, err = serverproc.CheckDovecot(o.dovecot, w.root, "run bench/lmtp.sh (as root), or pass --skip-dovecot"); err != nil {
+		if owner, err = testproc.CheckDovecot(o.dovecot, w.root, "run bench/lmtp.sh (as root), or pass --skip-dovecot"); err != nil {
 			return err
 		}
 	}
@@ -282,7 +282,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	var targets []*target
 	defer func() {
 		for _, t := range targets {
-			if serr := t.proc.Stop(); serr != nil {
+			if serr := t.proc.Stop(testproc.StopTimeout); serr != nil {
 				logf("%v", serr)
 				if err == nil {
 					err = serr
@@ -299,7 +299,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		logf("cistern (%s) LMTP on %s", o.cistern, t.addr())
 	}
 	if !o.skipDovecot {
-		version, err := serverproc.DovecotVersion(o.dovecot)
+		version, err := testproc.DovecotVersion(o.dovecot)
 		if err != nil {
 			return err
 		}

@@ -7,10 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 
-	"github.com/cistern-mail/cistern/bench/internal/serverproc"
+	"github.com/cistern-mail/cistern/internal/testproc"
 )
 
 // recipientDomain is the domain of every recipient address; both servers
@@ -20,7 +19,7 @@ const recipientDomain = "localhost"
 // target is an LMTP server under test with its users' Maildirs.
 type target struct {
 	name    string // "cistern" or "dovecot"
-	proc    *serverproc.Proc
+	proc    *testproc.Proc
 	mailDir func(user string) string // the user's Maildir
 }
 
@@ -32,7 +31,7 @@ func rcpt(user string) string { return user + "@" + recipientDomain }
 // makeMaildir makes the empty Maildir dir (new/, cur/, tmp/) and the
 // directories above it, giving the ones from top down to owner when it
 // is not nil.
-func makeMaildir(top, dir string, owner *serverproc.Owner) error {
+func makeMaildir(top, dir string, owner *testproc.Owner) error {
 	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o700); err != nil {
 		return err
 	}
@@ -50,23 +49,6 @@ func makeMaildir(top, dir string, owner *serverproc.Owner) error {
 		}
 		return owner.Chown(path)
 	})
-}
-
-// cisternConfig is Cistern's configuration: one IMAP listener (serve
-// needs one) and one LMTP listener on loopback, users in passwd, mail at
-// mail/<user>/Maildir, Cistern's defaults for everything else.
-func cisternConfig(w *workDir, imapPort, lmtpPort int) string {
-	return fmt.Sprintf(`# Cistern of bench/lmtpbench.
-data_dir = %q
-mail_location = %q
-passwd_file = %q
-
-[imap]
-listen = ["127.0.0.1:%d"]
-
-[lmtp]
-listen = ["127.0.0.1:%d"]
-`, w.cisternData, filepath.Join(w.cisternMail, "%u", "Maildir"), w.cisternPasswd, imapPort, lmtpPort)
 }
 
 // startCistern adds users to Cistern's passwd-file with 'cistern user
@@ -94,18 +76,14 @@ func startCistern(binary string, w *workDir, users []string) (*target, error) {
 			return nil, err
 		}
 	}
-	p, err := serverproc.Start(serverproc.Spec{
-		Name:  "cistern",
-		Ports: 2,
-		Command: func(ports []int) (*exec.Cmd, string, error) {
-			if err := os.WriteFile(w.cisternConfig, []byte(cisternConfig(w, ports[0], ports[1])), 0o644); err != nil {
-				return nil, "", err
-			}
-			return exec.Command(binary, "serve", "--config", w.cisternConfig), "127.0.0.1:" + strconv.Itoa(ports[1]), nil
-		},
-		Greeting: "220 ",
-		Output:   w.cisternLog,
-	})
+	// One IMAP listener (serve needs one) and one LMTP listener on
+	// loopback, users in passwd, mail at mail/<user>/Maildir, Cistern's
+	// defaults for everything else.
+	p, _, err := testproc.StartCistern(binary, w.cisternConfig, testproc.CisternConfig{
+		DataDir:      w.cisternData,
+		MailLocation: filepath.Join(w.cisternMail, "%u", "Maildir"),
+		PasswdFile:   w.cisternPasswd,
+	}, w.cisternLog)
 	if err != nil {
 		return nil, err
 	}
@@ -143,13 +121,13 @@ userdb {
   driver = passwd-file
   args = username_format=%%n %[4]s
 }
-`, serverproc.DovecotBase(w.dovecotRun), mailFsync, port, w.dovecotUsers)
+`, testproc.DovecotBase(w.dovecotRun), mailFsync, port, w.dovecotUsers)
 }
 
 // startDovecot writes Dovecot's passwd-file (uid and gid: the mail
 // user's; home: dovecot-mail/<user>), makes the users' Maildirs owned by
 // the mail user, and starts the private Dovecot.
-func startDovecot(binary string, w *workDir, owner *serverproc.Owner, users []string, mailFsync string) (*target, error) {
+func startDovecot(binary string, w *workDir, owner *testproc.Owner, users []string, mailFsync string) (*target, error) {
 	home := func(u string) string { return filepath.Join(w.dovecotMail, u) }
 	t := &target{name: "dovecot", mailDir: func(u string) string { return filepath.Join(home(u), "Maildir") }}
 	if err := os.MkdirAll(w.dovecotRun, 0o755); err != nil {
@@ -169,7 +147,7 @@ func startDovecot(binary string, w *workDir, owner *serverproc.Owner, users []st
 	if err := os.WriteFile(w.dovecotUsers, []byte(passwd.String()), 0o644); err != nil {
 		return nil, err
 	}
-	p, err := serverproc.StartDovecot(binary, w.dovecotRun, func(port int) string {
+	p, err := testproc.StartDovecot(binary, w.dovecotRun, func(port int) string {
 		return dovecotConfig(w, port, mailFsync)
 	}, "220 ")
 	if err != nil {
@@ -193,15 +171,8 @@ type workDir struct {
 }
 
 func newWorkDir(dir string) (*workDir, error) {
-	root, err := filepath.Abs(dir)
+	root, err := testproc.OpenWorkDir(dir)
 	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return nil, err
-	}
-	// mktemp -d makes it 0700; Dovecot's mail user must reach its mail.
-	if err := os.Chmod(root, 0o755); err != nil {
 		return nil, err
 	}
 	w := &workDir{

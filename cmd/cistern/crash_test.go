@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -27,6 +26,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/cistern-mail/cistern/internal/store"
+	"github.com/cistern-mail/cistern/internal/testproc"
 	"github.com/cistern-mail/cistern/internal/uidlist"
 	"github.com/cistern-mail/cistern/maildir"
 )
@@ -134,21 +134,21 @@ func newCrashSetup(t *testing.T, nusers int) *crashSetup {
 	t.Helper()
 	s := &crashSetup{dir: t.TempDir()}
 	s.conf = filepath.Join(s.dir, "cistern.toml")
-	s.imapAddr, s.lmtpAddr = freeAddr(t), freeAddr(t)
-	conf := fmt.Sprintf(`data_dir = %q
-mail_location = %q
-passwd_file = %q
-
-[imap]
-listen = [%q]
-
-[lmtp]
-listen = [%q]
-
-[log]
-level = "info"
-`, filepath.Join(s.dir, "data"), filepath.Join(s.dir, "mail", "%u", "Maildir"), filepath.Join(s.dir, "passwd"), s.imapAddr, s.lmtpAddr)
-	if err := os.WriteFile(s.conf, []byte(conf), 0o600); err != nil {
+	var err1, err2 error
+	s.imapAddr, err1 = testproc.FreeAddr()
+	s.lmtpAddr, err2 = testproc.FreeAddr()
+	if err := errors.Join(err1, err2); err != nil {
+		t.Fatal(err)
+	}
+	conf := testproc.CisternConfig{
+		DataDir:      filepath.Join(s.dir, "data"),
+		MailLocation: filepath.Join(s.dir, "mail", "%u", "Maildir"),
+		PasswdFile:   filepath.Join(s.dir, "passwd"),
+		IMAP:         s.imapAddr,
+		LMTP:         s.lmtpAddr,
+		LogLevel:     "info",
+	}
+	if err := conf.Write(s.conf); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Mkdir(filepath.Join(s.dir, "data"), 0o700); err != nil {
@@ -165,7 +165,7 @@ level = "info"
 	}
 	// As root, the daemon and the LDA run as an unprivileged user.
 	if line := runAsUser(t, s.dir); line != "" {
-		if err := os.WriteFile(s.conf, []byte(line+conf), 0o600); err != nil {
+		if err := os.WriteFile(s.conf, []byte(line+conf.String()), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -177,18 +177,6 @@ func (s *crashSetup) maildir(user string) string {
 	return filepath.Join(s.dir, "mail", user, "Maildir")
 }
 
-// freeAddr returns a loopback address with a port that was free a moment
-// ago. The daemon binds it on every restart.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // crashDaemon is 'cistern serve' as a child process, started again after
 // every kill, its output of every run appended to one log file. Its
 // methods are called from the test's goroutine.
@@ -197,8 +185,7 @@ type crashDaemon struct {
 	s       *crashSetup
 	logPath string
 
-	cmd    *exec.Cmd
-	exited chan struct{} // closed once cmd has been waited for
+	proc   *testproc.Proc // the current run
 	starts int
 	kills  int
 }
@@ -206,9 +193,8 @@ type crashDaemon struct {
 func newCrashDaemon(t *testing.T, s *crashSetup) *crashDaemon {
 	d := &crashDaemon{t: t, s: s, logPath: filepath.Join(s.dir, "serve.log")}
 	t.Cleanup(func() {
-		if d.running() {
-			d.cmd.Process.Kill()
-			<-d.exited
+		if d.proc != nil {
+			d.proc.Kill()
 		}
 		d.checkLog()
 		if t.Failed() {
@@ -218,17 +204,8 @@ func newCrashDaemon(t *testing.T, s *crashSetup) *crashDaemon {
 	return d
 }
 
-func (d *crashDaemon) running() bool {
-	if d.cmd == nil {
-		return false
-	}
-	select {
-	case <-d.exited:
-		return false
-	default:
-		return true
-	}
-}
+// exited is closed once the current run has ended.
+func (d *crashDaemon) exited() <-chan struct{} { return d.proc.Done() }
 
 // start starts the daemon and returns once it greets on both ports.
 func (d *crashDaemon) start() {
@@ -238,72 +215,27 @@ func (d *crashDaemon) start() {
 		d.t.Fatal(err)
 	}
 	fmt.Fprintf(out, "--- crash test: start %d\n", d.starts+1)
-	cmd := cisternCommand(d.t, "serve", "--config", d.s.conf)
-	cmd.Stdout, cmd.Stderr = out, out
-	err = cmd.Start()
 	out.Close()
+	p, err := testproc.Start("serve", cisternCommand(d.t, "serve", "--config", d.s.conf), d.logPath)
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	exited := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(exited)
-	}()
-	d.cmd, d.exited = cmd, exited
+	d.proc = p
 	d.starts++
-
 	deadline := time.Now().Add(crashStartTimeout)
-	for _, p := range []struct{ addr, greeting string }{{d.s.lmtpAddr, "220 "}, {d.s.imapAddr, "* OK"}} {
-		for {
-			line, err := readGreeting(p.addr)
-			if err == nil {
-				if !strings.HasPrefix(line, p.greeting) {
-					d.t.Fatalf("%s greeted %q, want %q", p.addr, line, p.greeting)
-				}
-				break
-			}
-			select {
-			case <-exited:
-				d.t.Fatalf("serve exited (%v) before greeting on %s", cmd.ProcessState, p.addr)
-			default:
-			}
-			if time.Now().After(deadline) {
-				d.t.Fatalf("serve: no greeting on %s within %v: %v", p.addr, crashStartTimeout, err)
-			}
-			time.Sleep(10 * time.Millisecond)
+	for _, g := range []testproc.Greeting{{Addr: d.s.lmtpAddr, Prefix: "220 "}, {Addr: d.s.imapAddr, Prefix: "* OK"}} {
+		if err := p.WaitReady(time.Until(deadline), testproc.Greets(g.Addr, g.Prefix)); err != nil {
+			d.t.Fatal(err)
 		}
 	}
-}
-
-// readGreeting connects to addr and returns the first line it sends.
-func readGreeting(addr string) (string, error) {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	return bufio.NewReader(c).ReadString('\n')
 }
 
 // kill kills the daemon with SIGKILL and waits for it to be gone. It
 // fails the test if the daemon had exited by itself.
 func (d *crashDaemon) kill() {
 	d.t.Helper()
-	if !d.running() {
-		d.t.Fatalf("serve exited by itself (%v)", d.cmd.ProcessState)
-	}
-	if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		d.t.Fatalf("SIGKILL: %v", err)
-	}
-	select {
-	case <-d.exited:
-	case <-time.After(crashStopTimeout):
-		d.t.Fatalf("serve still running %v after SIGKILL", crashStopTimeout)
-	}
-	if ws, ok := d.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		d.t.Fatalf("serve ended with %v before the SIGKILL", d.cmd.ProcessState)
+	if err := d.proc.Kill(); err != nil {
+		d.t.Fatal(err)
 	}
 	d.kills++
 }
@@ -312,19 +244,14 @@ func (d *crashDaemon) kill() {
 // with status 0 in time.
 func (d *crashDaemon) stop() {
 	d.t.Helper()
-	if !d.running() {
-		d.t.Fatalf("serve exited by itself (%v)", d.cmd.ProcessState)
+	if d.proc.Exited() {
+		d.t.Fatalf("serve exited by itself (%v)", d.proc.State())
 	}
-	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		d.t.Fatalf("SIGTERM: %v", err)
+	if err := d.proc.Stop(crashStopTimeout); err != nil {
+		d.t.Fatal(err)
 	}
-	select {
-	case <-d.exited:
-	case <-time.After(crashStopTimeout):
-		d.t.Fatalf("serve still running %v after SIGTERM", crashStopTimeout)
-	}
-	if code := d.cmd.ProcessState.ExitCode(); code != 0 {
-		d.t.Errorf("serve exited with %v after SIGTERM, want status 0", d.cmd.ProcessState)
+	if !d.proc.State().Success() {
+		d.t.Errorf("serve exited with %v after SIGTERM, want status 0", d.proc.State())
 	}
 }
 
@@ -1125,7 +1052,7 @@ func TestCrashLMTP(t *testing.T) {
 			// The LMTP clients pause meanwhile: they would slow the
 			// logins down threefold.
 			pause.Lock()
-			err := w.waitPolls(s.users, polls, d.exited)
+			err := w.waitPolls(s.users, polls, d.exited())
 			pause.Unlock()
 			if err != nil {
 				t.Fatal(err)
@@ -1135,8 +1062,8 @@ func TestCrashLMTP(t *testing.T) {
 		run := crashMinRun + time.Duration(killRng.Int64N(int64(crashMaxRun-crashMinRun)))
 		select {
 		case <-time.After(run):
-		case <-d.exited:
-			t.Fatalf("serve exited by itself (%v)", d.cmd.ProcessState)
+		case <-d.exited():
+			t.Fatalf("serve exited by itself (%v)", d.proc.State())
 		}
 		d.kill()
 		durable.check(t, s, w)
@@ -1146,8 +1073,8 @@ func TestCrashLMTP(t *testing.T) {
 	}
 	select {
 	case <-time.After(crashFinalRun):
-	case <-d.exited:
-		t.Fatalf("serve exited by itself (%v)", d.cmd.ProcessState)
+	case <-d.exited():
+		t.Fatalf("serve exited by itself (%v)", d.proc.State())
 	}
 	close(stop)
 	waitGroupDone(t, &wg, crashDrainTimeout, "the LMTP and IMAP clients")

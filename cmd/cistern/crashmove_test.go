@@ -353,8 +353,8 @@ func TestCrashMove(t *testing.T) {
 		for l.answered() == base {
 			select {
 			case <-clientsDone:
-			case <-d.exited:
-				t.Fatalf("serve exited by itself (%v)", d.cmd.ProcessState)
+			case <-d.exited():
+				t.Fatalf("serve exited by itself (%v)", d.proc.State())
 			case <-time.After(2 * time.Millisecond):
 			}
 			if stopped(clientsDone) {

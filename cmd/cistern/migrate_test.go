@@ -1,7 +1,7 @@
 package main
 
 import (
-	"io/fs"
+	"maps"
 	"net/mail"
 	"os"
 	"path/filepath"
@@ -13,6 +13,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/cistern-mail/cistern/internal/auth"
+	"github.com/cistern-mail/cistern/internal/testfs"
 	"github.com/cistern-mail/cistern/internal/uidlist"
 	"github.com/cistern-mail/cistern/maildir"
 )
@@ -120,24 +121,6 @@ func fileMessageID(t *testing.T, path string) string {
 	return msg.Header.Get("Message-Id")
 }
 
-// treeFiles returns every file of the tree under root with its content.
-func treeFiles(t *testing.T, root string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		out[path] = string(data)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 var messageIDHeader = &imap.FetchItemBodySection{
 	Specifier:    imap.PartSpecifierHeader,
 	HeaderFields: []string{"Message-ID"},
@@ -206,13 +189,13 @@ func TestMigrateCourier(t *testing.T) {
 		t.Fatalf("fixture: %+v", courier)
 	}
 
-	before := treeFiles(t, root)
+	before := testfs.Snapshot(t, root)
 	code, out, _ := runCisternCmd(t, "migrate", "--dry-run", "--config", cfg, "carol")
 	if code != 0 || len(linesWithPrefix(out, "INBOX: would write dovecot-uidlist from courierimapuiddb: UIDVALIDITY 1199999999, next UID 15")) != 1 {
 		t.Fatalf("dry run: exit %d, want 0 and the plan", code)
 	}
-	if after := treeFiles(t, root); !sameFileMaps(before, after) {
-		t.Fatal("the dry run changed the tree")
+	if after := testfs.Snapshot(t, root); !maps.Equal(before, after) {
+		t.Fatalf("the dry run changed the tree:\n%s", testfs.Diff(before, after))
 	}
 
 	code, out, _ = runCisternCmd(t, "migrate", "--config", cfg, "carol")
@@ -220,11 +203,10 @@ func TestMigrateCourier(t *testing.T) {
 		!strings.Contains(out, "migrate: 3 mailbox(es), 3 converted from Courier's files, 0 warning(s)\n") {
 		t.Fatalf("migrate: exit %d, want 0, three conversions and a clean check", code)
 	}
-	for path, data := range before {
-		if strings.Contains(path, "courierimap") {
-			if now, err := os.ReadFile(path); err != nil || string(now) != data {
-				t.Errorf("Courier's %s changed or vanished (%v)", path, err)
-			}
+	migrated := testfs.Snapshot(t, root)
+	for path, was := range before {
+		if strings.Contains(path, "courierimap") && migrated[path] != was {
+			t.Errorf("Courier's %s changed or vanished", path)
 		}
 	}
 	code, out, _ = runCisternCmd(t, "migrate", "carol", "--config", cfg)
@@ -306,13 +288,13 @@ func TestMigrateDovecotAndErrors(t *testing.T) {
 	writeFixtureFile(t, filepath.Join(root, uidlist.FileName), "3 V9 N3\n2 :"+a+"\n")
 	writeFixtureFile(t, filepath.Join(root, uidlist.KeywordsFileName), "0 Work\n")
 	writeFixtureFile(t, filepath.Join(root, "dovecot.index.log"), "Dovecot's")
-	before := treeFiles(t, root)
+	before := testfs.Snapshot(t, root)
 	code, out, _ := runCisternCmd(t, "migrate", root)
 	if code != 0 || len(linesWithPrefix(out, "INBOX: dovecot-uidlist: kept as it is")) != 1 {
 		t.Errorf("migrate of a Dovecot tree: exit %d, want 0", code)
 	}
-	if after := treeFiles(t, root); !sameFileMaps(before, after) {
-		t.Error("migrate changed a Dovecot tree")
+	if after := testfs.Snapshot(t, root); !maps.Equal(before, after) {
+		t.Errorf("migrate changed a Dovecot tree:\n%s", testfs.Diff(before, after))
 	}
 
 	// A damaged tree: nothing to convert, but the check finds problems.
@@ -335,16 +317,4 @@ func TestMigrateDovecotAndErrors(t *testing.T) {
 	if code, out, _ := runCisternCmd(t, "migrate", "--help"); code != 0 || !strings.HasPrefix(out, "usage: cistern migrate") {
 		t.Errorf("migrate --help: exit %d", code)
 	}
-}
-
-func sameFileMaps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }

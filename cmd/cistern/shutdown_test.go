@@ -696,7 +696,7 @@ func TestServeStopsGracefully(t *testing.T) {
 		}
 	}
 
-	waitGroupDoneWithin(t, &wg, stopExit, "the flooding clients")
+	waitGroupDone(t, &wg, stopExit, "the flooding clients")
 	if code := s.child.wait(t, stopExit); code != 0 {
 		t.Errorf("exit status %d after SIGTERM, want 0", code)
 	}
@@ -743,20 +743,5 @@ func TestServeSecondSignal(t *testing.T) {
 	}
 	if disk := diskMessages(t, s.maildir(stopUsers[0])); len(disk) != 0 {
 		t.Errorf("the cut APPEND is on disk: %v", disk)
-	}
-}
-
-// waitGroupDoneWithin waits for wg, failing the test after timeout.
-func waitGroupDoneWithin(t *testing.T, wg *sync.WaitGroup, timeout time.Duration, what string) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(timeout):
-		t.Fatalf("%s did not end within %v", what, timeout)
 	}
 }

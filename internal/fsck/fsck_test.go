@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -460,28 +460,6 @@ func TestKinds(t *testing.T) {
 	}
 }
 
-// snapshot returns every file of the tree under dir with its content.
-func snapshot(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			out[path] = "dir"
-			return nil
-		}
-		data, err := os.ReadFile(path)
-		out[path] = string(data)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // Check writes nothing, whatever it finds.
 func TestCheckWritesNothing(t *testing.T) {
 	dir := newRoot(t)
@@ -490,26 +468,14 @@ func TestCheckWritesNothing(t *testing.T) {
 	writeFile(t, filepath.Join(dir, uidlist.FileName), "3 V100 N9\n1 :gone\n5 :1700000001.M1P1Q1.test\n3 :x\n")
 	writeFile(t, filepath.Join(dir, "tmp", "stale"), "x")
 	writeFile(t, filepath.Join(dir, store.QuotaFile), "1000S\n1 1\n")
-	before := snapshot(t, dir)
+	before := testfs.Snapshot(t, dir)
 	rep := check(t, Options{Root: dir, Now: func() time.Time { return time.Now().Add(48 * time.Hour) }})
 	if rep.Clean() {
 		t.Fatal("nothing found in a damaged Maildir")
 	}
-	if after := snapshot(t, dir); !mapsEqual(before, after) {
-		t.Errorf("Check changed the tree:\nbefore %v\nafter  %v", before, after)
+	if after := testfs.Snapshot(t, dir); !maps.Equal(before, after) {
+		t.Errorf("Check changed the tree:\n%s", testfs.Diff(before, after))
 	}
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // A tmp/ file is stale after 36 hours, by CleanTmp's rule.

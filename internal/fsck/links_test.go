@@ -1,12 +1,14 @@
 package fsck
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/cistern-mail/cistern/internal/testfs"
 	"github.com/cistern-mail/cistern/maildir"
 )
 
@@ -61,7 +63,7 @@ func symlinkPaths(rep *Report) []string {
 func TestSymlinks(t *testing.T) {
 	root, outside := linkedTree(t)
 	want := []string{".Half/cur", ".evil", "cur/1700000002.M2P1Q2.link:2,", "new/1700000003.M3P1Q3.link"}
-	before := snapshot(t, outside)
+	before := testfs.Snapshot(t, outside)
 
 	rep := check(t, Options{Root: root})
 	if got := symlinkPaths(rep); !slices.Equal(got, want) {
@@ -101,8 +103,8 @@ func TestSymlinks(t *testing.T) {
 	if len(aside) != len(want) {
 		t.Errorf("%d entries in %s, want %d", len(aside), LinksDir, len(want))
 	}
-	if after := snapshot(t, outside); !mapsEqual(before, after) {
-		t.Errorf("the links' targets changed:\nbefore %v\nafter  %v", before, after)
+	if after := testfs.Snapshot(t, outside); !maps.Equal(before, after) {
+		t.Errorf("the links' targets changed:\n%s", testfs.Diff(before, after))
 	}
 	if got := symlinkPaths(check(t, Options{Root: root})); len(got) != 0 {
 		t.Errorf("after the repair: %q", got)

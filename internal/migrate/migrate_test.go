@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/cistern-mail/cistern/internal/fsck"
 	"github.com/cistern-mail/cistern/internal/store"
+	"github.com/cistern-mail/cistern/internal/testfs"
 	"github.com/cistern-mail/cistern/internal/uidlist"
 	"github.com/cistern-mail/cistern/maildir"
 )
@@ -95,40 +97,6 @@ func courierFiles(t *testing.T, root string) map[string]string {
 		t.Fatal(err)
 	}
 	return out
-}
-
-// snapshot returns every file of the tree with its content and mtime.
-func snapshot(t *testing.T, root string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		out[path] = fmt.Sprintf("%s@%d", data, fi.ModTime().UnixNano())
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-func sameMaps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || v != w {
-			return false
-		}
-	}
-	return true
 }
 
 func run(t *testing.T, opts Options) *Result {
@@ -243,27 +211,27 @@ func TestCourier(t *testing.T) {
 		t.Errorf("warnings %v, %d of %d mailboxes converted; want none, 2 of 2", res.Warnings(), res.Converted, res.Mailboxes)
 	}
 	checkMigrated(t, root)
-	if after := courierFiles(t, root); !sameMaps(courier, after) {
-		t.Errorf("Courier's files changed:\nbefore %q\nafter  %q", courier, after)
+	if after := courierFiles(t, root); !maps.Equal(courier, after) {
+		t.Errorf("Courier's files changed:\n%s", testfs.Diff(courier, after))
 	}
 
 	// Again: nothing changes.
-	before := snapshot(t, root)
+	before := testfs.Snapshot(t, root)
 	res = run(t, Options{Root: root})
 	if len(res.Warnings()) != 0 || res.Converted != 0 {
 		t.Errorf("second run: warnings %v, %d converted", res.Warnings(), res.Converted)
 	}
-	if after := snapshot(t, root); !sameMaps(before, after) {
-		t.Errorf("the second run changed the tree:\nbefore %q\nafter  %q", before, after)
+	if after := testfs.Snapshot(t, root); !maps.Equal(before, after) {
+		t.Errorf("the second run changed the tree:\n%s", testfs.Diff(before, after))
 	}
 }
 
 func TestDryRun(t *testing.T) {
 	root := courierTree(t)
-	before := snapshot(t, root)
+	before := testfs.Snapshot(t, root)
 	res := run(t, Options{Root: root, DryRun: true})
-	if after := snapshot(t, root); !sameMaps(before, after) {
-		t.Errorf("a dry run changed the tree:\nbefore %q\nafter  %q", before, after)
+	if after := testfs.Snapshot(t, root); !maps.Equal(before, after) {
+		t.Errorf("a dry run changed the tree:\n%s", testfs.Diff(before, after))
 	}
 	would := 0
 	for _, s := range res.Steps {
@@ -291,7 +259,7 @@ func TestFailureMidway(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, uidlist.FileName)); !os.IsNotExist(err) {
 		t.Fatalf("dovecot-uidlist after the failure: %v", err)
 	}
-	if after := courierFiles(t, root); !sameMaps(courier, after) {
+	if after := courierFiles(t, root); !maps.Equal(courier, after) {
 		t.Errorf("Courier's files changed by the failed run")
 	}
 	if err := os.RemoveAll(obstacle); err != nil {
@@ -314,9 +282,9 @@ func TestDovecotTree(t *testing.T) {
 	writeFile(t, filepath.Join(root, uidlist.FileName), "3 V99 N5 G0123456789abcdef0123456789abcdef\n4 :"+m1+"\n")
 	writeFile(t, filepath.Join(root, uidlist.KeywordsFileName), "0 Work\n")
 	writeFile(t, filepath.Join(root, "dovecot.index.log"), "binary")
-	before := snapshot(t, root)
+	before := testfs.Snapshot(t, root)
 	res := run(t, Options{Root: root})
-	if after := snapshot(t, root); !sameMaps(before, after) {
+	if after := testfs.Snapshot(t, root); !maps.Equal(before, after) {
 		t.Errorf("a Dovecot tree was changed")
 	}
 	if len(res.Warnings()) != 0 || res.Converted != 0 || !slices.ContainsFunc(res.Steps, func(s Step) bool { return strings.Contains(s.Text, "kept as it is") }) {

@@ -1,10 +1,12 @@
 package migrate
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/cistern-mail/cistern/internal/testfs"
 	"github.com/cistern-mail/cistern/internal/uidlist"
 	"github.com/cistern-mail/cistern/maildir"
 )
@@ -25,13 +27,13 @@ func TestSymlinksNotFollowed(t *testing.T) {
 	if err := os.Symlink(decoy, link); err != nil {
 		t.Fatal(err)
 	}
-	otherBefore := snapshot(t, other)
+	otherBefore := testfs.Snapshot(t, other)
 	res := run(t, Options{Root: root})
 	if res.Mailboxes != 2 {
 		t.Errorf("%d mailboxes migrated, want 2 (INBOX and Sent, not the link)", res.Mailboxes)
 	}
-	if after := snapshot(t, other); !sameMaps(otherBefore, after) {
-		t.Errorf("the Maildir behind the link folder changed:\nbefore %q\nafter  %q", otherBefore, after)
+	if after := testfs.Snapshot(t, other); !maps.Equal(otherBefore, after) {
+		t.Errorf("the Maildir behind the link folder changed:\n%s", testfs.Diff(otherBefore, after))
 	}
 	uids, _ := uidsOf(t, root)
 	if u, ok := uids[m5]; ok {

@@ -7,14 +7,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cistern-mail/cistern/internal/testfs"
 	"github.com/cistern-mail/cistern/internal/uidlist"
 	"github.com/cistern-mail/cistern/maildir"
 )
@@ -28,96 +26,6 @@ import (
 
 // benchMessages is the size of the cur/ the goal is stated for.
 const benchMessages = 100_000
-
-// benchDirEnv names an environment variable: when set, benchmark
-// Maildirs are made once in that directory and reused by later benchmarks
-// and later runs (bench/listing.sh sets it and removes the directory at
-// the end). Unset, every benchmark makes its own under b.TempDir().
-const benchDirEnv = "CISTERN_BENCH_DIR"
-
-// benchDoneMarker, in a reusable benchmark Maildir's root, says that all
-// of its files were made.
-const benchDoneMarker = ".bench-complete"
-
-// benchFlags cycle over the files so that info parts vary in length.
-var benchFlags = [...]string{"S", "", "RS", "FS", "S", "ST", "DS", "S"}
-
-// benchFilename returns the i-th cur/ file name of a benchmark Maildir,
-// shaped like Dovecot's: <sec>.M<usec>P<pid>Q<n>.<host>,S=<n>,W=<n>:2,<flags>
-// (about 70 bytes).
-func benchFilename(i int) (string, error) {
-	b := make([]byte, 0, 80)
-	b = strconv.AppendInt(b, 1700000000+int64(i/7), 10)
-	b = append(b, ".M"...)
-	b = strconv.AppendInt(b, int64(i*7919%1000000), 10)
-	b = append(b, 'P')
-	b = strconv.AppendInt(b, int64(10000+i%50000), 10)
-	b = append(b, 'Q')
-	b = strconv.AppendInt(b, int64(i+1), 10)
-	b = append(b, ".mail.example.org"...)
-	size := int64(2000 + i*37%90000)
-	base := maildir.WithSizes(string(b), size, size+size/40)
-	flags, err := maildir.ParseFlags(benchFlags[i%len(benchFlags)])
-	if err != nil {
-		return "", err
-	}
-	return maildir.FilenameWithFlags(base, flags), nil
-}
-
-// benchMaildir returns a Maildir whose cur/ holds n empty message files,
-// made fast (mknod from one writer per CPU, no fsync). A reused one
-// (benchDirEnv) may hold a dovecot-uidlist from an earlier benchmark.
-func benchMaildir(b *testing.B, n int) string {
-	b.Helper()
-	var dir string
-	if root := os.Getenv(benchDirEnv); root != "" {
-		dir = filepath.Join(root, "store-"+strconv.Itoa(n))
-		if _, err := os.Stat(filepath.Join(dir, benchDoneMarker)); err == nil {
-			return dir
-		}
-		if err := os.RemoveAll(dir); err != nil {
-			b.Fatal(err)
-		}
-	} else {
-		dir = filepath.Join(b.TempDir(), "Maildir")
-	}
-	if err := maildir.Create(dir, 0); err != nil {
-		b.Fatal(err)
-	}
-	start := time.Now()
-	if err := fillBenchDir(filepath.Join(dir, maildir.Cur), n); err != nil {
-		b.Fatal(err)
-	}
-	b.Logf("made %d files in %v", n, time.Since(start).Round(time.Millisecond))
-	if err := os.WriteFile(filepath.Join(dir, benchDoneMarker), nil, 0o600); err != nil {
-		b.Fatal(err)
-	}
-	return dir
-}
-
-func fillBenchDir(dir string, n int) error {
-	workers := runtime.GOMAXPROCS(0)
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < n; i += workers {
-				name, err := benchFilename(i)
-				if err != nil {
-					errs[w] = err
-					return
-				}
-				path := filepath.Join(dir, name)
-				if err := unix.Mknod(path, unix.S_IFREG|0o600, 0); err != nil {
-					errs[w] = &os.PathError{Op: "mknod", Path: path, Err: err}
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
 
 // rawPass is one raw getdents pass over dir with buf, every name copied
 // out as a string, as in the maildir package's BenchmarkRawGetdents100k.
@@ -181,7 +89,7 @@ func syncedMailbox(b *testing.B, dir string) *Mailbox {
 // BenchmarkSyncNoChange100k is a sync of an unchanged mailbox: the cheap
 // check (two stats) skips the read.
 func BenchmarkSyncNoChange100k(b *testing.B) {
-	m := syncedMailbox(b, benchMaildir(b, benchMessages))
+	m := syncedMailbox(b, testfs.BenchMaildir(b, "store", benchMessages))
 	ctx := context.Background()
 	for b.Loop() {
 		ch, err := m.Sync(ctx)
@@ -202,7 +110,7 @@ func BenchmarkSyncNoChange100k(b *testing.B) {
 // getdents pass over cur/, so that the sync/raw ratio compares runs made
 // under the same machine load.
 func BenchmarkSyncNoChangeFullRead100k(b *testing.B) {
-	dir := benchMaildir(b, benchMessages)
+	dir := testfs.BenchMaildir(b, "store", benchMessages)
 	m := syncedMailbox(b, dir)
 	ctx := context.Background()
 	cur := filepath.Join(dir, maildir.Cur)
@@ -284,7 +192,7 @@ func (m *measured) add(b *testing.B, f func()) {
 // a dovecot-uidlist: every message is listed, given a UID, and the
 // uidlist is written (with its fsyncs).
 func BenchmarkFirstSync100k(b *testing.B) {
-	dir := benchMaildir(b, benchMessages)
+	dir := testfs.BenchMaildir(b, "store", benchMessages)
 	uidlistPath := filepath.Join(dir, uidlist.FileName)
 	syncedMailbox(b, dir) // warm the caches
 	ctx := context.Background()
@@ -312,7 +220,7 @@ func BenchmarkFirstSync100k(b *testing.B) {
 // BenchmarkReopen100k is Open and the first Sync of a mailbox that has its
 // dovecot-uidlist: what a daemon does on the first SELECT after a restart.
 func BenchmarkReopen100k(b *testing.B) {
-	dir := benchMaildir(b, benchMessages)
+	dir := testfs.BenchMaildir(b, "store", benchMessages)
 	syncedMailbox(b, dir) // writes the uidlist, warms the caches
 	ctx := context.Background()
 	for b.Loop() {

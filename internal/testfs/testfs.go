@@ -11,6 +11,10 @@
 //	              (ENOSPC), and the function that frees it
 //	Unprivileged  the rest of the test run as uid and gid        nothing: as root the test runs
 //	              65534 (nobody), so that permissions apply      again in a child process
+//	Snapshot      every file (content, mtime) and directory of   nothing
+//	              a tree, to hold before and after (Diff)
+//	BenchMaildir  a Maildir with n empty message files in cur/,  nothing (bench.go)
+//	              made fast, reusable across runs (BenchDirEnv)
 //
 // Each call of Small makes its own image and mount point, so tests that
 // use it may run in parallel.
@@ -20,6 +24,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -287,4 +292,56 @@ func dropRoot() error {
 		return fmt.Errorf("still uid %d gid %d after dropping root", os.Geteuid(), os.Getegid())
 	}
 	return nil
+}
+
+// Tree is every file and directory below a root, by path: a file's
+// content and modification time, "dir" for a directory. Two Trees are
+// equal (maps.Equal) when nothing below the root was made, removed,
+// renamed, written or touched between them.
+type Tree map[string]string
+
+// Snapshot returns the Tree below root (root included).
+func Snapshot(t testing.TB, root string) Tree {
+	t.Helper()
+	out := Tree{}
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			out[path] = "dir"
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		out[path] = fmt.Sprintf("%s@%d", data, fi.ModTime().UnixNano())
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Diff lists what differs between two Trees, one path a line, sorted:
+// "+ path" only in after, "- path" only in before, "~ path" changed.
+func Diff(before, after Tree) string {
+	var lines []string
+	for p, v := range before {
+		if w, ok := after[p]; !ok {
+			lines = append(lines, "- "+p)
+		} else if v != w {
+			lines = append(lines, "~ "+p)
+		}
+	}
+	for p := range after {
+		if _, ok := before[p]; !ok {
+			lines = append(lines, "+ "+p)
+		}
+	}
+	slices.SortFunc(lines, func(a, b string) int { return strings.Compare(a[2:], b[2:]) })
+	return strings.Join(lines, "\n")
 }

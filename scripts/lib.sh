@@ -1,8 +1,37 @@
-# demo_server.sh: start and stop 'cistern serve --demo' for the check
-# scripts (sourced by imaplib_check.sh, tls_check.sh, prelogin_check.sh
-# and bench/memattack.sh). The caller sets
+# lib.sh: what the check and bench scripts share, sourced by each from
+# its own location (. "$repo_root/scripts/lib.sh"): running a command as
+# root, installing python3, and starting and stopping 'cistern serve
+# --demo' (imaplib_check.sh, tls_check.sh, prelogin_check.sh and
+# bench/memattack.sh). The caller defines log (its own prefix), sets
 # tmp (the binary is $tmp/cistern, the demo lives in $tmp/data),
-# START_TIMEOUT, STOP_TIMEOUT and log; server_pid is set here.
+# START_TIMEOUT, STOP_TIMEOUT and repo_root; server_pid is set here.
+
+# as_root runs a command as root, through sudo when we are not root.
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then
+		"$@"
+	elif command -v sudo >/dev/null 2>&1; then
+		sudo "$@"
+	else
+		log "need root (or sudo) to run: $*"
+		return 1
+	fi
+}
+
+# ensure_python installs python3 with apt-get when it is missing.
+ensure_python() {
+	if command -v python3 >/dev/null 2>&1; then
+		return 0
+	fi
+	if ! command -v apt-get >/dev/null 2>&1; then
+		log "python3 is missing and there is no apt-get to install it"
+		return 1
+	fi
+	log "installing python3 with apt-get"
+	as_root apt-get update -qq
+	as_root env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends python3
+}
 
 show_server_log() {
 	log "server output:"
