@@ -26,6 +26,9 @@ var testHookSyncPlaced func() error
 // durable before Append returns (DESIGN.md §4). On error nothing is left
 // in the mailbox (adoptStaged); an error wrapping ErrLocked says the
 // mailbox lock could not be had within the lock timeout.
+//
+// Takes: turn, dotlock, wmu, mu (adoptStaged); mu is let go while the
+// renamed files are taken back.
 func (m *Mailbox) Append(ctx context.Context, r io.Reader, flags maildir.Flags, date time.Time, from *Subscription) (Message, error) {
 	s, err := maildir.Stage(m.dir, r, maildir.DeliverOptions{Cur: true, Flags: flags, Time: date})
 	if err != nil {
@@ -73,6 +76,8 @@ func (m *Mailbox) Append(ctx context.Context, r io.Reader, flags maildir.Flags, 
 // A crash after step 3 and before step 4 ends leaves files in cur/
 // without a UID that no client was told of: the next sync numbers them
 // (a message whose APPEND got no answer).
+//
+// Held: none; takes turn and dotlock (lockChange), then wmu and mu.
 func (m *Mailbox) adoptStaged(ctx context.Context, staged []*maildir.Staged, from *Subscription) ([]Message, error) {
 	defer func() {
 		for _, s := range staged {
@@ -140,7 +145,7 @@ func (m *Mailbox) adoptStaged(ctx context.Context, staged []*maildir.Staged, fro
 		var uerr error
 		m.unlocked(func() { uerr = maildir.UnpublishAt(m.dirf, staged) })
 		if uerr != nil {
-			m.logLocked().Error("a refused message could not be taken back: a later sync shows it",
+			m.writerLog().Error("a refused message could not be taken back: a later sync shows it",
 				"err", uerr, "cause", err)
 		}
 		return nil, err
@@ -162,7 +167,9 @@ func (m *Mailbox) adoptStaged(ctx context.Context, staged []*maildir.Staged, fro
 }
 
 // dropNewLocked takes messages that were just adopted, and published to
-// no one, back out of the state; their UIDs stay used. Held with mu.
+// no one, back out of the state; their UIDs stay used.
+//
+// Held: wmu, mu.
 func (m *Mailbox) dropNewLocked(msgs []Message) {
 	gone := make(map[*entry]bool, len(msgs))
 	for _, msg := range msgs {
@@ -179,6 +186,8 @@ func (m *Mailbox) dropNewLocked(msgs []Message) {
 // syncIfReplaced syncs, under the change's lock, when dovecot-uidlist now
 // has another UIDVALIDITY than the state: what follows then numbers files
 // after the new file's UIDs. It takes wmu and mu, and lets go of them.
+//
+// Held: turn, dotlock; takes wmu and mu, and lets go of them.
 func (m *Mailbox) syncIfReplaced(ctx context.Context, lock *uidlist.Lock) error {
 	m.enterChange(lock)
 	defer m.leaveChange()

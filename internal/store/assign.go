@@ -20,6 +20,8 @@ var testHookBeforeAssignLock func()
 
 // reserve makes room in an empty state for the fresh messages, so that a
 // mailbox's first sync does not grow its maps and list step by step.
+//
+// Held: wmu, mu.
 func (m *Mailbox) reserve(fresh map[string][]sighting) {
 	if len(m.msgs) != 0 || len(m.byBase) != 0 || len(fresh) < 64 {
 		return
@@ -36,6 +38,8 @@ func (m *Mailbox) reserve(fresh map[string][]sighting) {
 }
 
 // adopt adds a message with a known UID to the state.
+//
+// Held: wmu, mu.
 func (m *Mailbox) adopt(uid uint32, base string, s sighting, ch *Changes) {
 	n, err := maildir.ParseName(s.filename)
 	if err != nil {
@@ -80,8 +84,8 @@ func (m *Mailbox) adopt(uid uint32, base string, s sighting, ch *Changes) {
 // UIDVALIDITY cannot be shown that way: its error wraps ErrLocked, or is
 // the write's own.
 //
-// Held with wmu and mu; mu is let go while the lock is taken, the files
-// are checked and the uidlist is appended to.
+// Held: wmu, mu; lets go of mu while it takes the dotlock, checks the files
+// and appends to the uidlist.
 func (m *Mailbox) assignFound(ctx context.Context, f *uidlist.File, fresh map[string][]sighting, ch *Changes) error {
 	// A mailbox gets its UIDVALIDITY on its first sync, with messages or
 	// without: RFC 9051 §2.3.1.1 wants a non-zero one in every SELECT and
@@ -181,7 +185,7 @@ func (m *Mailbox) assignFound(ctx context.Context, f *uidlist.File, fresh map[st
 // UID. All or none: on error nothing is adopted, and the caller takes
 // the files back. f is the uidlist as read under the lock.
 //
-// Held with wmu, mu and the mailbox lock.
+// Held: turn, dotlock, wmu, mu; lets go of mu during the append.
 func (m *Mailbox) assignOwn(f *uidlist.File, names []string, ch *Changes) error {
 	fresh := make(map[string][]sighting, len(names))
 	bases := make([]string, 0, len(names))
@@ -206,7 +210,7 @@ func (m *Mailbox) assignOwn(f *uidlist.File, names []string, ch *Changes) error 
 // append (or writes the first uidlist when f is nil), and only then
 // adopts them from fresh. On error the state is as it was.
 //
-// Held with wmu and mu; mu is let go during the append.
+// Held: dotlock, wmu, mu; lets go of mu during the append.
 func (m *Mailbox) recordNew(lock *uidlist.Lock, f *uidlist.File, bases []string, fresh map[string][]sighting, ch *Changes) error {
 	next := m.nextUID
 	if f != nil {
@@ -245,7 +249,9 @@ func (m *Mailbox) recordNew(lock *uidlist.Lock, f *uidlist.File, bases []string,
 
 // adoptRecorded adopts the base names of fresh that f has records for,
 // with those UIDs, and drops them from fresh. A UID the state already
-// gives another base name is logged and left. Held with mu.
+// gives another base name is logged and left.
+//
+// Held: wmu, mu.
 func (m *Mailbox) adoptRecorded(f *uidlist.File, fresh map[string][]sighting, ch *Changes) {
 	if f == nil {
 		return
@@ -258,7 +264,7 @@ func (m *Mailbox) adoptRecorded(f *uidlist.File, fresh map[string][]sighting, ch
 		}
 		delete(fresh, base)
 		if _, used := slices.BinarySearchFunc(m.msgs, r.UID, func(x *entry, u uint32) int { return int(int64(x.uid) - int64(u)) }); used {
-			m.logLocked().Error("dovecot-uidlist gives one UID to two base names; keeping the first",
+			m.writerLog().Error("dovecot-uidlist gives one UID to two base names; keeping the first",
 				"uid", r.UID, "base", base)
 			continue
 		}

@@ -5,6 +5,8 @@ import (
 )
 
 // forgetCached drops index entries of expunged messages.
+//
+// Held: any.
 func (m *Mailbox) forgetCached(gone []Message) {
 	if m.opts.Index == nil || len(gone) == 0 {
 		return
@@ -18,6 +20,8 @@ func (m *Mailbox) forgetCached(gone []Message) {
 
 // Cached returns the index entry of msg, if there is one for the file as
 // it is: its size must still be what was cached (S= field, else a stat).
+//
+// Takes: nothing (the index's own locks).
 func (m *Mailbox) Cached(msg Message) (IndexEntry, bool) {
 	if m.opts.Index == nil {
 		return IndexEntry{}, false
@@ -38,6 +42,8 @@ func (m *Mailbox) Cached(msg Message) (IndexEntry, bool) {
 }
 
 // Cache stores the index entry of msg (nothing without an index).
+//
+// Takes: nothing (the index's own locks).
 func (m *Mailbox) Cache(msg Message, e IndexEntry) {
 	if m.opts.Index == nil {
 		return

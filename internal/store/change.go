@@ -28,6 +28,8 @@ var ErrNoSuchMessage = errors.New("store: no such message")
 // anyKnown reports whether any of uids is a message of the mailbox: a
 // change of none needs no lock (a CLOSE with nothing to expunge works
 // while another process holds the lock).
+//
+// Held: none; takes mu.
 func (m *Mailbox) anyKnown(uids []uint32) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -40,6 +42,8 @@ func (m *Mailbox) anyKnown(uids []uint32) bool {
 // (under the change's lock), and the change is tried once more where the
 // sync found it; the sync's own findings go to every subscriber. Held
 // with what beginChange takes.
+//
+// Held: turn, dotlock, wmu, mu (beginChange).
 func (m *Mailbox) retryMoved(ctx context.Context, uids []uint32, change func(*entry) error, flush func()) error {
 	for attempt := 0; attempt < 2 && len(uids) > 0; attempt++ {
 		var moved []uint32

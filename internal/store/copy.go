@@ -18,6 +18,9 @@ import (
 // locked at once: the copies are staged in dst's tmp/ without a lock,
 // then adopted by dst all or none (adoptStaged), so that a COPY that
 // fails leaves no copy behind.
+//
+// Takes: mu for a moment; then dst's turn, dotlock, wmu and mu
+// (adoptStaged); a sync of m (wmu, mu) for a file renamed meanwhile.
 func (m *Mailbox) Copy(ctx context.Context, uids []uint32, dst *Mailbox, from *Subscription) (validity uint32, src, dstUIDs []uint32, err error) {
 	type item struct {
 		uid   uint32

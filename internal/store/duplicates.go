@@ -15,6 +15,8 @@ import (
 
 // resolveDuplicate handles a known base name seen under more than one file
 // name in this sync.
+//
+// Held: wmu, mu; lets go of mu as liveDistinct does.
 func (m *Mailbox) resolveDuplicate(ctx context.Context, base string, ss []sighting, ch *Changes) error {
 	live, err := m.liveDistinct(ctx, base, ss)
 	if err != nil {
@@ -40,6 +42,8 @@ func (m *Mailbox) resolveDuplicate(ctx context.Context, base string, ss []sighti
 
 // resolveFreshDuplicate handles an unknown base name seen under more than
 // one file name, returning the sightings to treat as the message.
+//
+// Held: wmu, mu; lets go of mu as liveDistinct does.
 func (m *Mailbox) resolveFreshDuplicate(ctx context.Context, base string, ss []sighting) ([]sighting, error) {
 	live, err := m.liveDistinct(ctx, base, ss)
 	if err != nil {
@@ -57,6 +61,8 @@ func (m *Mailbox) resolveFreshDuplicate(ctx context.Context, base string, ss []s
 // removed, a different file gets a fresh base name (it is found as a new
 // message by the next sync). The live sightings are returned, the one in
 // cur/ first.
+//
+// Held: wmu, mu; lets go of mu while it waits for the dotlock.
 func (m *Mailbox) liveDistinct(ctx context.Context, base string, ss []sighting) ([]sighting, error) {
 	type live struct {
 		s  sighting
@@ -114,7 +120,7 @@ func (m *Mailbox) liveDistinct(ctx context.Context, base string, ss []sighting) 
 			continue // vanished meanwhile
 		}
 		if same {
-			m.logLocked().Warn("removing an identical second copy of a message", "base", base, "kept", first, "removed", path)
+			m.writerLog().Warn("removing an identical second copy of a message", "base", base, "kept", first, "removed", path)
 			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return nil, err
 			}
@@ -131,7 +137,7 @@ func (m *Mailbox) liveDistinct(ctx context.Context, base string, ss []sighting) 
 		}
 		n.Base = nb
 		target := filepath.Join(m.dir, l.s.sub, n.Filename())
-		m.logLocked().Warn("two different messages share a base name: giving the later one a new name",
+		m.writerLog().Warn("two different messages share a base name: giving the later one a new name",
 			"base", base, "file", path, "renamed", target)
 		if err := renameNoReplace(path, target); err != nil {
 			return nil, err

@@ -10,6 +10,8 @@ import (
 // Expunge removes the messages with the given UIDs and returns those
 // that were removed, in UID order. Subscribers other than from hear of
 // them. It waits for the mailbox lock as SetFlags does (ErrLocked).
+//
+// Takes: turn, dotlock, wmu, mu (beginChange).
 func (m *Mailbox) Expunge(ctx context.Context, uids []uint32, from *Subscription) ([]Message, error) {
 	if !m.anyKnown(uids) {
 		return nil, nil

@@ -41,6 +41,8 @@ func (op FlagOp) apply(old, f maildir.Flags) maildir.Flags {
 //
 // It waits for the mailbox lock up to the lock timeout; past that the
 // error wraps ErrLocked and no flag changed.
+//
+// Takes: turn, dotlock, wmu, mu (beginChange).
 func (m *Mailbox) SetFlags(ctx context.Context, uids []uint32, op FlagOp, flags maildir.Flags, from *Subscription) ([]Message, error) {
 	if !m.anyKnown(uids) {
 		return nil, nil

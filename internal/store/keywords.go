@@ -14,17 +14,21 @@ import (
 // answers from memory; the file is read again when a sync saw it change
 // (or this process changed it), so a FETCH of 100,000 messages reads it
 // once.
+//
+// Takes: kwMu.
 func (m *Mailbox) Keywords() (*uidlist.Keywords, error) {
 	m.kwMu.Lock()
 	defer m.kwMu.Unlock()
 	if m.kw != nil {
 		return m.kw, nil
 	}
-	return m.readKeywordsLocked()
+	return m.loadKeywords()
 }
 
-// readKeywordsLocked reads dovecot-keywords into the cache. Held with kwMu.
-func (m *Mailbox) readKeywordsLocked() (*uidlist.Keywords, error) {
+// loadKeywords reads dovecot-keywords into the cache.
+//
+// Held: kwMu.
+func (m *Mailbox) loadKeywords() (*uidlist.Keywords, error) {
 	k, problems, err := uidlist.ReadKeywords(m.dir)
 	for _, p := range problems {
 		m.log.Warn("dovecot-keywords damage", "problem", p.String())
@@ -57,6 +61,8 @@ type fileID struct {
 
 // refreshKeywords drops the cached names when the file changed; called
 // by every sync.
+//
+// Held: any but kwMu; takes kwMu.
 func (m *Mailbox) refreshKeywords() {
 	m.kwMu.Lock()
 	defer m.kwMu.Unlock()
@@ -71,6 +77,8 @@ func (m *Mailbox) refreshKeywords() {
 // use, or !create) are returned in missing; then no name was added
 // (all or nothing: the STORE or APPEND that asked is refused, and a
 // refusal changes nothing, not even the mailbox's keyword letters).
+//
+// Takes: kwMu, and the dotlock when create adds names.
 func (m *Mailbox) KeywordFlags(ctx context.Context, names []string, create bool) (f maildir.Flags, missing []string, err error) {
 	f, absent, err := m.knownKeywordFlags(names)
 	if err != nil || len(absent) == 0 || !create {
@@ -89,12 +97,14 @@ func (m *Mailbox) KeywordFlags(ctx context.Context, names []string, create bool)
 
 // keywordRoomHeld returns the names that dovecot-keywords, read again,
 // has no letter for and no room to add beside the others: all of them
-// can be added when it returns none. Held with the mailbox lock, so that
+// can be added when it returns none. The mailbox lock is held, so that
 // no writer changes the file before keywordFlagsHeld adds them.
+//
+// Held: dotlock; takes kwMu.
 func (m *Mailbox) keywordRoomHeld(names []string) (missing []string, err error) {
 	m.kwMu.Lock()
 	defer m.kwMu.Unlock()
-	k, err := m.readKeywordsLocked()
+	k, err := m.loadKeywords()
 	if err != nil {
 		return nil, lockError(m.dir, err)
 	}
@@ -109,6 +119,8 @@ func (m *Mailbox) keywordRoomHeld(names []string) (missing []string, err error) 
 
 // knownKeywordFlags maps the names that the cached dovecot-keywords
 // holds, and returns the others in absent.
+//
+// Held: any but kwMu; takes kwMu.
 func (m *Mailbox) knownKeywordFlags(names []string) (f maildir.Flags, absent []string, err error) {
 	k, err := m.Keywords()
 	if err != nil {
@@ -127,10 +139,12 @@ func (m *Mailbox) knownKeywordFlags(names []string) (f maildir.Flags, absent []s
 // keywordFlagsHeld is KeywordFlags with create, under lock, the held
 // mailbox lock of m: dovecot-keywords is read again, and the names it
 // lacks are added.
+//
+// Held: dotlock; takes kwMu.
 func (m *Mailbox) keywordFlagsHeld(lock *uidlist.Lock, names []string) (f maildir.Flags, missing []string, err error) {
 	m.kwMu.Lock()
 	defer m.kwMu.Unlock()
-	cached, err := m.readKeywordsLocked() // reread under the lock
+	cached, err := m.loadKeywords() // reread under the lock
 	if err != nil {
 		return 0, nil, lockError(m.dir, err)
 	}

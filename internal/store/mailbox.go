@@ -96,10 +96,39 @@ func (e *entry) message() Message {
 // (package logctx), go to that logger, and name the session too; the
 // others (a sync after a change notice, the index cache) go to
 // Options.Logger.
+//
+// # Lock discipline
+//
+// The locks, in the order they are taken (the names every Held line
+// uses): turn (changeTurn: this process's queue of changes), dotlock
+// (the mailbox lock, dovecot-uidlist.lock, lock.go), wmu (the writers),
+// mu (the state), then the leaves kwMu, retryMu and each Subscription's
+// mu. The fields below say which guards them.
+//
+// Every unexported method of Mailbox ends its doc comment with one line
+// in a fixed form (TestHeldLines checks it):
+//
+//	Held: wmu, mu.                 the caller holds these, in lock order
+//	Held: wmu, mu; lets go of mu…  …and the method lets go of some for a while
+//	Held: none; takes wmu and mu.  the caller holds none: the method takes them
+//	Held: any.                     it touches nothing a lock guards
+//
+// A method name that ends in Locked says its caller holds mu (its Held
+// line lists mu). A name that ends in Held (keywordRoomHeld) says the
+// caller holds the dotlock. Exported methods take what they need, and
+// say so in a line "Takes: …"; none is to be called with a lock held.
+//
+// The state under mu is changed only by a writer that holds wmu and mu
+// (besides the few fields marked "mu alone"), so a writer that holds wmu
+// may read it without mu: that is what lets a writer do its I/O without
+// mu (unlocked) and keep its place in the state.
 type Mailbox struct {
-	dir  string // immutable
-	opts Options
-	log  *slog.Logger // immutable
+	dir  string  // immutable
+	opts Options // immutable
+	// reader reads dovecot-uidlist; immutable, and safe for concurrent
+	// use (package uidlist).
+	reader *uidlist.Reader
+	log    *slog.Logger // immutable
 	// waiting is suspects, for readers without mu (the metrics gauge).
 	waiting atomic.Int64
 	// The directory the state belongs to (identity.go): held open, so
@@ -158,8 +187,10 @@ type Mailbox struct {
 	// under retryMu.
 	stopped atomic.Bool
 
-	mu          sync.Mutex // guards every field below
-	reader      *uidlist.Reader
+	// mu guards every field below. A writer changes them holding wmu
+	// and mu; readers hold mu. Fields marked "mu alone" are changed by
+	// readers too, holding mu only.
+	mu          sync.Mutex
 	uidvalidity uint32
 	nextUID     uint32
 	msgs        []*entry // ascending UID
@@ -167,8 +198,8 @@ type Mailbox struct {
 	// (nil: to be rebuilt; cleared by every change of msgs); unseenSnap
 	// is the position of the first message without S (-1: to be
 	// recomputed; reset by every change of msgs or of a message's flags).
-	uidSnap    []uint32
-	unseenSnap int64
+	uidSnap    []uint32 // mu alone
+	unseenSnap int64    // mu alone
 	byBase     map[string]*entry
 	// byName indexes the messages by file name, in new/ ([0]) and cur/
 	// ([1]): a sync whose listings hold exactly these names has nothing
@@ -183,10 +214,10 @@ type Mailbox struct {
 	stampsValid        bool
 	newProof, curProof maildir.Proof
 	foreignLogged      map[string]bool
-	subs               []*Subscription
-	goneSent           bool        // the subscribers were told the mailbox is gone
-	recent             recentMark  // recent.go
-	kicked             atomic.Bool // a background sync is scheduled (Kick)
+	subs               []*Subscription // mu alone (Subscribe, Subscription.Close)
+	goneSent           bool            // the subscribers were told the mailbox is gone; mu alone (vanished)
+	recent             recentMark      // recent.go; mu alone (ClaimRecent)
+	kicked             atomic.Bool     // a background sync is scheduled (Kick)
 
 	kwMu    sync.Mutex        // guards kw and kwStamp; taken after mu, never before
 	kw      *uidlist.Keywords // cached dovecot-keywords; nil: read it
@@ -261,6 +292,8 @@ func Open(dir string, opts Options) (*Mailbox, error) {
 // Mailbox no longer holds its directory open: its inode number may be
 // given to another directory, which the identity check (identity.go)
 // would then take for its own.
+//
+// Takes: retryMu.
 func (m *Mailbox) Close() error {
 	m.stopRetries()
 	m.dirf.Close()
@@ -268,10 +301,14 @@ func (m *Mailbox) Close() error {
 }
 
 // Dir returns the Maildir's path.
+//
+// Takes: nothing.
 func (m *Mailbox) Dir() string { return m.dir }
 
 // UIDValidity returns the mailbox's UIDVALIDITY (0 before the first sync
 // of a mailbox without a uidlist).
+//
+// Takes: mu.
 func (m *Mailbox) UIDValidity() uint32 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -279,6 +316,8 @@ func (m *Mailbox) UIDValidity() uint32 {
 }
 
 // NextUID returns the UID the next new message will get at the least.
+//
+// Takes: mu.
 func (m *Mailbox) NextUID() uint32 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -286,6 +325,8 @@ func (m *Mailbox) NextUID() uint32 {
 }
 
 // Messages returns the messages in UID order, suspects included.
+//
+// Takes: mu.
 func (m *Mailbox) Messages() []Message {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -301,6 +342,8 @@ func (m *Mailbox) Messages() []Message {
 //
 // The slice is shared by every caller until the mailbox changes: it must
 // not be written to (its capacity equals its length, so an append copies).
+//
+// Takes: mu.
 func (m *Mailbox) UIDs() ([]uint32, uint32) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -323,9 +366,10 @@ func (m *Mailbox) UIDs() ([]uint32, uint32) {
 	return m.uidSnap, uint32(m.unseenSnap)
 }
 
-// logLocked is the logger of the writer that holds wmu. Held with wmu,
-// or before the Mailbox is shared (Open).
-func (m *Mailbox) logLocked() *slog.Logger {
+// writerLog is the logger of the writer that holds wmu.
+//
+// Held: wmu (or the Mailbox is not shared yet: Open).
+func (m *Mailbox) writerLog() *slog.Logger {
 	if m.opLog != nil {
 		return m.opLog
 	}
@@ -335,7 +379,8 @@ func (m *Mailbox) logLocked() *slog.Logger {
 // withLogLocked makes the logger that ctx carries, naming the mailbox,
 // the one of the operation under way, and returns the function that
 // ends that. An operation nested in another keeps the outer one's.
-// Held with wmu.
+//
+// Held: wmu, mu.
 func (m *Mailbox) withLogLocked(ctx context.Context) func() {
 	l := logctx.From(ctx)
 	if l == nil || m.opLog != nil {
@@ -346,19 +391,25 @@ func (m *Mailbox) withLogLocked(ctx context.Context) func() {
 }
 
 // lockWriter takes wmu, then mu: what every writer holds.
+//
+// Held: none; takes wmu, then mu.
 func (m *Mailbox) lockWriter() {
 	m.wmu.Lock()
 	m.mu.Lock()
 }
 
+// unlockWriter lets go of what lockWriter took.
+//
+// Held: wmu, mu; lets go of both.
 func (m *Mailbox) unlockWriter() {
 	m.mu.Unlock()
 	m.wmu.Unlock()
 }
 
 // unlocked runs io without mu, for a writer's I/O that reads and changes
-// no state (see wmu). Held with wmu and mu; mu is held again when it
-// returns.
+// no state (see wmu); mu is held again when it returns.
+//
+// Held: wmu, mu; lets go of mu while io runs.
 func (m *Mailbox) unlocked(io func()) {
 	m.mu.Unlock()
 	defer m.mu.Lock()
@@ -367,10 +418,19 @@ func (m *Mailbox) unlocked(io func()) {
 
 // msgsChanged drops what UIDs cached: call it after every change of
 // m.msgs. flagsChanged does the same after a change of an entry's flags.
-func (m *Mailbox) msgsChanged()  { m.uidSnap, m.unseenSnap = nil, -1 }
+//
+// Held: wmu, mu.
+func (m *Mailbox) msgsChanged() { m.uidSnap, m.unseenSnap = nil, -1 }
+
+// flagsChanged drops what UIDs cached about the S flag: call it after
+// a change of an entry's flags.
+//
+// Held: wmu, mu.
 func (m *Mailbox) flagsChanged() { m.unseenSnap = -1 }
 
 // Lookup returns the message with base name base.
+//
+// Takes: mu.
 func (m *Mailbox) Lookup(base string) (Message, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -392,14 +452,23 @@ func subIndex(sub string) int {
 	return 0
 }
 
+// indexName adds e to byName under its directory and file name.
+//
+// Held: wmu, mu.
 func (m *Mailbox) indexName(e *entry) { m.byName[subIndex(e.sub)][e.filename] = e }
 
+// unindexName takes e out of byName, if it is there under its name.
+//
+// Held: wmu, mu.
 func (m *Mailbox) unindexName(e *entry) {
 	if m.byName[subIndex(e.sub)][e.filename] == e {
 		delete(m.byName[subIndex(e.sub)], e.filename)
 	}
 }
 
+// byUID returns the entry with uid, or nil.
+//
+// Held: mu, or wmu alone for a writer that only reads.
 func (m *Mailbox) byUID(uid uint32) *entry {
 	i, found := slices.BinarySearchFunc(m.msgs, uid, func(x *entry, u uint32) int { return int(int64(x.uid) - int64(u)) })
 	if !found {
@@ -409,9 +478,13 @@ func (m *Mailbox) byUID(uid uint32) *entry {
 }
 
 // Path returns where msg's file was when the state last saw it.
+//
+// Takes: nothing.
 func (m *Mailbox) Path(msg Message) string { return filepath.Join(m.dir, msg.Sub, msg.Filename) }
 
 // LookupUID returns the message with uid.
+//
+// Takes: mu.
 func (m *Mailbox) LookupUID(uid uint32) (Message, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -9,6 +9,8 @@ import (
 )
 
 // lookupFresh syncs and returns the message with uid where it is now.
+//
+// Held: none; takes wmu and mu (a sync).
 func (m *Mailbox) lookupFresh(ctx context.Context, uid uint32) (Message, bool) {
 	m.lockWriter()
 	defer m.unlockWriter()
@@ -26,6 +28,9 @@ func (m *Mailbox) lookupFresh(ctx context.Context, uid uint32) (Message, bool) {
 // renamed by someone else (a flag change) is looked up again by a sync
 // before the answer is that the message is gone (DESIGN.md §3: a FETCH
 // retries before it answers).
+//
+// Takes: mu for a moment; wmu and mu for a sync (lookupFresh) when the file
+// moved.
 func (m *Mailbox) OpenMessage(ctx context.Context, uid uint32) (*os.File, Message, error) {
 	m.mu.Lock()
 	e := m.byUID(uid)

@@ -7,13 +7,18 @@ import (
 )
 
 // markSuspect makes e a suspect; resolveSuspect ends that, as outcome
-// (metrics.go). Held with mu.
+// (metrics.go).
+//
+// Held: wmu, mu.
 func (m *Mailbox) markSuspect(e *entry) {
 	e.suspect = true
 	m.suspects++
 	m.opts.Metrics.suspected()
 }
 
+// resolveSuspect ends e's being a suspect, as outcome (metrics.go).
+//
+// Held: wmu, mu.
 func (m *Mailbox) resolveSuspect(e *entry, outcome string) {
 	e.suspect = false
 	m.suspects--
@@ -22,6 +27,8 @@ func (m *Mailbox) resolveSuspect(e *entry, outcome string) {
 
 // expungeAbsent turns known messages that this sync did not see into
 // suspects, and suspects into expunges when the listings were proven.
+//
+// Held: wmu, mu.
 func (m *Mailbox) expungeAbsent(gen uint64, proven bool, newDir string, ch *Changes) error {
 	var candidates []*entry
 	for _, e := range m.msgs {

@@ -65,6 +65,9 @@ type sighting struct {
 // a UIDVALIDITY takes the lock as a change does, waiting up to
 // creatorLockWait (then ErrLocked): without the uidlist it cannot show
 // anything.
+//
+// Takes: wmu and mu (the turn and the dotlock first for a mailbox without a
+// uidlist); mu is let go around its I/O.
 func (m *Mailbox) Sync(ctx context.Context) (*Changes, error) {
 	if m.needsUIDList() {
 		end, err := m.beginChange(ctx, min(creatorLockWait, m.lockTimeout()))
@@ -81,6 +84,8 @@ func (m *Mailbox) Sync(ctx context.Context) (*Changes, error) {
 
 // needsUIDList reports whether the mailbox has no UIDVALIDITY yet and no
 // dovecot-uidlist to take one from: its first sync must write one.
+//
+// Held: none; takes mu.
 func (m *Mailbox) needsUIDList() bool {
 	m.mu.Lock()
 	uv := m.uidvalidity
@@ -93,8 +98,9 @@ func (m *Mailbox) needsUIDList() bool {
 }
 
 // syncPublishLocked syncs and hands what it found to the subscribers.
-// Held with wmu and mu; it lets go of mu around the listings and the
-// uidlist's lock and append (unlocked).
+//
+// Held: wmu, mu; lets go of mu around the listings, the dotlock's wait and
+// the uidlist's append (unlocked).
 func (m *Mailbox) syncPublishLocked(ctx context.Context) (*Changes, error) {
 	defer m.withLogLocked(ctx)()
 	m.refreshKeywords()
@@ -122,6 +128,10 @@ var errRestart = errors.New("store: UIDVALIDITY changed during the sync")
 // and again is an error for the caller to report.
 const maxRestarts = 3
 
+// syncLocked syncs, starting over (up to maxRestarts) when the uidlist
+// got another UIDVALIDITY meanwhile.
+//
+// Held: wmu, mu; lets go of mu as syncOnce does.
 func (m *Mailbox) syncLocked(ctx context.Context) (*Changes, error) {
 	var voided []Message
 	for restart := 0; ; restart++ {
@@ -146,6 +156,10 @@ func (m *Mailbox) syncLocked(ctx context.Context) (*Changes, error) {
 	}
 }
 
+// syncOnce is one sync (package doc, Sync) adding what it finds to ch.
+//
+// Held: wmu, mu; lets go of mu around the listings, the dotlock's wait and
+// the uidlist's append (unlocked).
 func (m *Mailbox) syncOnce(ctx context.Context, ch *Changes) error {
 	newDir, curDir := filepath.Join(m.dir, maildir.New), filepath.Join(m.dir, maildir.Cur)
 	if err := m.checkDir(); err != nil {
@@ -272,7 +286,7 @@ func (m *Mailbox) syncOnce(ctx context.Context, ch *Changes) error {
 		// Reading needs no room on the disk (DESIGN.md §4): the
 		// mailbox is served as it was, and the new files wait.
 		ch.Unassigned = len(fresh)
-		m.logLocked().Warn("no room on the disk for the UIDs of new messages; they wait for a sync with room",
+		m.writerLog().Warn("no room on the disk for the UIDs of new messages; they wait for a sync with room",
 			"messages", len(fresh), "err", err)
 	}
 	if err := m.expungeAbsent(gen, proven, newDir, ch); err != nil {
@@ -280,13 +294,15 @@ func (m *Mailbox) syncOnce(ctx context.Context, ch *Changes) error {
 	}
 	if proven && !m.opts.UnsafeTrustReaddir {
 		if err := m.compact(ctx, nextBefore, len(ch.Expunged) > 0); err != nil {
-			m.logLocked().Warn("uidlist compaction failed", "err", err)
+			m.writerLog().Warn("uidlist compaction failed", "err", err)
 		}
 	}
 	return m.finish(ch, ln, lc, proven)
 }
 
 // finish records what the next sync's cheap check starts from.
+//
+// Held: wmu, mu.
 func (m *Mailbox) finish(ch *Changes, ln, lc *maildir.Listing, proven bool) error {
 	var err error
 	ch.Suspects = m.suspects
@@ -308,6 +324,10 @@ func (m *Mailbox) finish(ch *Changes, ln, lc *maildir.Listing, proven bool) erro
 	return nil
 }
 
+// list reads one directory of the Maildir, proven complete when it can
+// be (maildir.List).
+//
+// Held: any.
 func (m *Mailbox) list(dir string) (*maildir.Listing, error) {
 	if m.opts.UnsafeTrustReaddir {
 		return listPlain(dir)
@@ -338,6 +358,8 @@ func listPlain(dir string) (*maildir.Listing, error) {
 
 // place records a new location for a known message and reports a flag
 // change.
+//
+// Held: wmu, mu.
 func (m *Mailbox) place(e *entry, sub, name string, ch *Changes) {
 	n, err := maildir.ParseName(name)
 	if err != nil {
@@ -359,6 +381,8 @@ func (m *Mailbox) place(e *entry, sub, name string, ch *Changes) {
 // then the sync has nothing to do. It only reads. Distinct names of one
 // directory listing map to distinct messages, so as many matches as
 // messages means every message was seen, once.
+//
+// Held: mu, or wmu alone.
 func (m *Mailbox) unchanged(ln, lc *maildir.Listing) bool {
 	if m.suspects != 0 {
 		return false
@@ -406,22 +430,29 @@ func ignorable(name string, typ uint8) bool {
 		name == "" || name[0] == '.' || uidlist.NameProblem(maildir.BaseName(name)) != ""
 }
 
+// foreign logs, once, a file in new/ or cur/ that is not a message.
+//
+// Held: wmu, mu.
 func (m *Mailbox) foreign(sub, name string) {
 	if m.firstSighting(sub, name) {
-		m.logLocked().Warn("ignoring a file that is not a Maildir message", "file", filepath.Join(m.dir, sub, name))
+		m.writerLog().Warn("ignoring a file that is not a Maildir message", "file", filepath.Join(m.dir, sub, name))
 	}
 }
 
 // foreignLink logs, once, a symbolic link in new/ or cur/: never a
 // message, never followed.
+//
+// Held: wmu, mu.
 func (m *Mailbox) foreignLink(sub, name string) {
 	if m.firstSighting(sub, name) {
-		m.logLocked().Warn("ignoring a symbolic link in the Maildir: it is not a message and is not followed", "file", filepath.Join(m.dir, sub, name))
+		m.writerLog().Warn("ignoring a symbolic link in the Maildir: it is not a message and is not followed", "file", filepath.Join(m.dir, sub, name))
 	}
 }
 
 // firstSighting reports whether sub/name was not logged before, and
 // remembers it (up to a bound).
+//
+// Held: wmu, mu.
 func (m *Mailbox) firstSighting(sub, name string) bool {
 	key := sub + "/" + name
 	if m.foreignLogged[key] {

@@ -13,10 +13,12 @@ import (
 
 // refreshUIDList reads what changed in dovecot-uidlist, logging damage.
 // A missing file is (nil, nil).
+//
+// Held: wmu (or the Mailbox is not shared yet: Open); mu or not.
 func (m *Mailbox) refreshUIDList() (*uidlist.File, error) {
 	f, problems, err := m.reader.Refresh()
 	for _, p := range problems {
-		m.logLocked().Warn("dovecot-uidlist damage", "problem", p.String())
+		m.writerLog().Warn("dovecot-uidlist damage", "problem", p.String())
 	}
 	if errors.Is(err, uidlist.ErrNotExist) || errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -24,7 +26,7 @@ func (m *Mailbox) refreshUIDList() (*uidlist.File, error) {
 	if errors.Is(err, uidlist.ErrBadHeader) || errors.Is(err, uidlist.ErrBadVersion) {
 		// No UID can be read from it: it is as good as missing. The next
 		// write keeps a copy of it before replacing it.
-		m.logLocked().Error("dovecot-uidlist is unreadable; a copy is kept when it is replaced", "err", err)
+		m.writerLog().Error("dovecot-uidlist is unreadable; a copy is kept when it is replaced", "err", err)
 		return nil, nil
 	}
 	if err != nil {
@@ -37,6 +39,8 @@ func (m *Mailbox) refreshUIDList() (*uidlist.File, error) {
 // lock. When the file on disk is damaged (unreadable, or with lines that
 // were skipped), a copy of it is kept first: what it held may still be
 // recovered by hand.
+//
+// Held: dotlock, wmu; mu or not.
 func (m *Mailbox) replaceUIDList(lock *uidlist.Lock, file *uidlist.File) error {
 	path := filepath.Join(m.dir, uidlist.FileName)
 	if data, err := os.ReadFile(path); err == nil {
@@ -45,7 +49,7 @@ func (m *Mailbox) replaceUIDList(lock *uidlist.Lock, file *uidlist.File) error {
 			if err != nil {
 				return fmt.Errorf("store: keeping a copy of damaged %s: %w", path, err)
 			}
-			m.logLocked().Warn("kept a copy of the damaged dovecot-uidlist before replacing it", "copy", cp)
+			m.writerLog().Warn("kept a copy of the damaged dovecot-uidlist before replacing it", "copy", cp)
 		}
 	}
 	if err := uidlist.Rewrite(lock, m.dir, file); err != nil {
@@ -56,8 +60,10 @@ func (m *Mailbox) replaceUIDList(lock *uidlist.Lock, file *uidlist.File) error {
 
 // resetLocked drops the state after the uidlist was replaced with another
 // UIDVALIDITY: every message will be new again.
+//
+// Held: wmu, mu.
 func (m *Mailbox) resetLocked(f *uidlist.File, ch *Changes) {
-	m.logLocked().Error("UIDVALIDITY changed: dovecot-uidlist was replaced, every UID is void",
+	m.writerLog().Error("UIDVALIDITY changed: dovecot-uidlist was replaced, every UID is void",
 		"old", m.uidvalidity, "new", f.Header.UIDValidity)
 	for _, e := range m.msgs {
 		ch.Expunged = append(ch.Expunged, e.message())
@@ -78,21 +84,23 @@ func (m *Mailbox) resetLocked(f *uidlist.File, ch *Changes) {
 // createUIDList writes the first dovecot-uidlist of a mailbox with recs,
 // importing Courier's UIDs first when courierimapuiddb exists (recs are
 // then numbered after them). It returns the file written.
+//
+// Held: dotlock, wmu, mu.
 func (m *Mailbox) createUIDList(lock *uidlist.Lock, recs []uidlist.Record) (*uidlist.File, error) {
 	file := &uidlist.File{Header: uidlist.Header{Version: 3, GUID: uidlist.NewGUID()}}
 	courier := filepath.Join(m.dir, uidlist.CourierFileName)
 	if data, err := os.ReadFile(courier); err == nil {
 		cf, problems, err := uidlist.ParseCourier(courier, data)
 		for _, p := range problems {
-			m.logLocked().Warn("courierimapuiddb damage", "problem", p.String())
+			m.writerLog().Warn("courierimapuiddb damage", "problem", p.String())
 		}
 		if err == nil {
-			m.logLocked().Info("importing UIDs from courierimapuiddb", "records", len(cf.Records))
+			m.writerLog().Info("importing UIDs from courierimapuiddb", "records", len(cf.Records))
 			file.Header.UIDValidity = cf.Header.UIDValidity
 			file.Header.NextUID = cf.Header.NextUID
 			file.Records = cf.Records
 		} else {
-			m.logLocked().Warn("courierimapuiddb unreadable", "err", err)
+			m.writerLog().Warn("courierimapuiddb unreadable", "err", err)
 		}
 	}
 	if file.Header.UIDValidity == 0 {
@@ -118,7 +126,7 @@ func (m *Mailbox) createUIDList(lock *uidlist.Lock, recs []uidlist.Record) (*uid
 	}
 	file.Header.NextUID = next
 	if m.uidvalidity != 0 && m.uidvalidity != file.Header.UIDValidity {
-		m.logLocked().Error("dovecot-uidlist is missing: UIDs are rebuilt with a new UIDVALIDITY",
+		m.writerLog().Error("dovecot-uidlist is missing: UIDs are rebuilt with a new UIDVALIDITY",
 			"old", m.uidvalidity, "new", file.Header.UIDValidity)
 	}
 	if err := m.replaceUIDList(lock, file); err != nil {
@@ -137,6 +145,8 @@ func (m *Mailbox) createUIDList(lock *uidlist.Lock, recs []uidlist.Record) (*uid
 //
 // Without the lock (syncLockLocked) it returns no file and leaves the
 // rebuild to a later sync; this one then gives no new UIDs.
+//
+// Held: wmu, mu; lets go of mu while it waits for the dotlock.
 func (m *Mailbox) rebuildUIDList(ctx context.Context) (*uidlist.File, error) {
 	lock, release, err := m.syncLockLocked(ctx)
 	if errors.Is(err, errLockBusy) {
@@ -158,7 +168,7 @@ func (m *Mailbox) rebuildUIDList(ctx context.Context) (*uidlist.File, error) {
 	for _, e := range m.msgs {
 		file.Records = append(file.Records, uidlist.Record{UID: e.uid, Name: e.base})
 	}
-	m.logLocked().Error("dovecot-uidlist vanished: rewriting it from the synced state", "records", len(file.Records))
+	m.writerLog().Error("dovecot-uidlist vanished: rewriting it from the synced state", "records", len(file.Records))
 	if err := m.replaceUIDList(lock, file); err != nil {
 		return nil, err
 	}
@@ -174,6 +184,8 @@ const compactThreshold = 256
 // proven sync showed gone. Only records older than the listings
 // (UID < nextBefore) can be dropped: a newer record may be for a file
 // delivered after the listings were read.
+//
+// Held: wmu, mu; lets go of mu while it waits for the dotlock.
 func (m *Mailbox) compact(ctx context.Context, nextBefore uint32, expunged bool) error {
 	f, err := m.refreshUIDList()
 	if err != nil || f == nil {
@@ -240,6 +252,6 @@ func (m *Mailbox) compact(ctx context.Context, nextBefore uint32, expunged bool)
 		}
 		out.Records = append(out.Records, r)
 	}
-	m.logLocked().Info("compacting dovecot-uidlist", "records", len(f.Records), "kept", len(out.Records))
+	m.writerLog().Info("compacting dovecot-uidlist", "records", len(f.Records), "kept", len(out.Records))
 	return m.replaceUIDList(lock, out)
 }
