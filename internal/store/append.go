@@ -111,7 +111,8 @@ func (m *Mailbox) adoptStaged(ctx context.Context, staged []*maildir.Staged, fro
 		names[i] = s.Filename()
 	}
 	ch := &Changes{}
-	f, err := m.refreshUIDList()
+	var f *uidlist.File
+	m.unlocked(func() { f, err = m.refreshUIDList() })
 	if err == nil && f != nil && m.uidvalidity != 0 && f.Header.UIDValidity != m.uidvalidity {
 		// Replaced since step 2, under our lock: only a program that
 		// ignores the lock does that.
@@ -191,7 +192,9 @@ func (m *Mailbox) dropNewLocked(msgs []Message) {
 func (m *Mailbox) syncIfReplaced(ctx context.Context, lock *uidlist.Lock) error {
 	m.enterChange(lock)
 	defer m.leaveChange()
-	f, err := m.refreshUIDList()
+	var f *uidlist.File
+	var err error
+	m.unlocked(func() { f, err = m.refreshUIDList() })
 	if err != nil || f == nil || m.uidvalidity == 0 || f.Header.UIDValidity == m.uidvalidity {
 		return err
 	}

@@ -124,12 +124,17 @@ func (m *Mailbox) assignFound(ctx context.Context, f *uidlist.File, fresh map[st
 		return nil
 	}
 	defer release()
-	m.unlocked(func() { f, err = m.refreshUIDList() })
+	var gone error
+	m.unlocked(func() {
+		if f, err = m.refreshUIDList(); err == nil {
+			gone = m.checkDir()
+		}
+	})
 	if err != nil {
 		return err
 	}
-	if err := m.checkDir(); err != nil {
-		return err // the lock and the uidlist may be another directory's
+	if gone != nil {
+		return gone // the lock and the uidlist may be another directory's
 	}
 	if f != nil && m.uidvalidity != 0 && f.Header.UIDValidity != m.uidvalidity {
 		// Replaced after this sync read it: what the sync did so far is

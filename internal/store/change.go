@@ -40,26 +40,54 @@ func (m *Mailbox) anyKnown(uids []uint32) bool {
 // the changes did to the state before a sync. A file that another
 // program renamed or removed meanwhile (ErrMoved) is looked for by a sync
 // (under the change's lock), and the change is tried once more where the
-// sync found it; the sync's own findings go to every subscriber. Held
-// with what beginChange takes.
+// sync found it; the sync's own findings go to every subscriber.
 //
-// Held: turn, dotlock, wmu, mu (beginChange).
-func (m *Mailbox) retryMoved(ctx context.Context, uids []uint32, change func(*entry) error, flush func()) error {
+// change runs without mu, for its renames and unlinks (readers do not
+// wait for them): it may read e, which only writers change, but changes
+// no state. What it returns as apply (nil: nothing) changes the state,
+// under mu, once the batch of files is done. Until then readers see the
+// old state: a reader that opens a file already renamed or unlinked gets
+// ENOENT, and looks for it again with a sync (OpenMessage, lookupFresh),
+// which waits for wmu, held until this change has applied and published
+// what it did.
+//
+// Held: turn, dotlock, wmu, mu (beginChange); lets go of mu while change
+// runs.
+func (m *Mailbox) retryMoved(ctx context.Context, uids []uint32, change func(*entry) (apply func(), err error), flush func()) error {
 	for attempt := 0; attempt < 2 && len(uids) > 0; attempt++ {
-		var moved []uint32
+		var es []*entry
 		for _, uid := range uids {
-			e := m.byUID(uid)
-			if e == nil {
-				continue
+			if e := m.byUID(uid); e != nil {
+				es = append(es, e)
 			}
-			err := change(e)
-			if errors.Is(err, maildir.ErrMoved) {
-				moved = append(moved, uid)
-				continue
+		}
+		var moved []uint32
+		var applies []func()
+		var err error
+		m.unlocked(func() {
+			for _, e := range es {
+				if testHookWriterIO != nil {
+					testHookWriterIO(m, "change")
+				}
+				apply, cerr := change(e)
+				if errors.Is(cerr, maildir.ErrMoved) {
+					moved = append(moved, e.uid)
+					continue
+				}
+				if cerr != nil {
+					err = cerr
+					return
+				}
+				if apply != nil {
+					applies = append(applies, apply)
+				}
 			}
-			if err != nil {
-				return err
-			}
+		})
+		for _, apply := range applies {
+			apply() // what is on disk is in the state, error or not
+		}
+		if err != nil {
+			return err
 		}
 		if len(moved) == 0 || attempt == 1 {
 			return nil // what moved twice: the next sync says where

@@ -16,7 +16,7 @@ import (
 // resolveDuplicate handles a known base name seen under more than one file
 // name in this sync.
 //
-// Held: wmu, mu; lets go of mu as liveDistinct does.
+// Held: wmu, mu; lets go of mu for liveDistinct's I/O.
 func (m *Mailbox) resolveDuplicate(ctx context.Context, base string, ss []sighting, ch *Changes) error {
 	live, err := m.liveDistinct(ctx, base, ss)
 	if err != nil {
@@ -43,7 +43,7 @@ func (m *Mailbox) resolveDuplicate(ctx context.Context, base string, ss []sighti
 // resolveFreshDuplicate handles an unknown base name seen under more than
 // one file name, returning the sightings to treat as the message.
 //
-// Held: wmu, mu; lets go of mu as liveDistinct does.
+// Held: wmu, mu; lets go of mu for liveDistinct's I/O.
 func (m *Mailbox) resolveFreshDuplicate(ctx context.Context, base string, ss []sighting) ([]sighting, error) {
 	live, err := m.liveDistinct(ctx, base, ss)
 	if err != nil {
@@ -62,8 +62,25 @@ func (m *Mailbox) resolveFreshDuplicate(ctx context.Context, base string, ss []s
 // message by the next sync). The live sightings are returned, the one in
 // cur/ first.
 //
-// Held: wmu, mu; lets go of mu while it waits for the dotlock.
+// Held: wmu, mu; lets go of mu for all its I/O (fixDuplicates).
 func (m *Mailbox) liveDistinct(ctx context.Context, base string, ss []sighting) ([]sighting, error) {
+	var out []sighting
+	var busy bool
+	var err error
+	m.unlocked(func() { out, busy, err = m.fixDuplicates(ctx, base, ss) })
+	if busy {
+		m.retryLater()
+	}
+	return out, err
+}
+
+// fixDuplicates is liveDistinct's work, which reads and changes files
+// and no state: the stats, the lock, the comparison of whole files and
+// the removal or rename. busy: the lock could not be had, and a later
+// sync is to fix the duplicates (retryLater).
+//
+// Held: wmu; not mu.
+func (m *Mailbox) fixDuplicates(ctx context.Context, base string, ss []sighting) (out []sighting, busy bool, err error) {
 	type live struct {
 		s  sighting
 		fi os.FileInfo
@@ -94,23 +111,25 @@ func (m *Mailbox) liveDistinct(ctx context.Context, base string, ss []sighting) 
 		return 1
 	})
 	if len(ls) <= 1 {
-		out := make([]sighting, len(ls))
+		out = make([]sighting, len(ls))
 		for i, l := range ls {
 			out[i] = l.s
 		}
-		return out, nil
+		return out, false, nil
 	}
-	_, release, err := m.syncLockLocked(ctx)
+	_, release, err := m.syncLock(ctx)
 	if errors.Is(err, errLockBusy) {
 		// Fixed by a later sync; until then the first is the message.
 		m.undone = true
-		m.retryLater()
-		return []sighting{ls[0].s}, nil
+		return []sighting{ls[0].s}, true, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer release()
+	if testHookWriterIO != nil {
+		testHookWriterIO(m, "duplicates")
+	}
 	first := filepath.Join(m.dir, ls[0].s.sub, ls[0].s.filename)
 	var gen maildir.NameGen
 	for _, l := range ls[1:] {
@@ -122,7 +141,7 @@ func (m *Mailbox) liveDistinct(ctx context.Context, base string, ss []sighting) 
 		if same {
 			m.writerLog().Warn("removing an identical second copy of a message", "base", base, "kept", first, "removed", path)
 			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return nil, err
+				return nil, false, err
 			}
 			continue
 		}
@@ -140,10 +159,10 @@ func (m *Mailbox) liveDistinct(ctx context.Context, base string, ss []sighting) 
 		m.writerLog().Warn("two different messages share a base name: giving the later one a new name",
 			"base", base, "file", path, "renamed", target)
 		if err := renameNoReplace(path, target); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
-	return []sighting{ls[0].s}, nil
+	return []sighting{ls[0].s}, false, nil
 }
 
 func sameContent(a, b string) (bool, error) {

@@ -11,7 +11,8 @@ import (
 // that were removed, in UID order. Subscribers other than from hear of
 // them. It waits for the mailbox lock as SetFlags does (ErrLocked).
 //
-// Takes: turn, dotlock, wmu, mu (beginChange).
+// Takes: turn, dotlock, wmu, mu (beginChange); mu is let go while the
+// files are unlinked (retryMoved).
 func (m *Mailbox) Expunge(ctx context.Context, uids []uint32, from *Subscription) ([]Message, error) {
 	if !m.anyKnown(uids) {
 		return nil, nil
@@ -42,12 +43,11 @@ func (m *Mailbox) Expunge(ctx context.Context, uids []uint32, from *Subscription
 		m.msgsChanged()
 		clear(gone)
 	}
-	err = m.retryMoved(ctx, uids, func(e *entry) error {
+	err = m.retryMoved(ctx, uids, func(e *entry) (func(), error) {
 		if err := maildir.Remove(m.dir, e.sub, e.filename); err != nil {
-			return err
+			return nil, err
 		}
-		gone[e] = true
-		return nil
+		return func() { gone[e] = true }, nil
 	}, forget)
 	forget()
 	m.waiting.Store(int64(m.suspects))

@@ -42,7 +42,8 @@ func (op FlagOp) apply(old, f maildir.Flags) maildir.Flags {
 // It waits for the mailbox lock up to the lock timeout; past that the
 // error wraps ErrLocked and no flag changed.
 //
-// Takes: turn, dotlock, wmu, mu (beginChange).
+// Takes: turn, dotlock, wmu, mu (beginChange); mu is let go while the
+// files are renamed (retryMoved).
 func (m *Mailbox) SetFlags(ctx context.Context, uids []uint32, op FlagOp, flags maildir.Flags, from *Subscription) ([]Message, error) {
 	if !m.anyKnown(uids) {
 		return nil, nil
@@ -55,26 +56,27 @@ func (m *Mailbox) SetFlags(ctx context.Context, uids []uint32, op FlagOp, flags 
 	defer m.withLogLocked(ctx)()
 	ch := &Changes{}
 	var out []Message
-	err = m.retryMoved(ctx, uids, func(e *entry) error {
+	err = m.retryMoved(ctx, uids, func(e *entry) (func(), error) {
 		nf := op.apply(e.flags, flags)
 		if nf == e.flags && e.sub == maildir.Cur {
 			out = append(out, e.message())
-			return nil
+			return nil, nil
 		}
 		name, err := maildir.SetFlags(m.dir, e.sub, e.filename, nf)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		m.unindexName(e)
-		e.sub, e.filename = maildir.Cur, name
-		m.indexName(e)
-		if e.flags != nf {
-			e.flags = nf
-			m.flagsChanged()
-			ch.Flags = append(ch.Flags, e.message())
-		}
-		out = append(out, e.message())
-		return nil
+		return func() {
+			m.unindexName(e)
+			e.sub, e.filename = maildir.Cur, name
+			m.indexName(e)
+			if e.flags != nf {
+				e.flags = nf
+				m.flagsChanged()
+				ch.Flags = append(ch.Flags, e.message())
+			}
+			out = append(out, e.message())
+		}, nil
 	}, func() {})
 	m.publish(ch, from)
 	sortByUID(out)

@@ -208,16 +208,32 @@ func (m *Mailbox) leaveChange() {
 	m.unlockWriter()
 }
 
-// syncLockLocked returns the mailbox lock for a sync's writes (the
-// uidlist, duplicates) and the function that lets go of it: the lock of
-// the change the sync is part of, else one taken now within
-// readerLockWait. When the lock cannot be had — a change of ours is under
-// way, another holder keeps it, or its file cannot be made (ENOSPC,
-// EACCES, EPERM) — the error wraps errLockBusy and the sync does not ask
-// again (lockBusy). A ctx that ends is its own error.
+// syncLockLocked is syncLock for a caller that holds mu: it lets go of
+// mu while it takes the lock, and release lets go of mu while it lets go
+// of the lock.
 //
-// Held: wmu, mu; lets go of mu while it waits for the dotlock.
+// Held: wmu, mu; lets go of mu while it takes or releases the dotlock.
 func (m *Mailbox) syncLockLocked(ctx context.Context) (*uidlist.Lock, func(), error) {
+	var lock *uidlist.Lock
+	var release func()
+	var err error
+	m.unlocked(func() { lock, release, err = m.syncLock(ctx) })
+	if err != nil {
+		return nil, nil, err
+	}
+	return lock, func() { m.unlocked(release) }, nil
+}
+
+// syncLock returns the mailbox lock for a sync's writes (the uidlist,
+// duplicates) and the function that lets go of it: the lock of the
+// change the sync is part of, else one taken now within readerLockWait.
+// When the lock cannot be had — a change of ours is under way, another
+// holder keeps it, or its file cannot be made (ENOSPC, EACCES, EPERM) —
+// the error wraps errLockBusy and the sync does not ask again
+// (lockBusy). A ctx that ends is its own error.
+//
+// Held: wmu; not mu.
+func (m *Mailbox) syncLock(ctx context.Context) (*uidlist.Lock, func(), error) {
 	if m.held != nil {
 		return m.held, func() {}, nil
 	}
@@ -232,9 +248,7 @@ func (m *Mailbox) syncLockLocked(ctx context.Context) (*uidlist.Lock, func(), er
 	}
 	opts := m.opts.Lock
 	opts.Timeout = min(readerLockWait, m.lockTimeout())
-	var lock *uidlist.Lock
-	var err error
-	m.unlocked(func() { lock, err = uidlist.AcquireLock(ctx, m.dir, opts) })
+	lock, err := uidlist.AcquireLock(ctx, m.dir, opts)
 	if err != nil {
 		<-m.changeTurn
 		if ctx.Err() != nil {
@@ -291,7 +305,8 @@ func (m *Mailbox) leaveNewsLocked(fresh map[string][]sighting) {
 // publishes them. A uidlist replaced meanwhile, or a failure, leaves
 // them to the sync kicked at the change's end.
 //
-// Held: turn, dotlock, wmu, mu.
+// Held: turn, dotlock, wmu, mu; lets go of mu around the uidlist's read
+// and append.
 func (m *Mailbox) adoptWaitingLocked(ctx context.Context) {
 	fresh := m.waitingNews
 	m.waitingNews = nil
@@ -303,7 +318,9 @@ func (m *Mailbox) adoptWaitingLocked(ctx context.Context) {
 			delete(fresh, base) // ours, or numbered since
 		}
 	}
-	f, err := m.refreshUIDList()
+	var f *uidlist.File
+	var err error
+	m.unlocked(func() { f, err = m.refreshUIDList() })
 	if err != nil || (f != nil && f.Header.UIDValidity != m.uidvalidity) {
 		return
 	}

@@ -153,12 +153,12 @@ type Mailbox struct {
 	// wmu serializes the writers: syncs and every change of the
 	// mailbox's files and state. It is taken before mu, never after, and
 	// after changeTurn and the mailbox lock (lock.go). A
-	// writer holds mu while it reads or changes the state, and lets go of
-	// it (unlocked) around I/O that needs none — listing the directories,
-	// taking the uidlist lock, appending to the uidlist — so that readers
-	// (FETCH, SEARCH, a SELECT's snapshot) do not wait for the disk.
-	// Readers then see a consistent state, perhaps with part of a sync's
-	// findings applied; subscribers hear of them when the writer
+	// writer holds mu while it changes the state, and lets go of it
+	// (unlocked) around its I/O — listing the directories, the uidlist,
+	// the mailbox lock, renames and unlinks (doc.go, Locking) — so that
+	// readers (FETCH, SEARCH, a SELECT's snapshot) do not wait for the
+	// disk. Readers then see a consistent state, perhaps with part of a
+	// sync's findings applied; subscribers hear of them when the writer
 	// publishes, at its end.
 	wmu sync.Mutex
 	// opLog is the logger of the writer that holds wmu, when its ctx
@@ -178,6 +178,9 @@ type Mailbox struct {
 	// waitingNews: the files the last sync left to the change under way
 	// (leaveNewsLocked). Guarded by wmu.
 	waitingNews map[string][]sighting
+	// compactCounted is the uidlist whose dead records compaction last
+	// counted. Guarded by wmu.
+	compactCounted *uidlist.File
 
 	retryMu    sync.Mutex  // guards retryTimer; taken after mu, never before
 	retryTimer *time.Timer // a pending retry (retryLater)
@@ -210,7 +213,6 @@ type Mailbox struct {
 	// stamps of the last sync that was proven with no suspects left.
 	newStamp, curStamp maildir.DirStamp
 	lastFile           *uidlist.File // the uidlist as that sync ended
-	compactCounted     *uidlist.File // the uidlist whose dead records were last counted
 	stampsValid        bool
 	newProof, curProof maildir.Proof
 	foreignLogged      map[string]bool
@@ -405,6 +407,10 @@ func (m *Mailbox) unlockWriter() {
 	m.mu.Unlock()
 	m.wmu.Unlock()
 }
+
+// testHookWriterIO, set by tests, runs where a writer does I/O that
+// doc.go promises runs without mu: what names the place.
+var testHookWriterIO func(m *Mailbox, what string)
 
 // unlocked runs io without mu, for a writer's I/O that reads and changes
 // no state (see wmu); mu is held again when it returns.

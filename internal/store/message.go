@@ -29,7 +29,7 @@ func (m *Mailbox) lookupFresh(ctx context.Context, uid uint32) (Message, bool) {
 // before the answer is that the message is gone (DESIGN.md §3: a FETCH
 // retries before it answers).
 //
-// Takes: mu for a moment; wmu and mu for a sync (lookupFresh) when the file
+// Takes: mu for a moment; wmu and mu for a sync (openFresh) when the file
 // moved.
 func (m *Mailbox) OpenMessage(ctx context.Context, uid uint32) (*os.File, Message, error) {
 	m.mu.Lock()
@@ -48,17 +48,38 @@ func (m *Mailbox) OpenMessage(ctx context.Context, uid uint32) (*os.File, Messag
 		return nil, msg, err
 	}
 	// Renamed, or replaced by a link (which the sync leaves out).
-	msg, ok := m.lookupFresh(ctx, uid)
-	if !ok {
-		return nil, Message{}, ErrNoSuchMessage
-	}
-	f, err = maildir.OpenMessageAt(m.dirf, msg.Sub, msg.Filename)
+	f, msg, err = m.openFresh(ctx, uid)
 	if errors.Is(err, os.ErrNotExist) || notMessageFile(err) {
 		if notMessageFile(err) {
 			m.log.Warn("a message file is not a regular file (a symbolic link?): not read", "file", m.Path(msg), "err", err)
 		}
 		return nil, msg, ErrNoSuchMessage
 	}
+	return f, msg, err
+}
+
+// openFresh syncs and opens the file of the message with uid where the
+// sync found it. wmu is held from the sync to the open, so that no
+// change of this process (a STORE, which renames without mu) renames
+// the file in between; only a program that ignores the lock still can.
+// A message the sync did not find, or a sync that failed, is
+// ErrNoSuchMessage.
+//
+// Held: none; takes wmu and mu (a sync), and lets go of mu for the open.
+func (m *Mailbox) openFresh(ctx context.Context, uid uint32) (*os.File, Message, error) {
+	m.lockWriter()
+	defer m.unlockWriter()
+	if _, err := m.syncPublishLocked(ctx); err != nil {
+		return nil, Message{}, ErrNoSuchMessage
+	}
+	e := m.byUID(uid)
+	if e == nil {
+		return nil, Message{}, ErrNoSuchMessage
+	}
+	msg := e.message()
+	var f *os.File
+	var err error
+	m.unlocked(func() { f, err = maildir.OpenMessageAt(m.dirf, msg.Sub, msg.Filename) })
 	return f, msg, err
 }
 

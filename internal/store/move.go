@@ -157,12 +157,17 @@ func (m *Mailbox) moveOut(ctx context.Context, uids []uint32, dst *Mailbox, from
 	if len(ms) == 0 {
 		return nil, 0, nil
 	}
-	if err := m.checkDir(); err != nil {
-		return nil, 0, err
-	}
 	var validity uint32
 	var stuck []*moving
-	m.unlocked(func() { validity, stuck, err = m.renameInto(dst, lock, ms) })
+	var gone error
+	m.unlocked(func() {
+		if gone = m.checkDir(); gone == nil {
+			validity, stuck, err = m.renameInto(dst, lock, ms)
+		}
+	})
+	if gone != nil {
+		return nil, 0, gone
+	}
 	if err != nil {
 		// What could not be renamed back is in dst, without a UID
 		// there: gone from m, and every session hears of it.
@@ -617,7 +622,9 @@ func (m *Mailbox) adoptMoved(ctx context.Context, validity uint32, moved []*movi
 	m.lockWriter()
 	defer m.unlockWriter()
 	defer m.withLogLocked(ctx)()
-	f, err := m.refreshUIDList()
+	var f *uidlist.File
+	var err error
+	m.unlocked(func() { f, err = m.refreshUIDList() })
 	if err != nil {
 		return err
 	}

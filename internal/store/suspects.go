@@ -28,7 +28,7 @@ func (m *Mailbox) resolveSuspect(e *entry, outcome string) {
 // expungeAbsent turns known messages that this sync did not see into
 // suspects, and suspects into expunges when the listings were proven.
 //
-// Held: wmu, mu.
+// Held: wmu, mu; lets go of mu for the reread of new/.
 func (m *Mailbox) expungeAbsent(gen uint64, proven bool, newDir string, ch *Changes) error {
 	var candidates []*entry
 	for _, e := range m.msgs {
@@ -48,7 +48,9 @@ func (m *Mailbox) expungeAbsent(gen uint64, proven bool, newDir string, ch *Chan
 	if !m.opts.UnsafeTrustReaddir {
 		// A file moved from cur/ back to new/ after new/ was read would be
 		// missed by both reads: read new/ once more.
-		l2, err := m.list(newDir)
+		var l2 *maildir.Listing
+		var err error
+		m.unlocked(func() { l2, err = m.list(newDir) })
 		if err != nil {
 			return err
 		}

@@ -99,11 +99,10 @@ func (m *Mailbox) needsUIDList() bool {
 
 // syncPublishLocked syncs and hands what it found to the subscribers.
 //
-// Held: wmu, mu; lets go of mu around the listings, the dotlock's wait and
-// the uidlist's append (unlocked).
+// Held: wmu, mu; lets go of mu around its I/O (doc.go, Locking).
 func (m *Mailbox) syncPublishLocked(ctx context.Context) (*Changes, error) {
 	defer m.withLogLocked(ctx)()
-	m.refreshKeywords()
+	m.unlocked(m.refreshKeywords)
 	m.lockBusy, m.undone, m.waitingNews = false, false, nil
 	ch, err := m.syncLocked(ctx)
 	m.waiting.Store(int64(m.suspects))
@@ -158,36 +157,43 @@ func (m *Mailbox) syncLocked(ctx context.Context) (*Changes, error) {
 
 // syncOnce is one sync (package doc, Sync) adding what it finds to ch.
 //
-// Held: wmu, mu; lets go of mu around the listings, the dotlock's wait and
-// the uidlist's append (unlocked).
+// Held: wmu, mu; lets go of mu around its I/O (doc.go, Locking).
 func (m *Mailbox) syncOnce(ctx context.Context, ch *Changes) error {
 	newDir, curDir := filepath.Join(m.dir, maildir.New), filepath.Join(m.dir, maildir.Cur)
-	if err := m.checkDir(); err != nil {
-		return err
-	}
-
-	if m.stampsValid && m.suspects == 0 {
-		ns, err1 := maildir.StatDir(newDir)
-		cs, err2 := maildir.StatDir(curDir)
-		// The uidlist must be the very version the last sync ended with
-		// (the Reader answers with the same *File while the file is the
-		// same, and holds it open so that its inode is not reused): a
-		// rewrite may have changed UIDVALIDITY.
-		f, err3 := m.refreshUIDList()
-		if err1 == nil && err2 == nil && err3 == nil && f != nil && f == m.lastFile &&
-			ns == m.newStamp && cs == m.curStamp {
-			ch.Skipped = true
-			ch.NewProof, ch.CurProof = m.newProof, m.curProof
-			return nil
+	var f *uidlist.File
+	var err error
+	skip := false
+	m.unlocked(func() {
+		// The fields read here change only under wmu, which is held.
+		if err = m.checkDir(); err != nil {
+			return
 		}
-	}
-
-	// The uidlist is read before the listings: a record that is absent
-	// from it now was appended after this point, by a process that saw
-	// its file exist.
-	f, err := m.refreshUIDList()
+		if m.stampsValid && m.suspects == 0 {
+			ns, err1 := maildir.StatDir(newDir)
+			cs, err2 := maildir.StatDir(curDir)
+			// The uidlist must be the very version the last sync ended
+			// with (the Reader answers with the same *File while the
+			// file is the same, and holds it open so that its inode is
+			// not reused): a rewrite may have changed UIDVALIDITY.
+			f, err3 := m.refreshUIDList()
+			if err1 == nil && err2 == nil && err3 == nil && f != nil && f == m.lastFile &&
+				ns == m.newStamp && cs == m.curStamp {
+				skip = true
+				return
+			}
+		}
+		// The uidlist is read before the listings: a record that is
+		// absent from it now was appended after this point, by a
+		// process that saw its file exist.
+		f, err = m.refreshUIDList()
+	})
 	if err != nil {
 		return err
+	}
+	if skip {
+		ch.Skipped = true
+		ch.NewProof, ch.CurProof = m.newProof, m.curProof
+		return nil
 	}
 	if f != nil && m.uidvalidity != 0 && f.Header.UIDValidity != m.uidvalidity {
 		m.resetLocked(f, ch)
@@ -203,13 +209,15 @@ func (m *Mailbox) syncOnce(ctx context.Context, ch *Changes) error {
 	}
 
 	var ln, lc *maildir.Listing
+	var gone error
 	m.unlocked(func() {
 		if ln, err = m.list(newDir); err == nil {
 			lc, err = m.list(curDir)
 		}
+		gone = m.checkDir()
 	})
-	if err := m.checkDir(); err != nil {
-		return err // the listings may be of another directory
+	if gone != nil {
+		return gone // the listings may be of another directory
 	}
 	if err != nil {
 		return err
@@ -311,9 +319,12 @@ func (m *Mailbox) finish(ch *Changes, ln, lc *maildir.Listing, proven bool) erro
 	// Records appended since the listings are for files that arrived
 	// since: their directory's stamp no longer matches, so taking the
 	// newest uidlist here cannot hide them from the cheap check.
-	if m.lastFile, err = m.refreshUIDList(); err != nil {
+	var last *uidlist.File
+	m.unlocked(func() { last, err = m.refreshUIDList() })
+	if err != nil {
 		return err
 	}
+	m.lastFile = last
 	if m.lastFile != nil && m.lastFile.Header.UIDValidity != m.uidvalidity {
 		m.lastFile = nil // replaced meanwhile: the next sync deals with it
 	}

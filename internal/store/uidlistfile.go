@@ -85,8 +85,25 @@ func (m *Mailbox) resetLocked(f *uidlist.File, ch *Changes) {
 // importing Courier's UIDs first when courierimapuiddb exists (recs are
 // then numbered after them). It returns the file written.
 //
-// Held: dotlock, wmu, mu.
+// Held: dotlock, wmu, mu; lets go of mu while it reads and writes the
+// files (firstUIDList).
 func (m *Mailbox) createUIDList(lock *uidlist.Lock, recs []uidlist.Record) (*uidlist.File, error) {
+	var file *uidlist.File
+	var err error
+	m.unlocked(func() { file, err = m.firstUIDList(lock, recs) })
+	if err != nil {
+		return nil, err
+	}
+	m.uidvalidity = file.Header.UIDValidity
+	m.nextUID = max(m.nextUID, file.Header.NextUID)
+	return file, nil
+}
+
+// firstUIDList is createUIDList's I/O: it reads courierimapuiddb, takes
+// a UIDVALIDITY when it has none, and writes the file.
+//
+// Held: dotlock, wmu; not mu.
+func (m *Mailbox) firstUIDList(lock *uidlist.Lock, recs []uidlist.Record) (*uidlist.File, error) {
 	file := &uidlist.File{Header: uidlist.Header{Version: 3, GUID: uidlist.NewGUID()}}
 	courier := filepath.Join(m.dir, uidlist.CourierFileName)
 	if data, err := os.ReadFile(courier); err == nil {
@@ -132,8 +149,6 @@ func (m *Mailbox) createUIDList(lock *uidlist.Lock, recs []uidlist.Record) (*uid
 	if err := m.replaceUIDList(lock, file); err != nil {
 		return nil, err
 	}
-	m.uidvalidity = file.Header.UIDValidity
-	m.nextUID = max(m.nextUID, next)
 	return file, nil
 }
 
@@ -146,7 +161,7 @@ func (m *Mailbox) createUIDList(lock *uidlist.Lock, recs []uidlist.Record) (*uid
 // Without the lock (syncLockLocked) it returns no file and leaves the
 // rebuild to a later sync; this one then gives no new UIDs.
 //
-// Held: wmu, mu; lets go of mu while it waits for the dotlock.
+// Held: wmu, mu; lets go of mu for the dotlock and the files.
 func (m *Mailbox) rebuildUIDList(ctx context.Context) (*uidlist.File, error) {
 	lock, release, err := m.syncLockLocked(ctx)
 	if errors.Is(err, errLockBusy) {
@@ -158,6 +173,16 @@ func (m *Mailbox) rebuildUIDList(ctx context.Context) (*uidlist.File, error) {
 		return nil, err
 	}
 	defer release()
+	var f *uidlist.File
+	m.unlocked(func() { f, err = m.rewriteUIDList(lock) })
+	return f, err
+}
+
+// rewriteUIDList is rebuildUIDList's I/O, under lock: the state is
+// written as the uidlist unless someone else wrote one meanwhile.
+//
+// Held: dotlock, wmu; not mu.
+func (m *Mailbox) rewriteUIDList(lock *uidlist.Lock) (*uidlist.File, error) {
 	if err := m.checkDir(); err != nil {
 		return nil, err // never write this state into another directory
 	}
@@ -185,8 +210,20 @@ const compactThreshold = 256
 // (UID < nextBefore) can be dropped: a newer record may be for a file
 // delivered after the listings were read.
 //
-// Held: wmu, mu; lets go of mu while it waits for the dotlock.
+// Held: wmu, mu; lets go of mu for all its I/O (compactFile).
 func (m *Mailbox) compact(ctx context.Context, nextBefore uint32, expunged bool) error {
+	var err error
+	m.unlocked(func() { err = m.compactFile(ctx, nextBefore, expunged) })
+	return err
+}
+
+// compactFile is compact's work: it reads the uidlist, and when enough
+// of its records are dead takes the lock, reads it and new/ again, and
+// rewrites it. It reads the state, which no one else changes while wmu
+// is held, and changes none of it.
+//
+// Held: wmu; not mu.
+func (m *Mailbox) compactFile(ctx context.Context, nextBefore uint32, expunged bool) error {
 	f, err := m.refreshUIDList()
 	if err != nil || f == nil {
 		return err
@@ -208,7 +245,7 @@ func (m *Mailbox) compact(ctx context.Context, nextBefore uint32, expunged bool)
 	if dead < compactThreshold || dead*4 < len(f.Records) {
 		return nil
 	}
-	lock, release, err := m.syncLockLocked(ctx)
+	lock, release, err := m.syncLock(ctx)
 	if errors.Is(err, errLockBusy) {
 		return nil // a later proven sync compacts
 	}
@@ -228,6 +265,9 @@ func (m *Mailbox) compact(ctx context.Context, nextBefore uint32, expunged bool)
 	}
 	// A file moved from cur/ back to new/ during the sync's reads was
 	// missed by both: keep the records of whatever new/ holds now.
+	if testHookWriterIO != nil {
+		testHookWriterIO(m, "compact")
+	}
 	ln, err := m.list(filepath.Join(m.dir, maildir.New))
 	if err != nil {
 		return err
