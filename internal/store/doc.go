@@ -58,6 +58,18 @@
 // the later file is given a fresh base name under the lock (Dovecot's rule)
 // and becomes a new message; both are logged.
 //
+// # What sessions hear
+//
+// News travels in two shapes here, each adding meaning to the one before,
+// and one more in package imap. Changes is what one sync or change found,
+// in the order it found it, with what the sync itself needs (proofs,
+// Skipped, Assigned, Unassigned, Suspects). A Subscription (one per
+// session) folds every Changes published while its owner was busy into
+// one Pending: bounded by the mailbox's size, an expunge cancels earlier
+// news of the same UID, a message keeps its latest flags, and an owner's
+// own change refreshes what it holds instead of adding to it. The
+// protocol engine's Update is Pending in IMAP's terms (package imap).
+//
 // # A mailbox deleted or renamed
 //
 // A sync starts, and a writer goes on once it holds the mailbox lock,

@@ -3,16 +3,8 @@ package store
 import (
 	"context"
 
+	"github.com/cistern-mail/cistern/internal/flagop"
 	"github.com/cistern-mail/cistern/maildir"
-)
-
-// FlagOp says how SetFlags combines the given flags with a message's.
-type FlagOp int
-
-const (
-	FlagsReplace FlagOp = iota // FLAGS: the settable flags become f
-	FlagsAdd                   // +FLAGS
-	FlagsRemove                // -FLAGS
 )
 
 // Settable are the letters a replacement sets or clears: the system flags
@@ -24,11 +16,13 @@ var Settable = func() maildir.Flags {
 	return f
 }()
 
-func (op FlagOp) apply(old, f maildir.Flags) maildir.Flags {
+// applyFlags combines f with a message's flags old as op says; a
+// replacement keeps the letters that are not Settable.
+func applyFlags(op flagop.Op, old, f maildir.Flags) maildir.Flags {
 	switch op {
-	case FlagsAdd:
+	case flagop.Add:
 		return old | f
-	case FlagsRemove:
+	case flagop.Remove:
 		return old &^ f
 	}
 	return old&^Settable | f&Settable
@@ -44,7 +38,7 @@ func (op FlagOp) apply(old, f maildir.Flags) maildir.Flags {
 //
 // Takes: turn, dotlock, wmu, mu (beginChange); mu is let go while the
 // files are renamed (retryMoved).
-func (m *Mailbox) SetFlags(ctx context.Context, uids []uint32, op FlagOp, flags maildir.Flags, from *Subscription) ([]Message, error) {
+func (m *Mailbox) SetFlags(ctx context.Context, uids []uint32, op flagop.Op, flags maildir.Flags, from *Subscription) ([]Message, error) {
 	if !m.anyKnown(uids) {
 		return nil, nil
 	}
@@ -57,7 +51,7 @@ func (m *Mailbox) SetFlags(ctx context.Context, uids []uint32, op FlagOp, flags 
 	ch := &Changes{}
 	var out []Message
 	err = m.retryMoved(ctx, uids, func(e *entry) (func(), error) {
-		nf := op.apply(e.flags, flags)
+		nf := applyFlags(op, e.flags, flags)
 		if nf == e.flags && e.sub == maildir.Cur {
 			out = append(out, e.message())
 			return nil, nil

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cistern-mail/cistern/internal/flagop"
 	"github.com/cistern-mail/cistern/internal/uidlist"
 	"github.com/cistern-mail/cistern/maildir"
 )
@@ -29,7 +30,7 @@ func TestWriterIOWithoutMu(t *testing.T) {
 		run  func(t *testing.T, f *fixture, mb *Mailbox)
 	}{
 		{"STORE", "change", func(t *testing.T, f *fixture, mb *Mailbox) {
-			if _, err := mb.SetFlags(ctx, []uint32{1, 2}, FlagsAdd, flagsOf("F"), nil); err != nil {
+			if _, err := mb.SetFlags(ctx, []uint32{1, 2}, flagop.Add, flagsOf("F"), nil); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -164,7 +165,7 @@ func TestOpenMessageDuringStore(t *testing.T) {
 
 	r := rand.New(rand.NewPCG(seed, 2))
 	letters := []string{"S", "F", "D", "R", "a", "b"}
-	ops := []FlagOp{FlagsAdd, FlagsRemove, FlagsReplace}
+	ops := []flagop.Op{flagop.Add, flagop.Remove, flagop.Replace}
 	var storeErr error
 	for i := 0; i < stores && storeErr == nil; i++ {
 		var uids []uint32
