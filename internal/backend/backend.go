@@ -445,8 +445,7 @@ func (m *Mailbox) Store(ctx context.Context, uids []uint32, op imap.FlagOp, flag
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	sop := map[imap.FlagOp]store.FlagOp{imap.FlagsReplace: store.FlagsReplace, imap.FlagsAdd: store.FlagsAdd, imap.FlagsRemove: store.FlagsRemove}[op]
-	msgs, err := m.mb.SetFlags(ctx, uids, sop, f, m.sub)
+	msgs, err := m.mb.SetFlags(ctx, uids, op, f, m.sub)
 	return m.infos(msgs), m.selErr(err)
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/cistern-mail/cistern/internal/flagop"
 	"github.com/cistern-mail/cistern/internal/message"
 )
 
@@ -91,13 +92,15 @@ type MessageInfo struct {
 	InternalDate time.Time
 }
 
-// FlagOp is STORE's action.
-type FlagOp int
+// FlagOp is STORE's action: package flagop's Op, which the wire syntax
+// parses into and the store applies. The names below are flagop's
+// values, spelled as the engine's callers know them.
+type FlagOp = flagop.Op
 
 const (
-	FlagsReplace FlagOp = iota
-	FlagsAdd
-	FlagsRemove
+	FlagsReplace = flagop.Replace
+	FlagsAdd     = flagop.Add
+	FlagsRemove  = flagop.Remove
 )
 
 // Update is what changed in a mailbox since the session last took

@@ -12,7 +12,17 @@
 //     Update; the session applies them to its View only at moments the
 //     protocol allows: EXPUNGE never during FETCH, STORE or SEARCH by
 //     sequence number (RFC 9051 §7.5.1), and every change before the
-//     tagged response of other commands and during IDLE.
+//     tagged response of other commands and during IDLE. Update is the
+//     last of three shapes of that news, and the only one that speaks
+//     IMAP: the store's Changes is what one sync or change found, its
+//     Pending what a session's subscription gathered over any number of
+//     them (expunges win over later news of the same UID; the latest
+//     flags only), and Update is Pending in the engine's terms (flag
+//     names as IMAP spells them, keywords resolved, UIDVALIDITY change
+//     as Void). Each step adds meaning, so none is merged into another.
+//   - How STORE changes flags is one type, flagop.Op, from the parser
+//     (wire.StoreAction.Mode) through Backend's Mailbox.Store to the
+//     store: FlagOp and its constants here are its names, not a copy.
 //   - No storage lock is held while writing to the network: backend calls
 //     return values, and the session writes them afterwards.
 //   - Errors become responses in one function (respondErr): backend

@@ -2,8 +2,6 @@ package imap
 
 import (
 	"fmt"
-
-	"github.com/cistern-mail/cistern/internal/imap/wire"
 )
 
 // STORE and UID STORE — RFC 9051 §6.4.6. State: selected. The changed
@@ -37,8 +35,7 @@ func cmdStore(c *conn, tag string, uid bool) error {
 	if s.readOnly {
 		return no("READ-ONLY", "Mailbox is read-only")
 	}
-	op := map[wire.StoreMode]FlagOp{wire.StoreReplace: FlagsReplace, wire.StoreAdd: FlagsAdd, wire.StoreRemove: FlagsRemove}[act.Mode]
-	msgs, err := s.mb.Store(c.ctx, uids, op, act.Flags)
+	msgs, err := s.mb.Store(c.ctx, uids, act.Mode, act.Flags)
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,8 @@ import (
 //
 // Other processes may change the files at any time, so Check says nothing
 // of which files exist: CheckFiles does, for a mailbox known to be quiet.
+//
+// Takes: mu.
 func (m *Mailbox) Check() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -126,6 +128,8 @@ func (m *Mailbox) Check() error {
 // CheckFiles verifies that the state is the Maildir: every message that
 // is not a suspect has its file, and every message file has a message. It
 // is only meaningful when nothing changes the Maildir meanwhile.
+//
+// Takes: mu.
 func (m *Mailbox) CheckFiles() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cistern-mail/cistern/internal/flagop"
 	"github.com/cistern-mail/cistern/internal/testfs"
 	"github.com/cistern-mail/cistern/internal/uidlist"
 	"github.com/cistern-mail/cistern/maildir"
@@ -150,7 +151,7 @@ func TestExpungeAndDeleteFullDisk(t *testing.T) {
 		}
 		msgs = append(msgs, m)
 	}
-	if _, err := mb.SetFlags(ctx, []uint32{msgs[1].UID}, FlagsAdd, flagsOf("T"), nil); err != nil {
+	if _, err := mb.SetFlags(ctx, []uint32{msgs[1].UID}, flagop.Add, flagsOf("T"), nil); err != nil {
 		t.Fatal(err)
 	}
 	deleted, ok := mb.LookupUID(msgs[1].UID)

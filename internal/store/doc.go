@@ -58,6 +58,18 @@
 // the later file is given a fresh base name under the lock (Dovecot's rule)
 // and becomes a new message; both are logged.
 //
+// # What sessions hear
+//
+// News travels in two shapes here, each adding meaning to the one before,
+// and one more in package imap. Changes is what one sync or change found,
+// in the order it found it, with what the sync itself needs (proofs,
+// Skipped, Assigned, Unassigned, Suspects). A Subscription (one per
+// session) folds every Changes published while its owner was busy into
+// one Pending: bounded by the mailbox's size, an expunge cancels earlier
+// news of the same UID, a message keeps its latest flags, and an owner's
+// own change refreshes what it holds instead of adding to it. The
+// protocol engine's Update is Pending in IMAP's terms (package imap).
+//
 // # A mailbox deleted or renamed
 //
 // A sync starts, and a writer goes on once it holds the mailbox lock,
@@ -118,12 +130,38 @@
 // # Locking
 //
 // Mailbox.wmu serializes the writers: syncs and every change (STORE,
-// EXPUNGE, APPEND, COPY's adoption, MOVE on both sides). Mailbox.mu guards the state; a
-// writer holds it while it reads or changes the state and lets go of it
-// around file system I/O that needs none (the listings, the mailbox
-// lock, the uidlist append), so readers (FETCH, SEARCH, a SELECT's
-// snapshot) never wait for the disk. What a writer found reaches the
-// subscribers when it publishes, at its end. No method does network I/O.
+// EXPUNGE, APPEND, COPY's adoption, MOVE on both sides). Mailbox.mu
+// guards the state, which only a writer holding both changes; a writer
+// may therefore read the state holding wmu alone. It holds mu while it
+// changes the state and lets go of it (Mailbox.unlocked) around its file
+// system I/O, so that readers (FETCH, SEARCH, a SELECT's snapshot) do
+// not wait for the disk: the check that the path still leads to the
+// mailbox's directory, the stats of the cheap check, the reads of the
+// uidlist and of dovecot-keywords' stamp, the listings and the reread of
+// new/ before an expunge, the wait for the mailbox lock and its release,
+// the uidlist's append, creation, rebuild and compaction, the stats,
+// comparison, removal and renames that fix duplicates, the renames of
+// STORE and MOVE and the unlinks of EXPUNGE. Readers meanwhile see the
+// state as it was; what a writer did reaches the subscribers when it
+// publishes, at its end. A reader that opens a file that a STORE has
+// just renamed gets ENOENT and looks again (OpenMessage): its sync
+// waits for wmu, so it finds the file where the STORE put it, and opens
+// it before any other change of ours can rename it again.
+//
+// Disk I/O under mu is left only where it must be, or costs nothing:
+//
+//   - APPEND and COPY check the mailbox's directory and fsync cur/ under
+//     mu after recording the new messages: no reader may see a message
+//     before it is durable, as it may yet be taken back.
+//   - The first sync of a UIDVALIDITY reads the \Recent mark from the
+//     index (settleRecentLocked): a bbolt read, usually from memory.
+//   - Check and CheckFiles (tests, cistern check) read the files under
+//     mu to compare them with a state that stands still.
+//   - Log lines are written where they arise, mu or not.
+//
+// No method does network I/O. Every unexported method says in its doc
+// which locks its caller holds (a line "Held: …"), every exported one
+// what it takes ("Takes: …"); the rule is at the Mailbox type.
 //
 // The mailbox lock (dovecot-uidlist.lock, shared with Dovecot's tools)
 // is taken to append to or rewrite the uidlist, to fix duplicates, and

@@ -66,10 +66,14 @@ func holdDir(dir string, folder bool) (*os.File, dirID, error) {
 
 // Gone reports whether the mailbox's directory was found deleted or
 // renamed.
+//
+// Takes: nothing.
 func (m *Mailbox) Gone() bool { return m.gone.Load() }
 
 // checkDir fails with ErrMailboxGone, and marks the Mailbox gone, when
 // its path no longer leads to the directory it was opened on.
+//
+// Held: any.
 func (m *Mailbox) checkDir() error {
 	if m.gone.Load() {
 		return ErrMailboxGone
@@ -87,6 +91,8 @@ func (m *Mailbox) checkDir() error {
 
 // markGone makes the Mailbox gone, once. The subscribers hear of it
 // from the next publish (subscribe.go).
+//
+// Held: any.
 func (m *Mailbox) markGone() {
 	if m.gone.CompareAndSwap(false, true) {
 		m.log.Warn("the mailbox directory was deleted or renamed: its state is dropped and its sessions are ended")
@@ -95,6 +101,8 @@ func (m *Mailbox) markGone() {
 
 // Vanished tells the Mailbox that this process deleted or renamed its
 // directory: it is gone, and its subscribers hear of it now.
+//
+// Held: none; takes mu.
 func (m *Mailbox) vanished() {
 	m.markGone()
 	m.mu.Lock()
@@ -118,6 +126,8 @@ func accountRoot(dir string) string {
 // newUIDValidity takes a UIDVALIDITY for a new uidlist of this mailbox
 // from the account's allocator; the one this Mailbox had (when the
 // uidlist was lost and is rebuilt) is a floor.
+//
+// Held: dotlock, wmu.
 func (m *Mailbox) newUIDValidity() (uint32, error) {
 	v, err := uidlist.NextUIDValidity(accountRoot(m.dir), m.uidvalidity)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cistern-mail/cistern/internal/flagop"
 	"github.com/cistern-mail/cistern/internal/uidlist"
 	"github.com/cistern-mail/cistern/maildir"
 )
@@ -75,7 +76,7 @@ func TestRegistryDirectoryReplaced(t *testing.T) {
 		t.Fatalf("the old state wrote a uidlist into the new directory: %v", err)
 	}
 	// Writers fail too, and write nothing.
-	if _, err := old.SetFlags(context.Background(), []uint32{1}, FlagsAdd, maildir.Flags(0).With('F'), nil); !errors.Is(err, ErrMailboxGone) {
+	if _, err := old.SetFlags(context.Background(), []uint32{1}, flagop.Add, maildir.Flags(0).With('F'), nil); !errors.Is(err, ErrMailboxGone) {
 		t.Errorf("SetFlags on the replaced mailbox = %v, want ErrMailboxGone", err)
 	}
 

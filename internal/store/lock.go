@@ -87,6 +87,8 @@ func lockError(dir string, err error) error {
 }
 
 // lockTimeout is how long a change waits for the mailbox lock.
+//
+// Held: any.
 func (m *Mailbox) lockTimeout() time.Duration {
 	if m.opts.Lock.Timeout > 0 {
 		return m.opts.Lock.Timeout
@@ -97,6 +99,8 @@ func (m *Mailbox) lockTimeout() time.Duration {
 // beginChange takes what a change holds: its turn and the mailbox lock
 // (lockChange), then wmu and mu, and makes the lock the one of the syncs
 // the change makes (m.held). end lets go of them all.
+//
+// Held: none; takes turn, dotlock, wmu and mu, and end lets go of them.
 func (m *Mailbox) beginChange(ctx context.Context, timeout time.Duration) (end func(), err error) {
 	lock, unlock, err := m.lockChange(ctx, timeout)
 	if err != nil {
@@ -113,8 +117,9 @@ func (m *Mailbox) beginChange(ctx context.Context, timeout time.Duration) (end f
 // lockChange takes a change's turn among this process's changes, then
 // the mailbox lock, waiting up to timeout for both together; past that
 // the error wraps ErrLocked. unlock lets go of both, and kicks a sync
-// when one left its news for after this change. Neither wmu nor mu may
-// be held.
+// when one left its news for after this change.
+//
+// Held: none; takes turn and dotlock.
 func (m *Mailbox) lockChange(ctx context.Context, timeout time.Duration) (lock *uidlist.Lock, unlock func(), err error) {
 	deadline := time.Now().Add(timeout)
 	giveTurn, err := m.takeTurn(ctx, timeout)
@@ -137,7 +142,9 @@ func (m *Mailbox) lockChange(ctx context.Context, timeout time.Duration) (lock *
 // takeTurn takes m's turn among this process's changes, waiting up to
 // timeout (then ErrLocked). giveTurn lets go of it and kicks a sync when
 // one left its news for after this change and the change did not number
-// it. Neither wmu nor mu may be held.
+// it.
+//
+// Held: none; takes turn.
 func (m *Mailbox) takeTurn(ctx context.Context, timeout time.Duration) (giveTurn func(), err error) {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
@@ -159,8 +166,9 @@ func (m *Mailbox) takeTurn(ctx context.Context, timeout time.Duration) (giveTurn
 // acquireUntil takes m's mailbox lock, waiting until deadline: the
 // error wraps ErrLocked past it, and is ErrMailboxGone when m's path
 // leads to another directory now (identity.go). timeout is what the
-// caller waited in all, for the error's text. Neither wmu nor mu may be
-// held.
+// caller waited in all, for the error's text.
+//
+// Held: turn (a Move's is its source's); takes dotlock.
 func (m *Mailbox) acquireUntil(ctx context.Context, deadline time.Time, timeout time.Duration) (*uidlist.Lock, error) {
 	opts := m.opts.Lock
 	opts.Timeout = time.Until(deadline)
@@ -185,25 +193,47 @@ func (m *Mailbox) acquireUntil(ctx context.Context, deadline time.Time, timeout 
 // enterChange takes wmu and mu for a change that holds lock (lockChange)
 // and makes lock the one of the syncs the change makes; leaveChange
 // undoes it.
+//
+// Held: turn, dotlock; takes wmu and mu.
 func (m *Mailbox) enterChange(lock *uidlist.Lock) {
 	m.lockWriter()
 	m.held = lock
 }
 
+// leaveChange undoes enterChange.
+//
+// Held: turn, dotlock, wmu, mu; lets go of wmu and mu.
 func (m *Mailbox) leaveChange() {
 	m.held = nil
 	m.unlockWriter()
 }
 
-// syncLockLocked returns the mailbox lock for a sync's writes (the
-// uidlist, duplicates) and the function that lets go of it: the lock of
-// the change the sync is part of, else one taken now within
-// readerLockWait. When the lock cannot be had — a change of ours is under
-// way, another holder keeps it, or its file cannot be made (ENOSPC,
-// EACCES, EPERM) — the error wraps errLockBusy and the sync does not ask
-// again (lockBusy). A ctx that ends is its own error. Held with wmu and
-// mu; mu is let go while it waits.
+// syncLockLocked is syncLock for a caller that holds mu: it lets go of
+// mu while it takes the lock, and release lets go of mu while it lets go
+// of the lock.
+//
+// Held: wmu, mu; lets go of mu while it takes or releases the dotlock.
 func (m *Mailbox) syncLockLocked(ctx context.Context) (*uidlist.Lock, func(), error) {
+	var lock *uidlist.Lock
+	var release func()
+	var err error
+	m.unlocked(func() { lock, release, err = m.syncLock(ctx) })
+	if err != nil {
+		return nil, nil, err
+	}
+	return lock, func() { m.unlocked(release) }, nil
+}
+
+// syncLock returns the mailbox lock for a sync's writes (the uidlist,
+// duplicates) and the function that lets go of it: the lock of the
+// change the sync is part of, else one taken now within readerLockWait.
+// When the lock cannot be had — a change of ours is under way, another
+// holder keeps it, or its file cannot be made (ENOSPC, EACCES, EPERM) —
+// the error wraps errLockBusy and the sync does not ask again
+// (lockBusy). A ctx that ends is its own error.
+//
+// Held: wmu; not mu.
+func (m *Mailbox) syncLock(ctx context.Context) (*uidlist.Lock, func(), error) {
 	if m.held != nil {
 		return m.held, func() {}, nil
 	}
@@ -218,9 +248,7 @@ func (m *Mailbox) syncLockLocked(ctx context.Context) (*uidlist.Lock, func(), er
 	}
 	opts := m.opts.Lock
 	opts.Timeout = min(readerLockWait, m.lockTimeout())
-	var lock *uidlist.Lock
-	var err error
-	m.unlocked(func() { lock, err = uidlist.AcquireLock(ctx, m.dir, opts) })
+	lock, err := uidlist.AcquireLock(ctx, m.dir, opts)
 	if err != nil {
 		<-m.changeTurn
 		if ctx.Err() != nil {
@@ -231,7 +259,7 @@ func (m *Mailbox) syncLockLocked(ctx context.Context) (*uidlist.Lock, func(), er
 	}
 	return lock, func() {
 		if err := lock.Release(); err != nil {
-			m.logLocked().Warn("releasing the mailbox lock", "err", err)
+			m.writerLog().Warn("releasing the mailbox lock", "err", err)
 		}
 		<-m.changeTurn
 	}, nil
@@ -240,12 +268,13 @@ func (m *Mailbox) syncLockLocked(ctx context.Context) (*uidlist.Lock, func(), er
 // newsWaitLocked records that this sync left n new files without a UID
 // (why: err) and arranges a retry. The first such sync in a row logs it,
 // unless the cause is a change of ours, which is over in milliseconds.
-// Held with wmu and mu.
+//
+// Held: wmu, mu.
 func (m *Mailbox) newsWaitLocked(n int, err error) {
 	m.undone = true
 	if !errors.Is(err, errOurChange) && !m.newsWaiting {
 		m.newsWaiting = true
-		m.logLocked().Warn("new messages wait for their UIDs: a later sync gives them", "files", n, "err", err)
+		m.writerLog().Warn("new messages wait for their UIDs: a later sync gives them", "files", n, "err", err)
 	}
 	m.retryLater()
 }
@@ -253,7 +282,9 @@ func (m *Mailbox) newsWaitLocked(n int, err error) {
 // leaveNewsLocked leaves the files of fresh that a sync could not number
 // because a change of ours holds or waits for the lock to that change
 // (adoptWaitingLocked), and to a kicked sync should it never get the
-// lock. Held with wmu.
+// lock.
+//
+// Held: wmu, mu.
 func (m *Mailbox) leaveNewsLocked(fresh map[string][]sighting) {
 	m.waitingNews = fresh
 	m.kickAfterChange.Store(true)
@@ -272,8 +303,10 @@ func (m *Mailbox) leaveNewsLocked(fresh map[string][]sighting) {
 // adoptWaitingLocked numbers, under the lock of the change that ends,
 // the files a sync left to it (leaveNewsLocked) that still exist, and
 // publishes them. A uidlist replaced meanwhile, or a failure, leaves
-// them to the sync kicked at the change's end. Held with what
-// beginChange takes.
+// them to the sync kicked at the change's end.
+//
+// Held: turn, dotlock, wmu, mu; lets go of mu around the uidlist's read
+// and append.
 func (m *Mailbox) adoptWaitingLocked(ctx context.Context) {
 	fresh := m.waitingNews
 	m.waitingNews = nil
@@ -285,7 +318,9 @@ func (m *Mailbox) adoptWaitingLocked(ctx context.Context) {
 			delete(fresh, base) // ours, or numbered since
 		}
 	}
-	f, err := m.refreshUIDList()
+	var f *uidlist.File
+	var err error
+	m.unlocked(func() { f, err = m.refreshUIDList() })
 	if err != nil || (f != nil && f.Header.UIDValidity != m.uidvalidity) {
 		return
 	}
@@ -295,11 +330,11 @@ func (m *Mailbox) adoptWaitingLocked(ctx context.Context) {
 			// Replaced under our lock by a program that ignores it: the
 			// state was dropped; build it again now, under the lock.
 			if _, err := m.syncPublishLocked(ctx); err != nil {
-				m.logLocked().Warn("sync after the uidlist was replaced", "err", err)
+				m.writerLog().Warn("sync after the uidlist was replaced", "err", err)
 			}
 			return
 		}
-		m.logLocked().Warn("numbering files left by a sync", "err", err)
+		m.writerLog().Warn("numbering files left by a sync", "err", err)
 		return
 	}
 	if ch.Unassigned == 0 {
@@ -310,18 +345,21 @@ func (m *Mailbox) adoptWaitingLocked(ctx context.Context) {
 }
 
 // newsArrivedLocked notes that a sync left nothing without a UID, logging
-// the end of a wait that newsWaitLocked logged. Held with wmu.
+// the end of a wait that newsWaitLocked logged.
+//
+// Held: wmu, mu.
 func (m *Mailbox) newsArrivedLocked() {
 	if m.newsWaiting {
 		m.newsWaiting = false
-		m.logLocked().Info("new messages that waited got their UIDs")
+		m.writerLog().Info("new messages that waited got their UIDs")
 	}
 }
 
 // retryLater arranges a sync lockRetryDelay from now when someone
 // watches the mailbox (a subscriber: a selected or idling session), so
 // that news left for a later sync reaches them without their asking.
-// Held with mu.
+//
+// Held: mu; takes retryMu.
 func (m *Mailbox) retryLater() {
 	if len(m.subs) == 0 {
 		return
@@ -345,9 +383,13 @@ func (m *Mailbox) retryLater() {
 // closed reports whether Close stopped the mailbox's retries: no
 // background sync is to start for it. It takes no lock: the retry timer
 // calls Kick under retryMu.
+//
+// Held: any.
 func (m *Mailbox) closed() bool { return m.stopped.Load() }
 
 // stopRetries cancels a pending retry and arranges no more (Close).
+//
+// Held: any but retryMu; takes retryMu.
 func (m *Mailbox) stopRetries() {
 	m.retryMu.Lock()
 	defer m.retryMu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cistern-mail/cistern/internal/flagop"
 	"github.com/cistern-mail/cistern/internal/testfault"
 	"github.com/cistern-mail/cistern/internal/uidlist"
 	"github.com/cistern-mail/cistern/maildir"
@@ -163,7 +164,7 @@ func TestChangesRefusedWithoutTheLock(t *testing.T) {
 					return err
 				}},
 				{"copy", func() error { _, _, _, err := mb.Copy(ctx, []uint32{1, 2}, mb, nil); return err }},
-				{"store", func() error { _, err := mb.SetFlags(ctx, []uint32{1}, FlagsAdd, flagsOf("F"), nil); return err }},
+				{"store", func() error { _, err := mb.SetFlags(ctx, []uint32{1}, flagop.Add, flagsOf("F"), nil); return err }},
 				{"expunge", func() error { _, err := mb.Expunge(ctx, []uint32{2}, nil); return err }},
 			}
 			for _, op := range ops {
@@ -185,7 +186,7 @@ func TestChangesRefusedWithoutTheLock(t *testing.T) {
 			if _, err := mb.Expunge(ctx, []uint32{42}, nil); err != nil {
 				t.Errorf("expunging no message with the lock held: %v", err)
 			}
-			if _, err := mb.SetFlags(ctx, nil, FlagsAdd, flagsOf("F"), nil); err != nil {
+			if _, err := mb.SetFlags(ctx, nil, flagop.Add, flagsOf("F"), nil); err != nil {
 				t.Errorf("flagging no message with the lock held: %v", err)
 			}
 			end()
@@ -347,7 +348,7 @@ func TestChangesAndSyncsTogether(t *testing.T) {
 					acked = append(acked, to...)
 					mu.Unlock()
 				case 2:
-					_, err = mb.SetFlags(ctx, []uint32{1}, FlagsAdd, flagsOf("F"), nil)
+					_, err = mb.SetFlags(ctx, []uint32{1}, flagop.Add, flagsOf("F"), nil)
 				}
 				if err != nil {
 					errs <- err

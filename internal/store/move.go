@@ -97,6 +97,9 @@ type moving struct {
 // two turns, two dotlocks or two writer locks, so a Move in the other
 // direction cannot deadlock with it. Index entries follow the messages
 // into dst.
+//
+// Takes: m's turn, dst's dotlock, m's wmu and mu; then dst's wmu and mu
+// (adoptMoved).
 func (m *Mailbox) Move(ctx context.Context, uids []uint32, dst *Mailbox, from *Subscription) (validity uint32, srcUIDs, dstUIDs []uint32, err error) {
 	moved, validity, err := m.moveOut(ctx, uids, dst, from)
 	if err != nil || len(moved) == 0 {
@@ -117,6 +120,8 @@ func (m *Mailbox) Move(ctx context.Context, uids []uint32, dst *Mailbox, from *S
 
 // moveOut does steps 1 to 5 of Move and returns the messages moved, in
 // source UID order, and dst's UIDVALIDITY.
+//
+// Held: none; takes m's turn, dst's dotlock, then m's wmu and mu.
 func (m *Mailbox) moveOut(ctx context.Context, uids []uint32, dst *Mailbox, from *Subscription) ([]*moving, uint32, error) {
 	// A change of m whose mailbox lock is dst's (lock.go): m's turn,
 	// then dst's lock, then m's writer lock, never waiting for a lock
@@ -152,12 +157,17 @@ func (m *Mailbox) moveOut(ctx context.Context, uids []uint32, dst *Mailbox, from
 	if len(ms) == 0 {
 		return nil, 0, nil
 	}
-	if err := m.checkDir(); err != nil {
-		return nil, 0, err
-	}
 	var validity uint32
 	var stuck []*moving
-	m.unlocked(func() { validity, stuck, err = m.renameInto(dst, lock, ms) })
+	var gone error
+	m.unlocked(func() {
+		if gone = m.checkDir(); gone == nil {
+			validity, stuck, err = m.renameInto(dst, lock, ms)
+		}
+	})
+	if gone != nil {
+		return nil, 0, gone
+	}
 	if err != nil {
 		// What could not be renamed back is in dst, without a UID
 		// there: gone from m, and every session hears of it.
@@ -171,7 +181,9 @@ func (m *Mailbox) moveOut(ctx context.Context, uids []uint32, dst *Mailbox, from
 
 // forgetMoved drops the entries of messages moved out of m from the
 // state and publishes them as expunged to the subscribers but from. An
-// entry already gone is not reported again. Held with wmu and mu.
+// entry already gone is not reported again.
+//
+// Held: wmu, mu.
 func (m *Mailbox) forgetMoved(ms []*moving, from *Subscription) {
 	if len(ms) == 0 {
 		return
@@ -194,7 +206,9 @@ func (m *Mailbox) forgetMoved(ms []*moving, from *Subscription) {
 }
 
 // dropEntry takes e out of the indexes and reports it expunged in ch;
-// the caller takes it out of m.msgs. Held with mu.
+// the caller takes it out of m.msgs.
+//
+// Held: wmu, mu.
 func (m *Mailbox) dropEntry(e *entry, ch *Changes) {
 	if e.suspect {
 		m.resolveSuspect(e, resolvedExpunged)
@@ -207,7 +221,9 @@ func (m *Mailbox) dropEntry(e *entry, ch *Changes) {
 // renameInto does steps 1 (from the lock on) to 4 of Move for ms, in
 // source UID order, under dst's lock: on success the moved ones have
 // their name and dstUID. On failure it returns the messages it could
-// not rename back. Held with m's wmu, without its mu.
+// not rename back.
+//
+// Held: turn, wmu; not mu; the dotlock held is dst's.
 func (m *Mailbox) renameInto(dst *Mailbox, lock *uidlist.Lock, ms []*moving) (validity uint32, stuck []*moving, err error) {
 	locked := time.Now()
 	f, problems, err := dst.reader.Refresh()
@@ -331,6 +347,8 @@ func (m *Mailbox) renameInto(dst *Mailbox, lock *uidlist.Lock, ms []*moving) (va
 // base name that dst's uidlist (taken) already holds, or a file name
 // that exists there, gives the message a fresh base name. Errors match
 // fs.ErrNotExist when the file is not where mv says.
+//
+// Held: turn, wmu; not mu; the dotlock held is dst's.
 func (m *Mailbox) renameOne(dst *Mailbox, dirs *moveDirs, mv *moving, taken map[string]bool, kw *keywordMap) error {
 	n, err := maildir.ParseName(mv.filename)
 	if err != nil {
@@ -364,6 +382,8 @@ func (m *Mailbox) renameOne(dst *Mailbox, dirs *moveDirs, mv *moving, taken map[
 // findFiles looks for the files of ms by base name in m's new/ and then
 // cur/ (a file moving between the two is seen twice, never zero times;
 // cur/ wins) and sets where they are; filename "" for one not found.
+//
+// Held: wmu; not mu.
 func (m *Mailbox) findFiles(ms []*moving) error {
 	want := make(map[string]*moving, len(ms))
 	for _, mv := range ms {
@@ -385,6 +405,8 @@ func (m *Mailbox) findFiles(ms []*moving) error {
 }
 
 // syncMoved fsyncs dst's cur/ and then the source directories of ms.
+//
+// Held: any.
 func (m *Mailbox) syncMoved(dirs *moveDirs, ms []*moving) error {
 	if err := fsyncDir(dirs.dst[maildir.Cur]); err != nil {
 		return fmt.Errorf("store: fsync of the target's cur/: %w", err)
@@ -445,7 +467,9 @@ func fsyncDir(fd int) error {
 // renameBack renames the files of ms from dst's cur/ back to where they
 // were in m, and returns those it could not: they stay in dst, without a
 // UID there until its next sync gives them one. A file that someone
-// renamed in dst meanwhile is looked for by base name. Under dst's lock.
+// renamed in dst meanwhile is looked for by base name.
+//
+// Held: turn, wmu; not mu; the dotlock held is dst's.
 func (m *Mailbox) renameBack(dst *Mailbox, dirs *moveDirs, ms []*moving) (stuck []*moving) {
 	var lost []*moving
 	for _, mv := range ms {
@@ -455,7 +479,7 @@ func (m *Mailbox) renameBack(dst *Mailbox, dirs *moveDirs, ms []*moving) (stuck 
 			continue
 		}
 		if err != nil {
-			m.logLocked().Error("a moved message could not be put back: it stays in the target", "file", mv.name, "target", dst.dir, "err", err)
+			m.writerLog().Error("a moved message could not be put back: it stays in the target", "file", mv.name, "target", dst.dir, "err", err)
 			stuck = append(stuck, mv)
 			continue
 		}
@@ -478,7 +502,7 @@ func (m *Mailbox) renameBack(dst *Mailbox, dirs *moveDirs, ms []*moving) (stuck 
 					continue
 				}
 			}
-			m.logLocked().Error("a moved message could not be put back: it stays in the target", "file", mv.name, "target", dst.dir)
+			m.writerLog().Error("a moved message could not be put back: it stays in the target", "file", mv.name, "target", dst.dir)
 			stuck = append(stuck, mv)
 		}
 	}
@@ -562,6 +586,8 @@ func (k *keywordMap) flags(ctx context.Context, f maildir.Flags) (maildir.Flags,
 // followCached carries the index entries of moved messages from m to
 // dst under their names there; an entry dst may hold for such a name
 // is dropped when m has none, so that none is ever stale.
+//
+// Held: any.
 func (m *Mailbox) followCached(dst *Mailbox, moved []*moving) {
 	if m.opts.Index == nil && dst.opts.Index == nil {
 		return
@@ -590,11 +616,15 @@ func (m *Mailbox) followCached(dst *Mailbox, moved []*moving) {
 // Move appended to its uidlist under validity, and tells the
 // subscribers. When the state is not of that uidlist (never synced, or
 // the uidlist was replaced meanwhile), a sync adopts them instead.
+//
+// Held: none; takes wmu and mu.
 func (m *Mailbox) adoptMoved(ctx context.Context, validity uint32, moved []*moving) error {
 	m.lockWriter()
 	defer m.unlockWriter()
 	defer m.withLogLocked(ctx)()
-	f, err := m.refreshUIDList()
+	var f *uidlist.File
+	var err error
+	m.unlocked(func() { f, err = m.refreshUIDList() })
 	if err != nil {
 		return err
 	}
@@ -618,7 +648,7 @@ func (m *Mailbox) adoptMoved(ctx context.Context, validity uint32, moved []*movi
 			m.dropEntry(e, ch)
 		}
 		if m.byUID(mv.dstUID) != nil {
-			m.logLocked().Error("a moved message's UID is another message's; the next sync sorts it out", "uid", mv.dstUID, "base", base)
+			m.writerLog().Error("a moved message's UID is another message's; the next sync sorts it out", "uid", mv.dstUID, "base", base)
 			continue
 		}
 		m.adopt(mv.dstUID, base, sighting{maildir.Cur, mv.name}, ch)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cistern-mail/cistern/internal/flagop"
 	"github.com/cistern-mail/cistern/maildir"
 )
 
@@ -41,7 +42,7 @@ func TestSetFlagsTwoSessions(t *testing.T) {
 	x, y := f.put(maildir.New, ""), f.put(maildir.Cur, "S")
 	mb, a, b := twoSessions(t, f)
 
-	out, err := mb.SetFlags(ctx, []uint32{1, 2, 99}, FlagsAdd, flagsOf("F"), a)
+	out, err := mb.SetFlags(ctx, []uint32{1, 2, 99}, flagop.Add, flagsOf("F"), a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,10 +74,10 @@ func TestSetFlagsTwoSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	// -FLAGS and FLAGS.
-	if out, _ = mb.SetFlags(ctx, []uint32{2}, FlagsRemove, flagsOf("S"), a); out[0].Flags.String() != "F" {
+	if out, _ = mb.SetFlags(ctx, []uint32{2}, flagop.Remove, flagsOf("S"), a); out[0].Flags.String() != "F" {
 		t.Fatalf("-FLAGS: %+v", out)
 	}
-	if out, _ = mb.SetFlags(ctx, []uint32{2}, FlagsReplace, flagsOf("Rab"), a); out[0].Flags.String() != "Rab" {
+	if out, _ = mb.SetFlags(ctx, []uint32{2}, flagop.Replace, flagsOf("Rab"), a); out[0].Flags.String() != "Rab" {
 		t.Fatalf("FLAGS: %+v", out)
 	}
 	// A sync afterwards finds nothing new: our renames are the state.
@@ -95,10 +96,10 @@ func TestOwnChangeRefreshesPending(t *testing.T) {
 	f.put(maildir.Cur, "")
 	mb, a, b := twoSessions(t, f)
 
-	if _, err := mb.SetFlags(ctx, []uint32{1}, FlagsAdd, flagsOf("S"), b); err != nil {
+	if _, err := mb.SetFlags(ctx, []uint32{1}, flagop.Add, flagsOf("S"), b); err != nil {
 		t.Fatal(err)
 	}
-	out, err := mb.SetFlags(ctx, []uint32{1}, FlagsAdd, flagsOf("D"), a)
+	out, err := mb.SetFlags(ctx, []uint32{1}, flagop.Add, flagsOf("D"), a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +111,7 @@ func TestOwnChangeRefreshesPending(t *testing.T) {
 		t.Fatalf("pending after own change: %+v, want UID 1 with DS", p.Flags)
 	}
 	// Its own change to a message with nothing pending adds nothing.
-	if _, err := mb.SetFlags(ctx, []uint32{2}, FlagsAdd, flagsOf("F"), a); err != nil {
+	if _, err := mb.SetFlags(ctx, []uint32{2}, flagop.Add, flagsOf("F"), a); err != nil {
 		t.Fatal(err)
 	}
 	if p := a.Take(); !p.Empty() {
@@ -126,7 +127,7 @@ func TestSetFlagsAfterForeignRename(t *testing.T) {
 	x := f.put(maildir.Cur, "S")
 	mb, a, b := twoSessions(t, f)
 	f.rename(x, "RS") // foreign: replied
-	out, err := mb.SetFlags(ctx, []uint32{1}, FlagsAdd, flagsOf("F"), a)
+	out, err := mb.SetFlags(ctx, []uint32{1}, flagop.Add, flagsOf("F"), a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,7 +395,7 @@ func TestSubscriptionCoalesces(t *testing.T) {
 	f.put(maildir.Cur, "")
 	mb, a, b := twoSessions(t, f)
 	for i := 0; i < 5; i++ {
-		if _, err := mb.SetFlags(ctx, []uint32{1}, FlagsReplace, flagsOf([]string{"S", "F", "R", "D", "FS"}[i]), a); err != nil {
+		if _, err := mb.SetFlags(ctx, []uint32{1}, flagop.Replace, flagsOf([]string{"S", "F", "R", "D", "FS"}[i]), a); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -402,7 +403,7 @@ func TestSubscriptionCoalesces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := mb.SetFlags(ctx, []uint32{n.UID}, FlagsAdd, flagsOf("S"), a); err != nil {
+	if _, err := mb.SetFlags(ctx, []uint32{n.UID}, flagop.Add, flagsOf("S"), a); err != nil {
 		t.Fatal(err)
 	}
 	p := b.Take()
@@ -545,7 +546,7 @@ func TestFlagsReplaceKeepsUnknownLetters(t *testing.T) {
 	f.put(maildir.Cur, "PSX")
 	mb := f.open(Options{})
 	sync1(t, mb)
-	out, err := mb.SetFlags(ctx, []uint32{1}, FlagsReplace, flagsOf("Fa"), nil)
+	out, err := mb.SetFlags(ctx, []uint32{1}, flagop.Replace, flagsOf("Fa"), nil)
 	if err != nil || out[0].Flags.String() != "FPXa" {
 		t.Fatalf("replace: %+v %v", out, err)
 	}

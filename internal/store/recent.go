@@ -34,8 +34,9 @@ type recentMark struct {
 // the index's when it has one for it, else the next UID, to be lowered
 // to the lowest UID in new/ once synced says the messages are known. It
 // runs when the uidlist is first read (Open) and after every sync, so
-// that the mark is set before this process numbers a message. m.mu is
-// held, or m not shared yet (Open).
+// that the mark is set before this process numbers a message.
+//
+// Held: mu (or the Mailbox is not shared yet: Open).
 func (m *Mailbox) settleRecentLocked(synced bool) {
 	r := &m.recent
 	if m.uidvalidity == 0 {
@@ -63,6 +64,8 @@ func (m *Mailbox) settleRecentLocked(synced bool) {
 // FirstRecent returns the lowest UID that no session has claimed as
 // recent: every message at or above it is recent for the next session
 // to claim it. A read-only session and STATUS use it without claiming.
+//
+// Takes: mu.
 func (m *Mailbox) FirstRecent() uint32 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -77,6 +80,8 @@ func (m *Mailbox) FirstRecent() uint32 {
 // with UIDs from the returned first up to, not including, upTo are
 // recent (none when first >= upTo), and moves the mark to upTo. A UID
 // is claimed once, whatever sessions ask at the same time.
+//
+// Takes: mu.
 func (m *Mailbox) ClaimRecent(upTo uint32) (first uint32) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

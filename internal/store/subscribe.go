@@ -45,6 +45,8 @@ func (p *Pending) Empty() bool {
 }
 
 // Subscribe returns a new Subscription to m's changes.
+//
+// Takes: mu.
 func (m *Mailbox) Subscribe() *Subscription {
 	s := &Subscription{
 		m:        m,
@@ -150,8 +152,9 @@ func (s *Subscription) refresh(ch *Changes) {
 }
 
 // publish hands ch to every subscriber but from, and brings from's
-// pending versions of the messages ch changed up to date. Held with m.mu,
-// after the changes are on disk.
+// pending versions of the messages ch changed up to date.
+//
+// Held: mu, after the changes are on disk; takes each subscriber's mu.
 func (m *Mailbox) publish(ch *Changes, from *Subscription) {
 	if m.gone.Load() && !m.goneSent {
 		ch.Gone = true

@@ -184,6 +184,8 @@ const kickDelay = 5 * time.Millisecond
 
 // Kick asks for a sync soon, in the background; requests that arrive
 // before it starts are one sync. What it finds goes to the subscribers.
+//
+// Takes: nothing; the sync it starts takes what Sync takes.
 func (m *Mailbox) Kick() {
 	if m.closed() || !m.kicked.CompareAndSwap(false, true) {
 		return

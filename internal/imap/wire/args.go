@@ -5,6 +5,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/cistern-mail/cistern/internal/flagop"
 	"github.com/cistern-mail/cistern/internal/mailboxname"
 )
 
@@ -343,20 +344,11 @@ func (d *Decoder) Date() (time.Time, error) {
 	return t, nil
 }
 
-// StoreMode says how STORE changes flags (RFC 9051 §6.4.6).
-type StoreMode int
-
-const (
-	StoreReplace StoreMode = iota // FLAGS
-	StoreAdd                      // +FLAGS
-	StoreRemove                   // -FLAGS
-)
-
 // StoreAction is the store-att-flags of a STORE command.
 type StoreAction struct {
-	Mode   StoreMode
-	Silent bool     // ".SILENT": no untagged FETCH for this session
-	Flags  []string // canonicalized as by Flag
+	Mode   flagop.Op // FLAGS, +FLAGS or -FLAGS (RFC 9051 §6.4.6)
+	Silent bool      // ".SILENT": no untagged FETCH for this session
+	Flags  []string  // canonicalized as by Flag
 }
 
 // StoreAction reads store-att-flags = (["+" / "-"] "FLAGS" [".SILENT"]) SP
@@ -371,9 +363,9 @@ func (d *Decoder) StoreAction() (StoreAction, error) {
 	}
 	switch name[0] {
 	case '+':
-		a.Mode, name = StoreAdd, name[1:]
+		a.Mode, name = flagop.Add, name[1:]
 	case '-':
-		a.Mode, name = StoreRemove, name[1:]
+		a.Mode, name = flagop.Remove, name[1:]
 	}
 	switch name {
 	case "FLAGS":

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cistern-mail/cistern/internal/flagop"
 )
 
 func TestMailbox(t *testing.T) {
@@ -211,17 +213,17 @@ func TestDate(t *testing.T) {
 func TestStoreAction(t *testing.T) {
 	tests := []struct {
 		in     string
-		mode   StoreMode
+		mode   flagop.Op
 		silent bool
 		flags  string
 		ok     bool
 	}{
-		{`FLAGS (\Seen)`, StoreReplace, false, `\Seen`, true},
-		{`+FLAGS.SILENT (\Deleted)`, StoreAdd, true, `\Deleted`, true},
-		{`-flags.silent ($Junk \seen)`, StoreRemove, true, `$Junk \Seen`, true},
-		{`FLAGS \Seen \Flagged`, StoreReplace, false, `\Seen \Flagged`, true},
-		{`+FLAGS \Seen`, StoreAdd, false, `\Seen`, true},
-		{`FLAGS ()`, StoreReplace, false, ``, true},
+		{`FLAGS (\Seen)`, flagop.Replace, false, `\Seen`, true},
+		{`+FLAGS.SILENT (\Deleted)`, flagop.Add, true, `\Deleted`, true},
+		{`-flags.silent ($Junk \seen)`, flagop.Remove, true, `$Junk \Seen`, true},
+		{`FLAGS \Seen \Flagged`, flagop.Replace, false, `\Seen \Flagged`, true},
+		{`+FLAGS \Seen`, flagop.Add, false, `\Seen`, true},
+		{`FLAGS ()`, flagop.Replace, false, ``, true},
 		{`FLAGS`, 0, false, ``, false},
 		{`FLAGS  (\Seen)`, 0, false, ``, false},
 		{`*FLAGS (\Seen)`, 0, false, ``, false},

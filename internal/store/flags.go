@@ -1,0 +1,78 @@
+package store
+
+import (
+	"context"
+
+	"github.com/cistern-mail/cistern/internal/flagop"
+	"github.com/cistern-mail/cistern/maildir"
+)
+
+// Settable are the letters a replacement sets or clears: the system flags
+// D F R S T and the keywords a–z. Other letters (P, and any a program
+// invented) are kept: no client can see them, so none means to clear
+// them.
+var Settable = func() maildir.Flags {
+	f, _ := maildir.ParseFlags("DFRSTabcdefghijklmnopqrstuvwxyz")
+	return f
+}()
+
+// applyFlags combines f with a message's flags old as op says; a
+// replacement keeps the letters that are not Settable.
+func applyFlags(op flagop.Op, old, f maildir.Flags) maildir.Flags {
+	switch op {
+	case flagop.Add:
+		return old | f
+	case flagop.Remove:
+		return old &^ f
+	}
+	return old&^Settable | f&Settable
+}
+
+// SetFlags changes the flags of the messages with the given UIDs and
+// returns the messages as they are afterwards (changed or not), in UID
+// order. UIDs that are gone are skipped. Subscribers other than from hear
+// of the changes; the caller reports them itself.
+//
+// It waits for the mailbox lock up to the lock timeout; past that the
+// error wraps ErrLocked and no flag changed.
+//
+// Takes: turn, dotlock, wmu, mu (beginChange); mu is let go while the
+// files are renamed (retryMoved).
+func (m *Mailbox) SetFlags(ctx context.Context, uids []uint32, op flagop.Op, flags maildir.Flags, from *Subscription) ([]Message, error) {
+	if !m.anyKnown(uids) {
+		return nil, nil
+	}
+	end, err := m.beginChange(ctx, m.lockTimeout())
+	if err != nil {
+		return nil, err
+	}
+	defer end()
+	defer m.withLogLocked(ctx)()
+	ch := &Changes{}
+	var out []Message
+	err = m.retryMoved(ctx, uids, func(e *entry) (func(), error) {
+		nf := applyFlags(op, e.flags, flags)
+		if nf == e.flags && e.sub == maildir.Cur {
+			out = append(out, e.message())
+			return nil, nil
+		}
+		name, err := maildir.SetFlags(m.dir, e.sub, e.filename, nf)
+		if err != nil {
+			return nil, err
+		}
+		return func() {
+			m.unindexName(e)
+			e.sub, e.filename = maildir.Cur, name
+			m.indexName(e)
+			if e.flags != nf {
+				e.flags = nf
+				m.flagsChanged()
+				ch.Flags = append(ch.Flags, e.message())
+			}
+			out = append(out, e.message())
+		}, nil
+	}, func() {})
+	m.publish(ch, from)
+	sortByUID(out)
+	return out, err
+}

@@ -1,0 +1,201 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cistern-mail/cistern/internal/flagop"
+	"github.com/cistern-mail/cistern/internal/uidlist"
+	"github.com/cistern-mail/cistern/maildir"
+)
+
+// TestWriterIOWithoutMu pins doc.go's Locking section: a writer's
+// renames and unlinks (STORE, EXPUNGE), its comparison of duplicate
+// files and its compaction of the uidlist run without mu, so that
+// readers (FETCH, SEARCH, a SELECT's snapshot) do not wait for them.
+// The hook tries mu at each such place: held there, the test fails.
+func TestWriterIOWithoutMu(t *testing.T) {
+	cases := []struct {
+		name string
+		what string
+		run  func(t *testing.T, f *fixture, mb *Mailbox)
+	}{
+		{"STORE", "change", func(t *testing.T, f *fixture, mb *Mailbox) {
+			if _, err := mb.SetFlags(ctx, []uint32{1, 2}, flagop.Add, flagsOf("F"), nil); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"EXPUNGE", "change", func(t *testing.T, f *fixture, mb *Mailbox) {
+			if gone, err := mb.Expunge(ctx, []uint32{1}, nil); err != nil || len(gone) != 1 {
+				t.Fatalf("expunged %v, %v", gone, err)
+			}
+		}},
+		{"duplicate base name", "duplicates", func(t *testing.T, f *fixture, mb *Mailbox) {
+			_, name := f.find(mb.Messages()[0].Base)
+			base := maildir.BaseName(name)
+			other := filepath.Join(f.dir, maildir.Cur, base+":2,T")
+			if err := os.WriteFile(other, []byte("Subject: another\n\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			sync1(t, mb)
+			sync1(t, mb) // numbers the file renamed by the first
+		}},
+		{"compaction", "compact", func(t *testing.T, f *fixture, mb *Mailbox) {
+			var b strings.Builder
+			fmt.Fprintf(&b, "3 V%d N1000 G0123456789abcdef0123456789abcdef\n", mb.UIDValidity())
+			for i := 1; i <= 400; i++ {
+				fmt.Fprintf(&b, "%d :1600000000.M%dP1.gone\n", i+100, i)
+			}
+			for _, msg := range mb.Messages() {
+				fmt.Fprintf(&b, "%d :%s\n", msg.UID, msg.Base)
+			}
+			path := filepath.Join(f.dir, uidlist.FileName)
+			if err := os.WriteFile(path+".new", []byte(b.String()), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(path+".new", path); err != nil {
+				t.Fatal(err)
+			}
+			f.put(maildir.New, "") // so that the sync reads the directories
+			sync1(t, mb)
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.put(maildir.Cur, "S")
+			f.put(maildir.New, "")
+			mb := f.open(Options{})
+			t.Cleanup(func() { mb.Close() })
+			sync1(t, mb)
+			var free, held int
+			testHookWriterIO = func(m *Mailbox, what string) {
+				if m != mb || what != c.what {
+					return
+				}
+				if mb.mu.TryLock() {
+					mb.mu.Unlock()
+					free++
+				} else {
+					held++
+				}
+			}
+			t.Cleanup(func() { testHookWriterIO = nil })
+			c.run(t, f, mb)
+			testHookWriterIO = nil
+			if free == 0 || held != 0 {
+				t.Fatalf("%s: I/O without mu %d times, under mu %d times", c.what, free, held)
+			}
+			if err := mb.Check(); err != nil {
+				t.Fatal(err)
+			}
+			if err := mb.CheckFiles(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestOpenMessageDuringStore: STORE renames files without mu and updates
+// the state afterwards, so a reader may look a file up under the name it
+// had just before the rename. It must still find it (OpenMessage looks
+// again through a sync): a FETCH that runs beside STOREs never gets a
+// missing-file error, and reads the right message.
+func TestOpenMessageDuringStore(t *testing.T) {
+	const messages, stores, maxReads = 40, 150, 200000
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	f := newFixture(t)
+	for i := 0; i < messages; i++ {
+		if i%2 == 0 {
+			f.put(maildir.New, "")
+		} else {
+			f.put(maildir.Cur, "S")
+		}
+	}
+	mb := f.open(Options{})
+	t.Cleanup(func() { mb.Close() })
+	if ch := sync1(t, mb); len(ch.New) != messages {
+		t.Fatalf("%d messages", len(ch.New))
+	}
+
+	var done atomic.Bool
+	var reads, retried atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r := rand.New(rand.NewPCG(seed, 1))
+		for i := 0; i < maxReads && !done.Load(); i++ {
+			uid := uint32(1 + r.IntN(messages))
+			before, _ := mb.LookupUID(uid)
+			file, msg, err := mb.OpenMessage(ctx, uid)
+			if err != nil {
+				errs <- fmt.Errorf("OpenMessage(%d): %w", uid, err)
+				return
+			}
+			data, err := io.ReadAll(file)
+			file.Close()
+			if err != nil {
+				errs <- err
+				return
+			}
+			// The fixture numbers its files from 1, in base-name order:
+			// UID n is the file whose subject is n.
+			if want := fmt.Sprintf("Subject: %d\n", uid); !strings.HasPrefix(string(data), want) {
+				errs <- fmt.Errorf("OpenMessage(%d) read %q", uid, data)
+				return
+			}
+			if msg.Filename != before.Filename {
+				retried.Add(1)
+			}
+			reads.Add(1)
+		}
+	}()
+
+	r := rand.New(rand.NewPCG(seed, 2))
+	letters := []string{"S", "F", "D", "R", "a", "b"}
+	ops := []flagop.Op{flagop.Add, flagop.Remove, flagop.Replace}
+	var storeErr error
+	for i := 0; i < stores && storeErr == nil; i++ {
+		var uids []uint32
+		for uid := uint32(1); uid <= messages; uid++ {
+			if r.IntN(3) == 0 {
+				uids = append(uids, uid)
+			}
+		}
+		_, storeErr = mb.SetFlags(ctx, uids, ops[r.IntN(len(ops))], flagsOf(letters[r.IntN(len(letters))]), nil)
+	}
+	done.Store(true)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if storeErr != nil {
+		t.Fatal(storeErr)
+	}
+	t.Logf("%d reads beside %d STOREs; %d found their file under another name than the state had a moment before", reads.Load(), stores, retried.Load())
+	if reads.Load() == 0 {
+		t.Fatal("the reader read nothing")
+	}
+	if err := mb.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if err := mb.CheckFiles(); err != nil {
+		t.Fatal(err)
+	}
+	if errors.Is(storeErr, ErrNoSuchMessage) {
+		t.Fatal(storeErr)
+	}
+}
