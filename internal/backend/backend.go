@@ -53,6 +53,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cistern-mail/cistern/internal/flagop"
 	"github.com/cistern-mail/cistern/internal/imap"
 	"github.com/cistern-mail/cistern/internal/imap/wire"
 	"github.com/cistern-mail/cistern/internal/logctx"
@@ -440,7 +441,7 @@ func (m *Mailbox) Take() imap.Update {
 	return imap.Update{Expunged: p.Expunged, New: m.infos(p.New), Flags: m.infos(p.Flags), Void: p.UIDValidityChanged, Gone: p.Gone}
 }
 
-func (m *Mailbox) Store(ctx context.Context, uids []uint32, op imap.FlagOp, flags []string) ([]imap.MessageInfo, error) {
+func (m *Mailbox) Store(ctx context.Context, uids []uint32, op flagop.Op, flags []string) ([]imap.MessageInfo, error) {
 	f, err := toLetters(ctx, m.mb, flags)
 	if err != nil {
 		return nil, mapErr(err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cistern-mail/cistern/internal/flagop"
 	"github.com/cistern-mail/cistern/internal/imap"
 	"github.com/cistern-mail/cistern/internal/mailboxname"
 	"github.com/cistern-mail/cistern/internal/store"
@@ -211,7 +212,7 @@ func TestErrorsFromTheStore(t *testing.T) {
 			e.append("INBOX", msg)
 			mb := e.selectBox("INBOX")
 			locked(t, e)
-			_, err := mb.Store(ctx, []uint32{1}, imap.FlagsAdd, []string{`\Seen`})
+			_, err := mb.Store(ctx, []uint32{1}, flagop.Add, []string{`\Seen`})
 			return err
 		}},
 		{name: "copy into a folder another process locks", opts: lockOpts, want: imap.ErrLocked, run: func(t *testing.T, e *env) error {
@@ -238,7 +239,7 @@ func TestErrorsFromTheStore(t *testing.T) {
 		}},
 		{name: "store a 27th keyword", want: imap.ErrKeywordsFull, run: func(t *testing.T, e *env) error {
 			e.append("INBOX", msg, keywords26...)
-			_, err := e.selectBox("INBOX").Store(ctx, []uint32{1}, imap.FlagsAdd, []string{"kw26"})
+			_, err := e.selectBox("INBOX").Store(ctx, []uint32{1}, flagop.Add, []string{"kw26"})
 			return err
 		}},
 
@@ -281,7 +282,7 @@ func TestErrorsFromTheStore(t *testing.T) {
 			return gone(t, e).Sync(ctx)
 		}},
 		{name: "store in a deleted selected mailbox", want: imap.ErrSelectedGone, run: func(t *testing.T, e *env) error {
-			_, err := gone(t, e).Store(ctx, []uint32{1}, imap.FlagsAdd, []string{`\Seen`})
+			_, err := gone(t, e).Store(ctx, []uint32{1}, flagop.Add, []string{`\Seen`})
 			return err
 		}},
 		{name: "expunge in a deleted selected mailbox", want: imap.ErrSelectedGone, run: func(t *testing.T, e *env) error {
@@ -383,7 +384,7 @@ func TestNewKeywordLocked(t *testing.T) {
 			e.append("INBOX", msg)
 			mb := e.selectBox("INBOX")
 			testfault.HoldLock(t, e.root, testfault.LockLive)
-			_, err := mb.Store(ctx, []uint32{1}, imap.FlagsAdd, []string{"Fresh"})
+			_, err := mb.Store(ctx, []uint32{1}, flagop.Add, []string{"Fresh"})
 			return err
 		}},
 		{"append", func(t *testing.T, e *env) error {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cistern-mail/cistern/internal/flagop"
 	"github.com/cistern-mail/cistern/internal/imap"
 	"github.com/cistern-mail/cistern/internal/store"
 	"github.com/cistern-mail/cistern/internal/uidlist"
@@ -84,10 +85,10 @@ func TestSelect(t *testing.T) {
 	}
 	// The letters of unnamed keywords stay on disk through changes of
 	// other flags.
-	if _, err := mb.Store(context.Background(), []uint32{2}, imap.FlagsRemove, []string{"Work"}); err != nil {
+	if _, err := mb.Store(context.Background(), []uint32{2}, flagop.Remove, []string{"Work"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := mb.Store(context.Background(), []uint32{2}, imap.FlagsAdd, []string{`\Answered`}); err != nil {
+	if _, err := mb.Store(context.Background(), []uint32{2}, flagop.Add, []string{`\Answered`}); err != nil {
 		t.Fatal(err)
 	}
 	m, _ := mb.mb.LookupUID(2)
@@ -111,19 +112,19 @@ func TestStore(t *testing.T) {
 	ctx := context.Background()
 	for _, tt := range []struct {
 		name    string
-		op      imap.FlagOp
+		op      flagop.Op
 		flags   []string
 		want    []string // UID 1's flags afterwards, sorted
 		letters string   // UID 1's letters on disk
 	}{
-		{"add a system flag", imap.FlagsAdd, []string{`\Flagged`}, []string{"Work", `\Flagged`, `\Seen`}, "FPSa"},
-		{"add a known keyword is no change", imap.FlagsAdd, []string{"work"}, []string{"Work", `\Seen`}, "PSa"},
-		{"add a new keyword", imap.FlagsAdd, []string{"Later"}, []string{"Later", "Work", `\Seen`}, "PSab"},
-		{"remove", imap.FlagsRemove, []string{`\Seen`, "Work", `\Draft`}, nil, "P"},
-		{"replace", imap.FlagsReplace, []string{`\Answered`, "Later"}, []string{"Later", `\Answered`}, "PRb"},
-		{"replace with nothing", imap.FlagsReplace, nil, nil, "P"},
-		{"recent cannot be set", imap.FlagsAdd, []string{`\Recent`}, []string{"Work", `\Seen`}, "PSa"},
-		{"replace, case of system flags", imap.FlagsReplace, []string{`\deleted`, `\SEEN`}, []string{`\Deleted`, `\Seen`}, "PST"},
+		{"add a system flag", flagop.Add, []string{`\Flagged`}, []string{"Work", `\Flagged`, `\Seen`}, "FPSa"},
+		{"add a known keyword is no change", flagop.Add, []string{"work"}, []string{"Work", `\Seen`}, "PSa"},
+		{"add a new keyword", flagop.Add, []string{"Later"}, []string{"Later", "Work", `\Seen`}, "PSab"},
+		{"remove", flagop.Remove, []string{`\Seen`, "Work", `\Draft`}, nil, "P"},
+		{"replace", flagop.Replace, []string{`\Answered`, "Later"}, []string{"Later", `\Answered`}, "PRb"},
+		{"replace with nothing", flagop.Replace, nil, nil, "P"},
+		{"recent cannot be set", flagop.Add, []string{`\Recent`}, []string{"Work", `\Seen`}, "PSa"},
+		{"replace, case of system flags", flagop.Replace, []string{`\deleted`, `\SEEN`}, []string{`\Deleted`, `\Seen`}, "PST"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, store.Options{}, store.QuotaLimit{})
@@ -178,7 +179,7 @@ func TestTake(t *testing.T) {
 		if up := a.Take(); up.Expunged != nil || up.New != nil || up.Flags != nil || up.Void || up.Gone {
 			t.Errorf("Take before any change: %+v", up)
 		}
-		if _, err := b.Store(ctx, []uint32{3, 2}, imap.FlagsAdd, []string{`\Seen`}); err != nil {
+		if _, err := b.Store(ctx, []uint32{3, 2}, flagop.Add, []string{`\Seen`}); err != nil {
 			t.Fatal(err)
 		}
 		e.append("INBOX", msg, `\Flagged`, "Hot")

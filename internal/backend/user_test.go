@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cistern-mail/cistern/internal/flagop"
 	"github.com/cistern-mail/cistern/internal/imap"
 	"github.com/cistern-mail/cistern/internal/store"
 	"github.com/cistern-mail/cistern/maildir"
@@ -267,7 +268,7 @@ func TestStatus(t *testing.T) {
 	if first := mb.Recent(mb.UIDNext(), true); first != 1 {
 		t.Errorf("claimed from %d, want 1", first)
 	}
-	if _, err := mb.Store(ctx, []uint32{3}, imap.FlagsAdd, []string{`\Seen`}); err != nil {
+	if _, err := mb.Store(ctx, []uint32{3}, flagop.Add, []string{`\Seen`}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := mb.Expunge(ctx, []uint32{1}); err != nil {

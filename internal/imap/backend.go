@@ -92,17 +92,6 @@ type MessageInfo struct {
 	InternalDate time.Time
 }
 
-// FlagOp is STORE's action: package flagop's Op, which the wire syntax
-// parses into and the store applies. The names below are flagop's
-// values, spelled as the engine's callers know them.
-type FlagOp = flagop.Op
-
-const (
-	FlagsReplace = flagop.Replace
-	FlagsAdd     = flagop.Add
-	FlagsRemove  = flagop.Remove
-)
-
 // Update is what changed in a mailbox since the session last took
 // updates, made by others (other sessions, deliveries, other programs).
 type Update struct {
@@ -144,7 +133,7 @@ type Mailbox interface {
 	Notify() <-chan struct{}
 	Take() Update
 	// Store changes flags and returns the messages afterwards.
-	Store(ctx context.Context, uids []uint32, op FlagOp, flags []string) ([]MessageInfo, error)
+	Store(ctx context.Context, uids []uint32, op flagop.Op, flags []string) ([]MessageInfo, error)
 	// Expunge removes messages and returns the UIDs removed.
 	Expunge(ctx context.Context, uids []uint32) ([]uint32, error)
 	// Copy copies messages into another mailbox: COPYUID data. It

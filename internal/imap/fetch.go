@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/cistern-mail/cistern/internal/flagop"
 	"github.com/cistern-mail/cistern/internal/imap/wire"
 	"github.com/cistern-mail/cistern/internal/message"
 )
@@ -60,7 +61,7 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 	}
 	flags := map[uint32][]string{}
 	if setSeen {
-		msgs, err := s.mb.Store(c.ctx, uids, FlagsAdd, []string{`\Seen`})
+		msgs, err := s.mb.Store(c.ctx, uids, flagop.Add, []string{`\Seen`})
 		if err != nil {
 			return err
 		}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cistern-mail/cistern/internal/flagop"
 	"github.com/cistern-mail/cistern/internal/imap/wire"
 	"github.com/cistern-mail/cistern/internal/message"
 )
@@ -422,7 +423,7 @@ func (m *fakeMailbox) Take() Update {
 	return up
 }
 
-func (m *fakeMailbox) Store(ctx context.Context, uids []uint32, op FlagOp, flags []string) ([]MessageInfo, error) {
+func (m *fakeMailbox) Store(ctx context.Context, uids []uint32, op flagop.Op, flags []string) ([]MessageInfo, error) {
 	defer m.lock()()
 	flags = storable(flags)
 	if err := checkKeywords(m.bx, flags); err != nil {
@@ -435,15 +436,15 @@ func (m *fakeMailbox) Store(ctx context.Context, uids []uint32, op FlagOp, flags
 			continue
 		}
 		switch op {
-		case FlagsReplace:
+		case flagop.Replace:
 			msg.flags = slices.Clone(flags)
-		case FlagsAdd:
+		case flagop.Add:
 			for _, f := range flags {
 				if !hasFlag(msg.flags, f) {
 					msg.flags = append(msg.flags, f)
 				}
 			}
-		case FlagsRemove:
+		case flagop.Remove:
 			msg.flags = slices.DeleteFunc(msg.flags, func(f string) bool { return hasFlag(flags, f) })
 		}
 		out = append(out, m.info(msg))

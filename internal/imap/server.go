@@ -22,7 +22,7 @@
 //     as Void). Each step adds meaning, so none is merged into another.
 //   - How STORE changes flags is one type, flagop.Op, from the parser
 //     (wire.StoreAction.Mode) through Backend's Mailbox.Store to the
-//     store: FlagOp and its constants here are its names, not a copy.
+//     store, with no translation between them.
 //   - No storage lock is held while writing to the network: backend calls
 //     return values, and the session writes them afterwards.
 //   - Errors become responses in one function (respondErr): backend
