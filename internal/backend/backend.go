@@ -529,15 +529,11 @@ func (m *Mailbox) copy(ctx context.Context, uids []uint32, dest string, move boo
 	}
 	// Keywords are per mailbox in Maildir: the store gives the copies
 	// the target's letters for their names.
+	// A message expunged meanwhile: the store copies none (RFC 2180
+	// §4.4.1), ErrNoSuchMessage.
 	validity, src, dstUIDs, err := m.u.acct.Copy(ctx, m.mb, uids, dst, move, nil)
 	if err != nil {
 		return 0, nil, nil, m.selErr(err)
-	}
-	if len(src) < len(uids) {
-		// A message was expunged meanwhile: a COPY copies all or
-		// nothing (RFC 2180 §4.4.1), so the copies made go again.
-		m.u.acct.Expunge(ctx, dst, dstUIDs, nil)
-		return 0, nil, nil, imap.ErrNoSuchMessageErr
 	}
 	return validity, src, dstUIDs, nil
 }

@@ -92,8 +92,8 @@ func TestCopyAllOrNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Messages != 0 {
-		t.Errorf("Other holds %d messages after the failed COPY, want 0", st.Messages)
+	if st.Messages != 0 || st.UIDNext != 1 {
+		t.Errorf("Other holds %d messages, UIDNEXT %d after the failed COPY; want 0 and 1: no copy entered it", st.Messages, st.UIDNext)
 	}
 	if _, src, _, err := mb.Copy(ctx, []uint32{1}, "Other"); err != nil || len(src) != 1 {
 		t.Errorf("Copy of UID 1: src %v, err %v", src, err)

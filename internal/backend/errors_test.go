@@ -293,11 +293,10 @@ func TestErrorsFromTheStore(t *testing.T) {
 			_, _, err := gone(t, e).Open(ctx, 1)
 			return err
 		}},
-		// COPY alone answers as for a message expunged meanwhile (its
-		// file is gone, the store copies nothing): NO [EXPUNGEISSUED],
-		// then the session's next update says Gone and the engine ends
-		// it with BYE.
-		{name: "copy from a deleted selected mailbox", want: imap.ErrNoSuchMessageErr, run: func(t *testing.T, e *env) error {
+		// COPY finds the file gone, copies nothing, and says why: the
+		// mailbox is gone, as the other commands do; the session's next
+		// update says Gone too.
+		{name: "copy from a deleted selected mailbox", want: imap.ErrSelectedGone, run: func(t *testing.T, e *env) error {
 			mb := gone(t, e)
 			_, _, _, err := mb.Copy(ctx, []uint32{1}, "Sent")
 			if up := mb.Take(); !up.Gone {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -17,7 +18,8 @@ import (
 // when both mailboxes share a filesystem. The two mailboxes are never
 // locked at once: the copies are staged in dst's tmp/ without a lock,
 // then adopted by dst all or none (adoptStaged), so that a COPY that
-// fails leaves no copy behind.
+// fails leaves no copy behind. When one of the messages is gone (before
+// the COPY or during it), none is copied: ErrNoSuchMessage.
 //
 // Takes: mu for a moment; then dst's turn, dotlock, wmu and mu
 // (adoptStaged); a sync of m (wmu, mu) for a file renamed meanwhile.
@@ -51,22 +53,23 @@ func (m *Mailbox) Copy(ctx context.Context, uids []uint32, dst *Mailbox, from *S
 		}
 		s, err := stageCopy(it.path, dst.dir, flags)
 		if errors.Is(err, os.ErrNotExist) {
-			// Renamed under our feet: look it up again once.
-			if msg, ok := m.lookupFresh(ctx, it.uid); ok {
-				if flags, err = kw.flags(ctx, msg.Flags); err != nil {
-					return 0, nil, nil, err
-				}
-				s, err = stageCopy(filepath.Join(m.dir, msg.Sub, msg.Filename), dst.dir, flags)
-			}
+			// Renamed under our feet: look it up again.
+			s, err = m.stageFresh(ctx, it.uid, dst.dir, kw)
 		}
 		if errors.Is(err, os.ErrNotExist) {
-			continue // expunged meanwhile: not copied
+			// Expunged meanwhile: a COPY copies all or nothing (RFC
+			// 2180 §4.4.1), and the staged copies go (the deferred
+			// Discard) before any enters dst.
+			return 0, nil, nil, ErrNoSuchMessage
 		}
 		if err != nil {
 			return 0, nil, nil, err
 		}
 		staged = append(staged, s)
 		copied = append(copied, it.uid)
+	}
+	if len(copied) < len(uids) {
+		return 0, nil, nil, ErrNoSuchMessage // a UID that was gone before the COPY began
 	}
 	msgs, err := dst.adoptStaged(ctx, staged, from)
 	if err != nil {
@@ -78,6 +81,48 @@ func (m *Mailbox) Copy(ctx context.Context, uids []uint32, dst *Mailbox, from *S
 		validity = msg.UIDValidity
 	}
 	return validity, src, dstUIDs, nil
+}
+
+// stageFreshTries bounds stageFresh's lookups of a message whose flags
+// keep changing.
+const stageFreshTries = 3
+
+// stageFresh stages the copy of the message with uid after a sync found
+// where its file is now. wmu is held from the lookup to the link, so that
+// no change of this process (a STORE, which renames without mu) renames
+// the file in between; its flags in dir's mailbox are worked out before
+// (kw may take that mailbox's locks, which are never taken under m's),
+// and a flag change meanwhile sends it round again. A message the sync
+// does not find is os.ErrNotExist.
+//
+// Held: none; takes wmu and mu (a sync), then wmu again.
+func (m *Mailbox) stageFresh(ctx context.Context, uid uint32, dir string, kw *keywordMap) (*maildir.Staged, error) {
+	for range stageFreshTries {
+		msg, ok := m.lookupFresh(ctx, uid)
+		if !ok {
+			return nil, os.ErrNotExist
+		}
+		flags, err := kw.flags(ctx, msg.Flags)
+		if err != nil {
+			return nil, err
+		}
+		m.wmu.Lock()
+		m.mu.Lock()
+		e := m.byUID(uid)
+		m.mu.Unlock()
+		if e == nil {
+			m.wmu.Unlock()
+			return nil, os.ErrNotExist
+		}
+		if e.flags != msg.Flags {
+			m.wmu.Unlock()
+			continue
+		}
+		s, err := stageCopy(filepath.Join(m.dir, e.sub, e.filename), dir, flags)
+		m.wmu.Unlock()
+		return s, err
+	}
+	return nil, fmt.Errorf("store: copy of UID %d: its flags changed %d times while it was looked up", uid, stageFreshTries)
 }
 
 // stageCopy stages the message file at path in the Maildir dir's tmp/,

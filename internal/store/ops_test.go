@@ -310,7 +310,21 @@ func TestCopy(t *testing.T) {
 	}
 	sub := dst.Subscribe()
 	defer sub.Close()
-	_, from, to, err := src.Copy(ctx, []uint32{1, 3, 42}, dst, nil)
+	// UID 42 is no message: none is copied, no UID is used, and nothing
+	// is left in tmp/.
+	if _, from, to, err := src.Copy(ctx, []uint32{1, 3, 42}, dst, nil); !errors.Is(err, ErrNoSuchMessage) {
+		t.Fatalf("Copy of 1, 3 and 42: %v -> %v, %v; want ErrNoSuchMessage", from, to, err)
+	}
+	if n := len(dst.Messages()); n != 0 || dst.NextUID() > 1 {
+		t.Fatalf("after the failed COPY the destination has %d messages, next UID %d", n, dst.NextUID())
+	}
+	if names, err := os.ReadDir(filepath.Join(dstDir, "tmp")); err != nil || len(names) != 0 {
+		t.Fatalf("tmp/ after the failed COPY: %v, %v", names, err)
+	}
+	if p := sub.Take(); !p.Empty() {
+		t.Fatalf("the failed COPY told the destination's subscriber %+v", p)
+	}
+	_, from, to, err := src.Copy(ctx, []uint32{1, 3}, dst, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

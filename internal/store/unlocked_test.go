@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -197,5 +198,98 @@ func TestOpenMessageDuringStore(t *testing.T) {
 	}
 	if errors.Is(storeErr, ErrNoSuchMessage) {
 		t.Fatal(storeErr)
+	}
+}
+
+// TestCopyDuringStore: a COPY beside STOREs that rename its messages'
+// files copies every message it names: a file renamed under it is found
+// again (stageFresh), never taken for an expunge, and the copies have
+// the flags the message had when it was staged.
+func TestCopyDuringStore(t *testing.T) {
+	const messages, stores, maxCopies = 30, 120, 400
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	f := newFixture(t)
+	for i := 0; i < messages; i++ {
+		f.put(maildir.Cur, "S")
+	}
+	mb := f.open(Options{})
+	t.Cleanup(func() { mb.Close() })
+	if ch := sync1(t, mb); len(ch.New) != messages {
+		t.Fatalf("%d messages", len(ch.New))
+	}
+	dstDir := filepath.Join(t.TempDir(), "Dest")
+	if err := maildir.Create(dstDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	dst, err := Open(dstDir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dst.Close() })
+
+	var done atomic.Bool
+	var copies, copied atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r := rand.New(rand.NewPCG(seed, 1))
+		for i := 0; i < maxCopies && !done.Load(); i++ {
+			uids := []uint32{uint32(1 + r.IntN(messages)), uint32(1 + r.IntN(messages))}
+			slices.Sort(uids)
+			uids = slices.Compact(uids)
+			_, from, to, err := mb.Copy(ctx, uids, dst, nil)
+			if err != nil {
+				errs <- fmt.Errorf("Copy(%v): %w", uids, err)
+				return
+			}
+			if !slices.Equal(from, uids) || len(to) != len(uids) {
+				errs <- fmt.Errorf("Copy(%v) copied %v -> %v", uids, from, to)
+				return
+			}
+			copies.Add(1)
+			copied.Add(int64(len(to)))
+		}
+	}()
+
+	r := rand.New(rand.NewPCG(seed, 2))
+	letters := []string{"S", "F", "D", "R"}
+	ops := []flagop.Op{flagop.Add, flagop.Remove, flagop.Replace}
+	var storeErr error
+	for i := 0; i < stores && storeErr == nil; i++ {
+		var uids []uint32
+		for uid := uint32(1); uid <= messages; uid++ {
+			if r.IntN(2) == 0 {
+				uids = append(uids, uid)
+			}
+		}
+		_, storeErr = mb.SetFlags(ctx, uids, ops[r.IntN(len(ops))], flagsOf(letters[r.IntN(len(letters))]), nil)
+	}
+	done.Store(true)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if storeErr != nil {
+		t.Fatal(storeErr)
+	}
+	t.Logf("%d COPYs of %d messages beside %d STOREs", copies.Load(), copied.Load(), stores)
+	if copies.Load() == 0 {
+		t.Fatal("no COPY ran")
+	}
+	sync1(t, dst)
+	if n := int64(len(dst.Messages())); n != copied.Load() {
+		t.Errorf("the destination holds %d messages, %d were copied", n, copied.Load())
+	}
+	for _, m := range []*Mailbox{mb, dst} {
+		if err := m.Check(); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.CheckFiles(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
