@@ -316,7 +316,7 @@ func (u *User) Select(ctx context.Context, name string) (imap.Mailbox, error) {
 	return &Mailbox{u: u, mb: mb, sub: sub, release: release}, nil
 }
 
-func (u *User) Append(ctx context.Context, name string, r io.Reader, flags []string, date time.Time) (uint32, uint32, error) {
+func (u *User) Append(ctx context.Context, name string, r io.Reader, size int64, flags []string, date time.Time) (uint32, uint32, error) {
 	mb, release, err := u.open(name)
 	if err != nil {
 		return 0, 0, err
@@ -330,12 +330,6 @@ func (u *User) Append(ctx context.Context, name string, r io.Reader, flags []str
 		if _, err := mb.Sync(ctx); err != nil {
 			return 0, 0, mapErr(err)
 		}
-	}
-	// The engine's literal knows its size: the quota is checked before
-	// a byte is written.
-	size := int64(-1)
-	if s, ok := r.(interface{ Size() int64 }); ok {
-		size = s.Size()
 	}
 	msg, err := u.acct.Append(ctx, mb, r, size, f, date, nil)
 	if err != nil {

@@ -53,7 +53,7 @@ func newEnv(t *testing.T, opts store.Options, quota store.QuotaLimit) *env {
 // append adds a message to mailbox name and returns its UID.
 func (e *env) append(name, msg string, flags ...string) uint32 {
 	e.t.Helper()
-	_, uid, err := e.u.Append(context.Background(), name, strings.NewReader(msg), flags, time.Time{})
+	_, uid, err := e.u.Append(context.Background(), name, strings.NewReader(msg), int64(len(msg)), flags, time.Time{})
 	if err != nil {
 		e.t.Fatalf("Append to %s: %v", name, err)
 	}

@@ -77,7 +77,7 @@ func TestErrorsFromTheStore(t *testing.T) {
 			return err
 		}},
 		{name: "append to missing folder", want: imap.ErrNoSuchMailbox, run: func(t *testing.T, e *env) error {
-			_, _, err := e.u.Append(ctx, "Nope", strings.NewReader(msg), nil, time.Time{})
+			_, _, err := e.u.Append(ctx, "Nope", strings.NewReader(msg), int64(len(msg)), nil, time.Time{})
 			return err
 		}},
 		{name: "delete missing folder", want: imap.ErrNoSuchMailbox, run: func(t *testing.T, e *env) error {
@@ -159,14 +159,14 @@ func TestErrorsFromTheStore(t *testing.T) {
 		// ErrOverQuota: store.ErrOverQuota (a *store.QuotaError).
 		{name: "append past the message quota", quota: store.QuotaLimit{Messages: 1}, want: imap.ErrOverQuota, run: func(t *testing.T, e *env) error {
 			e.append("INBOX", msg)
-			_, _, err := e.u.Append(ctx, "INBOX", strings.NewReader(msg), nil, time.Time{})
+			_, _, err := e.u.Append(ctx, "INBOX", strings.NewReader(msg), int64(len(msg)), nil, time.Time{})
 			return err
 		}},
 		{name: "append past the byte quota", quota: store.QuotaLimit{Bytes: 100}, want: imap.ErrOverQuota, run: func(t *testing.T, e *env) error {
-			// A reader with a Size, as the engine's literal: refused
-			// before a byte is written.
+			// With its size, as the engine's literal: refused before
+			// a byte is written.
 			r := strings.NewReader(msg + strings.Repeat("x", 200))
-			_, _, err := e.u.Append(ctx, "INBOX", r, nil, time.Time{})
+			_, _, err := e.u.Append(ctx, "INBOX", r, r.Size(), nil, time.Time{})
 			return err
 		}},
 		{name: "copy past the message quota", quota: store.QuotaLimit{Messages: 1}, want: imap.ErrOverQuota, run: func(t *testing.T, e *env) error {
@@ -189,7 +189,7 @@ func TestErrorsFromTheStore(t *testing.T) {
 			}
 			tmpfsFolder(t, small, "64k")
 			big := msg + strings.Repeat("0123456789abcdef\r\n", 20000) // 360 KB
-			_, _, err := e.u.Append(ctx, "Small", strings.NewReader(big), nil, time.Time{})
+			_, _, err := e.u.Append(ctx, "Small", strings.NewReader(big), int64(len(big)), nil, time.Time{})
 			return err
 		}},
 
@@ -197,7 +197,7 @@ func TestErrorsFromTheStore(t *testing.T) {
 		// mode; the immutable attribute on tmp/ stops it.
 		{name: "append into an immutable tmp/", root: "root writes through modes: the immutable attribute is set", want: imap.ErrNoPerm, run: func(t *testing.T, e *env) error {
 			testfault.Unwritable(t, filepath.Join(e.root, ".Sent", maildir.Tmp))
-			_, _, err := e.u.Append(ctx, "Sent", strings.NewReader(msg), nil, time.Time{})
+			_, _, err := e.u.Append(ctx, "Sent", strings.NewReader(msg), int64(len(msg)), nil, time.Time{})
 			return err
 		}},
 
@@ -205,7 +205,7 @@ func TestErrorsFromTheStore(t *testing.T) {
 		{name: "append while another process holds the lock", opts: lockOpts, want: imap.ErrLocked, run: func(t *testing.T, e *env) error {
 			e.append("INBOX", msg) // the uidlist exists: the sync needs no lock
 			locked(t, e)
-			_, _, err := e.u.Append(ctx, "INBOX", strings.NewReader(msg), nil, time.Time{})
+			_, _, err := e.u.Append(ctx, "INBOX", strings.NewReader(msg), int64(len(msg)), nil, time.Time{})
 			return err
 		}},
 		{name: "store while another process holds the lock", opts: lockOpts, want: imap.ErrLocked, run: func(t *testing.T, e *env) error {
@@ -234,7 +234,7 @@ func TestErrorsFromTheStore(t *testing.T) {
 		// ErrKeywordsFull: the store reports names it had no letter for.
 		{name: "append with a 27th keyword", want: imap.ErrKeywordsFull, run: func(t *testing.T, e *env) error {
 			e.append("INBOX", msg, keywords26...)
-			_, _, err := e.u.Append(ctx, "INBOX", strings.NewReader(msg), []string{"kw26"}, time.Time{})
+			_, _, err := e.u.Append(ctx, "INBOX", strings.NewReader(msg), int64(len(msg)), []string{"kw26"}, time.Time{})
 			return err
 		}},
 		{name: "store a 27th keyword", want: imap.ErrKeywordsFull, run: func(t *testing.T, e *env) error {
@@ -389,7 +389,7 @@ func TestNewKeywordLocked(t *testing.T) {
 		{"append", func(t *testing.T, e *env) error {
 			e.append("INBOX", msg)
 			testfault.HoldLock(t, e.root, testfault.LockLive)
-			_, _, err := e.u.Append(ctx, "INBOX", strings.NewReader(msg), []string{"Fresh"}, time.Time{})
+			_, _, err := e.u.Append(ctx, "INBOX", strings.NewReader(msg), int64(len(msg)), []string{"Fresh"}, time.Time{})
 			return err
 		}},
 		{"copy", func(t *testing.T, e *env) error {

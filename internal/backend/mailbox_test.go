@@ -439,7 +439,7 @@ func TestRead(t *testing.T) {
 					opts.Index = ix
 				}
 				e := newEnv(t, opts, store.QuotaLimit{})
-				if _, _, err := e.u.Append(ctx, "INBOX", strings.NewReader(tt.body), []string{`\Seen`}, date); err != nil {
+				if _, _, err := e.u.Append(ctx, "INBOX", strings.NewReader(tt.body), int64(len(tt.body)), []string{`\Seen`}, date); err != nil {
 					t.Fatal(err)
 				}
 				crlf := strings.ReplaceAll(strings.ReplaceAll(tt.body, "\r\n", "\n"), "\n", "\r\n")

@@ -248,7 +248,7 @@ func TestStatus(t *testing.T) {
 	var size int64
 	var validity uint32
 	for _, m := range msgs {
-		v, _, err := e.u.Append(ctx, "Sent", strings.NewReader(m.body), m.flags, time.Time{})
+		v, _, err := e.u.Append(ctx, "Sent", strings.NewReader(m.body), int64(len(m.body)), m.flags, time.Time{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -336,7 +336,7 @@ func TestAppend(t *testing.T) {
 			}
 			body := "Subject: hello\r\n\r\nworld\r\n"
 			before := time.Now()
-			validity, uid, err := e.u.Append(ctx, tt.mailbox, strings.NewReader(body), tt.flags, tt.date)
+			validity, uid, err := e.u.Append(ctx, tt.mailbox, strings.NewReader(body), int64(len(body)), tt.flags, tt.date)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -65,28 +65,33 @@ func cmdAppend(c *conn, tag string, _ bool) error {
 		}
 		return err
 	}
-	var data io.Reader = lit
+	// The command must parse to its end before the message is stored: a
+	// BAD, like a NO, means nothing was done. The line's end is read when
+	// the literal is, so that the store, reading the message, fails
+	// before it keeps anything.
+	var data io.Reader = &thenLineEnd{r: lit, end: c.dec.CRLF}
+	size := lit.Size()
 	release := func() {}
 	if binary {
 		if release, err = c.reserve(binaryAppendCost(lit.Size())); err != nil {
 			return err
 		}
-		raw := make([]byte, lit.Size())
-		if _, err := io.ReadFull(lit, raw); err != nil {
+		// To its EOF, which is after the line's end; room for the
+		// literal and bytes.MinRead, so that the buffer never grows.
+		raw := bytes.NewBuffer(make([]byte, 0, lit.Size()+bytes.MinRead))
+		if _, err := raw.ReadFrom(data); err != nil {
 			release()
 			return err
 		}
-		data = bytes.NewReader(message.EncodeBinaryParts(raw))
+		enc := message.EncodeBinaryParts(raw.Bytes())
+		data, size = bytes.NewReader(enc), int64(len(enc))
 	}
-	validity, uid, err := c.user.Append(c.ctx, name, data, flags, date)
+	validity, uid, err := c.user.Append(c.ctx, name, data, size, flags, date)
 	release()
 	if err != nil {
 		io.Copy(io.Discard, lit) // the literal must be read off the wire
 		c.dec.Discard()
 		return c.missingDest(name, err)
-	}
-	if err := c.dec.CRLF(); err != nil {
-		return err
 	}
 	if c.sel != nil {
 		if err := c.sel.mb.Sync(c.ctx); err == nil {
@@ -94,6 +99,28 @@ func cmdAppend(c *conn, tag string, _ bool) error {
 		}
 	}
 	return c.ok(tag, fmt.Sprintf("APPENDUID %d %d", validity, uid), "APPEND completed")
+}
+
+// thenLineEnd reads r, then, at its end, the end of the command's line
+// (end): a line that goes on is the error of the read, in place of EOF.
+type thenLineEnd struct {
+	r    io.Reader
+	end  func() error
+	done bool
+}
+
+func (t *thenLineEnd) Read(p []byte) (int, error) {
+	if t.done {
+		return 0, io.EOF
+	}
+	n, err := t.r.Read(p)
+	if err == io.EOF {
+		t.done = true
+		if lerr := t.end(); lerr != nil {
+			return n, lerr
+		}
+	}
+	return n, err
 }
 
 // binaryAppendCost is what a literal8 APPEND of size octets holds in

@@ -59,8 +59,12 @@ type User interface {
 	Status(ctx context.Context, name string) (StatusInfo, error)
 	// Select opens a mailbox for a session; the session Closes it.
 	Select(ctx context.Context, name string) (Mailbox, error)
-	// Append adds a message to a mailbox, durably before it returns.
-	Append(ctx context.Context, name string, r io.Reader, flags []string, date time.Time) (uidValidity, uid uint32, err error)
+	// Append adds a message to a mailbox, durably before it returns. size
+	// is the message's length when known (a literal's; -1: unknown), so
+	// that a quota refuses it before a byte is written. A read of r that
+	// fails (the command's line does not end after the literal) stores
+	// nothing.
+	Append(ctx context.Context, name string, r io.Reader, size int64, flags []string, date time.Time) (uidValidity, uid uint32, err error)
 	// Close ends the user's session with the storage.
 	Close() error
 }

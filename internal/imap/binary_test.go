@@ -320,3 +320,30 @@ func TestFetchNULFromForeignFile(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendTrailingGarbage: an APPEND whose line goes on after the
+// literal with something other than its end is BAD, and BAD means
+// nothing was done: the message is not stored (RFC 9051 §6.3.12; as
+// Dovecot, which cancels the save when the command does not parse).
+func TestAppendTrailingGarbage(t *testing.T) {
+	ts := startServer(t)
+	rc := loginRaw(t, ts, "alice")
+	msg := "Subject: x\r\n\r\nbody\r\n"
+	for _, tc := range []struct{ open, rest string }{
+		{"{%d+}", " garbage"},
+		{"{%d+}", ")"},
+		{"~{%d+}", " (\\Seen) {1+}\r\nx"},
+	} {
+		tag := rc.send("APPEND INBOX "+tc.open+"\r\n%s%s", len(msg), msg, tc.rest)
+		if _, tagged := rc.until(tag); !strings.HasPrefix(tagged, tag+" BAD ") {
+			t.Errorf("APPEND %s ...%q: %s, want BAD", tc.open, tc.rest, tagged)
+		}
+		lines := rc.ok("STATUS INBOX (MESSAGES UIDNEXT)")
+		if !contains(lines, "* STATUS INBOX (MESSAGES 0 UIDNEXT 1)") {
+			t.Fatalf("STATUS after the BAD APPEND %s ...%q: %q", tc.open, tc.rest, lines)
+		}
+	}
+	if tagged := rc.appendLit8(msg); !strings.Contains(tagged, " OK [APPENDUID ") {
+		t.Fatalf("APPEND after the errors: %s", tagged)
+	}
+}

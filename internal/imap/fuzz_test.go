@@ -314,7 +314,7 @@ func storable(flags []string) []string {
 	return out
 }
 
-func (u *fakeUser) Append(ctx context.Context, name string, r io.Reader, flags []string, date time.Time) (uint32, uint32, error) {
+func (u *fakeUser) Append(ctx context.Context, name string, r io.Reader, size int64, flags []string, date time.Time) (uint32, uint32, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return 0, 0, err
