@@ -6,11 +6,14 @@
 //
 //	actor              does                                          records
 //	IMAP session (N)   a weighted random mix: SELECT/EXAMINE, FETCH  every command, every response
-//	                   (flags, envelope, body), STORE (+/- flags and
+//	                   (flags, envelope, body, its text, partials,
+//	                   RFC822.SIZE), STORE (+/- flags and
 //	                   keywords; now and then a flood of 30 new
 //	                   keywords, more than Maildir's 26 letters),
 //	                   SEARCH, COPY and MOVE to Aux,
-//	                   EXPUNGE and UID EXPUNGE, APPEND, NOOP, IDLE
+//	                   EXPUNGE and UID EXPUNGE, APPEND (one in 25
+//	                   with junk after its literal: BAD, nothing
+//	                   kept), NOOP, IDLE
 //	LMTP deliverer     one transaction at a time                     made (before MAIL), accepted (250)
 //	foreign renamer    flag renames in cur/, new/ → cur/ moves       \Deleted (T) marks, before the rename
 //	foreign deliverer  tmp/ → new/, fsynced                          made, accepted (after the rename)

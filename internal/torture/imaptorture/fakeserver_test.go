@@ -50,6 +50,7 @@ const (
 	lieRecentTwice            // a new message is \Recent in every session that selected the mailbox read-write
 	lieUnannounced            // a keyword another program set reaches FETCH without a FLAGS response first
 	lieBodyLF                 // a FETCH of a body section drops the CR of every line end, as a server that streams a bare-LF file without converting it would
+	lieStoreBadAppend         // an APPEND whose line goes on after the literal answers BAD, and keeps the message
 )
 
 // starveAt is the number of open connections past which the fake, with
@@ -1096,6 +1097,16 @@ func (fs *fakeSession) append(tag string, args []Value) {
 		fs.send("%s NO [OVERQUOTA] not appended", tag)
 		return
 	}
+	// The literal ends the command; anything after it makes it BAD,
+	// and (honestly) nothing is appended.
+	trailing := args[len(args)-1].Kind != stringValue
+	if trailing && !s.lying(lieStoreBadAppend) {
+		fs.send("%s BAD junk after the literal", tag)
+		return
+	}
+	if trailing {
+		args = args[:len(args)-1]
+	}
 	b := s.boxes[args[0].String()]
 	body := args[len(args)-1].Text
 	m := &fakeMsg{uid: b.uidNext, id: headerMessageID([]byte(body)), body: []byte(body), flags: make(map[string]string)}
@@ -1120,6 +1131,11 @@ func (fs *fakeSession) append(tag string, args []Value) {
 		b.msgs = append(b.msgs, m)
 	}
 	fs.flush(true)
+	if trailing {
+		s.fired = true
+		fs.send("%s BAD junk after the literal", tag)
+		return
+	}
 	if s.lying(lieRefuseAppend) {
 		s.fired = true
 		fs.send("%s NO not appended", tag)

@@ -59,6 +59,7 @@ func TestLies(t *testing.T) {
 		{"\\Recent in two sessions", lieRecentTwice, RecentWrong},
 		{"keyword before FLAGS", lieUnannounced, UnannouncedKeyword},
 		{"body without CR", lieBodyLF, BodyWrong},
+		{"BAD APPEND kept", lieStoreBadAppend, RefusedButDone},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -331,6 +331,10 @@ func (r *run) newSession(name string) *session {
 	return &session{name: name, r: r, rng: rand.New(rand.NewPCG(r.rng.Uint64(), r.rng.Uint64()))}
 }
 
+// badAppendShare: one APPEND in this many is malformed after its
+// literal.
+const badAppendShare = 25
+
 // appendMessage appends a new message with flags and records it.
 func (r *run) appendMessage(s *session, flags []string) (string, error) {
 	id := r.led.newMessageID()
@@ -338,9 +342,15 @@ func (r *run) appendMessage(s *session, flags []string) (string, error) {
 	start := time.Now()
 	r.led.created(id, "APPEND "+s.name, r.rec.since(start))
 	r.led.wrote(id, msg, true)
-	s.cur = curCmd{line: "APPEND " + quote(r.cfg.Mailbox) + " (" + strings.Join(flags, " ") + ") {" + strconv.Itoa(len(msg)) + "}", sent: r.rec.since(start)}
+	// One in badAppendShare goes on after its literal: a command that
+	// does not parse, whose BAD must leave nothing behind.
+	suffix := ""
+	if s.name != seedName && s.rng.IntN(badAppendShare) == 0 {
+		suffix = " x-trailing"
+	}
+	s.cur = curCmd{line: "APPEND " + quote(r.cfg.Mailbox) + " (" + strings.Join(flags, " ") + ") {" + strconv.Itoa(len(msg)) + "}" + suffix, sent: r.rec.since(start)}
 	x := r.led.transferSent("APPEND", s.name, s.cur.line, r.cfg.Mailbox, []string{id}, nil, s.cur.sent)
-	resp, err := s.c.commandLiteral("APPEND "+quote(r.cfg.Mailbox)+" ("+strings.Join(flags, " ")+") ", msg, "", s.onUntagged)
+	resp, err := s.c.commandLiteral("APPEND "+quote(r.cfg.Mailbox)+" ("+strings.Join(flags, " ")+") ", msg, suffix, s.onUntagged)
 	if !r.finishing.Load() && !s.quiet {
 		r.rec.op("APPEND", start, time.Since(start), outcomeOf(resp, err))
 	}
