@@ -26,65 +26,24 @@
 # left behind for inspection; remove it after stop.
 set -euo pipefail
 
-readonly MAIL_USER=cistern-interop
-readonly POLICY_RC_D=/usr/sbin/policy-rc.d
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/lib.sh
+. "$repo_root/scripts/lib.sh"
+
 readonly DOVECOT=/usr/sbin/dovecot
 readonly USER_NAME=torture
 imap_port="${DOVECOT_IMAP_PORT:-10143}"
 lmtp_port="${DOVECOT_LMTP_PORT:-10024}"
-
-log() { printf 'dovecot.sh: %s\n' "$*" >&2; }
-die() {
-	log "$*"
-	exit 1
-}
 
 usage() {
 	sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
-# install_dovecot installs the packages with a policy-rc.d that forbids
-# service starts (exit 101), put back as it was afterwards.
-install_dovecot() {
-	local saved=""
-	if [ -e "$POLICY_RC_D" ]; then
-		saved="$(mktemp)"
-		cp -p "$POLICY_RC_D" "$saved"
-	fi
-	restore_policy() {
-		if [ -n "$saved" ]; then
-			mv -f "$saved" "$POLICY_RC_D"
-		else
-			rm -f "$POLICY_RC_D"
-		fi
-	}
-	trap restore_policy EXIT
-	printf '#!/bin/sh\n# written by bench/dovecot.sh while it installs packages\nexit 101\n' >"$POLICY_RC_D"
-	chmod 0755 "$POLICY_RC_D"
-	log "installing dovecot-imapd dovecot-lmtpd"
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Use-Pty=0 \
-		--no-install-recommends dovecot-imapd dovecot-lmtpd
-	restore_policy
-	trap - EXIT
-}
-
 ensure_prerequisites() {
-	[ "$(id -u)" -eq 0 ] || die "run me as root: Dovecot's master needs it"
-	if [ ! -x "$DOVECOT" ] || [ ! -x /usr/lib/dovecot/imap ] || [ ! -x /usr/lib/dovecot/lmtp ]; then
-		install_dovecot
-	fi
-	if ! getent passwd "$MAIL_USER" >/dev/null; then
-		log "creating system user $MAIL_USER"
-		useradd --system --user-group --no-create-home \
-			--home-dir /nonexistent --shell /usr/sbin/nologin "$MAIL_USER"
-	fi
-}
-
-# greets reports whether host port sends a first line starting with $3.
-greets() {
-	timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && IFS= read -r line <&3 && [[ "$line" == "$2"* ]]' _ "$1" "$2" 2>/dev/null
+	require_root "Dovecot's master needs it"
+	ensure_dovecot dovecot-imapd dovecot-lmtpd
+	ensure_mail_user
 }
 
 start() {
@@ -103,7 +62,7 @@ start() {
 	local uid gid password home
 	uid="$(id -u "$MAIL_USER")"
 	gid="$(id -g "$MAIL_USER")"
-	password="$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+	password="$(random_password)"
 	home="$dir/home/$USER_NAME"
 	mkdir -p "$dir/run" "$dir/state" "$home/Maildir/new" "$home/Maildir/cur" "$home/Maildir/tmp"
 	chown -R "$uid:$gid" "$dir/home"
@@ -161,7 +120,7 @@ EOF
 		if greets "$imap_port" "* OK" && greets "$lmtp_port" "220 "; then
 			printf 'imap=127.0.0.1:%s\nlmtp=127.0.0.1:%s\nuser=%s\npassword=%s\nmaildir=%s\n' \
 				"$imap_port" "$lmtp_port" "$USER_NAME" "$password" "$home/Maildir"
-			log "$("$DOVECOT" --version | sed 's/^/dovecot /') serving $dir"
+			log "$(dovecot_version) serving $dir"
 			return 0
 		fi
 		sleep 0.1
@@ -175,15 +134,9 @@ stop() {
 	[ -f "$dir/dovecot.conf" ] || die "$dir has no dovecot.conf"
 	[ -r "$dir/master.pgid" ] || return 0
 	pgid="$(cat "$dir/master.pgid")"
-	kill -TERM -- "-$pgid" 2>/dev/null || return 0
 	# Wait until no process of the instance is left, so that nothing
 	# touches the Maildir any more.
-	for _ in $(seq 100); do
-		kill -0 -- "-$pgid" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	log "dovecot ignored SIGTERM for 10 s; killing it"
-	kill -KILL -- "-$pgid" 2>/dev/null || true
+	stop_group "$pgid" 100 || log "dovecot ignored SIGTERM for 10 s; killed it"
 }
 
 [ $# -eq 2 ] || usage

@@ -14,9 +14,9 @@
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/lib.sh
+. "$repo_root/scripts/lib.sh"
 count="${COUNT:-5}"
-
-log() { printf 'listing.sh: %s\n' "$*" >&2; }
 
 out="$(mktemp -d "${TMPDIR:-/tmp}/cistern-bench-out.XXXXXX")"
 # The fixture Maildirs are shared by every benchmark of this run (see

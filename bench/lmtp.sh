@@ -7,7 +7,8 @@
 # Run it from anywhere inside the repository, as root or with sudo, on
 # Debian 12: Dovecot's master needs root. It installs Debian's
 # dovecot-lmtpd if missing (without letting the package start its system
-# service), creates the unprivileged mail user Dovecot writes as, builds
+# service), creates the unprivileged mail user Dovecot (and Cistern, run
+# as root) writes as, builds
 # cistern into the work directory, and runs
 #
 #   go run ./bench/lmtpbench --dir <work dir> --cistern <work dir>/cistern "$@"
@@ -21,87 +22,16 @@
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/lib.sh
+. "$repo_root/scripts/lib.sh"
 
-# lmtpbench's mail user; bench/imap.sh and scripts/interop.sh use the same.
-readonly MAIL_USER=cistern-interop
-readonly POLICY_RC_D=/usr/sbin/policy-rc.d
-readonly DOVECOT_LMTP=/usr/lib/dovecot/lmtp
-
-log() { printf 'lmtp.sh: %s\n' "$*" >&2; }
-
-as_root() {
-	if [ "$(id -u)" -eq 0 ]; then
-		"$@"
-	else
-		sudo "$@"
-	fi
-}
-
-# install_dovecot installs dovecot-lmtpd with a policy-rc.d that forbids
-# service starts (exit 101), put back as it was afterwards.
-install_dovecot() {
-	local saved=""
-	if [ -e "$POLICY_RC_D" ]; then
-		saved="$(mktemp)"
-		as_root cp -p "$POLICY_RC_D" "$saved"
-	fi
-	restore_policy() {
-		if [ -n "$saved" ]; then
-			as_root mv -f "$saved" "$POLICY_RC_D"
-		else
-			as_root rm -f "$POLICY_RC_D"
-		fi
-	}
-	trap restore_policy EXIT
-	printf '#!/bin/sh\n# written by bench/lmtp.sh while it installs packages\nexit 101\n' |
-		as_root tee "$POLICY_RC_D" >/dev/null
-	as_root chmod 0755 "$POLICY_RC_D"
-	log "installing dovecot-lmtpd"
-	as_root apt-get update -qq
-	as_root env DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends dovecot-lmtpd
-	restore_policy
-	trap - EXIT
-}
-
-skip_dovecot=no
-skip_cistern=no
-for arg in "$@"; do
-	case "$arg" in
-	--skip-dovecot | -skip-dovecot) skip_dovecot=yes ;;
-	--skip-cistern | -skip-cistern) skip_cistern=yes ;;
-	esac
-done
-
-if [ "$skip_dovecot" = no ]; then
-	if [ ! -x /usr/sbin/dovecot ] || [ ! -x "$DOVECOT_LMTP" ]; then
-		install_dovecot
-	fi
-	if ! getent passwd "$MAIL_USER" >/dev/null; then
-		log "creating system user $MAIL_USER"
-		as_root useradd --system --user-group --no-create-home \
-			--home-dir /nonexistent --shell /usr/sbin/nologin "$MAIL_USER"
-	fi
-	log "$(/usr/sbin/dovecot --version | sed 's/^/dovecot /')"
-fi
-
-cd "$repo_root"
-if [ -n "${LMTPBENCH_DIR:-}" ]; then
-	work="$LMTPBENCH_DIR"
-	mkdir -p "$work"
-else
-	work="$(mktemp -d /var/tmp/cistern-lmtpbench.XXXXXX)"
-	trap 'rm -rf "$work"' EXIT
-fi
-log "work directory $work"
-if [ "$skip_cistern" = no ]; then
+# lmtpbench's Dovecot writes as MAIL_USER (scripts/lib/debian.sh), and so
+# does its Cistern when run as root.
+bench_dovecot dovecot-lmtpd "$@"
+bench_workdir LMTPBENCH_DIR cistern-lmtpbench
+if ! has_arg skip-cistern "$@"; then
+	ensure_mail_user
 	log "building cistern"
-	go build -o "$work/cistern" ./cmd/cistern
+	build_cistern "$work/cistern"
 fi
-if [ "$(id -u)" -eq 0 ]; then
-	go run ./bench/lmtpbench --dir "$work" --cistern "$work/cistern" "$@"
-else
-	# sudo's PATH may lack the Go toolchain: build as the caller.
-	go build -o "$work/lmtpbench" ./bench/lmtpbench
-	sudo "$work/lmtpbench" --dir "$work" --cistern "$work/cistern" "$@"
-fi
+run_bench_tool lmtpbench --dir "$work" --cistern "$work/cistern" "$@"

@@ -39,24 +39,17 @@ set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly START_TIMEOUT=60
-
-log() { printf 'memattack.sh: %s\n' "$*" >&2; }
+# shellcheck source=scripts/lib.sh
+. "$repo_root/scripts/lib.sh"
 
 tmp="$(mktemp -d)"
 server_pid=""
-cleanup() {
-	if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-		kill -KILL "$server_pid" 2>/dev/null || true
-		wait "$server_pid" 2>/dev/null || true
-	fi
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+trap demo_cleanup EXIT
 
 bin="${1:-${CISTERN:-}}"
 if [ -z "$bin" ]; then
 	log "go build -o $tmp/cistern ./cmd/cistern"
-	(cd "$repo_root" && go build -o "$tmp/cistern" ./cmd/cistern)
+	build_cistern "$tmp/cistern"
 	bin="$tmp/cistern"
 fi
 if [ ! -x "$bin" ]; then
@@ -156,33 +149,10 @@ python3 "$tmp/client.py" make "$tmp/msg60" 15000000 compact
 python3 "$tmp/client.py" plain "$tmp/plain60" 60000000
 log "$(stat -c '%s' "$tmp/msg10") and $(stat -c '%s' "$tmp/msg60") bytes"
 
-# demo_login comes from the check scripts' helpers; start_server and
-# stop_server below are this bench's own (a fresh demo each case, a
-# server the watchdog may have killed).
-. "$repo_root/scripts/lib.sh"
-
-start_server() {
-	rm -rf "$tmp/data"
-	"$bin" serve --demo --demo-dir "$tmp/data" --listen 127.0.0.1:0 \
-		--demo-lmtp 127.0.0.1:0 --demo-tls-listen 127.0.0.1:0 >"$tmp/out" 2>"$tmp/err" &
-	server_pid=$!
-	local deadline=$((SECONDS + START_TIMEOUT))
-	until grep -q '^listening: ' "$tmp/out"; do
-		if ! kill -0 "$server_pid" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
-			log "the server did not start"; cat "$tmp/err" >&2; return 1
-		fi
-		sleep 0.1
-	done
-}
-
-stop_server() {
-	kill -TERM "$server_pid" 2>/dev/null || true
-	local deadline=$((SECONDS + 30))
-	while kill -0 "$server_pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
-	kill -KILL "$server_pid" 2>/dev/null || true
-	wait "$server_pid" 2>/dev/null || true
-	server_pid=""
-}
+# The demo server comes from scripts/lib/demo.sh: start_server runs
+# $cistern_bin, a fresh demo each case (its data removed before), and
+# end_server stops one the watchdog may have killed.
+cistern_bin="$bin"
 
 # deliver puts message file $1 into the demo INBOX as a foreign program.
 deliver() {
@@ -209,6 +179,7 @@ for c in $cases; do
 	plain60x10) msg=plain60 item=BODY.PEEK[] n=10 ;;
 	*) log "unknown case $c"; exit 2 ;;
 	esac
+	rm -rf "$tmp/data"
 	start_server
 	demo_login
 	deliver "$tmp/$msg"
@@ -235,7 +206,7 @@ for c in $cases; do
 	fi
 	kill "$watch_pid" 2>/dev/null || true
 	wait "$watch_pid" 2>/dev/null || true
-	stop_server
+	end_server 30
 	if [ "$result" = "FAILED" ] || [ -n "$status" ]; then
 		printf '%-10s %10s %14s %9s  %s\n' "$c" "$peak" - - "${status:-client failed: $(tail -n 1 "$tmp/client.err")}"
 		continue

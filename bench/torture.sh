@@ -42,23 +42,13 @@ renames="${TORTURE_RENAMES:-200}"
 servers="${TORTURE_SERVERS:-both}"
 read -r -a extra_flags <<<"${TORTURE_FLAGS:-}"
 readonly USER_NAME=torture
-# The unprivileged account both servers touch mail as (bench/dovecot.sh
-# and scripts/interop.sh use the same).
-readonly MAIL_USER=cistern-interop
-
-log() { printf 'torture.sh: %s\n' "$*" >&2; }
-die() {
-	log "$*"
-	exit 1
-}
+# shellcheck source=scripts/lib.sh
+. "$repo_root/scripts/lib.sh"
 
 case "$servers" in both | cistern) ;; *) die "TORTURE_SERVERS is both or cistern, not $servers" ;; esac
-[ "$(id -u)" -eq 0 ] || die "run me as root: Dovecot's master needs it"
-if ! getent passwd "$MAIL_USER" >/dev/null; then
-	log "creating system user $MAIL_USER"
-	useradd --system --user-group --no-create-home \
-		--home-dir /nonexistent --shell /usr/sbin/nologin "$MAIL_USER"
-fi
+require_root "Dovecot's master needs it"
+# Both servers touch mail as MAIL_USER (scripts/lib/debian.sh).
+ensure_mail_user
 work="$(mktemp -d /var/tmp/cistern-torture.XXXXXX)"
 chmod 0755 "$work"
 out="${TORTURE_OUT:-$work}"
@@ -68,18 +58,8 @@ log "work directory $work, results in $out"
 
 cd "$repo_root"
 log "building cistern"
-go build -o "$work/bin/cistern" ./cmd/cistern
+build_cistern "$work/bin/cistern"
 cistern="$work/bin/cistern"
-
-# free_port prints a loopback TCP port that was free a moment ago.
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# greets reports whether 127.0.0.1:$1 sends a first line starting with $2.
-greets() {
-	timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && IFS= read -r line <&3 && [[ "$line" == "$2"* ]]' _ "$1" "$2" 2>/dev/null
-}
 
 # torture NAME IMAP LMTP PASSWORD MAILDIR runs the torture against one
 # server; its exit status (1: violations or errors) is reported, not fatal.
@@ -115,18 +95,13 @@ listen = ["127.0.0.1:$imap_port"]
 [lmtp]
 listen = ["127.0.0.1:$lmtp_port"]
 EOF
-cistern_password="$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+cistern_password="$(random_password)"
 printf '%s\n' "$cistern_password" | "$cistern" user add --config "$cistern_dir/cistern.toml" --scheme PLAIN "$USER_NAME" >/dev/null 2>&1
 chown -R "$MAIL_USER:" "$cistern_dir/data" "$cistern_dir/mail" "$cistern_dir/passwd"
 setsid "$cistern" serve --config "$cistern_dir/cistern.toml" >"$out/cistern.log" 2>&1 </dev/null &
 cistern_pid=$!
 stop_cistern() {
-	kill -TERM -- "-$cistern_pid" 2>/dev/null || return 0
-	for _ in $(seq 200); do
-		kill -0 -- "-$cistern_pid" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	kill -KILL -- "-$cistern_pid" 2>/dev/null || true
+	stop_group "$cistern_pid" 200 || true
 }
 dovecot_dir="$work/dovecot"
 cleanup() {
@@ -160,7 +135,7 @@ cp "$dovecot_dir/dovecot.log" "$out/dovecot.log"
 
 {
 	echo "cistern torture imap, $sessions sessions, $seconds s, $messages messages at the start, LMTP and foreign writers ($renames renames/s);"
-	echo "$(uname -sr), $(nproc) cores, $(/usr/sbin/dovecot --version | sed 's/^/dovecot /'), cistern $(git -C "$repo_root" rev-parse --short HEAD)"
+	echo "$(uname -sr), $(nproc) cores, $(dovecot_version), cistern $(git -C "$repo_root" rev-parse --short HEAD)"
 	echo
 	"$cistern" torture imap-compare cistern="$out/cistern.json" dovecot="$out/dovecot.json"
 } | tee "$out/comparison.txt"

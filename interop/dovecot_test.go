@@ -5,7 +5,6 @@ package interop
 import (
 	"context"
 	"fmt"
-	"net/mail"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +16,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/cistern-mail/cistern/internal/store"
+	"github.com/cistern-mail/cistern/internal/testfs"
 	"github.com/cistern-mail/cistern/internal/testproc"
 	"github.com/cistern-mail/cistern/internal/uidlist"
 	"github.com/cistern-mail/cistern/maildir"
@@ -563,18 +563,9 @@ func renameWithFlags(t *testing.T, dir, id, letters string) string {
 
 func readMessageID(t *testing.T, path string) string {
 	t.Helper()
-	f, err := os.Open(path)
+	id, err := testfs.MessageID(path)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer f.Close()
-	msg, err := mail.ReadMessage(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	id := msg.Header.Get("Message-Id")
-	if id == "" {
-		t.Fatalf("%s has no Message-ID", path)
 	}
 	return id
 }

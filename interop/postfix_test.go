@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
-	"net/mail"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/cistern-mail/cistern/internal/testfs"
 	"github.com/cistern-mail/cistern/internal/testproc"
 )
 
@@ -629,7 +629,7 @@ func readMaildirIDsOnce(dir string) (map[string][]string, error) {
 			}
 			seen[base] = true
 			path := filepath.Join(dir, sub, e.Name())
-			id, err := fileMessageID(path)
+			id, err := testfs.MessageID(path)
 			if err != nil {
 				return nil, err
 			}
@@ -637,24 +637,6 @@ func readMaildirIDsOnce(dir string) (map[string][]string, error) {
 		}
 	}
 	return ids, nil
-}
-
-// fileMessageID reads the Message-ID header field of the message in path.
-func fileMessageID(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	msg, err := mail.ReadMessage(f)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
-	}
-	id := msg.Header.Get("Message-Id")
-	if id == "" {
-		return "", fmt.Errorf("%s has no Message-ID", path)
-	}
-	return id, nil
 }
 
 // checkNoFolder fails the test if the Maildir root has a folder whose

@@ -23,9 +23,9 @@
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/lib.sh
+. "$repo_root/scripts/lib.sh"
 cd "$repo_root"
-
-log() { printf 'fuzz.sh: %s\n' "$*" >&2; }
 
 per_target="${1:-}"
 budget="${FUZZ_BUDGET:-150}"

@@ -20,11 +20,10 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly START_TIMEOUT=60
 readonly STOP_TIMEOUT=20
 
-log() { printf 'prelogin_check.sh: %s\n' "$*" >&2; }
-
 tmp=""
 server_pid=""
 
+# shellcheck source=scripts/lib.sh
 . "$repo_root/scripts/lib.sh"
 trap demo_cleanup EXIT
 

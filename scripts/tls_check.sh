@@ -28,8 +28,6 @@ readonly START_TIMEOUT=60
 readonly STOP_TIMEOUT=20
 readonly NETNS_ADDR=198.18.0.1
 
-log() { printf 'tls_check.sh: %s\n' "$*" >&2; }
-
 tmp=""
 server_pid=""
 
@@ -44,6 +42,7 @@ netns_up() {
 	printf '%s\n' "$NETNS_ADDR"
 }
 
+# shellcheck source=scripts/lib.sh
 . "$repo_root/scripts/lib.sh"
 trap demo_cleanup EXIT
 

@@ -66,10 +66,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
+	"github.com/cistern-mail/cistern/bench/internal/cli"
 	"github.com/cistern-mail/cistern/bench/internal/machine"
 )
 
@@ -96,22 +94,10 @@ Exit status: 0 done, 1 failed (including servers that disagree on the
 number of SEARCH hits), 2 usage error.
 `
 
-var errUsage = errors.New("usage error")
+// errUsage marks an error in the command line (exit status 2).
+var errUsage = cli.ErrUsage
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	switch {
-	case err == nil:
-	case errors.Is(err, errUsage):
-		fmt.Fprintln(os.Stderr, "imapbench:", err)
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "imapbench:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("imapbench", Run) }
 
 // config is what the flags say.
 type config struct {

@@ -67,14 +67,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/cistern-mail/cistern/bench/internal/cli"
 	"github.com/cistern-mail/cistern/bench/internal/machine"
 	"github.com/cistern-mail/cistern/internal/testproc"
 )
@@ -108,22 +106,10 @@ Exit status: 0 done, 1 failed (including a delivery not answered 250 or
 not found in the Maildir), 2 usage error.
 `
 
-var errUsage = errors.New("usage error")
+// errUsage marks an error in the command line (exit status 2).
+var errUsage = cli.ErrUsage
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	switch {
-	case err == nil:
-	case errors.Is(err, errUsage):
-		fmt.Fprintln(os.Stderr, "lmtpbench:", err)
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "lmtpbench:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("lmtpbench", Run) }
 
 // options is what the flags say.
 type options struct {

@@ -76,10 +76,30 @@ func startCistern(binary string, w *workDir, users []string) (*target, error) {
 			return nil, err
 		}
 	}
+	// cistern serve refuses to touch mail as root: as root, it runs as
+	// the mail user Dovecot uses too, who then owns the data, the mail
+	// and the passwd-file, as interop's Cistern does.
+	runAs := ""
+	if os.Geteuid() == 0 {
+		runAs = testproc.MailUser
+		owner, err := testproc.LookupOwner(runAs)
+		if err != nil {
+			return nil, fmt.Errorf("%w (bench/lmtp.sh creates the user)", err)
+		}
+		if err := testproc.CheckTraversable(w.root); err != nil {
+			return nil, err
+		}
+		for _, p := range []string{w.cisternData, w.cisternMail, w.cisternPasswd} {
+			if err := owner.ChownTree(p); err != nil {
+				return nil, fmt.Errorf("handing %s to %s: %w", p, runAs, err)
+			}
+		}
+	}
 	// One IMAP listener (serve needs one) and one LMTP listener on
 	// loopback, users in passwd, mail at mail/<user>/Maildir, Cistern's
 	// defaults for everything else.
 	p, _, err := testproc.StartCistern(binary, w.cisternConfig, testproc.CisternConfig{
+		User:         runAs,
 		DataDir:      w.cisternData,
 		MailLocation: filepath.Join(w.cisternMail, "%u", "Maildir"),
 		PasswdFile:   w.cisternPasswd,

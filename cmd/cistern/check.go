@@ -92,23 +92,9 @@ func runCheck(ctx context.Context, args []string, stdio Stdio) error {
 	fs.SetOutput(io.Discard)
 	repair := fs.Bool("repair", false, "")
 	all := fs.Bool("all", false, "")
-	configPath := fs.String("config", "", "")
-	dataDir := fs.String("data-dir", "", "")
-	operands, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdio.Out, checkHelp)
-		return nil
-	}
-	if err == nil && len(operands) != 1 {
-		err = fmt.Errorf("check takes one USER or PATH, got %d", len(operands))
-	}
-	if err != nil {
-		fmt.Fprint(stdio.Err, checkHelp)
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	tgt, err := resolveTarget(operands[0], *configPath, *dataDir)
-	if err != nil {
-		return &exitError{code: 2, err: err}
+	tgt, err := parseTarget(fs, args, checkHelp, stdio)
+	if tgt == nil {
+		return err
 	}
 	opts := fsck.Options{
 		Root:      tgt.root,
@@ -142,6 +128,34 @@ func runCheck(ctx context.Context, args []string, stdio Stdio) error {
 		return &exitError{code: 1, err: fmt.Errorf("check: %d problem(s) in %s", len(rep.Findings), rep.Root)}
 	}
 	return nil
+}
+
+// parseTarget parses the arguments of a subcommand (check, migrate) that
+// works on one USER or PATH, with fs holding the subcommand's own flags
+// (--config and --data-dir are added here), and resolves the operand
+// (resolveTarget). A nil target comes with the error to return: nil
+// after -h printed help to stdout, a usage error after help on stderr,
+// or an exit status 2 error when the operand does not resolve.
+func parseTarget(fs *flag.FlagSet, args []string, help string, stdio Stdio) (*target, error) {
+	configPath := fs.String("config", "", "")
+	dataDir := fs.String("data-dir", "", "")
+	operands, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdio.Out, help)
+		return nil, nil
+	}
+	if err == nil && len(operands) != 1 {
+		err = fmt.Errorf("%s takes one USER or PATH, got %d", fs.Name(), len(operands))
+	}
+	if err != nil {
+		fmt.Fprint(stdio.Err, help)
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	tgt, err := resolveTarget(operands[0], *configPath, *dataDir)
+	if err != nil {
+		return nil, &exitError{code: 2, err: err}
+	}
+	return tgt, nil
 }
 
 // parseInterspersed parses flags that may come before or after the

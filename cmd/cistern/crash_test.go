@@ -817,29 +817,42 @@ func imapInventory(t *testing.T, addr, user string, w *uidWatch) map[string]imap
 		t.Fatalf("imap %s: %v", user, err)
 	}
 	w.selected(user, sel.UIDValidity)
+	uids := fetchIDs(t, s, "imap "+user, sel.NumMessages)
+	for id, uid := range uids {
+		w.seen(user, uid, id)
+	}
+	return uids
+}
+
+// fetchIDs fetches the Message-ID of all numMessages messages of the
+// mailbox selected on s (SELECT's count), failing t if the UID FETCH
+// fails, and reporting (t.Errorf, what first) a count that differs,
+// UIDs out of order and a Message-ID under two UIDs. It returns the UIDs
+// by Message-ID.
+func fetchIDs(t *testing.T, s *imapSession, what string, numMessages uint32) map[string]imap.UID {
+	t.Helper()
 	uids := make(map[string]imap.UID)
-	if sel.NumMessages == 0 {
+	if numMessages == 0 {
 		return uids
 	}
 	msgs, err := s.messageIDs(1)
 	if err != nil {
-		t.Fatalf("imap %s: UID FETCH: %v", user, err)
+		t.Fatalf("%s: UID FETCH: %v", what, err)
 	}
-	if len(msgs) != int(sel.NumMessages) {
-		t.Errorf("imap %s: SELECT said %d messages, UID FETCH 1:* gave %d", user, sel.NumMessages, len(msgs))
+	if len(msgs) != int(numMessages) {
+		t.Errorf("%s: SELECT said %d messages, UID FETCH 1:* gave %d", what, numMessages, len(msgs))
 	}
 	var prev imap.UID
 	for _, m := range msgs {
 		id := fetchedID(m)
 		if m.UID <= prev {
-			t.Errorf("imap %s: UID %d after UID %d", user, m.UID, prev)
+			t.Errorf("%s: UID %d after UID %d", what, m.UID, prev)
 		}
 		prev = m.UID
 		if old, dup := uids[id]; dup {
-			t.Errorf("imap %s: %s has UIDs %d and %d", user, id, old, m.UID)
+			t.Errorf("%s: %s has UIDs %d and %d", what, id, old, m.UID)
 		}
 		uids[id] = m.UID
-		w.seen(user, m.UID, id)
 	}
 	return uids
 }

@@ -280,25 +280,7 @@ func imapFolderIDs(t *testing.T, s *imapSession, mailbox string) map[string]imap
 	if err != nil {
 		t.Fatalf("SELECT %s: %v", mailbox, err)
 	}
-	out := make(map[string]imap.UID)
-	if sel.NumMessages == 0 {
-		return out
-	}
-	msgs, err := s.messageIDs(1)
-	if err != nil {
-		t.Fatalf("UID FETCH in %s: %v", mailbox, err)
-	}
-	if len(msgs) != int(sel.NumMessages) {
-		t.Errorf("%s: SELECT said %d messages, UID FETCH 1:* gave %d", mailbox, sel.NumMessages, len(msgs))
-	}
-	for _, m := range msgs {
-		id := fetchedID(m)
-		if old, dup := out[id]; dup {
-			t.Errorf("%s: %s has UIDs %d and %d", mailbox, id, old, m.UID)
-		}
-		out[id] = m.UID
-	}
-	return out
+	return fetchIDs(t, s, mailbox, sel.NumMessages)
 }
 
 // TestCrashMove kills 'cistern serve' with SIGKILL while IMAP clients

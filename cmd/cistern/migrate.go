@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -59,23 +58,9 @@ func runMigrate(ctx context.Context, args []string, stdio Stdio) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	dryRun := fs.Bool("dry-run", false, "")
-	configPath := fs.String("config", "", "")
-	dataDir := fs.String("data-dir", "", "")
-	operands, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdio.Out, migrateHelp)
-		return nil
-	}
-	if err == nil && len(operands) != 1 {
-		err = fmt.Errorf("migrate takes one USER or PATH, got %d", len(operands))
-	}
-	if err != nil {
-		fmt.Fprint(stdio.Err, migrateHelp)
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	tgt, err := resolveTarget(operands[0], *configPath, *dataDir)
-	if err != nil {
-		return &exitError{code: 2, err: err}
+	tgt, err := parseTarget(fs, args, migrateHelp, stdio)
+	if tgt == nil {
+		return err
 	}
 	logger := slog.New(slog.NewTextHandler(stdio.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	res, err := migrate.Run(ctx, migrate.Options{

@@ -94,7 +94,10 @@ func readCourier(t *testing.T, root string) map[string]*courierMailbox {
 				t.Fatal(err)
 			}
 			for _, e := range entries {
-				id := fileMessageID(t, filepath.Join(dir, sub, e.Name()))
+				id, err := testfs.MessageID(filepath.Join(dir, sub, e.Name()))
+				if err != nil {
+					t.Fatal(err)
+				}
 				if uid, ok := byBase[maildir.BaseName(e.Name())]; ok {
 					mb.uids[id] = uid
 				} else {
@@ -105,20 +108,6 @@ func readCourier(t *testing.T, root string) map[string]*courierMailbox {
 		out[name] = mb
 	}
 	return out
-}
-
-func fileMessageID(t *testing.T, path string) string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	msg, err := mail.ReadMessage(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return msg.Header.Get("Message-Id")
 }
 
 var messageIDHeader = &imap.FetchItemBodySection{
