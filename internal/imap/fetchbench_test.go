@@ -3,8 +3,6 @@ package imap_test
 import (
 	"bufio"
 	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cistern-mail/cistern/internal/backend"
 	"github.com/cistern-mail/cistern/internal/imap"
 	"github.com/cistern-mail/cistern/internal/store"
 )
@@ -49,30 +46,8 @@ func benchmarkFetchBody(b *testing.B, indexed bool) {
 		b.Cleanup(func() { ix.Close() })
 		opts.Index = ix
 	}
-	reg := store.NewRegistry(opts, nil)
-	srv := &imap.Server{
-		Backend: &backend.Backend{Auth: &testAuth{root: root}, Registry: reg},
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		if err := <-done; !errors.Is(err, imap.ErrServerClosed) {
-			b.Errorf("Serve: %v", err)
-		}
-		reg.Close()
-		if n := srv.Panics.Load(); n != 0 {
-			b.Errorf("%d sessions panicked", n)
-		}
-	})
-	c, err := net.Dial("tcp", ln.Addr().String())
+	ts := startServerWith(b, root, opts, func(s *imap.Server) { s.Logger = slog.New(slog.NewTextHandler(io.Discard, nil)) })
+	c, err := net.Dial("tcp", ts.addr)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -69,7 +69,7 @@ func startServer(t *testing.T, opts ...func(*imap.Server)) *testServer {
 // startServerWith starts a server whose users' Maildirs are under root
 // (two servers may share one, as two processes share a Maildir) and
 // whose store uses so.
-func startServerWith(t *testing.T, root string, so store.Options, opts ...func(*imap.Server)) *testServer {
+func startServerWith(t testing.TB, root string, so store.Options, opts ...func(*imap.Server)) *testServer {
 	t.Helper()
 	w, err := store.NewWatcher(nil)
 	if err != nil {
@@ -106,7 +106,7 @@ func startServerWith(t *testing.T, root string, so store.Options, opts ...func(*
 	return &testServer{addr: ln.Addr().String(), srv: srv, reg: reg, root: root, auth: auth}
 }
 
-type testLog struct{ t *testing.T }
+type testLog struct{ t testing.TB }
 
 func (l testLog) Write(p []byte) (int, error) {
 	l.t.Log(strings.TrimSpace(string(p)))
