@@ -37,9 +37,11 @@ func (m *Mailbox) reserve(fresh map[string][]sighting) {
 	m.msgs = make([]*entry, 0, len(fresh))
 }
 
-// adopt adds a message with a known UID to the state.
+// adopt adds a message with a known UID to the state, with the modseq
+// of the change under way.
 //
-// Held: wmu, mu.
+// Held: wmu, mu; lets go of mu while it takes a modseq (modSeqLocked),
+// before it changes anything.
 func (m *Mailbox) adopt(uid uint32, base string, s sighting, ch *Changes) {
 	n, err := maildir.ParseName(s.filename)
 	if err != nil {
@@ -48,6 +50,7 @@ func (m *Mailbox) adopt(uid uint32, base string, s sighting, ch *Changes) {
 	}
 	// One copy of the name, out of the listing's buffer; the base name is
 	// its prefix (fresh sightings are keyed by their base names).
+	modseq := m.modSeqLocked()
 	filename := strings.Clone(s.filename)
 	var b string
 	if n.Base == base {
@@ -55,7 +58,7 @@ func (m *Mailbox) adopt(uid uint32, base string, s sighting, ch *Changes) {
 	} else {
 		b = strings.Clone(base)
 	}
-	e := &entry{uid: uid, base: b, sub: s.sub, filename: filename, flags: n.Flags, seen: m.gen}
+	e := &entry{uid: uid, base: b, sub: s.sub, filename: filename, flags: n.Flags, seen: m.gen, modseq: modseq}
 	m.byBase[e.base] = e
 	m.indexName(e)
 	if k := len(m.msgs); k == 0 || m.msgs[k-1].uid < uid {
@@ -215,8 +218,13 @@ func (m *Mailbox) assignOwn(f *uidlist.File, names []string, ch *Changes) error 
 // append (or writes the first uidlist when f is nil), and only then
 // adopts them from fresh. On error the state is as it was.
 //
-// Held: dotlock, wmu, mu; lets go of mu during the append.
+// Held: dotlock, wmu, mu; lets go of mu during the append and while it
+// takes a modseq (modSeqLocked).
 func (m *Mailbox) recordNew(lock *uidlist.Lock, f *uidlist.File, bases []string, fresh map[string][]sighting, ch *Changes) error {
+	// Their modseq is taken now, while mu may be let go: adopt must not
+	// let go of it (APPEND and COPY show no message before it is
+	// durable).
+	m.modSeqLocked()
 	next := m.nextUID
 	if f != nil {
 		next = max(next, f.Header.NextUID)

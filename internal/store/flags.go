@@ -61,6 +61,9 @@ func (m *Mailbox) SetFlags(ctx context.Context, uids []uint32, op flagop.Op, fla
 			return nil, err
 		}
 		return func() {
+			if e.flags != nf {
+				e.modseq = m.modSeqLocked()
+			}
 			m.unindexName(e)
 			e.sub, e.filename = maildir.Cur, name
 			m.indexName(e)
@@ -71,7 +74,12 @@ func (m *Mailbox) SetFlags(ctx context.Context, uids []uint32, op flagop.Op, fla
 			}
 			out = append(out, e.message())
 		}, nil
-	}, func() {})
+	}, func() {
+		// What this change did so far is told before the sync that
+		// looks for the moved files: its modseq ends there (publish).
+		m.publish(ch, from)
+		ch = &Changes{}
+	})
 	m.publish(ch, from)
 	sortByUID(out)
 	return out, err

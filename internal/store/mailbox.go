@@ -67,6 +67,10 @@ type Message struct {
 	// Suspect: missing from a listing that could not be proven complete;
 	// kept until a proof says it is gone or it is seen again.
 	Suspect bool
+	// ModSeq is the message's modification sequence (RFC 7162): raised
+	// by every change of it, from any source (doc.go, Modification
+	// sequences).
+	ModSeq uint64
 	// UIDValidity is the UIDVALIDITY that UID belongs to, set by what
 	// gives a message its UID for a client (Append, Copy): read with the
 	// UID under the lock, so that APPENDUID and COPYUID never pair a UID
@@ -82,10 +86,11 @@ type entry struct {
 	flags    maildir.Flags
 	suspect  bool
 	seen     uint64 // generation of the last listing that held it
+	modseq   uint64
 }
 
 func (e *entry) message() Message {
-	return Message{UID: e.uid, Base: e.base, Sub: e.sub, Filename: e.filename, Flags: e.flags, Suspect: e.suspect}
+	return Message{UID: e.uid, Base: e.base, Sub: e.sub, Filename: e.filename, Flags: e.flags, Suspect: e.suspect, ModSeq: e.modseq}
 }
 
 // Mailbox is the synced state of one Maildir. Its methods are safe for
@@ -181,6 +186,8 @@ type Mailbox struct {
 	// compactCounted is the uidlist whose dead records compaction last
 	// counted. Guarded by wmu.
 	compactCounted *uidlist.File
+	// ms hands out modseqs (modseq.go). Guarded by wmu.
+	ms modseqCounter
 
 	retryMu    sync.Mutex  // guards retryTimer; taken after mu, never before
 	retryTimer *time.Timer // a pending retry (retryLater)
@@ -220,6 +227,11 @@ type Mailbox struct {
 	goneSent           bool            // the subscribers were told the mailbox is gone; mu alone (vanished)
 	recent             recentMark      // recent.go; mu alone (ClaimRecent)
 	kicked             atomic.Bool     // a background sync is scheduled (Kick)
+	// highest is HIGHESTMODSEQ: raised when a change is published
+	// (endModSeqLocked); exp remembers the expunged UIDs with their
+	// modseqs (expungelog.go).
+	highest uint64
+	exp     expungeLog
 
 	kwMu    sync.Mutex        // guards kw and kwStamp; taken after mu, never before
 	kw      *uidlist.Keywords // cached dovecot-keywords; nil: read it
@@ -398,6 +410,7 @@ func (m *Mailbox) withLogLocked(ctx context.Context) func() {
 func (m *Mailbox) lockWriter() {
 	m.wmu.Lock()
 	m.mu.Lock()
+	m.ms.op = 0 // a change that was never published gives no modseq to the next
 }
 
 // unlockWriter lets go of what lockWriter took.

@@ -271,13 +271,13 @@ func TestTwoMailboxesShareUIDs(t *testing.T) {
 	if chB.Assigned != 1 || chA.Assigned != 0 || chA.New[0].UID != chB.New[0].UID || chA.New[0].Base != x {
 		t.Fatalf("a %+v b %+v", chA.New, chB.New)
 	}
-	if !slices.Equal(a.Messages(), b.Messages()) {
+	if !slices.Equal(sansModSeq(a.Messages()), sansModSeq(b.Messages())) {
 		t.Fatalf("states differ:\n%+v\n%+v", a.Messages(), b.Messages())
 	}
 	// A third one opened later reads the same map from dovecot-uidlist.
 	c := f.open(Options{})
 	sync1(t, c)
-	if !slices.Equal(a.Messages(), c.Messages()) {
+	if !slices.Equal(sansModSeq(a.Messages()), sansModSeq(c.Messages())) {
 		t.Fatalf("states differ:\n%+v\n%+v", a.Messages(), c.Messages())
 	}
 }
@@ -331,7 +331,7 @@ func TestConcurrentSyncers(t *testing.T) {
 		if got := len(mb.Messages()); got != deliveries {
 			t.Fatalf("%d messages, want %d", got, deliveries)
 		}
-		if !slices.Equal(mb.Messages(), mbs[0].Messages()) {
+		if !slices.Equal(sansModSeq(mb.Messages()), sansModSeq(mbs[0].Messages())) {
 			t.Fatal("syncers disagree")
 		}
 	}
@@ -439,7 +439,7 @@ func TestUIDListVanished(t *testing.T) {
 	}
 	other := f.open(Options{})
 	sync1(t, other)
-	if !slices.Equal(other.Messages()[:2], before) || other.UIDValidity() != mb.UIDValidity() {
+	if !slices.Equal(sansModSeq(other.Messages()[:2]), sansModSeq(before)) || other.UIDValidity() != mb.UIDValidity() {
 		t.Fatal("rebuilt uidlist gives other UIDs")
 	}
 }

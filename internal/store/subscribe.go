@@ -19,6 +19,7 @@ type Subscription struct {
 	added    map[uint32]Message
 	flags    map[uint32]Message
 	void     bool // UIDVALIDITY changed
+	highest  uint64
 	gone     bool // the mailbox was deleted or renamed; stays set
 }
 
@@ -37,6 +38,10 @@ type Pending struct {
 	// Gone: the mailbox was deleted or renamed (ErrMailboxGone); the
 	// owner is to stop using it.
 	Gone bool
+	// HighestModSeq is the highest HIGHESTMODSEQ of the changes
+	// published so far (the owner's own included); New and Flags carry
+	// each message's latest ModSeq.
+	HighestModSeq uint64
 }
 
 // Empty reports whether nothing is pending.
@@ -80,6 +85,7 @@ func (s *Subscription) Take() Pending {
 	var p Pending
 	p.UIDValidityChanged = s.void
 	p.Gone = s.gone
+	p.HighestModSeq = s.highest
 	for uid := range s.expunged {
 		p.Expunged = append(p.Expunged, uid)
 	}
@@ -107,6 +113,7 @@ func (s *Subscription) Take() Pending {
 
 func (s *Subscription) add(ch *Changes) {
 	s.mu.Lock()
+	s.highest = max(s.highest, ch.HighestModSeq)
 	if ch.UIDValidityChanged {
 		s.void = true
 	}
@@ -141,6 +148,7 @@ func (s *Subscription) add(ch *Changes) {
 func (s *Subscription) refresh(ch *Changes) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.highest = max(s.highest, ch.HighestModSeq)
 	for _, msg := range ch.Flags {
 		if _, ok := s.added[msg.UID]; ok {
 			s.added[msg.UID] = msg
@@ -154,11 +162,21 @@ func (s *Subscription) refresh(ch *Changes) {
 // publish hands ch to every subscriber but from, and brings from's
 // pending versions of the messages ch changed up to date.
 //
-// Held: mu, after the changes are on disk; takes each subscriber's mu.
+// It ends the modseq of the change (endModSeqLocked): ch carries the
+// HIGHESTMODSEQ it raised, and its expunges are remembered with it.
+//
+// Held: wmu, mu (or mu alone for a mailbox that is gone), after the
+// changes are on disk; lets go of mu while it takes a modseq; takes
+// each subscriber's mu.
 func (m *Mailbox) publish(ch *Changes, from *Subscription) {
-	if m.gone.Load() && !m.goneSent {
-		ch.Gone = true
-		m.goneSent = true
+	if m.gone.Load() {
+		if !m.goneSent {
+			ch.Gone = true
+			m.goneSent = true
+		}
+		ch.HighestModSeq = m.highest
+	} else {
+		ch.HighestModSeq = m.endModSeqLocked(ch)
 	}
 	if ch.Empty() {
 		return

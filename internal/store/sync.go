@@ -35,6 +35,10 @@ type Changes struct {
 	Skipped bool
 	// Assigned is the number of UIDs this sync appended to the uidlist.
 	Assigned int
+	// HighestModSeq is the mailbox's HIGHESTMODSEQ once these changes
+	// are made: every message in New and Flags carries its new ModSeq,
+	// and the UIDs of Expunged are in ExpungedSince of any lower modseq.
+	HighestModSeq uint64
 	// Unassigned is the number of files found without a UID that this
 	// sync could not give one (the mailbox lock or the uidlist could not
 	// be had, or the disk has no room for their records: ENOSPC,
@@ -99,7 +103,8 @@ func (m *Mailbox) needsUIDList() bool {
 
 // syncPublishLocked syncs and hands what it found to the subscribers.
 //
-// Held: wmu, mu; lets go of mu around its I/O (doc.go, Locking).
+// Held: wmu, mu; lets go of mu around its I/O (doc.go, Locking) and
+// while it takes a modseq.
 func (m *Mailbox) syncPublishLocked(ctx context.Context) (*Changes, error) {
 	defer m.withLogLocked(ctx)()
 	m.unlocked(m.refreshKeywords)
@@ -115,6 +120,12 @@ func (m *Mailbox) syncPublishLocked(ctx context.Context) (*Changes, error) {
 	}
 	m.forgetCached(ch.Expunged)
 	m.settleRecentLocked(true)
+	if m.highest == 0 && m.uidvalidity != 0 {
+		// A mailbox's first sync takes a modseq whatever it found: its
+		// HIGHESTMODSEQ, and the one of every message it found, is then
+		// above anything told before this Mailbox existed.
+		m.modSeqLocked()
+	}
 	m.publish(ch, nil)
 	return ch, nil
 }
@@ -368,14 +379,18 @@ func listPlain(dir string) (*maildir.Listing, error) {
 }
 
 // place records a new location for a known message and reports a flag
-// change.
+// change, with the modseq of the change under way.
 //
-// Held: wmu, mu.
+// Held: wmu, mu; lets go of mu while it takes a modseq (modSeqLocked),
+// before it changes anything.
 func (m *Mailbox) place(e *entry, sub, name string, ch *Changes) {
 	n, err := maildir.ParseName(name)
 	if err != nil {
 		m.foreign(sub, name)
 		return
+	}
+	if n.Flags != e.flags {
+		e.modseq = m.modSeqLocked()
 	}
 	m.unindexName(e)
 	e.sub, e.filename = sub, strings.Clone(name)
