@@ -275,6 +275,7 @@ func Open(dir string, opts Options) (*Mailbox, error) {
 		foreignLogged: make(map[string]bool),
 		unseenSnap:    -1,
 		changeTurn:    make(chan struct{}, 1),
+		ms:            modseqCounter{disabled: testModSeqNoMark, floorOff: testModSeqNoFloor},
 	}
 	f, err := m.refreshUIDList()
 	if err != nil {

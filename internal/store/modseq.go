@@ -53,8 +53,17 @@ var modseqClock = func() uint64 { return uint64(time.Now().UnixMicro()) }
 var modseqSleep = time.Sleep
 
 // testHookModSeqReserved, set by tests, runs after a reservation is on
-// disk and before any of its modseqs is handed out.
-var testHookModSeqReserved func(m *Mailbox, lo, hi uint64)
+// disk and before any of its modseqs is handed out; testHookModSeq runs
+// for every modseq handed out.
+var (
+	testHookModSeqReserved func(m *Mailbox, lo, hi uint64)
+	testHookModSeq         func(m *Mailbox, v uint64)
+)
+
+// testModSeqNoMark and testModSeqNoFloor, set by tests before a Mailbox
+// is opened, switch off its mark or its time floor (modseqCounter), to
+// show that the tests fail without either.
+var testModSeqNoMark, testModSeqNoFloor bool
 
 // modseqCounter hands out the modseqs of one Mailbox. Guarded by wmu.
 type modseqCounter struct {
@@ -101,6 +110,9 @@ func (m *Mailbox) modSeqLocked() uint64 {
 	}
 	m.ms.next = v + 1
 	m.ms.op = v
+	if testHookModSeq != nil {
+		testHookModSeq(m, v)
+	}
 	if m.exp.floor == 0 {
 		m.exp.floor = v
 	}
