@@ -141,7 +141,8 @@
 // new/ before an expunge, the wait for the mailbox lock and its release,
 // the uidlist's append, creation, rebuild and compaction, the stats,
 // comparison, removal and renames that fix duplicates, the renames of
-// STORE and MOVE and the unlinks of EXPUNGE. Readers meanwhile see the
+// STORE and MOVE and the unlinks of EXPUNGE, the reservation of a block
+// of modseqs and the wait for the clock (Modification sequences). Readers meanwhile see the
 // state as it was; what a writer did reaches the subscribers when it
 // publishes, at its end. A reader that opens a file that a STORE has
 // just renamed gets ENOENT and looks again (OpenMessage): its sync
@@ -205,7 +206,90 @@
 // writer lock is held while a dotlock is waited for, and no Move holds
 // two writer locks or two dotlocks, so Moves in opposite directions
 // cannot deadlock. The keyword cache's kwMu is a leaf: nothing is taken
-// under it.
+// under it. So is the flock of cistern-modseq, taken with wmu held (and
+// perhaps the dotlock), never mu, and held for one small durable write.
+//
+// # Modification sequences
+//
+// Every message carries a MODSEQ (Message.ModSeq, RFC 7162) and the
+// Mailbox a HIGHESTMODSEQ (HighestModSeq). A writer takes one modseq for
+// what it publishes at once (modSeqLocked; publish ends it): every
+// message it changes — our STORE, APPEND, COPY and MOVE arrivals, files
+// a sync finds (deliveries, foreign files), flags a sync finds changed
+// (foreign renames, Dovecot) — gets it, and every UID it expunges is
+// remembered with it; HIGHESTMODSEQ is raised to it when the change is
+// published, never before, so a reader that read HIGHESTMODSEQ h has
+// seen every change at or below h (a message may already carry a higher
+// one). A sync that finds nothing takes none. A message changed twice
+// is published twice, with two modseqs, strictly increasing (a STORE
+// that must look for a moved file publishes what it did before the sync
+// does). The first sync of a Mailbox takes a modseq whatever it finds,
+// and every message it finds gets it: with no per-message modseq
+// persisted, every message counts as changed then, which RFC 7162
+// allows. (The index's entries carry a version byte; the warm start can
+// add a version whose entries hold the modseq, and then adopt it
+// instead of the starting value when the mark proves it current.)
+//
+// Expunges (expungelog.go) are kept as UID ranges with the highest
+// modseq of each; ranges that touch (hi+1 == lo) merge. ExpungedSince(n)
+// returns the ranges above n: a superset of the UIDs expunged since n,
+// holding only UIDs that were expunged (never a live one: a UID is
+// never given twice). Past 65,536 ranges the older half by modseq is
+// forgotten and the log's floor raised to the highest modseq forgotten;
+// an n below the floor (or below the first sync's modseq) is answered
+// with every UID below the next UID that no message holds. Either way a
+// client may be told too much (RFC 7162 §3.2.5.1 allows UIDs expunged
+// earlier or never given), never too little.
+//
+// Modseqs never go back. The high-water mark, cistern-modseq in the
+// Maildir directory itself ("1 <H>\n"; no dot: no Maildir++ folder; no
+// dovecot- prefix: not Dovecot's; not in new/ or cur/: no message), is
+// above every modseq any process handed out for the mailbox. A process
+// hands out only from a block it reserved (reserveMark): under an
+// exclusive flock of the file at the path, it reads H (missing or
+// unreadable: 0), takes lo = max(H, its own next, the clock in
+// microseconds), writes hi = lo+4096 to cistern-modseq.tmp, fsyncs it,
+// renames it over the mark, fsyncs the directory, and only then hands
+// out lo..hi-1. Besides, no modseq is handed out above the clock: one
+// that would be waits for it (at most modseqMaxWait: bursts above a
+// million changes a second, or a restart within a block's time).
+//
+// Proof. (1) Two reservations never overlap, in one process or two, on
+// one host or several (issue 19): a reserver checks, holding the flock,
+// that the file it locked is the one at the path; only the holder of
+// the lock of the file at the path renames a new one there, and it
+// lets go only after the rename. So the reservations that pass the
+// check are serialized, each reads the hi its predecessor wrote, and
+// its lo is at least that. A process that dies lets go of its flock
+// with its descriptors: no stale lock, and a tmp file left behind is
+// overwritten by the next holder. (2) Restart, crash (kill -9 at any
+// point), index deleted or corrupt: the mark is on disk before any
+// modseq of its block was handed out, so every modseq told is below H,
+// and the next reservation starts at H or above; the index holds no
+// modseq. A crash between reservation and use loses the rest of a
+// block: a gap, allowed. (3) Dovecot or any program serving the tree in
+// between: its changes are found by the next sync, whose modseq comes
+// from a reservation above H; the first sync of a Mailbox stamps every
+// message above H, and ExpungedSince below that answers with every UID
+// no message holds. (4) A restore of the Maildir (mail and mark) from a
+// backup: the mark may go back, but every modseq handed out before the
+// restore was at most the clock when it was handed out, and the next
+// reservation starts at the clock or above: above them all, as long as
+// the clock did not go back. (5) If it did (or the mark comes from a
+// machine whose clock is ahead), the mark still keeps modseqs going up;
+// only the restore case is then unprotected until the clock catches up,
+// and the first modseq handed out ahead of the clock by more than
+// modseqMaxWait is logged as an error. A restore under a running server
+// is not covered: it keeps handing out its block; restore with the
+// servers stopped. (6) A mark that cannot be written (a full or
+// read-only disk: reading needs no free space) is logged once, and the
+// clock alone keeps modseqs going up, a block of one at a time, each
+// change trying the mark again.
+//
+// Cost: no fsync per STORE. A STORE costs no fsync today (a rename
+// under the dotlock); with modseqs, two fsyncs (the mark's temporary
+// file and the directory) per 4096 modseqs handed out, plus one
+// reservation at a Mailbox's first sync.
 //
 // # Quota
 //
