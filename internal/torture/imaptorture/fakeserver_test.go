@@ -619,24 +619,24 @@ func (fs *fakeSession) selectBox(tag, name string, examine bool) {
 func (fs *fakeSession) sendFlags(m *fakeMsg) {
 	flags := `\Answered \Flagged \Deleted \Seen \Draft`
 	fs.announced = make(map[string]bool)
+	var kws []string
 	if fs.box == "INBOX" {
-		var kws []string
 		for k, v := range fs.srv.keywords {
 			kws = append(kws, v)
 			fs.announced[k] = true
 		}
-		if m != nil {
-			for k, v := range m.flags {
-				if !strings.HasPrefix(k, `\`) && !fs.announced[k] {
-					kws = append(kws, v)
-					fs.announced[k] = true
-				}
+	}
+	if m != nil {
+		for _, v := range fs.shownKeywords(m) {
+			if k := strings.ToLower(v); !fs.announced[k] {
+				kws = append(kws, v)
+				fs.announced[k] = true
 			}
 		}
-		slices.Sort(kws)
-		for _, k := range kws {
-			flags += " " + k
-		}
+	}
+	slices.Sort(kws)
+	for _, k := range kws {
+		flags += " " + k
 	}
 	fs.send("* FLAGS (%s)", flags)
 	fs.send(`* OK [PERMANENTFLAGS (%s \*)] flags`, flags)
@@ -644,9 +644,21 @@ func (fs *fakeSession) sendFlags(m *fakeMsg) {
 
 // announce sends FLAGS before a response with m's flags when they hold
 // a keyword the session was not told of, unless lying.
+// shownKeywords are the keywords a FETCH of m shows this session: its
+// flags, or, with lieNoConverge, those frozen for it.
+func (fs *fakeSession) shownKeywords(m *fakeMsg) []string {
+	var out []string
+	for _, f := range strings.Fields(fs.flagsOf(m)) {
+		if !strings.HasPrefix(f, `\`) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 func (fs *fakeSession) announce(m *fakeMsg) {
-	for k := range m.flags {
-		if strings.HasPrefix(k, `\`) || fs.announced[k] {
+	for _, v := range fs.shownKeywords(m) {
+		if fs.announced[strings.ToLower(v)] {
 			continue
 		}
 		if fs.srv.lying(lieUnannounced) {
