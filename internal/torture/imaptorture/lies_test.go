@@ -17,7 +17,7 @@ func fakeRun(t *testing.T, l lie, timeout time.Duration) *Result {
 // filled in.
 func fakeRunWith(t *testing.T, l lie, cfg Config) *Result {
 	t.Helper()
-	f := startFake(t, l)
+	f := startFakeWith(t, l, cfg.Resync > 0 || resyncLie(l))
 	cfg.IMAP, cfg.User, cfg.Password = f.addr(), testUser, testPassword
 	t.Logf("seed %d", cfg.Seed)
 	res, err := Run(context.Background(), cfg)
@@ -43,30 +43,43 @@ func TestLies(t *testing.T) {
 		name string
 		lie  lie
 		want Kind // "" for none
+		// resync: the fake offers CONDSTORE and QRESYNC, and a resync
+		// actor runs.
+		resync bool
 	}{
-		{"honest", honest, ""},
-		{"phantom expunge", liePhantomExpunge, PhantomExpunge},
-		{"renumbered UID", lieRenumberUID, UIDChange},
-		{"message shown twice", lieDuplicate, Duplicate},
-		{"APPEND dropped", lieDropAppend, Lost},
-		{"EXPUNGE during FETCH", lieExpungeDuringFetch, ExpungeDuringCommand},
-		{"EXISTS decreased", lieDecreaseExists, ExistsDecrease},
-		{"sequence number out of range", lieSeqOutOfRange, SeqOutOfRange},
-		{"SEARCH descending", lieUIDsDescending, UIDOrder},
-		{"UIDVALIDITY changed", lieChangeUIDValidity, UIDValidity},
-		{"UIDNEXT lowered", lieLowerUIDNext, UIDNext},
-		{"flags do not converge", lieNoConverge, FlagsDiverge},
-		{"\\Recent in two sessions", lieRecentTwice, RecentWrong},
-		{"keyword before FLAGS", lieUnannounced, UnannouncedKeyword},
-		{"body without CR", lieBodyLF, BodyWrong},
-		{"BAD APPEND kept", lieStoreBadAppend, RefusedButDone},
+		{"honest", honest, "", false},
+		{"honest with resync", honest, "", true},
+		{"phantom expunge", liePhantomExpunge, PhantomExpunge, false},
+		{"renumbered UID", lieRenumberUID, UIDChange, false},
+		{"message shown twice", lieDuplicate, Duplicate, false},
+		{"APPEND dropped", lieDropAppend, Lost, false},
+		{"EXPUNGE during FETCH", lieExpungeDuringFetch, ExpungeDuringCommand, false},
+		{"EXISTS decreased", lieDecreaseExists, ExistsDecrease, false},
+		{"sequence number out of range", lieSeqOutOfRange, SeqOutOfRange, false},
+		{"SEARCH descending", lieUIDsDescending, UIDOrder, false},
+		{"UIDVALIDITY changed", lieChangeUIDValidity, UIDValidity, false},
+		{"UIDNEXT lowered", lieLowerUIDNext, UIDNext, false},
+		{"flags do not converge", lieNoConverge, FlagsDiverge, false},
+		{"\\Recent in two sessions", lieRecentTwice, RecentWrong, false},
+		{"keyword before FLAGS", lieUnannounced, UnannouncedKeyword, false},
+		{"body without CR", lieBodyLF, BodyWrong, false},
+		{"BAD APPEND kept", lieStoreBadAppend, RefusedButDone, false},
+		{"resync misses a change", lieResyncMiss, ResyncMissed, true},
+		{"HIGHESTMODSEQ goes back", lieModseqBack, ModseqRegressed, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			res := fakeRun(t, tc.lie, 5*time.Second)
+			cfg := Config{Sessions: 3, Duration: 2500 * time.Millisecond, Messages: 20, Timeout: 5 * time.Second, Seed: 11}
+			if tc.resync {
+				cfg.Resync, cfg.ResyncAway = 2, time.Second
+			}
+			res := fakeRunWith(t, tc.lie, cfg)
 			onlyKind(t, res, tc.want)
 			if res.Operations < 300 {
 				t.Errorf("only %d operations", res.Operations)
+			}
+			if tc.resync && res.Messages.Resyncs == 0 {
+				t.Error("no resynchronisation was judged")
 			}
 		})
 	}

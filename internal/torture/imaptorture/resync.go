@@ -1,0 +1,478 @@
+package imaptorture
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Modseqs (RFC 7162). The run keeps, for the mailbox under test and its
+// UIDVALIDITY, every MODSEQ and HIGHESTMODSEQ any session was told and
+// when it was received (modseqBook). A server never lowers them:
+//
+//   - within one selection, a message's MODSEQ never goes down, and a
+//     FETCH that shows it with other flags than before shows a higher
+//     MODSEQ (each change of a message has its own modseq);
+//   - the HIGHESTMODSEQ of a SELECT or EXAMINE is at least every MODSEQ
+//     and HIGHESTMODSEQ received (by any session) before it was sent;
+//   - the MODSEQ of a message in the resync actor's fetch right after
+//     its SELECT is at least every MODSEQ of that message received
+//     before the SELECT was sent.
+//
+// The resync actor (resyncActor) is a session that selects, learns the
+// mailbox (UID, flags, MODSEQ of every message) and HIGHESTMODSEQ,
+// disconnects, stays away while the others work, and comes back with
+// SELECT (QRESYNC (uidvalidity modseq known-uids)), or with SELECT and
+// UID FETCH 1:* (FLAGS) (CHANGEDSINCE modseq VANISHED), or, without
+// QRESYNC, UID FETCH (CHANGEDSINCE modseq) and UID SEARCH ALL for the
+// expunges. A UID FETCH 1:* (FLAGS MODSEQ) right after, in the same
+// session, and a NOOP are the truth; what the resync reported must
+// bring the old model to that truth for every message whose MODSEQ
+// there is not above the resync's HIGHESTMODSEQ (a newer change may
+// legally be missing): its flags as they are, and each message of the
+// model that is gone reported VANISHED (or, without QRESYNC, missing
+// from UID SEARCH ALL). A VANISHED (EARLIER) may name UIDs the session
+// did not know, even UIDs that never existed (RFC 7162 §3.2.5.1); one
+// that names a message of the model is an expunge told to the session
+// and judged by the ledger as every EXPUNGE is (phantom_expunge), and
+// one whose message the truth fetch still shows is a phantom expunge
+// at once.
+
+// modMark is a point of a running maximum of modseqs: from at on, the
+// maximum is at least value.
+type modMark struct {
+	at    time.Duration
+	value uint64
+}
+
+// modTold is what one selection was told of a message's MODSEQ.
+type modTold struct {
+	modseq   uint64
+	flags    string
+	hasFlags bool
+	line     string
+}
+
+// modseqBook holds every MODSEQ and HIGHESTMODSEQ of the mailbox under
+// test the run was told, by UIDVALIDITY.
+type modseqBook struct {
+	mu      sync.Mutex
+	highest map[uint32][]modMark            // any modseq told, by UIDVALIDITY
+	perUID  map[uint32]map[uint32][]modMark // UIDVALIDITY → UID → its MODSEQs told
+	lines   map[modKey]string               // the response behind a mark
+}
+
+// modKey names a mark: a UIDVALIDITY, a UID (0: HIGHESTMODSEQ), a value.
+type modKey struct {
+	validity, uid uint32
+	value         uint64
+}
+
+// addMark appends v at at to marks when it raises their maximum.
+func addMark(marks []modMark, at time.Duration, v uint64) ([]modMark, bool) {
+	if n := len(marks); n > 0 && marks[n-1].value >= v {
+		return marks, false
+	}
+	return append(marks, modMark{at, v}), true
+}
+
+// maxModBefore is the highest value of marks received before t.
+func maxModBefore(marks []modMark, t time.Duration) (uint64, bool) {
+	var best uint64
+	found := false
+	for _, m := range marks {
+		if m.at < t && m.value > best {
+			best, found = m.value, true
+		}
+	}
+	return best, found
+}
+
+// told records a MODSEQ (uid > 0) or HIGHESTMODSEQ (uid 0) received at
+// at and returns the highest value of the same kind received before
+// sent: for a HIGHESTMODSEQ, any modseq of the mailbox; for a MODSEQ,
+// the message's.
+func (b *modseqBook) told(validity, uid uint32, v uint64, sent, at time.Duration, line string) (before uint64, beforeLine string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.highest == nil {
+		b.highest = make(map[uint32][]modMark)
+		b.perUID = make(map[uint32]map[uint32][]modMark)
+		b.lines = make(map[modKey]string)
+	}
+	if b.perUID[validity] == nil {
+		b.perUID[validity] = make(map[uint32][]modMark)
+	}
+	var found bool
+	if uid == 0 {
+		before, found = maxModBefore(b.highest[validity], sent)
+	} else {
+		before, found = maxModBefore(b.perUID[validity][uid], sent)
+	}
+	if found {
+		if beforeLine = b.lines[modKey{validity, uid, before}]; beforeLine == "" && uid == 0 {
+			beforeLine = b.findLine(validity, before)
+		}
+	}
+	var added bool
+	if b.highest[validity], added = addMark(b.highest[validity], at, v); added {
+		b.lines[modKey{validity, 0, v}] = line
+	}
+	if uid != 0 {
+		if b.perUID[validity][uid], added = addMark(b.perUID[validity][uid], at, v); added {
+			b.lines[modKey{validity, uid, v}] = line
+		}
+	}
+	return before, beforeLine
+}
+
+// findLine finds the response that told value for some message.
+func (b *modseqBook) findLine(validity uint32, value uint64) string {
+	for k, l := range b.lines {
+		if k.validity == validity && k.value == value {
+			return l
+		}
+	}
+	return ""
+}
+
+// modseqTold checks and records a FETCH's MODSEQ for uid.
+func (s *session) modseqTold(uid uint32, f *FetchData, at time.Duration, line string) {
+	if s.validity == 0 {
+		return
+	}
+	flags := canonFlags(f.Flags)
+	if prev, ok := s.sel.modseqs[uid]; ok {
+		switch {
+		case f.ModSeq < prev.modseq:
+			s.violationEv(ModseqRegressed, at, fmt.Sprintf("UID %d: MODSEQ %d, lower than the %d this selection was told before", uid, f.ModSeq, prev.modseq), line, "before: "+prev.line)
+		case f.ModSeq == prev.modseq && f.HasFlags && prev.hasFlags && flags != prev.flags:
+			s.violationEv(ModseqRegressed, at, fmt.Sprintf("UID %d: flags (%s) changed to (%s) and MODSEQ stayed %d", uid, prev.flags, flags, f.ModSeq), line, "before: "+prev.line)
+		}
+	}
+	if s.sel.modseqs == nil {
+		s.sel.modseqs = make(map[uint32]modTold)
+	}
+	s.sel.modseqs[uid] = modTold{modseq: f.ModSeq, flags: flags, hasFlags: f.HasFlags, line: line}
+	// Only the fetch right after a SELECT is judged against what other
+	// sessions were told: a selection's view may lag behind them.
+	var sent time.Duration
+	if n := s.cur.resync; n != nil && n.truth != nil {
+		sent = n.selectSent
+	}
+	before, beforeLine := s.r.modseqs.told(s.validity, uid, f.ModSeq, sent, at, line)
+	if f.ModSeq < before {
+		s.violationEv(ModseqRegressed, at, fmt.Sprintf("UID %d: MODSEQ %d in a fetch right after SELECT, but MODSEQ %d was told before the SELECT was sent", uid, f.ModSeq, before), line, "before: "+beforeLine)
+	}
+}
+
+// highestTold checks and records a HIGHESTMODSEQ response code.
+func (s *session) highestTold(resp *Response, at time.Duration) {
+	if len(resp.CodeArgs) != 1 || s.validity == 0 {
+		return
+	}
+	v, err := strconv.ParseUint(resp.CodeArgs[0], 10, 63)
+	if err != nil {
+		return
+	}
+	s.highest = v
+	sent := time.Duration(0)
+	if s.cur.selectCmd {
+		sent = s.cur.sent
+	}
+	before, beforeLine := s.r.modseqs.told(s.validity, 0, v, sent, at, resp.Line)
+	if v < before {
+		s.violationEv(ModseqRegressed, at, fmt.Sprintf("HIGHESTMODSEQ %d, below the modseq %d told before the command was sent", v, before), resp.Line, "before: "+beforeLine)
+	}
+}
+
+func (s *session) violationEv(k Kind, at time.Duration, detail string, evidence ...string) {
+	s.r.rec.violation("", Violation{Kind: k, At: at.Seconds(), Session: s.name, Command: s.cur.line, Detail: detail, Evidence: slices.DeleteFunc(evidence, func(e string) bool { return e == "" || e == "before: " })})
+}
+
+// resyncNews is what a resync collects: during the resync commands, the
+// flags reported and the UIDs VANISHED; during the truth fetch (truth
+// not nil), every message's flags and MODSEQ and the UIDs told expunged
+// since the resync.
+type resyncNews struct {
+	selectSent time.Duration
+	reported   map[uint32]string
+	vanished   []uidRange
+	vanishedBy []string      // the VANISHED (EARLIER) responses
+	vanishedAt time.Duration // when the last one came
+	truth      map[uint32]modTold
+	later      map[uint32]bool
+	present    map[uint32]bool // UID SEARCH ALL, without QRESYNC
+}
+
+// onVanished follows a VANISHED response: without (EARLIER), the UIDs
+// leave the view as an EXPUNGE would; with it, the resync collects them.
+func (s *session) onVanished(resp *Response, at time.Duration) {
+	if resp.Earlier {
+		if n := s.cur.resync; n != nil && n.truth == nil {
+			n.vanished = append(n.vanished, resp.Vanished...)
+			n.vanishedBy = append(n.vanishedBy, resp.Line)
+			n.vanishedAt = at
+		}
+		return
+	}
+	for _, rg := range resp.Vanished {
+		removed := make(map[uint32]bool)
+		for _, u := range s.v.known() {
+			if u < rg.lo || u > rg.hi {
+				continue
+			}
+			removed[u] = true
+			s.untagged++
+			s.v.remove(s.v.seqOf(u))
+			s.r.led.expunged(s, u, at, resp.Line)
+			if n := s.cur.resync; n != nil && n.later != nil {
+				n.later[u] = true
+			}
+		}
+		// A UID the session has not learned yet names one of the
+		// messages whose UID it does not know, between the known UIDs
+		// around it: which one is all the same to the view.
+		for u := rg.lo; u <= rg.hi && u-rg.lo < maxCopyUIDs; u++ {
+			if seq := s.v.unknownSlot(u); seq != 0 && !removed[u] {
+				s.untagged++
+				s.v.remove(seq)
+				s.r.led.expunged(s, 0, at, resp.Line)
+			}
+			if u == rg.hi {
+				break
+			}
+		}
+	}
+}
+
+// resyncActor reconnects again and again to resynchronise.
+type resyncActor struct {
+	*session
+	qresync bool
+	away    time.Duration
+	rounds  int
+}
+
+// newResyncActors makes the resync actors: n, if the server offers
+// CONDSTORE; with a note, why none ran otherwise.
+func (r *run) newResyncActors(n int, caps map[string]bool) ([]*resyncActor, string) {
+	if n == 0 {
+		return nil, ""
+	}
+	if !caps["CONDSTORE"] && !caps["QRESYNC"] {
+		return nil, "the server offers neither CONDSTORE nor QRESYNC (RFC 7162): the resync actors and the modseq checks did nothing"
+	}
+	note := ""
+	if !caps["QRESYNC"] {
+		note = "the server offers CONDSTORE without QRESYNC: the resync actors used UID FETCH (CHANGEDSINCE) and UID SEARCH ALL for expunges"
+	}
+	var out []*resyncActor
+	for i := range n {
+		a := &resyncActor{session: r.newSession("resync-" + strconv.Itoa(i+1)), qresync: caps["QRESYNC"], away: r.cfg.ResyncAway}
+		out = append(out, a)
+	}
+	return out, note
+}
+
+// loop resynchronises until the run stops.
+func (a *resyncActor) loop() error {
+	for !a.r.stopping() {
+		if err := a.round(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// connect logs in, enables what the resync needs, and sends line (a
+// SELECT) as a selection.
+func (a *resyncActor) connect() error {
+	s := a.session
+	err := s.r.admitted(func() error {
+		c, err := s.r.dial()
+		if err != nil {
+			return err
+		}
+		s.c = c
+		return s.login()
+	}, func() { s.c.close() })
+	if err != nil {
+		return err
+	}
+	if a.qresync {
+		resp, err := s.do("ENABLE", "ENABLE QRESYNC", curCmd{})
+		if err != nil {
+			return err
+		}
+		if resp.Type != "OK" {
+			return fmt.Errorf("ENABLE QRESYNC: %s", resp.Line)
+		}
+	}
+	return nil
+}
+
+// selectWith selects the mailbox with a SELECT parameter list.
+func (a *resyncActor) selectWith(label, params string, news *resyncNews) error {
+	s := a.session
+	s.beginSelection()
+	line := "SELECT " + quote(s.r.cfg.Mailbox)
+	if params != "" {
+		line += " (" + params + ")"
+	}
+	cmd := curCmd{selecting: true, selectCmd: true, resync: news}
+	resp, err := s.do(label, line, cmd)
+	if news != nil {
+		news.selectSent = s.cur.sent
+	}
+	if err != nil {
+		return err
+	}
+	if resp.Type != "OK" {
+		return fmt.Errorf("%s: %s", line, resp.Line)
+	}
+	s.readOnly = false
+	return nil
+}
+
+// round is one resynchronisation: learn, go away, come back, judge.
+func (a *resyncActor) round() error {
+	s := a.session
+	if err := a.connect(); err != nil {
+		return err
+	}
+	s.highest = 0
+	params := "CONDSTORE"
+	if a.qresync {
+		params = ""
+	}
+	if err := a.selectWith("SELECT", params, nil); err != nil {
+		return err
+	}
+	validity, highest := s.validity, s.highest
+	if _, err := s.do("FETCH learn", "UID FETCH 1:* (UID FLAGS MODSEQ BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])", curCmd{}); err != nil {
+		return err
+	}
+	if err := s.learn(); err != nil {
+		return err
+	}
+	old := s.v.snapshot()
+	s.endSelection()
+	s.c.logout()
+	s.r.forget(s.c)
+	if highest == 0 {
+		return fmt.Errorf("SELECT gave no HIGHESTMODSEQ although the server offers CONDSTORE")
+	}
+
+	lo := a.away / 5
+	time.Sleep(lo + time.Duration(s.rng.Int64N(int64(a.away-lo)+1)))
+
+	if err := a.connect(); err != nil {
+		return err
+	}
+	defer func() {
+		s.endSelection()
+		s.c.logout()
+		s.r.forget(s.c)
+	}()
+	known := make([]uint32, 0, len(old))
+	for u := range old {
+		known = append(known, u)
+	}
+	slices.Sort(known)
+	news := &resyncNews{reported: make(map[uint32]string)}
+	form := "QRESYNC"
+	var newHighest uint64
+	switch {
+	case a.qresync && s.rng.IntN(2) == 0 && len(known) > 0:
+		p := fmt.Sprintf("QRESYNC (%d %d %s)", validity, highest, compactSet(known))
+		if err := a.selectWith("resync SELECT", p, news); err != nil {
+			return err
+		}
+		newHighest = s.highest
+	default:
+		form = "CHANGEDSINCE"
+		if err := a.selectWith("resync SELECT", params, news); err != nil {
+			return err
+		}
+		newHighest = s.highest
+		mod := ""
+		if a.qresync {
+			mod = " VANISHED"
+		}
+		line := fmt.Sprintf("UID FETCH 1:* (UID FLAGS MODSEQ) (CHANGEDSINCE %d%s)", highest, mod)
+		if _, err := s.do("resync FETCH", line, curCmd{resync: news}); err != nil {
+			return err
+		}
+		if !a.qresync {
+			news.present = make(map[uint32]bool)
+			if _, err := s.do("resync SEARCH", "UID SEARCH ALL", curCmd{uidSearch: true, resync: news}); err != nil {
+				return err
+			}
+		}
+	}
+	news.truth, news.later = make(map[uint32]modTold), make(map[uint32]bool)
+	if _, err := s.do("resync truth", "UID FETCH 1:* (UID FLAGS MODSEQ BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])", curCmd{resync: news}); err != nil {
+		return err
+	}
+	if _, err := s.do("resync truth", "NOOP", curCmd{resync: news}); err != nil {
+		return err
+	}
+	if s.validity != validity {
+		return nil // a new UIDVALIDITY: the uidvalidity check reports it
+	}
+	a.judge(form, old, highest, newHighest, news)
+	s.r.counts.resyncs.Add(1)
+	return nil
+}
+
+// judge compares the old model brought up to date by what the resync
+// reported with the truth.
+func (a *resyncActor) judge(form string, old map[uint32]string, oldHighest, newHighest uint64, news *resyncNews) {
+	s := a.session
+	at := s.r.now()
+	s.cur = curCmd{line: "resync (" + form + ")", sent: at}
+	uids := make([]uint32, 0, len(old))
+	for u := range old {
+		uids = append(uids, u)
+	}
+	slices.Sort(uids)
+	vanishedBy := strings.Join(news.vanishedBy, " ")
+	for _, u := range uids {
+		id := s.r.led.idOf(u)
+		t, there := news.truth[u]
+		reportedGone := inRanges(news.vanished, u) || news.present != nil && !news.present[u]
+		switch {
+		case reportedGone && there:
+			s.violationEv(PhantomExpunge, at, fmt.Sprintf("the resync since MODSEQ %d reported UID %d (%s) gone, yet the fetch right after shows it", oldHighest, u, id), vanishedBy, t.line)
+			continue
+		case reportedGone:
+			if inRanges(news.vanished, u) {
+				s.r.led.expunged(s, u, news.vanishedAt, "VANISHED (EARLIER) "+strconv.FormatUint(uint64(u), 10)+" in "+cut([]byte(vanishedBy), evidenceBytes))
+			}
+			continue
+		case !there && !news.later[u]:
+			s.violationEv(ResyncMissed, at, fmt.Sprintf("UID %d (%s) is gone, and the resync since MODSEQ %d (HIGHESTMODSEQ %d now) did not report it VANISHED", u, id, oldHighest, newHighest), vanishedBy)
+			continue
+		case !there:
+			continue
+		}
+		if t.modseq > newHighest {
+			continue // changed after the resync's HIGHESTMODSEQ
+		}
+		after, told := news.reported[u]
+		if !told {
+			after = old[u]
+		}
+		if after != t.flags {
+			how := "reported nothing for it"
+			if told {
+				how = "reported (" + after + ")"
+			}
+			s.violationEv(ResyncMissed, at, fmt.Sprintf("UID %d (%s): the session had (%s), the resync since MODSEQ %d %s, the mailbox has (%s) at MODSEQ %d, not above the resync's HIGHESTMODSEQ %d", u, id, old[u], oldHighest, how, t.flags, t.modseq, newHighest), t.line)
+		}
+	}
+}
