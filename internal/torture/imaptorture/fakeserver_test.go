@@ -139,6 +139,9 @@ type fakeServer struct {
 	// condstore: the fake offers ENABLE, CONDSTORE and QRESYNC (RFC
 	// 7162) and keeps modseqs in INBOX.
 	condstore bool
+	// noQresync: with condstore, the fake offers CONDSTORE alone.
+	// Set under mu before the first connection.
+	noQresync bool
 
 	mu       sync.Mutex // guards everything below
 	boxes    map[string]*fakeBox
@@ -499,7 +502,7 @@ func (fs *fakeSession) handle(cmd fakeCommand, cmds <-chan fakeCommand) bool {
 		for _, a := range args {
 			switch x := strings.ToUpper(a.Text); {
 			case !s.condstore:
-			case x == "QRESYNC":
+			case x == "QRESYNC" && !s.noQresync:
 				fs.qresync, fs.condstore = true, true
 				on = append(on, x)
 			case x == "CONDSTORE":
@@ -626,7 +629,10 @@ func (fs *fakeSession) create(tag, name string) {
 
 // caps are the capabilities the fake offers.
 func (s *fakeServer) caps() string {
-	if s.condstore {
+	switch {
+	case s.condstore && s.noQresync:
+		return "IMAP4rev1 IDLE UIDPLUS MOVE ENABLE CONDSTORE"
+	case s.condstore:
 		return "IMAP4rev1 IDLE UIDPLUS MOVE ENABLE CONDSTORE QRESYNC"
 	}
 	return "IMAP4rev1 IDLE UIDPLUS MOVE"
@@ -736,6 +742,7 @@ func (fs *fakeSession) qresyncSelect(b *fakeBox, validity uint32, p []Value) {
 	}
 	for _, i := range changed {
 		m := fs.srv.all[fs.view[i]]
+		fs.announce(m)
 		fs.send("* %d FETCH (UID %d FLAGS (%s) MODSEQ (%d))", i+1, m.uid, fs.flagsOf(m), m.modseq)
 	}
 }
