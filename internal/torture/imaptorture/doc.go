@@ -255,14 +255,19 @@
 //	                        HIGHESTMODSEQ (a newer change may be missing);
 //	                        a message of the model gone with no VANISHED
 //	                        (without QRESYNC: still in UID SEARCH ALL)
-//	modseq_regressed        a message's MODSEQ lower than one told before in
-//	                        the same selection, or the same with other flags
-//	                        (each change has its own modseq); a HIGHESTMODSEQ
-//	                        of a SELECT or EXAMINE below any MODSEQ or
-//	                        HIGHESTMODSEQ received before it was sent; in the
-//	                        fetch right after a resync's SELECT, a MODSEQ
-//	                        below one told for the message before the SELECT
-//	                        was sent. Per UIDVALIDITY, across sessions
+//	modseq_regressed        a change of a message without a higher MODSEQ: a
+//	                        FETCH showing other flags than the last one with
+//	                        MODSEQ in the same selection, at a MODSEQ not
+//	                        above that one's; in the fetch right after a
+//	                        resync's SELECT, other flags than the message
+//	                        had at the highest MODSEQ told for it (by any
+//	                        session) before the SELECT was sent, at a MODSEQ
+//	                        not above it; a HIGHESTMODSEQ of a SELECT or
+//	                        EXAMINE below one received before it was sent.
+//	                        Per UIDVALIDITY. A lower MODSEQ with the same
+//	                        flags is no change (Dovecot shows its log's head
+//	                        modseq for every message until its index tracks
+//	                        modseqs)
 //
 // The causes are read generously (a \Deleted mark counts even if it was
 // removed again before the EXPUNGE), so that a race between actors is

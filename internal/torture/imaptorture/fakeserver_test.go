@@ -41,6 +41,7 @@ const (
 	lieKeywordsKept           // a STORE of more keywords than there is room for answers NO [LIMIT], and keeps those that fit defined
 	lieResyncMiss             // a SELECT (QRESYNC ...) leaves out one message changed since the client's modseq
 	lieModseqBack             // a SELECT's HIGHESTMODSEQ is half the mailbox's
+	lieModseqStale            // a session with CONDSTORE (not QRESYNC) is shown a message's new flags with the MODSEQ of its old ones
 	refuseTruly               // no lie: one in refuseShare APPENDs, COPYs and MOVEs answers NO and does nothing
 	lieGarbage                // a response that is not IMAP
 	lieClose                  // a connection closed in the middle of a command
@@ -72,6 +73,7 @@ const refuseShare = 4
 type fakeMsg struct {
 	uid         uint32
 	modseq      uint64 // in INBOX: raised by every change
+	prevModseq  uint64 // the modseq before the last change
 	id          string
 	body        []byte
 	flags       map[string]string // lower case → as first written
@@ -114,7 +116,7 @@ type fakeGone struct {
 // bump gives m (of INBOX) the next modseq.
 func (b *fakeBox) bump(m *fakeMsg) {
 	b.modseq++
-	m.modseq = b.modseq
+	m.prevModseq, m.modseq = m.modseq, b.modseq
 }
 
 func (b *fakeBox) find(uid uint32) *fakeMsg {
@@ -173,7 +175,7 @@ func startFake(t *testing.T, l lie) *fakeServer {
 
 // resyncLie: a lie about modseqs, told by a fake that offers CONDSTORE
 // and QRESYNC.
-func resyncLie(l lie) bool { return l == lieResyncMiss || l == lieModseqBack }
+func resyncLie(l lie) bool { return l == lieResyncMiss || l == lieModseqBack || l == lieModseqStale }
 
 // startFakeWith starts a fake that offers CONDSTORE and QRESYNC when
 // condstore is set.
@@ -765,6 +767,10 @@ func (fs *fakeSession) vanishedSince(b *fakeBox, since uint64, known []uidRange)
 func (fs *fakeSession) modseqItem(m *fakeMsg) string {
 	if !fs.condstore || fs.box != "INBOX" {
 		return ""
+	}
+	if fs.srv.lying(lieModseqStale) && !fs.qresync && m.prevModseq > 0 {
+		fs.srv.fired = true
+		return fmt.Sprintf(" MODSEQ (%d)", m.prevModseq)
 	}
 	return fmt.Sprintf(" MODSEQ (%d)", m.modseq)
 }

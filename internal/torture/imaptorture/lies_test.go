@@ -73,6 +73,7 @@ func TestLies(t *testing.T) {
 		{"BAD APPEND kept", lieStoreBadAppend, RefusedButDone, false},
 		{"resync misses a change", lieResyncMiss, ResyncMissed, true},
 		{"HIGHESTMODSEQ goes back", lieModseqBack, ModseqRegressed, true},
+		{"change without a higher MODSEQ", lieModseqStale, ModseqRegressed, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -11,16 +11,22 @@ import (
 
 // Modseqs (RFC 7162). The run keeps, for the mailbox under test and its
 // UIDVALIDITY, every MODSEQ and HIGHESTMODSEQ any session was told and
-// when it was received (modseqBook). A server never lowers them:
+// when it was received (modseqBook). Each change of a message raises its
+// MODSEQ above every MODSEQ told for it before, and HIGHESTMODSEQ never
+// goes down:
 //
-//   - within one selection, a message's MODSEQ never goes down, and a
-//     FETCH that shows it with other flags than before shows a higher
-//     MODSEQ (each change of a message has its own modseq);
-//   - the HIGHESTMODSEQ of a SELECT or EXAMINE is at least every MODSEQ
-//     and HIGHESTMODSEQ received (by any session) before it was sent;
-//   - the MODSEQ of a message in the resync actor's fetch right after
-//     its SELECT is at least every MODSEQ of that message received
-//     before the SELECT was sent.
+//   - within one selection, a FETCH that shows a message with other flags
+//     than the last FETCH with MODSEQ showed must show a higher MODSEQ;
+//   - in the resync actor's fetch right after its SELECT, a message shown
+//     with other flags than it had at the highest MODSEQ told for it
+//     before the SELECT was sent must show a higher MODSEQ;
+//   - the HIGHESTMODSEQ of a SELECT or EXAMINE is at least every
+//     HIGHESTMODSEQ received (by any session) before it was sent.
+//
+// A lower MODSEQ with the same flags is no change and is not judged:
+// Dovecot reports its log's head modseq for every message until its
+// index tracks modseqs, and their own, lower, ones after
+// (mail_index_modseq_lookup), which misleads no resync.
 //
 // The resync actor (resyncActor) is a session that selects, learns the
 // mailbox (UID, flags, MODSEQ of every message) and HIGHESTMODSEQ,
@@ -41,15 +47,10 @@ import (
 // one whose message the truth fetch still shows is a phantom expunge
 // at once.
 
-// modMark is a point of a running maximum of modseqs: from at on, the
-// maximum is at least value.
-type modMark struct {
-	at    time.Duration
-	value uint64
-}
-
-// modTold is what one selection was told of a message's MODSEQ.
+// modTold is a MODSEQ (or HIGHESTMODSEQ) told: when it was received,
+// with which flags (of a FETCH that had FLAGS), in which response.
 type modTold struct {
+	at       time.Duration
 	modseq   uint64
 	flags    string
 	hasFlags bool
@@ -57,86 +58,62 @@ type modTold struct {
 }
 
 // modseqBook holds every MODSEQ and HIGHESTMODSEQ of the mailbox under
-// test the run was told, by UIDVALIDITY.
+// test the run was told, by UIDVALIDITY: of each, those that raised the
+// maximum when they came.
 type modseqBook struct {
 	mu      sync.Mutex
-	highest map[uint32][]modMark            // any modseq told, by UIDVALIDITY
-	perUID  map[uint32]map[uint32][]modMark // UIDVALIDITY → UID → its MODSEQs told
-	lines   map[modKey]string               // the response behind a mark
+	highest map[uint32][]modTold            // HIGHESTMODSEQ
+	perUID  map[uint32]map[uint32][]modTold // UIDVALIDITY → UID → MODSEQ
 }
 
-// modKey names a mark: a UIDVALIDITY, a UID (0: HIGHESTMODSEQ), a value.
-type modKey struct {
-	validity, uid uint32
-	value         uint64
-}
-
-// addMark appends v at at to marks when it raises their maximum.
-func addMark(marks []modMark, at time.Duration, v uint64) ([]modMark, bool) {
-	if n := len(marks); n > 0 && marks[n-1].value >= v {
-		return marks, false
+// addMark appends t to marks when it raises their maximum.
+func addMark(marks []modTold, t modTold) []modTold {
+	if n := len(marks); n > 0 && marks[n-1].modseq >= t.modseq {
+		return marks
 	}
-	return append(marks, modMark{at, v}), true
+	return append(marks, t)
 }
 
-// maxModBefore is the highest value of marks received before t.
-func maxModBefore(marks []modMark, t time.Duration) (uint64, bool) {
-	var best uint64
+// maxBeforeMod is the mark of marks with the highest value among those
+// received before t.
+func maxBeforeMod(marks []modTold, t time.Duration) (modTold, bool) {
+	var best modTold
 	found := false
 	for _, m := range marks {
-		if m.at < t && m.value > best {
-			best, found = m.value, true
+		if m.at < t && (!found || m.modseq > best.modseq) {
+			best, found = m, true
 		}
 	}
 	return best, found
 }
 
-// told records a MODSEQ (uid > 0) or HIGHESTMODSEQ (uid 0) received at
-// at and returns the highest value of the same kind received before
-// sent: for a HIGHESTMODSEQ, any modseq of the mailbox; for a MODSEQ,
-// the message's.
-func (b *modseqBook) told(validity, uid uint32, v uint64, sent, at time.Duration, line string) (before uint64, beforeLine string) {
+// told records t, a MODSEQ of uid or (uid 0) a HIGHESTMODSEQ, and
+// returns the highest of the same kind received before sent (found
+// false: none).
+func (b *modseqBook) told(validity, uid uint32, t modTold, sent time.Duration) (before modTold, found bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.highest == nil {
-		b.highest = make(map[uint32][]modMark)
-		b.perUID = make(map[uint32]map[uint32][]modMark)
-		b.lines = make(map[modKey]string)
+		b.highest = make(map[uint32][]modTold)
+		b.perUID = make(map[uint32]map[uint32][]modTold)
+	}
+	if uid == 0 {
+		before, found = maxBeforeMod(b.highest[validity], sent)
+		b.highest[validity] = addMark(b.highest[validity], t)
+		return before, found
 	}
 	if b.perUID[validity] == nil {
-		b.perUID[validity] = make(map[uint32][]modMark)
+		b.perUID[validity] = make(map[uint32][]modTold)
 	}
-	var found bool
-	if uid == 0 {
-		before, found = maxModBefore(b.highest[validity], sent)
-	} else {
-		before, found = maxModBefore(b.perUID[validity][uid], sent)
-	}
-	if found {
-		if beforeLine = b.lines[modKey{validity, uid, before}]; beforeLine == "" && uid == 0 {
-			beforeLine = b.findLine(validity, before)
-		}
-	}
-	var added bool
-	if b.highest[validity], added = addMark(b.highest[validity], at, v); added {
-		b.lines[modKey{validity, 0, v}] = line
-	}
-	if uid != 0 {
-		if b.perUID[validity][uid], added = addMark(b.perUID[validity][uid], at, v); added {
-			b.lines[modKey{validity, uid, v}] = line
-		}
-	}
-	return before, beforeLine
+	before, found = maxBeforeMod(b.perUID[validity][uid], sent)
+	b.perUID[validity][uid] = addMark(b.perUID[validity][uid], t)
+	return before, found
 }
 
-// findLine finds the response that told value for some message.
-func (b *modseqBook) findLine(validity uint32, value uint64) string {
-	for k, l := range b.lines {
-		if k.validity == validity && k.value == value {
-			return l
-		}
-	}
-	return ""
+// changedWithout reports a FETCH that shows t's flags, other than the
+// flags before was told with, without a MODSEQ above before's.
+func changedWithout(before, t modTold) bool {
+	return t.hasFlags && before.hasFlags && t.flags != before.flags && t.modseq <= before.modseq
 }
 
 // modseqTold checks and records a FETCH's MODSEQ for uid.
@@ -144,28 +121,24 @@ func (s *session) modseqTold(uid uint32, f *FetchData, at time.Duration, line st
 	if s.validity == 0 {
 		return
 	}
-	flags := canonFlags(f.Flags)
-	if prev, ok := s.sel.modseqs[uid]; ok {
-		switch {
-		case f.ModSeq < prev.modseq:
-			s.violationEv(ModseqRegressed, at, fmt.Sprintf("UID %d: MODSEQ %d, lower than the %d this selection was told before", uid, f.ModSeq, prev.modseq), line, "before: "+prev.line)
-		case f.ModSeq == prev.modseq && f.HasFlags && prev.hasFlags && flags != prev.flags:
-			s.violationEv(ModseqRegressed, at, fmt.Sprintf("UID %d: flags (%s) changed to (%s) and MODSEQ stayed %d", uid, prev.flags, flags, f.ModSeq), line, "before: "+prev.line)
-		}
+	t := modTold{at: at, modseq: f.ModSeq, flags: canonFlags(f.Flags), hasFlags: f.HasFlags, line: line}
+	if prev, ok := s.sel.modseqs[uid]; ok && changedWithout(prev, t) {
+		s.violationEv(ModseqRegressed, at, fmt.Sprintf("UID %d: flags (%s) at MODSEQ %d, then (%s) at MODSEQ %d in the same selection: a change without a higher MODSEQ", uid, prev.flags, prev.modseq, t.flags, t.modseq), line, "before: "+prev.line)
 	}
 	if s.sel.modseqs == nil {
 		s.sel.modseqs = make(map[uint32]modTold)
 	}
-	s.sel.modseqs[uid] = modTold{modseq: f.ModSeq, flags: flags, hasFlags: f.HasFlags, line: line}
+	if t.hasFlags || s.sel.modseqs[uid].modseq < t.modseq {
+		s.sel.modseqs[uid] = t
+	}
 	// Only the fetch right after a SELECT is judged against what other
 	// sessions were told: a selection's view may lag behind them.
 	var sent time.Duration
 	if n := s.cur.resync; n != nil && n.truth != nil {
 		sent = n.selectSent
 	}
-	before, beforeLine := s.r.modseqs.told(s.validity, uid, f.ModSeq, sent, at, line)
-	if f.ModSeq < before {
-		s.violationEv(ModseqRegressed, at, fmt.Sprintf("UID %d: MODSEQ %d in a fetch right after SELECT, but MODSEQ %d was told before the SELECT was sent", uid, f.ModSeq, before), line, "before: "+beforeLine)
+	if before, found := s.r.modseqs.told(s.validity, uid, t, sent); found && changedWithout(before, t) {
+		s.violationEv(ModseqRegressed, at, fmt.Sprintf("UID %d: (%s) at MODSEQ %d in a fetch right after SELECT, but (%s) at MODSEQ %d was told before the SELECT was sent: a change without a higher MODSEQ", uid, t.flags, t.modseq, before.flags, before.modseq), line, "before: "+before.line)
 	}
 }
 
@@ -179,13 +152,12 @@ func (s *session) highestTold(resp *Response, at time.Duration) {
 		return
 	}
 	s.highest = v
-	sent := time.Duration(0)
+	var sent time.Duration
 	if s.cur.selectCmd {
 		sent = s.cur.sent
 	}
-	before, beforeLine := s.r.modseqs.told(s.validity, 0, v, sent, at, resp.Line)
-	if v < before {
-		s.violationEv(ModseqRegressed, at, fmt.Sprintf("HIGHESTMODSEQ %d, below the modseq %d told before the command was sent", v, before), resp.Line, "before: "+beforeLine)
+	if before, found := s.r.modseqs.told(s.validity, 0, modTold{at: at, modseq: v, line: resp.Line}, sent); found && v < before.modseq {
+		s.violationEv(ModseqRegressed, at, fmt.Sprintf("HIGHESTMODSEQ %d, below the HIGHESTMODSEQ %d received before the command was sent", v, before.modseq), resp.Line, "before: "+before.line)
 	}
 }
 

@@ -275,7 +275,7 @@ func (s *session) onFetch(resp *Response, at time.Duration) error {
 		if n.truth == nil {
 			n.reported[uid] = canonFlags(f.Flags)
 		} else {
-			t := modTold{modseq: f.ModSeq, flags: canonFlags(f.Flags), hasFlags: true, line: resp.Line}
+			t := modTold{at: at, modseq: f.ModSeq, flags: canonFlags(f.Flags), hasFlags: true, line: resp.Line}
 			if !f.HasModSeq {
 				t.modseq = math.MaxUint64 // unknown: not judged
 			}
