@@ -166,9 +166,10 @@ func (s *session) violationEv(k Kind, at time.Duration, detail string, evidence 
 }
 
 // resyncNews is what a resync collects: during the resync commands, the
-// flags reported and the UIDs VANISHED; during the truth fetch (truth
-// not nil), every message's flags and MODSEQ and the UIDs told expunged
-// since the resync.
+// flags reported and the UIDs VANISHED (EARLIER); during the truth fetch
+// (truth not nil), every message's flags and MODSEQ; all along, the UIDs
+// told expunged from the new selection (later: VANISHED without
+// EARLIER, EXPUNGE), which went after the SELECT.
 type resyncNews struct {
 	selectSent time.Duration
 	reported   map[uint32]string
@@ -178,6 +179,11 @@ type resyncNews struct {
 	truth      map[uint32]modTold
 	later      map[uint32]bool
 	present    map[uint32]bool // UID SEARCH ALL, without QRESYNC
+}
+
+// newResyncNews starts collecting for a resync, before its SELECT.
+func newResyncNews() *resyncNews {
+	return &resyncNews{reported: make(map[uint32]string), later: make(map[uint32]bool)}
 }
 
 // onVanished follows a VANISHED response: without (EARLIER), the UIDs
@@ -226,7 +232,6 @@ type resyncActor struct {
 	*session
 	qresync bool
 	away    time.Duration
-	rounds  int
 }
 
 // newResyncActors makes the resync actors: n, if the server offers
@@ -340,7 +345,7 @@ func (a *resyncActor) round() error {
 	}
 
 	lo := a.away / 5
-	time.Sleep(lo + time.Duration(s.rng.Int64N(int64(a.away-lo)+1)))
+	a.stayAway(lo + time.Duration(s.rng.Int64N(int64(a.away-lo)+1)))
 
 	if err := a.connect(); err != nil {
 		return err
@@ -355,7 +360,7 @@ func (a *resyncActor) round() error {
 		known = append(known, u)
 	}
 	slices.Sort(known)
-	news := &resyncNews{reported: make(map[uint32]string)}
+	news := newResyncNews()
 	form := "QRESYNC"
 	var newHighest uint64
 	switch {
@@ -386,7 +391,7 @@ func (a *resyncActor) round() error {
 			}
 		}
 	}
-	news.truth, news.later = make(map[uint32]modTold), make(map[uint32]bool)
+	news.truth = make(map[uint32]modTold)
 	if _, err := s.do("resync truth", "UID FETCH 1:* (UID FLAGS MODSEQ BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])", curCmd{resync: news}); err != nil {
 		return err
 	}
@@ -399,6 +404,23 @@ func (a *resyncActor) round() error {
 	a.judge(form, old, highest, newHighest, news)
 	s.r.counts.resyncs.Add(1)
 	return nil
+}
+
+// stayAway waits d, or less when the run stops meanwhile: the actor
+// then comes back at once, to be judged before the final check.
+func (a *resyncActor) stayAway(d time.Duration) {
+	const step = 50 * time.Millisecond
+	for end := time.Now().Add(d); !a.r.stopping(); {
+		left := time.Until(end)
+		if left <= 0 {
+			return
+		}
+		select {
+		case <-a.r.ctx.Done():
+			return
+		case <-time.After(min(step, left)):
+		}
+	}
 }
 
 // judge compares the old model brought up to date by what the resync

@@ -1,6 +1,7 @@
 package imaptorture
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -53,4 +54,69 @@ func TestModseqRules(t *testing.T) {
 	step("HIGHESTMODSEQ lower, outside SELECT", 0, func() { highest(b, "530", 0) })
 	step("HIGHESTMODSEQ lower in a SELECT sent after", 1, func() { highest(b, "539", 30) })
 	step("HIGHESTMODSEQ as high", 0, func() { highest(b, "540", 40) })
+}
+
+// TestResyncJudge: the old model brought up to date by what a resync
+// reported must be the truth for every message not changed after the
+// resync's HIGHESTMODSEQ; a message of the model gone must have been
+// reported VANISHED (EARLIER), or told expunged from the new selection
+// (a VANISHED during the resync's own UID FETCH, after its SELECT).
+func TestResyncJudge(t *testing.T) {
+	r := &run{rec: newRecorder(time.Now()), ctx: context.Background()}
+	r.led = newLedger(r.rec, "test")
+	a := &resyncActor{session: &session{name: "resync-1", r: r, validity: 7}}
+	s := a.session
+	vanished := func(line string) {
+		t.Helper()
+		rs := readAll(t, []byte(line+"\r\n"))
+		if err := s.onUntagged(rs[0], time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := map[uint32]string{1: "", 2: `\seen`, 3: "", 4: "", 5: `\flagged`, 6: ""}
+	truth := func() map[uint32]modTold {
+		return map[uint32]modTold{
+			2: {modseq: 10, flags: `\seen`, hasFlags: true},     // unchanged
+			5: {modseq: 12, flags: `\answered`, hasFlags: true}, // changed, reported
+			6: {modseq: 90, flags: `\deleted`, hasFlags: true},  // changed after the resync
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		lines []string // responses during the resync, after its SELECT (EXISTS 5)
+		// reported are the flags the resync reported
+		reported map[uint32]string
+		want     int
+	}{
+		{"everything reported", []string{"* VANISHED (EARLIER) 1,3:4,100:200", "* VANISHED 4"}, map[uint32]string{5: `\answered`}, 0},
+		{"an expunge after the SELECT, told as VANISHED", []string{"* VANISHED (EARLIER) 1,3", "* VANISHED 4"}, map[uint32]string{5: `\answered`}, 0},
+		{"an expunge not reported", []string{"* VANISHED (EARLIER) 1,3"}, map[uint32]string{5: `\answered`}, 1},
+		{"a change not reported", []string{"* VANISHED (EARLIER) 1,3:4"}, nil, 1},
+		{"a change reported wrong", []string{"* VANISHED (EARLIER) 1,3:4"}, map[uint32]string{5: `\seen`}, 1},
+		{"a message reported gone that is there", []string{"* VANISHED (EARLIER) 1:4"}, map[uint32]string{5: `\answered`}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r.rec.mu.Lock()
+			before := r.rec.counts[ResyncMissed] + r.rec.counts[PhantomExpunge]
+			r.rec.mu.Unlock()
+			news := newResyncNews()
+			s.v.reset(0)
+			s.v.uids = []uint32{2, 3, 4, 5, 6}
+			s.cur = curCmd{resync: news}
+			for _, l := range tc.lines {
+				vanished(l)
+			}
+			for u, f := range tc.reported {
+				news.reported[u] = f
+			}
+			news.truth = truth()
+			a.judge("test", old, 5, 50, news)
+			r.rec.mu.Lock()
+			got := r.rec.counts[ResyncMissed] + r.rec.counts[PhantomExpunge] - before
+			r.rec.mu.Unlock()
+			if got != tc.want {
+				t.Errorf("%d violations, want %d", got, tc.want)
+			}
+		})
+	}
 }
