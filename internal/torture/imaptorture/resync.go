@@ -213,12 +213,16 @@ func (s *session) onVanished(resp *Response, at time.Duration) {
 		}
 		// A UID the session has not learned yet names one of the
 		// messages whose UID it does not know, between the known UIDs
-		// around it: which one is all the same to the view.
+		// around it: which one is all the same to the view, and the
+		// server named the UID.
 		for u := rg.lo; u <= rg.hi && u-rg.lo < maxCopyUIDs; u++ {
 			if seq := s.v.unknownSlot(u); seq != 0 && !removed[u] {
 				s.untagged++
 				s.v.remove(seq)
-				s.r.led.expunged(s, 0, at, resp.Line)
+				s.r.led.expunged(s, u, at, resp.Line)
+				if n := s.cur.resync; n != nil && n.later != nil {
+					n.later[u] = true
+				}
 			}
 			if u == rg.hi {
 				break

@@ -2,6 +2,7 @@ package imaptorture
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 )
@@ -90,6 +91,7 @@ func TestResyncJudge(t *testing.T) {
 	}{
 		{"everything reported", []string{"* VANISHED (EARLIER) 1,3:4,100:200", "* VANISHED 4"}, map[uint32]string{5: `\answered`}, 0},
 		{"an expunge after the SELECT, told as VANISHED", []string{"* VANISHED (EARLIER) 1,3", "* VANISHED 4"}, map[uint32]string{5: `\answered`}, 0},
+		{"an expunge after the SELECT of a message not learned, told as VANISHED", []string{"* VANISHED (EARLIER) 1,3", "* VANISHED 4"}, map[uint32]string{5: `\answered`}, 0},
 		{"an expunge not reported", []string{"* VANISHED (EARLIER) 1,3"}, map[uint32]string{5: `\answered`}, 1},
 		{"a change not reported", []string{"* VANISHED (EARLIER) 1,3:4"}, nil, 1},
 		{"a change reported wrong", []string{"* VANISHED (EARLIER) 1,3:4"}, map[uint32]string{5: `\seen`}, 1},
@@ -102,6 +104,9 @@ func TestResyncJudge(t *testing.T) {
 			news := newResyncNews()
 			s.v.reset(0)
 			s.v.uids = []uint32{2, 3, 4, 5, 6}
+			if strings.Contains(tc.name, "not learned") {
+				s.v.uids[2] = 0 // UID 4's FETCH never came
+			}
 			s.cur = curCmd{resync: news}
 			for _, l := range tc.lines {
 				vanished(l)
