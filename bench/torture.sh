@@ -20,11 +20,14 @@
 #   TORTURE_OUT       where the results go (a new directory under /var/tmp)
 #   TORTURE_SERVERS   "both" (the default), or "cistern" alone: no Dovecot
 #                     run and no comparison, cistern.json and cistern.html
-#                     only (the long runs of one server)
+#                     only (the long runs of one server); or "dovecot"
+#                     alone (dovecot.json and dovecot.html only)
 #   TORTURE_FLAGS     more `cistern torture imap` flags for both runs, e.g.
 #                     the other actors: "--aux-lifecycle 20
 #                     --folder-lifecycle 20 --foreign-folders 5
-#                     --foreign-links 5 --prelogin 200 --hostile 3"
+#                     --foreign-links 5 --prelogin 200 --hostile 3
+#                     --resync 2" (the resync actors run only against a
+#                     server that offers CONDSTORE: Dovecot)
 #
 # TORTURE_OUT receives cistern.json, cistern.html, dovecot.json,
 # dovecot.html (the --json and --report of each run), comparison.txt (the
@@ -45,7 +48,7 @@ readonly USER_NAME=torture
 # shellcheck source=scripts/lib.sh
 . "$repo_root/scripts/lib.sh"
 
-case "$servers" in both | cistern) ;; *) die "TORTURE_SERVERS is both or cistern, not $servers" ;; esac
+case "$servers" in both | cistern | dovecot) ;; *) die "TORTURE_SERVERS is both, cistern or dovecot, not $servers" ;; esac
 require_root "Dovecot's master needs it"
 # Both servers touch mail as MAIL_USER (scripts/lib/debian.sh).
 ensure_mail_user
@@ -76,13 +79,28 @@ torture() {
 	[ "$rc" -le 1 ] || die "the run against $name could not be made"
 }
 
+cistern_pid=""
+stop_cistern() {
+	[ -z "$cistern_pid" ] || stop_group "$cistern_pid" 200 || true
+}
+dovecot_dir="$work/dovecot"
+cleanup() {
+	stop_cistern
+	[ -f "$dovecot_dir/dovecot.conf" ] && bash "$repo_root/bench/dovecot.sh" stop "$dovecot_dir"
+	# The Maildirs and the servers' state go; the results stay.
+	[ "$out" = "$work" ] || rm -rf "$work"
+	return 0
+}
+trap cleanup EXIT
+
 # Cistern: a configuration, a passwd-file, the Maildir, and the daemon in
 # a process group of its own.
-cistern_dir="$work/cistern"
-mkdir -p "$cistern_dir/data" "$cistern_dir/mail/$USER_NAME/Maildir/"{new,cur,tmp}
-imap_port="$(free_port)"
-lmtp_port="$(free_port)"
-cat >"$cistern_dir/cistern.toml" <<EOF
+if [ "$servers" != dovecot ]; then
+	cistern_dir="$work/cistern"
+	mkdir -p "$cistern_dir/data" "$cistern_dir/mail/$USER_NAME/Maildir/"{new,cur,tmp}
+	imap_port="$(free_port)"
+	lmtp_port="$(free_port)"
+	cat >"$cistern_dir/cistern.toml" <<EOF
 # Cistern of bench/torture.sh.
 user = "$MAIL_USER"
 data_dir = "$cistern_dir/data"
@@ -95,30 +113,19 @@ listen = ["127.0.0.1:$imap_port"]
 [lmtp]
 listen = ["127.0.0.1:$lmtp_port"]
 EOF
-cistern_password="$(random_password)"
-printf '%s\n' "$cistern_password" | "$cistern" user add --config "$cistern_dir/cistern.toml" --scheme PLAIN "$USER_NAME" >/dev/null 2>&1
-chown -R "$MAIL_USER:" "$cistern_dir/data" "$cistern_dir/mail" "$cistern_dir/passwd"
-setsid "$cistern" serve --config "$cistern_dir/cistern.toml" >"$out/cistern.log" 2>&1 </dev/null &
-cistern_pid=$!
-stop_cistern() {
-	stop_group "$cistern_pid" 200 || true
-}
-dovecot_dir="$work/dovecot"
-cleanup() {
+	cistern_password="$(random_password)"
+	printf '%s\n' "$cistern_password" | "$cistern" user add --config "$cistern_dir/cistern.toml" --scheme PLAIN "$USER_NAME" >/dev/null 2>&1
+	chown -R "$MAIL_USER:" "$cistern_dir/data" "$cistern_dir/mail" "$cistern_dir/passwd"
+	setsid "$cistern" serve --config "$cistern_dir/cistern.toml" >"$out/cistern.log" 2>&1 </dev/null &
+	cistern_pid=$!
+	for _ in $(seq 100); do
+		greets "$imap_port" "* OK" && greets "$lmtp_port" "220 " && break
+		kill -0 "$cistern_pid" 2>/dev/null || die "cistern serve exited: $(tail -n 20 "$out/cistern.log")"
+		sleep 0.1
+	done
+	torture cistern "127.0.0.1:$imap_port" "127.0.0.1:$lmtp_port" "$cistern_password" "$cistern_dir/mail/$USER_NAME/Maildir"
 	stop_cistern
-	[ -f "$dovecot_dir/dovecot.conf" ] && bash "$repo_root/bench/dovecot.sh" stop "$dovecot_dir"
-	# The Maildirs and the servers' state go; the results stay.
-	[ "$out" = "$work" ] || rm -rf "$work"
-	return 0
-}
-trap cleanup EXIT
-for _ in $(seq 100); do
-	greets "$imap_port" "* OK" && greets "$lmtp_port" "220 " && break
-	kill -0 "$cistern_pid" 2>/dev/null || die "cistern serve exited: $(tail -n 20 "$out/cistern.log")"
-	sleep 0.1
-done
-torture cistern "127.0.0.1:$imap_port" "127.0.0.1:$lmtp_port" "$cistern_password" "$cistern_dir/mail/$USER_NAME/Maildir"
-stop_cistern
+fi
 if [ "$servers" = cistern ]; then
 	"$cistern" torture imap-compare cistern="$out/cistern.json" | tee "$out/comparison.txt"
 	exit 0
@@ -137,5 +144,9 @@ cp "$dovecot_dir/dovecot.log" "$out/dovecot.log"
 	echo "cistern torture imap, $sessions sessions, $seconds s, $messages messages at the start, LMTP and foreign writers ($renames renames/s);"
 	echo "$(uname -sr), $(nproc) cores, $(dovecot_version), cistern $(git -C "$repo_root" rev-parse --short HEAD)"
 	echo
-	"$cistern" torture imap-compare cistern="$out/cistern.json" dovecot="$out/dovecot.json"
+	if [ "$servers" = dovecot ]; then
+		"$cistern" torture imap-compare dovecot="$out/dovecot.json"
+	else
+		"$cistern" torture imap-compare cistern="$out/cistern.json" dovecot="$out/dovecot.json"
+	fi
 } | tee "$out/comparison.txt"

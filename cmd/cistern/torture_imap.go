@@ -107,6 +107,8 @@ func runTortureIMAP(ctx context.Context, args []string, stdio Stdio) error {
 	fs.IntVar(&cfg.ForeignLinks, "foreign-links", defaultForeignLinks, "symbolic links planted a second in the Maildir, to decoys outside it that the server must never follow (with --maildir; 0: off)")
 	fs.IntVar(&cfg.PreLogin, "prelogin", 0, "connections held open that never log in (idle and slowloris), while the torture checks it can still log in (0: off)")
 	fs.IntVar(&cfg.Hostile, "hostile", 0, "steps a second of the actor that appends messages built to make ENVELOPE and BODYSTRUCTURE huge (many addresses, nested message/rfc822, many parameters) to --aux-hostile and checks what FETCH answers against Cistern's caps (0: off)")
+	fs.IntVar(&cfg.Resync, "resync", 1, "resync actors: sessions that disconnect, stay away and come back with SELECT (QRESYNC ...) or UID FETCH (CHANGEDSINCE ...), checked against the truth; they run only when the server offers CONDSTORE (0: off)")
+	fs.DurationVar(&cfg.ResyncAway, "resync-away", imaptorture.DefaultResyncAway, "the longest a resync actor stays away (the shortest is a fifth of it)")
 	fs.IntVar(&cfg.Sessions, "sessions", 8, "IMAP sessions")
 	seconds := fs.Float64("seconds", 60, "how long the actors run")
 	fs.IntVar(&cfg.Messages, "messages", imaptorture.DefaultMessages, "messages appended first; the actors keep between half and twice as many")
@@ -130,8 +132,8 @@ func runTortureIMAP(ctx context.Context, args []string, stdio Stdio) error {
 	if *seconds <= 0 || *seconds > 86400 {
 		return fmt.Errorf("%w: --seconds must be in (0, 86400]", errUsage)
 	}
-	if cfg.AuxLifecycle < 0 || cfg.FolderLifecycle < 0 || cfg.ForeignFolders < 0 || cfg.ForeignLinks < 0 || cfg.Hostile < 0 {
-		return fmt.Errorf("%w: --aux-lifecycle, --folder-lifecycle, --foreign-folders, --foreign-links and --hostile must not be negative", errUsage)
+	if cfg.AuxLifecycle < 0 || cfg.FolderLifecycle < 0 || cfg.ForeignFolders < 0 || cfg.ForeignLinks < 0 || cfg.Hostile < 0 || cfg.Resync < 0 {
+		return fmt.Errorf("%w: --aux-lifecycle, --folder-lifecycle, --foreign-folders, --foreign-links, --hostile and --resync must not be negative", errUsage)
 	}
 	if *passFile != "" {
 		b, err := os.ReadFile(*passFile)

@@ -24,6 +24,7 @@ func TestTortureIMAPUsage(t *testing.T) {
 		{"no user", []string{"torture", "imap", "--imap", "127.0.0.1:143"}, errUsage, "--imap and --user are required"},
 		{"bad seconds", []string{"torture", "imap", "--imap", "127.0.0.1:143", "--user", "u", "--seconds", "0"}, errUsage, "--seconds"},
 		{"negative lifecycle rate", []string{"torture", "imap", "--imap", "127.0.0.1:143", "--user", "u", "--aux-lifecycle", "-1"}, errUsage, "--aux-lifecycle"},
+		{"negative resync actors", []string{"torture", "imap", "--imap", "127.0.0.1:143", "--user", "u", "--resync", "-1"}, errUsage, "--resync"},
 		{"remote", []string{"torture", "imap", "--imap", "192.0.2.1:143", "--user", "u", "--seconds", "1"}, imaptorture.ErrRemote, "loopback"},
 		{"remote LMTP", []string{"torture", "imap", "--imap", "127.0.0.1:143", "--lmtp", "192.0.2.1:24", "--user", "u", "--seconds", "1"}, imaptorture.ErrRemote, "loopback"},
 		{"compare without files", []string{"torture", "imap-compare"}, errUsage, ""},

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -132,7 +133,7 @@ func TestCistern(t *testing.T) {
 		LMTP: c.lmtpAddr, Maildir: c.maildir,
 		Sessions: 4, Duration: seconds, Messages: 60, Timeout: 20 * time.Second, Seed: 7,
 		AuxLifecycle: 20, FolderLifecycle: 20, ForeignFolders: 5, ForeignLinks: 5,
-		PreLogin: 200,
+		PreLogin: 200, Resync: 1, ResyncAway: 2 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -153,6 +154,13 @@ func TestCistern(t *testing.T) {
 	}
 	if res.Messages.Recent == 0 || res.Messages.FlagsAnnounced == 0 {
 		t.Errorf("%d messages shown \\Recent, %d FLAGS announcements: the checks of recent.go had nothing to check", res.Messages.Recent, res.Messages.FlagsAnnounced)
+	}
+	if slices.Contains(res.Capabilities, "CONDSTORE") {
+		if res.Messages.Resyncs == 0 {
+			t.Error("Cistern offers CONDSTORE, yet no resynchronisation was judged")
+		}
+	} else if !slices.ContainsFunc(res.Notes, func(n string) bool { return strings.Contains(n, "neither CONDSTORE nor QRESYNC") }) {
+		t.Errorf("Cistern offers no CONDSTORE and the notes do not say so: %q", res.Notes)
 	}
 	if n := c.imapSrv.EvictedConnections.Load(); n == 0 {
 		t.Error("no connection not logged in was closed to make room: the pre-login actor did not fill the budget")

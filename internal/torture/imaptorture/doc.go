@@ -13,7 +13,16 @@
 //	                   SEARCH, COPY and MOVE to Aux,
 //	                   EXPUNGE and UID EXPUNGE, APPEND (one in 25
 //	                   with junk after its literal: BAD, nothing
-//	                   kept), NOOP, IDLE
+//	                   kept), NOOP, IDLE; half of them fetch MODSEQ
+//	                   with FLAGS when the server offers CONDSTORE
+//	resync (N)         with CONDSTORE: select, learn UID, flags,      every command, every response;
+//	                   MODSEQ and HIGHESTMODSEQ, disconnect, stay     the model and HIGHESTMODSEQ it
+//	                   away 1-5 s, come back with SELECT (QRESYNC     left with, the truth fetched
+//	                   (uidvalidity modseq known-uids)) or with       right after it came back
+//	                   UID FETCH (CHANGEDSINCE modseq VANISHED)
+//	                   (without QRESYNC: CHANGEDSINCE and UID
+//	                   SEARCH ALL), then UID FETCH 1:* (FLAGS
+//	                   MODSEQ) and NOOP (resync.go)
 //	LMTP deliverer     one transaction at a time                     made (before MAIL), accepted (250)
 //	foreign renamer    flag renames in cur/, new/ → cur/ moves       \Deleted (T) marks, before the rename
 //	foreign deliverer  tmp/ → new/, fsynced                          made, accepted (after the rename)
@@ -110,15 +119,22 @@
 // was shown with or without \Recent; the run keeps which read-write
 // selection was shown each UID \Recent (recent.go).
 //
+// Every MODSEQ and HIGHESTMODSEQ of the mailbox under test any session
+// was told is kept with when it came (resync.go). A server that offers
+// neither CONDSTORE nor QRESYNC runs no resync actor and no modseq
+// check, and Result.Notes says so.
+//
 // # Violations
 //
 //	kind                    reported when
-//	phantom_expunge         a session is told EXPUNGE of a message that no
-//	                        actor had removed before (no foreign deletion, no
-//	                        MOVE of it the server did not refuse, no
-//	                        \Deleted mark followed by an
-//	                        EXPUNGE or UID EXPUNGE still running or later),
-//	                        or that the server still shows at the end; a
+//	phantom_expunge         a session is told EXPUNGE (or VANISHED, or
+//	                        VANISHED (EARLIER) of a UID it knew) of a message
+//	                        that no actor had removed before (no foreign
+//	                        deletion, no MOVE of it the server did not
+//	                        refuse, no \Deleted mark followed by an EXPUNGE
+//	                        or UID EXPUNGE still running or later), or that
+//	                        the server still shows at the end (or, after a
+//	                        resync, in the fetch right after); a
 //	                        message seen once that is gone at the end with no
 //	                        such cause; a file still on disk that the server
 //	                        no longer shows; in another mailbox, an EXPUNGE,
@@ -229,6 +245,29 @@
 //	                        an APPEND's literal, a foreign file (written
 //	                        with bare LF half the time), an LMTP message's
 //	                        text
+//	resync_missed           with the resync actor: what the resync reported
+//	                        (VANISHED (EARLIER), FETCH) does not bring the
+//	                        session's old model to the truth fetched right
+//	                        after in the same session: a message of the
+//	                        model whose flags there differ from the model's
+//	                        and from what the resync reported, while its
+//	                        MODSEQ there is not above the resync's
+//	                        HIGHESTMODSEQ (a newer change may be missing);
+//	                        a message of the model gone with no VANISHED
+//	                        (without QRESYNC: still in UID SEARCH ALL)
+//	modseq_regressed        a change of a message without a higher MODSEQ: a
+//	                        FETCH showing other flags than the last one with
+//	                        MODSEQ in the same selection, at a MODSEQ not
+//	                        above that one's; in the fetch right after a
+//	                        resync's SELECT, other flags than the message
+//	                        had at the highest MODSEQ told for it (by any
+//	                        session) before the SELECT was sent, at a MODSEQ
+//	                        not above it; a HIGHESTMODSEQ of a SELECT or
+//	                        EXAMINE below one received before it was sent.
+//	                        Per UIDVALIDITY. A lower MODSEQ with the same
+//	                        flags is no change (Dovecot shows its log's head
+//	                        modseq for every message until its index tracks
+//	                        modseqs)
 //
 // The causes are read generously (a \Deleted mark counts even if it was
 // removed again before the EXPUNGE), so that a race between actors is

@@ -39,6 +39,9 @@ const (
 	lieRefuseMove             // MOVE answers NO, and moves
 	lieRefuseMoveLose         // MOVE answers NO, and the message leaves the mailbox for nowhere
 	lieKeywordsKept           // a STORE of more keywords than there is room for answers NO [LIMIT], and keeps those that fit defined
+	lieResyncMiss             // a SELECT (QRESYNC ...) leaves out one message changed since the client's modseq
+	lieModseqBack             // a SELECT's HIGHESTMODSEQ is half the mailbox's
+	lieModseqStale            // a session with CONDSTORE (not QRESYNC) is shown a message's new flags with the MODSEQ of its old ones
 	refuseTruly               // no lie: one in refuseShare APPENDs, COPYs and MOVEs answers NO and does nothing
 	lieGarbage                // a response that is not IMAP
 	lieClose                  // a connection closed in the middle of a command
@@ -69,6 +72,8 @@ const refuseShare = 4
 // fakeMsg is one message of the fake's in-memory mailboxes.
 type fakeMsg struct {
 	uid         uint32
+	modseq      uint64 // in INBOX: raised by every change
+	prevModseq  uint64 // the modseq before the last change
 	id          string
 	body        []byte
 	flags       map[string]string // lower case → as first written
@@ -96,6 +101,22 @@ type fakeBox struct {
 	msgs        []*fakeMsg // ascending UIDs
 	uidNext     uint32
 	uidValidity uint32
+	// modseq is the highest modseq (INBOX only); gone the expunged
+	// UIDs with the modseq of their expunge.
+	modseq uint64
+	gone   []fakeGone
+}
+
+// fakeGone is an expunged UID of INBOX.
+type fakeGone struct {
+	uid    uint32
+	modseq uint64
+}
+
+// bump gives m (of INBOX) the next modseq.
+func (b *fakeBox) bump(m *fakeMsg) {
+	b.modseq++
+	m.prevModseq, m.modseq = m.modseq, b.modseq
 }
 
 func (b *fakeBox) find(uid uint32) *fakeMsg {
@@ -117,6 +138,12 @@ type fakeServer struct {
 	t   *testing.T
 	lie lie
 	ln  net.Listener
+	// condstore: the fake offers ENABLE, CONDSTORE and QRESYNC (RFC
+	// 7162) and keeps modseqs in INBOX.
+	condstore bool
+	// noQresync: with condstore, the fake offers CONDSTORE alone.
+	// Set under mu before the first connection.
+	noQresync bool
 
 	mu       sync.Mutex // guards everything below
 	boxes    map[string]*fakeBox
@@ -143,11 +170,21 @@ type fakeServer struct {
 const fakeKeywordRoom = 26
 
 func startFake(t *testing.T, l lie) *fakeServer {
+	return startFakeWith(t, l, resyncLie(l))
+}
+
+// resyncLie: a lie about modseqs, told by a fake that offers CONDSTORE
+// and QRESYNC.
+func resyncLie(l lie) bool { return l == lieResyncMiss || l == lieModseqBack || l == lieModseqStale }
+
+// startFakeWith starts a fake that offers CONDSTORE and QRESYNC when
+// condstore is set.
+func startFakeWith(t *testing.T, l lie, condstore bool) *fakeServer {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &fakeServer{t: t, lie: l, ln: ln, boxes: map[string]*fakeBox{"INBOX": {uidNext: 1, uidValidity: 1000}}, all: make(map[uint32]*fakeMsg), sessions: make(map[*fakeSession]bool),
+	s := &fakeServer{t: t, lie: l, ln: ln, condstore: condstore, boxes: map[string]*fakeBox{"INBOX": {uidNext: 1, uidValidity: 1000}}, all: make(map[uint32]*fakeMsg), sessions: make(map[*fakeSession]bool),
 		nextValidity: 2000, deleted: make(map[string]uint32), renamed: make(map[string]uint32), keywords: make(map[string]string), recentIn: make(map[uint32]int)}
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -305,6 +342,8 @@ type fakeSession struct {
 	pendingExpunge []uint32
 	pendingFlags   map[uint32]bool
 	frozen         map[uint32]string // lieNoConverge: the flags this session is shown
+	condstore      bool              // CONDSTORE is enabled: MODSEQ with every FLAGS
+	qresync        bool              // QRESYNC is enabled: VANISHED for EXPUNGE
 	gone           bool              // its selected mailbox was deleted: BYE next
 	recent         map[uint32]bool   // the UIDs of INBOX recent in this selection
 	announced      map[string]bool   // the keywords (lower case) of the last FLAGS
@@ -452,14 +491,29 @@ func (fs *fakeSession) handle(cmd fakeCommand, cmds <-chan fakeCommand) bool {
 	}
 	switch name {
 	case "CAPABILITY":
-		fs.send("* CAPABILITY IMAP4rev1 IDLE UIDPLUS MOVE")
+		fs.send("* CAPABILITY %s", s.caps())
 		fs.send("%s OK done", tag)
 	case "LOGIN":
 		if len(args) != 2 || args[0].String() != testUser || args[1].String() != testPassword {
 			fs.send("%s NO [AUTHENTICATIONFAILED] no", tag)
 			break
 		}
-		fs.send("%s OK [CAPABILITY IMAP4rev1 IDLE UIDPLUS MOVE] logged in", tag)
+		fs.send("%s OK [CAPABILITY %s] logged in", tag, s.caps())
+	case "ENABLE":
+		var on []string
+		for _, a := range args {
+			switch x := strings.ToUpper(a.Text); {
+			case !s.condstore:
+			case x == "QRESYNC" && !s.noQresync:
+				fs.qresync, fs.condstore = true, true
+				on = append(on, x)
+			case x == "CONDSTORE":
+				fs.condstore = true
+				on = append(on, x)
+			}
+		}
+		fs.send("%s", strings.TrimSpace("* ENABLED "+strings.Join(on, " ")))
+		fs.send("%s OK enabled", tag)
 	case "LOGOUT":
 		fs.send("* BYE bye")
 		fs.send("%s OK bye", tag)
@@ -510,7 +564,7 @@ func (fs *fakeSession) handle(cmd fakeCommand, cmds <-chan fakeCommand) bool {
 		fs.send("* STATUS %s (MESSAGES %d)", quote(args[0].String()), len(b.msgs))
 		fs.send("%s OK status", tag)
 	case "SELECT", "EXAMINE":
-		fs.selectBox(tag, args[0].String(), name == "EXAMINE")
+		fs.selectBox(tag, args[0].String(), name == "EXAMINE", args[1:])
 	case "CLOSE", "UNSELECT":
 		fs.box = ""
 		fs.send("%s OK closed", tag)
@@ -575,12 +629,37 @@ func (fs *fakeSession) create(tag, name string) {
 	fs.send("%s OK created", tag)
 }
 
-func (fs *fakeSession) selectBox(tag, name string, examine bool) {
+// caps are the capabilities the fake offers.
+func (s *fakeServer) caps() string {
+	switch {
+	case s.condstore && s.noQresync:
+		return "IMAP4rev1 IDLE UIDPLUS MOVE ENABLE CONDSTORE"
+	case s.condstore:
+		return "IMAP4rev1 IDLE UIDPLUS MOVE ENABLE CONDSTORE QRESYNC"
+	}
+	return "IMAP4rev1 IDLE UIDPLUS MOVE"
+}
+
+func (fs *fakeSession) selectBox(tag, name string, examine bool, params []Value) {
 	s := fs.srv
 	b := s.boxes[name]
 	if b == nil {
 		fs.send("%s NO no such mailbox", tag)
 		return
+	}
+	// (CONDSTORE) or (QRESYNC (uidvalidity modseq [known-uids])).
+	var qresync []Value
+	if len(params) == 1 && params[0].Kind == listValue && len(params[0].List) > 0 && s.condstore {
+		switch p := params[0].List; strings.ToUpper(p[0].Text) {
+		case "CONDSTORE":
+			fs.condstore = true
+		case "QRESYNC":
+			if !fs.qresync || len(p) != 2 || p[1].Kind != listValue || len(p[1].List) < 2 {
+				fs.send("%s BAD QRESYNC", tag)
+				return
+			}
+			qresync = p[1].List
+		}
 	}
 	fs.box, fs.readOnly = name, examine
 	fs.view = fs.view[:0]
@@ -606,11 +685,94 @@ func (fs *fakeSession) selectBox(tag, name string, examine bool) {
 	fs.send("* %d RECENT", len(fs.recent))
 	fs.send("* OK [UIDVALIDITY %d] validity", validity)
 	fs.send("* OK [UIDNEXT %d] next", next)
+	if s.condstore && name == "INBOX" {
+		highest := b.modseq
+		if s.due(lieModseqBack) {
+			highest /= 2
+			s.fired = true
+		}
+		fs.send("* OK [HIGHESTMODSEQ %d] highest", highest)
+		if qresync != nil {
+			fs.qresyncSelect(b, validity, qresync)
+		}
+	}
 	mode := "READ-WRITE"
 	if examine {
 		mode = "READ-ONLY"
 	}
 	fs.send("%s OK [%s] selected", tag, mode)
+}
+
+// qresyncSelect sends what changed in b since the client's modseq
+// (RFC 7162 §3.2.5): VANISHED (EARLIER) for the known UIDs expunged
+// since, FETCH for the messages changed since. lieResyncMiss leaves out
+// one message the client knows that changed, or else one it knows that
+// was expunged.
+func (fs *fakeSession) qresyncSelect(b *fakeBox, validity uint32, p []Value) {
+	v, _ := p[0].Number()
+	since, err := strconv.ParseUint(p[1].Text, 10, 64)
+	if v != validity || err != nil {
+		return
+	}
+	var known []uidRange
+	if len(p) > 2 {
+		known, _ = parseUIDRanges(p[2].Text)
+	}
+	lying := fs.srv.lying(lieResyncMiss)
+	var changed []int // indexes in the view
+	left := -1
+	for i, u := range fs.view {
+		if fs.srv.all[u].modseq <= since {
+			continue
+		}
+		if lying && left < 0 && inRanges(known, u) {
+			left = i
+			continue
+		}
+		changed = append(changed, i)
+	}
+	gone := fs.vanishedSince(b, since, known)
+	if lying && left < 0 && len(gone) > 0 {
+		gone = gone[1:]
+		fs.srv.fired = true
+	}
+	if left >= 0 {
+		fs.srv.fired = true
+	}
+	if len(gone) > 0 {
+		fs.send("* VANISHED (EARLIER) %s", compactSet(gone))
+	}
+	for _, i := range changed {
+		m := fs.srv.all[fs.view[i]]
+		fs.announce(m)
+		fs.send("* %d FETCH (UID %d FLAGS (%s) MODSEQ (%d))", i+1, m.uid, fs.flagsOf(m), m.modseq)
+	}
+}
+
+// vanishedSince returns the UIDs of b expunged after modseq since and
+// in known (all, when nil), ascending.
+func (fs *fakeSession) vanishedSince(b *fakeBox, since uint64, known []uidRange) []uint32 {
+	var uids []uint32
+	for _, g := range b.gone {
+		if g.modseq > since && (known == nil || inRanges(known, g.uid)) {
+			uids = append(uids, g.uid)
+		}
+	}
+	slices.Sort(uids)
+	return uids
+}
+
+// modseqItem is " MODSEQ (n)" for m when the session has CONDSTORE
+// enabled and m is in INBOX.
+func (fs *fakeSession) modseqItem(m *fakeMsg) string {
+	if !fs.condstore || fs.box != "INBOX" {
+		return ""
+	}
+	if fs.srv.lying(lieModseqStale) && !fs.qresync && m.prevModseq > 0 {
+		fs.srv.fired = true
+		return fmt.Sprintf(" MODSEQ (%d)", m.prevModseq)
+	}
+	return fmt.Sprintf(" MODSEQ (%d)", m.modseq)
 }
 
 // sendFlags sends FLAGS and PERMANENTFLAGS with the keywords INBOX
@@ -700,11 +862,20 @@ func (fs *fakeSession) flush(expunges bool) {
 		return
 	}
 	if expunges {
+		var vanished []uint32
 		for _, u := range fs.pendingExpunge {
 			if i := slices.Index(fs.view, u); i >= 0 {
-				fs.send("* %d EXPUNGE", i+1)
+				if fs.qresync {
+					vanished = append(vanished, u)
+				} else {
+					fs.send("* %d EXPUNGE", i+1)
+				}
 				fs.view = slices.Delete(fs.view, i, i+1)
 			}
+		}
+		if vanished != nil {
+			slices.Sort(vanished)
+			fs.send("* VANISHED %s", compactSet(vanished))
 		}
 		fs.pendingExpunge = nil
 	}
@@ -726,8 +897,9 @@ func (fs *fakeSession) flush(expunges bool) {
 	}
 	for u := range fs.pendingFlags {
 		if i := slices.Index(fs.view, u); i >= 0 {
-			fs.announce(fs.srv.all[u])
-			fs.send("* %d FETCH (UID %d FLAGS (%s))", i+1, u, fs.flagsOf(fs.srv.all[u]))
+			m := fs.srv.all[u]
+			fs.announce(m)
+			fs.send("* %d FETCH (UID %d FLAGS (%s)%s)", i+1, u, fs.flagsOf(m), fs.modseqItem(m))
 		}
 	}
 	clear(fs.pendingFlags)
@@ -856,9 +1028,31 @@ func (fs *fakeSession) resolve(set string, uid bool) []uint32 {
 
 func (fs *fakeSession) fetch(tag string, uid bool, args []Value) {
 	s := fs.srv
-	if fs.box == "" || len(args) != 2 {
+	if fs.box == "" || len(args) != 2 && len(args) != 3 {
 		fs.send("%s BAD fetch", tag)
 		return
+	}
+	// (CHANGEDSINCE modseq [VANISHED]), RFC 7162 §3.1.4.1, §3.2.6.
+	var since uint64
+	changedSince := false
+	if len(args) == 3 {
+		mod := args[2].List
+		if len(mod) < 2 || !strings.EqualFold(mod[0].Text, "CHANGEDSINCE") || fs.box != "INBOX" || !s.condstore {
+			fs.send("%s BAD fetch modifier", tag)
+			return
+		}
+		since, _ = strconv.ParseUint(mod[1].Text, 10, 64)
+		changedSince, fs.condstore = true, true
+		if len(mod) == 3 && strings.EqualFold(mod[2].Text, "VANISHED") {
+			if !uid || !fs.qresync {
+				fs.send("%s BAD VANISHED without QRESYNC", tag)
+				return
+			}
+			set, _ := parseUIDRanges(strings.ReplaceAll(args[0].Text, "*", "4294967295"))
+			if gone := fs.vanishedSince(s.boxes["INBOX"], since, set); len(gone) > 0 {
+				fs.send("* VANISHED (EARLIER) %s", compactSet(gone))
+			}
+		}
 	}
 	early := uid
 	if s.lie == lieExpungeDuringFetch && s.commands >= fakeTrigger && len(fs.pendingExpunge) > 0 {
@@ -872,9 +1066,14 @@ func (fs *fakeSession) fetch(tag string, uid bool, args []Value) {
 	if args[1].Kind != listValue {
 		items = []Value{args[1]}
 	}
+	modseqItem := slices.ContainsFunc(items, func(v Value) bool { return strings.EqualFold(v.Text, "MODSEQ") })
+	withModseq := changedSince || modseqItem
+	if withModseq && fs.box == "INBOX" && s.condstore {
+		fs.condstore = true
+	}
 	for _, u := range fs.resolve(args[0].Text, uid) {
 		m := fs.msg(u)
-		if m == nil {
+		if m == nil || changedSince && m.modseq <= since {
 			continue
 		}
 		var parts []string
@@ -885,6 +1084,15 @@ func (fs *fakeSession) fetch(tag string, uid bool, args []Value) {
 				parts = append(parts, fmt.Sprintf("UID %d", u))
 			case name == "FLAGS":
 				parts = append(parts, fmt.Sprintf("FLAGS (%s)", fs.flagsOf(m)))
+				if !withModseq {
+					if ms := fs.modseqItem(m); ms != "" {
+						parts = append(parts, ms[1:])
+					}
+				}
+			case name == "MODSEQ":
+				if ms := fs.modseqItem(m); ms != "" {
+					parts = append(parts, ms[1:])
+				}
 			case name == "ENVELOPE":
 				parts = append(parts, fmt.Sprintf(`ENVELOPE (NIL "torture" NIL NIL NIL %s NIL NIL NIL %s)`, fs.srv.fakeTo(m), quote(m.id)))
 			case name == "BODYSTRUCTURE":
@@ -897,7 +1105,7 @@ func (fs *fakeSession) fetch(tag string, uid bool, args []Value) {
 					m.flags[`\seen`] = `\Seen`
 					fs.changed(m)
 					if !slices.ContainsFunc(items, func(v Value) bool { return strings.EqualFold(v.Text, "FLAGS") }) {
-						parts = append(parts, fmt.Sprintf("FLAGS (%s)", fs.flagsOf(m)))
+						parts = append(parts, fmt.Sprintf("FLAGS (%s)%s", fs.flagsOf(m), fs.modseqItem(m)))
 					}
 				}
 				parts = append(parts, fakeSection("BODY[]", s.bodyBytes(m.body)))
@@ -920,6 +1128,9 @@ func (fs *fakeSession) fetch(tag string, uid bool, args []Value) {
 			case name == "RFC822.SIZE":
 				parts = append(parts, fmt.Sprintf("RFC822.SIZE %d", len(m.body)))
 			}
+		}
+		if changedSince && !modseqItem {
+			parts = append(parts, fs.modseqItem(m)[1:])
 		}
 		fs.send("* %d FETCH (%s)", slices.Index(fs.view, u)+1, strings.Join(parts, " "))
 	}
@@ -946,6 +1157,9 @@ func (s *fakeServer) bodyBytes(b []byte) []byte {
 
 // changed queues a flag update of m for every other session.
 func (fs *fakeSession) changed(m *fakeMsg) {
+	if fs.box == "INBOX" {
+		fs.srv.boxes["INBOX"].bump(m)
+	}
 	if fs.frozen != nil {
 		fs.frozen[m.uid] = m.flagList()
 		return
@@ -991,7 +1205,7 @@ func (fs *fakeSession) store(tag string, uid bool, args []Value) {
 		fs.changed(m)
 		if !silent {
 			fs.announce(m)
-			fs.send("* %d FETCH (UID %d FLAGS (%s))", slices.Index(fs.view, u)+1, u, fs.flagsOf(m))
+			fs.send("* %d FETCH (UID %d FLAGS (%s)%s)", slices.Index(fs.view, u)+1, u, fs.flagsOf(m), fs.modseqItem(m))
 		}
 	}
 	fs.flush(uid)
@@ -1136,6 +1350,7 @@ func (fs *fakeSession) append(tag string, args []Value) {
 		if s.due(lieDropAppend) {
 			s.fired = true
 		} else {
+			b.bump(m)
 			b.msgs = append(b.msgs, m)
 			s.all[m.uid] = m
 		}
@@ -1218,6 +1433,12 @@ func (fs *fakeSession) copyMove(tag string, uid, move bool, args []Value) {
 // every session that sees them.
 func (fs *fakeSession) remove(uids []uint32) {
 	box := fs.srv.boxes["INBOX"]
+	for _, m := range box.msgs {
+		if slices.Contains(uids, m.uid) {
+			box.modseq++
+			box.gone = append(box.gone, fakeGone{m.uid, box.modseq})
+		}
+	}
 	box.msgs = slices.DeleteFunc(box.msgs, func(m *fakeMsg) bool { return slices.Contains(uids, m.uid) })
 	for _, o := range fs.srv.selected() {
 		for _, u := range uids {

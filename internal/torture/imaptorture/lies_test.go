@@ -2,6 +2,7 @@ package imaptorture
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,13 @@ func fakeRun(t *testing.T, l lie, timeout time.Duration) *Result {
 // filled in.
 func fakeRunWith(t *testing.T, l lie, cfg Config) *Result {
 	t.Helper()
-	f := startFake(t, l)
+	return runFake(t, startFakeWith(t, l, cfg.Resync > 0 || resyncLie(l)), cfg)
+}
+
+// runFake tortures f as cfg says, its address and user filled in.
+func runFake(t *testing.T, f *fakeServer, cfg Config) *Result {
+	t.Helper()
+	l := f.lie
 	cfg.IMAP, cfg.User, cfg.Password = f.addr(), testUser, testPassword
 	t.Logf("seed %d", cfg.Seed)
 	res, err := Run(context.Background(), cfg)
@@ -43,30 +50,44 @@ func TestLies(t *testing.T) {
 		name string
 		lie  lie
 		want Kind // "" for none
+		// resync: the fake offers CONDSTORE and QRESYNC, and a resync
+		// actor runs.
+		resync bool
 	}{
-		{"honest", honest, ""},
-		{"phantom expunge", liePhantomExpunge, PhantomExpunge},
-		{"renumbered UID", lieRenumberUID, UIDChange},
-		{"message shown twice", lieDuplicate, Duplicate},
-		{"APPEND dropped", lieDropAppend, Lost},
-		{"EXPUNGE during FETCH", lieExpungeDuringFetch, ExpungeDuringCommand},
-		{"EXISTS decreased", lieDecreaseExists, ExistsDecrease},
-		{"sequence number out of range", lieSeqOutOfRange, SeqOutOfRange},
-		{"SEARCH descending", lieUIDsDescending, UIDOrder},
-		{"UIDVALIDITY changed", lieChangeUIDValidity, UIDValidity},
-		{"UIDNEXT lowered", lieLowerUIDNext, UIDNext},
-		{"flags do not converge", lieNoConverge, FlagsDiverge},
-		{"\\Recent in two sessions", lieRecentTwice, RecentWrong},
-		{"keyword before FLAGS", lieUnannounced, UnannouncedKeyword},
-		{"body without CR", lieBodyLF, BodyWrong},
-		{"BAD APPEND kept", lieStoreBadAppend, RefusedButDone},
+		{"honest", honest, "", false},
+		{"honest with resync", honest, "", true},
+		{"phantom expunge", liePhantomExpunge, PhantomExpunge, false},
+		{"renumbered UID", lieRenumberUID, UIDChange, false},
+		{"message shown twice", lieDuplicate, Duplicate, false},
+		{"APPEND dropped", lieDropAppend, Lost, false},
+		{"EXPUNGE during FETCH", lieExpungeDuringFetch, ExpungeDuringCommand, false},
+		{"EXISTS decreased", lieDecreaseExists, ExistsDecrease, false},
+		{"sequence number out of range", lieSeqOutOfRange, SeqOutOfRange, false},
+		{"SEARCH descending", lieUIDsDescending, UIDOrder, false},
+		{"UIDVALIDITY changed", lieChangeUIDValidity, UIDValidity, false},
+		{"UIDNEXT lowered", lieLowerUIDNext, UIDNext, false},
+		{"flags do not converge", lieNoConverge, FlagsDiverge, false},
+		{"\\Recent in two sessions", lieRecentTwice, RecentWrong, false},
+		{"keyword before FLAGS", lieUnannounced, UnannouncedKeyword, false},
+		{"body without CR", lieBodyLF, BodyWrong, false},
+		{"BAD APPEND kept", lieStoreBadAppend, RefusedButDone, false},
+		{"resync misses a change", lieResyncMiss, ResyncMissed, true},
+		{"HIGHESTMODSEQ goes back", lieModseqBack, ModseqRegressed, true},
+		{"change without a higher MODSEQ", lieModseqStale, ModseqRegressed, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			res := fakeRun(t, tc.lie, 5*time.Second)
+			cfg := Config{Sessions: 3, Duration: 2500 * time.Millisecond, Messages: 20, Timeout: 5 * time.Second, Seed: 11}
+			if tc.resync {
+				cfg.Resync, cfg.ResyncAway = 2, time.Second
+			}
+			res := fakeRunWith(t, tc.lie, cfg)
 			onlyKind(t, res, tc.want)
 			if res.Operations < 300 {
 				t.Errorf("only %d operations", res.Operations)
+			}
+			if tc.resync && res.Messages.Resyncs == 0 {
+				t.Error("no resynchronisation was judged")
 			}
 		})
 	}
@@ -141,5 +162,41 @@ func onlyKind(t *testing.T, res *Result, want Kind) {
 	}
 	if len(res.Errors) != 0 {
 		t.Errorf("errors: %v", res.Errors)
+	}
+}
+
+// TestResyncOffered: the resync actors against a server without
+// CONDSTORE do nothing and the result says so; against one with
+// CONDSTORE and no QRESYNC they resynchronise with UID FETCH
+// (CHANGEDSINCE) and UID SEARCH ALL, and find nothing wrong with an
+// honest one.
+func TestResyncOffered(t *testing.T) {
+	for _, tc := range []struct {
+		name                 string
+		condstore, noQresync bool
+		note                 string
+		resyncs              bool
+	}{
+		{"no CONDSTORE", false, false, "neither CONDSTORE nor QRESYNC", false},
+		{"CONDSTORE without QRESYNC", true, true, "CONDSTORE without QRESYNC", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := startFakeWith(t, honest, tc.condstore)
+			f.mu.Lock()
+			f.noQresync = tc.noQresync
+			f.mu.Unlock()
+			res := runFake(t, f, Config{Sessions: 3, Duration: 2500 * time.Millisecond, Messages: 20, Timeout: 5 * time.Second, Seed: 12, Resync: 2, ResyncAway: time.Second})
+			onlyKind(t, res, "")
+			if !slices.ContainsFunc(res.Notes, func(n string) bool { return strings.Contains(n, tc.note) }) {
+				t.Errorf("notes %q, want one about %q", res.Notes, tc.note)
+			}
+			switch {
+			case tc.resyncs && (res.Messages.Resyncs == 0 || res.Op("resync SEARCH").OK == 0):
+				t.Errorf("%d resynchronisations judged, %+v", res.Messages.Resyncs, res.Op("resync SEARCH"))
+			case !tc.resyncs && (res.Messages.Resyncs != 0 || res.Op("resync SELECT").Count != 0 || res.Actors["resync"] != 0):
+				t.Errorf("%d resynchronisations, %d resync SELECTs against a server without CONDSTORE", res.Messages.Resyncs, res.Op("resync SELECT").Count)
+			}
+		})
 	}
 }

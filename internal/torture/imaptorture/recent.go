@@ -63,6 +63,8 @@ type selectionState struct {
 	id        string          // "imap-3#7"
 	recent    map[uint32]bool // UID → shown with \Recent (true) or without
 	announced map[string]bool // keywords (lower case) of the last FLAGS
+	// modseqs is what it was told of each UID's MODSEQ (resync.go).
+	modseqs map[uint32]modTold
 }
 
 // beginSelection starts a new selection before SELECT or EXAMINE is

@@ -173,6 +173,11 @@ type Response struct {
 	Fetch *FetchData
 	// Numbers are the numbers of a SEARCH response.
 	Numbers []uint32
+	// Vanished are the UID ranges of a VANISHED response (RFC 7162
+	// §3.2.10), Earlier its (EARLIER) tag: they were expunged before the
+	// selection, not from the session's view.
+	Vanished []uidRange
+	Earlier  bool
 	// Data holds the values of other untagged data (CAPABILITY, FLAGS,
 	// STATUS, LIST, ...), after the type.
 	Data []Value
@@ -204,6 +209,9 @@ type FetchData struct {
 	// Size is RFC822.SIZE.
 	Size    int64
 	HasSize bool
+	// ModSeq is the MODSEQ item (RFC 7162 §3.1.4).
+	ModSeq    uint64
+	HasModSeq bool
 	// Envelope is the ENVELOPE item's list; BodyStructure the
 	// BODYSTRUCTURE item's.
 	Envelope      *Value
@@ -314,6 +322,28 @@ func parseResponse(raw rawResponse) (*Response, error) {
 			resp.Numbers = append(resp.Numbers, uint32(n))
 		}
 		return resp, p.end()
+	case "VANISHED":
+		if !p.sp() {
+			return nil, p.errorf("VANISHED without UIDs")
+		}
+		if p.peek() == '(' {
+			v, err := p.value(0)
+			if err != nil {
+				return nil, err
+			}
+			if len(v.List) != 1 || !strings.EqualFold(v.List[0].Text, "EARLIER") || !p.sp() {
+				return nil, p.errorf("VANISHED %q", resp.Line)
+			}
+			resp.Earlier = true
+		}
+		w, err := p.word()
+		if err != nil {
+			return nil, err
+		}
+		if resp.Vanished, err = parseUIDRanges(w); err != nil {
+			return nil, p.errorf("VANISHED %q: %v", w, err)
+		}
+		return resp, p.end()
 	case "CAPABILITY", "ENABLED":
 		for p.sp() {
 			w, err := p.word()
@@ -377,6 +407,15 @@ func fetchData(items []Value) (*FetchData, error) {
 				}
 				f.Flags = append(f.Flags, fl.Text)
 			}
+		case upper == "MODSEQ":
+			if v.Kind != listValue || len(v.List) != 1 || v.List[0].Kind != atomValue {
+				return nil, errors.New("MODSEQ is not a list of one number")
+			}
+			n, err := strconv.ParseUint(v.List[0].Text, 10, 63)
+			if err != nil || n == 0 {
+				return nil, fmt.Errorf("MODSEQ %q", v.List[0].Text)
+			}
+			f.ModSeq, f.HasModSeq = n, true
 		case upper == "ENVELOPE":
 			if v.Kind != listValue || len(v.List) < 10 {
 				return nil, errors.New("ENVELOPE is not a list of 10")

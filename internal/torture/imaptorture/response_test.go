@@ -236,3 +236,40 @@ func TestParseSections(t *testing.T) {
 		}
 	}
 }
+
+// TestParseResync: the responses of RFC 7162 (the examples of §3.2.5.2
+// and §3.1.4.1 in Dovecot's spelling) and the uid-sets they carry.
+func TestParseResync(t *testing.T) {
+	rs := readAll(t, []byte("* OK [HIGHESTMODSEQ 20010715194045319] Highest\r\n"+
+		"* VANISHED (EARLIER) 41,43:116,118,120:211,214:540\r\n"+
+		"* 49 FETCH (UID 117 FLAGS (\\Seen \\Answered) MODSEQ (90060115194045001))\r\n"+
+		"* VANISHED 405,407\r\n"))
+	if r := rs[0]; r.Code != "HIGHESTMODSEQ" || !reflect.DeepEqual(r.CodeArgs, []string{"20010715194045319"}) {
+		t.Errorf("HIGHESTMODSEQ: %+v", r)
+	}
+	want := []uidRange{{41, 41}, {43, 116}, {118, 118}, {120, 211}, {214, 540}}
+	if r := rs[1]; r.Type != "VANISHED" || !r.Earlier || !reflect.DeepEqual(r.Vanished, want) {
+		t.Errorf("VANISHED (EARLIER): %+v", r)
+	}
+	if f := rs[2].Fetch; f == nil || !f.HasModSeq || f.ModSeq != 90060115194045001 || f.UID != 117 || len(f.Flags) != 2 {
+		t.Errorf("FETCH MODSEQ: %+v", f)
+	}
+	if r := rs[3]; r.Type != "VANISHED" || r.Earlier || !reflect.DeepEqual(r.Vanished, []uidRange{{405, 405}, {407, 407}}) {
+		t.Errorf("VANISHED: %+v", r)
+	}
+	if !inRanges(want, 100) || inRanges(want, 42) || inRanges(want, 541) {
+		t.Error("inRanges")
+	}
+	if got := compactSet([]uint32{1, 2, 3, 5, 7, 8}); got != "1:3,5,7:8" {
+		t.Errorf("compactSet: %q", got)
+	}
+	for _, bad := range []string{"* VANISHED", "* VANISHED (LATER) 4", "* VANISHED 0:3", "* VANISHED 4:*", "* 1 FETCH (MODSEQ 5)", "* 1 FETCH (MODSEQ (0))", "* 1 FETCH (MODSEQ (x))"} {
+		raw, err := readRaw(bufio.NewReader(strings.NewReader(bad + "\r\n")))
+		if err == nil {
+			_, err = parseResponse(raw)
+		}
+		if err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}

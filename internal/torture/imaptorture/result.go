@@ -37,10 +37,12 @@ const (
 	RecentWrong          Kind = "recent_wrong"
 	UnannouncedKeyword   Kind = "unannounced_keyword"
 	BodyWrong            Kind = "body_wrong"
+	ResyncMissed         Kind = "resync_missed"
+	ModseqRegressed      Kind = "modseq_regressed"
 )
 
 // Kinds lists every kind.
-var Kinds = []Kind{PhantomExpunge, UIDChange, UIDReuse, Duplicate, Lost, RefusedButDone, ExpungeDuringCommand, ExistsDecrease, SeqOutOfRange, UIDOrder, UIDNext, UIDValidity, FlagsDiverge, FollowedSymlink, LoginStarved, OversizedResponse, BadNameAccepted, RecentWrong, UnannouncedKeyword, BodyWrong}
+var Kinds = []Kind{PhantomExpunge, UIDChange, UIDReuse, Duplicate, Lost, RefusedButDone, ExpungeDuringCommand, ExistsDecrease, SeqOutOfRange, UIDOrder, UIDNext, UIDValidity, FlagsDiverge, FollowedSymlink, LoginStarved, OversizedResponse, BadNameAccepted, RecentWrong, UnannouncedKeyword, BodyWrong, ResyncMissed, ModseqRegressed}
 
 // Title is the kind for people.
 func (k Kind) Title() string {
@@ -85,6 +87,10 @@ func (k Kind) Title() string {
 		return "keyword used before FLAGS announced it"
 	case BodyWrong:
 		return "message bytes not as stored"
+	case ResyncMissed:
+		return "resync (CONDSTORE/QRESYNC) missed a change"
+	case ModseqRegressed:
+		return "MODSEQ or HIGHESTMODSEQ went back"
 	}
 	return string(k)
 }
@@ -136,6 +142,8 @@ type MessageStats struct {
 	// outside SELECT and EXAMINE (recent.go).
 	Recent         int `json:"recent"`
 	FlagsAnnounced int `json:"flags_announced"`
+	// Resyncs counts the resynchronisations judged (resync.go).
+	Resyncs int `json:"resyncs"`
 }
 
 // LifecycleStats counts what the lifecycle actors did to the mailboxes
@@ -425,7 +433,8 @@ func (r *recorder) fill(res *Result, loadSeconds float64) {
 func opOrder(op string) int {
 	order := []string{"LOGIN", "SELECT", "EXAMINE", "FETCH FLAGS", "FETCH ENVELOPE", "FETCH BODY", "FETCH learn", "STORE", "STORE keywords", "SEARCH", "COPY", "MOVE", "EXPUNGE", "UID EXPUNGE", "APPEND", "NOOP", "IDLE", "LMTP",
 		"CREATE", "DELETE", "RENAME", "folder APPEND", "folder SELECT", "folder EXAMINE", "folder FETCH", "folder NOOP",
-		"foreign rename", "foreign move", "foreign delivery", "foreign deletion", "foreign folder rename", "foreign folder removal"}
+		"foreign rename", "foreign move", "foreign delivery", "foreign deletion", "foreign folder rename", "foreign folder removal",
+		"ENABLE", "resync SELECT", "resync FETCH", "resync SEARCH", "resync truth"}
 	if i := slices.Index(order, op); i >= 0 {
 		return i
 	}
@@ -459,7 +468,7 @@ func (r *Result) WriteSummary(w io.Writer) {
 	m := r.Messages
 	fmt.Fprintf(w, "messages: %d seeded, %d appended, %d over LMTP, %d by foreign writers; %d foreign deletions; %d EXPUNGEs told to sessions (and %d for messages not identified yet); %d at the end\n",
 		m.Seeded, m.Appended, m.LMTPDelivered, m.ForeignDelivered, m.ForeignDeleted, m.ToldExpunged, m.Unattributed, m.Final)
-	fmt.Fprintf(w, "%d messages shown \\Recent to a session; %d FLAGS responses announcing keywords after SELECT\n", m.Recent, m.FlagsAnnounced)
+	fmt.Fprintf(w, "%d messages shown \\Recent to a session; %d FLAGS responses announcing keywords after SELECT; %d resynchronisations judged\n", m.Recent, m.FlagsAnnounced, m.Resyncs)
 	if l := r.Lifecycle.Summary(); l != "" {
 		fmt.Fprintf(w, "other mailboxes: %s\n", l)
 	}

@@ -68,6 +68,13 @@ type Config struct {
 	// addresses, nested message/rfc822 parts, many parameters), FETCH
 	// both (hostile.go).
 	Hostile int
+	// Resync is the number of resync actors (resync.go): sessions that
+	// disconnect, stay away a while and come back with SELECT (QRESYNC)
+	// or FETCH (CHANGEDSINCE); they run only when the server offers
+	// CONDSTORE. ResyncAway is the longest they stay away (the shortest
+	// is a fifth of it); 0 is DefaultResyncAway.
+	Resync     int
+	ResyncAway time.Duration
 	// Sessions is the number of IMAP sessions; Duration how long they
 	// run.
 	Sessions int
@@ -96,9 +103,11 @@ const (
 	DefaultTimeout  = 30 * time.Second
 	DefaultMessages = 100
 	DefaultRenames  = 200
-	maxSessions     = 256
-	maxMessages     = 100_000
-	maxDuration     = 24 * time.Hour
+	// DefaultResyncAway is the longest a resync actor stays away.
+	DefaultResyncAway = 5 * time.Second
+	maxSessions       = 256
+	maxMessages       = 100_000
+	maxDuration       = 24 * time.Hour
 	// lmtpPerSecond paces each LMTP deliverer.
 	lmtpPerSecond = 20
 	// quietRounds bounds the NOOP rounds of the final check; quietPause
@@ -122,6 +131,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RenamesPerSecond == 0 {
 		c.RenamesPerSecond = DefaultRenames
+	}
+	if c.ResyncAway == 0 {
+		c.ResyncAway = DefaultResyncAway
 	}
 	if c.LMTP != "" && c.LMTPDeliverers == 0 {
 		c.LMTPDeliverers = 1
@@ -152,6 +164,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("imaptorture: messages must be 1..%d", maxMessages)
 	case c.LMTPDeliverers < 0 || c.LMTPDeliverers > maxSessions:
 		return fmt.Errorf("imaptorture: LMTP deliverers must be 0..%d", maxSessions)
+	case c.Resync < 0 || c.Resync > maxSessions:
+		return fmt.Errorf("imaptorture: resync actors must be 0..%d", maxSessions)
+	case c.ResyncAway < 0 || c.ResyncAway > time.Hour:
+		return errors.New("imaptorture: the resync actors' time away must be at most an hour")
 	case c.PreLogin < 0 || c.PreLogin > maxPreLogin:
 		return fmt.Errorf("imaptorture: pre-login connections must be 0..%d", maxPreLogin)
 	case c.Timeout < 0 || c.RenamesPerSecond < 0:
@@ -237,6 +253,8 @@ type run struct {
 
 	// recent is who was shown each message \Recent (recent.go).
 	recent recentBook
+	// modseqs are the MODSEQs and HIGHESTMODSEQs told (resync.go).
+	modseqs modseqBook
 
 	// links is the symbolic link actor, nil when off; set before the
 	// first connection, every connection's responses go through its
@@ -246,7 +264,7 @@ type run struct {
 	counts struct {
 		seeded, appended, lmtp, foreignDelivered, foreignDeleted   atomic.Int64
 		creates, deletes, renames, foreignRenames, foreignRemovals atomic.Int64
-		folderAppended, reconnects, loginRetries                   atomic.Int64
+		folderAppended, reconnects, loginRetries, resyncs          atomic.Int64
 		recent, announced                                          int // set by the final check
 	}
 }
@@ -439,11 +457,27 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.Greeting, res.Capabilities = greeting, caps
 
+	offered := make(map[string]bool, len(caps))
+	for _, c := range caps {
+		offered[strings.ToUpper(c)] = true
+	}
+	resyncs, note := r.newResyncActors(cfg.Resync, offered)
+	if note != "" {
+		r.progress("%s", note)
+		res.Notes = append(res.Notes, note)
+	}
+	if len(resyncs) > 0 {
+		res.Actors["resync"] = len(resyncs)
+	}
+
 	r.progress("%d sessions for %v", cfg.Sessions, cfg.Duration)
 	loadStart := time.Now()
 	sessions := make([]*session, cfg.Sessions)
 	for i := range sessions {
 		sessions[i] = r.newSession("imap-" + strconv.Itoa(i+1))
+		// Half the sessions fetch MODSEQ with FLAGS, which enables
+		// CONDSTORE for them (RFC 7162 §3.1).
+		sessions[i].condstore = offered["CONDSTORE"] && sessions[i].rng.IntN(2) == 0
 	}
 	var wg sync.WaitGroup
 	dead := make([]bool, len(sessions))
@@ -458,6 +492,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			if err != nil {
 				dead[i] = true
 				rec.failure(s.name, err)
+			}
+		}()
+	}
+	for _, a := range resyncs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.loop(); err != nil {
+				rec.failure(a.name, err)
 			}
 		}()
 	}
@@ -582,6 +625,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Messages.ForeignDelivered = int(r.counts.foreignDelivered.Load())
 	res.Messages.ForeignDeleted = int(r.counts.foreignDeleted.Load())
 	res.Messages.Recent, res.Messages.FlagsAnnounced = r.counts.recent, r.counts.announced
+	res.Messages.Resyncs = int(r.counts.resyncs.Load())
 	res.Lifecycle = LifecycleStats{
 		Creates: int(r.counts.creates.Load()), Deletes: int(r.counts.deletes.Load()), Renames: int(r.counts.renames.Load()),
 		ForeignRenames: int(r.counts.foreignRenames.Load()), ForeignRemovals: int(r.counts.foreignRemovals.Load()),

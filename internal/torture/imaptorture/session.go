@@ -3,6 +3,7 @@ package imaptorture
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -33,6 +34,11 @@ type curCmd struct {
 	xfer   *transfer
 	// partial is the octet count of a FETCH BODY.PEEK[]<origin.count>.
 	partial int
+	// selectCmd: a SELECT or EXAMINE, whose HIGHESTMODSEQ is judged
+	// (resync.go).
+	selectCmd bool
+	// resync collects what a resync is told (resync.go).
+	resync *resyncNews
 }
 
 // session is one IMAP actor: a connection, the model of what it was
@@ -61,6 +67,11 @@ type session struct {
 	// current one was told of \Recent and keywords (recent.go).
 	selections int
 	sel        selectionState
+	// condstore: the session fetches MODSEQ with FLAGS (when the server
+	// offers CONDSTORE), which enables CONDSTORE (RFC 7162 §3.1);
+	// highest is the HIGHESTMODSEQ it was last told (resync.go).
+	condstore bool
+	highest   uint64
 }
 
 // System flags and keywords the sessions set and clear. \Deleted is
@@ -129,6 +140,11 @@ func (s *session) onUntagged(resp *Response, t time.Time) error {
 		}
 		uid := s.v.remove(resp.Num)
 		s.r.led.expunged(s, uid, at, resp.Line)
+		if n := s.cur.resync; n != nil && n.later != nil && uid != 0 {
+			n.later[uid] = true
+		}
+	case "VANISHED":
+		s.onVanished(resp, at)
 	case "FETCH":
 		s.untagged++
 		return s.onFetch(resp, at)
@@ -137,6 +153,11 @@ func (s *session) onUntagged(resp *Response, t time.Time) error {
 			if i > 0 && n <= resp.Numbers[i-1] {
 				s.violation(UIDOrder, at, fmt.Sprintf("SEARCH result not ascending: %d after %d", n, resp.Numbers[i-1]), resp.Line)
 				break
+			}
+		}
+		if n := s.cur.resync; n != nil && n.present != nil && s.cur.uidSearch {
+			for _, u := range resp.Numbers {
+				n.present[u] = true
 			}
 		}
 		if !s.cur.uidSearch {
@@ -180,6 +201,8 @@ func (s *session) onCode(resp *Response, at time.Duration) {
 		}
 	case "COPYUID":
 		s.copied(resp, at)
+	case "HIGHESTMODSEQ":
+		s.highestTold(resp, at)
 	case "UIDNEXT":
 		if len(resp.CodeArgs) == 1 {
 			if n, err := strconv.ParseUint(resp.CodeArgs[0], 10, 32); err == nil {
@@ -245,6 +268,20 @@ func (s *session) onFetch(resp *Response, at time.Duration) error {
 			s.cur.flagsTold[uid] = true
 		}
 	}
+	if f.HasModSeq {
+		s.modseqTold(uid, f, at, resp.Line)
+	}
+	if n := s.cur.resync; n != nil && f.HasFlags {
+		if n.truth == nil {
+			n.reported[uid] = canonFlags(f.Flags)
+		} else {
+			t := modTold{at: at, modseq: f.ModSeq, flags: canonFlags(f.Flags), hasFlags: true, line: resp.Line}
+			if !f.HasModSeq {
+				t.modseq = math.MaxUint64 // unknown: not judged
+			}
+			n.truth[uid] = t
+		}
+	}
 	return nil
 }
 
@@ -302,7 +339,7 @@ func (s *session) selectMailbox(examine bool) error {
 		verb = "EXAMINE"
 	}
 	s.beginSelection()
-	resp, err := s.do(verb, verb+" "+quote(s.r.cfg.Mailbox), curCmd{selecting: true})
+	resp, err := s.do(verb, verb+" "+quote(s.r.cfg.Mailbox), curCmd{selecting: true, selectCmd: true})
 	if err != nil {
 		return err
 	}
@@ -429,17 +466,21 @@ func (s *session) opFetchFlags() error {
 	if s.v.len() == 0 {
 		return s.opNoop()
 	}
+	items := "(UID FLAGS)"
+	if s.condstore {
+		items = "(UID FLAGS MODSEQ)"
+	}
 	switch s.rng.IntN(5) {
 	case 0:
-		_, err := s.do("FETCH FLAGS", "FETCH 1:* (UID FLAGS)", curCmd{noExpunge: true})
+		_, err := s.do("FETCH FLAGS", "FETCH 1:* "+items, curCmd{noExpunge: true})
 		return err
 	case 1, 2:
 		lo, hi := s.seqRange(20)
-		_, err := s.do("FETCH FLAGS", fmt.Sprintf("FETCH %d:%d (UID FLAGS)", lo, hi), curCmd{noExpunge: true})
+		_, err := s.do("FETCH FLAGS", fmt.Sprintf("FETCH %d:%d %s", lo, hi, items), curCmd{noExpunge: true})
 		return err
 	}
 	uids := s.pick(2)
-	_, err := s.do("FETCH FLAGS", fmt.Sprintf("UID FETCH %d:%d (UID FLAGS)", uids[0], uids[len(uids)-1]), curCmd{})
+	_, err := s.do("FETCH FLAGS", fmt.Sprintf("UID FETCH %d:%d %s", uids[0], uids[len(uids)-1], items), curCmd{})
 	return err
 }
 

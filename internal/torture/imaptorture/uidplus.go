@@ -1,6 +1,8 @@
 package imaptorture
 
 import (
+	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -69,4 +71,67 @@ func parseUIDSet(s string) ([]uint32, bool) {
 		}
 	}
 	return out, len(out) > 0
+}
+
+// uidRange is the UIDs lo to hi, both included.
+type uidRange struct{ lo, hi uint32 }
+
+// maxRanges bounds the ranges of one uid-set read as ranges.
+const maxRanges = 100_000
+
+// parseUIDRanges reads a uid-set ("4,7:9", RFC 9051 §9) as ranges, low
+// first, without expanding them: a VANISHED (EARLIER) may name UIDs
+// that never existed (RFC 7162 §3.2.10). It refuses "*" and zero.
+func parseUIDRanges(s string) ([]uidRange, error) {
+	var out []uidRange
+	for part := range strings.SplitSeq(s, ",") {
+		if len(out) == maxRanges {
+			return nil, errors.New("too many ranges")
+		}
+		a, b, isRange := strings.Cut(part, ":")
+		lo, err := strconv.ParseUint(a, 10, 32)
+		if err != nil || lo == 0 {
+			return nil, fmt.Errorf("UID %q", a)
+		}
+		hi := lo
+		if isRange {
+			if hi, err = strconv.ParseUint(b, 10, 32); err != nil || hi == 0 {
+				return nil, fmt.Errorf("UID %q", b)
+			}
+		}
+		out = append(out, uidRange{uint32(min(lo, hi)), uint32(max(lo, hi))})
+	}
+	return out, nil
+}
+
+// inRanges reports whether uid is in one of rs.
+func inRanges(rs []uidRange, uid uint32) bool {
+	for _, r := range rs {
+		if uid >= r.lo && uid <= r.hi {
+			return true
+		}
+	}
+	return false
+}
+
+// compactSet writes ascending UIDs as a uid-set, a run of consecutive
+// UIDs as one range.
+func compactSet(uids []uint32) string {
+	var b strings.Builder
+	for i := 0; i < len(uids); {
+		j := i
+		for j+1 < len(uids) && uids[j+1] == uids[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatUint(uint64(uids[i]), 10))
+		if j > i {
+			b.WriteByte(':')
+			b.WriteString(strconv.FormatUint(uint64(uids[j]), 10))
+		}
+		i = j + 1
+	}
+	return b.String()
 }

@@ -67,6 +67,25 @@ func (v *view) neighbours(seq uint32) (below, above uint32) {
 	return below, above
 }
 
+// unknownSlot returns the first sequence number whose UID is unknown
+// and may be uid (between the known UIDs around it), 0 if none: uid is
+// not known to the view.
+func (v *view) unknownSlot(uid uint32) uint32 {
+	if v.seqOf(uid) != 0 {
+		return 0
+	}
+	for i, u := range v.uids {
+		if u != 0 {
+			continue
+		}
+		below, above := v.neighbours(uint32(i + 1))
+		if below < uid && (above == 0 || uid < above) {
+			return uint32(i + 1)
+		}
+	}
+	return 0
+}
+
 // unknown returns the range of sequence numbers whose UIDs are unknown.
 func (v *view) unknown() (lo, hi uint32, ok bool) {
 	for i, u := range v.uids {
