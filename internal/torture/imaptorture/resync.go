@@ -273,15 +273,7 @@ func (a *resyncActor) loop() error {
 // SELECT) as a selection.
 func (a *resyncActor) connect() error {
 	s := a.session
-	err := s.r.admitted(func() error {
-		c, err := s.r.dial()
-		if err != nil {
-			return err
-		}
-		s.c = c
-		return s.login()
-	}, func() { s.c.close() })
-	if err != nil {
+	if err := s.connect(); err != nil {
 		return err
 	}
 	if a.qresync {

@@ -301,7 +301,15 @@ func (s *session) violation(k Kind, at time.Duration, detail, line string) {
 
 // open connects, logs in and selects the mailbox.
 func (s *session) open() error {
-	err := s.r.admitted(func() error {
+	if err := s.connect(); err != nil {
+		return err
+	}
+	return s.selectMailbox(false)
+}
+
+// connect dials and logs in, as the server admits it (run.admitted).
+func (s *session) connect() error {
+	return s.r.admitted(func() error {
 		c, err := s.r.dial()
 		if err != nil {
 			return err
@@ -309,10 +317,6 @@ func (s *session) open() error {
 		s.c = c
 		return s.login()
 	}, func() { s.c.close() })
-	if err != nil {
-		return err
-	}
-	return s.selectMailbox(false)
 }
 
 func (s *session) login() error {
