@@ -100,3 +100,15 @@ func (m *Mailbox) retryMoved(ctx context.Context, uids []uint32, change func(*en
 	}
 	return nil
 }
+
+// beginKnownChange begins a change of uids (beginChange) when one of
+// them is in the state; ok is false, and nothing is taken, when none is.
+//
+// Held: none; takes turn, dotlock, wmu and mu, and end lets go of them.
+func (m *Mailbox) beginKnownChange(ctx context.Context, uids []uint32) (end func(), ok bool, err error) {
+	if !m.anyKnown(uids) {
+		return nil, false, nil
+	}
+	end, err = m.beginChange(ctx, m.lockTimeout())
+	return end, err == nil, err
+}

@@ -14,11 +14,8 @@ import (
 // Takes: turn, dotlock, wmu, mu (beginChange); mu is let go while the
 // files are unlinked (retryMoved).
 func (m *Mailbox) Expunge(ctx context.Context, uids []uint32, from *Subscription) ([]Message, error) {
-	if !m.anyKnown(uids) {
-		return nil, nil
-	}
-	end, err := m.beginChange(ctx, m.lockTimeout())
-	if err != nil {
+	end, ok, err := m.beginKnownChange(ctx, uids)
+	if !ok {
 		return nil, err
 	}
 	defer end()

@@ -39,11 +39,8 @@ func applyFlags(op flagop.Op, old, f maildir.Flags) maildir.Flags {
 // Takes: turn, dotlock, wmu, mu (beginChange); mu is let go while the
 // files are renamed (retryMoved).
 func (m *Mailbox) SetFlags(ctx context.Context, uids []uint32, op flagop.Op, flags maildir.Flags, from *Subscription) ([]Message, error) {
-	if !m.anyKnown(uids) {
-		return nil, nil
-	}
-	end, err := m.beginChange(ctx, m.lockTimeout())
-	if err != nil {
+	end, ok, err := m.beginKnownChange(ctx, uids)
+	if !ok {
 		return nil, err
 	}
 	defer end()

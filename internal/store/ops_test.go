@@ -293,6 +293,22 @@ func TestAppendAndOpen(t *testing.T) {
 	}
 }
 
+// newDest makes and opens a second Maildir, the target of a COPY or
+// MOVE; it is closed when the test ends.
+func newDest(t *testing.T) (*Mailbox, string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "Dest")
+	if err := maildir.Create(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	mb, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mb.Close() })
+	return mb, dir
+}
+
 func TestCopy(t *testing.T) {
 	f := newFixture(t)
 	f.put(maildir.Cur, "S")
@@ -300,14 +316,7 @@ func TestCopy(t *testing.T) {
 	f.put(maildir.New, "")
 	src := f.open(Options{})
 	sync1(t, src)
-	dstDir := filepath.Join(t.TempDir(), "Dest")
-	if err := maildir.Create(dstDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	dst, err := Open(dstDir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dst, dstDir := newDest(t)
 	sub := dst.Subscribe()
 	defer sub.Close()
 	// UID 42 is no message: none is copied, no UID is used, and nothing
@@ -364,15 +373,7 @@ func TestCopyKeywords(t *testing.T) {
 	}
 	f.put(maildir.Cur, "Sa")
 	sync1(t, src)
-	dstDir := filepath.Join(t.TempDir(), "Dest")
-	if err := maildir.Create(dstDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	dst, err := Open(dstDir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dst.Close()
+	dst, _ := newDest(t)
 	sync1(t, dst)
 	// In the target, $Label1 is a; Work is not known yet.
 	if _, _, err := dst.KeywordFlags(ctx, []string{"$Label1"}, true); err != nil {
@@ -577,14 +578,7 @@ func TestCopyUIDsFollowSourceOrder(t *testing.T) {
 	}
 	src := f.open(Options{})
 	sync1(t, src)
-	dstDir := filepath.Join(t.TempDir(), "Dest")
-	if err := maildir.Create(dstDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	dst, err := Open(dstDir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dst, _ := newDest(t)
 	var all []uint32
 	for _, m := range src.Messages() {
 		all = append(all, m.UID)

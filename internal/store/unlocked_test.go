@@ -211,15 +211,7 @@ func TestCopyDuringStore(t *testing.T) {
 	if ch := sync1(t, mb); len(ch.New) != messages {
 		t.Fatalf("%d messages", len(ch.New))
 	}
-	dstDir := filepath.Join(t.TempDir(), "Dest")
-	if err := maildir.Create(dstDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	dst, err := Open(dstDir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dst.Close() })
+	dst, _ := newDest(t)
 
 	var copies, copied int
 	storesBeside(t, mb, seed, messages, stores, []string{"S", "F", "D", "R"}, func(r *rand.Rand, done *atomic.Bool) error {
