@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 
 	"github.com/cistern-mail/cistern/internal/flagop"
 	"github.com/cistern-mail/cistern/maildir"
@@ -39,15 +40,33 @@ func applyFlags(op flagop.Op, old, f maildir.Flags) maildir.Flags {
 // Takes: turn, dotlock, wmu, mu (beginChange); mu is let go while the
 // files are renamed (retryMoved).
 func (m *Mailbox) SetFlags(ctx context.Context, uids []uint32, op flagop.Op, flags maildir.Flags, from *Subscription) ([]Message, error) {
+	out, _, err := m.SetFlagsUnchangedSince(ctx, uids, op, flags, maxModSeq, from)
+	return out, err
+}
+
+// SetFlagsUnchangedSince is SetFlags for the messages whose ModSeq is at
+// most since (RFC 7162 §3.1.3, STORE UNCHANGEDSINCE); the others are
+// left alone and their UIDs returned in modified, ascending. The test
+// and the change of each message happen under the writer's lock
+// together, so no change by anyone falls between them: a message a
+// change found renamed is tested again with the modseq the sync that
+// looked for it gave it. out holds the messages that passed.
+//
+// Takes: as SetFlags.
+func (m *Mailbox) SetFlagsUnchangedSince(ctx context.Context, uids []uint32, op flagop.Op, flags maildir.Flags, since uint64, from *Subscription) (out []Message, modified []uint32, err error) {
 	end, ok, err := m.beginKnownChange(ctx, uids)
 	if !ok {
-		return nil, err
+		return nil, nil, err
 	}
 	defer end()
 	defer m.withLogLocked(ctx)()
 	ch := &Changes{}
-	var out []Message
 	err = m.retryMoved(ctx, uids, func(e *entry) (func(), error) {
+		if e.modseq > since {
+			// e.modseq changes only under the writer's lock, held here.
+			modified = append(modified, e.uid)
+			return nil, nil
+		}
 		nf := applyFlags(op, e.flags, flags)
 		if nf == e.flags && e.sub == maildir.Cur {
 			out = append(out, e.message())
@@ -79,5 +98,6 @@ func (m *Mailbox) SetFlags(ctx context.Context, uids []uint32, op flagop.Op, fla
 	})
 	m.publish(ch, from)
 	sortByUID(out)
-	return out, err
+	slices.Sort(modified)
+	return out, modified, err
 }
