@@ -268,7 +268,7 @@ func (u *User) Status(ctx context.Context, name string) (imap.StatusInfo, error)
 	if _, err := mb.Sync(ctx); err != nil {
 		return imap.StatusInfo{}, mapErr(err)
 	}
-	st := imap.StatusInfo{UIDValidity: mb.UIDValidity(), UIDNext: mb.NextUID()}
+	st := imap.StatusInfo{UIDValidity: mb.UIDValidity(), UIDNext: mb.NextUID(), HighestModSeq: mb.HighestModSeq()}
 	firstRecent := mb.FirstRecent()
 	for _, m := range mb.Messages() {
 		st.Messages++
@@ -401,7 +401,7 @@ func (m *Mailbox) Keywords() []string {
 }
 
 func (m *Mailbox) info(msg store.Message, names *[26]string) imap.MessageInfo {
-	return imap.MessageInfo{UID: msg.UID, Flags: toIMAP(msg.Flags, names)}
+	return imap.MessageInfo{UID: msg.UID, Flags: toIMAP(msg.Flags, names), ModSeq: msg.ModSeq}
 }
 
 func (m *Mailbox) infos(msgs []store.Message) []imap.MessageInfo {
@@ -432,7 +432,27 @@ func (m *Mailbox) Deleted() []uint32 {
 
 func (m *Mailbox) Take() imap.Update {
 	p := m.sub.Take()
-	return imap.Update{Expunged: p.Expunged, New: m.infos(p.New), Flags: m.infos(p.Flags), Void: p.UIDValidityChanged, Gone: p.Gone}
+	return imap.Update{Expunged: p.Expunged, New: m.infos(p.New), Flags: m.infos(p.Flags), Void: p.UIDValidityChanged, Gone: p.Gone, HighestModSeq: p.HighestModSeq}
+}
+
+func (m *Mailbox) HighestModSeq() uint64 { return m.mb.HighestModSeq() }
+
+func (m *Mailbox) ExpungedSince(modseq uint64) []imap.UIDRange {
+	rs := m.mb.ExpungedSince(modseq)
+	out := make([]imap.UIDRange, len(rs))
+	for i, r := range rs {
+		out[i] = imap.UIDRange{Lo: r.Lo, Hi: r.Hi}
+	}
+	return out
+}
+
+func (m *Mailbox) StoreUnchangedSince(ctx context.Context, uids []uint32, op flagop.Op, flags []string, since uint64) ([]imap.MessageInfo, []uint32, error) {
+	f, err := toLetters(ctx, m.mb, flags)
+	if err != nil {
+		return nil, nil, mapErr(err)
+	}
+	msgs, modified, err := m.mb.SetFlagsUnchangedSince(ctx, uids, op, f, since, m.sub)
+	return m.infos(msgs), modified, m.selErr(err)
 }
 
 func (m *Mailbox) Store(ctx context.Context, uids []uint32, op flagop.Op, flags []string) ([]imap.MessageInfo, error) {

@@ -259,7 +259,12 @@ func TestStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := imap.StatusInfo{Messages: 4, Unseen: 2, Deleted: 2, Recent: 4, UIDNext: 5, UIDValidity: validity, Size: size}
+	// HIGHESTMODSEQ goes up with every change (RFC 7162 §3.1.6).
+	highest := st.HighestModSeq
+	if highest == 0 {
+		t.Errorf("STATUS HIGHESTMODSEQ 0")
+	}
+	want := imap.StatusInfo{Messages: 4, Unseen: 2, Deleted: 2, Recent: 4, UIDNext: 5, UIDValidity: validity, Size: size, HighestModSeq: highest}
 	if st != want || validity == 0 {
 		t.Errorf("Status: %+v, want %+v", st, want)
 	}
@@ -278,8 +283,12 @@ func TestStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if st.HighestModSeq <= highest {
+		t.Errorf("HIGHESTMODSEQ %d after a STORE and an EXPUNGE, not above %d", st.HighestModSeq, highest)
+	}
+	highest = st.HighestModSeq
 	want = imap.StatusInfo{Messages: 3, Unseen: 1, Deleted: 2, Recent: 0, UIDNext: 5, UIDValidity: validity,
-		Size: size - int64(len(msgs[0].body))}
+		Size: size - int64(len(msgs[0].body)), HighestModSeq: highest}
 	if st != want {
 		t.Errorf("Status after the claim, STORE and EXPUNGE: %+v, want %+v", st, want)
 	}
@@ -294,8 +303,12 @@ func TestStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if st.HighestModSeq <= highest {
+		t.Errorf("HIGHESTMODSEQ %d after a delivery, not above %d", st.HighestModSeq, highest)
+	}
 	want.Messages, want.Unseen, want.Recent, want.UIDNext = 4, 2, 1, 6
 	want.Size += int64(len(foreign))
+	want.HighestModSeq = st.HighestModSeq
 	if st != want {
 		t.Errorf("Status with a foreign file: %+v, want %+v", st, want)
 	}

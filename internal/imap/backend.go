@@ -86,6 +86,8 @@ type StatusInfo struct {
 	Messages, Unseen, Deleted, Recent uint32
 	UIDNext, UIDValidity              uint32
 	Size                              int64
+	// HighestModSeq is the mailbox's HIGHESTMODSEQ (RFC 7162 §3.1.6).
+	HighestModSeq uint64
 }
 
 // MessageInfo is what the engine knows of a message without reading it.
@@ -94,7 +96,13 @@ type MessageInfo struct {
 	Flags        []string
 	Size         int64 // RFC822.SIZE, with CRLF line endings; from Stat and Open
 	InternalDate time.Time
+	// ModSeq is the message's MODSEQ (RFC 7162 §3.1.1) as of its Flags:
+	// both come from one snapshot.
+	ModSeq uint64
 }
+
+// UIDRange is the closed range of UIDs Lo to Hi.
+type UIDRange struct{ Lo, Hi uint32 }
 
 // Update is what changed in a mailbox since the session last took
 // updates, made by others (other sessions, deliveries, other programs).
@@ -107,6 +115,11 @@ type Update struct {
 	// Gone: the mailbox was deleted or renamed (by anyone); the session
 	// cannot go on with it.
 	Gone bool
+	// HighestModSeq is the highest HIGHESTMODSEQ of the changes
+	// published so far, the session's own included: once it has told
+	// the client this update and its own changes, the client knows every
+	// change at or below it.
+	HighestModSeq uint64
 }
 
 // Mailbox is a session's handle on its selected mailbox.
@@ -138,6 +151,20 @@ type Mailbox interface {
 	Take() Update
 	// Store changes flags and returns the messages afterwards.
 	Store(ctx context.Context, uids []uint32, op flagop.Op, flags []string) ([]MessageInfo, error)
+	// StoreUnchangedSince is Store for the messages whose MODSEQ is at
+	// most since (RFC 7162 §3.1.3); the test and the change of each
+	// message are one step, against every other change. modified are
+	// the UIDs that failed it, ascending; msgs are the others.
+	StoreUnchangedSince(ctx context.Context, uids []uint32, op flagop.Op, flags []string, since uint64) (msgs []MessageInfo, modified []uint32, err error)
+	// HighestModSeq is the mailbox's HIGHESTMODSEQ (RFC 7162 §3.1.2.1):
+	// every change at or below it is in what Messages and UIDs return
+	// afterwards. Read it before them.
+	HighestModSeq() uint64
+	// ExpungedSince returns the UIDs expunged with a MODSEQ above
+	// modseq, ascending and disjoint: every one of them, and maybe UIDs
+	// expunged earlier or never given (RFC 7162 §3.2.5.1 allows that),
+	// never a UID the mailbox holds.
+	ExpungedSince(modseq uint64) []UIDRange
 	// Expunge removes messages and returns the UIDs removed.
 	Expunge(ctx context.Context, uids []uint32) ([]uint32, error)
 	// Copy copies messages into another mailbox: COPYUID data. It

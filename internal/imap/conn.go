@@ -48,6 +48,11 @@ type selected struct {
 	recentN, recentSent uint32
 	// keywords are those the client was told of in FLAGS (flags.go).
 	keywords map[string]bool
+	// Modseqs told (condstore.go): fullModSeq is a HIGHESTMODSEQ below
+	// which the client was told every change; fetchedModSeq the highest
+	// MODSEQ told since updates last settled; highestDue a HIGHESTMODSEQ
+	// to tell with the next response (0: none).
+	fullModSeq, fetchedModSeq, highestDue uint64
 }
 
 type conn struct {
@@ -67,6 +72,8 @@ type conn struct {
 	sel       *selected
 	utf8      bool // ENABLE UTF8=ACCEPT (RFC 6855)
 	rev2      bool // ENABLE IMAP4rev2
+	condstore bool // CONDSTORE enabled (RFC 7162 §3.1)
+	qresync   bool // ENABLE QRESYNC (RFC 7162 §3.2.3)
 	preAuth   int  // commands before authentication
 	stopping  atomic.Bool
 	idleBreak chan struct{} // shutdown interrupts IDLE
@@ -603,6 +610,7 @@ func (c *conn) respondErr(tag string, err error) error {
 	if code != "" {
 		code = "[" + code + "] "
 	}
+	c.sayHighest()
 	fmt.Fprintf(c.bw, "%s NO %s%s\r\n", tag, code, text)
 	return c.flush()
 }
@@ -614,8 +622,14 @@ func (e *noError) Error() string { return e.text }
 
 func no(code, text string) error { return &noError{code, text} }
 
-// ok writes the tagged OK, after the updates the moment allows.
+// ok writes the tagged OK, after the updates the moment allows. A
+// HIGHESTMODSEQ due (condstore.go) goes in its code when it has none.
 func (c *conn) ok(tag, code, text string) error {
+	if code == "" && c.sel != nil && c.sel.highestDue != 0 {
+		code = fmt.Sprintf("HIGHESTMODSEQ %d", c.sel.highestDue)
+		c.sel.highestDue = 0
+	}
+	c.sayHighest()
 	if code != "" {
 		code = "[" + code + "] "
 	}
@@ -689,8 +703,12 @@ func (c *conn) updates(allowExpunge bool) error {
 	s.held = append(s.held, u.Expunged...)
 	if allowExpunge && len(s.held) > 0 {
 		s.forgetRecent(s.held)
-		for _, seq := range s.view.Expunge(s.held) {
-			fmt.Fprintf(c.bw, "* %d EXPUNGE\r\n", seq)
+		if c.qresync {
+			c.vanished(s.held)
+		} else {
+			for _, seq := range s.view.Expunge(s.held) {
+				fmt.Fprintf(c.bw, "* %d EXPUNGE\r\n", seq)
+			}
 		}
 		s.held = s.held[:0]
 	}
@@ -711,9 +729,12 @@ func (c *conn) updates(allowExpunge bool) error {
 			c.announce(m.Flags)
 			fmt.Fprintf(c.bw, "* %d FETCH (FLAGS ", seq)
 			c.flags(m.UID, m.Flags)
-			fmt.Fprintf(c.bw, " UID %d)\r\n", m.UID)
+			fmt.Fprintf(c.bw, " UID %d", m.UID)
+			c.modseqIfEnabled(m.ModSeq)
+			c.bw.WriteString(")\r\n")
 		}
 	}
+	c.settleModSeq(u.HighestModSeq)
 	return nil
 }
 

@@ -2,7 +2,8 @@ package imap
 
 import "strings"
 
-// ENABLE — RFC 5161, RFC 9051 §6.3.1. State: authenticated.
+// ENABLE — RFC 5161, RFC 9051 §6.3.1, RFC 7162 §3.1, §3.2.3 (CONDSTORE,
+// QRESYNC). State: authenticated.
 // IMAP4rev2 switches the session to RFC 9051's responses: no RECENT,
 // a LIST response in SELECT, ESEARCH for every SEARCH.
 func cmdEnable(c *conn, tag string, _ bool) error {
@@ -25,6 +26,19 @@ func cmdEnable(c *conn, tag string, _ bool) error {
 			if !c.rev2 {
 				c.rev2 = true
 				enabled = append(enabled, "IMAP4rev2")
+			}
+		case "CONDSTORE":
+			if !c.condstore {
+				c.enableCondstore()
+				enabled = append(enabled, "CONDSTORE")
+			}
+		case "QRESYNC":
+			// RFC 7162 §3.2.3: QRESYNC implies CONDSTORE; as Dovecot,
+			// ENABLED names only what was asked for.
+			if !c.qresync {
+				c.qresync = true
+				c.enableCondstore()
+				enabled = append(enabled, "QRESYNC")
 			}
 		case "UTF8=ACCEPT":
 			if !c.utf8 {

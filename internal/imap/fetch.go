@@ -22,8 +22,21 @@ import (
 // mailbox) and returns the new FLAGS. A message expunged by someone else
 // meanwhile is left out and the command ends OK [EXPUNGEISSUED] (RFC
 // 5530; RFC 2180 §4.1.2 allows either).
+//
+// RFC 7162: MODSEQ (§3.1.4.1), and the modifiers CHANGEDSINCE (§3.1.4.1:
+// only the messages changed since, MODSEQ implied) and, with QRESYNC
+// enabled and UID FETCH only, VANISHED (§3.2.6: the UIDs of the set
+// expunged since, before the FETCHes). With CONDSTORE enabled, FLAGS
+// brings MODSEQ along.
 func cmdFetch(c *conn, tag string, uid bool) error {
-	uids, err := c.setArg(uid)
+	if err := c.dec.SP(); err != nil {
+		return err
+	}
+	set, err := c.dec.SeqSet()
+	if err != nil {
+		return err
+	}
+	uids, err := c.uids(set, uid)
 	if err != nil {
 		return err
 	}
@@ -34,10 +47,35 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 	if err != nil {
 		return err
 	}
+	mods, err := c.fetchModifiers(uid)
+	if err != nil {
+		return err
+	}
 	if err := c.dec.CRLF(); err != nil {
 		return err
 	}
 	s := c.sel
+	if hasItem(items, "MODSEQ") || mods.changedSince != nil {
+		c.enableCondstore()
+	}
+	if c.condstore && (hasItem(items, "FLAGS") || mods.changedSince != nil) && !hasItem(items, "MODSEQ") {
+		items = append(items, wire.FetchItem{Name: "MODSEQ"})
+	}
+	var current flagSnapshot
+	if mods.changedSince != nil {
+		since := *mods.changedSince
+		if mods.vanished {
+			if set.IsSaved() {
+				set = uidSeqSet(uids)
+			}
+			c.vanishedEarlier(clipRanges(s.mb.ExpungedSince(since), set, max(s.mb.UIDNext(), 2)-1, s.view))
+		}
+		current = currentFlags(s.mb)
+		uids = slices.DeleteFunc(uids, func(u uint32) bool {
+			m, ok := current.get(u)
+			return !ok || m.ModSeq <= since
+		})
+	}
 	// needParts: a body item needs the structure (a part, the header,
 	// the text); BODY[], RFC822 and BINARY[] need the size only.
 	needBody, needParts, needStruct, needStat, setSeen := false, false, false, false, false
@@ -59,17 +97,16 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 	if s.readOnly {
 		setSeen = false
 	}
-	flags := map[uint32][]string{}
+	flags := map[uint32]MessageInfo{}
 	if setSeen {
 		msgs, err := s.mb.Store(c.ctx, uids, flagop.Add, []string{`\Seen`})
 		if err != nil {
 			return err
 		}
 		for _, m := range msgs {
-			flags[m.UID] = m.Flags
+			flags[m.UID] = m
 		}
 	}
-	var current flagSnapshot
 	issued, unknownCTE := false, false
 	release := func() {}
 	defer func() { release() }()
@@ -125,13 +162,13 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 			release()
 			release = func() { body.File.Close() }
 		}
-		if f, ok := flags[u]; ok {
-			info.Flags = f
+		if m, ok := flags[u]; ok {
+			info.Flags, info.ModSeq = m.Flags, m.ModSeq
 		} else if !needBody && !needStruct && !needStat || info.Flags == nil {
 			if current == nil {
 				current = currentFlags(s.mb)
 			}
-			f, ok := current.get(u)
+			m, ok := current.get(u)
 			if !ok {
 				// Expunged by someone else meanwhile: "FLAGS ()" would
 				// tell the client its flags were cleared.
@@ -139,7 +176,7 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 				issued = true
 				continue
 			}
-			info.Flags = f
+			info.Flags, info.ModSeq = m.Flags, m.ModSeq
 		}
 		if setSeen || hasItem(items, "FLAGS") {
 			c.announce(info.Flags)
@@ -187,6 +224,9 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 			sep()
 			c.bw.WriteString("FLAGS ")
 			c.flags(u, info.Flags)
+			if !hasItem(items, "MODSEQ") {
+				c.modseqIfEnabled(info.ModSeq)
+			}
 		}
 		if (uid || setSeen) && !wroteUID {
 			sep()
@@ -230,13 +270,78 @@ type flagSnapshot []MessageInfo
 
 func currentFlags(mb Mailbox) flagSnapshot { return mb.Messages() }
 
-// get returns the flags of uid, false when the mailbox no longer has it.
-func (fs flagSnapshot) get(uid uint32) ([]string, bool) {
+// get returns the flags and modseq of uid, false when the mailbox no
+// longer has it.
+func (fs flagSnapshot) get(uid uint32) (MessageInfo, bool) {
 	i, ok := slices.BinarySearchFunc(fs, uid, func(m MessageInfo, u uint32) int { return cmp.Compare(m.UID, u) })
 	if !ok {
-		return nil, false
+		return MessageInfo{}, false
 	}
-	return fs[i].Flags, true
+	return fs[i], true
+}
+
+// fetchMods are the fetch modifiers of RFC 7162 §3.1.4.1, §3.2.6.
+type fetchMods struct {
+	changedSince *uint64
+	vanished     bool
+}
+
+// fetchModifiers reads " (" fetch-modifier *(SP fetch-modifier) ")" if
+// there. VANISHED needs UID FETCH, QRESYNC enabled and CHANGEDSINCE
+// (RFC 7162 §3.2.6): BAD otherwise.
+func (c *conn) fetchModifiers(uid bool) (fetchMods, error) {
+	var mods fetchMods
+	if b, err := c.dec.Peek(); err != nil || b != ' ' {
+		return mods, err
+	}
+	if err := c.dec.SP(); err != nil {
+		return mods, err
+	}
+	err := c.dec.List(func() error {
+		name, err := c.dec.Atom()
+		if err != nil {
+			return err
+		}
+		switch strings.ToUpper(name) {
+		case "CHANGEDSINCE":
+			if mods.changedSince != nil {
+				return &wire.Error{Msg: "CHANGEDSINCE given twice"}
+			}
+			if err := c.dec.SP(); err != nil {
+				return err
+			}
+			n, err := c.modSeqValue()
+			mods.changedSince = &n
+			return err
+		case "VANISHED":
+			switch {
+			case !c.qresync:
+				return &wire.Error{Msg: "VANISHED needs ENABLE QRESYNC"}
+			case !uid:
+				return &wire.Error{Msg: "VANISHED is for UID FETCH only"}
+			}
+			mods.vanished = true
+			return nil
+		}
+		return &wire.Error{Msg: "unknown FETCH modifier " + name}
+	})
+	if err == nil && mods.vanished && mods.changedSince == nil {
+		err = &wire.Error{Msg: "VANISHED needs CHANGEDSINCE"}
+	}
+	return mods, err
+}
+
+// uidSeqSet is the set of the UIDs given, ascending.
+func uidSeqSet(uids []uint32) wire.SeqSet {
+	var set wire.SeqSet
+	for _, u := range uids {
+		if n := len(set); n > 0 && set[n-1].Stop+1 == u {
+			set[n-1].Stop = u
+			continue
+		}
+		set = append(set, wire.SeqRange{Start: u, Stop: u})
+	}
+	return set
 }
 
 // wholeMessage reports whether a body item is the whole message, which
@@ -265,6 +370,8 @@ func (c *conn) fetchItem(it wire.FetchItem, uid uint32, info MessageInfo, body *
 	whole := message.Span{Size: body.Size}
 	sec := message.Section{Path: it.Section.Path, Specifier: it.Section.Specifier, Fields: it.Section.Fields}
 	switch it.Name {
+	case "MODSEQ":
+		c.modseq(info.ModSeq)
 	case "UID":
 		fmt.Fprintf(c.bw, "UID %d", uid)
 	case "FLAGS":

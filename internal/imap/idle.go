@@ -17,6 +17,7 @@ func cmdIdle(c *conn, tag string, _ bool) error {
 	if err := c.updates(true); err != nil {
 		return err
 	}
+	c.sayHighest()
 	if err := c.flush(); err != nil {
 		return err
 	}
@@ -54,6 +55,7 @@ func cmdIdle(c *conn, tag string, _ bool) error {
 			if err := c.updates(true); err != nil {
 				return err
 			}
+			c.sayHighest()
 		case <-poll.C:
 			if c.sel != nil {
 				c.sel.mb.Sync(c.ctx)

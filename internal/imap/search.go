@@ -21,6 +21,14 @@ import (
 // Without RETURN the answer is "* SEARCH"; with it, "* ESEARCH" (none
 // for RETURN (SAVE) alone, RFC 5182 §2.2). The saved result is kept as
 // UIDs, so that "$" still names the same messages after expunges.
+//
+// MODSEQ n (RFC 7162 §3.1.5) matches the messages whose MODSEQ is n or
+// more; with an entry name ("/flags/\\Seen" all n) the message's MODSEQ
+// stands in for the flag's, which is not kept (as Dovecot does). A
+// SEARCH that uses MODSEQ enables CONDSTORE, and its answer carries the
+// highest MODSEQ of the messages it returns: "(MODSEQ m)" after SEARCH's
+// numbers, "MODSEQ m" in ESEARCH (of the MIN and MAX messages when only
+// those are asked for, RFC 4731 §3.2); none when nothing matched.
 func cmdSearch(c *conn, tag string, uid bool) error {
 	if err := c.dec.SP(); err != nil {
 		return err
@@ -33,7 +41,11 @@ func cmdSearch(c *conn, tag string, uid bool) error {
 		return err
 	}
 	res := c.sel
-	hits, err := c.searchHits(cmd, uid)
+	withModSeq := searchHasModSeq(cmd.Key)
+	if withModSeq {
+		c.enableCondstore()
+	}
+	hits, mods, err := c.searchHits(cmd, uid)
 	if err != nil {
 		var we *wire.Error
 		if slices.Contains(cmd.Return, "SAVE") && !errors.As(err, &we) {
@@ -46,11 +58,14 @@ func cmdSearch(c *conn, tag string, uid bool) error {
 	if !cmd.ReturnGiven && c.rev2 {
 		// IMAP4rev2 has no SEARCH response: a plain SEARCH is RETURN
 		// (ALL) (RFC 9051 §6.4.4).
-		c.esearch(tag, uid, searchReturn([]string{"ALL"}), hits)
+		c.esearch(tag, uid, searchReturn([]string{"ALL"}), hits, modseqOf(withModSeq, mods))
 	} else if !cmd.ReturnGiven {
 		c.bw.WriteString("* SEARCH")
 		for _, h := range hits {
 			c.bw.WriteString(" " + strconv.FormatUint(uint64(h), 10))
+		}
+		if withModSeq && len(hits) > 0 {
+			fmt.Fprintf(c.bw, " (MODSEQ %d)", slices.Max(mods))
 		}
 		c.bw.WriteString("\r\n")
 	} else {
@@ -59,7 +74,7 @@ func cmdSearch(c *conn, tag string, uid bool) error {
 			res.searchRes = savedResult(opts, hits, uid, res.view)
 		}
 		if opts.min || opts.max || opts.all || opts.count {
-			c.esearch(tag, uid, opts, hits)
+			c.esearch(tag, uid, opts, hits, modseqOf(withModSeq, mods))
 		}
 	}
 	if err := c.updates(uid); err != nil {
@@ -69,15 +84,17 @@ func cmdSearch(c *conn, tag string, uid bool) error {
 }
 
 // searchHits evaluates the search program over the view and returns the
-// matching sequence numbers, or UIDs with uid, ascending.
-func (c *conn) searchHits(cmd *wire.SearchCommand, uid bool) ([]uint32, error) {
+// matching sequence numbers, or UIDs with uid, ascending, and the MODSEQ
+// of each.
+func (c *conn) searchHits(cmd *wire.SearchCommand, uid bool) ([]uint32, []uint64, error) {
 	if cs := strings.ToUpper(cmd.Charset); cs != "" && cs != "UTF-8" && cs != "US-ASCII" {
-		return nil, no("BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset")
+		return nil, nil, no("BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset")
 	}
 	s := c.sel
 	ev := &evaluator{c: c, flags: currentFlags(s.mb)}
 	defer ev.done()
 	var hits []uint32
+	var mods []uint64
 	for i, u := range s.view.UIDs() {
 		ev.reset(uint32(i+1), u)
 		ok, err := ev.match(cmd.Key)
@@ -85,9 +102,11 @@ func (c *conn) searchHits(cmd *wire.SearchCommand, uid bool) ([]uint32, error) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if ok {
+			m, _ := ev.flags.get(u)
+			mods = append(mods, m.ModSeq)
 			if uid {
 				hits = append(hits, u)
 			} else {
@@ -95,7 +114,16 @@ func (c *conn) searchHits(cmd *wire.SearchCommand, uid bool) ([]uint32, error) {
 			}
 		}
 	}
-	return hits, nil
+	return hits, mods, nil
+}
+
+// modseqOf is what ESEARCH's MODSEQ is taken from: the MODSEQs of the
+// hits when the search used MODSEQ, nil otherwise.
+func modseqOf(withModSeq bool, mods []uint64) []uint64 {
+	if !withModSeq {
+		return nil
+	}
+	return mods
 }
 
 // returnOpts are the RETURN options of a SEARCH (RFC 4731 §3.1, RFC
@@ -152,7 +180,9 @@ func savedResult(o returnOpts, hits []uint32, uid bool, v *View) []uint32 {
 
 // esearch writes the ESEARCH response (RFC 4731 §3.1): MIN, MAX and ALL
 // are left out when nothing matched; COUNT is always there when asked.
-func (c *conn) esearch(tag string, uid bool, o returnOpts, hits []uint32) {
+// mods, when not nil, are the hits' MODSEQs: MODSEQ is the highest of
+// those returned (RFC 7162 §3.1.5, RFC 4731 §3.2).
+func (c *conn) esearch(tag string, uid bool, o returnOpts, hits []uint32, mods []uint64) {
 	c.bw.WriteString("* ESEARCH (TAG ")
 	c.enc.String(tag)
 	c.bw.WriteString(")")
@@ -172,6 +202,21 @@ func (c *conn) esearch(tag string, uid bool, o returnOpts, hits []uint32) {
 	}
 	if o.count {
 		fmt.Fprintf(c.bw, " COUNT %d", len(hits))
+	}
+	if mods != nil && len(hits) > 0 {
+		var m uint64
+		switch {
+		case o.all || o.count:
+			m = slices.Max(mods)
+		default:
+			if o.min {
+				m = mods[0]
+			}
+			if o.max {
+				m = max(m, mods[len(mods)-1])
+			}
+		}
+		fmt.Fprintf(c.bw, " MODSEQ %d", m)
 	}
 	c.bw.WriteString("\r\n")
 }
@@ -256,8 +301,8 @@ func (ev *evaluator) message() (*message.Message, error) {
 func (ev *evaluator) recent() bool { return ev.c.sel.isRecent(ev.uid) }
 
 func (ev *evaluator) has(flag string) bool {
-	f, _ := ev.flags.get(ev.uid)
-	return hasFlag(f, flag)
+	m, _ := ev.flags.get(ev.uid)
+	return hasFlag(m.Flags, flag)
 }
 
 // noSentDate is the sent date SENT* give a message without a readable
@@ -322,6 +367,9 @@ func (ev *evaluator) match(k *wire.SearchKey) (bool, error) {
 		return !ev.recent(), nil
 	case "KEYWORD":
 		return ev.has(k.Str), nil
+	case "MODSEQ":
+		m, ok := ev.flags.get(ev.uid)
+		return ok && m.ModSeq >= k.Num, nil
 	case "UNKEYWORD":
 		return !ev.has(k.Str), nil
 	case "LARGER", "SMALLER":

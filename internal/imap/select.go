@@ -8,8 +8,12 @@ import (
 	"github.com/cistern-mail/cistern/internal/imap/wire"
 )
 
-// SELECT and EXAMINE — RFC 9051 §6.3.2, §6.3.3. State: authenticated or
-// selected (a selected mailbox is closed first, without expunging).
+// SELECT and EXAMINE — RFC 9051 §6.3.2, §6.3.3, with RFC 7162's
+// (CONDSTORE) and (QRESYNC (...)) (§3.1.8, §3.2.5; condstore.go). State:
+// authenticated or selected (a selected mailbox is closed first, without
+// expunging, and the client is told so with [CLOSED], RFC 7162 §3.2.11).
+// HIGHESTMODSEQ is read before the snapshot of the messages: every
+// change at or below it is in the snapshot.
 func cmdSelect(c *conn, tag string, _ bool) error  { return c.open(tag, false) }
 func cmdExamine(c *conn, tag string, _ bool) error { return c.open(tag, true) }
 
@@ -23,6 +27,10 @@ func (c *conn) open(tag string, readOnly bool) error {
 	name, err := c.dec.Mailbox(c.utf8)
 	var ne *wire.NameError
 	if err != nil && !errors.As(err, &ne) {
+		return err
+	}
+	condstore, q, err := c.selectParams()
+	if err != nil {
 		return err
 	}
 	if err := c.dec.CRLF(); err != nil {
@@ -40,8 +48,12 @@ func (c *conn) open(tag string, readOnly bool) error {
 	if err != nil {
 		return err
 	}
+	if condstore {
+		c.enableCondstore()
+	}
+	highest := mb.HighestModSeq()
 	uids, unseen := mb.UIDs()
-	c.sel = &selected{name: name, mb: mb, view: NewView(uids), readOnly: readOnly}
+	c.sel = &selected{name: name, mb: mb, view: NewView(uids), readOnly: readOnly, fullModSeq: highest}
 	c.state = stateSelected
 	c.sendFlags(nil)
 	fmt.Fprintf(c.bw, "* %d EXISTS\r\n", len(uids))
@@ -55,11 +67,15 @@ func (c *conn) open(tag string, readOnly bool) error {
 	}
 	fmt.Fprintf(c.bw, "* OK [UIDVALIDITY %d] UIDs valid\r\n", mb.UIDValidity())
 	fmt.Fprintf(c.bw, "* OK [UIDNEXT %d] Predicted next UID\r\n", mb.UIDNext())
+	fmt.Fprintf(c.bw, "* OK [HIGHESTMODSEQ %d] Highest\r\n", highest)
 	if c.rev2 {
 		// RFC 9051 §6.3.2: the mailbox's name as the server spells it.
 		c.bw.WriteString(`* LIST () "." `)
 		c.enc.Mailbox(name, c.utf8)
 		c.bw.WriteString("\r\n")
+	}
+	if q != nil && q.validity == mb.UIDValidity() {
+		c.qresyncSelect(q)
 	}
 	if readOnly {
 		return c.ok(tag, "READ-ONLY", "EXAMINE completed")

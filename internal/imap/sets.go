@@ -70,14 +70,4 @@ func (c *conn) setArg(uid bool) ([]uint32, error) {
 }
 
 // uidSet writes UIDs as a compact set for COPYUID and APPENDUID.
-func uidSet(uids []uint32) string {
-	var set wire.SeqSet
-	for _, u := range uids {
-		if n := len(set); n > 0 && set[n-1].Stop+1 == u {
-			set[n-1].Stop = u
-			continue
-		}
-		set = append(set, wire.SeqRange{Start: u, Stop: u})
-	}
-	return set.String()
-}
+func uidSet(uids []uint32) string { return uidSeqSet(uids).String() }

@@ -49,6 +49,10 @@ func (c *conn) writeStatus(name string, items []string, st StatusInfo) {
 			parts = append(parts, fmt.Sprintf("DELETED %d", st.Deleted))
 		case "SIZE":
 			parts = append(parts, fmt.Sprintf("SIZE %d", st.Size))
+		case "HIGHESTMODSEQ":
+			// RFC 7162 §3.1.6; a CONDSTORE enabling command (§3.1).
+			c.enableCondstore()
+			parts = append(parts, fmt.Sprintf("HIGHESTMODSEQ %d", st.HighestModSeq))
 		}
 	}
 	c.bw.WriteString("* STATUS ")
