@@ -543,3 +543,30 @@ func deliverTo(t *testing.T, ts *testServer, user, msg string) {
 		}
 	}
 }
+
+// TestQresyncOwnMove: with QRESYNC the session's own MOVE and EXPUNGE
+// announce VANISHED, never EXPUNGE (RFC 7162 §3.2.10), and EXPUNGE's and
+// MOVE's tagged OK carry the new HIGHESTMODSEQ.
+func TestQresyncOwnMove(t *testing.T) {
+	ts := startServer(t)
+	rc := loginRaw(t, ts, "alice")
+	rc.ok("CREATE Other")
+	for i := 1; i <= 3; i++ {
+		rc.appendRaw("INBOX", "", testMessage(fmt.Sprintf("m%d", i), "x"))
+	}
+	rc.ok("ENABLE QRESYNC IMAP4rev2") // IMAP4rev2: no RECENT
+	h := highestIn(rc.ok("SELECT INBOX")...)
+	lines, tagged := rc.cmdTagged("MOVE 1 Other")
+	hm := highestIn(tagged)
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "* OK [COPYUID ") || lines[1] != "* VANISHED 1" ||
+		hm <= h || tagged != fmt.Sprintf("OK [HIGHESTMODSEQ %d] MOVE completed", hm) {
+		t.Fatalf("MOVE: %q %q", lines, tagged)
+	}
+	rc.ok(`STORE 1:2 +FLAGS.SILENT (\Deleted)`)
+	lines, tagged = rc.cmdTagged("EXPUNGE")
+	he := highestIn(tagged)
+	want(t, "EXPUNGE", lines, "* VANISHED 2:3")
+	if he <= hm || tagged != fmt.Sprintf("OK [HIGHESTMODSEQ %d] EXPUNGE completed (2)", he) {
+		t.Fatalf("EXPUNGE: %q", tagged)
+	}
+}
