@@ -89,3 +89,27 @@ func (c *cistern) stop() error {
 	}
 	return errors.Join(err, c.watcher.Close(), c.index.Close())
 }
+
+// restartWith makes c.restart stop c and start a new server in its place
+// on the same Maildir and index: a new Registry, so that nothing of the
+// mailbox's state survives in memory but what the index holds, as after
+// a restart of the daemon.
+func (c *cistern) restartWith(w *workDir) {
+	c.server.restart = func(cold bool) error {
+		if err := c.stop(); err != nil {
+			return err
+		}
+		if cold {
+			if err := dropCaches(); err != nil {
+				return err
+			}
+		}
+		nc, err := startCistern(w)
+		if err != nil {
+			return err
+		}
+		c.srv, c.index, c.watcher, c.serving = nc.srv, nc.index, nc.watcher, nc.serving
+		c.server.addr = nc.server.addr
+		return nil
+	}
+}
