@@ -39,6 +39,7 @@ type cistern struct {
 	index   *store.Index
 	watcher *store.Watcher
 	serving chan error
+	stopped bool // stop ran: a restart that failed half way leaves none
 }
 
 func startCistern(w *workDir) (*cistern, error) {
@@ -78,6 +79,10 @@ func startCistern(w *workDir) (*cistern, error) {
 // stop shuts the server down and closes the index; a session panic is an
 // error, as it is in the IMAP tests.
 func (c *cistern) stop() error {
+	if c.stopped {
+		return nil
+	}
+	c.stopped = true
 	ctx, cancel := context.WithTimeout(context.Background(), cisternShutdownTimeout)
 	defer cancel()
 	err := c.srv.Shutdown(ctx)
@@ -108,7 +113,7 @@ func (c *cistern) restartWith(w *workDir) {
 		if err != nil {
 			return err
 		}
-		c.srv, c.index, c.watcher, c.serving = nc.srv, nc.index, nc.watcher, nc.serving
+		c.srv, c.index, c.watcher, c.serving, c.stopped = nc.srv, nc.index, nc.watcher, nc.serving, false
 		c.server.addr = nc.server.addr
 		return nil
 	}
