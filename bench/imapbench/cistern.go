@@ -39,6 +39,7 @@ type cistern struct {
 	index   *store.Index
 	watcher *store.Watcher
 	serving chan error
+	stopped bool // stop ran: a restart that failed half way leaves none
 }
 
 func startCistern(w *workDir) (*cistern, error) {
@@ -78,6 +79,10 @@ func startCistern(w *workDir) (*cistern, error) {
 // stop shuts the server down and closes the index; a session panic is an
 // error, as it is in the IMAP tests.
 func (c *cistern) stop() error {
+	if c.stopped {
+		return nil
+	}
+	c.stopped = true
 	ctx, cancel := context.WithTimeout(context.Background(), cisternShutdownTimeout)
 	defer cancel()
 	err := c.srv.Shutdown(ctx)
@@ -88,4 +93,28 @@ func (c *cistern) stop() error {
 		err = errors.Join(err, errors.New("cistern: sessions panicked"))
 	}
 	return errors.Join(err, c.watcher.Close(), c.index.Close())
+}
+
+// restartWith makes c.restart stop c and start a new server in its place
+// on the same Maildir and index: a new Registry, so that nothing of the
+// mailbox's state survives in memory but what the index holds, as after
+// a restart of the daemon.
+func (c *cistern) restartWith(w *workDir) {
+	c.server.restart = func(cold bool) error {
+		if err := c.stop(); err != nil {
+			return err
+		}
+		if cold {
+			if err := dropCaches(); err != nil {
+				return err
+			}
+		}
+		nc, err := startCistern(w)
+		if err != nil {
+			return err
+		}
+		c.srv, c.index, c.watcher, c.serving, c.stopped = nc.srv, nc.index, nc.watcher, nc.serving, false
+		c.server.addr = nc.server.addr
+		return nil
+	}
 }

@@ -45,6 +45,11 @@ type reply struct {
 	fetches  int // untagged FETCH responses
 	exists   int // the last "* n EXISTS", -1 without one
 	hits     int // numbers in SEARCH responses, -1 without one
+	// uidValidity and highestModSeq: the last UIDVALIDITY and
+	// HIGHESTMODSEQ response codes, 0 without one.
+	uidValidity   uint32
+	highestModSeq uint64
+	vanished      bool // a VANISHED response came
 }
 
 // dial connects and reads the greeting.
@@ -135,9 +140,34 @@ func (rep *reply) count(resp []byte) {
 		}
 		return
 	}
-	if bytes.Equal(num, []byte("SEARCH")) {
+	switch {
+	case bytes.Equal(num, []byte("SEARCH")):
 		rep.hits = max(rep.hits, 0) + len(bytes.Fields(rest))
+	case bytes.Equal(num, []byte("VANISHED")):
+		rep.vanished = true
+	case bytes.Equal(num, []byte("OK")):
+		if v, ok := responseCode(rest, "UIDVALIDITY"); ok {
+			rep.uidValidity = uint32(v)
+		}
+		if v, ok := responseCode(rest, "HIGHESTMODSEQ"); ok {
+			rep.highestModSeq = v
+		}
 	}
+}
+
+// responseCode reads "[NAME number]" at the start of an OK response's
+// text.
+func responseCode(text []byte, name string) (uint64, bool) {
+	rest, ok := bytes.CutPrefix(text, []byte("["+name+" "))
+	if !ok {
+		return 0, false
+	}
+	digits, _, ok := bytes.Cut(rest, []byte("]"))
+	if !ok {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(string(digits), 10, 64)
+	return v, err == nil
 }
 
 // readResponse reads one response: a line, and when it ends in a literal

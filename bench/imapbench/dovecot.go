@@ -17,7 +17,10 @@ type mailOwner = testproc.Owner
 // server is an IMAP server under test.
 type server struct {
 	name string // "cistern" or "dovecot"
-	addr string // 127.0.0.1:port
+	addr string // 127.0.0.1:port; a restart changes it
+	// restart stops the server and starts it again on the same mail and
+	// indexes, dropping the page cache in between when cold.
+	restart func(cold bool) error
 }
 
 // checkDovecotPrerequisites fails unless Dovecot can be run here: the
@@ -60,3 +63,24 @@ func startDovecot(binary string, w *workDir, owner *mailOwner) (*dovecot, error)
 
 // stop stops the master and waits until no process of its group is left.
 func (d *dovecot) stop() error { return d.proc.Stop(testproc.StopTimeout) }
+
+// restartWith makes d.restart stop d and start a new Dovecot in its
+// place, with the same configuration, mail and index files.
+func (d *dovecot) restartWith(binary string, w *workDir, owner *mailOwner) {
+	d.server.restart = func(cold bool) error {
+		if err := d.stop(); err != nil {
+			return err
+		}
+		if cold {
+			if err := dropCaches(); err != nil {
+				return err
+			}
+		}
+		nd, err := startDovecot(binary, w, owner)
+		if err != nil {
+			return err
+		}
+		d.proc, d.server.addr = nd.proc, nd.server.addr
+		return nil
+	}
+}

@@ -40,6 +40,16 @@
 // SEARCH TEXT "quokka", a word planted in about 1%
 // of the messages.
 //
+// Three more are about state the server keeps. SELECT INBOX after a
+// restart: the server is stopped and started again before each run (its
+// index files stay), warm (the page cache holds the files) and cold (the
+// page cache dropped first, root only). And a reconnect with QRESYNC
+// (qresync.go): a session with QRESYNC enabled notes HIGHESTMODSEQ,
+// another flags 100 messages spread over the mailbox, and the timed
+// command is SELECT INBOX (QRESYNC (uidvalidity modseq)), which must
+// return one FETCH per changed message and nothing else; beside the
+// bytes of SELECT plus UID FETCH 1:* (FLAGS), it is what a client saves.
+//
 // Each timed run opens a new connection, reads the greeting, logs in and,
 // for every operation but SELECT, selects INBOX; none of that is timed.
 // The time runs from writing the command to reading its tagged OK, with
@@ -74,10 +84,11 @@ import (
 const usage = `usage: imapbench [flags]
 
 Generates a Maildir INBOX, serves it with Cistern (in this process) and a
-copy with Dovecot, warms both, and times SELECT INBOX (alone, and with
-INBOX selected in another session), UID FETCH 1:* (FLAGS), FETCH 1:*
-(ENVELOPE), FETCH of the last 1,000 messages' BODY.PEEK[] and SEARCH TEXT
-on each. Prints a table (or JSON) of median,
+copy with Dovecot, warms both, and times SELECT INBOX (alone, with INBOX
+selected in another session, and as the first command after a restart,
+warm and cold), SELECT INBOX (QRESYNC ...) after 100 messages changed, UID
+FETCH 1:* (FLAGS), FETCH 1:* (ENVELOPE), FETCH of the last 1,000
+messages' BODY.PEEK[] and SEARCH TEXT on each. Prints a table (or JSON) of median,
 min and max times and the ratios Cistern/Dovecot.
 
 flags:
@@ -180,6 +191,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 			}
 		}
 	}()
+	cs.restartWith(w)
 	servers = append(servers, cs.server)
 	logf("cistern listening on %s", cs.server.addr)
 	if !cfg.skipDovecot {
@@ -192,6 +204,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 				logf("%v", derr)
 			}
 		}()
+		d.restartWith(cfg.dovecot, w, owner)
 		servers = append(servers, d.server)
 		logf("%s listening on %s", d.version, d.server.addr)
 	}

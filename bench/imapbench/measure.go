@@ -27,6 +27,15 @@ type operation struct {
 	// last: the command's message set is the last this many messages
 	// ("<n-last+1>:*", Command holding "%s" for it); 0: none.
 	last int
+	// restart: the server is stopped and started again (untimed) before
+	// each run, so that the command is the first of a new process; with
+	// cold, the kernel's page cache is dropped too (root only).
+	restart, cold bool
+	// qresync: the run is a reconnect (qresync.go): a session learns
+	// HIGHESTMODSEQ, another changes qresyncChanged messages' flags, and
+	// the timed command is SELECT INBOX (QRESYNC (uidvalidity modseq)),
+	// Command holding "%d %d" for them.
+	qresync bool
 }
 
 // command is the command sent: Command, with the message set of last
@@ -41,6 +50,9 @@ func (op operation) command(corpus corpusInfo) string {
 var operations = []operation{
 	{Key: "select", Name: "SELECT INBOX", Command: "SELECT INBOX"},
 	{Key: "select-held", Name: "SELECT INBOX, held open", Command: "SELECT INBOX", heldOpen: true},
+	{Key: "select-restart", Name: "SELECT INBOX, after restart", Command: "SELECT INBOX", restart: true},
+	{Key: "select-restart-cold", Name: "SELECT INBOX, restart, cold", Command: "SELECT INBOX", restart: true, cold: true},
+	{Key: "qresync-100", Name: "SELECT (QRESYNC), 100 changed", Command: "SELECT INBOX (QRESYNC (%d %d))", qresync: true},
 	{Key: "uid-fetch-flags", Name: "UID FETCH 1:* (FLAGS)", Command: "UID FETCH 1:* (FLAGS)", selectFirst: true},
 	{Key: "fetch-envelope", Name: "FETCH 1:* (ENVELOPE)", Command: "FETCH 1:* (ENVELOPE)", selectFirst: true},
 	{Key: "fetch-body-last1000", Name: "FETCH last 1,000 BODY.PEEK[]", Command: "FETCH %s BODY.PEEK[]", selectFirst: true, last: 1000},
@@ -112,6 +124,10 @@ func measureAll(ctx context.Context, servers []*server, cfg config, corpus corpu
 		return r.Dovecot
 	}
 	for _, op := range operations {
+		if op.cold && !canDropCaches() {
+			logf("skipped: %s (dropping the page cache needs root)", op.Name)
+			continue
+		}
 		res.Operations = append(res.Operations, &opResult{operation: op})
 	}
 
@@ -175,11 +191,29 @@ func measureAll(ctx context.Context, servers []*server, cfg config, corpus corpu
 // responses say against the corpus: SELECT's EXISTS, one FETCH response
 // per message, and SEARCH hits that every run of every server agrees on.
 func measureOnce(s *server, op operation, corpus corpusInfo, res *results) (time.Duration, reply, error) {
+	if op.restart {
+		if err := s.restart(op.cold); err != nil {
+			return 0, reply{}, fmt.Errorf("restarting %s: %w", s.name, err)
+		}
+	}
+	command := op.command(corpus)
+	if op.qresync {
+		uidValidity, modseq, err := reconnectPrepare(s, corpus)
+		if err != nil {
+			return 0, reply{}, err
+		}
+		command = fmt.Sprintf(op.Command, uidValidity, modseq)
+	}
 	c, err := login(s.addr)
 	if err != nil {
 		return 0, reply{}, err
 	}
 	defer c.close()
+	if op.qresync {
+		if _, err := c.run("ENABLE QRESYNC"); err != nil {
+			return 0, reply{}, err
+		}
+	}
 	if op.selectFirst {
 		rep, err := c.run("SELECT INBOX")
 		if err != nil {
@@ -190,15 +224,20 @@ func measureOnce(s *server, op operation, corpus corpusInfo, res *results) (time
 		}
 	}
 	start := time.Now()
-	rep, err := c.run(op.command(corpus))
+	rep, err := c.run(command)
 	d := time.Since(start)
 	if err != nil {
 		return d, rep, err
 	}
 	switch op.Key {
-	case "select", "select-held":
+	case "select", "select-held", "select-restart", "select-restart-cold":
 		if rep.exists != corpus.Messages {
 			return d, rep, fmt.Errorf("%s: %d EXISTS, want %d", op.Command, rep.exists, corpus.Messages)
+		}
+	case "qresync-100":
+		if rep.exists != corpus.Messages || rep.fetches != qresyncChanged(corpus) || rep.vanished {
+			return d, rep, fmt.Errorf("%s: %d EXISTS, %d FETCH responses, VANISHED %v; want %d, %d, none",
+				command, rep.exists, rep.fetches, rep.vanished, corpus.Messages, qresyncChanged(corpus))
 		}
 	case "uid-fetch-flags", "fetch-envelope":
 		if rep.fetches != corpus.Messages {
