@@ -291,6 +291,20 @@
 // file and the directory) per 4096 modseqs handed out, plus one
 // reservation at a Mailbox's first sync.
 //
+// # Memory
+//
+// A Mailbox keeps, per message, one entry (80 bytes: UID, listing mark,
+// base name, directory, file name, flags, modseq), its file name (one
+// allocation; the base name is its prefix), a pointer in msgs and one
+// entry of byBase. A listing's names are matched through byBase alone
+// (unchanged compares the directory and file name of the entry the base
+// name leads to), so there is no second map by file name. What else
+// stays: the uidlist Reader's parse of dovecot-uidlist (package uidlist;
+// about 300 bytes a message, the larger part) while a cold-started
+// Mailbox is open; a warm-started one (Warm start) has none until a
+// sync needs the uidlist's records. bench/memstate measures both, and the
+// resident memory of a daemon with one large mailbox selected.
+//
 // # Quota
 //
 // The Maildir++ quota file maildirsize (format, recalculation rules and

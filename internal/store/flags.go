@@ -61,9 +61,7 @@ func (m *Mailbox) SetFlags(ctx context.Context, uids []uint32, op flagop.Op, fla
 			if e.flags != nf {
 				e.modseq = m.modSeqLocked()
 			}
-			m.unindexName(e)
 			e.sub, e.filename = maildir.Cur, name
-			m.indexName(e)
 			if e.flags != nf {
 				e.flags = nf
 				m.flagsChanged()

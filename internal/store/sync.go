@@ -239,8 +239,7 @@ func (m *Mailbox) syncOnce(ctx context.Context, ch *Changes) error {
 		return m.finish(ch, ln, lc, proven)
 	}
 
-	m.gen++
-	gen := m.gen
+	gen := m.nextGenLocked()
 	fresh := make(map[string][]sighting, max(0, len(ln.Names)+len(lc.Names)-len(m.msgs)))
 	var dups map[string][]sighting
 	see := func(sub, name string, typ uint8) {
@@ -392,9 +391,7 @@ func (m *Mailbox) place(e *entry, sub, name string, ch *Changes) {
 	if n.Flags != e.flags {
 		e.modseq = m.modSeqLocked()
 	}
-	m.unindexName(e)
 	e.sub, e.filename = sub, strings.Clone(name)
-	m.indexName(e)
 	if n.Flags != e.flags {
 		e.flags = n.Flags
 		m.flagsChanged()
@@ -415,14 +412,17 @@ func (m *Mailbox) unchanged(ln, lc *maildir.Listing) bool {
 	}
 	matched := 0
 	for i, l := range [2]*maildir.Listing{ln, lc} {
-		idx := m.byName[i]
+		sub := maildir.New
+		if i == 1 {
+			sub = maildir.Cur
+		}
 		for j, name := range l.Names {
 			if ignorable(name, l.Types[j]) {
 				// A known name may be a link now (a message file
 				// replaced by one): then the message is not there.
 				continue
 			}
-			if _, ok := idx[name]; ok {
+			if e, ok := m.byBase[maildir.BaseName(name)]; ok && e.sub == sub && e.filename == name {
 				matched++
 				continue
 			}
