@@ -192,6 +192,12 @@ type Mailbox struct {
 	compactCounted *uidlist.File
 	// ms hands out modseqs (modseq.go). Guarded by wmu.
 	ms modseqCounter
+	// warmUID is the uidlist a warm start served the state with, while
+	// no sync has read it (lastFile nil); saved is what the last state
+	// stored or loaded said, at savedAt (warm.go). Guarded by wmu.
+	warmUID *warmUIDList
+	saved   savedState
+	savedAt time.Time
 
 	retryMu    sync.Mutex  // guards retryTimer; taken after mu, never before
 	retryTimer *time.Timer // a pending retry (retryLater)
@@ -280,14 +286,19 @@ func Open(dir string, opts Options) (*Mailbox, error) {
 		changeTurn:    make(chan struct{}, 1),
 		ms:            modseqCounter{disabled: testModSeqNoMark, floorOff: testModSeqNoFloor},
 	}
-	f, err := m.refreshUIDList()
-	if err != nil {
-		dirf.Close()
-		return nil, err
-	}
-	if f != nil {
-		m.uidvalidity, m.nextUID = f.Header.UIDValidity, f.Header.NextUID
+	if opts.Index != nil && m.loadState() {
+		// Warm start: the uidlist is read when a sync needs it.
 		m.settleRecentLocked(false)
+	} else {
+		f, err := m.refreshUIDList()
+		if err != nil {
+			dirf.Close()
+			return nil, err
+		}
+		if f != nil {
+			m.uidvalidity, m.nextUID = f.Header.UIDValidity, f.Header.NextUID
+			m.settleRecentLocked(false)
+		}
 	}
 	// Deliveries that crashed before their rename leave files in tmp/;
 	// opening the mailbox is the moment to clear those past the age.
@@ -314,6 +325,9 @@ func Open(dir string, opts Options) (*Mailbox, error) {
 // Takes: retryMu.
 func (m *Mailbox) Close() error {
 	m.stopRetries()
+	m.wmu.Lock()
+	m.dropWarmUIDList()
+	m.wmu.Unlock()
 	m.dirf.Close()
 	return m.reader.Close()
 }

@@ -127,6 +127,10 @@ func (m *Mailbox) syncPublishLocked(ctx context.Context) (*Changes, error) {
 		m.modSeqLocked()
 	}
 	m.publish(ch, nil)
+	if ch.Skipped && m.now().Sub(m.savedAt) >= stateSaveInterval {
+		// Quiet: the files are as the last listing found them.
+		m.saveStateLocked()
+	}
 	return ch, nil
 }
 
@@ -186,9 +190,16 @@ func (m *Mailbox) syncOnce(ctx context.Context, ch *Changes) error {
 			// with (the Reader answers with the same *File while the
 			// file is the same, and holds it open so that its inode is
 			// not reused): a rewrite may have changed UIDVALIDITY.
-			f, err3 := m.refreshUIDList()
-			if err1 == nil && err2 == nil && err3 == nil && f != nil && f == m.lastFile &&
-				ns == m.newStamp && cs == m.curStamp {
+			// A warm-started Mailbox has read no uidlist yet: the one
+			// it was served with must still be at the path (warm.go).
+			uidOK := false
+			if m.lastFile != nil {
+				f, err3 := m.refreshUIDList()
+				uidOK = err3 == nil && f != nil && f == m.lastFile
+			} else if m.warmUID != nil {
+				uidOK = m.warmUID.unchanged(m.dir)
+			}
+			if err1 == nil && err2 == nil && uidOK && ns == m.newStamp && cs == m.curStamp {
 				skip = true
 				return
 			}
@@ -330,7 +341,10 @@ func (m *Mailbox) finish(ch *Changes, ln, lc *maildir.Listing, proven bool) erro
 	// since: their directory's stamp no longer matches, so taking the
 	// newest uidlist here cannot hide them from the cheap check.
 	var last *uidlist.File
-	m.unlocked(func() { last, err = m.refreshUIDList() })
+	m.unlocked(func() {
+		last, err = m.refreshUIDList()
+		m.dropWarmUIDList()
+	})
 	if err != nil {
 		return err
 	}
