@@ -177,7 +177,6 @@ func (m *Mailbox) dropNewLocked(msgs []Message) {
 		if e, ok := m.byBase[msg.Base]; ok && e.uid == msg.UID {
 			gone[e] = true
 			delete(m.byBase, e.base)
-			m.unindexName(e)
 		}
 	}
 	m.msgs = slices.DeleteFunc(m.msgs, func(e *entry) bool { return gone[e] })

@@ -26,14 +26,7 @@ func (m *Mailbox) reserve(fresh map[string][]sighting) {
 	if len(m.msgs) != 0 || len(m.byBase) != 0 || len(fresh) < 64 {
 		return
 	}
-	var inCur int
-	for _, ss := range fresh {
-		if ss[0].sub == maildir.Cur {
-			inCur++
-		}
-	}
 	m.byBase = make(map[string]*entry, len(fresh))
-	m.byName = [2]map[string]*entry{make(map[string]*entry, len(fresh)-inCur), make(map[string]*entry, inCur)}
 	m.msgs = make([]*entry, 0, len(fresh))
 }
 
@@ -60,7 +53,6 @@ func (m *Mailbox) adopt(uid uint32, base string, s sighting, ch *Changes) {
 	}
 	e := &entry{uid: uid, base: b, sub: s.sub, filename: filename, flags: n.Flags, seen: m.gen, modseq: modseq}
 	m.byBase[e.base] = e
-	m.indexName(e)
 	if k := len(m.msgs); k == 0 || m.msgs[k-1].uid < uid {
 		m.msgs = append(m.msgs, e)
 	} else {

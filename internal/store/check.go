@@ -50,9 +50,6 @@ func (m *Mailbox) Check() error {
 		if m.byBase[e.base] != e {
 			bad("base name %q of UID %d is not indexed to it", e.base, e.uid)
 		}
-		if m.byName[subIndex(e.sub)][e.filename] != e {
-			bad("file name %s/%s of UID %d is not indexed to it", e.sub, e.filename, e.uid)
-		}
 		if e.sub != maildir.New && e.sub != maildir.Cur {
 			bad("UID %d lives in %q", e.uid, e.sub)
 		}
@@ -71,9 +68,6 @@ func (m *Mailbox) Check() error {
 	}
 	if len(m.byBase) != len(m.msgs) {
 		bad("%d base names indexed for %d messages", len(m.byBase), len(m.msgs))
-	}
-	if n := len(m.byName[0]) + len(m.byName[1]); n != len(m.msgs) {
-		bad("%d file names indexed for %d messages", n, len(m.msgs))
 	}
 	if suspects != m.suspects {
 		bad("%d suspects marked, %d counted", suspects, m.suspects)

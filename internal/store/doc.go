@@ -291,6 +291,68 @@
 // file and the directory) per 4096 modseqs handed out, plus one
 // reservation at a Mailbox's first sync.
 //
+// # Warm start
+//
+// With an Index, the synced state is stored in it (warm.go: per message
+// UID, file name and base name length, new/ or cur/, flags, modseq; per
+// mailbox UIDVALIDITY, next UID, HIGHESTMODSEQ, the expunge log, the
+// proofs, and the stamps that prove it current: the directory's
+// identity, new/'s and cur/'s identity and mtime from the last proven
+// listing, dovecot-uidlist's identity, size, mtime and ctime, and
+// dovecot-keywords' identity, size and mtime; CRC-32C over all). It is
+// stored only when the cheap check itself would trust the state
+// (stampsValid: the last sync was proven, its stamps were valid, not
+// too recent, no suspect, nothing left undone), with no change under
+// way, and when the uidlist is the very version that sync ended with.
+// It is stored by the Registry when it closes a mailbox (eviction,
+// Vanished, and at shutdown after a last sync, so that the stamps are
+// the files' own after a STORE), and by a sync that the cheap check
+// skipped (the mailbox is quiet) at most every stateSaveInterval, when
+// it differs from what was stored. Not on every change: it is
+// megabytes.
+//
+// Open serves it instead of reading the uidlist, and the first sync's
+// cheap check then skips the listings, only when every stamp matches
+// the files, and the modseq mark is above its HIGHESTMODSEQ. Anything
+// else (another directory at the path, a delivery, a rename or a delete
+// in new/ or cur/, a directory replaced, the uidlist rewritten or
+// appended to, dovecot-keywords changed, a lower mark, a version, a
+// checksum or a length that is not this one's) drops it, and Open reads
+// the files as on a cold start. Until a sync reads the uidlist, the
+// cheap check compares its stamp (held open: its inode is not reused)
+// instead of the Reader's version.
+//
+// Proof. The state stored is what the last proven listings found plus
+// what this process changed since; each of our changes renames, links
+// or unlinks in new/ or cur/, or appends to the uidlist, and so moves a
+// stamp away from the stored one. When the stamps match at the next
+// start, no one (we, Dovecot, a foreign program) changed new/, cur/ or
+// the uidlist since those listings: the running daemon's cheap check
+// trusts exactly that, on the same fine-grained timestamps (DESIGN.md
+// §3), and no expunge is ever made from a stored state. Modseqs: every
+// modseq stored was handed out from a reserved block, so is below the
+// mark on disk; the load checks HIGHESTMODSEQ < mark, and the first
+// change after it reserves a new block at the mark or above: above
+// every modseq any client was told. A crash before a store leaves an
+// older state whose stamps no longer match (every change since moved
+// them): a cold start, whose first sync's modseq is above the mark. A
+// state whose stamps match but that is older than what was told cannot
+// exist: a published change took a modseq and moved a stamp.
+//
+// # Memory
+//
+// A Mailbox keeps, per message, one entry (80 bytes: UID, listing mark,
+// base name, directory, file name, flags, modseq), its file name (one
+// allocation; the base name is its prefix), a pointer in msgs and one
+// entry of byBase. A listing's names are matched through byBase alone
+// (unchanged compares the directory and file name of the entry the base
+// name leads to), so there is no second map by file name. What else
+// stays: the uidlist Reader's parse of dovecot-uidlist (package uidlist;
+// about 300 bytes a message, the larger part) while a cold-started
+// Mailbox is open; a warm-started one (Warm start) has none until a
+// sync needs the uidlist's records. bench/memstate measures both, and the
+// resident memory of a daemon with one large mailbox selected.
+//
 // # Quota
 //
 // The Maildir++ quota file maildirsize (format, recalculation rules and

@@ -33,7 +33,6 @@ func (m *Mailbox) Expunge(ctx context.Context, uids []uint32, from *Subscription
 				m.resolveSuspect(e, resolvedExpunged)
 			}
 			delete(m.byBase, e.base)
-			m.unindexName(e)
 			ch.Expunged = append(ch.Expunged, e.message())
 		}
 		m.msgs = slices.DeleteFunc(m.msgs, func(e *entry) bool { return gone[e] })

@@ -80,9 +80,7 @@ func (m *Mailbox) SetFlagsUnchangedSince(ctx context.Context, uids []uint32, op 
 			if e.flags != nf {
 				e.modseq = m.modSeqLocked()
 			}
-			m.unindexName(e)
 			e.sub, e.filename = maildir.Cur, name
-			m.indexName(e)
 			if e.flags != nf {
 				e.flags = nf
 				m.flagsChanged()

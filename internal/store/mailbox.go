@@ -78,15 +78,19 @@ type Message struct {
 	UIDValidity uint32
 }
 
+// entry is one message of the state. Its fields are ordered for the
+// fewest bytes of padding: one is kept per message (doc.go, Memory).
 type entry struct {
-	uid      uint32
+	uid uint32
+	// seen is the generation (Mailbox.gen) of the last listing that held
+	// it; generations wrap after 2^32 listings (nextGenLocked).
+	seen     uint32
 	base     string
 	sub      string
 	filename string
 	flags    maildir.Flags
-	suspect  bool
-	seen     uint64 // generation of the last listing that held it
 	modseq   uint64
+	suspect  bool
 }
 
 func (e *entry) message() Message {
@@ -188,6 +192,12 @@ type Mailbox struct {
 	compactCounted *uidlist.File
 	// ms hands out modseqs (modseq.go). Guarded by wmu.
 	ms modseqCounter
+	// warmUID is the uidlist a warm start served the state with, while
+	// no sync has read it (lastFile nil); saved is what the last state
+	// stored or loaded said, at savedAt (warm.go). Guarded by wmu.
+	warmUID *warmUIDList
+	saved   savedState
+	savedAt time.Time
 
 	retryMu    sync.Mutex  // guards retryTimer; taken after mu, never before
 	retryTimer *time.Timer // a pending retry (retryLater)
@@ -210,12 +220,12 @@ type Mailbox struct {
 	// recomputed; reset by every change of msgs or of a message's flags).
 	uidSnap    []uint32 // mu alone
 	unseenSnap int64    // mu alone
-	byBase     map[string]*entry
-	// byName indexes the messages by file name, in new/ ([0]) and cur/
-	// ([1]): a sync whose listings hold exactly these names has nothing
-	// to change, and finds that out with one lookup per name.
-	byName   [2]map[string]*entry
-	gen      uint64
+	// byBase indexes the messages by base name; a listed file name is
+	// the message's when its base name leads to an entry with that very
+	// directory and file name (unchanged), so no second index by file
+	// name is kept (it cost a map entry per message).
+	byBase   map[string]*entry
+	gen      uint32 // of the last listing; see entry.seen
 	suspects int
 	// stamps of the last sync that was proven with no suspects left.
 	newStamp, curStamp maildir.DirStamp
@@ -271,20 +281,24 @@ func Open(dir string, opts Options) (*Mailbox, error) {
 		log:           log.With("mailbox", dir),
 		reader:        uidlist.NewReader(dir),
 		byBase:        make(map[string]*entry),
-		byName:        [2]map[string]*entry{make(map[string]*entry), make(map[string]*entry)},
 		foreignLogged: make(map[string]bool),
 		unseenSnap:    -1,
 		changeTurn:    make(chan struct{}, 1),
 		ms:            modseqCounter{disabled: testModSeqNoMark, floorOff: testModSeqNoFloor},
 	}
-	f, err := m.refreshUIDList()
-	if err != nil {
-		dirf.Close()
-		return nil, err
-	}
-	if f != nil {
-		m.uidvalidity, m.nextUID = f.Header.UIDValidity, f.Header.NextUID
+	if opts.Index != nil && m.loadState() {
+		// Warm start: the uidlist is read when a sync needs it.
 		m.settleRecentLocked(false)
+	} else {
+		f, err := m.refreshUIDList()
+		if err != nil {
+			dirf.Close()
+			return nil, err
+		}
+		if f != nil {
+			m.uidvalidity, m.nextUID = f.Header.UIDValidity, f.Header.NextUID
+			m.settleRecentLocked(false)
+		}
 	}
 	// Deliveries that crashed before their rename leave files in tmp/;
 	// opening the mailbox is the moment to clear those past the age.
@@ -311,6 +325,9 @@ func Open(dir string, opts Options) (*Mailbox, error) {
 // Takes: retryMu.
 func (m *Mailbox) Close() error {
 	m.stopRetries()
+	m.wmu.Lock()
+	m.dropWarmUIDList()
+	m.wmu.Unlock()
 	m.dirf.Close()
 	return m.reader.Close()
 }
@@ -465,25 +482,22 @@ func sortByUID(ms []Message) {
 	slices.SortFunc(ms, func(a, b Message) int { return int(int64(a.UID) - int64(b.UID)) })
 }
 
-func subIndex(sub string) int {
-	if sub == maildir.Cur {
-		return 1
-	}
-	return 0
-}
-
-// indexName adds e to byName under its directory and file name.
+// nextGenLocked starts the generation of a new listing. When the
+// counter wraps, every message's mark is cleared first, so that no mark
+// left from 2^32 listings ago can pass for the new generation (a
+// message taken for seen when it was not would only delay its expunge,
+// but the marks are exact all the same).
 //
 // Held: wmu, mu.
-func (m *Mailbox) indexName(e *entry) { m.byName[subIndex(e.sub)][e.filename] = e }
-
-// unindexName takes e out of byName, if it is there under its name.
-//
-// Held: wmu, mu.
-func (m *Mailbox) unindexName(e *entry) {
-	if m.byName[subIndex(e.sub)][e.filename] == e {
-		delete(m.byName[subIndex(e.sub)], e.filename)
+func (m *Mailbox) nextGenLocked() uint32 {
+	m.gen++
+	if m.gen == 0 {
+		for _, e := range m.msgs {
+			e.seen = 0
+		}
+		m.gen = 1
 	}
+	return m.gen
 }
 
 // byUID returns the entry with uid, or nil.

@@ -19,7 +19,11 @@ import (
 //	                                           suspects seen again (found) or proven gone,
 //	                                           expunged by us, or voided with their
 //	                                           UIDVALIDITY (expunged)
+//	cistern_warm_starts_total{outcome}         mailboxes opened from the state stored in
+//	                                           the index (served) or whose stored state
+//	                                           was not proven current (refused: read cold)
 type Metrics struct {
+	warm     *metrics.CounterVec
 	syncs    *metrics.CounterVec
 	failures *metrics.Counter
 	suspects *metrics.Counter
@@ -85,6 +89,8 @@ func NewMetrics(r *metrics.Registry) *Metrics {
 		resolved: r.CounterVec("cistern_sync_suspects_resolved_total", "Suspects resolved: seen again (found), or proven gone or expunged (expunged).",
 			metrics.Label{Name: "outcome", Values: []string{resolvedFound, resolvedExpunged}}),
 	}
+	m.warm = r.CounterVec("cistern_warm_starts_total", "Mailboxes opened from the synced state stored in the index (served), or whose stored state was not proven current and was read from the files (refused).",
+		metrics.Label{Name: "outcome", Values: []string{warmServed, warmRefused}})
 	r.GaugeFunc("cistern_sync_suspects", "Suspects waiting now for a proof, in every open mailbox.", m.waiting)
 	return m
 }
@@ -99,6 +105,19 @@ func (m *Metrics) synced(ch *Changes) {
 		return
 	}
 	m.syncs.With(syncProof(ch)).Inc()
+}
+
+// Warm start outcomes, as labelled.
+const (
+	warmServed  = "served"
+	warmRefused = "refused"
+)
+
+// warmStart counts a stored state served or refused (loadState).
+func (m *Metrics) warmStart(outcome string) {
+	if m != nil {
+		m.warm.With(outcome).Inc()
+	}
 }
 
 func (m *Metrics) suspected() {

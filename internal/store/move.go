@@ -214,7 +214,6 @@ func (m *Mailbox) dropEntry(e *entry, ch *Changes) {
 		m.resolveSuspect(e, resolvedExpunged)
 	}
 	delete(m.byBase, e.base)
-	m.unindexName(e)
 	ch.Expunged = append(ch.Expunged, e.message())
 }
 

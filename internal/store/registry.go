@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -149,6 +150,10 @@ func (r *Registry) closeEntryLocked(e *regEntry) {
 	if r.watcher != nil {
 		r.watcher.Unwatch(e.mb)
 	}
+	// The state goes to the index for the next warm start, as the
+	// last sync left it (a state the files no longer match is refused
+	// then, and the files are read).
+	e.mb.persist()
 	e.mb.Close()
 }
 
@@ -172,6 +177,14 @@ func (r *Registry) Close() {
 	r.opts.background.wait()
 	r.mu.Lock()
 	for dir, e := range r.boxes {
+		if r.opts.Index != nil && !e.mb.Gone() {
+			// A last sync, so that the state stored for the next start
+			// has the stamps of the files as they are now (a STORE
+			// since the last sync moved cur/'s mtime).
+			if _, err := e.mb.Sync(context.Background()); err != nil {
+				e.mb.log.Warn("the last sync before closing failed; the next start reads the files", "err", err)
+			}
+		}
 		r.closeLocked(dir, e)
 	}
 	r.mu.Unlock()

@@ -29,7 +29,7 @@ func (m *Mailbox) resolveSuspect(e *entry, outcome string) {
 // suspects, and suspects into expunges when the listings were proven.
 //
 // Held: wmu, mu; lets go of mu for the reread of new/.
-func (m *Mailbox) expungeAbsent(gen uint64, proven bool, newDir string, ch *Changes) error {
+func (m *Mailbox) expungeAbsent(gen uint32, proven bool, newDir string, ch *Changes) error {
 	var candidates []*entry
 	for _, e := range m.msgs {
 		if e.seen == gen {
@@ -81,7 +81,6 @@ func (m *Mailbox) expungeAbsent(gen uint64, proven bool, newDir string, ch *Chan
 		gone[e] = true
 		m.resolveSuspect(e, resolvedExpunged)
 		delete(m.byBase, e.base)
-		m.unindexName(e)
 		ch.Expunged = append(ch.Expunged, e.message())
 	}
 	m.msgs = slices.DeleteFunc(m.msgs, func(e *entry) bool { return gone[e] })

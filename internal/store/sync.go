@@ -127,6 +127,10 @@ func (m *Mailbox) syncPublishLocked(ctx context.Context) (*Changes, error) {
 		m.modSeqLocked()
 	}
 	m.publish(ch, nil)
+	if ch.Skipped && m.now().Sub(m.savedAt) >= stateSaveInterval {
+		// Quiet: the files are as the last listing found them.
+		m.saveStateLocked()
+	}
 	return ch, nil
 }
 
@@ -186,9 +190,16 @@ func (m *Mailbox) syncOnce(ctx context.Context, ch *Changes) error {
 			// with (the Reader answers with the same *File while the
 			// file is the same, and holds it open so that its inode is
 			// not reused): a rewrite may have changed UIDVALIDITY.
-			f, err3 := m.refreshUIDList()
-			if err1 == nil && err2 == nil && err3 == nil && f != nil && f == m.lastFile &&
-				ns == m.newStamp && cs == m.curStamp {
+			// A warm-started Mailbox has read no uidlist yet: the one
+			// it was served with must still be at the path (warm.go).
+			uidOK := false
+			if m.lastFile != nil {
+				f, err3 := m.refreshUIDList()
+				uidOK = err3 == nil && f != nil && f == m.lastFile
+			} else if m.warmUID != nil {
+				uidOK = m.warmUID.unchanged(m.dir)
+			}
+			if err1 == nil && err2 == nil && uidOK && ns == m.newStamp && cs == m.curStamp {
 				skip = true
 				return
 			}
@@ -239,8 +250,7 @@ func (m *Mailbox) syncOnce(ctx context.Context, ch *Changes) error {
 		return m.finish(ch, ln, lc, proven)
 	}
 
-	m.gen++
-	gen := m.gen
+	gen := m.nextGenLocked()
 	fresh := make(map[string][]sighting, max(0, len(ln.Names)+len(lc.Names)-len(m.msgs)))
 	var dups map[string][]sighting
 	see := func(sub, name string, typ uint8) {
@@ -331,7 +341,10 @@ func (m *Mailbox) finish(ch *Changes, ln, lc *maildir.Listing, proven bool) erro
 	// since: their directory's stamp no longer matches, so taking the
 	// newest uidlist here cannot hide them from the cheap check.
 	var last *uidlist.File
-	m.unlocked(func() { last, err = m.refreshUIDList() })
+	m.unlocked(func() {
+		last, err = m.refreshUIDList()
+		m.dropWarmUIDList()
+	})
 	if err != nil {
 		return err
 	}
@@ -392,9 +405,7 @@ func (m *Mailbox) place(e *entry, sub, name string, ch *Changes) {
 	if n.Flags != e.flags {
 		e.modseq = m.modSeqLocked()
 	}
-	m.unindexName(e)
 	e.sub, e.filename = sub, strings.Clone(name)
-	m.indexName(e)
 	if n.Flags != e.flags {
 		e.flags = n.Flags
 		m.flagsChanged()
@@ -415,14 +426,17 @@ func (m *Mailbox) unchanged(ln, lc *maildir.Listing) bool {
 	}
 	matched := 0
 	for i, l := range [2]*maildir.Listing{ln, lc} {
-		idx := m.byName[i]
+		sub := maildir.New
+		if i == 1 {
+			sub = maildir.Cur
+		}
 		for j, name := range l.Names {
 			if ignorable(name, l.Types[j]) {
 				// A known name may be a link now (a message file
 				// replaced by one): then the message is not there.
 				continue
 			}
-			if _, ok := idx[name]; ok {
+			if e, ok := m.byBase[maildir.BaseName(name)]; ok && e.sub == sub && e.filename == name {
 				matched++
 				continue
 			}

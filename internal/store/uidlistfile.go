@@ -75,7 +75,6 @@ func (m *Mailbox) resetLocked(f *uidlist.File, ch *Changes) {
 	m.msgs = nil
 	m.msgsChanged()
 	m.byBase = make(map[string]*entry)
-	m.byName = [2]map[string]*entry{make(map[string]*entry), make(map[string]*entry)}
 	m.suspects = 0
 	m.stampsValid = false
 	m.uidvalidity, m.nextUID = f.Header.UIDValidity, f.Header.NextUID
