@@ -86,6 +86,7 @@ type StatusInfo struct {
 	Messages, Unseen, Deleted, Recent uint32
 	UIDNext, UIDValidity              uint32
 	Size                              int64
+	MailboxID                         string // RFC 8474 §4.3 (objectid.go)
 }
 
 // MessageInfo is what the engine knows of a message without reading it.
@@ -111,6 +112,7 @@ type Update struct {
 
 // Mailbox is a session's handle on its selected mailbox.
 type Mailbox interface {
+	ObjectIDs // RFC 8474 (objectid.go)
 	UIDValidity() uint32
 	UIDNext() uint32
 	// Messages are every message now, in UID order, with their flags.

@@ -14,7 +14,7 @@ import (
 // be sent (LOGINDISABLED elsewhere, RFC 9051 §6.2.3).
 func (c *conn) capabilities() string {
 	caps := []string{"IMAP4rev1", "IMAP4rev2", "LITERAL+", "ID", "ENABLE", "IDLE", "UIDPLUS", "MOVE", "NAMESPACE", "UNSELECT",
-		"CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "STATUS=SIZE", "BINARY", "UTF8=ACCEPT", "ESEARCH", "SEARCHRES", "LIST-EXTENDED", "LIST-STATUS",
+		"CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "STATUS=SIZE", "BINARY", "UTF8=ACCEPT", "ESEARCH", "SEARCHRES", "LIST-EXTENDED", "LIST-STATUS", "OBJECTID",
 		"APPENDLIMIT=" + strconv.FormatInt(c.dec.Limits().MaxLiteral, 10)}
 	if c.state == stateNotAuth {
 		if _, isTLS := c.nc.(*tls.Conn); !isTLS && c.srv.TLSConfig != nil {

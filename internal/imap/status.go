@@ -3,6 +3,8 @@ package imap
 import (
 	"fmt"
 	"strings"
+
+	"github.com/cistern-mail/cistern/internal/imap/wire"
 )
 
 // STATUS — RFC 9051 §6.3.11. State: authenticated.
@@ -49,6 +51,11 @@ func (c *conn) writeStatus(name string, items []string, st StatusInfo) {
 			parts = append(parts, fmt.Sprintf("DELETED %d", st.Deleted))
 		case "SIZE":
 			parts = append(parts, fmt.Sprintf("SIZE %d", st.Size))
+		case "MAILBOXID": // RFC 8474 §4.3
+			if !wire.IsObjectID(st.MailboxID) {
+				panic("imap: the backend gave MAILBOXID " + st.MailboxID + ", which is no objectid")
+			}
+			parts = append(parts, "MAILBOXID ("+st.MailboxID+")")
 		}
 	}
 	c.bw.WriteString("* STATUS ")
