@@ -259,7 +259,12 @@ func TestStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := imap.StatusInfo{Messages: 4, Unseen: 2, Deleted: 2, Recent: 4, UIDNext: 5, UIDValidity: validity, Size: size}
+	// MAILBOXID: the uidlist's GUID, the same in every STATUS.
+	id := st.MailboxID
+	if len(id) != 32 {
+		t.Errorf("Status: MAILBOXID %q, want the 32 hex digits of the uidlist's GUID", id)
+	}
+	want := imap.StatusInfo{Messages: 4, Unseen: 2, Deleted: 2, Recent: 4, UIDNext: 5, UIDValidity: validity, Size: size, MailboxID: id}
 	if st != want || validity == 0 {
 		t.Errorf("Status: %+v, want %+v", st, want)
 	}
@@ -279,7 +284,7 @@ func TestStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	want = imap.StatusInfo{Messages: 3, Unseen: 1, Deleted: 2, Recent: 0, UIDNext: 5, UIDValidity: validity,
-		Size: size - int64(len(msgs[0].body))}
+		Size: size - int64(len(msgs[0].body)), MailboxID: id}
 	if st != want {
 		t.Errorf("Status after the claim, STORE and EXPUNGE: %+v, want %+v", st, want)
 	}
