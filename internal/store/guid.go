@@ -20,8 +20,8 @@ import (
 // mailbox without a uidlist yet is synced first (its first sync writes
 // one with a GUID).
 //
-// Held: none; takes wmu and mu, and for the rewrite what a change takes
-// (beginChange).
+// Takes: mu; wmu and mu when the last sync saw no GUID, and for the
+// rewrite what a change takes (beginChange).
 func (m *Mailbox) GUID(ctx context.Context) (string, error) {
 	m.mu.Lock()
 	if f := m.lastFile; f != nil && f.Header.GUID != "" {
