@@ -269,6 +269,9 @@ func (u *User) Status(ctx context.Context, name string) (imap.StatusInfo, error)
 		return imap.StatusInfo{}, mapErr(err)
 	}
 	st := imap.StatusInfo{UIDValidity: mb.UIDValidity(), UIDNext: mb.NextUID(), HighestModSeq: mb.HighestModSeq()}
+	if st.MailboxID, err = mb.GUID(ctx); err != nil {
+		return imap.StatusInfo{}, mapErr(err)
+	}
 	firstRecent := mb.FirstRecent()
 	for _, m := range mb.Messages() {
 		st.Messages++
@@ -308,12 +311,17 @@ func (u *User) Select(ctx context.Context, name string) (imap.Mailbox, error) {
 		release()
 		return nil, mapErr(err)
 	}
+	id, err := mb.GUID(ctx)
+	if err != nil {
+		release()
+		return nil, mapErr(err)
+	}
 	// Subscribed after the sync, so that the session does not collect a
 	// first sync's every message as news; the engine's snapshot
 	// (Messages) comes after this, so nothing falls between the two, and
 	// what is in both is ignored by the view.
 	sub := mb.Subscribe()
-	return &Mailbox{u: u, mb: mb, sub: sub, release: release}, nil
+	return &Mailbox{u: u, mb: mb, sub: sub, release: release, mailboxID: id}, nil
 }
 
 func (u *User) Append(ctx context.Context, name string, r io.Reader, size int64, flags []string, date time.Time) (uint32, uint32, error) {
@@ -347,6 +355,9 @@ type Mailbox struct {
 	mb      *store.Mailbox
 	sub     *store.Subscription
 	release func()
+	// mailboxID is the MAILBOXID (objectid.go), read at SELECT: a
+	// mailbox keeps it for its life.
+	mailboxID string
 }
 
 var (

@@ -264,7 +264,12 @@ func TestStatus(t *testing.T) {
 	if highest == 0 {
 		t.Errorf("STATUS HIGHESTMODSEQ 0")
 	}
-	want := imap.StatusInfo{Messages: 4, Unseen: 2, Deleted: 2, Recent: 4, UIDNext: 5, UIDValidity: validity, Size: size, HighestModSeq: highest}
+	// MAILBOXID: the uidlist's GUID, the same in every STATUS.
+	id := st.MailboxID
+	if len(id) != 32 {
+		t.Errorf("Status: MAILBOXID %q, want the 32 hex digits of the uidlist's GUID", id)
+	}
+	want := imap.StatusInfo{Messages: 4, Unseen: 2, Deleted: 2, Recent: 4, UIDNext: 5, UIDValidity: validity, Size: size, HighestModSeq: highest, MailboxID: id}
 	if st != want || validity == 0 {
 		t.Errorf("Status: %+v, want %+v", st, want)
 	}
@@ -288,7 +293,7 @@ func TestStatus(t *testing.T) {
 	}
 	highest = st.HighestModSeq
 	want = imap.StatusInfo{Messages: 3, Unseen: 1, Deleted: 2, Recent: 0, UIDNext: 5, UIDValidity: validity,
-		Size: size - int64(len(msgs[0].body)), HighestModSeq: highest}
+		Size: size - int64(len(msgs[0].body)), HighestModSeq: highest, MailboxID: id}
 	if st != want {
 		t.Errorf("Status after the claim, STORE and EXPUNGE: %+v, want %+v", st, want)
 	}

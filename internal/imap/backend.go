@@ -88,6 +88,7 @@ type StatusInfo struct {
 	Size                              int64
 	// HighestModSeq is the mailbox's HIGHESTMODSEQ (RFC 7162 §3.1.6).
 	HighestModSeq uint64
+	MailboxID     string // RFC 8474 §4.3 (objectid.go)
 }
 
 // MessageInfo is what the engine knows of a message without reading it.
@@ -124,6 +125,7 @@ type Update struct {
 
 // Mailbox is a session's handle on its selected mailbox.
 type Mailbox interface {
+	ObjectIDs // RFC 8474 (objectid.go)
 	UIDValidity() uint32
 	UIDNext() uint32
 	// Messages are every message now, in UID order, with their flags.

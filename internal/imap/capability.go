@@ -15,7 +15,7 @@ import (
 func (c *conn) capabilities() string {
 	caps := []string{"IMAP4rev1", "IMAP4rev2", "LITERAL+", "ID", "ENABLE", "IDLE", "UIDPLUS", "MOVE", "NAMESPACE", "UNSELECT",
 		"CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "STATUS=SIZE", "BINARY", "UTF8=ACCEPT", "ESEARCH", "SEARCHRES", "LIST-EXTENDED", "LIST-STATUS",
-		"CONDSTORE", "QRESYNC",
+		"CONDSTORE", "QRESYNC", "OBJECTID",
 		"APPENDLIMIT=" + strconv.FormatInt(c.dec.Limits().MaxLiteral, 10)}
 	if c.state == stateNotAuth {
 		if _, isTLS := c.nc.(*tls.Conn); !isTLS && c.srv.TLSConfig != nil {

@@ -81,6 +81,9 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 	needBody, needParts, needStruct, needStat, setSeen := false, false, false, false, false
 	for _, it := range items {
 		switch {
+		case it.Name == "EMAILID": // from what the backend holds, no I/O
+		case it.Name == "THREADID":
+			needStruct = true // the thread root is in the structure
 		case it.Name == "UID", it.Name == "FLAGS", it.Name == "MODSEQ":
 		case it.Name == "INTERNALDATE", it.Name == "RFC822.SIZE":
 			needStat = true
@@ -178,6 +181,16 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 			}
 			info.Flags, info.ModSeq = m.Flags, m.ModSeq
 		}
+		ids, err := c.objectIDs(items, u, st)
+		if errors.Is(err, ErrNoSuchMessageErr) {
+			release()
+			issued = true
+			continue
+		}
+		if err != nil {
+			release()
+			return err
+		}
 		if setSeen || hasItem(items, "FLAGS") {
 			c.announce(info.Flags)
 		}
@@ -198,6 +211,10 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 				continue
 			}
 			sep()
+			if id, ok := ids[it.Name]; ok {
+				c.writeObjectID(it.Name, id)
+				continue
+			}
 			if err := c.fetchItem(it, u, info, &body, st); err != nil {
 				release()
 				if errors.Is(err, message.ErrShortFile) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -111,6 +112,21 @@ func newFakeBackend() *fakeBackend {
 func (b *fakeBackend) newBox() *fakeBox {
 	b.valid++
 	return &fakeBox{validity: b.valid, next: 1}
+}
+
+// The fake's object ids (RFC 8474): the UIDVALIDITY names a box, the
+// UID a message (the fake does not keep ids across COPY), the
+// Message-ID a thread.
+func (m *fakeMailbox) MailboxID() string { defer m.lock()(); return fmt.Sprintf("F%d", m.bx.validity) }
+func (m *fakeMailbox) EmailID(uid uint32) (string, error) {
+	if _, err := m.lookup(uid); err != nil {
+		return "", err
+	}
+	defer m.lock()()
+	return fmt.Sprintf("M%d-%d", m.bx.validity, uid), nil
+}
+func (m *fakeMailbox) ThreadID(uid uint32, st *message.Structure) (string, error) {
+	return "T" + hex.EncodeToString([]byte(st.ThreadRoot[:min(len(st.ThreadRoot), 64)])), nil
 }
 
 func canonical(name string) string {
@@ -259,7 +275,7 @@ func (u *fakeUser) Status(ctx context.Context, name string) (StatusInfo, error) 
 	if err != nil {
 		return StatusInfo{}, err
 	}
-	st := StatusInfo{UIDNext: bx.next, UIDValidity: bx.validity}
+	st := StatusInfo{UIDNext: bx.next, UIDValidity: bx.validity, MailboxID: fmt.Sprintf("F%d", bx.validity)}
 	for _, m := range bx.msgs {
 		st.Messages++
 		st.Size += int64(len(m.data))

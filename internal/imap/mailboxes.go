@@ -2,6 +2,8 @@ package imap
 
 import (
 	"strings"
+
+	"github.com/cistern-mail/cistern/internal/imap/wire"
 )
 
 // mailboxArg reads " mailbox", the name of a mailbox that should exist.
@@ -69,7 +71,15 @@ func cmdCreate(c *conn, tag string, _ bool) error {
 	if err := c.user.Create(c.ctx, name, use); err != nil {
 		return err
 	}
-	return c.ok(tag, "", "CREATE completed")
+	// RFC 8474 §4.1: the new mailbox's id in the tagged OK. The mailbox
+	// is made: when its id cannot be had (deleted meanwhile), the OK
+	// goes without it.
+	st, err := c.user.Status(c.ctx, name)
+	if err != nil || !wire.IsObjectID(st.MailboxID) {
+		c.log.Warn("no MAILBOXID for the new mailbox", "mailbox", name, "err", err)
+		return c.ok(tag, "", "CREATE completed")
+	}
+	return c.ok(tag, "MAILBOXID ("+st.MailboxID+")", "CREATE completed")
 }
 
 // DELETE — RFC 9051 §6.3.5.

@@ -422,6 +422,8 @@ func (ev *evaluator) match(k *wire.SearchKey) (bool, error) {
 			return false, err
 		}
 		return m.BodyContains(k.Str), nil
+	case "EMAILID", "THREADID": // RFC 8474 §6
+		return ev.objectID(k.Op, k.Str)
 	case "TEXT":
 		m, err := ev.message()
 		if err != nil {

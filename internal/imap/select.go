@@ -68,6 +68,10 @@ func (c *conn) open(tag string, readOnly bool) error {
 	fmt.Fprintf(c.bw, "* OK [UIDVALIDITY %d] UIDs valid\r\n", mb.UIDValidity())
 	fmt.Fprintf(c.bw, "* OK [UIDNEXT %d] Predicted next UID\r\n", mb.UIDNext())
 	fmt.Fprintf(c.bw, "* OK [HIGHESTMODSEQ %d] Highest\r\n", highest)
+	// RFC 8474 §4.2.
+	c.bw.WriteString("* OK [")
+	c.writeObjectID("MAILBOXID", mb.MailboxID())
+	c.bw.WriteString("] Mailbox ID\r\n")
 	if c.rev2 {
 		// RFC 9051 §6.3.2: the mailbox's name as the server spells it.
 		c.bw.WriteString(`* LIST () "." `)

@@ -3,6 +3,8 @@ package imap
 import (
 	"fmt"
 	"strings"
+
+	"github.com/cistern-mail/cistern/internal/imap/wire"
 )
 
 // STATUS — RFC 9051 §6.3.11. State: authenticated.
@@ -53,6 +55,11 @@ func (c *conn) writeStatus(name string, items []string, st StatusInfo) {
 			// RFC 7162 §3.1.6; a CONDSTORE enabling command (§3.1).
 			c.enableCondstore()
 			parts = append(parts, fmt.Sprintf("HIGHESTMODSEQ %d", st.HighestModSeq))
+		case "MAILBOXID": // RFC 8474 §4.3
+			if !wire.IsObjectID(st.MailboxID) {
+				panic("imap: the backend gave MAILBOXID " + st.MailboxID + ", which is no objectid")
+			}
+			parts = append(parts, "MAILBOXID ("+st.MailboxID+")")
 		}
 	}
 	c.bw.WriteString("* STATUS ")

@@ -8,7 +8,7 @@ import (
 // StructureVersion is the first byte of MarshalStructure's output. It
 // changes whenever the format or what Parse computes changes, so that
 // cached structures from an older Cistern are rebuilt, not misread.
-const StructureVersion = 3
+const StructureVersion = 4
 
 var (
 	// ErrStructureVersion: the cached structure was written by another
@@ -31,6 +31,11 @@ type Structure struct {
 	Envelope Envelope
 	Root     *Part
 	Limited  Limit
+	// ThreadRoot is the msg-id that names the message's thread: the
+	// first of References, else of In-Reply-To, else its Message-ID;
+	// "" when it has none (threadRoot). Kept here so that THREADID needs
+	// no read of the file once the structure is cached.
+	ThreadRoot string
 }
 
 // Structure returns the message's structure, detached from the raw bytes.
@@ -39,7 +44,8 @@ type Structure struct {
 func (m *Message) Structure() *Structure {
 	l := m.lim
 	root := detachRoot(m.root, &l)
-	return &Structure{Size: m.Size(), Envelope: *root.env, Root: root, Limited: l.hit}
+	return &Structure{Size: m.Size(), Envelope: *root.env, Root: root, Limited: l.hit,
+		ThreadRoot: threadRoot(m.root.raw, int(m.root.HeaderStart), int(m.root.HeaderEnd))}
 }
 
 // detach copies the part tree without the raw bytes.
@@ -78,6 +84,7 @@ func (s *Structure) Marshal() []byte {
 	b = append(b, StructureVersion, byte(s.Limited))
 	b = binary.AppendUvarint(b, uint64(s.Size))
 	b = appendEnvelope(b, &s.Envelope)
+	b = appendString(b, s.ThreadRoot)
 	return appendPart(b, s.Root)
 }
 
@@ -97,6 +104,7 @@ func UnmarshalStructure(data []byte) (*Structure, error) {
 	s := &Structure{Limited: Limit(data[1])}
 	s.Size = int64(d.uvarint())
 	s.Envelope = d.envelope()
+	s.ThreadRoot = d.threadRoot()
 	s.Root = d.part(0)
 	if d.err != nil || len(d.b) != 0 {
 		return nil, ErrCorruptStructure
@@ -259,6 +267,20 @@ func (d *decoder) string() string {
 		return ""
 	}
 	d.nBytes += int(n)
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+// threadRoot reads Structure.ThreadRoot: a string not charged to the
+// cached bytes (a structure at their limit still decodes), and no longer
+// than MaxThreadRootBytes.
+func (d *decoder) threadRoot() string {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) || n > MaxThreadRootBytes {
+		d.fail()
+		return ""
+	}
 	s := string(d.b[:n])
 	d.b = d.b[n:]
 	return s

@@ -15,6 +15,10 @@
 //	              so a name deleted or renamed and made again never
 //	              repeats one; changes only when the UID map is lost
 //	next UID      never lowered; the uidlist's own, raised past every UID seen
+//	GUID          the uidlist header's G (Dovecot's mailbox GUID, RFC 8474
+//	              MAILBOXID): moves with the directory, given once to a
+//	              uidlist without one, kept when a vanished one is rebuilt
+//	              (guid.go)
 //	messages      UID ↔ base name ↔ (new/ or cur/, file name, flags), UID order
 //	suspects      known messages missing from a listing that was not proven
 //

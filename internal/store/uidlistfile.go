@@ -103,7 +103,7 @@ func (m *Mailbox) createUIDList(lock *uidlist.Lock, recs []uidlist.Record) (*uid
 //
 // Held: dotlock, wmu; not mu.
 func (m *Mailbox) firstUIDList(lock *uidlist.Lock, recs []uidlist.Record) (*uidlist.File, error) {
-	file := &uidlist.File{Header: uidlist.Header{Version: 3, GUID: uidlist.NewGUID()}}
+	file := &uidlist.File{Header: uidlist.Header{Version: 3, GUID: m.keptGUID()}}
 	courier := filepath.Join(m.dir, uidlist.CourierFileName)
 	if data, err := os.ReadFile(courier); err == nil {
 		cf, problems, err := uidlist.ParseCourier(courier, data)
@@ -188,7 +188,7 @@ func (m *Mailbox) rewriteUIDList(lock *uidlist.Lock) (*uidlist.File, error) {
 	if f, err := m.refreshUIDList(); err != nil || f != nil {
 		return f, err // someone else rebuilt it meanwhile
 	}
-	file := &uidlist.File{Header: uidlist.Header{Version: 3, UIDValidity: m.uidvalidity, NextUID: m.nextUID, GUID: uidlist.NewGUID()}}
+	file := &uidlist.File{Header: uidlist.Header{Version: 3, UIDValidity: m.uidvalidity, NextUID: m.nextUID, GUID: m.keptGUID()}}
 	for _, e := range m.msgs {
 		file.Records = append(file.Records, uidlist.Record{UID: e.uid, Name: e.base})
 	}

@@ -399,10 +399,12 @@ func (d *Decoder) StoreAction() (StoreAction, error) {
 }
 
 // Status items a server may be asked for (RFC 9051 §6.3.11; SIZE, RFC
-// 8438; HIGHESTMODSEQ, RFC 7162 §3.1.6; RECENT, RFC 3501 §6.3.10).
+// 8438; HIGHESTMODSEQ, RFC 7162 §3.1.6; RECENT, RFC 3501 §6.3.10;
+// MAILBOXID, RFC 8474 §4.3).
 var statusItems = map[string]bool{
 	"MESSAGES": true, "RECENT": true, "UIDNEXT": true, "UIDVALIDITY": true,
 	"UNSEEN": true, "DELETED": true, "SIZE": true, "HIGHESTMODSEQ": true,
+	"MAILBOXID": true,
 }
 
 // StatusItems reads "(" status-att *(SP status-att) ")" (RFC 9051 §9) and

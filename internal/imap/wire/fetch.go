@@ -23,6 +23,8 @@ import (
 //	BINARY         BINARY[p]<p>, BINARY.PEEK[p]<p>
 //	BINARY.SIZE    BINARY.SIZE[p]
 //	MODSEQ         MODSEQ
+//	EMAILID        EMAILID                 (RFC 8474 §5.1)
+//	THREADID       THREADID                (RFC 8474 §5.2)
 type FetchItem struct {
 	Name      string   // canonical upper-case base name, table above
 	Peek      bool     // BODY.PEEK or BINARY.PEEK: do not set \Seen
@@ -97,6 +99,7 @@ var simpleFetchItems = map[string]bool{
 	"ENVELOPE": true, "FLAGS": true, "INTERNALDATE": true, "RFC822": true,
 	"RFC822.HEADER": true, "RFC822.SIZE": true, "RFC822.TEXT": true,
 	"BODY": true, "BODYSTRUCTURE": true, "UID": true, "MODSEQ": true,
+	"EMAILID": true, "THREADID": true,
 }
 
 // FetchItems reads the data items of FETCH: "ALL" / "FULL" / "FAST" /

@@ -23,6 +23,7 @@ import (
 //	LARGER SMALLER                      Num
 //	MODSEQ      Num; Field and Str when an entry is named
 //	            (Field "/flags/\Seen", Str "priv", "shared" or "all")
+//	EMAILID THREADID                    Str (an objectid, RFC 8474 §6)
 //	ALL ANSWERED DELETED DRAFT FLAGGED NEW OLD RECENT SEEN
 //	UNANSWERED UNDELETED UNDRAFT UNFLAGGED UNSEEN   nothing
 type SearchKey struct {
@@ -219,6 +220,8 @@ func (d *Decoder) searchKey(utf8 bool) (*SearchKey, error) {
 		k.Str, err = d.searchString(utf8)
 	case "KEYWORD", "UNKEYWORD":
 		k.Str, err = d.Atom()
+	case "EMAILID", "THREADID":
+		k.Str, err = d.ObjectID()
 	case "BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE":
 		k.Date, err = d.Date()
 	case "LARGER", "SMALLER":

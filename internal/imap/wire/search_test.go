@@ -63,6 +63,9 @@ func TestSearch(t *testing.T) {
 		{"modseq entry", `MODSEQ "/flags/\\draft" all 620162338`, "-", "",
 			`(MODSEQ field="/flags/\\draft" "all" 620162338)`},
 		{"modseq", `MODSEQ 720162338`, "-", "", `(MODSEQ 720162338)`},
+		// RFC 8474 §6; ids are case-sensitive, kept as sent.
+		{"objectids", `emailid M6d99ac3275bb4e THREADID T64b478a7_5b-7ea9`, "-", "",
+			`(AND (EMAILID "M6d99ac3275bb4e") (THREADID "T64b478a7_5b-7ea9"))`},
 		{"every key", `ALL ANSWERED BCC a BEFORE 1-Jan-2000 BODY b CC c DELETED DRAFT FLAGGED ` +
 			`FROM d HEADER X-Spam "yes" KEYWORD $Junk LARGER 100 NEW NOT SEEN OLD ON 2-Jan-2000 ` +
 			`OR RECENT SEEN SENTBEFORE 3-Jan-2000 SENTON 4-Jan-2000 SENTSINCE 5-Jan-2000 ` +
@@ -125,6 +128,11 @@ func TestSearchInvalid(t *testing.T) {
 		`SEEN)`,
 		`UID 0`,
 		`KEYWORD \Seen`,
+		`EMAILID`,
+		`EMAILID M1.2`,
+		`EMAILID "M1"`,
+		`EMAILID M1+2`,
+		`THREADID ` + strings.Repeat("T", 256),
 		`RETURN (BOGUS) ALL`,
 		`RETURN MIN ALL`,
 		`CHARSET`,
