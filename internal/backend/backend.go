@@ -448,6 +448,10 @@ func (m *Mailbox) Take() imap.Update {
 
 func (m *Mailbox) HighestModSeq() uint64 { return m.mb.HighestModSeq() }
 
+func (m *Mailbox) ChangedSince(modseq uint64) []imap.MessageInfo {
+	return m.infos(m.mb.ChangedSince(modseq))
+}
+
 func (m *Mailbox) ExpungedSince(modseq uint64) []imap.UIDRange {
 	rs := m.mb.ExpungedSince(modseq)
 	out := make([]imap.UIDRange, len(rs))

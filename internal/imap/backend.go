@@ -167,6 +167,10 @@ type Mailbox interface {
 	// expunged earlier or never given (RFC 7162 §3.2.5.1 allows that),
 	// never a UID the mailbox holds.
 	ExpungedSince(modseq uint64) []UIDRange
+	// ChangedSince returns the messages whose MODSEQ is above modseq
+	// now, in UID order: what CHANGEDSINCE and SELECT (QRESYNC) report,
+	// without the flags of every message (Messages) when few changed.
+	ChangedSince(modseq uint64) []MessageInfo
 	// Expunge removes messages and returns the UIDs removed.
 	Expunge(ctx context.Context, uids []uint32) ([]uint32, error)
 	// Copy copies messages into another mailbox: COPYUID data. It

@@ -368,9 +368,9 @@ func (c *conn) qresyncSelect(q *qresyncParams) {
 	gone := clipRanges(s.mb.ExpungedSince(q.modseq), known, maxUID, s.view)
 	gone = c.seqMatchTrim(gone, q)
 	c.vanishedEarlier(gone)
-	for _, m := range s.mb.Messages() {
+	for _, m := range s.mb.ChangedSince(q.modseq) {
 		seq := s.view.Seq(m.UID)
-		if seq == 0 || m.ModSeq <= q.modseq || !known.Contains(m.UID, maxUID) {
+		if seq == 0 || !known.Contains(m.UID, maxUID) {
 			continue
 		}
 		c.announce(m.Flags)

@@ -70,7 +70,7 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 			}
 			c.vanishedEarlier(clipRanges(s.mb.ExpungedSince(since), set, max(s.mb.UIDNext(), 2)-1, s.view))
 		}
-		current = currentFlags(s.mb)
+		current = s.mb.ChangedSince(since)
 		uids = slices.DeleteFunc(uids, func(u uint32) bool {
 			m, ok := current.get(u)
 			return !ok || m.ModSeq <= since

@@ -314,6 +314,23 @@ func (m *Mailbox) HighestModSeq() uint64 {
 	return m.highest
 }
 
+// ChangedSince returns the messages whose modseq is above modseq, in
+// UID order: a reader that read HighestModSeq h before gets every change
+// above h that was published (and maybe later ones).
+//
+// Takes: mu.
+func (m *Mailbox) ChangedSince(modseq uint64) []Message {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Message
+	for _, e := range m.msgs {
+		if e.modseq > modseq {
+			out = append(out, e.message())
+		}
+	}
+	return out
+}
+
 // ExpungedSince returns the UIDs expunged with a modseq above modseq,
 // as ascending, disjoint ranges: every UID expunged since is in them
 // (never an under-report); they may hold UIDs expunged earlier or never

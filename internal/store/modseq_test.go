@@ -368,14 +368,33 @@ func TestModSeqEveryChange(t *testing.T) {
 		last = h
 	}
 	// STORE.
+	first := last
 	if _, err := mb.SetFlags(ctx, []uint32{1}, flagop.Add, flagsOf("F"), nil); err != nil {
 		t.Fatal(err)
 	}
 	step("STORE", 1)
 	// A foreign rename found by a sync.
+	afterStore := last
 	f.rename(b2, "S")
 	sync1(t, mb)
 	step("foreign rename", 2)
+	// ChangedSince lists exactly the messages changed since.
+	changed := func(since uint64) []uint32 {
+		var out []uint32
+		for _, m := range mb.ChangedSince(since) {
+			out = append(out, m.UID)
+		}
+		return out
+	}
+	if got := changed(first); !slices.Equal(got, []uint32{1, 2}) {
+		t.Fatalf("ChangedSince(%d) = UIDs %v, want [1 2]", first, got)
+	}
+	if got := changed(afterStore); !slices.Equal(got, []uint32{2}) {
+		t.Fatalf("ChangedSince(%d) = UIDs %v, want [2]", afterStore, got)
+	}
+	if got := changed(last); len(got) != 0 {
+		t.Fatalf("ChangedSince(HIGHESTMODSEQ) = UIDs %v, want none", got)
+	}
 	// A delivery found by a sync.
 	f.put(maildir.New, "")
 	sync1(t, mb)
