@@ -441,8 +441,8 @@ func (m *fakeMailbox) Take() Update {
 
 // The fake keeps no modseqs: every message's is 0, and so is the
 // mailbox's HIGHESTMODSEQ; nothing is remembered as expunged.
-func (m *fakeMailbox) HighestModSeq() uint64                  { return 0 }
-func (m *fakeMailbox) ExpungedSince(modseq uint64) []UIDRange { return nil }
+func (m *fakeMailbox) HighestModSeq() uint64                    { return 0 }
+func (m *fakeMailbox) ExpungedSince(modseq uint64) []UIDRange   { return nil }
 func (m *fakeMailbox) ChangedSince(modseq uint64) []MessageInfo { return nil }
 func (m *fakeMailbox) StoreUnchangedSince(ctx context.Context, uids []uint32, op flagop.Op, flags []string, since uint64) ([]MessageInfo, []uint32, error) {
 	msgs, err := m.Store(ctx, uids, op, flags)
