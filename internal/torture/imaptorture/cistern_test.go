@@ -159,8 +159,12 @@ func TestCistern(t *testing.T) {
 		if res.Messages.Resyncs == 0 {
 			t.Error("Cistern offers CONDSTORE, yet no resynchronisation was judged")
 		}
-	} else if !slices.ContainsFunc(res.Notes, func(n string) bool { return strings.Contains(n, "neither CONDSTORE nor QRESYNC") }) {
-		t.Errorf("Cistern offers no CONDSTORE and the notes do not say so: %q", res.Notes)
+		if res.Messages.CondStores == 0 {
+			t.Error("Cistern offers CONDSTORE, yet no conditional STORE was judged")
+		}
+	} else if !slices.ContainsFunc(res.Notes, func(n string) bool { return strings.Contains(n, "neither CONDSTORE nor QRESYNC") }) ||
+		!slices.Contains(res.Notes, condNote) || res.Messages.CondStores != 0 {
+		t.Errorf("Cistern offers no CONDSTORE and the notes do not say so (%d conditional STOREs): %q", res.Messages.CondStores, res.Notes)
 	}
 	if n := c.imapSrv.EvictedConnections.Load(); n == 0 {
 		t.Error("no connection not logged in was closed to make room: the pre-login actor did not fill the budget")

@@ -14,7 +14,9 @@
 //	                   EXPUNGE and UID EXPUNGE, APPEND (one in 25
 //	                   with junk after its literal: BAD, nothing
 //	                   kept), NOOP, IDLE; half of them fetch MODSEQ
-//	                   with FLAGS when the server offers CONDSTORE
+//	                   with FLAGS when the server offers CONDSTORE,
+//	                   and make one STORE in 3 conditional (UNCHANGEDSINCE,
+//	                   condstore.go)
 //	resync (N)         with CONDSTORE: select, learn UID, flags,      every command, every response;
 //	                   MODSEQ and HIGHESTMODSEQ, disconnect, stay     the model and HIGHESTMODSEQ it
 //	                   away 1-5 s, come back with SELECT (QRESYNC     left with, the truth fetched
@@ -268,6 +270,16 @@
 //	                        flags is no change (Dovecot shows its log's head
 //	                        modseq for every message until its index tracks
 //	                        modseqs)
+//	unchangedsince_wrong    with CONDSTORE: a UID STORE (UNCHANGEDSINCE m)
+//	                        (RFC 7162 §3.1.3) that named MODIFIED a message
+//	                        the fetch right after shows at a MODSEQ not above
+//	                        m while no session was ever told one above m for
+//	                        it; that changed a message, not named MODIFIED,
+//	                        whose MODSEQ above m (not above the one after) was
+//	                        told before it was sent; or that named MODIFIED a
+//	                        message whose flags went from those fetched right
+//	                        before to what it asked while no other command
+//	                        that may change flags ran (condstore.go)
 //
 // The causes are read generously (a \Deleted mark counts even if it was
 // removed again before the EXPUNGE), so that a race between actors is

@@ -20,40 +20,43 @@ import (
 type lie int
 
 const (
-	honest                lie = iota
-	liePhantomExpunge         // EXPUNGE of a message nobody removed
-	lieRenumberUID            // a message silently takes a new UID
-	lieDuplicate              // a message shows up a second time under a new UID
-	lieDropAppend             // APPEND says OK [APPENDUID] and keeps nothing
-	lieExpungeDuringFetch     // pending EXPUNGEs sent during FETCH by sequence number
-	lieDecreaseExists         // EXISTS lower than the count, without EXPUNGE
-	lieSeqOutOfRange          // FETCH for a sequence number past the end
-	lieUIDsDescending         // SEARCH results in descending order
-	lieChangeUIDValidity      // another UIDVALIDITY for the same mailbox
-	lieLowerUIDNext           // UIDNEXT below what it said before
-	lieNoConverge             // flag changes never reach other sessions
-	lieReuseAfterDelete       // a mailbox made again after DELETE gets the old UIDVALIDITY and UIDs from 1
-	lieReuseAfterRename       // a mailbox made again after RENAME away gets the renamed one's UIDVALIDITY and UIDs from 1
-	lieRefuseAppend           // APPEND answers NO, and keeps the message
-	lieRefuseCopy             // COPY answers NO, and copies
-	lieRefuseMove             // MOVE answers NO, and moves
-	lieRefuseMoveLose         // MOVE answers NO, and the message leaves the mailbox for nowhere
-	lieKeywordsKept           // a STORE of more keywords than there is room for answers NO [LIMIT], and keeps those that fit defined
-	lieResyncMiss             // a SELECT (QRESYNC ...) leaves out one message changed since the client's modseq
-	lieModseqBack             // a SELECT's HIGHESTMODSEQ is half the mailbox's
-	lieModseqStale            // a session with CONDSTORE (not QRESYNC) is shown a message's new flags with the MODSEQ of its old ones
-	refuseTruly               // no lie: one in refuseShare APPENDs, COPYs and MOVEs answers NO and does nothing
-	lieGarbage                // a response that is not IMAP
-	lieClose                  // a connection closed in the middle of a command
-	lieStall                  // a command that never gets an answer
-	lieFlood                  // untagged responses without end, never the tagged one
-	lieStarveLogins           // past starveAt connections, a new one gets BYE as its greeting
-	lieWholeList              // ENVELOPE of a hostile message with every address of its To:, past the cap
-	lieBadName                // CREATE of a name holding a control character (modified UTF-7) answers OK
-	lieRecentTwice            // a new message is \Recent in every session that selected the mailbox read-write
-	lieUnannounced            // a keyword another program set reaches FETCH without a FLAGS response first
-	lieBodyLF                 // a FETCH of a body section drops the CR of every line end, as a server that streams a bare-LF file without converting it would
-	lieStoreBadAppend         // an APPEND whose line goes on after the literal answers BAD, and keeps the message
+	honest                 lie = iota
+	liePhantomExpunge          // EXPUNGE of a message nobody removed
+	lieRenumberUID             // a message silently takes a new UID
+	lieDuplicate               // a message shows up a second time under a new UID
+	lieDropAppend              // APPEND says OK [APPENDUID] and keeps nothing
+	lieExpungeDuringFetch      // pending EXPUNGEs sent during FETCH by sequence number
+	lieDecreaseExists          // EXISTS lower than the count, without EXPUNGE
+	lieSeqOutOfRange           // FETCH for a sequence number past the end
+	lieUIDsDescending          // SEARCH results in descending order
+	lieChangeUIDValidity       // another UIDVALIDITY for the same mailbox
+	lieLowerUIDNext            // UIDNEXT below what it said before
+	lieNoConverge              // flag changes never reach other sessions
+	lieReuseAfterDelete        // a mailbox made again after DELETE gets the old UIDVALIDITY and UIDs from 1
+	lieReuseAfterRename        // a mailbox made again after RENAME away gets the renamed one's UIDVALIDITY and UIDs from 1
+	lieRefuseAppend            // APPEND answers NO, and keeps the message
+	lieRefuseCopy              // COPY answers NO, and copies
+	lieRefuseMove              // MOVE answers NO, and moves
+	lieRefuseMoveLose          // MOVE answers NO, and the message leaves the mailbox for nowhere
+	lieKeywordsKept            // a STORE of more keywords than there is room for answers NO [LIMIT], and keeps those that fit defined
+	lieResyncMiss              // a SELECT (QRESYNC ...) leaves out one message changed since the client's modseq
+	lieModseqBack              // a SELECT's HIGHESTMODSEQ is half the mailbox's
+	lieModseqStale             // a session with CONDSTORE (not QRESYNC) is shown a message's new flags with the MODSEQ of its old ones
+	lieCondRefuseUnchanged     // a STORE UNCHANGEDSINCE names MODIFIED a message unchanged since, and leaves it
+	lieCondIgnore              // a STORE UNCHANGEDSINCE changes a message changed since, and does not name it MODIFIED
+	lieCondRefuseDone          // a STORE UNCHANGEDSINCE names MODIFIED a message changed since, and changes it all the same
+	refuseTruly                // no lie: one in refuseShare APPENDs, COPYs and MOVEs answers NO and does nothing
+	lieGarbage                 // a response that is not IMAP
+	lieClose                   // a connection closed in the middle of a command
+	lieStall                   // a command that never gets an answer
+	lieFlood                   // untagged responses without end, never the tagged one
+	lieStarveLogins            // past starveAt connections, a new one gets BYE as its greeting
+	lieWholeList               // ENVELOPE of a hostile message with every address of its To:, past the cap
+	lieBadName                 // CREATE of a name holding a control character (modified UTF-7) answers OK
+	lieRecentTwice             // a new message is \Recent in every session that selected the mailbox read-write
+	lieUnannounced             // a keyword another program set reaches FETCH without a FLAGS response first
+	lieBodyLF                  // a FETCH of a body section drops the CR of every line end, as a server that streams a bare-LF file without converting it would
+	lieStoreBadAppend          // an APPEND whose line goes on after the literal answers BAD, and keeps the message
 )
 
 // starveAt is the number of open connections past which the fake, with
@@ -175,7 +178,9 @@ func startFake(t *testing.T, l lie) *fakeServer {
 
 // resyncLie: a lie about modseqs, told by a fake that offers CONDSTORE
 // and QRESYNC.
-func resyncLie(l lie) bool { return l == lieResyncMiss || l == lieModseqBack || l == lieModseqStale }
+func resyncLie(l lie) bool {
+	return slices.Contains([]lie{lieResyncMiss, lieModseqBack, lieModseqStale, lieCondRefuseUnchanged, lieCondIgnore, lieCondRefuseDone}, l)
+}
 
 // startFakeWith starts a fake that offers CONDSTORE and QRESYNC when
 // condstore is set.
@@ -1171,7 +1176,26 @@ func (fs *fakeSession) changed(m *fakeMsg) {
 	}
 }
 
+// store runs STORE, with (UNCHANGEDSINCE modseq) when given (RFC 7162
+// §3.1.3): a message whose modseq is above it is left as it is and
+// named in MODIFIED, unless the fake lies about it.
 func (fs *fakeSession) store(tag string, uid bool, args []Value) {
+	s := fs.srv
+	cond, since := false, uint64(0)
+	if len(args) == 4 && args[1].Kind == listValue {
+		mod := args[1].List
+		if len(mod) != 2 || !strings.EqualFold(mod[0].Text, "UNCHANGEDSINCE") || !s.condstore {
+			fs.send("%s BAD store modifier", tag)
+			return
+		}
+		var err error
+		if since, err = strconv.ParseUint(mod[1].Text, 10, 64); err != nil {
+			fs.send("%s BAD UNCHANGEDSINCE", tag)
+			return
+		}
+		cond, fs.condstore = true, true
+		args = []Value{args[0], args[2], args[3]}
+	}
 	if fs.box != "INBOX" || len(args) != 3 {
 		fs.send("%s BAD store", tag)
 		return
@@ -1187,8 +1211,26 @@ func (fs *fakeSession) store(tag string, uid bool, args []Value) {
 		fs.send("%s NO [LIMIT] no room for that many keywords", tag)
 		return
 	}
+	var modified []uint32
 	for _, u := range fs.resolve(args[0].Text, uid) {
 		m := fs.srv.all[u]
+		if cond {
+			changedSince := m.modseq > since
+			switch {
+			case !changedSince && s.lying(lieCondRefuseUnchanged):
+				s.fired = true
+				modified = append(modified, u)
+				continue
+			case changedSince && s.lying(lieCondIgnore):
+				s.fired = true
+			case changedSince && s.lying(lieCondRefuseDone):
+				s.fired = true
+				modified = append(modified, u)
+			case changedSince:
+				modified = append(modified, u)
+				continue
+			}
+		}
 		if strings.HasPrefix(item, "FLAGS") {
 			clear(m.flags)
 		}
@@ -1203,12 +1245,23 @@ func (fs *fakeSession) store(tag string, uid bool, args []Value) {
 			}
 		}
 		fs.changed(m)
-		if !silent {
+		// A conditional STORE tells the new MODSEQ even when silent.
+		if !silent || cond {
 			fs.announce(m)
 			fs.send("* %d FETCH (UID %d FLAGS (%s)%s)", slices.Index(fs.view, u)+1, u, fs.flagsOf(m), fs.modseqItem(m))
 		}
 	}
 	fs.flush(uid)
+	if len(modified) > 0 {
+		if !uid {
+			for i, u := range modified {
+				modified[i] = uint32(slices.Index(fs.view, u) + 1)
+			}
+		}
+		slices.Sort(modified)
+		fs.send("%s OK [MODIFIED %s] conditional store failed", tag, compactSet(modified))
+		return
+	}
 	fs.send("%s OK stored", tag)
 }
 

@@ -172,15 +172,16 @@ func (f *foreignWriters) renamer() error {
 		}
 		letter := "DFRST"[rng.IntN(5)]
 		flags := name.Flags.With(letter)
+		id := f.idOf(name.Base, filepath.Join(cur, list[k]))
 		if name.Flags.Has(letter) {
 			flags = name.Flags.Without(letter)
 		} else if letter == 'T' {
-			id := f.idOf(name.Base, filepath.Join(cur, list[k]))
 			if id == "" {
 				return nil
 			}
 			f.r.led.foreignMarkDeleted(id, f.r.rec.since(time.Now()))
 		}
+		f.r.led.foreignFlagRename(id, f.r.rec.since(time.Now()))
 		to := name.WithFlags(flags).Filename()
 		start := time.Now()
 		err = os.Rename(filepath.Join(cur, list[k]), filepath.Join(cur, to))

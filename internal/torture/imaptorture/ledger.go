@@ -103,6 +103,8 @@ type ledger struct {
 	// floods are the keyword floods sent, by each keyword they name in
 	// lower case (keywords.go); nil until the first.
 	floods map[string]*flood
+	// flags holds the commands that may change flags (condstore.go).
+	flags flagBook
 }
 
 func newLedger(rec *recorder, runID string) *ledger {

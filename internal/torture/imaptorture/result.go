@@ -39,10 +39,11 @@ const (
 	BodyWrong            Kind = "body_wrong"
 	ResyncMissed         Kind = "resync_missed"
 	ModseqRegressed      Kind = "modseq_regressed"
+	UnchangedSinceWrong  Kind = "unchangedsince_wrong"
 )
 
 // Kinds lists every kind.
-var Kinds = []Kind{PhantomExpunge, UIDChange, UIDReuse, Duplicate, Lost, RefusedButDone, ExpungeDuringCommand, ExistsDecrease, SeqOutOfRange, UIDOrder, UIDNext, UIDValidity, FlagsDiverge, FollowedSymlink, LoginStarved, OversizedResponse, BadNameAccepted, RecentWrong, UnannouncedKeyword, BodyWrong, ResyncMissed, ModseqRegressed}
+var Kinds = []Kind{PhantomExpunge, UIDChange, UIDReuse, Duplicate, Lost, RefusedButDone, ExpungeDuringCommand, ExistsDecrease, SeqOutOfRange, UIDOrder, UIDNext, UIDValidity, FlagsDiverge, FollowedSymlink, LoginStarved, OversizedResponse, BadNameAccepted, RecentWrong, UnannouncedKeyword, BodyWrong, ResyncMissed, ModseqRegressed, UnchangedSinceWrong}
 
 // Title is the kind for people.
 func (k Kind) Title() string {
@@ -91,6 +92,8 @@ func (k Kind) Title() string {
 		return "resync (CONDSTORE/QRESYNC) missed a change"
 	case ModseqRegressed:
 		return "MODSEQ or HIGHESTMODSEQ went back"
+	case UnchangedSinceWrong:
+		return "STORE UNCHANGEDSINCE misjudged"
 	}
 	return string(k)
 }
@@ -144,6 +147,12 @@ type MessageStats struct {
 	FlagsAnnounced int `json:"flags_announced"`
 	// Resyncs counts the resynchronisations judged (resync.go).
 	Resyncs int `json:"resyncs"`
+	// CondStores counts the conditional STOREs judged, CondStale those
+	// with a stale UNCHANGEDSINCE, CondModified those answered MODIFIED
+	// (condstore.go).
+	CondStores   int `json:"cond_stores"`
+	CondStale    int `json:"cond_stale"`
+	CondModified int `json:"cond_modified"`
 }
 
 // LifecycleStats counts what the lifecycle actors did to the mailboxes
@@ -468,7 +477,7 @@ func (r *Result) WriteSummary(w io.Writer) {
 	m := r.Messages
 	fmt.Fprintf(w, "messages: %d seeded, %d appended, %d over LMTP, %d by foreign writers; %d foreign deletions; %d EXPUNGEs told to sessions (and %d for messages not identified yet); %d at the end\n",
 		m.Seeded, m.Appended, m.LMTPDelivered, m.ForeignDelivered, m.ForeignDeleted, m.ToldExpunged, m.Unattributed, m.Final)
-	fmt.Fprintf(w, "%d messages shown \\Recent to a session; %d FLAGS responses announcing keywords after SELECT; %d resynchronisations judged\n", m.Recent, m.FlagsAnnounced, m.Resyncs)
+	fmt.Fprintf(w, "%d messages shown \\Recent to a session; %d FLAGS responses announcing keywords after SELECT; %d resynchronisations judged; %s\n", m.Recent, m.FlagsAnnounced, m.Resyncs, condStat(m.CondStores, m.CondStale, m.CondModified))
 	if l := r.Lifecycle.Summary(); l != "" {
 		fmt.Fprintf(w, "other mailboxes: %s\n", l)
 	}

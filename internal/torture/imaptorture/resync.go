@@ -64,7 +64,13 @@ type modseqBook struct {
 	mu      sync.Mutex
 	highest map[uint32][]modTold            // HIGHESTMODSEQ
 	perUID  map[uint32]map[uint32][]modTold // UIDVALIDITY → UID → MODSEQ
+	// dropped are the UIDs (by UIDVALIDITY) told a MODSEQ below one
+	// told before (condstore.go).
+	dropped map[modseqKey]bool
 }
+
+// modseqKey is one UID under one UIDVALIDITY.
+type modseqKey struct{ validity, uid uint32 }
 
 // addMark appends t to marks when it raises their maximum.
 func addMark(marks []modTold, t modTold) []modTold {
@@ -106,6 +112,12 @@ func (b *modseqBook) told(validity, uid uint32, t modTold, sent time.Duration) (
 		b.perUID[validity] = make(map[uint32][]modTold)
 	}
 	before, found = maxBeforeMod(b.perUID[validity][uid], sent)
+	if marks := b.perUID[validity][uid]; len(marks) > 0 && t.modseq < marks[len(marks)-1].modseq {
+		if b.dropped == nil {
+			b.dropped = make(map[modseqKey]bool)
+		}
+		b.dropped[modseqKey{validity, uid}] = true
+	}
 	b.perUID[validity][uid] = addMark(b.perUID[validity][uid], t)
 	return before, found
 }

@@ -265,6 +265,7 @@ type run struct {
 		seeded, appended, lmtp, foreignDelivered, foreignDeleted   atomic.Int64
 		creates, deletes, renames, foreignRenames, foreignRemovals atomic.Int64
 		folderAppended, reconnects, loginRetries, resyncs          atomic.Int64
+		condStores, condStale, condModified                        atomic.Int64
 		recent, announced                                          int // set by the final check
 	}
 }
@@ -469,6 +470,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if len(resyncs) > 0 {
 		res.Actors["resync"] = len(resyncs)
 	}
+	if !offered["CONDSTORE"] {
+		r.progress("%s", condNote)
+		res.Notes = append(res.Notes, condNote)
+	}
 
 	r.progress("%d sessions for %v", cfg.Sessions, cfg.Duration)
 	loadStart := time.Now()
@@ -626,6 +631,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Messages.ForeignDeleted = int(r.counts.foreignDeleted.Load())
 	res.Messages.Recent, res.Messages.FlagsAnnounced = r.counts.recent, r.counts.announced
 	res.Messages.Resyncs = int(r.counts.resyncs.Load())
+	res.Messages.CondStores = int(r.counts.condStores.Load())
+	res.Messages.CondStale = int(r.counts.condStale.Load())
+	res.Messages.CondModified = int(r.counts.condModified.Load())
 	res.Lifecycle = LifecycleStats{
 		Creates: int(r.counts.creates.Load()), Deletes: int(r.counts.deletes.Load()), Renames: int(r.counts.renames.Load()),
 		ForeignRenames: int(r.counts.foreignRenames.Load()), ForeignRemovals: int(r.counts.foreignRemovals.Load()),

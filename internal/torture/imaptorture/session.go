@@ -39,6 +39,8 @@ type curCmd struct {
 	selectCmd bool
 	// resync collects what a resync is told (resync.go).
 	resync *resyncNews
+	// cond collects the FLAGS and MODSEQ told, per UID (condstore.go).
+	cond condTold
 }
 
 // session is one IMAP actor: a connection, the model of what it was
@@ -72,6 +74,9 @@ type session struct {
 	// highest is the HIGHESTMODSEQ it was last told (resync.go).
 	condstore bool
 	highest   uint64
+	// lastSpan is the flag change the last command was recorded as in
+	// the ledger, nil if it was none (condstore.go).
+	lastSpan *flagSpan
 }
 
 // System flags and keywords the sessions set and clear. \Deleted is
@@ -86,7 +91,10 @@ func (s *session) do(label, line string, cmd curCmd) (*Response, error) {
 	start := time.Now()
 	cmd.line, cmd.sent = line, s.r.rec.since(start)
 	s.cur = cmd
+	sp := s.flagWriteIntent(line, cmd.sent)
 	resp, err := s.c.command(line, s.onUntagged)
+	s.r.led.flagWritten(sp, err, s.r.now())
+	s.lastSpan = sp
 	if !s.r.finishing.Load() && !s.quiet {
 		s.r.rec.op(label, start, time.Since(start), outcomeOf(resp, err))
 	}
@@ -270,6 +278,9 @@ func (s *session) onFetch(resp *Response, at time.Duration) error {
 	}
 	if f.HasModSeq {
 		s.modseqTold(uid, f, at, resp.Line)
+	}
+	if s.cur.cond != nil {
+		s.cur.cond.add(uid, f, at, resp.Line)
 	}
 	if n := s.cur.resync; n != nil && f.HasFlags {
 		if n.truth == nil {
@@ -531,6 +542,9 @@ func (s *session) opStore() error {
 	}
 	if err := s.writable(); err != nil {
 		return err
+	}
+	if s.condstore && s.rng.IntN(condShare) == 0 {
+		return s.opCondStore()
 	}
 	flag := storeFlags[s.rng.IntN(len(storeFlags))]
 	sign := "+"
