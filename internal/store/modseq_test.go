@@ -657,3 +657,33 @@ func TestModSeqMark(t *testing.T) {
 		t.Fatalf("mark %q", b)
 	}
 }
+
+// TestTakeGivesTheNewerVersion: a change already in the state but not yet
+// published (its writer let go of mu to take a modseq) may have been read
+// by the subscriber's owner (a FETCH); Take then gives that version, not
+// the older pending one, so that the owner never tells a client flags and
+// a MODSEQ older than it told before.
+func TestTakeGivesTheNewerVersion(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.put(maildir.New, "")
+	mb := f.open(Options{})
+	defer mb.Close()
+	sync1(t, mb)
+	sub := mb.Subscribe()
+	defer sub.Close()
+	if _, err := mb.SetFlags(ctx, []uint32{1}, flagop.Add, flagsOf("F"), nil); err != nil {
+		t.Fatal(err)
+	}
+	published, _ := mb.LookupUID(1)
+	// The next change, as its writer leaves it while it takes a modseq:
+	// in the state, not published.
+	mb.mu.Lock()
+	e := mb.byUID(1)
+	e.flags, e.modseq = flagsOf("FS"), published.ModSeq+1
+	mb.mu.Unlock()
+	p := sub.Take()
+	if len(p.Flags) != 1 || p.Flags[0].ModSeq != published.ModSeq+1 || p.Flags[0].Flags != flagsOf("FS") {
+		t.Fatalf("Take gave %+v, want UID 1 at modseq %d with flags FS (the state's version)", p.Flags, published.ModSeq+1)
+	}
+}

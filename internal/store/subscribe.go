@@ -78,10 +78,26 @@ func (s *Subscription) Close() {
 // pending.
 func (s *Subscription) Notify() <-chan struct{} { return s.notify }
 
-// Take returns and clears what is pending.
+// Take returns and clears what is pending. A pending message that the
+// state already holds in a newer version (a change made but not yet
+// published: its writer lets go of mu while it takes a modseq) is given
+// in that version: the owner may have read it from the state already
+// (a FETCH), and the older one told after it would take its flags and
+// MODSEQ back. The publication that follows repeats the newer version.
+//
+// Takes: mu, then the subscription's.
 func (s *Subscription) Take() Pending {
+	m := s.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	latest := func(msg Message) Message {
+		if e := m.byUID(msg.UID); e != nil && e.modseq > msg.ModSeq {
+			return e.message()
+		}
+		return msg
+	}
 	var p Pending
 	p.UIDValidityChanged = s.void
 	p.Gone = s.gone
@@ -92,14 +108,14 @@ func (s *Subscription) Take() Pending {
 	slices.Sort(p.Expunged)
 	for uid, msg := range s.added {
 		if !s.expunged[uid] {
-			p.New = append(p.New, msg)
+			p.New = append(p.New, latest(msg))
 		}
 	}
 	sortByUID(p.New)
 	for uid, msg := range s.flags {
 		if !s.expunged[uid] {
 			if _, isNew := s.added[uid]; !isNew {
-				p.Flags = append(p.Flags, msg)
+				p.Flags = append(p.Flags, latest(msg))
 			}
 		}
 	}
