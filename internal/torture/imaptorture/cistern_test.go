@@ -122,60 +122,93 @@ func startCistern(t *testing.T) *cistern {
 // TestCistern: every actor against Cistern, the lifecycle actors and
 // twice max_connections held open without logging in included, and not
 // one violation.
+//
+// Every kind of operation must have succeeded at least once, or the run
+// checked less than it claims. On a loaded machine 8 seconds can leave a
+// rare one out (every COPY into Aux while Aux was deleted): then another
+// round runs, on a new server with the next seed, up to maxRounds; each
+// round must find no violation, and the kinds that succeeded add up.
 func TestCistern(t *testing.T) {
-	c := startCistern(t)
+	const maxRounds = 4
 	seconds := 8 * time.Second
 	if testing.Short() {
 		seconds = 3 * time.Second
 	}
-	res, err := Run(context.Background(), Config{
-		IMAP: c.imapAddr, User: testUser, Password: testPassword,
-		LMTP: c.lmtpAddr, Maildir: c.maildir,
-		Sessions: 4, Duration: seconds, Messages: 60, Timeout: 20 * time.Second, Seed: 7,
-		AuxLifecycle: 20, FolderLifecycle: 20, ForeignFolders: 5, ForeignLinks: 5,
-		PreLogin: 200, Resync: 1, ResyncAway: 2 * time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sb strings.Builder
-	res.WriteSummary(&sb)
-	t.Log("\n" + sb.String())
-	for _, op := range []string{"SELECT", "EXAMINE", "FETCH FLAGS", "FETCH ENVELOPE", "FETCH BODY", "STORE", "SEARCH", "COPY", "MOVE", "EXPUNGE", "UID EXPUNGE", "APPEND", "NOOP", "IDLE", "LMTP",
-		"foreign rename", "foreign move", "foreign delivery", "foreign deletion",
-		"CREATE", "DELETE", "RENAME", "folder APPEND", "folder SELECT", "folder EXAMINE", "folder FETCH", "foreign folder rename", "foreign folder removal",
-		"foreign folder link", "foreign message link", "link probe", "pre-login connect", "LOGIN probe"} {
-		if s := res.Op(op); s.OK == 0 {
-			t.Errorf("no %s succeeded: %+v", op, s)
+	covered := map[string]bool{}
+	var told, recent, announced, resyncs, condStores int
+	var evicted int64
+	var missing []string
+	for round := range maxRounds {
+		seed := uint64(7 + round)
+		c := startCistern(t)
+		res, err := Run(context.Background(), Config{
+			IMAP: c.imapAddr, User: testUser, Password: testPassword,
+			LMTP: c.lmtpAddr, Maildir: c.maildir,
+			Sessions: 4, Duration: seconds, Messages: 60, Timeout: 20 * time.Second, Seed: seed,
+			AuxLifecycle: 20, FolderLifecycle: 20, ForeignFolders: 5, ForeignLinks: 5,
+			PreLogin: 200, Resync: 1, ResyncAway: 2 * time.Second,
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
+		var sb strings.Builder
+		res.WriteSummary(&sb)
+		t.Logf("round %d, seed %d:\n%s", round+1, seed, sb.String())
+		if res.Total != 0 {
+			t.Errorf("round %d (seed %d): %d violations against Cistern", round+1, seed, res.Total)
+		}
+		if len(res.Errors) != 0 {
+			t.Errorf("round %d (seed %d): errors: %v", round+1, seed, res.Errors)
+		}
+		if !slices.Contains(res.Capabilities, "CONDSTORE") {
+			t.Fatalf("round %d: Cistern did not offer CONDSTORE: %q", round+1, res.Capabilities)
+		}
+		resyncs += res.Messages.Resyncs
+		condStores += res.Messages.CondStores
+		told += res.Messages.ToldExpunged
+		recent += res.Messages.Recent
+		announced += res.Messages.FlagsAnnounced
+		evicted += c.imapSrv.EvictedConnections.Load()
+		missing = missing[:0]
+		for _, op := range cisternOps {
+			if res.Op(op).OK > 0 {
+				covered[op] = true
+			}
+			if !covered[op] {
+				missing = append(missing, op)
+			}
+		}
+		if len(missing) == 0 && told > 0 && recent > 0 && announced > 0 && resyncs > 0 && condStores > 0 && evicted > 0 {
+			break
+		}
+		t.Logf("round %d left unchecked: operations %q without a success; %d expunges told, %d \\Recent, %d FLAGS announcements, %d resyncs, %d conditional STOREs, %d evictions",
+			round+1, missing, told, recent, announced, resyncs, condStores, evicted)
 	}
-	if res.Messages.ToldExpunged == 0 {
+	for _, op := range missing {
+		t.Errorf("no %s succeeded in %d rounds", op, maxRounds)
+	}
+	if told == 0 {
 		t.Error("no session was told of an expunge")
 	}
-	if res.Messages.Recent == 0 || res.Messages.FlagsAnnounced == 0 {
-		t.Errorf("%d messages shown \\Recent, %d FLAGS announcements: the checks of recent.go had nothing to check", res.Messages.Recent, res.Messages.FlagsAnnounced)
+	if recent == 0 || announced == 0 {
+		t.Errorf("%d messages shown \\Recent, %d FLAGS announcements: the checks of recent.go had nothing to check", recent, announced)
 	}
-	if slices.Contains(res.Capabilities, "CONDSTORE") {
-		if res.Messages.Resyncs == 0 {
-			t.Error("Cistern offers CONDSTORE, yet no resynchronisation was judged")
-		}
-		if res.Messages.CondStores == 0 {
-			t.Error("Cistern offers CONDSTORE, yet no conditional STORE was judged")
-		}
-	} else if !slices.ContainsFunc(res.Notes, func(n string) bool { return strings.Contains(n, "neither CONDSTORE nor QRESYNC") }) ||
-		!slices.Contains(res.Notes, condNote) || res.Messages.CondStores != 0 {
-		t.Errorf("Cistern offers no CONDSTORE and the notes do not say so (%d conditional STOREs): %q", res.Messages.CondStores, res.Notes)
+	if resyncs == 0 {
+		t.Error("Cistern offers CONDSTORE, yet no resynchronisation was judged")
 	}
-	if n := c.imapSrv.EvictedConnections.Load(); n == 0 {
+	if condStores == 0 {
+		t.Error("Cistern offers CONDSTORE, yet no conditional STORE was judged")
+	}
+	if evicted == 0 {
 		t.Error("no connection not logged in was closed to make room: the pre-login actor did not fill the budget")
 	}
-	if res.Total != 0 {
-		t.Errorf("%d violations against Cistern", res.Total)
-	}
-	if len(res.Errors) != 0 {
-		t.Errorf("errors: %v", res.Errors)
-	}
 }
+
+// cisternOps are the operations TestCistern needs a success of.
+var cisternOps = []string{"SELECT", "EXAMINE", "FETCH FLAGS", "FETCH ENVELOPE", "FETCH BODY", "STORE", "SEARCH", "COPY", "MOVE", "EXPUNGE", "UID EXPUNGE", "APPEND", "NOOP", "IDLE", "LMTP",
+	"foreign rename", "foreign move", "foreign delivery", "foreign deletion",
+	"CREATE", "DELETE", "RENAME", "folder APPEND", "folder SELECT", "folder EXAMINE", "folder FETCH", "foreign folder rename", "foreign folder removal",
+	"foreign folder link", "foreign message link", "link probe", "pre-login connect", "LOGIN probe"}
 
 // TestCisternHostile: the hostile actor's messages against Cistern,
 // while sessions, LMTP and foreign writers work: every FETCH of their
