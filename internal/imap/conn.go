@@ -726,16 +726,24 @@ func (c *conn) updates(allowExpunge bool) error {
 	c.tellRecent()
 	for _, m := range u.Flags {
 		if seq := s.view.Seq(m.UID); seq != 0 && !containsUID(s.held, m.UID) {
-			c.announce(m.Flags)
-			fmt.Fprintf(c.bw, "* %d FETCH (FLAGS ", seq)
-			c.flags(m.UID, m.Flags)
-			fmt.Fprintf(c.bw, " UID %d", m.UID)
-			c.modseqIfEnabled(m.ModSeq)
-			c.bw.WriteString(")\r\n")
+			c.flagsFetch(seq, m)
 		}
 	}
 	c.settleModSeq(u.HighestModSeq)
 	return nil
+}
+
+// flagsFetch tells a message's flags: "* seq FETCH (FLAGS (...) UID n)",
+// with its MODSEQ once CONDSTORE is enabled, after a FLAGS response for
+// any keyword the client was not told of yet. UID always: mbsync and
+// offlineimap need it in STORE's answers too.
+func (c *conn) flagsFetch(seq uint32, m MessageInfo) {
+	c.announce(m.Flags)
+	fmt.Fprintf(c.bw, "* %d FETCH (FLAGS ", seq)
+	c.flags(m.UID, m.Flags)
+	fmt.Fprintf(c.bw, " UID %d", m.UID)
+	c.modseqIfEnabled(m.ModSeq)
+	c.bw.WriteString(")\r\n")
 }
 
 // byeGone ends the session whose selected mailbox was deleted or

@@ -79,12 +79,7 @@ func cmdStore(c *conn, tag string, uid bool) error {
 		switch {
 		case seq == 0:
 		case !act.Silent:
-			c.announce(m.Flags)
-			fmt.Fprintf(c.bw, "* %d FETCH (FLAGS ", seq)
-			c.flags(m.UID, m.Flags)
-			fmt.Fprintf(c.bw, " UID %d", m.UID)
-			c.modseqIfEnabled(m.ModSeq)
-			c.bw.WriteString(")\r\n")
+			c.flagsFetch(seq, m)
 		case c.condstore && m.ModSeq > before:
 			fmt.Fprintf(c.bw, "* %d FETCH (UID %d ", seq, m.UID)
 			c.modseq(m.ModSeq)
