@@ -74,6 +74,8 @@ func TestLies(t *testing.T) {
 		{"resync misses a change", lieResyncMiss, ResyncMissed, true},
 		{"HIGHESTMODSEQ goes back", lieModseqBack, ModseqRegressed, true},
 		{"change without a higher MODSEQ", lieModseqStale, ModseqRegressed, true},
+		{"EMAILID changes", lieEmailIDChanges, ObjectIDWrong, false},
+		{"one EMAILID for all", lieEmailIDShared, ObjectIDWrong, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -39,10 +39,11 @@ const (
 	BodyWrong            Kind = "body_wrong"
 	ResyncMissed         Kind = "resync_missed"
 	ModseqRegressed      Kind = "modseq_regressed"
+	ObjectIDWrong        Kind = "objectid_wrong"
 )
 
 // Kinds lists every kind.
-var Kinds = []Kind{PhantomExpunge, UIDChange, UIDReuse, Duplicate, Lost, RefusedButDone, ExpungeDuringCommand, ExistsDecrease, SeqOutOfRange, UIDOrder, UIDNext, UIDValidity, FlagsDiverge, FollowedSymlink, LoginStarved, OversizedResponse, BadNameAccepted, RecentWrong, UnannouncedKeyword, BodyWrong, ResyncMissed, ModseqRegressed}
+var Kinds = []Kind{PhantomExpunge, UIDChange, UIDReuse, Duplicate, Lost, RefusedButDone, ExpungeDuringCommand, ExistsDecrease, SeqOutOfRange, UIDOrder, UIDNext, UIDValidity, FlagsDiverge, FollowedSymlink, LoginStarved, OversizedResponse, BadNameAccepted, RecentWrong, UnannouncedKeyword, BodyWrong, ResyncMissed, ModseqRegressed, ObjectIDWrong}
 
 // Title is the kind for people.
 func (k Kind) Title() string {
@@ -91,6 +92,8 @@ func (k Kind) Title() string {
 		return "resync (CONDSTORE/QRESYNC) missed a change"
 	case ModseqRegressed:
 		return "MODSEQ or HIGHESTMODSEQ went back"
+	case ObjectIDWrong:
+		return "EMAILID changed or shared"
 	}
 	return string(k)
 }

@@ -72,6 +72,9 @@ type session struct {
 	// highest is the HIGHESTMODSEQ it was last told (resync.go).
 	condstore bool
 	highest   uint64
+	// objectid: the session fetches EMAILID with FLAGS now and then
+	// (when the server offers OBJECTID; objectid.go).
+	objectid bool
 }
 
 // System flags and keywords the sessions set and clear. \Deleted is
@@ -248,6 +251,9 @@ func (s *session) onFetch(resp *Response, at time.Duration) error {
 	}
 	if f.MessageID != "" {
 		s.r.led.learn(f.MessageID, uid, at, s, resp.Line)
+	}
+	if f.EmailID != "" {
+		s.r.emailIDs.told(s, uid, f.EmailID, at, resp.Line)
 	}
 	if f.Envelope != nil && len(f.Envelope.List) >= 10 {
 		s.checkContent(uid, f.Envelope.List[9].String(), "its ENVELOPE", at, resp.Line)
@@ -473,6 +479,9 @@ func (s *session) opFetchFlags() error {
 	items := "(UID FLAGS)"
 	if s.condstore {
 		items = "(UID FLAGS MODSEQ)"
+	}
+	if s.objectid && s.rng.IntN(2) == 0 {
+		items = items[:len(items)-1] + " EMAILID)"
 	}
 	switch s.rng.IntN(5) {
 	case 0:
