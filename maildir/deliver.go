@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -44,6 +45,13 @@ type DeliverOptions struct {
 	// Perm is the file mode (the umask applies); 0 means DefaultFilePerm.
 	// Link ignores it.
 	Perm os.FileMode
+	// Base is the base name to publish under: a copy of a message that
+	// keeps its identity (its base name, DESIGN.md §3) in another
+	// Maildir. Empty means a fresh unique one. The caller makes sure the
+	// target holds no message of that base name (a file of that exact
+	// name makes Place take a fresh one, but one with other flags does
+	// not), or calls Staged.Rebase.
+	Base string
 }
 
 var defaultGen NameGen
@@ -68,7 +76,20 @@ func (o *DeliverOptions) check() error {
 	if o.Flags != 0 && !o.Cur {
 		return errors.New("maildir: deliver: flags need DeliverOptions.Cur (files in new/ carry no flags)")
 	}
+	if o.Base != "" && (o.Base == "." || o.Base == ".." || strings.ContainsAny(o.Base, "/:\x00")) {
+		return fmt.Errorf("maildir: deliver: %q is no base name", o.Base)
+	}
 	return nil
+}
+
+// staged returns the Staged of a file written or linked to tmpPath: its
+// base name is opts.Base, else the tmp/ name with the size fields.
+func (o *DeliverOptions) staged(dir, tmpPath string, size, vsize int64, gen *NameGen, now time.Time) *Staged {
+	base := o.Base
+	if base == "" {
+		base = WithSizes(filepath.Base(tmpPath), size, vsize)
+	}
+	return &Staged{dir: dir, tmpPath: tmpPath, base: base, size: size, vsize: vsize, opts: *o, gen: gen, now: now}
 }
 
 // Deliver writes the message read from r into the Maildir dir, durably,
@@ -170,8 +191,7 @@ func Stage(dir string, r io.Reader, opts DeliverOptions) (s *Staged, err error) 
 	if err = f.Close(); err != nil {
 		return nil, err
 	}
-	return &Staged{dir: dir, tmpPath: tmpPath, base: WithSizes(filepath.Base(tmpPath), cw.size, cw.vsize),
-		size: cw.size, vsize: cw.vsize, opts: opts, gen: gen, now: now}, nil
+	return opts.staged(dir, tmpPath, cw.size, cw.vsize, gen, now), nil
 }
 
 // Dir returns the Maildir the message is staged in.
@@ -185,6 +205,42 @@ func (s *Staged) Base() string { return s.base }
 // Filename returns the message's file name in new/ or cur/ once Publish
 // put it there, else "".
 func (s *Staged) Filename() string { return s.name }
+
+// KeepsBase reports whether the message is to be published, or was
+// placed, under the base name its options asked for (DeliverOptions.Base).
+func (s *Staged) KeepsBase() bool { return s.opts.Base != "" && s.base == s.opts.Base }
+
+// Rebase gives the message a fresh unique base name (with the same size
+// fields) instead of the one it has: before Place, the name Place will
+// use; after Place and before SyncPlaced, its file in new/ or cur/ is
+// renamed to it, never replacing a file, and stays as durable as Place
+// left it (SyncPlaced makes it so). A crash between Place and this
+// rename leaves the file under its first name, published and not
+// acknowledged, as after Place. On error the message is as it was.
+func (s *Staged) Rebase() error {
+	if s.name == "" {
+		if s.tmpPath == "" {
+			return fmt.Errorf("maildir: rebase %s: already discarded", s.base)
+		}
+		s.base = WithSizes(filepath.Base(s.tmpPath), s.size, s.vsize)
+		return nil
+	}
+	var err error
+	for range maxNameTries {
+		base := WithSizes(s.gen.New(s.now), s.size, s.vsize)
+		_, name := s.opts.target(base)
+		err = renameNoReplace(filepath.Join(s.dir, s.sub, s.name), filepath.Join(s.dir, s.sub, name))
+		if errors.Is(err, unix.EEXIST) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("maildir: rebase %s: %w", s.base, err)
+		}
+		s.base, s.name = base, name
+		return nil
+	}
+	return fmt.Errorf("maildir: rebase %s: %w: %w", s.base, ErrExists, err)
+}
 
 // Discard removes the staged file from tmp/ unless it was published (then
 // it does nothing: the message is delivered, and only Unpublish takes it
@@ -468,8 +524,7 @@ func StageLink(srcPath, dir string, opts DeliverOptions) (*Staged, error) {
 		}
 		return nil, fmt.Errorf("maildir: link into %s: %w", dir, lerr)
 	}
-	return &Staged{dir: dir, tmpPath: tmpPath, base: WithSizes(filepath.Base(tmpPath), size, vsize),
-		size: size, vsize: vsize, opts: opts, gen: gen, now: now}, nil
+	return opts.staged(dir, tmpPath, size, vsize, gen, now), nil
 }
 
 // measureFile returns the size and the CRLF size of the file at path.

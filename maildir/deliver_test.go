@@ -489,3 +489,124 @@ func TestPlaceThenSync(t *testing.T) {
 		t.Fatalf("cur/ holds %v after Unpublish", names)
 	}
 }
+
+// TestStageKeepsBase: a staged message asked to keep a base name is
+// published under it, by StageLink and by Stage; Rebase before Place
+// gives the tmp/ name instead, after Place renames the file; a file of
+// the exact name in the target makes Place take a fresh one.
+func TestStageKeepsBase(t *testing.T) {
+	src := newMaildir(t)
+	dst := filepath.Join(filepath.Dir(src), "other")
+	if err := Create(dst, 0); err != nil {
+		t.Fatal(err)
+	}
+	msg := "Subject: kept\n\nbody\n"
+	srcName, err := Deliver(src, strings.NewReader(msg), DeliverOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcPath := filepath.Join(src, New, srcName)
+	seen := Flags(0).With(FlagSeen)
+	opts := DeliverOptions{Cur: true, Flags: seen, Base: srcName}
+	stage := map[string]func() (*Staged, error){
+		"StageLink": func() (*Staged, error) { return StageLink(srcPath, dst, opts) },
+		"Stage":     func() (*Staged, error) { return Stage(dst, strings.NewReader(msg), opts) },
+	}
+	for _, how := range []string{"StageLink", "Stage"} {
+		t.Run(how, func(t *testing.T) {
+			defer os.Remove(filepath.Join(dst, Cur, srcName+":2,S"))
+			s, err := stage[how]()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !s.KeepsBase() || s.Base() != srcName {
+				t.Fatalf("staged: base %q, KeepsBase %v; want %q, true", s.Base(), s.KeepsBase(), srcName)
+			}
+			if err := Publish([]*Staged{s}); err != nil {
+				t.Fatal(err)
+			}
+			if s.Filename() != srcName+":2,S" {
+				t.Fatalf("published as %q, want %q", s.Filename(), srcName+":2,S")
+			}
+			if names := dirNames(t, filepath.Join(dst, Cur)); len(names) != 1 || names[0] != srcName+":2,S" {
+				t.Fatalf("cur/ holds %v", names)
+			}
+		})
+	}
+
+	t.Run("Rebase before Place", func(t *testing.T) {
+		s, err := StageLink(srcPath, dst, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Discard()
+		if err := s.Rebase(); err != nil {
+			t.Fatal(err)
+		}
+		if s.KeepsBase() || s.Base() == srcName {
+			t.Fatalf("rebased: base %q, KeepsBase %v", s.Base(), s.KeepsBase())
+		}
+		if err := Publish([]*Staged{s}); err != nil {
+			t.Fatal(err)
+		}
+		defer Unpublish([]*Staged{s})
+		if BaseName(s.Filename()) != s.Base() || !strings.HasSuffix(s.Filename(), ":2,S") {
+			t.Errorf("published as %q, base %q", s.Filename(), s.Base())
+		}
+	})
+
+	t.Run("Rebase after Place", func(t *testing.T) {
+		s, err := StageLink(srcPath, dst, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Discard()
+		if err := Place([]*Staged{s}); err != nil {
+			t.Fatal(err)
+		}
+		defer Unpublish([]*Staged{s})
+		if err := s.Rebase(); err != nil {
+			t.Fatal(err)
+		}
+		if s.KeepsBase() || BaseName(s.Filename()) != s.Base() || s.Base() == srcName {
+			t.Fatalf("rebased: name %q, base %q, KeepsBase %v", s.Filename(), s.Base(), s.KeepsBase())
+		}
+		if sz, w := SizeFields(s.Base()); sz != int64(len(msg)) || w != crlfSize(msg) {
+			t.Errorf("sizes in %q: %d, %d", s.Base(), sz, w)
+		}
+		if names := dirNames(t, filepath.Join(dst, Cur)); len(names) != 1 || names[0] != s.Filename() {
+			t.Fatalf("cur/ holds %v, want only %q", names, s.Filename())
+		}
+		a, _ := os.Stat(srcPath)
+		b, err := os.Stat(filepath.Join(dst, Cur, s.Filename()))
+		if err != nil || !os.SameFile(a, b) {
+			t.Errorf("the rebased file is not the link: %v", err)
+		}
+	})
+
+	t.Run("name taken", func(t *testing.T) {
+		taken := filepath.Join(dst, Cur, srcName+":2,S")
+		if err := os.WriteFile(taken, []byte("someone else's\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(taken)
+		s, err := StageLink(srcPath, dst, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Discard()
+		if err := Publish([]*Staged{s}); err != nil {
+			t.Fatal(err)
+		}
+		defer Unpublish([]*Staged{s})
+		if s.KeepsBase() || s.Base() == srcName {
+			t.Errorf("published over a taken name: %q", s.Filename())
+		}
+	})
+
+	for _, bad := range []string{"a/b", "a:2,S", ".", "..", "a\x00b"} {
+		if _, err := StageLink(srcPath, dst, DeliverOptions{Base: bad}); err == nil {
+			t.Errorf("Base %q accepted", bad)
+		}
+	}
+}

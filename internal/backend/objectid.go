@@ -16,7 +16,9 @@ import (
 //	THREADID   Structure.ThreadRoot, else the base  "T" + 32 hex digits of SHA-256("thread\x00" + root), or of ("thread-alone\x00" + base name)
 //
 // The base name is the message's identity in Maildir (DESIGN.md §3):
-// COPY and MOVE keep it (a hard link or a copy under the same name), a
+// COPY and MOVE keep it (a hard link or a copy under the same name)
+// where the target has no other message or file of that name (a second
+// copy into one mailbox gets a fresh name, and its own EMAILID), a
 // message APPENDed or delivered twice gets two. Dovecot's own message
 // GUID on Maildir is the base name itself, which has '.', ',' and more
 // and so is no objectid: it is hashed, 128 bits of it, so that two base

@@ -153,11 +153,11 @@ func TestMailboxIDLifecycle(t *testing.T) {
 	}
 }
 
-// EMAILID: MOVE keeps it (seen from another session: the file keeps its
-// base name), a message APPENDed twice has two. COPY links the file
-// under a new base name (maildir.StageLink), so a copy has an EMAILID
-// of its own, distinct from every other; THREADID, from the header,
-// stays.
+// EMAILID (RFC 8474 §5.1), seen from another session: COPY and MOVE keep
+// it (the copy keeps its message's base name), a message APPENDed twice
+// has two, and a second copy of one message into one mailbox has one of
+// its own (one base name is one message there); THREADID, from the
+// header, stays.
 func TestEmailIDCopyMove(t *testing.T) {
 	ts := startServer(t)
 	rc := loginRaw(t, ts, "alice")
@@ -181,12 +181,8 @@ func TestEmailIDCopyMove(t *testing.T) {
 	rc2 := loginRaw(t, ts, "alice")
 	rc2.ok("SELECT Copies")
 	copies := rc2.ids("EMAILID")
-	seen := map[string]bool{orig[1]: true, orig[2]: true, orig[3]: true}
-	for _, id := range copies {
-		if seen[id] {
-			t.Fatalf("copies: EMAILIDs %v share one with another message (originals %v)", copies, orig)
-		}
-		seen[id] = true
+	if len(copies) != 3 || copies[1] != orig[1] || copies[2] != orig[2] || copies[3] != orig[3] {
+		t.Fatalf("copies: EMAILIDs %v, originals %v", copies, orig)
 	}
 	if got := rc2.ids("THREADID"); got[1] != threads[1] || got[3] != threads[3] {
 		t.Fatalf("copies: THREADIDs %v, originals %v", got, threads)
@@ -200,9 +196,17 @@ func TestEmailIDCopyMove(t *testing.T) {
 	if got := rc.ids("EMAILID"); len(got) != 2 || got[1] != orig[1] || got[2] != orig[3] {
 		t.Fatalf("INBOX after MOVE: %v, want %s %s", got, orig[1], orig[3])
 	}
+	// A second copy of message 1 into Copies: an EMAILID no other has.
+	rc.ok("COPY 1 Copies")
 	rc2.ok("SELECT Copies")
-	rc2.exactly([]string{"* SEARCH 2"}, "SEARCH EMAILID %s", copies[2])
-	rc2.exactly([]string{"* SEARCH"}, "SEARCH EMAILID %s", orig[2])
+	again := rc2.ids("EMAILID")
+	if len(again) != 4 || again[4] == orig[1] || again[4] == orig[2] || again[4] == orig[3] {
+		t.Fatalf("a second copy into one mailbox: EMAILIDs %v, originals %v", again, orig)
+	}
+	rc2.exactly([]string{"* SEARCH 1"}, "SEARCH EMAILID %s", orig[1])
+	rc2.exactly([]string{"* SEARCH 2"}, "SEARCH EMAILID %s", orig[2])
+	rc2.exactly([]string{"* SEARCH 4"}, "SEARCH EMAILID %s", again[4])
+	rc.exactly([]string{"* SEARCH"}, "SEARCH EMAILID %s", orig[2])
 }
 
 // THREADID from References, In-Reply-To and Message-ID; SEARCH

@@ -52,11 +52,15 @@ func (m *Mailbox) Append(ctx context.Context, r io.Reader, flags maildir.Flags, 
 //     removed from tmp/.
 //  2. Read the uidlist under the lock; replaced by one with another
 //     UIDVALIDITY: sync first, under the same lock, so that the new
-//     files are numbered after the new UIDs, in the order given.
+//     files are numbered after the new UIDs, in the order given. A
+//     COPY's file that would keep its base name while the state or the
+//     uidlist holds it gets a fresh one (claimBases).
 //  3. Rename the files into cur/ (maildir.Place), without wmu: syncs
 //     meanwhile see them and leave them to this change. Failure: the
 //     files renamed so far are unlinked again; the rest removed from
-//     tmp/.
+//     tmp/. A COPY's file that kept its base name while another file of
+//     new/ or cur/ has it gets a fresh one (rebaseClashing; its failure
+//     is step 4's).
 //  4. Append their records to the uidlist in one write and fsync it
 //     (assignOwn), check that the mailbox's path still leads to its
 //     directory (a program that ignores the lock may have renamed it
@@ -95,6 +99,9 @@ func (m *Mailbox) adoptStaged(ctx context.Context, staged []*maildir.Staged, fro
 	if err := m.syncIfReplaced(ctx, lock); err != nil {
 		return nil, err
 	}
+	if err := m.claimBases(lock, staged); err != nil {
+		return nil, err
+	}
 	if err := maildir.Place(staged); err != nil {
 		return nil, err
 	}
@@ -106,13 +113,17 @@ func (m *Mailbox) adoptStaged(ctx context.Context, staged []*maildir.Staged, fro
 	defer m.leaveChange()
 	defer m.adoptWaitingLocked(ctx)
 	defer m.withLogLocked(ctx)()
+	ch := &Changes{}
+	var f *uidlist.File
+	m.unlocked(func() {
+		if err = m.rebaseClashing(staged); err == nil {
+			f, err = m.refreshUIDList()
+		}
+	})
 	names := make([]string, len(staged))
 	for i, s := range staged {
 		names[i] = s.Filename()
 	}
-	ch := &Changes{}
-	var f *uidlist.File
-	m.unlocked(func() { f, err = m.refreshUIDList() })
 	if err == nil && f != nil && m.uidvalidity != 0 && f.Header.UIDValidity != m.uidvalidity {
 		// Replaced since step 2, under our lock: only a program that
 		// ignores the lock does that.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/cistern-mail/cistern/internal/uidlist"
 	"github.com/cistern-mail/cistern/maildir"
 )
 
@@ -15,7 +16,12 @@ import (
 // flags and internal dates, and returns dst's UIDVALIDITY that the new
 // UIDs belong to (as it was when they were recorded) and the pairs of
 // source and destination UIDs in source UID order (COPYUID). Files are hard-linked
-// when both mailboxes share a filesystem. The two mailboxes are never
+// when both mailboxes share a filesystem. A copy keeps its message's
+// base name, its identity (EMAILID), where dst may take it: when dst's
+// state and uidlist know no message of that name (claimBases) and no
+// other file of dst's new/ or cur/ has it once the copy is in place
+// (rebaseClashing); else, as for a second copy into one mailbox, it gets
+// a fresh one. The two mailboxes are never
 // locked at once: the copies are staged in dst's tmp/ without a lock,
 // then adopted by dst all or none (adoptStaged), so that a COPY that
 // fails leaves no copy behind. When one of the messages is gone (before
@@ -26,6 +32,7 @@ import (
 func (m *Mailbox) Copy(ctx context.Context, uids []uint32, dst *Mailbox, from *Subscription) (validity uint32, src, dstUIDs []uint32, err error) {
 	type item struct {
 		uid   uint32
+		base  string
 		path  string
 		flags maildir.Flags
 	}
@@ -33,7 +40,7 @@ func (m *Mailbox) Copy(ctx context.Context, uids []uint32, dst *Mailbox, from *S
 	var items []item
 	for _, uid := range uids {
 		if e := m.byUID(uid); e != nil {
-			items = append(items, item{uid, filepath.Join(m.dir, e.sub, e.filename), e.flags})
+			items = append(items, item{uid, e.base, filepath.Join(m.dir, e.sub, e.filename), e.flags})
 		}
 	}
 	m.mu.Unlock()
@@ -51,7 +58,7 @@ func (m *Mailbox) Copy(ctx context.Context, uids []uint32, dst *Mailbox, from *S
 		if err != nil {
 			return 0, nil, nil, err
 		}
-		s, err := stageCopy(it.path, dst.dir, flags)
+		s, err := stageCopy(it.path, dst.dir, it.base, flags)
 		if errors.Is(err, os.ErrNotExist) {
 			// Renamed under our feet: look it up again.
 			s, err = m.stageFresh(ctx, it.uid, dst.dir, kw)
@@ -118,18 +125,19 @@ func (m *Mailbox) stageFresh(ctx context.Context, uid uint32, dir string, kw *ke
 			m.wmu.Unlock()
 			continue
 		}
-		s, err := stageCopy(filepath.Join(m.dir, e.sub, e.filename), dir, flags)
+		s, err := stageCopy(filepath.Join(m.dir, e.sub, e.filename), dir, e.base, flags)
 		m.wmu.Unlock()
 		return s, err
 	}
 	return nil, fmt.Errorf("store: copy of UID %d: its flags changed %d times while it was looked up", uid, stageFreshTries)
 }
 
-// stageCopy stages the message file at path in the Maildir dir's tmp/,
-// to go into cur/ with flags: a hard link where possible, else a durable
-// copy with the same mtime (the internal date).
-func stageCopy(path, dir string, flags maildir.Flags) (*maildir.Staged, error) {
-	opts := maildir.DeliverOptions{Cur: true, Flags: flags}
+// stageCopy stages the message file at path, whose base name is base, in
+// the Maildir dir's tmp/, to go into cur/ with flags under base where dir
+// may take it (claimBases, rebaseClashing): a hard link where possible,
+// else a durable copy with the same mtime (the internal date).
+func stageCopy(path, dir, base string, flags maildir.Flags) (*maildir.Staged, error) {
+	opts := maildir.DeliverOptions{Cur: true, Flags: flags, Base: base}
 	s, err := maildir.StageLink(path, dir, opts)
 	// A copy where no link can be: across filesystems, or a file another
 	// user owns (a foreign program's delivery) where the kernel protects
@@ -148,4 +156,144 @@ func stageCopy(path, dir string, flags maildir.Flags) (*maildir.Staged, error) {
 	}
 	opts.Time = fi.ModTime()
 	return maildir.Stage(dir, f, opts)
+}
+
+// testHookBasesClaimed, set by tests, runs when a COPY has checked under
+// the target's lock which copies may keep their base names, before they
+// are placed: the moment another program may put a file of one of those
+// names into the target.
+var testHookBasesClaimed func()
+
+// basesRecorded returns which of bases the uidlist f, read under its
+// mailbox's lock, has a record of: no message arriving in that mailbox
+// under its own base name (COPY, MOVE) may take those (records stay after
+// their message left, until a compaction, and a base name must never get
+// a second UID in one uidlist). Files of those names that no sync has
+// seen yet are the caller's to look for.
+func basesRecorded(f *uidlist.File, bases []string) map[string]bool {
+	taken := make(map[string]bool, len(bases))
+	for _, b := range bases {
+		taken[b] = false
+	}
+	if f != nil {
+		for _, r := range f.Records {
+			if _, ok := taken[r.Base()]; ok {
+				taken[r.Base()] = true
+			}
+		}
+	}
+	return taken
+}
+
+// claimBases, step 1 of a copy's keeping its base name, gives a fresh
+// base name (maildir.Staged.Rebase) to every message of staged that asked
+// to keep its own (a COPY's: maildir.DeliverOptions.Base) when m may not
+// take it: m's uidlist holds it (basesRecorded), m's state does (which
+// assignOwn cannot number, even for an entry whose file and record are
+// gone, as MOVE's adoptMoved replaces), or an earlier message of staged
+// has it. Under m's lock, no process that
+// honours it records that name until the change ends; a file of that name
+// that another program puts into new/ or cur/ meanwhile is found by step
+// 2, rebaseClashing. Messages staged without a base name to keep
+// (APPEND) cost nothing.
+//
+// Held: turn, dotlock; takes wmu and mu, and lets go of them.
+func (m *Mailbox) claimBases(lock *uidlist.Lock, staged []*maildir.Staged) error {
+	var bases []string
+	for _, s := range staged {
+		if s.KeepsBase() {
+			bases = append(bases, s.Base())
+		}
+	}
+	if len(bases) == 0 {
+		return nil
+	}
+	m.enterChange(lock)
+	defer m.leaveChange()
+	var f *uidlist.File
+	var err error
+	m.unlocked(func() { f, err = m.refreshUIDList() })
+	if err != nil {
+		return err
+	}
+	taken := basesRecorded(f, bases)
+	for b := range taken {
+		if _, known := m.byBase[b]; known {
+			taken[b] = true
+		}
+	}
+	for _, s := range staged {
+		if !s.KeepsBase() {
+			continue
+		}
+		if taken[s.Base()] {
+			if err := s.Rebase(); err != nil {
+				return err
+			}
+			continue
+		}
+		taken[s.Base()] = true
+	}
+	if testHookBasesClaimed != nil {
+		testHookBasesClaimed()
+	}
+	return nil
+}
+
+// rebaseClashing, step 2 of a copy's keeping its base name, runs once the
+// messages of staged are in cur/ and before their UIDs are recorded: it
+// lists m's new/ and then cur/ (a file moving between the two is seen
+// twice, never zero times) and renames every placed message that kept
+// its base name to a fresh one (maildir.Staged.Rebase) when another file
+// has that base name: link(2) and rename(2) refuse only the same whole
+// name, and the other file may carry other flags. A file of that base
+// name that comes after these listings comes after the copy was in
+// place: a second file of a known message, which a sync sorts out as it
+// does any duplicate (DESIGN.md §3). When either listing cannot be proven
+// complete, every message that kept its base name is given a fresh one:
+// only what a proof shows is claimed. Nothing to look for (APPEND): no
+// listing.
+//
+// Held: turn, dotlock, wmu; not mu.
+func (m *Mailbox) rebaseClashing(staged []*maildir.Staged) error {
+	kept := make(map[string]*maildir.Staged)
+	for _, s := range staged {
+		if s.KeepsBase() && s.Filename() != "" {
+			kept[s.Base()] = s
+		}
+	}
+	if len(kept) == 0 {
+		return nil
+	}
+	clash := make(map[*maildir.Staged]string) // why
+	for _, sub := range []string{maildir.New, maildir.Cur} {
+		l, err := m.list(filepath.Join(m.dir, sub))
+		if err != nil {
+			return err
+		}
+		for _, name := range l.Names {
+			if s, ok := kept[maildir.BaseName(name)]; ok && (sub != maildir.Cur || name != s.Filename()) {
+				clash[s] = "another file of the target has its base name"
+			}
+		}
+		if l.Proof == maildir.ProofNone {
+			for _, s := range kept {
+				if clash[s] == "" {
+					clash[s] = "no listing of the target could be proven complete"
+				}
+			}
+		}
+	}
+	for _, s := range staged {
+		why := clash[s]
+		if why == "" {
+			continue
+		}
+		old := s.Filename()
+		if err := s.Rebase(); err != nil {
+			return err
+		}
+		m.writerLog().Info("a copy takes a fresh base name", "why", why, "file", old, "now", s.Filename())
+	}
+	return nil
 }

@@ -65,7 +65,7 @@ func TestCopyIntoFileOfAnotherUser(t *testing.T) {
 		os.Remove(probe)
 		t.Fatalf("link as uid %d: %v; want EPERM (is fs.protected_hardlinks 1?)", other, err)
 	}
-	s, err := stageCopy(path, dst, 0)
+	s, err := stageCopy(path, dst, "1.M1P1.host,S=4,W=4", 0)
 	if err != nil {
 		t.Fatalf("stageCopy: %v", err)
 	}
@@ -74,6 +74,9 @@ func TestCopyIntoFileOfAnotherUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	name := s.Filename()
+	if name != "1.M1P1.host,S=4,W=4:2," {
+		t.Errorf("the copy is %q: it did not keep its base name", name)
+	}
 	got, err := os.ReadFile(filepath.Join(dst, "cur", name))
 	if err != nil || string(got) != "abcd" {
 		t.Fatalf("copy holds %q, %v", got, err)

@@ -64,7 +64,7 @@ type moving struct {
 //     messages are taken from the state and dst's uidlist is read.
 //  2. Each file is renamed into dst's cur/ under its final name: its base
 //     name, or a fresh one (with the same S= and W=) when dst's uidlist
-//     already has a record for it, and its flags with the keywords given
+//     already has a record for it (basesRecorded), and its flags with the keywords given
 //     dst's letters (added to dst's dovecot-keywords as needed). A file
 //     that another program renamed meanwhile is looked for by base name
 //     in m's new/ and cur/ and renamed from there; one that is gone was
@@ -238,18 +238,14 @@ func (m *Mailbox) renameInto(dst *Mailbox, lock *uidlist.Lock, ms []*moving) (va
 	if err != nil {
 		return 0, nil, err
 	}
-	// The base names of ms that dst's uidlist holds: records stay after
-	// their message left (until a compaction), and a base name must never
-	// get a second UID in one uidlist.
-	taken := make(map[string]bool, len(ms))
-	for _, mv := range ms {
-		taken[mv.base] = false
+	// The base names of ms that dst's uidlist holds (COPY's test too).
+	// One that only dst's state holds is a stale entry: adoptMoved
+	// replaces it.
+	bases := make([]string, len(ms))
+	for i, mv := range ms {
+		bases[i] = mv.base
 	}
-	for _, r := range f.Records {
-		if _, ok := taken[r.Base()]; ok {
-			taken[r.Base()] = true
-		}
-	}
+	taken := basesRecorded(f, bases)
 	kw := &keywordMap{src: m, dst: dst, lock: lock, letters: make(map[byte]byte)}
 	dirs, err := openMoveDirs(m, dst)
 	if err != nil {

@@ -280,6 +280,15 @@
 //	                        message whose flags went from those fetched right
 //	                        before to what it asked while no other command
 //	                        that may change flags ran (condstore.go)
+//	objectid_wrong          with OBJECTID (sessions fetch EMAILID with FLAGS
+//	                        now and then): in the mailbox under test, a
+//	                        message told another EMAILID than before (RFC
+//	                        8474 §5.1: it never changes), or two messages
+//	                        (two Message-IDs, so two contents) told one
+//	                        EMAILID. Copies are not judged: the mailbox
+//	                        under test holds none, and a copy keeping its
+//	                        EMAILID is a SHOULD that Maildir cannot always
+//	                        keep (objectid.go)
 //
 // The causes are read generously (a \Deleted mark counts even if it was
 // removed again before the EXPUNGE), so that a race between actors is

@@ -3,6 +3,8 @@ package imaptorture
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -57,6 +59,8 @@ const (
 	lieUnannounced             // a keyword another program set reaches FETCH without a FLAGS response first
 	lieBodyLF                  // a FETCH of a body section drops the CR of every line end, as a server that streams a bare-LF file without converting it would
 	lieStoreBadAppend          // an APPEND whose line goes on after the literal answers BAD, and keeps the message
+	lieEmailIDChanges          // a message's EMAILID changes
+	lieEmailIDShared           // every message has one EMAILID
 )
 
 // starveAt is the number of open connections past which the fake, with
@@ -638,11 +642,11 @@ func (fs *fakeSession) create(tag, name string) {
 func (s *fakeServer) caps() string {
 	switch {
 	case s.condstore && s.noQresync:
-		return "IMAP4rev1 IDLE UIDPLUS MOVE ENABLE CONDSTORE"
+		return "IMAP4rev1 IDLE UIDPLUS MOVE OBJECTID ENABLE CONDSTORE"
 	case s.condstore:
-		return "IMAP4rev1 IDLE UIDPLUS MOVE ENABLE CONDSTORE QRESYNC"
+		return "IMAP4rev1 IDLE UIDPLUS MOVE OBJECTID ENABLE CONDSTORE QRESYNC"
 	}
-	return "IMAP4rev1 IDLE UIDPLUS MOVE"
+	return "IMAP4rev1 IDLE UIDPLUS MOVE OBJECTID"
 }
 
 func (fs *fakeSession) selectBox(tag, name string, examine bool, params []Value) {
@@ -1132,6 +1136,8 @@ func (fs *fakeSession) fetch(tag string, uid bool, args []Value) {
 				parts = append(parts, fakeSection(fmt.Sprintf("BODY[]<%d>", o), body[lo:hi]))
 			case name == "RFC822.SIZE":
 				parts = append(parts, fmt.Sprintf("RFC822.SIZE %d", len(m.body)))
+			case name == "EMAILID":
+				parts = append(parts, fmt.Sprintf("EMAILID (%s)", fs.emailID(m)))
 			}
 		}
 		if changedSince && !modseqItem {
@@ -1548,4 +1554,21 @@ func (s *fakeServer) fakeTo(m *fakeMsg) string {
 	}
 	b.WriteByte(')')
 	return b.String()
+}
+
+// emailID is m's EMAILID (RFC 8474): of its Message-ID, so that its
+// copies share it; with lieEmailIDChanges, another one past the trigger,
+// and with lieEmailIDShared, one for every message.
+func (fs *fakeSession) emailID(m *fakeMsg) string {
+	sum := sha256.Sum256([]byte(m.id))
+	id := "M" + hex.EncodeToString(sum[:12])
+	switch {
+	case fs.srv.lying(lieEmailIDChanges):
+		fs.srv.fired = true
+		return id + "x"
+	case fs.srv.lying(lieEmailIDShared):
+		fs.srv.fired = true
+		return "Mshared"
+	}
+	return id
 }

@@ -80,6 +80,8 @@ func TestLies(t *testing.T) {
 		{"MODIFIED though unchanged since", lieCondRefuseUnchanged, UnchangedSinceWrong, true, ""},
 		{"STORE UNCHANGEDSINCE of a changed message done", lieCondIgnore, UnchangedSinceWrong, true, ""},
 		{"MODIFIED and done", lieCondRefuseDone, UnchangedSinceWrong, true, ""},
+		{"EMAILID changes", lieEmailIDChanges, ObjectIDWrong, false, ""},
+		{"one EMAILID for all", lieEmailIDShared, ObjectIDWrong, false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -212,6 +212,8 @@ type FetchData struct {
 	// ModSeq is the MODSEQ item (RFC 7162 §3.1.4).
 	ModSeq    uint64
 	HasModSeq bool
+	// EmailID is the EMAILID item (RFC 8474 §7.1); "" when absent.
+	EmailID string
 	// Envelope is the ENVELOPE item's list; BodyStructure the
 	// BODYSTRUCTURE item's.
 	Envelope      *Value
@@ -416,6 +418,11 @@ func fetchData(items []Value) (*FetchData, error) {
 				return nil, fmt.Errorf("MODSEQ %q", v.List[0].Text)
 			}
 			f.ModSeq, f.HasModSeq = n, true
+		case upper == "EMAILID":
+			if v.Kind != listValue || len(v.List) != 1 || v.List[0].Kind != atomValue || v.List[0].Text == "" {
+				return nil, errors.New("EMAILID is not a list of one objectid")
+			}
+			f.EmailID = v.List[0].Text
 		case upper == "ENVELOPE":
 			if v.Kind != listValue || len(v.List) < 10 {
 				return nil, errors.New("ENVELOPE is not a list of 10")

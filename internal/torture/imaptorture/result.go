@@ -40,10 +40,11 @@ const (
 	ResyncMissed         Kind = "resync_missed"
 	ModseqRegressed      Kind = "modseq_regressed"
 	UnchangedSinceWrong  Kind = "unchangedsince_wrong"
+	ObjectIDWrong        Kind = "objectid_wrong"
 )
 
 // Kinds lists every kind.
-var Kinds = []Kind{PhantomExpunge, UIDChange, UIDReuse, Duplicate, Lost, RefusedButDone, ExpungeDuringCommand, ExistsDecrease, SeqOutOfRange, UIDOrder, UIDNext, UIDValidity, FlagsDiverge, FollowedSymlink, LoginStarved, OversizedResponse, BadNameAccepted, RecentWrong, UnannouncedKeyword, BodyWrong, ResyncMissed, ModseqRegressed, UnchangedSinceWrong}
+var Kinds = []Kind{PhantomExpunge, UIDChange, UIDReuse, Duplicate, Lost, RefusedButDone, ExpungeDuringCommand, ExistsDecrease, SeqOutOfRange, UIDOrder, UIDNext, UIDValidity, FlagsDiverge, FollowedSymlink, LoginStarved, OversizedResponse, BadNameAccepted, RecentWrong, UnannouncedKeyword, BodyWrong, ResyncMissed, ModseqRegressed, UnchangedSinceWrong, ObjectIDWrong}
 
 // Title is the kind for people.
 func (k Kind) Title() string {
@@ -94,6 +95,8 @@ func (k Kind) Title() string {
 		return "MODSEQ or HIGHESTMODSEQ went back"
 	case UnchangedSinceWrong:
 		return "STORE UNCHANGEDSINCE misjudged"
+	case ObjectIDWrong:
+		return "EMAILID changed or shared"
 	}
 	return string(k)
 }

@@ -255,6 +255,8 @@ type run struct {
 	recent recentBook
 	// modseqs are the MODSEQs and HIGHESTMODSEQs told (resync.go).
 	modseqs modseqBook
+	// emailIDs are the EMAILIDs told (objectid.go).
+	emailIDs emailIDBook
 
 	// links is the symbolic link actor, nil when off; set before the
 	// first connection, every connection's responses go through its
@@ -483,6 +485,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		// Half the sessions fetch MODSEQ with FLAGS, which enables
 		// CONDSTORE for them (RFC 7162 §3.1).
 		sessions[i].condstore = offered["CONDSTORE"] && sessions[i].rng.IntN(2) == 0
+		sessions[i].objectid = offered["OBJECTID"]
 	}
 	var wg sync.WaitGroup
 	dead := make([]bool, len(sessions))

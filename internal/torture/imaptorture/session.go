@@ -77,6 +77,9 @@ type session struct {
 	// lastSpan is the flag change the last command was recorded as in
 	// the ledger, nil if it was none (condstore.go).
 	lastSpan *flagSpan
+	// objectid: the session fetches EMAILID with FLAGS now and then
+	// (when the server offers OBJECTID; objectid.go).
+	objectid bool
 }
 
 // System flags and keywords the sessions set and clear. \Deleted is
@@ -256,6 +259,9 @@ func (s *session) onFetch(resp *Response, at time.Duration) error {
 	}
 	if f.MessageID != "" {
 		s.r.led.learn(f.MessageID, uid, at, s, resp.Line)
+	}
+	if f.EmailID != "" {
+		s.r.emailIDs.told(s, uid, f.EmailID, at, resp.Line)
 	}
 	if f.Envelope != nil && len(f.Envelope.List) >= 10 {
 		s.checkContent(uid, f.Envelope.List[9].String(), "its ENVELOPE", at, resp.Line)
@@ -484,6 +490,9 @@ func (s *session) opFetchFlags() error {
 	items := "(UID FLAGS)"
 	if s.condstore {
 		items = "(UID FLAGS MODSEQ)"
+	}
+	if s.objectid && s.rng.IntN(2) == 0 {
+		items = items[:len(items)-1] + " EMAILID)"
 	}
 	switch s.rng.IntN(5) {
 	case 0:
