@@ -210,36 +210,18 @@ func (s *Staged) Filename() string { return s.name }
 // placed, under the base name its options asked for (DeliverOptions.Base).
 func (s *Staged) KeepsBase() bool { return s.opts.Base != "" && s.base == s.opts.Base }
 
-// Rebase gives the message a fresh unique base name (with the same size
-// fields) instead of the one it has: before Place, the name Place will
-// use; after Place and before SyncPlaced, its file in new/ or cur/ is
-// renamed to it, never replacing a file, and stays as durable as Place
-// left it (SyncPlaced makes it so). A crash between Place and this
-// rename leaves the file under its first name, published and not
-// acknowledged, as after Place. On error the message is as it was.
+// Rebase gives the message, not yet placed, a fresh unique base name
+// (its tmp/ name, with the same size fields) instead of the one its
+// options asked it to keep: the name Place will use.
 func (s *Staged) Rebase() error {
-	if s.name == "" {
-		if s.tmpPath == "" {
-			return fmt.Errorf("maildir: rebase %s: already discarded", s.base)
-		}
-		s.base = WithSizes(filepath.Base(s.tmpPath), s.size, s.vsize)
-		return nil
+	switch {
+	case s.name != "":
+		return fmt.Errorf("maildir: rebase %s: already placed as %s", s.base, s.name)
+	case s.tmpPath == "":
+		return fmt.Errorf("maildir: rebase %s: already discarded", s.base)
 	}
-	var err error
-	for range maxNameTries {
-		base := WithSizes(s.gen.New(s.now), s.size, s.vsize)
-		_, name := s.opts.target(base)
-		err = renameNoReplace(filepath.Join(s.dir, s.sub, s.name), filepath.Join(s.dir, s.sub, name))
-		if errors.Is(err, unix.EEXIST) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("maildir: rebase %s: %w", s.base, err)
-		}
-		s.base, s.name = base, name
-		return nil
-	}
-	return fmt.Errorf("maildir: rebase %s: %w: %w", s.base, ErrExists, err)
+	s.base = WithSizes(filepath.Base(s.tmpPath), s.size, s.vsize)
+	return nil
 }
 
 // Discard removes the staged file from tmp/ unless it was published (then

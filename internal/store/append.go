@@ -58,9 +58,11 @@ func (m *Mailbox) Append(ctx context.Context, r io.Reader, flags maildir.Flags, 
 //  3. Rename the files into cur/ (maildir.Place), without wmu: syncs
 //     meanwhile see them and leave them to this change. Failure: the
 //     files renamed so far are unlinked again; the rest removed from
-//     tmp/. A COPY's file that kept its base name while another file of
-//     new/ or cur/ has it gets a fresh one (rebaseClashing; its failure
-//     is step 4's).
+//     tmp/. A file of the base name a COPY's file kept that another
+//     program puts into new/ or cur/ meanwhile (link(2) and rename(2)
+//     refuse only the same whole name) is a duplicate the next sync
+//     sorts out, keeping the copy, which the state names
+//     (liveDistinct).
 //  4. Append their records to the uidlist in one write and fsync it
 //     (assignOwn), check that the mailbox's path still leads to its
 //     directory (a program that ignores the lock may have renamed it
@@ -115,11 +117,7 @@ func (m *Mailbox) adoptStaged(ctx context.Context, staged []*maildir.Staged, fro
 	defer m.withLogLocked(ctx)()
 	ch := &Changes{}
 	var f *uidlist.File
-	m.unlocked(func() {
-		if err = m.rebaseClashing(staged); err == nil {
-			f, err = m.refreshUIDList()
-		}
-	})
+	m.unlocked(func() { f, err = m.refreshUIDList() })
 	names := make([]string, len(staged))
 	for i, s := range staged {
 		names[i] = s.Filename()

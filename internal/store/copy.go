@@ -18,10 +18,10 @@ import (
 // source and destination UIDs in source UID order (COPYUID). Files are hard-linked
 // when both mailboxes share a filesystem. A copy keeps its message's
 // base name, its identity (EMAILID), where dst may take it: when dst's
-// state and uidlist know no message of that name (claimBases) and no
-// other file of dst's new/ or cur/ has it once the copy is in place
-// (rebaseClashing); else, as for a second copy into one mailbox, it gets
-// a fresh one. The two mailboxes are never
+// state and uidlist know no message of that name (claimBases); else, as
+// for a second copy into one mailbox, it gets a fresh one. A file of
+// that name another program puts into dst meanwhile is a duplicate that
+// dst's next sync sorts out, keeping the copy (liveDistinct). The two mailboxes are never
 // locked at once: the copies are staged in dst's tmp/ without a lock,
 // then adopted by dst all or none (adoptStaged), so that a COPY that
 // fails leaves no copy behind. When one of the messages is gone (before
@@ -134,7 +134,7 @@ func (m *Mailbox) stageFresh(ctx context.Context, uid uint32, dir string, kw *ke
 
 // stageCopy stages the message file at path, whose base name is base, in
 // the Maildir dir's tmp/, to go into cur/ with flags under base where dir
-// may take it (claimBases, rebaseClashing): a hard link where possible,
+// may take it (claimBases): a hard link where possible,
 // else a durable copy with the same mtime (the internal date).
 func stageCopy(path, dir, base string, flags maildir.Flags) (*maildir.Staged, error) {
 	opts := maildir.DeliverOptions{Cur: true, Flags: flags, Base: base}
@@ -185,7 +185,7 @@ func basesRecorded(f *uidlist.File, bases []string) map[string]bool {
 	return taken
 }
 
-// claimBases, step 1 of a copy's keeping its base name, gives a fresh
+// claimBases, what lets a copy keep its base name, gives a fresh
 // base name (maildir.Staged.Rebase) to every message of staged that asked
 // to keep its own (a COPY's: maildir.DeliverOptions.Base) when m may not
 // take it: m's uidlist holds it (basesRecorded), m's state does (which
@@ -193,9 +193,9 @@ func basesRecorded(f *uidlist.File, bases []string) map[string]bool {
 // gone, as MOVE's adoptMoved replaces), or an earlier message of staged
 // has it. Under m's lock, no process that
 // honours it records that name until the change ends; a file of that name
-// that another program puts into new/ or cur/ meanwhile is found by step
-// 2, rebaseClashing. Messages staged without a base name to keep
-// (APPEND) cost nothing.
+// that another program puts into new/ or cur/ meanwhile is a duplicate
+// that a sync sorts out, keeping the copy (liveDistinct). Messages staged
+// without a base name to keep (APPEND) cost nothing.
 //
 // Held: turn, dotlock; takes wmu and mu, and lets go of them.
 func (m *Mailbox) claimBases(lock *uidlist.Lock, staged []*maildir.Staged) error {
@@ -236,64 +236,6 @@ func (m *Mailbox) claimBases(lock *uidlist.Lock, staged []*maildir.Staged) error
 	}
 	if testHookBasesClaimed != nil {
 		testHookBasesClaimed()
-	}
-	return nil
-}
-
-// rebaseClashing, step 2 of a copy's keeping its base name, runs once the
-// messages of staged are in cur/ and before their UIDs are recorded: it
-// lists m's new/ and then cur/ (a file moving between the two is seen
-// twice, never zero times) and renames every placed message that kept
-// its base name to a fresh one (maildir.Staged.Rebase) when another file
-// has that base name: link(2) and rename(2) refuse only the same whole
-// name, and the other file may carry other flags. A file of that base
-// name that comes after these listings comes after the copy was in
-// place: a second file of a known message, which a sync sorts out as it
-// does any duplicate (DESIGN.md §3). When either listing cannot be proven
-// complete, every message that kept its base name is given a fresh one:
-// only what a proof shows is claimed. Nothing to look for (APPEND): no
-// listing.
-//
-// Held: turn, dotlock, wmu; not mu.
-func (m *Mailbox) rebaseClashing(staged []*maildir.Staged) error {
-	kept := make(map[string]*maildir.Staged)
-	for _, s := range staged {
-		if s.KeepsBase() && s.Filename() != "" {
-			kept[s.Base()] = s
-		}
-	}
-	if len(kept) == 0 {
-		return nil
-	}
-	clash := make(map[*maildir.Staged]string) // why
-	for _, sub := range []string{maildir.New, maildir.Cur} {
-		l, err := m.list(filepath.Join(m.dir, sub))
-		if err != nil {
-			return err
-		}
-		for _, name := range l.Names {
-			if s, ok := kept[maildir.BaseName(name)]; ok && (sub != maildir.Cur || name != s.Filename()) {
-				clash[s] = "another file of the target has its base name"
-			}
-		}
-		if l.Proof == maildir.ProofNone {
-			for _, s := range kept {
-				if clash[s] == "" {
-					clash[s] = "no listing of the target could be proven complete"
-				}
-			}
-		}
-	}
-	for _, s := range staged {
-		why := clash[s]
-		if why == "" {
-			continue
-		}
-		old := s.Filename()
-		if err := s.Rebase(); err != nil {
-			return err
-		}
-		m.writerLog().Info("a copy takes a fresh base name", "why", why, "file", old, "now", s.Filename())
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cistern-mail/cistern/internal/uidlist"
 	"github.com/cistern-mail/cistern/maildir"
@@ -120,10 +121,9 @@ func TestCopyKeepsBaseName(t *testing.T) {
 }
 
 // TestCopyTargetHoldsBaseName: a copy takes a fresh base name when the
-// target has a file of that base name that no sync has seen (another
-// program's, with other flags, in new/ or cur/), or a uidlist record of
-// it whose message left; the other file stays as it was, and becomes a
-// message of its own at the next sync.
+// target's uidlist has a record of that base name whose message left, or
+// its state an entry of it. (A file of that name no sync has seen is a
+// duplicate the sync sorts out: TestCopyBaseNameRace.)
 func TestCopyTargetHoldsBaseName(t *testing.T) {
 	tests := []struct {
 		name string
@@ -131,27 +131,6 @@ func TestCopyTargetHoldsBaseName(t *testing.T) {
 		// srcFile) and returns the path of a file that must stay, or "".
 		prepare func(t *testing.T, src, dst *Mailbox, base, srcFile string) string
 	}{
-		{"foreign file in cur with other flags", func(t *testing.T, src, dst *Mailbox, base, srcFile string) string {
-			p := filepath.Join(dst.dir, maildir.Cur, base+":2,FS")
-			if err := os.WriteFile(p, []byte("Subject: someone else's\n\n"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			return p
-		}},
-		{"foreign file in new", func(t *testing.T, src, dst *Mailbox, base, srcFile string) string {
-			p := filepath.Join(dst.dir, maildir.New, base)
-			if err := os.WriteFile(p, []byte("Subject: someone else's\n\n"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			return p
-		}},
-		{"a hard link of the same file in cur", func(t *testing.T, src, dst *Mailbox, base, srcFile string) string {
-			p := filepath.Join(dst.dir, maildir.Cur, base+":2,R")
-			if err := os.Link(srcFile, p); err != nil {
-				t.Fatal(err)
-			}
-			return p
-		}},
 		{"uidlist record of a message gone", func(t *testing.T, src, dst *Mailbox, base, srcFile string) string {
 			c := copyOne(t, src, 1, dst)
 			if c.Base != base {
@@ -235,10 +214,13 @@ func TestCopyTargetHoldsBaseName(t *testing.T) {
 }
 
 // TestCopyBaseNameRace: another program puts a file of the copy's base
-// name into the target, with other flags (link(2) and rename(2) refuse
-// only the same whole name), after the copy's check under the lock,
-// before the copy is placed, or just after: the copy takes a fresh base
-// name, and the target never has two messages of one base name.
+// name into the target, with other flags and an older mtime (link(2) and
+// rename(2) refuse only the same whole name), after the copy's check
+// under the lock, before the copy is placed, or just after. The copy
+// keeps its base name and its UID names its content; the next sync finds
+// the duplicate and gives the other file a fresh base name, as a message
+// of its own (liveDistinct keeps the file the state names, not the
+// oldest).
 func TestCopyBaseNameRace(t *testing.T) {
 	hooks := map[string]*func(){
 		"between the check and the placing": &testHookBasesClaimed,
@@ -253,10 +235,15 @@ func TestCopyBaseNameRace(t *testing.T) {
 			dst, _ := newDest(t)
 			sync1(t, dst)
 			foreign := filepath.Join(dst.dir, maildir.Cur, base+":2,F")
+			const foreignText = "Subject: delivered meanwhile\n\n"
 			ran := 0
 			*hook = func() {
 				ran++
-				if err := os.WriteFile(foreign, []byte("Subject: delivered meanwhile\n\n"), 0o600); err != nil {
+				if err := os.WriteFile(foreign, []byte(foreignText), 0o600); err != nil {
+					t.Error(err)
+				}
+				old := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
+				if err := os.Chtimes(foreign, old, old); err != nil {
 					t.Error(err)
 				}
 			}
@@ -266,28 +253,29 @@ func TestCopyBaseNameRace(t *testing.T) {
 			if ran != 1 {
 				t.Fatalf("the hook ran %d times", ran)
 			}
-			if c.Base == base {
-				t.Fatalf("the copy kept the base name of the file put meanwhile: %+v", c)
+			if c.Base != base {
+				t.Fatalf("the copy did not keep its base name %s: %+v", base, c)
 			}
-			if got, err := os.ReadFile(foreign); err != nil || string(got) != "Subject: delivered meanwhile\n\n" {
-				t.Fatalf("the file put meanwhile: %q, %v", got, err)
+			// The first sync renames the other file, the second finds it.
+			ch := sync1(t, dst)
+			ch.New = append(ch.New, sync1(t, dst).New...)
+			if len(ch.New) != 1 || ch.New[0].Base == base || !strings.HasSuffix(ch.New[0].Filename, ":2,F") {
+				t.Fatalf("the file put meanwhile is not a message of its own under a fresh base name: %+v", ch.New)
 			}
-			names, err := readNames(filepath.Join(dst.dir, maildir.Cur))
+			if got, err := os.ReadFile(filepath.Join(dst.dir, maildir.Cur, ch.New[0].Filename)); err != nil || string(got) != foreignText {
+				t.Fatalf("the file put meanwhile, renamed: %q, %v", got, err)
+			}
+			m, ok := dst.LookupUID(c.UID)
+			if !ok || m.Base != base {
+				t.Fatalf("the copy's UID %d: %+v (found %v), want base %s", c.UID, m, ok, base)
+			}
+			a, err := os.Stat(filepath.Join(src.dir, maildir.Cur, base+":2,S"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			seen := make(map[string]int)
-			for _, n := range names {
-				seen[maildir.BaseName(n)]++
-			}
-			for b, n := range seen {
-				if n > 1 {
-					t.Errorf("base name %s has %d files in the target: %v", b, n, names)
-				}
-			}
-			ch := sync1(t, dst)
-			if len(ch.New) != 1 || ch.New[0].Base != base || !strings.HasSuffix(ch.New[0].Filename, ":2,F") {
-				t.Errorf("the file put meanwhile is not a message of its own: %+v", ch.New)
+			b, err := os.Stat(filepath.Join(dst.dir, m.Sub, m.Filename))
+			if err != nil || !os.SameFile(a, b) {
+				t.Fatalf("the copy's UID %d names %s, not the link to its source (%v)", c.UID, m.Filename, err)
 			}
 			checkBoth(t, src, dst)
 		})

@@ -14,28 +14,21 @@ import (
 )
 
 // resolveDuplicate handles a known base name seen under more than one file
-// name in this sync.
+// name in this sync; keep is the file the state named before the sync.
 //
 // Held: wmu, mu; lets go of mu for liveDistinct's I/O.
-func (m *Mailbox) resolveDuplicate(ctx context.Context, base string, ss []sighting, ch *Changes) error {
-	live, err := m.liveDistinct(ctx, base, ss)
+func (m *Mailbox) resolveDuplicate(ctx context.Context, base string, ss []sighting, keep sighting, ch *Changes) error {
+	e := m.byBase[base]
+	live, err := m.liveDistinct(ctx, base, ss, keep)
 	if err != nil {
 		return err
 	}
-	e := m.byBase[base]
 	if len(live) == 0 {
 		return nil // every name vanished: renames; the next sync sees where they went
 	}
-	// Keep the sighting the state already points to if it is live,
-	// else the first live one.
-	keep := live[0]
-	for _, s := range live {
-		if s.sub == e.sub && s.filename == e.filename {
-			keep = s
-		}
-	}
-	if keep.sub != e.sub || keep.filename != e.filename {
-		m.place(e, keep.sub, keep.filename, ch)
+	// The first is the file kept: keep when it is live.
+	if k := live[0]; k.sub != e.sub || k.filename != e.filename {
+		m.place(e, k.sub, k.filename, ch)
 	}
 	return nil
 }
@@ -45,7 +38,7 @@ func (m *Mailbox) resolveDuplicate(ctx context.Context, base string, ss []sighti
 //
 // Held: wmu, mu; lets go of mu for liveDistinct's I/O.
 func (m *Mailbox) resolveFreshDuplicate(ctx context.Context, base string, ss []sighting) ([]sighting, error) {
-	live, err := m.liveDistinct(ctx, base, ss)
+	live, err := m.liveDistinct(ctx, base, ss, sighting{})
 	if err != nil {
 		return nil, err
 	}
@@ -59,15 +52,18 @@ func (m *Mailbox) resolveFreshDuplicate(ctx context.Context, base string, ss []s
 // vanished (renames seen twice) and the ones that are the same inode as
 // another, and fixes real duplicates under the lock: an identical copy is
 // removed, a different file gets a fresh base name (it is found as a new
-// message by the next sync). The live sightings are returned, the one in
-// cur/ first.
+// message by the next sync). The file kept is keep, the one the state
+// names (zero: none), when it is live: its UID was told to clients with
+// its content (a COPY that kept its base name while another program put
+// a file of that name into the target meanwhile); else the one in cur/,
+// the oldest first. The live sightings are returned, the kept one first.
 //
 // Held: wmu, mu; lets go of mu for all its I/O (fixDuplicates).
-func (m *Mailbox) liveDistinct(ctx context.Context, base string, ss []sighting) ([]sighting, error) {
+func (m *Mailbox) liveDistinct(ctx context.Context, base string, ss []sighting, keep sighting) ([]sighting, error) {
 	var out []sighting
 	var busy bool
 	var err error
-	m.unlocked(func() { out, busy, err = m.fixDuplicates(ctx, base, ss) })
+	m.unlocked(func() { out, busy, err = m.fixDuplicates(ctx, base, ss, keep) })
 	if busy {
 		m.retryLater()
 	}
@@ -80,7 +76,7 @@ func (m *Mailbox) liveDistinct(ctx context.Context, base string, ss []sighting) 
 // sync is to fix the duplicates (retryLater).
 //
 // Held: wmu; not mu.
-func (m *Mailbox) fixDuplicates(ctx context.Context, base string, ss []sighting) (out []sighting, busy bool, err error) {
+func (m *Mailbox) fixDuplicates(ctx context.Context, base string, ss []sighting, keep sighting) (out []sighting, busy bool, err error) {
 	type live struct {
 		s  sighting
 		fi os.FileInfo
@@ -102,6 +98,12 @@ func (m *Mailbox) fixDuplicates(ctx context.Context, base string, ss []sighting)
 		}
 	}
 	slices.SortStableFunc(ls, func(a, b live) int {
+		if a.s == keep || b.s == keep {
+			if a.s == keep {
+				return -1
+			}
+			return 1
+		}
 		if a.s.sub == b.s.sub {
 			return a.fi.ModTime().Compare(b.fi.ModTime())
 		}

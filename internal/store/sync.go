@@ -253,6 +253,9 @@ func (m *Mailbox) syncOnce(ctx context.Context, ch *Changes) error {
 	gen := m.nextGenLocked()
 	fresh := make(map[string][]sighting, max(0, len(ln.Names)+len(lc.Names)-len(m.msgs)))
 	var dups map[string][]sighting
+	// placed are the names known messages had before this sync placed
+	// them at another: of a duplicate, the file the state named is kept.
+	var placed map[string]sighting
 	see := func(sub, name string, typ uint8) {
 		if ignorable(name, typ) {
 			switch typ {
@@ -284,6 +287,10 @@ func (m *Mailbox) syncOnce(ctx context.Context, ch *Changes) error {
 			m.resolveSuspect(e, resolvedFound)
 		}
 		if e.sub != sub || e.filename != name {
+			if placed == nil {
+				placed = make(map[string]sighting)
+			}
+			placed[base] = sighting{e.sub, e.filename}
 			m.place(e, sub, name, ch)
 		}
 	}
@@ -295,7 +302,12 @@ func (m *Mailbox) syncOnce(ctx context.Context, ch *Changes) error {
 	}
 
 	for base, ss := range dups {
-		if err := m.resolveDuplicate(ctx, base, ss, ch); err != nil {
+		keep, ok := placed[base]
+		if !ok {
+			e := m.byBase[base]
+			keep = sighting{e.sub, e.filename}
+		}
+		if err := m.resolveDuplicate(ctx, base, ss, keep, ch); err != nil {
 			return err
 		}
 	}
