@@ -40,8 +40,20 @@ import (
 // and the modseq of QRESYNC take 0 too, as Dovecot does (the grammar
 // says 1 at least): it asks for every change, and no answer is wrong.
 
-// enableCondstore enables CONDSTORE for the rest of the session.
-func (c *conn) enableCondstore() { c.condstore = true }
+// enableCondstore enables CONDSTORE for the rest of the session. Enabled
+// while a mailbox is selected, it tells HIGHESTMODSEQ, as Dovecot does:
+// the session's fullModSeq, up to which the client was told every change
+// (the mailbox's may be higher, with changes the session has not told
+// yet, and a client that took it would resynchronise past them).
+func (c *conn) enableCondstore() {
+	if c.condstore {
+		return
+	}
+	c.condstore = true
+	if s := c.sel; s != nil {
+		fmt.Fprintf(c.bw, "* OK [HIGHESTMODSEQ %d] Highest\r\n", s.fullModSeq)
+	}
+}
 
 // modseqIfEnabled writes " MODSEQ (m)" inside a FETCH response when
 // CONDSTORE is enabled.
