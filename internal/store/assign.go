@@ -52,7 +52,7 @@ func (m *Mailbox) adopt(uid uint32, base string, s sighting, ch *Changes) {
 		b = strings.Clone(base)
 	}
 	e := &entry{uid: uid, base: b, sub: s.sub, filename: filename, flags: n.Flags, seen: m.gen, modseq: modseq}
-	m.byBase[e.base] = e
+	m.bases()[e.base] = e
 	if k := len(m.msgs); k == 0 || m.msgs[k-1].uid < uid {
 		m.msgs = append(m.msgs, e)
 	} else {
@@ -191,7 +191,7 @@ func (m *Mailbox) assignOwn(f *uidlist.File, names []string, ch *Changes) error 
 	bases := make([]string, 0, len(names))
 	for _, n := range names {
 		base := maildir.BaseName(n)
-		if _, known := m.byBase[base]; known {
+		if _, known := m.bases()[base]; known {
 			continue // no sync can have seen it (wmu), but a name is a name
 		}
 		if _, dup := fresh[base]; !dup {

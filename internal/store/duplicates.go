@@ -22,7 +22,7 @@ func (m *Mailbox) resolveDuplicate(ctx context.Context, base string, ss []sighti
 	if err != nil {
 		return err
 	}
-	e := m.byBase[base]
+	e := m.bases()[base]
 	if len(live) == 0 {
 		return nil // every name vanished: renames; the next sync sees where they went
 	}

@@ -223,7 +223,9 @@ type Mailbox struct {
 	// byBase indexes the messages by base name; a listed file name is
 	// the message's when its base name leads to an entry with that very
 	// directory and file name (unchanged), so no second index by file
-	// name is kept (it cost a map entry per message).
+	// name is kept (it cost a map entry per message). nil after a warm
+	// start until a writer needs it (bases): a mailbox that nothing
+	// changed is served without it. Deleting from it needs no build.
 	byBase   map[string]*entry
 	gen      uint32 // of the last listing; see entry.seen
 	suspects int
@@ -471,11 +473,44 @@ func (m *Mailbox) flagsChanged() { m.unseenSnap = -1 }
 func (m *Mailbox) Lookup(base string) (Message, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.byBase == nil {
+		// A warm start's state, not indexed yet: only a writer builds
+		// the index (bases), so a reader looks through the messages.
+		for _, e := range m.msgs {
+			if e.base == base {
+				return e.message(), true
+			}
+		}
+		return Message{}, false
+	}
 	e, ok := m.byBase[base]
 	if !ok {
 		return Message{}, false
 	}
 	return e.message(), true
+}
+
+// bases returns the index of the messages by base name, building it
+// first when a warm start left it unbuilt (doc.go, Warm start). A base
+// name found twice (a stored state that passed its checksum but was
+// written wrong) keeps its first message and is logged; the other
+// becomes a suspect at the next listing, as any message the listings
+// do not lead to.
+//
+// Held: wmu, mu.
+func (m *Mailbox) bases() map[string]*entry {
+	if m.byBase == nil {
+		idx := make(map[string]*entry, len(m.msgs))
+		for _, e := range m.msgs {
+			if _, dup := idx[e.base]; dup {
+				m.writerLog().Error("the stored state gives one base name two UIDs; keeping the first", "base", e.base, "uid", e.uid)
+				continue
+			}
+			idx[e.base] = e
+		}
+		m.byBase = idx
+	}
+	return m.byBase
 }
 
 func sortByUID(ms []Message) {

@@ -192,7 +192,7 @@ func (m *Mailbox) forgetMoved(ms []*moving, from *Subscription) {
 	gone := make(map[*entry]bool, len(ms))
 	for _, mv := range ms {
 		e := mv.e
-		if m.byBase[e.base] != e {
+		if m.bases()[e.base] != e {
 			continue
 		}
 		m.dropEntry(e, ch)
@@ -635,7 +635,7 @@ func (m *Mailbox) adoptMoved(ctx context.Context, validity uint32, moved []*movi
 	var stale []*entry
 	for _, mv := range moved {
 		base := maildir.BaseName(mv.name)
-		if e, known := m.byBase[base]; known {
+		if e, known := m.bases()[base]; known {
 			if e.uid == mv.dstUID {
 				continue // a sync was faster
 			}

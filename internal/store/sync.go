@@ -251,6 +251,7 @@ func (m *Mailbox) syncOnce(ctx context.Context, ch *Changes) error {
 	}
 
 	gen := m.nextGenLocked()
+	bases := m.bases()
 	fresh := make(map[string][]sighting, max(0, len(ln.Names)+len(lc.Names)-len(m.msgs)))
 	var dups map[string][]sighting
 	see := func(sub, name string, typ uint8) {
@@ -264,7 +265,7 @@ func (m *Mailbox) syncOnce(ctx context.Context, ch *Changes) error {
 			return
 		}
 		base := maildir.BaseName(name)
-		e, ok := m.byBase[base]
+		e, ok := bases[base]
 		if !ok {
 			fresh[base] = append(fresh[base], sighting{sub, name})
 			return
@@ -419,11 +420,12 @@ func (m *Mailbox) place(e *entry, sub, name string, ch *Changes) {
 // directory listing map to distinct messages, so as many matches as
 // messages means every message was seen, once.
 //
-// Held: mu, or wmu alone.
+// Held: wmu, mu.
 func (m *Mailbox) unchanged(ln, lc *maildir.Listing) bool {
 	if m.suspects != 0 {
 		return false
 	}
+	bases := m.bases()
 	matched := 0
 	for i, l := range [2]*maildir.Listing{ln, lc} {
 		sub := maildir.New
@@ -436,7 +438,7 @@ func (m *Mailbox) unchanged(ln, lc *maildir.Listing) bool {
 				// replaced by one): then the message is not there.
 				continue
 			}
-			if e, ok := m.byBase[maildir.BaseName(name)]; ok && e.sub == sub && e.filename == name {
+			if e, ok := bases[maildir.BaseName(name)]; ok && e.sub == sub && e.filename == name {
 				matched++
 				continue
 			}

@@ -212,6 +212,7 @@ const compactThreshold = 256
 // Held: wmu, mu; lets go of mu for all its I/O (compactFile).
 func (m *Mailbox) compact(ctx context.Context, nextBefore uint32, expunged bool) error {
 	var err error
+	m.bases() // compactFile reads it without mu
 	m.unlocked(func() { err = m.compactFile(ctx, nextBefore, expunged) })
 	return err
 }
