@@ -127,6 +127,7 @@ func (m *Mailbox) syncPublishLocked(ctx context.Context) (*Changes, error) {
 		m.modSeqLocked()
 	}
 	m.publish(ch, nil)
+	releaseMemory(len(ch.New))
 	if ch.Skipped && m.now().Sub(m.savedAt) >= stateSaveInterval {
 		// Quiet: the files are as the last listing found them.
 		m.saveStateLocked()
