@@ -244,6 +244,9 @@ type Mailbox struct {
 	// modseqs (expungelog.go).
 	highest uint64
 	exp     expungeLog
+	// warmGUID is the GUID of the uidlist a warm start was served with,
+	// read from its header alone (warmHeaderGUID); "" until then.
+	warmGUID string
 
 	kwMu    sync.Mutex        // guards kw and kwStamp; taken after mu, never before
 	kw      *uidlist.Keywords // cached dovecot-keywords; nil: read it

@@ -191,6 +191,42 @@ func TestWarmStartIndexesLazily(t *testing.T) {
 	}
 }
 
+// TestWarmStartGUIDFromHeader: a warm-started mailbox answers GUID (a
+// SELECT's MAILBOXID) from the header of the uidlist it was served
+// with, the GUID it had before the restart, without a sync reading the
+// uidlist; the first sync past the cheap check takes over.
+func TestWarmStartGUIDFromHeader(t *testing.T) {
+	f, mb, bases := running(t)
+	ctx := context.Background()
+	guid, err := mb.GUID(ctx)
+	if err != nil || guid == "" {
+		t.Fatalf("GUID = %q, %v", guid, err)
+	}
+	f.stop(mb, true)
+
+	mb = f.start()
+	defer mb.Close()
+	if mb.warmUID == nil {
+		t.Fatal("the stored state was not served")
+	}
+	sync1(t, mb)
+	got, err := mb.GUID(ctx)
+	if err != nil || got != guid {
+		t.Fatalf("GUID after a warm start = %q, %v; want %q", got, err, guid)
+	}
+	mb.wmu.Lock()
+	fromHeader, parsed := mb.warmGUID, mb.lastFile != nil
+	mb.wmu.Unlock()
+	if fromHeader != guid || parsed {
+		t.Fatalf("GUID was not read from the header alone (kept %q, uidlist parsed %v)", fromHeader, parsed)
+	}
+	f.rename(bases[2], "D")
+	sync1(t, mb)
+	if got, err := mb.GUID(ctx); err != nil || got != guid {
+		t.Fatalf("GUID after a sync = %q, %v; want %q", got, err, guid)
+	}
+}
+
 // TestBasesKeepsFirstOfTwins: a state that gives one base name two
 // UIDs (no Mailbox stores one, but a checksum cannot tell) is indexed
 // with the first, and Check reports the other.
