@@ -94,7 +94,9 @@ func (m *Mailbox) assignFound(ctx context.Context, f *uidlist.File, fresh map[st
 	}
 	m.reserve(fresh)
 	ch.New = slices.Grow(ch.New, len(fresh))
-	m.adoptRecorded(f, fresh, ch)
+	if err := m.adoptFromUIDList(f, fresh, ch); err != nil {
+		return err
+	}
 	if len(fresh) == 0 && (f != nil || m.uidvalidity != 0) {
 		m.newsArrivedLocked()
 		return nil
@@ -137,7 +139,9 @@ func (m *Mailbox) assignFound(ctx context.Context, f *uidlist.File, fresh map[st
 		m.resetLocked(f, ch)
 		return errRestart
 	}
-	m.adoptRecorded(f, fresh, ch)
+	if err := m.adoptFromUIDList(f, fresh, ch); err != nil {
+		return err
+	}
 	if len(fresh) == 0 {
 		if f == nil && m.uidvalidity == 0 {
 			_, err := m.createUIDList(lock, nil)
@@ -249,6 +253,41 @@ func (m *Mailbox) recordNew(lock *uidlist.Lock, f *uidlist.File, bases []string,
 		m.adoptRecorded(&uidlist.File{Records: recs}, fresh, ch)
 	}
 	ch.Assigned += len(bases)
+	return nil
+}
+
+// adoptFromUIDList adopts the base names of fresh that the uidlist f
+// read by m.reader has records for: those of f's records (adoptRecorded),
+// which are the lean Reader's last read alone, then those that only an
+// earlier read may have held (MayHold), looked up in the whole file,
+// read once. A record may not be missed: its base name would get a
+// second UID.
+//
+// Held: wmu, mu; lets go of mu to read the file, and as adopt does.
+func (m *Mailbox) adoptFromUIDList(f *uidlist.File, fresh map[string][]sighting, ch *Changes) error {
+	m.adoptRecorded(f, fresh, ch)
+	if f == nil || !f.Partial() || len(fresh) == 0 {
+		return nil
+	}
+	maybe := false
+	for base := range fresh {
+		if m.reader.MayHold(base) {
+			maybe = true
+			break
+		}
+	}
+	if !maybe {
+		return nil
+	}
+	var whole *uidlist.File
+	var err error
+	m.unlocked(func() { whole, err = m.readWholeUIDList() })
+	if err != nil {
+		return err
+	}
+	if whole != nil && whole.Header.UIDValidity == f.Header.UIDValidity {
+		m.adoptRecorded(whole, fresh, ch)
+	}
 	return nil
 }
 

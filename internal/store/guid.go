@@ -110,11 +110,12 @@ func (m *Mailbox) giveGUID(ctx context.Context) (string, error) {
 		if err = m.checkDir(); err != nil {
 			return // never write this file into another directory
 		}
-		if f, err = m.refreshUIDList(); err != nil {
+		// Every record: the file is written again from f.
+		if f, err = m.readWholeUIDList(); err != nil {
 			return
 		}
 		if f == nil {
-			err = fmt.Errorf("store: %s: dovecot-uidlist vanished", m.dir)
+			err = fmt.Errorf("store: %s: dovecot-uidlist vanished or unreadable", m.dir)
 			return
 		}
 		if f.Header.GUID != "" {

@@ -135,7 +135,11 @@ type Mailbox struct {
 	dir  string  // immutable
 	opts Options // immutable
 	// reader reads dovecot-uidlist; immutable, and safe for concurrent
-	// use (package uidlist).
+	// use (package uidlist). It is lean: its Files hold the records of
+	// its last read alone, let go of at the end of every sync (finish),
+	// so that the uidlist's records are not kept beside the state; what
+	// needs a record it read before asks MayHold and reads the whole
+	// file (readWholeUIDList).
 	reader *uidlist.Reader
 	log    *slog.Logger // immutable
 	// waiting is suspects, for readers without mu (the metrics gauge).
@@ -187,9 +191,10 @@ type Mailbox struct {
 	// waitingNews: the files the last sync left to the change under way
 	// (leaveNewsLocked). Guarded by wmu.
 	waitingNews map[string][]sighting
-	// compactCounted is the uidlist whose dead records compaction last
-	// counted. Guarded by wmu.
-	compactCounted *uidlist.File
+	// compactFew is the record count (uidlist.File.Len) of the uidlist
+	// whose dead records compaction last counted and found too few; 0:
+	// none. Guarded by wmu.
+	compactFew int
 	// ms hands out modseqs (modseq.go). Guarded by wmu.
 	ms modseqCounter
 	// warmUID is the uidlist a warm start served the state with, while
@@ -284,7 +289,7 @@ func Open(dir string, opts Options) (*Mailbox, error) {
 		dir:           dir,
 		opts:          opts,
 		log:           log.With("mailbox", dir),
-		reader:        uidlist.NewReader(dir),
+		reader:        uidlist.NewLeanReader(dir),
 		byBase:        make(map[string]*entry),
 		foreignLogged: make(map[string]bool),
 		unseenSnap:    -1,

@@ -250,6 +250,29 @@ func (m *Mailbox) renameInto(dst *Mailbox, lock *uidlist.Lock, ms []*moving) (va
 			taken[r.Base()] = true
 		}
 	}
+	// dst's Reader is lean: f holds its last read's records alone, and a
+	// base name it may have read before is looked up in the whole file.
+	maybe := false
+	for base, t := range taken {
+		if !t && dst.reader.MayHold(base) {
+			maybe = true
+			break
+		}
+	}
+	if maybe {
+		whole, err := dst.readWholeUIDList()
+		if err != nil {
+			return 0, nil, err
+		}
+		if whole == nil {
+			return 0, nil, fmt.Errorf("%w: %s has no usable %s", ErrMoveNeedsCopy, dst.dir, uidlist.FileName)
+		}
+		for _, r := range whole.Records {
+			if _, ok := taken[r.Base()]; ok {
+				taken[r.Base()] = true
+			}
+		}
+	}
 	kw := &keywordMap{src: m, dst: dst, lock: lock, letters: make(map[byte]byte)}
 	dirs, err := openMoveDirs(m, dst)
 	if err != nil {

@@ -345,6 +345,12 @@ func (m *Mailbox) finish(ch *Changes, ln, lc *maildir.Listing, proven bool) erro
 	var last *uidlist.File
 	m.unlocked(func() {
 		last, err = m.refreshUIDList()
+		if err == nil && last != nil {
+			// The records read are in the state now, or are for files
+			// that arrived since (the next sync finds them, and their
+			// records through MayHold): the Reader lets them go.
+			last = m.reader.Settle()
+		}
 		m.dropWarmUIDList()
 	})
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 // append. An inode that is still open is never freed. Close releases it.
 type Reader struct {
 	path string
+	lean bool // immutable: NewLeanReader (lean.go)
 
 	mu sync.Mutex // guards everything below
 	f  *os.File   // the inode in st, held open; nil before the first read
@@ -129,6 +130,7 @@ func (r *Reader) readWhole(f *os.File, st fileState) (*File, []Problem, error) {
 		return nil, nil, err
 	}
 	p := newParser(r.path)
+	p.lean = r.lean
 	n := p.feed(string(data), false)
 	problems := p.problems
 	p.problems = nil
