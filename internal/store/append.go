@@ -176,7 +176,7 @@ func (m *Mailbox) dropNewLocked(msgs []Message) {
 	for _, msg := range msgs {
 		if e, ok := m.bases()[msg.Base]; ok && e.uid == msg.UID {
 			gone[e] = true
-			delete(m.byBase, e.base)
+			delete(m.byBase, e.base())
 		}
 	}
 	m.msgs = slices.DeleteFunc(m.msgs, func(e *entry) bool { return gone[e] })

@@ -37,22 +37,17 @@ func (m *Mailbox) reserve(fresh map[string][]sighting) {
 // before it changes anything.
 func (m *Mailbox) adopt(uid uint32, base string, s sighting, ch *Changes) {
 	n, err := maildir.ParseName(s.filename)
-	if err != nil {
+	if err != nil || n.Base != base || len(base) > 255 {
+		// (Fresh sightings are keyed by their base names, and a file
+		// name is at most 255 bytes: only a name no file has.)
 		m.foreign(s.sub, s.filename)
 		return
 	}
 	// One copy of the name, out of the listing's buffer; the base name is
-	// its prefix (fresh sightings are keyed by their base names).
+	// its prefix.
 	modseq := m.modSeqLocked()
-	filename := strings.Clone(s.filename)
-	var b string
-	if n.Base == base {
-		b = filename[:len(base)]
-	} else {
-		b = strings.Clone(base)
-	}
-	e := &entry{uid: uid, base: b, sub: s.sub, filename: filename, flags: n.Flags, seen: m.gen, modseq: modseq}
-	m.bases()[e.base] = e
+	e := &entry{uid: uid, baseLen: uint8(len(base)), sub: s.sub, filename: strings.Clone(s.filename), flags: n.Flags, seen: m.gen, modseq: modseq}
+	m.bases()[e.base()] = e
 	if k := len(m.msgs); k == 0 || m.msgs[k-1].uid < uid {
 		m.msgs = append(m.msgs, e)
 	} else {

@@ -85,16 +85,21 @@ type entry struct {
 	// seen is the generation (Mailbox.gen) of the last listing that held
 	// it; generations wrap after 2^32 listings (nextGenLocked).
 	seen     uint32
-	base     string
 	sub      string
 	filename string
 	flags    maildir.Flags
 	modseq   uint64
-	suspect  bool
+	// baseLen is the length of the base name, filename's prefix (a
+	// file name is at most 255 bytes: NAME_MAX).
+	baseLen uint8
+	suspect bool
 }
 
+// base returns the base name: the message's identity in its mailbox.
+func (e *entry) base() string { return e.filename[:e.baseLen] }
+
 func (e *entry) message() Message {
-	return Message{UID: e.uid, Base: e.base, Sub: e.sub, Filename: e.filename, Flags: e.flags, Suspect: e.suspect, ModSeq: e.modseq}
+	return Message{UID: e.uid, Base: e.base(), Sub: e.sub, Filename: e.filename, Flags: e.flags, Suspect: e.suspect, ModSeq: e.modseq}
 }
 
 // Mailbox is the synced state of one Maildir. Its methods are safe for
@@ -485,7 +490,7 @@ func (m *Mailbox) Lookup(base string) (Message, bool) {
 		// A warm start's state, not indexed yet: only a writer builds
 		// the index (bases), so a reader looks through the messages.
 		for _, e := range m.msgs {
-			if e.base == base {
+			if e.base() == base {
 				return e.message(), true
 			}
 		}
@@ -510,11 +515,11 @@ func (m *Mailbox) bases() map[string]*entry {
 	if m.byBase == nil {
 		idx := make(map[string]*entry, len(m.msgs))
 		for _, e := range m.msgs {
-			if _, dup := idx[e.base]; dup {
-				m.writerLog().Error("the stored state gives one base name two UIDs; keeping the first", "base", e.base, "uid", e.uid)
+			if _, dup := idx[e.base()]; dup {
+				m.writerLog().Error("the stored state gives one base name two UIDs; keeping the first", "base", e.base(), "uid", e.uid)
 				continue
 			}
-			idx[e.base] = e
+			idx[e.base()] = e
 		}
 		m.byBase = idx
 	}

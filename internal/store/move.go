@@ -151,7 +151,7 @@ func (m *Mailbox) moveOut(ctx context.Context, uids []uint32, dst *Mailbox, from
 	var ms []*moving
 	for _, uid := range uids {
 		if e := m.byUID(uid); e != nil {
-			ms = append(ms, &moving{e: e, uid: uid, base: e.base, sub: e.sub, filename: e.filename})
+			ms = append(ms, &moving{e: e, uid: uid, base: e.base(), sub: e.sub, filename: e.filename})
 		}
 	}
 	if len(ms) == 0 {
@@ -192,7 +192,7 @@ func (m *Mailbox) forgetMoved(ms []*moving, from *Subscription) {
 	gone := make(map[*entry]bool, len(ms))
 	for _, mv := range ms {
 		e := mv.e
-		if m.bases()[e.base] != e {
+		if m.bases()[e.base()] != e {
 			continue
 		}
 		m.dropEntry(e, ch)
@@ -213,7 +213,7 @@ func (m *Mailbox) dropEntry(e *entry, ch *Changes) {
 	if e.suspect {
 		m.resolveSuspect(e, resolvedExpunged)
 	}
-	delete(m.byBase, e.base)
+	delete(m.byBase, e.base())
 	ch.Expunged = append(ch.Expunged, e.message())
 }
 

@@ -213,7 +213,7 @@ func (m *Mailbox) rewriteUIDList(lock *uidlist.Lock) (*uidlist.File, error) {
 	}
 	file := &uidlist.File{Header: uidlist.Header{Version: 3, UIDValidity: m.uidvalidity, NextUID: m.nextUID, GUID: m.keptGUID()}}
 	for _, e := range m.msgs {
-		file.Records = append(file.Records, uidlist.Record{UID: e.uid, Name: e.base})
+		file.Records = append(file.Records, uidlist.Record{UID: e.uid, Name: e.base()})
 	}
 	m.writerLog().Error("dovecot-uidlist vanished: rewriting it from the synced state", "records", len(file.Records))
 	if err := m.replaceUIDList(lock, file); err != nil {

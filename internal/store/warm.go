@@ -143,7 +143,7 @@ func (m *Mailbox) encodeState(s *savedState) []byte {
 		b = le.AppendUint64(b, e.modseq)
 		b = le.AppendUint64(b, uint64(e.flags))
 		b = le.AppendUint16(b, uint16(len(e.filename)))
-		b = le.AppendUint16(b, uint16(len(e.base)))
+		b = le.AppendUint16(b, uint16(len(e.base())))
 		cur := byte(0)
 		if e.sub == maildir.Cur {
 			cur = 1
@@ -256,9 +256,9 @@ func decodeState(v []byte) (*savedState, []*entry, error) {
 			return nil, nil, fmt.Errorf("%w: message %d: name", errBadState, i)
 		}
 		e.filename = names[off : off+nl]
-		e.base = e.filename[:bl]
+		e.baseLen = uint8(bl)
 		off += nl
-		if strings.IndexByte(e.base, ':') >= 0 || (bl < nl && e.filename[bl] != ':') ||
+		if bl > 255 || strings.IndexByte(e.base(), ':') >= 0 || (bl < nl && e.filename[bl] != ':') ||
 			e.uid == 0 || e.uid >= s.nextUID || (i > 0 && e.uid <= arr[i-1].uid) ||
 			e.modseq == 0 || e.modseq > s.highest {
 			return nil, nil, fmt.Errorf("%w: message %d", errBadState, i)

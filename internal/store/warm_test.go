@@ -234,8 +234,8 @@ func TestBasesKeepsFirstOfTwins(t *testing.T) {
 	f := newFixture(t)
 	mb := f.open(Options{})
 	defer mb.Close()
-	a := &entry{uid: 1, base: "x", sub: maildir.Cur, filename: "x:2,", modseq: 1}
-	b := &entry{uid: 2, base: "x", sub: maildir.Cur, filename: "x:2,S", modseq: 1}
+	a := &entry{uid: 1, baseLen: 1, sub: maildir.Cur, filename: "x:2,", modseq: 1}
+	b := &entry{uid: 2, baseLen: 1, sub: maildir.Cur, filename: "x:2,S", modseq: 1}
 	mb.lockWriter()
 	mb.msgs, mb.byBase, mb.nextUID, mb.uidvalidity = []*entry{a, b}, nil, 3, 1
 	idx := mb.bases()
