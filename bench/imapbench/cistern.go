@@ -35,11 +35,15 @@ func (a staticAuth) Authenticate(_ context.Context, user, password string) (back
 // sets it up (a Registry with a Watcher) plus the bbolt index.
 type cistern struct {
 	*server
-	srv     *imap.Server
-	index   *store.Index
-	watcher *store.Watcher
-	serving chan error
-	stopped bool // stop ran: a restart that failed half way leaves none
+	srv *imap.Server
+	// registry is closed before the index, as the daemon's shutdown
+	// does (cmd/cistern serve): that is when the mailboxes' states are
+	// stored for the warm start.
+	registry *store.Registry
+	index    *store.Index
+	watcher  *store.Watcher
+	serving  chan error
+	stopped  bool // stop ran: a restart that failed half way leaves none
 }
 
 func startCistern(w *workDir) (*cistern, error) {
@@ -59,18 +63,20 @@ func startCistern(w *workDir) (*cistern, error) {
 		ix.Close()
 		return nil, err
 	}
+	registry := store.NewRegistry(store.Options{Index: ix, Logger: logger}, watcher)
 	c := &cistern{
 		server: &server{name: "cistern", addr: ln.Addr().String()},
 		srv: &imap.Server{
 			Backend: &backend.Backend{
 				Auth:     staticAuth{user: benchUser, password: benchPassword, maildir: w.cisternMaildir},
-				Registry: store.NewRegistry(store.Options{Index: ix, Logger: logger}, watcher),
+				Registry: registry,
 			},
 			Logger: logger,
 		},
-		index:   ix,
-		watcher: watcher,
-		serving: make(chan error, 1),
+		registry: registry,
+		index:    ix,
+		watcher:  watcher,
+		serving:  make(chan error, 1),
 	}
 	go func() { c.serving <- c.srv.Serve(ln) }()
 	return c, nil
@@ -92,6 +98,7 @@ func (c *cistern) stop() error {
 	if n := c.srv.Panics.Load(); n > 0 {
 		err = errors.Join(err, errors.New("cistern: sessions panicked"))
 	}
+	c.registry.Close()
 	return errors.Join(err, c.watcher.Close(), c.index.Close())
 }
 
@@ -113,7 +120,7 @@ func (c *cistern) restartWith(w *workDir) {
 		if err != nil {
 			return err
 		}
-		c.srv, c.index, c.watcher, c.serving, c.stopped = nc.srv, nc.index, nc.watcher, nc.serving, false
+		c.srv, c.registry, c.index, c.watcher, c.serving, c.stopped = nc.srv, nc.registry, nc.index, nc.watcher, nc.serving, false
 		c.server.addr = nc.server.addr
 		return nil
 	}

@@ -3,7 +3,7 @@
 // one IMAP session that has selected a large INBOX and stays, and the
 // live heap of the store's state for that mailbox.
 //
-//	go run ./bench/memstate [--messages 100000] [--bin PATH] [--heapprofile FILE]
+//	go run ./bench/memstate [--messages 100000] [--bin PATH] [--heapprofile FILE] [--settle 5s]
 //
 // It makes a Maildir of --messages empty files in cur/ named as Dovecot
 // names them (testfs.BenchFilename, about 70 bytes each; half with
@@ -15,7 +15,11 @@
 //     the SELECT is answered and one more NOOP has been, reads VmRSS and
 //     VmHWM from /proc/<pid>/status; the same for the server before the
 //     SELECT (logged in, nothing selected), so that the difference is the
-//     mailbox's;
+//     mailbox's; and again --settle later (what stays: the store hands
+//     the garbage of a big first sync back a moment after it), with
+//     RssAnon. It does that twice: a cold start (the first sync reads
+//     the files), then, after a shutdown that stores the state, a warm
+//     start (doc.go of internal/store, Warm start);
 //  2. in process: opens the same Maildir with store.Open and syncs it,
 //     collects garbage and reads the live heap (runtime.MemStats.HeapAlloc)
 //     before and after; with --heapprofile it writes a heap profile of
@@ -61,6 +65,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	messages := fs.Int("messages", 100_000, "messages in the INBOX")
 	bin := fs.String("bin", "", "the cistern binary (default: built from this checkout)")
 	heapProfile := fs.String("heapprofile", "", "write the in-process heap profile here")
+	settle := fs.Duration("settle", 5*time.Second, "how long after the SELECT the settled figures are read")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", cli.ErrUsage, err)
 	}
@@ -87,15 +92,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	n := float64(*messages)
 
-	before, after, err := serveAndSelect(ctx, *bin, data, *messages, stderr)
-	if err != nil {
-		return err
-	}
 	fmt.Fprintf(stdout, "messages           %d\n", *messages)
-	fmt.Fprintf(stdout, "serve RSS before   %d kB (logged in, nothing selected)\n", before.rss)
-	fmt.Fprintf(stdout, "serve RSS after    %d kB (INBOX selected), peak %d kB\n", after.rss, after.hwm)
-	fmt.Fprintf(stdout, "serve RSS/message  %.0f bytes (after), %.0f bytes (after - before)\n",
-		float64(after.rss*1024)/n, float64((after.rss-before.rss)*1024)/n)
+	// The first run syncs the INBOX from the files (a cold start) and
+	// stores its state at shutdown; the second is served that state
+	// (the warm start).
+	for _, run := range []string{"cold", "warm"} {
+		before, after, settled, err := serveAndSelect(ctx, *bin, data, *messages, *settle, stderr)
+		if err != nil {
+			return fmt.Errorf("%s start: %w", run, err)
+		}
+		fmt.Fprintf(stdout, "%s start:\n", run)
+		fmt.Fprintf(stdout, "  serve RSS before   %d kB (logged in, nothing selected)\n", before.rss)
+		fmt.Fprintf(stdout, "  serve RSS after    %d kB (INBOX selected), peak %d kB\n", after.rss, after.hwm)
+		fmt.Fprintf(stdout, "  serve RSS/message  %.0f bytes (after), %.0f bytes (after - before)\n",
+			float64(after.rss*1024)/n, float64((after.rss-before.rss)*1024)/n)
+		fmt.Fprintf(stdout, "  settled %v:  %d kB anon %d kB: %.0f bytes/message, %.0f bytes/message above before\n",
+			*settle, settled.rss, settled.anon, float64(settled.rss*1024)/n, float64((settled.rss-before.rss)*1024)/n)
+	}
 
 	live, err := inProcess(ctx, inbox, *messages, *heapProfile)
 	if err != nil {
@@ -130,9 +143,11 @@ func makeMaildir(dir string, n int) error {
 	return errors.Join(errs...)
 }
 
-type memFigures struct{ rss, hwm int64 } // kB
+// memFigures: VmRSS, VmHWM and RssAnon (the resident memory that is the
+// process's own, without the file pages it maps: the index's mmap).
+type memFigures struct{ rss, hwm, anon int64 } // kB
 
-// procMem reads VmRSS and VmHWM of pid.
+// procMem reads VmRSS, VmHWM and RssAnon of pid.
 func procMem(pid int) (memFigures, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
@@ -150,6 +165,8 @@ func procMem(pid int) (memFigures, error) {
 			f.rss = kb
 		case "VmHWM":
 			f.hwm = kb
+		case "RssAnon":
+			f.anon = kb
 		}
 	}
 	return f, nil
@@ -158,16 +175,16 @@ func procMem(pid int) (memFigures, error) {
 // serveAndSelect starts the demo server on data, logs in, reads its
 // memory, SELECTs INBOX (checking that it has n messages), and reads its
 // memory again.
-func serveAndSelect(ctx context.Context, bin, data string, n int, stderr io.Writer) (before, after memFigures, err error) {
+func serveAndSelect(ctx context.Context, bin, data string, n int, settle time.Duration, stderr io.Writer) (before, after, settled memFigures, err error) {
 	cmd := exec.Command(bin, "serve", "--demo", "--demo-dir", data, "--listen", "127.0.0.1:0",
 		"--demo-lmtp", "127.0.0.1:0", "--demo-tls-listen", "")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return before, after, err
+		return before, after, settled, err
 	}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
-		return before, after, err
+		return before, after, settled, err
 	}
 	defer func() {
 		cmd.Process.Signal(unix.SIGTERM)
@@ -190,36 +207,49 @@ func serveAndSelect(ctx context.Context, bin, data string, n int, stderr io.Writ
 	deadline.Stop()
 	go io.Copy(io.Discard, out)
 	if addr == "" || user == "" || password == "" {
-		return before, after, errors.New("the server printed no listening:, user: and password: lines")
+		return before, after, settled, errors.New("the server printed no listening:, user: and password: lines")
 	}
 	c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return before, after, err
+		return before, after, settled, err
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(startTimeout))
 	r := bufio.NewReader(c)
 	if _, err := r.ReadString('\n'); err != nil {
-		return before, after, err
+		return before, after, settled, err
 	}
 	if _, err := command(c, r, "a LOGIN "+user+" "+password); err != nil {
-		return before, after, err
+		return before, after, settled, err
 	}
 	if before, err = procMem(cmd.Process.Pid); err != nil {
-		return before, after, err
+		return before, after, settled, err
 	}
 	resp, err := command(c, r, "b SELECT INBOX")
 	if err != nil {
-		return before, after, err
+		return before, after, settled, err
 	}
 	if !strings.Contains(resp, "* "+strconv.Itoa(n)+" EXISTS") {
-		return before, after, fmt.Errorf("SELECT did not report %d messages:\n%s", n, resp)
+		return before, after, settled, fmt.Errorf("SELECT did not report %d messages:\n%s", n, resp)
 	}
 	if _, err := command(c, r, "c NOOP"); err != nil {
-		return before, after, err
+		return before, after, settled, err
 	}
-	after, err = procMem(cmd.Process.Pid)
-	return before, after, err
+	if after, err = procMem(cmd.Process.Pid); err != nil {
+		return before, after, settled, err
+	}
+	// What stays: the store hands back what a big first sync left
+	// behind a moment after it (internal/store release.go).
+	select {
+	case <-time.After(settle):
+	case <-ctx.Done():
+		return before, after, settled, ctx.Err()
+	}
+	if _, err := command(c, r, "d NOOP"); err != nil {
+		return before, after, settled, err
+	}
+	settled, err = procMem(cmd.Process.Pid)
+	return before, after, settled, err
 }
 
 // command sends one tagged command and returns every line up to its

@@ -162,7 +162,7 @@ func (m *Mailbox) adoptStaged(ctx context.Context, staged []*maildir.Staged, fro
 	}
 	out := make([]Message, 0, len(names))
 	for _, n := range names {
-		if e, ok := m.byBase[maildir.BaseName(n)]; ok {
+		if e, ok := m.bases()[maildir.BaseName(n)]; ok {
 			msg := e.message()
 			msg.UIDValidity = m.uidvalidity
 			out = append(out, msg)
@@ -183,9 +183,9 @@ func (m *Mailbox) adoptStaged(ctx context.Context, staged []*maildir.Staged, fro
 func (m *Mailbox) dropNewLocked(msgs []Message) {
 	gone := make(map[*entry]bool, len(msgs))
 	for _, msg := range msgs {
-		if e, ok := m.byBase[msg.Base]; ok && e.uid == msg.UID {
+		if e, ok := m.bases()[msg.Base]; ok && e.uid == msg.UID {
 			gone[e] = true
-			delete(m.byBase, e.base)
+			delete(m.byBase, e.base())
 		}
 	}
 	m.msgs = slices.DeleteFunc(m.msgs, func(e *entry) bool { return gone[e] })

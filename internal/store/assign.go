@@ -37,22 +37,17 @@ func (m *Mailbox) reserve(fresh map[string][]sighting) {
 // before it changes anything.
 func (m *Mailbox) adopt(uid uint32, base string, s sighting, ch *Changes) {
 	n, err := maildir.ParseName(s.filename)
-	if err != nil {
+	if err != nil || n.Base != base || len(base) > 255 {
+		// (Fresh sightings are keyed by their base names, and a file
+		// name is at most 255 bytes: only a name no file has.)
 		m.foreign(s.sub, s.filename)
 		return
 	}
 	// One copy of the name, out of the listing's buffer; the base name is
-	// its prefix (fresh sightings are keyed by their base names).
+	// its prefix.
 	modseq := m.modSeqLocked()
-	filename := strings.Clone(s.filename)
-	var b string
-	if n.Base == base {
-		b = filename[:len(base)]
-	} else {
-		b = strings.Clone(base)
-	}
-	e := &entry{uid: uid, base: b, sub: s.sub, filename: filename, flags: n.Flags, seen: m.gen, modseq: modseq}
-	m.byBase[e.base] = e
+	e := &entry{uid: uid, baseLen: uint8(len(base)), sub: s.sub, filename: strings.Clone(s.filename), flags: n.Flags, seen: m.gen, modseq: modseq}
+	m.bases()[e.base()] = e
 	if k := len(m.msgs); k == 0 || m.msgs[k-1].uid < uid {
 		m.msgs = append(m.msgs, e)
 	} else {
@@ -94,7 +89,9 @@ func (m *Mailbox) assignFound(ctx context.Context, f *uidlist.File, fresh map[st
 	}
 	m.reserve(fresh)
 	ch.New = slices.Grow(ch.New, len(fresh))
-	m.adoptRecorded(f, fresh, ch)
+	if err := m.adoptFromUIDList(f, fresh, ch); err != nil {
+		return err
+	}
 	if len(fresh) == 0 && (f != nil || m.uidvalidity != 0) {
 		m.newsArrivedLocked()
 		return nil
@@ -137,7 +134,9 @@ func (m *Mailbox) assignFound(ctx context.Context, f *uidlist.File, fresh map[st
 		m.resetLocked(f, ch)
 		return errRestart
 	}
-	m.adoptRecorded(f, fresh, ch)
+	if err := m.adoptFromUIDList(f, fresh, ch); err != nil {
+		return err
+	}
 	if len(fresh) == 0 {
 		if f == nil && m.uidvalidity == 0 {
 			_, err := m.createUIDList(lock, nil)
@@ -191,7 +190,7 @@ func (m *Mailbox) assignOwn(f *uidlist.File, names []string, ch *Changes) error 
 	bases := make([]string, 0, len(names))
 	for _, n := range names {
 		base := maildir.BaseName(n)
-		if _, known := m.byBase[base]; known {
+		if _, known := m.bases()[base]; known {
 			continue // no sync can have seen it (wmu), but a name is a name
 		}
 		if _, dup := fresh[base]; !dup {
@@ -249,6 +248,41 @@ func (m *Mailbox) recordNew(lock *uidlist.Lock, f *uidlist.File, bases []string,
 		m.adoptRecorded(&uidlist.File{Records: recs}, fresh, ch)
 	}
 	ch.Assigned += len(bases)
+	return nil
+}
+
+// adoptFromUIDList adopts the base names of fresh that the uidlist f
+// read by m.reader has records for: those of f's records (adoptRecorded),
+// which are the lean Reader's last read alone, then those that only an
+// earlier read may have held (MayHold), looked up in the whole file,
+// read once. A record may not be missed: its base name would get a
+// second UID.
+//
+// Held: wmu, mu; lets go of mu to read the file, and as adopt does.
+func (m *Mailbox) adoptFromUIDList(f *uidlist.File, fresh map[string][]sighting, ch *Changes) error {
+	m.adoptRecorded(f, fresh, ch)
+	if f == nil || !f.Partial() || len(fresh) == 0 {
+		return nil
+	}
+	maybe := false
+	for base := range fresh {
+		if m.reader.MayHold(base) {
+			maybe = true
+			break
+		}
+	}
+	if !maybe {
+		return nil
+	}
+	var whole *uidlist.File
+	var err error
+	m.unlocked(func() { whole, err = m.readWholeUIDList() })
+	if err != nil {
+		return err
+	}
+	if whole != nil && whole.Header.UIDValidity == f.Header.UIDValidity {
+		m.adoptRecorded(whole, fresh, ch)
+	}
 	return nil
 }
 

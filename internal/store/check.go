@@ -37,6 +37,17 @@ func (m *Mailbox) Check() error {
 		errs = append(errs, fmt.Errorf("store: %s: "+format, append([]any{m.dir}, args...)...))
 	}
 
+	byBase := m.byBase
+	if byBase == nil {
+		// A warm start's state, not indexed yet (bases): every base name
+		// must still be one message's.
+		byBase = make(map[string]*entry, len(m.msgs))
+		for _, e := range m.msgs {
+			if _, dup := byBase[e.base()]; !dup {
+				byBase[e.base()] = e
+			}
+		}
+	}
 	suspects := 0
 	var prev uint32
 	for i, e := range m.msgs {
@@ -47,8 +58,8 @@ func (m *Mailbox) Check() error {
 		if e.uid >= m.nextUID {
 			bad("UID %d is not below the next UID %d", e.uid, m.nextUID)
 		}
-		if m.byBase[e.base] != e {
-			bad("base name %q of UID %d is not indexed to it", e.base, e.uid)
+		if byBase[e.base()] != e {
+			bad("base name %q of UID %d is not indexed to it", e.base(), e.uid)
 		}
 		if e.sub != maildir.New && e.sub != maildir.Cur {
 			bad("UID %d lives in %q", e.uid, e.sub)
@@ -57,8 +68,8 @@ func (m *Mailbox) Check() error {
 		switch {
 		case err != nil:
 			bad("UID %d: %v", e.uid, err)
-		case n.Base != e.base:
-			bad("UID %d: file %q has not the base name %q", e.uid, e.filename, e.base)
+		case n.Base != e.base():
+			bad("UID %d: file %q has not the base name %q", e.uid, e.filename, e.base())
 		case n.Flags != e.flags:
 			bad("UID %d: flags %q, file name says %q", e.uid, e.flags, n.Flags)
 		}
@@ -66,8 +77,8 @@ func (m *Mailbox) Check() error {
 			suspects++
 		}
 	}
-	if len(m.byBase) != len(m.msgs) {
-		bad("%d base names indexed for %d messages", len(m.byBase), len(m.msgs))
+	if len(byBase) != len(m.msgs) {
+		bad("%d base names indexed for %d messages", len(byBase), len(m.msgs))
 	}
 	if suspects != m.suspects {
 		bad("%d suspects marked, %d counted", suspects, m.suspects)
@@ -108,7 +119,7 @@ func (m *Mailbox) Check() error {
 				bad("%s: base name %q has UIDs %d and %d", uidlist.FileName, b, u, r.UID)
 			}
 			seen[b] = r.UID
-			if e, ok := m.byBase[b]; ok && e.uid != r.UID && f.Header.UIDValidity == m.uidvalidity {
+			if e, ok := byBase[b]; ok && e.uid != r.UID && f.Header.UIDValidity == m.uidvalidity {
 				bad("base name %q: UID %d in the state, %d in %s", b, e.uid, r.UID, uidlist.FileName)
 			}
 		}
@@ -146,14 +157,14 @@ func (m *Mailbox) CheckFiles() error {
 		}
 	}
 	for _, e := range m.msgs {
-		f, ok := files[e.base]
+		f, ok := files[e.base()]
 		switch {
 		case !ok && !e.suspect:
-			errs = append(errs, fmt.Errorf("store: %s: UID %d (%s) has no file", m.dir, e.uid, e.base))
+			errs = append(errs, fmt.Errorf("store: %s: UID %d (%s) has no file", m.dir, e.uid, e.base()))
 		case ok && f != e.sub+"/"+e.filename:
 			errs = append(errs, fmt.Errorf("store: %s: UID %d is %s/%s, the file is %s", m.dir, e.uid, e.sub, e.filename, f))
 		}
-		delete(files, e.base)
+		delete(files, e.base())
 	}
 	for b, f := range files {
 		errs = append(errs, fmt.Errorf("store: %s: file %s (base %q) has no UID", m.dir, f, b))

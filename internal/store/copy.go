@@ -40,7 +40,7 @@ func (m *Mailbox) Copy(ctx context.Context, uids []uint32, dst *Mailbox, from *S
 	var items []item
 	for _, uid := range uids {
 		if e := m.byUID(uid); e != nil {
-			items = append(items, item{uid, e.base, filepath.Join(m.dir, e.sub, e.filename), e.flags})
+			items = append(items, item{uid, e.base(), filepath.Join(m.dir, e.sub, e.filename), e.flags})
 		}
 	}
 	m.mu.Unlock()
@@ -125,7 +125,7 @@ func (m *Mailbox) stageFresh(ctx context.Context, uid uint32, dir string, kw *ke
 			m.wmu.Unlock()
 			continue
 		}
-		s, err := stageCopy(filepath.Join(m.dir, e.sub, e.filename), dir, e.base, flags)
+		s, err := stageCopy(filepath.Join(m.dir, e.sub, e.filename), dir, e.base(), flags)
 		m.wmu.Unlock()
 		return s, err
 	}
@@ -164,25 +164,51 @@ func stageCopy(path, dir, base string, flags maildir.Flags) (*maildir.Staged, er
 // names into the target.
 var testHookBasesClaimed func()
 
-// basesRecorded returns which of bases the uidlist f, read under its
-// mailbox's lock, has a record of: no message arriving in that mailbox
-// under its own base name (COPY, MOVE) may take those (records stay after
-// their message left, until a compaction, and a base name must never get
-// a second UID in one uidlist). Files of those names that no sync has
-// seen yet are the caller's to look for.
-func basesRecorded(f *uidlist.File, bases []string) map[string]bool {
+// basesRecorded returns which of bases m's uidlist, read under m's lock
+// as f (the last refresh), has a record of: no message arriving in m
+// under its own base name (COPY, MOVE) may take those (records stay
+// after their message left, until a compaction, and a base name must
+// never get a second UID in one uidlist). m's Reader is lean: f holds
+// its last read's records alone, and a base name it may have read
+// before (MayHold) is looked up in the whole file. Files of those names
+// that no sync has seen yet are the caller's to look for. A uidlist
+// unusable as a whole: ErrMoveNeedsCopy (the copy path syncs first).
+//
+// Held: dotlock; wmu or not; not mu.
+func (m *Mailbox) basesRecorded(f *uidlist.File, bases []string) (map[string]bool, error) {
 	taken := make(map[string]bool, len(bases))
 	for _, b := range bases {
 		taken[b] = false
 	}
-	if f != nil {
+	mark := func(f *uidlist.File) {
 		for _, r := range f.Records {
 			if _, ok := taken[r.Base()]; ok {
 				taken[r.Base()] = true
 			}
 		}
 	}
-	return taken
+	if f != nil {
+		mark(f)
+	}
+	maybe := false
+	for base, t := range taken {
+		if !t && m.reader.MayHold(base) {
+			maybe = true
+			break
+		}
+	}
+	if !maybe {
+		return taken, nil
+	}
+	whole, err := m.readWholeUIDList()
+	if err != nil {
+		return nil, err
+	}
+	if whole == nil {
+		return nil, fmt.Errorf("%w: %s has no usable %s", ErrMoveNeedsCopy, m.dir, uidlist.FileName)
+	}
+	mark(whole)
+	return taken, nil
 }
 
 // claimBases, what lets a copy keep its base name, gives a fresh
@@ -216,9 +242,13 @@ func (m *Mailbox) claimBases(lock *uidlist.Lock, staged []*maildir.Staged) error
 	if err != nil {
 		return err
 	}
-	taken := basesRecorded(f, bases)
+	var taken map[string]bool
+	m.unlocked(func() { taken, err = m.basesRecorded(f, bases) })
+	if err != nil {
+		return err
+	}
 	for b := range taken {
-		if _, known := m.byBase[b]; known {
+		if _, known := m.bases()[b]; known {
 			taken[b] = true
 		}
 	}

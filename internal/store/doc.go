@@ -317,7 +317,14 @@
 //
 // Open serves it instead of reading the uidlist, and the first sync's
 // cheap check then skips the listings, only when every stamp matches
-// the files, and the modseq mark is above its HIGHESTMODSEQ. Anything
+// the files, and the modseq mark is above its HIGHESTMODSEQ. A load
+// copies the names out of the index in one string and the records into
+// one array of entries, and builds nothing else: the index by base name
+// is built by the first writer that needs it (a sync that finds a
+// change, APPEND, MOVE; Mailbox.bases), so a mailbox that nothing
+// changed answers SELECT, FETCH and STORE by UID without it, and the
+// GUID (a SELECT's MAILBOXID) is read from the held uidlist's header
+// line alone (uidlist.ReadHeader). Anything
 // else (another directory at the path, a delivery, a rename or a delete
 // in new/ or cur/, a directory replaced, the uidlist rewritten or
 // appended to, dovecot-keywords changed, a lower mark, a version, a
@@ -345,17 +352,36 @@
 //
 // # Memory
 //
-// A Mailbox keeps, per message, one entry (80 bytes: UID, listing mark,
-// base name, directory, file name, flags, modseq), its file name (one
-// allocation; the base name is its prefix), a pointer in msgs and one
-// entry of byBase. A listing's names are matched through byBase alone
+// A Mailbox keeps, per message, one entry (64 bytes: UID, listing mark,
+// directory, file name, flags, modseq, the base name's length: the
+// base name is the file name's prefix), its file name (one allocation
+// after a sync, one string for all after a warm start), a pointer in
+// msgs and one entry of byBase (none after a warm start until a writer
+// needs it). A listing's names are matched through byBase alone
 // (unchanged compares the directory and file name of the entry the base
-// name leads to), so there is no second map by file name. What else
-// stays: the uidlist Reader's parse of dovecot-uidlist (package uidlist;
-// about 300 bytes a message, the larger part) while a cold-started
-// Mailbox is open; a warm-started one (Warm start) has none until a
-// sync needs the uidlist's records. bench/memstate measures both, and the
-// resident memory of a daemon with one large mailbox selected.
+// name leads to), so there is no second map by file name.
+//
+// The uidlist is not kept beside the state: the Reader is lean
+// (uidlist.NewLeanReader), its Files hold the records of its last read
+// only, and every sync lets them go when it ends (finish: Settle). What
+// stays of it is a set of hashes of the base names read, 8 bytes a
+// record at most three quarters full. What needs a record read before
+// asks MayHold, whose no is exact, and reads the whole file on a yes
+// (readWholeUIDList): a file a sync finds whose record another process
+// appended before (adoptFromUIDList), a base name MOVE brings into a
+// uidlist that may hold it, a compaction (when the records outnumber
+// the messages by enough), the rewrite that gives a GUID. A sync that
+// finds a delivery reads only the uidlist's appended tail, as before.
+//
+// A first sync of a large mailbox allocates several times what stays
+// (the listings, the uidlist's bytes and parse, the list of new
+// messages); one that found at least releaseAfter new messages hands
+// the memory back to the system releaseDelay later (release.go: one
+// forced collection, at most one at a time).
+//
+// bench/memstate measures the store's live heap and the resident memory
+// of a daemon with one large mailbox selected, after a cold and a warm
+// start; bench/README.md has the figures.
 //
 // # Quota
 //

@@ -18,7 +18,7 @@ import (
 //
 // Held: wmu, mu; lets go of mu for liveDistinct's I/O.
 func (m *Mailbox) resolveDuplicate(ctx context.Context, base string, ss []sighting, keep sighting, ch *Changes) error {
-	e := m.byBase[base]
+	e := m.bases()[base]
 	live, err := m.liveDistinct(ctx, base, ss, keep)
 	if err != nil {
 		return err

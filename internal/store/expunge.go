@@ -32,7 +32,7 @@ func (m *Mailbox) Expunge(ctx context.Context, uids []uint32, from *Subscription
 			if e.suspect {
 				m.resolveSuspect(e, resolvedExpunged)
 			}
-			delete(m.byBase, e.base)
+			delete(m.byBase, e.base())
 			ch.Expunged = append(ch.Expunged, e.message())
 		}
 		m.msgs = slices.DeleteFunc(m.msgs, func(e *entry) bool { return gone[e] })

@@ -28,7 +28,14 @@ func (m *Mailbox) GUID(ctx context.Context) (string, error) {
 		m.mu.Unlock()
 		return f.Header.GUID, nil
 	}
+	if m.warmGUID != "" {
+		m.mu.Unlock()
+		return m.warmGUID, nil
+	}
 	m.mu.Unlock()
+	if g := m.warmHeaderGUID(); g != "" {
+		return g, nil
+	}
 	f, err := m.readUIDList()
 	if err != nil {
 		return "", err
@@ -48,6 +55,28 @@ func (m *Mailbox) GUID(ctx context.Context) (string, error) {
 		return f.Header.GUID, nil
 	}
 	return m.giveGUID(ctx)
+}
+
+// warmHeaderGUID returns the GUID in the header of the uidlist a warm
+// start was served with, while no sync has read the uidlist, and keeps
+// it (warmGUID): a warm-started mailbox answers SELECT without parsing
+// the whole file. "" when there is none to read, or it has no GUID.
+//
+// Held: none; takes wmu and mu.
+func (m *Mailbox) warmHeaderGUID() string {
+	m.lockWriter()
+	defer m.unlockWriter()
+	if m.lastFile != nil || m.warmUID == nil {
+		return ""
+	}
+	var h uidlist.Header
+	var err error
+	m.unlocked(func() { h, err = uidlist.ReadHeader(m.warmUID.f) })
+	if err != nil || h.GUID == "" {
+		return ""
+	}
+	m.warmGUID = h.GUID
+	return h.GUID
 }
 
 // readUIDList reads dovecot-uidlist as a writer would (refreshUIDList):
@@ -81,11 +110,12 @@ func (m *Mailbox) giveGUID(ctx context.Context) (string, error) {
 		if err = m.checkDir(); err != nil {
 			return // never write this file into another directory
 		}
-		if f, err = m.refreshUIDList(); err != nil {
+		// Every record: the file is written again from f.
+		if f, err = m.readWholeUIDList(); err != nil {
 			return
 		}
 		if f == nil {
-			err = fmt.Errorf("store: %s: dovecot-uidlist vanished", m.dir)
+			err = fmt.Errorf("store: %s: dovecot-uidlist vanished or unreadable", m.dir)
 			return
 		}
 		if f.Header.GUID != "" {
@@ -111,6 +141,9 @@ func (m *Mailbox) giveGUID(ctx context.Context) (string, error) {
 func (m *Mailbox) keptGUID() string {
 	if f := m.lastFile; f != nil && f.Header.GUID != "" {
 		return f.Header.GUID
+	}
+	if m.warmGUID != "" {
+		return m.warmGUID
 	}
 	return uidlist.NewGUID()
 }

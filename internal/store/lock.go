@@ -314,7 +314,7 @@ func (m *Mailbox) adoptWaitingLocked(ctx context.Context) {
 		return
 	}
 	for base := range fresh {
-		if _, known := m.byBase[base]; known {
+		if _, known := m.bases()[base]; known {
 			delete(fresh, base) // ours, or numbered since
 		}
 	}

@@ -85,16 +85,21 @@ type entry struct {
 	// seen is the generation (Mailbox.gen) of the last listing that held
 	// it; generations wrap after 2^32 listings (nextGenLocked).
 	seen     uint32
-	base     string
 	sub      string
 	filename string
 	flags    maildir.Flags
 	modseq   uint64
-	suspect  bool
+	// baseLen is the length of the base name, filename's prefix (a
+	// file name is at most 255 bytes: NAME_MAX).
+	baseLen uint8
+	suspect bool
 }
 
+// base returns the base name: the message's identity in its mailbox.
+func (e *entry) base() string { return e.filename[:e.baseLen] }
+
 func (e *entry) message() Message {
-	return Message{UID: e.uid, Base: e.base, Sub: e.sub, Filename: e.filename, Flags: e.flags, Suspect: e.suspect, ModSeq: e.modseq}
+	return Message{UID: e.uid, Base: e.base(), Sub: e.sub, Filename: e.filename, Flags: e.flags, Suspect: e.suspect, ModSeq: e.modseq}
 }
 
 // Mailbox is the synced state of one Maildir. Its methods are safe for
@@ -135,7 +140,11 @@ type Mailbox struct {
 	dir  string  // immutable
 	opts Options // immutable
 	// reader reads dovecot-uidlist; immutable, and safe for concurrent
-	// use (package uidlist).
+	// use (package uidlist). It is lean: its Files hold the records of
+	// its last read alone, let go of at the end of every sync (finish),
+	// so that the uidlist's records are not kept beside the state; what
+	// needs a record it read before asks MayHold and reads the whole
+	// file (readWholeUIDList).
 	reader *uidlist.Reader
 	log    *slog.Logger // immutable
 	// waiting is suspects, for readers without mu (the metrics gauge).
@@ -187,9 +196,10 @@ type Mailbox struct {
 	// waitingNews: the files the last sync left to the change under way
 	// (leaveNewsLocked). Guarded by wmu.
 	waitingNews map[string][]sighting
-	// compactCounted is the uidlist whose dead records compaction last
-	// counted. Guarded by wmu.
-	compactCounted *uidlist.File
+	// compactFew is the record count (uidlist.File.Len) of the uidlist
+	// whose dead records compaction last counted and found too few; 0:
+	// none. Guarded by wmu.
+	compactFew int
 	// ms hands out modseqs (modseq.go). Guarded by wmu.
 	ms modseqCounter
 	// warmUID is the uidlist a warm start served the state with, while
@@ -223,7 +233,9 @@ type Mailbox struct {
 	// byBase indexes the messages by base name; a listed file name is
 	// the message's when its base name leads to an entry with that very
 	// directory and file name (unchanged), so no second index by file
-	// name is kept (it cost a map entry per message).
+	// name is kept (it cost a map entry per message). nil after a warm
+	// start until a writer needs it (bases): a mailbox that nothing
+	// changed is served without it. Deleting from it needs no build.
 	byBase   map[string]*entry
 	gen      uint32 // of the last listing; see entry.seen
 	suspects int
@@ -242,6 +254,9 @@ type Mailbox struct {
 	// modseqs (expungelog.go).
 	highest uint64
 	exp     expungeLog
+	// warmGUID is the GUID of the uidlist a warm start was served with,
+	// read from its header alone (warmHeaderGUID); "" until then.
+	warmGUID string
 
 	kwMu    sync.Mutex        // guards kw and kwStamp; taken after mu, never before
 	kw      *uidlist.Keywords // cached dovecot-keywords; nil: read it
@@ -279,7 +294,7 @@ func Open(dir string, opts Options) (*Mailbox, error) {
 		dir:           dir,
 		opts:          opts,
 		log:           log.With("mailbox", dir),
-		reader:        uidlist.NewReader(dir),
+		reader:        uidlist.NewLeanReader(dir),
 		byBase:        make(map[string]*entry),
 		foreignLogged: make(map[string]bool),
 		unseenSnap:    -1,
@@ -471,11 +486,44 @@ func (m *Mailbox) flagsChanged() { m.unseenSnap = -1 }
 func (m *Mailbox) Lookup(base string) (Message, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.byBase == nil {
+		// A warm start's state, not indexed yet: only a writer builds
+		// the index (bases), so a reader looks through the messages.
+		for _, e := range m.msgs {
+			if e.base() == base {
+				return e.message(), true
+			}
+		}
+		return Message{}, false
+	}
 	e, ok := m.byBase[base]
 	if !ok {
 		return Message{}, false
 	}
 	return e.message(), true
+}
+
+// bases returns the index of the messages by base name, building it
+// first when a warm start left it unbuilt (doc.go, Warm start). A base
+// name found twice (a stored state that passed its checksum but was
+// written wrong) keeps its first message and is logged; the other
+// becomes a suspect at the next listing, as any message the listings
+// do not lead to.
+//
+// Held: wmu, mu.
+func (m *Mailbox) bases() map[string]*entry {
+	if m.byBase == nil {
+		idx := make(map[string]*entry, len(m.msgs))
+		for _, e := range m.msgs {
+			if _, dup := idx[e.base()]; dup {
+				m.writerLog().Error("the stored state gives one base name two UIDs; keeping the first", "base", e.base(), "uid", e.uid)
+				continue
+			}
+			idx[e.base()] = e
+		}
+		m.byBase = idx
+	}
+	return m.byBase
 }
 
 func sortByUID(ms []Message) {

@@ -151,7 +151,7 @@ func (m *Mailbox) moveOut(ctx context.Context, uids []uint32, dst *Mailbox, from
 	var ms []*moving
 	for _, uid := range uids {
 		if e := m.byUID(uid); e != nil {
-			ms = append(ms, &moving{e: e, uid: uid, base: e.base, sub: e.sub, filename: e.filename})
+			ms = append(ms, &moving{e: e, uid: uid, base: e.base(), sub: e.sub, filename: e.filename})
 		}
 	}
 	if len(ms) == 0 {
@@ -192,7 +192,7 @@ func (m *Mailbox) forgetMoved(ms []*moving, from *Subscription) {
 	gone := make(map[*entry]bool, len(ms))
 	for _, mv := range ms {
 		e := mv.e
-		if m.byBase[e.base] != e {
+		if m.bases()[e.base()] != e {
 			continue
 		}
 		m.dropEntry(e, ch)
@@ -213,7 +213,7 @@ func (m *Mailbox) dropEntry(e *entry, ch *Changes) {
 	if e.suspect {
 		m.resolveSuspect(e, resolvedExpunged)
 	}
-	delete(m.byBase, e.base)
+	delete(m.byBase, e.base())
 	ch.Expunged = append(ch.Expunged, e.message())
 }
 
@@ -245,7 +245,10 @@ func (m *Mailbox) renameInto(dst *Mailbox, lock *uidlist.Lock, ms []*moving) (va
 	for i, mv := range ms {
 		bases[i] = mv.base
 	}
-	taken := basesRecorded(f, bases)
+	taken, err := dst.basesRecorded(f, bases)
+	if err != nil {
+		return 0, nil, err
+	}
 	kw := &keywordMap{src: m, dst: dst, lock: lock, letters: make(map[byte]byte)}
 	dirs, err := openMoveDirs(m, dst)
 	if err != nil {
@@ -631,7 +634,7 @@ func (m *Mailbox) adoptMoved(ctx context.Context, validity uint32, moved []*movi
 	var stale []*entry
 	for _, mv := range moved {
 		base := maildir.BaseName(mv.name)
-		if e, known := m.byBase[base]; known {
+		if e, known := m.bases()[base]; known {
 			if e.uid == mv.dstUID {
 				continue // a sync was faster
 			}

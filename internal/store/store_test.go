@@ -562,7 +562,7 @@ func TestCheckFindsCorruption(t *testing.T) {
 	}{
 		{"uid order", func(m *Mailbox) { m.msgs[1].uid = m.msgs[0].uid }, "ascending"},
 		{"next uid", func(m *Mailbox) { m.nextUID = 1 }, "below the next UID"},
-		{"index", func(m *Mailbox) { delete(m.byBase, m.msgs[0].base) }, "indexed"},
+		{"index", func(m *Mailbox) { delete(m.byBase, m.msgs[0].base()) }, "indexed"},
 		{"flags", func(m *Mailbox) { m.msgs[0].flags = m.msgs[0].flags.With('F') }, "flags"},
 		{"suspects", func(m *Mailbox) { m.suspects = 3 }, "suspects"},
 		{"uidlist", func(m *Mailbox) { m.msgs[1].uid = 9; m.nextUID = 10 }, "in dovecot-uidlist"},

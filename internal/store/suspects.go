@@ -63,7 +63,7 @@ func (m *Mailbox) expungeAbsent(gen uint32, proven bool, newDir string, ch *Chan
 		}
 		kept := candidates[:0]
 		for _, e := range candidates {
-			if name, ok := inNew[e.base]; ok {
+			if name, ok := inNew[e.base()]; ok {
 				m.resolveSuspect(e, resolvedFound)
 				e.seen = gen
 				m.place(e, maildir.New, name, ch)
@@ -80,7 +80,7 @@ func (m *Mailbox) expungeAbsent(gen uint32, proven bool, newDir string, ch *Chan
 	for _, e := range candidates {
 		gone[e] = true
 		m.resolveSuspect(e, resolvedExpunged)
-		delete(m.byBase, e.base)
+		delete(m.byBase, e.base())
 		ch.Expunged = append(ch.Expunged, e.message())
 	}
 	m.msgs = slices.DeleteFunc(m.msgs, func(e *entry) bool { return gone[e] })

@@ -127,6 +127,7 @@ func (m *Mailbox) syncPublishLocked(ctx context.Context) (*Changes, error) {
 		m.modSeqLocked()
 	}
 	m.publish(ch, nil)
+	releaseMemory(len(ch.New))
 	if ch.Skipped && m.now().Sub(m.savedAt) >= stateSaveInterval {
 		// Quiet: the files are as the last listing found them.
 		m.saveStateLocked()
@@ -251,6 +252,7 @@ func (m *Mailbox) syncOnce(ctx context.Context, ch *Changes) error {
 	}
 
 	gen := m.nextGenLocked()
+	bases := m.bases()
 	fresh := make(map[string][]sighting, max(0, len(ln.Names)+len(lc.Names)-len(m.msgs)))
 	var dups map[string][]sighting
 	// placed are the names known messages had before this sync placed
@@ -267,7 +269,7 @@ func (m *Mailbox) syncOnce(ctx context.Context, ch *Changes) error {
 			return
 		}
 		base := maildir.BaseName(name)
-		e, ok := m.byBase[base]
+		e, ok := bases[base]
 		if !ok {
 			fresh[base] = append(fresh[base], sighting{sub, name})
 			return
@@ -304,7 +306,7 @@ func (m *Mailbox) syncOnce(ctx context.Context, ch *Changes) error {
 	for base, ss := range dups {
 		keep, ok := placed[base]
 		if !ok {
-			e := m.byBase[base]
+			e := m.bases()[base]
 			keep = sighting{e.sub, e.filename}
 		}
 		if err := m.resolveDuplicate(ctx, base, ss, keep, ch); err != nil {
@@ -355,6 +357,12 @@ func (m *Mailbox) finish(ch *Changes, ln, lc *maildir.Listing, proven bool) erro
 	var last *uidlist.File
 	m.unlocked(func() {
 		last, err = m.refreshUIDList()
+		if err == nil && last != nil {
+			// The records read are in the state now, or are for files
+			// that arrived since (the next sync finds them, and their
+			// records through MayHold): the Reader lets them go.
+			last = m.reader.Settle()
+		}
 		m.dropWarmUIDList()
 	})
 	if err != nil {
@@ -431,11 +439,12 @@ func (m *Mailbox) place(e *entry, sub, name string, ch *Changes) {
 // directory listing map to distinct messages, so as many matches as
 // messages means every message was seen, once.
 //
-// Held: mu, or wmu alone.
+// Held: wmu, mu.
 func (m *Mailbox) unchanged(ln, lc *maildir.Listing) bool {
 	if m.suspects != 0 {
 		return false
 	}
+	bases := m.bases()
 	matched := 0
 	for i, l := range [2]*maildir.Listing{ln, lc} {
 		sub := maildir.New
@@ -448,7 +457,7 @@ func (m *Mailbox) unchanged(ln, lc *maildir.Listing) bool {
 				// replaced by one): then the message is not there.
 				continue
 			}
-			if e, ok := m.byBase[maildir.BaseName(name)]; ok && e.sub == sub && e.filename == name {
+			if e, ok := bases[maildir.BaseName(name)]; ok && e.sub == sub && e.filename == name {
 				matched++
 				continue
 			}

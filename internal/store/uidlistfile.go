@@ -35,6 +35,29 @@ func (m *Mailbox) refreshUIDList() (*uidlist.File, error) {
 	return f, nil
 }
 
+// readWholeUIDList reads and parses the whole dovecot-uidlist, for what
+// needs every record, which the lean Reader's Files do not hold: a
+// rewrite, a lookup of a record read before (MayHold). Damage is not
+// logged again (the Reader did). A missing or unusable file is (nil,
+// nil), as for refreshUIDList.
+//
+// Held: any.
+func (m *Mailbox) readWholeUIDList() (*uidlist.File, error) {
+	path := filepath.Join(m.dir, uidlist.FileName)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	f, _, err := uidlist.Parse(path, data)
+	if err != nil {
+		return nil, nil
+	}
+	return f, nil
+}
+
 // replaceUIDList writes file as the new dovecot-uidlist under the held
 // lock. When the file on disk is damaged (unreadable, or with lines that
 // were skipped), a copy of it is kept first: what it held may still be
@@ -190,7 +213,7 @@ func (m *Mailbox) rewriteUIDList(lock *uidlist.Lock) (*uidlist.File, error) {
 	}
 	file := &uidlist.File{Header: uidlist.Header{Version: 3, UIDValidity: m.uidvalidity, NextUID: m.nextUID, GUID: m.keptGUID()}}
 	for _, e := range m.msgs {
-		file.Records = append(file.Records, uidlist.Record{UID: e.uid, Name: e.base})
+		file.Records = append(file.Records, uidlist.Record{UID: e.uid, Name: e.base()})
 	}
 	m.writerLog().Error("dovecot-uidlist vanished: rewriting it from the synced state", "records", len(file.Records))
 	if err := m.replaceUIDList(lock, file); err != nil {
@@ -212,6 +235,7 @@ const compactThreshold = 256
 // Held: wmu, mu; lets go of mu for all its I/O (compactFile).
 func (m *Mailbox) compact(ctx context.Context, nextBefore uint32, expunged bool) error {
 	var err error
+	m.bases() // compactFile reads it without mu
 	m.unlocked(func() { err = m.compactFile(ctx, nextBefore, expunged) })
 	return err
 }
@@ -227,23 +251,19 @@ func (m *Mailbox) compactFile(ctx context.Context, nextBefore uint32, expunged b
 	if err != nil || f == nil {
 		return err
 	}
+	// The lean Reader counts the records, not which are dead: every
+	// record beyond the messages is about one dead record (the messages
+	// have one each), and the whole file is read only when they could
+	// be enough.
+	if extra := f.Len() - len(m.msgs); extra < compactThreshold || extra*4 < f.Len() {
+		return nil
+	}
 	// Records only die when messages go: without an expunge here, and
-	// with the uidlist as it was at the last count, the count stands.
-	if !expunged && f == m.compactCounted {
+	// with as many records as at the last count, the count stands.
+	if !expunged && f.Len() == m.compactFew {
 		return nil
 	}
-	m.compactCounted = f
-	dead := 0
-	for _, r := range f.Records {
-		if r.UID < nextBefore {
-			if _, ok := m.byBase[r.Base()]; !ok {
-				dead++
-			}
-		}
-	}
-	if dead < compactThreshold || dead*4 < len(f.Records) {
-		return nil
-	}
+	m.compactFew = 0
 	lock, release, err := m.syncLock(ctx)
 	if errors.Is(err, errLockBusy) {
 		return nil // a later proven sync compacts
@@ -255,11 +275,23 @@ func (m *Mailbox) compactFile(ctx context.Context, nextBefore uint32, expunged b
 	if err := m.checkDir(); err != nil {
 		return err
 	}
-	f, err = m.refreshUIDList()
+	f, err = m.readWholeUIDList()
 	if err != nil || f == nil {
 		return err
 	}
 	if f.Header.UIDValidity != m.uidvalidity {
+		return nil
+	}
+	dead := 0
+	for _, r := range f.Records {
+		if r.UID < nextBefore {
+			if _, ok := m.byBase[r.Base()]; !ok {
+				dead++
+			}
+		}
+	}
+	if dead < compactThreshold || dead*4 < len(f.Records) {
+		m.compactFew = f.Len()
 		return nil
 	}
 	// A file moved from cur/ back to new/ during the sync's reads was

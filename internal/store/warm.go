@@ -143,7 +143,7 @@ func (m *Mailbox) encodeState(s *savedState) []byte {
 		b = le.AppendUint64(b, e.modseq)
 		b = le.AppendUint64(b, uint64(e.flags))
 		b = le.AppendUint16(b, uint16(len(e.filename)))
-		b = le.AppendUint16(b, uint16(len(e.base)))
+		b = le.AppendUint16(b, uint16(len(e.base())))
 		cur := byte(0)
 		if e.sub == maildir.Cur {
 			cur = 1
@@ -189,15 +189,16 @@ func (r *stateReader) u64() uint64 { return binary.LittleEndian.Uint64(r.take(8)
 // whole, intact value of this version is errBadState: a checksum
 // mismatch, a truncation, names that do not add up, UIDs out of order
 // or at or above the next UID, a modseq above HIGHESTMODSEQ, a base
-// name that is no prefix of its file name up to the info part, one base
-// name twice.
-func decodeState(v []byte) (*savedState, []*entry, map[string]*entry, error) {
+// name that is no prefix of its file name up to the info part. (One
+// base name twice, which no Mailbox stores, is found when the index by
+// base name is built: bases.)
+func decodeState(v []byte) (*savedState, []*entry, error) {
 	if len(v) < stateHeaderLen+12 || string(v[:len(stateMagic)]) != stateMagic {
-		return nil, nil, nil, errBadState
+		return nil, nil, errBadState
 	}
 	body := v[:len(v)-4]
 	if crc32.Checksum(body, crcTable) != binary.LittleEndian.Uint32(v[len(v)-4:]) {
-		return nil, nil, nil, fmt.Errorf("%w: checksum mismatch", errBadState)
+		return nil, nil, fmt.Errorf("%w: checksum mismatch", errBadState)
 	}
 	r := &stateReader{b: body[len(stateMagic):]}
 	s := &savedState{}
@@ -213,29 +214,28 @@ func decodeState(v []byte) (*savedState, []*entry, map[string]*entry, error) {
 	s.exp.floor = r.u64()
 	nr := int(r.u32())
 	if r.bad || nr > len(r.b)/stateRangeLen {
-		return nil, nil, nil, fmt.Errorf("%w: expunge ranges", errBadState)
+		return nil, nil, fmt.Errorf("%w: expunge ranges", errBadState)
 	}
 	s.exp.ranges = make([]expungeRange, nr)
 	for i := range s.exp.ranges {
 		x := &s.exp.ranges[i]
 		x.lo, x.hi, x.modseq = r.u32(), r.u32(), r.u64()
 		if x.lo > x.hi || x.modseq > s.highest || (i > 0 && x.lo <= s.exp.ranges[i-1].hi) {
-			return nil, nil, nil, fmt.Errorf("%w: expunge range %d", errBadState, i)
+			return nil, nil, fmt.Errorf("%w: expunge range %d", errBadState, i)
 		}
 	}
 	n := int(r.u32())
 	if r.bad || n > len(r.b)/stateRecordLen || s.uidvalidity == 0 || s.highest == 0 || s.exp.floor == 0 || s.exp.floor > s.highest {
-		return nil, nil, nil, fmt.Errorf("%w: header", errBadState)
+		return nil, nil, fmt.Errorf("%w: header", errBadState)
 	}
 	recs := r.take(n * stateRecordLen)
 	blob := r.take(int(r.u32()))
 	if r.bad || len(r.b) != 0 {
-		return nil, nil, nil, fmt.Errorf("%w: length", errBadState)
+		return nil, nil, fmt.Errorf("%w: length", errBadState)
 	}
 	names := string(blob)
 	arr := make([]entry, n)
 	msgs := make([]*entry, n)
-	byBase := make(map[string]*entry, n)
 	off := 0
 	for i := range arr {
 		rec := recs[i*stateRecordLen:]
@@ -250,29 +250,25 @@ func decodeState(v []byte) (*savedState, []*entry, map[string]*entry, error) {
 		case 1:
 			e.sub = maildir.Cur
 		default:
-			return nil, nil, nil, fmt.Errorf("%w: message %d: directory", errBadState, i)
+			return nil, nil, fmt.Errorf("%w: message %d: directory", errBadState, i)
 		}
 		if bl == 0 || bl > nl || off+nl > len(names) {
-			return nil, nil, nil, fmt.Errorf("%w: message %d: name", errBadState, i)
+			return nil, nil, fmt.Errorf("%w: message %d: name", errBadState, i)
 		}
 		e.filename = names[off : off+nl]
-		e.base = e.filename[:bl]
+		e.baseLen = uint8(bl)
 		off += nl
-		if strings.IndexByte(e.base, ':') >= 0 || (bl < nl && e.filename[bl] != ':') ||
+		if bl > 255 || strings.IndexByte(e.base(), ':') >= 0 || (bl < nl && e.filename[bl] != ':') ||
 			e.uid == 0 || e.uid >= s.nextUID || (i > 0 && e.uid <= arr[i-1].uid) ||
 			e.modseq == 0 || e.modseq > s.highest {
-			return nil, nil, nil, fmt.Errorf("%w: message %d", errBadState, i)
+			return nil, nil, fmt.Errorf("%w: message %d", errBadState, i)
 		}
-		if _, dup := byBase[e.base]; dup {
-			return nil, nil, nil, fmt.Errorf("%w: message %d: base name twice", errBadState, i)
-		}
-		byBase[e.base] = e
 		msgs[i] = e
 	}
 	if off != len(names) {
-		return nil, nil, nil, fmt.Errorf("%w: names", errBadState)
+		return nil, nil, fmt.Errorf("%w: names", errBadState)
 	}
-	return s, msgs, byBase, nil
+	return s, msgs, nil
 }
 
 // saveStateLocked writes the state to the index when it is one a warm
@@ -355,13 +351,12 @@ func (m *Mailbox) loadState() bool {
 	ix := m.opts.Index
 	var s *savedState
 	var msgs []*entry
-	var byBase map[string]*entry
 	var err error
 	found := false
 	ix.read(stateBucket, m.dir, func(v []byte) {
 		if v != nil {
 			found = true
-			s, msgs, byBase, err = decodeState(v)
+			s, msgs, err = decodeState(v)
 		}
 	})
 	if !found {
@@ -381,7 +376,8 @@ func (m *Mailbox) loadState() bool {
 		return false
 	}
 	m.uidvalidity, m.nextUID, m.highest, m.exp = s.uidvalidity, s.nextUID, s.highest, s.exp
-	m.msgs, m.byBase = msgs, byBase
+	// The index by base name is built when a writer needs it (bases).
+	m.msgs, m.byBase = msgs, nil
 	m.newStamp, m.curStamp, m.newProof, m.curProof = s.newStamp, s.curStamp, s.newProof, s.curProof
 	m.stampsValid = true
 	m.warmUID = &warmUIDList{f: held, stamp: s.uidlist}

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/cistern-mail/cistern/internal/flagop"
 	"github.com/cistern-mail/cistern/internal/uidlist"
 	"github.com/cistern-mail/cistern/maildir"
 )
@@ -138,6 +140,114 @@ func TestWarmStartServesStoredState(t *testing.T) {
 	ch = sync1(t, mb)
 	if len(ch.Flags) != 1 || ch.Flags[0].ModSeq <= highest || ch.HighestModSeq <= highest {
 		t.Fatalf("a change after the warm start: %+v (HIGHESTMODSEQ was %d)", ch, highest)
+	}
+}
+
+// TestWarmStartIndexesLazily: a warm start serves SELECT (a skipped
+// sync), Lookup and a STORE by UID without building the index by base
+// name; the first sync that finds a change builds it, and the state
+// holds every invariant throughout.
+func TestWarmStartIndexesLazily(t *testing.T) {
+	f, mb, bases := running(t)
+	f.stop(mb, true)
+
+	mb = f.start()
+	defer mb.Close()
+	if mb.warmUID == nil {
+		t.Fatal("the stored state was not served")
+	}
+	if ch := sync1(t, mb); !ch.Skipped {
+		t.Fatalf("first sync after a warm start read the files: %+v", ch)
+	}
+	msg, ok := mb.Lookup(bases[1])
+	if !ok || msg.Base != bases[1] {
+		t.Fatalf("Lookup(%s) = %+v, %v", bases[1], msg, ok)
+	}
+	if _, ok := mb.Lookup("no-such-base"); ok {
+		t.Fatal("Lookup found a base name the mailbox does not hold")
+	}
+	if _, err := mb.SetFlags(context.Background(), []uint32{msg.UID}, flagop.Add, maildir.Flags(0).With(maildir.FlagFlagged), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := mb.Check(); err != nil {
+		t.Fatal(err)
+	}
+	mb.mu.Lock()
+	built := mb.byBase != nil
+	mb.mu.Unlock()
+	if built {
+		t.Fatal("the index by base name was built for a mailbox that only a STORE by UID changed")
+	}
+	f.rename(bases[2], "D")
+	ch := sync1(t, mb)
+	if len(ch.Flags) != 1 || ch.Flags[0].Base != bases[2] {
+		t.Fatalf("flag changes %+v, want only %s", ch.Flags, bases[2])
+	}
+	mb.mu.Lock()
+	n, want := len(mb.byBase), len(mb.msgs)
+	mb.mu.Unlock()
+	if n != want {
+		t.Fatalf("%d base names indexed for %d messages", n, want)
+	}
+}
+
+// TestWarmStartGUIDFromHeader: a warm-started mailbox answers GUID (a
+// SELECT's MAILBOXID) from the header of the uidlist it was served
+// with, the GUID it had before the restart, without a sync reading the
+// uidlist; the first sync past the cheap check takes over.
+func TestWarmStartGUIDFromHeader(t *testing.T) {
+	f, mb, bases := running(t)
+	ctx := context.Background()
+	guid, err := mb.GUID(ctx)
+	if err != nil || guid == "" {
+		t.Fatalf("GUID = %q, %v", guid, err)
+	}
+	f.stop(mb, true)
+
+	mb = f.start()
+	defer mb.Close()
+	if mb.warmUID == nil {
+		t.Fatal("the stored state was not served")
+	}
+	sync1(t, mb)
+	got, err := mb.GUID(ctx)
+	if err != nil || got != guid {
+		t.Fatalf("GUID after a warm start = %q, %v; want %q", got, err, guid)
+	}
+	mb.wmu.Lock()
+	fromHeader, parsed := mb.warmGUID, mb.lastFile != nil
+	mb.wmu.Unlock()
+	if fromHeader != guid || parsed {
+		t.Fatalf("GUID was not read from the header alone (kept %q, uidlist parsed %v)", fromHeader, parsed)
+	}
+	f.rename(bases[2], "D")
+	sync1(t, mb)
+	if got, err := mb.GUID(ctx); err != nil || got != guid {
+		t.Fatalf("GUID after a sync = %q, %v; want %q", got, err, guid)
+	}
+}
+
+// TestBasesKeepsFirstOfTwins: a state that gives one base name two
+// UIDs (no Mailbox stores one, but a checksum cannot tell) is indexed
+// with the first, and Check reports the other.
+func TestBasesKeepsFirstOfTwins(t *testing.T) {
+	f := newFixture(t)
+	mb := f.open(Options{})
+	defer mb.Close()
+	a := &entry{uid: 1, baseLen: 1, sub: maildir.Cur, filename: "x:2,", modseq: 1}
+	b := &entry{uid: 2, baseLen: 1, sub: maildir.Cur, filename: "x:2,S", modseq: 1}
+	mb.lockWriter()
+	mb.msgs, mb.byBase, mb.nextUID, mb.uidvalidity = []*entry{a, b}, nil, 3, 1
+	idx := mb.bases()
+	mb.unlockWriter()
+	if len(idx) != 1 || idx["x"] != a {
+		t.Fatalf("index %v, want only x -> UID 1", idx)
+	}
+	mb.mu.Lock()
+	mb.byBase = nil
+	mb.mu.Unlock()
+	if err := mb.Check(); err == nil || !strings.Contains(err.Error(), "indexed") {
+		t.Fatalf("Check = %v, want the twin reported", err)
 	}
 }
 
@@ -348,18 +458,18 @@ func TestDecodeStateTruncated(t *testing.T) {
 	var v []byte
 	f.ix.flush()
 	f.ix.read(stateBucket, f.dir, func(x []byte) { v = bytes.Clone(x) })
-	if _, _, _, err := decodeState(v); err != nil {
+	if _, _, err := decodeState(v); err != nil {
 		t.Fatalf("the stored state does not decode: %v", err)
 	}
 	for n := range len(v) {
-		if _, _, _, err := decodeState(v[:n]); !errors.Is(err, errBadState) {
+		if _, _, err := decodeState(v[:n]); !errors.Is(err, errBadState) {
 			t.Fatalf("a prefix of %d of %d bytes decoded (err %v)", n, len(v), err)
 		}
 	}
 	for i := range len(v) * 8 {
 		w := bytes.Clone(v)
 		w[i/8] ^= 1 << (i % 8)
-		if _, _, _, err := decodeState(w); !errors.Is(err, errBadState) {
+		if _, _, err := decodeState(w); !errors.Is(err, errBadState) {
 			t.Fatalf("bit %d flipped decoded (err %v)", i, err)
 		}
 	}

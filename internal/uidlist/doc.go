@@ -141,6 +141,10 @@
 // a parse of the new bytes when the file grew, a full parse when the path
 // names a new inode. A Reader is safe for concurrent use by several
 // goroutines; the *File it returns is shared and must not be modified.
+// A lean Reader (NewLeanReader, lean.go) keeps no records: its Files hold
+// the records of its last read, Settle lets them go, and MayHold says,
+// exactly when it says no, whether the file holds a base name's record;
+// a caller that needs the record of a yes parses the whole file.
 // Parse, ParseCourier and Marshal are pure functions. A Lock is held by one
 // owner; its methods are safe to call from several goroutines.
 package uidlist

@@ -60,9 +60,32 @@ func baseName(name string) string {
 
 // File is a whole uidlist: the header and the records in ascending UID
 // order, each base name at most once.
+//
+// A File from a lean Reader (NewLeanReader) is partial: its Records are
+// only those that Reader read last (the whole file after a full read,
+// the appended lines after an incremental one, none once settled), and
+// Len counts the whole file's.
 type File struct {
 	Header  Header
 	Records []Record
+	// partial: Records are a lean Reader's last read; total is the
+	// whole file's record count then.
+	partial bool
+	total   int
+}
+
+// Partial reports whether f is a lean Reader's (Records are the last
+// read's, not the whole file's).
+func (f *File) Partial() bool { return f.partial }
+
+// Len returns the number of records in the whole file: len(Records),
+// or a lean Reader's count of every record it read (a base name given
+// again in an appended line counted twice).
+func (f *File) Len() int {
+	if f.partial {
+		return f.total
+	}
+	return len(f.Records)
 }
 
 // Lookup returns the record with the given UID.
@@ -112,6 +135,14 @@ type parser struct {
 	extPool  []string
 	problems []Problem
 	err      error
+	// last is the highest UID added.
+	last uint32
+	// lean: recs, bases and extPool hold one read's records only (lean
+	// Reader); seen holds the hashes of every base name read, total
+	// counts every record added.
+	lean  bool
+	seen  hashSet
+	total int
 }
 
 func newParser(path string) *parser {
@@ -129,6 +160,10 @@ func (p *parser) problem(line, reason string) {
 func (p *parser) feed(data string, final bool) int {
 	if p.err != nil {
 		return 0
+	}
+	if p.lean && p.haveHdr {
+		// One read's records: what the last one made is the File's.
+		p.recs, p.bases, p.extPool = nil, nil, nil
 	}
 	if !p.haveHdr && p.bases == nil {
 		// A line is at least ~25 bytes in practice; size the tables once.
@@ -270,7 +305,9 @@ func (p *parser) header(line string) {
 					h.GUID = ""
 					continue
 				}
-				h.GUID = strings.ToLower(f[1:])
+				// Copies: a Reader keeps the header after it lets
+				// go of the file's bytes (Settle).
+				h.GUID = strings.Clone(strings.ToLower(f[1:]))
 			default:
 				if strings.IndexByte(f, '\r') >= 0 {
 					// A CR could not be written back faithfully at
@@ -278,7 +315,7 @@ func (p *parser) header(line string) {
 					p.problem(line, "header field with CR "+strconv.Quote(f)+" dropped")
 					continue
 				}
-				h.Extra = append(h.Extra, f)
+				h.Extra = append(h.Extra, strings.Clone(f))
 			}
 		}
 	default:
@@ -296,12 +333,7 @@ func (p *parser) header(line string) {
 	p.haveHdr = true
 }
 
-func (p *parser) lastUID() uint32 {
-	if len(p.recs) == 0 {
-		return 0
-	}
-	return p.recs[len(p.recs)-1].UID
-}
+func (p *parser) lastUID() uint32 { return p.last }
 
 // record parses one record line and adds it, or reports why not.
 func (p *parser) record(line string) {
@@ -430,8 +462,16 @@ func (p *parser) add(rec Record, line string) {
 		// Reader share it.
 		p.recs = append(p.recs[:i:i], p.recs[i+1:]...)
 	}
+	if p.bases == nil {
+		p.bases = make(map[string]uint32)
+	}
 	p.bases[base] = rec.UID
 	p.recs = append(p.recs, rec)
+	p.last = rec.UID
+	if p.lean {
+		p.seen.add(hashBase(base))
+		p.total++
+	}
 }
 
 // file returns the parsed state as a File. The Records slice is capped so
@@ -443,7 +483,7 @@ func (p *parser) file() *File {
 		h.NextUID = last + 1
 	}
 	n := len(p.recs)
-	return &File{Header: h, Records: p.recs[:n:n]}
+	return &File{Header: h, Records: p.recs[:n:n], partial: p.lean, total: p.total}
 }
 
 // ParseCourier reads Courier-IMAP's courierimapuiddb (version 1:

@@ -1,6 +1,7 @@
 package uidlist
 
 import (
+	"bytes"
 	"io"
 	"os"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 // append. An inode that is still open is never freed. Close releases it.
 type Reader struct {
 	path string
+	lean bool // immutable: NewLeanReader (lean.go)
 
 	mu sync.Mutex // guards everything below
 	f  *os.File   // the inode in st, held open; nil before the first read
@@ -128,6 +130,7 @@ func (r *Reader) readWhole(f *os.File, st fileState) (*File, []Problem, error) {
 		return nil, nil, err
 	}
 	p := newParser(r.path)
+	p.lean = r.lean
 	n := p.feed(string(data), false)
 	problems := p.problems
 	p.problems = nil
@@ -204,6 +207,45 @@ func readAllInto(rd io.Reader, buf []byte) ([]byte, error) {
 		}
 		if err != nil {
 			return buf, err
+		}
+	}
+}
+
+// maxHeaderLen bounds the header line ReadHeader reads.
+const maxHeaderLen = 64 << 10
+
+// ReadHeader reads only the header line of the uidlist open as f (from
+// offset 0, whatever f's position): what a caller that has no use for
+// the records needs, such as the mailbox GUID, without the cost of
+// parsing the whole file. Its NextUID is the header's own (records may
+// go beyond it). An unusable header, or none within maxHeaderLen bytes,
+// is a *ParseError as for Parse.
+func ReadHeader(f *os.File) (Header, error) {
+	buf := make([]byte, 0, 512)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := f.ReadAt(buf[len(buf):cap(buf)], int64(len(buf)))
+		buf = buf[:len(buf)+n]
+		if i := bytes.IndexByte(buf, '\n'); i >= 0 || err != nil || len(buf) >= maxHeaderLen {
+			if i < 0 {
+				if err != nil && err != io.EOF {
+					return Header{}, err
+				}
+				i = len(buf)
+				if i > maxHeaderLen {
+					i = maxHeaderLen
+				}
+			}
+			p := newParser(f.Name())
+			p.feed(string(buf[:min(i+1, len(buf))]), true)
+			if p.err != nil {
+				return Header{}, p.err
+			}
+			h := p.hdr
+			h.NextUID = p.hdrNext
+			return h, nil
 		}
 	}
 }

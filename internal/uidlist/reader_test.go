@@ -3,6 +3,7 @@ package uidlist
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -336,5 +337,48 @@ func TestReaderRewriteReusingInode(t *testing.T) {
 				t.Fatalf("generation %d: record %d is %q, want %q (a rewrite read as an append)", gen, i, rec.Name, want)
 			}
 		}
+	}
+}
+
+// TestReadHeader: the header alone, as Parse reads it, from offset 0
+// whatever the file's position; a header without its newline is an
+// ErrBadHeader.
+func TestReadHeader(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, FileName)
+	long := strings.Repeat("X", 3000) // past the first read
+	data := "3 V1234 N57 G0123456789abcdef0123456789abcdef X" + long + "\n1 :a\n56 :b\n"
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Seek(10, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	h, err := ReadHeader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _, err := Parse(path, []byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.UIDValidity != 1234 || h.NextUID != 57 || h.GUID != want.Header.GUID || len(h.Extra) != 1 || h.Extra[0] != "X"+long {
+		t.Fatalf("header %+v, want %+v", h, want.Header)
+	}
+	if err := os.WriteFile(path, []byte("3 V1234 N57"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if _, err := ReadHeader(g); !errors.Is(err, ErrBadHeader) {
+		t.Fatalf("ReadHeader of a header without newline: %v, want ErrBadHeader", err)
 	}
 }
