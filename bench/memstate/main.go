@@ -44,7 +44,6 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -87,7 +86,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	data := filepath.Join(tmp, "data")
 	inbox := filepath.Join(data, "mail", "demo", "Maildir")
-	if err := makeMaildir(inbox, *messages); err != nil {
+	if err := testfs.MakeBenchMaildir(inbox, *messages); err != nil {
 		return err
 	}
 	n := float64(*messages)
@@ -116,31 +115,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "store live heap    %d bytes, %.0f bytes/message\n", live, float64(live)/n)
 	return nil
-}
-
-// makeMaildir makes a Maildir at dir with n empty message files in cur/.
-func makeMaildir(dir string, n int) error {
-	for _, sub := range []string{"cur", "new", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
-			return err
-		}
-	}
-	workers := runtime.GOMAXPROCS(0)
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < n; i += workers {
-				path := filepath.Join(dir, "cur", testfs.BenchFilename(i))
-				if err := unix.Mknod(path, unix.S_IFREG|0o600, 0); err != nil {
-					errs[w] = &os.PathError{Op: "mknod", Path: path, Err: err}
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
 }
 
 // memFigures: VmRSS, VmHWM and RssAnon (the resident memory that is the
