@@ -148,13 +148,10 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 		case needStat:
 			info, err = s.mb.Stat(c.ctx, u)
 		}
-		if errors.Is(err, ErrNoSuchMessageErr) {
-			release()
-			issued = true
-			continue
-		}
 		if err != nil {
-			release()
+			if gone(err, release, &issued) {
+				continue
+			}
 			return err
 		}
 		if body.File != nil {
@@ -182,13 +179,10 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 			info.Flags, info.ModSeq = m.Flags, m.ModSeq
 		}
 		ids, err := c.objectIDs(items, u, st)
-		if errors.Is(err, ErrNoSuchMessageErr) {
-			release()
-			issued = true
-			continue
-		}
 		if err != nil {
-			release()
+			if gone(err, release, &issued) {
+				continue
+			}
 			return err
 		}
 		if setSeen || hasItem(items, "FLAGS") {
@@ -269,6 +263,19 @@ func cmdFetch(c *conn, tag string, uid bool) error {
 		return c.ok(tag, "EXPUNGEISSUED", "Some messages were expunged meanwhile")
 	}
 	return c.ok(tag, "", "FETCH completed")
+}
+
+// gone handles the error of a read for one message of a FETCH, after
+// releasing what the message held: true when the message was expunged
+// meanwhile, to be left out (the command ends OK [EXPUNGEISSUED]); false
+// for any other error, which ends the command.
+func gone(err error, release func(), issued *bool) bool {
+	release()
+	if errors.Is(err, ErrNoSuchMessageErr) {
+		*issued = true
+		return true
+	}
+	return false
 }
 
 func hasItem(items []wire.FetchItem, name string) bool {
