@@ -302,7 +302,8 @@
 // mailbox UIDVALIDITY, next UID, HIGHESTMODSEQ, the expunge log, the
 // proofs, and the stamps that prove it current: the directory's
 // identity, new/'s and cur/'s identity and mtime from the last proven
-// listing, dovecot-uidlist's identity, size, mtime and ctime, and
+// listing and their ctimes when it was stored, dovecot-uidlist's
+// identity, size, mtime and ctime, and
 // dovecot-keywords' identity, size and mtime; CRC-32C over all). It is
 // stored only when the cheap check itself would trust the state
 // (stampsValid: the last sync was proven, its stamps were valid, not
@@ -340,7 +341,10 @@
 // start, no one (we, Dovecot, a foreign program) changed new/, cur/ or
 // the uidlist since those listings: the running daemon's cheap check
 // trusts exactly that, on the same fine-grained timestamps (DESIGN.md
-// §3), and no expunge is ever made from a stored state. Modseqs: every
+// §3), and no expunge is ever made from a stored state. While the
+// daemon is down, a program may also set a directory's mtime back
+// after changing it (a restore that keeps mtimes, touch -d); none can
+// set a ctime, and the directories' ctimes are stamps too. Modseqs: every
 // modseq stored was handed out from a reserved block, so is below the
 // mark on disk; the load checks HIGHESTMODSEQ < mark, and the first
 // change after it reserves a new block at the mark or above: above

@@ -265,6 +265,19 @@ func TestWarmStartRefused(t *testing.T) {
 		{"foreign rename", func(f *warmFixture, b []string) { f.rename(b[2], "S") }, false},
 		{"delivery", func(f *warmFixture, b []string) { f.put(maildir.New, "") }, false},
 		{"delete", func(f *warmFixture, b []string) { f.remove(b[0]) }, false},
+		// A tool that puts a directory's mtime back after changing it (a
+		// restore that keeps mtimes, touch -d) cannot put its ctime back.
+		{"delete, cur/'s mtime put back", func(f *warmFixture, b []string) {
+			cur := filepath.Join(f.dir, maildir.Cur)
+			fi, err := os.Stat(cur)
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			f.remove(b[0])
+			if err := os.Chtimes(cur, fi.ModTime(), fi.ModTime()); err != nil {
+				f.t.Fatal(err)
+			}
+		}, false},
 		{"uidlist rewritten", func(f *warmFixture, b []string) {
 			path := filepath.Join(f.dir, uidlist.FileName)
 			data, err := os.ReadFile(path)
@@ -308,7 +321,7 @@ func TestWarmStartRefused(t *testing.T) {
 			}
 		}, false},
 		{"corrupt", func(f *warmFixture, b []string) { f.editState(func(v []byte) []byte { v[len(v)/2] ^= 1; return v }) }, true},
-		{"version", func(f *warmFixture, b []string) { f.editState(func(v []byte) []byte { v[3] = 2; return v }) }, true},
+		{"version", func(f *warmFixture, b []string) { f.editState(func(v []byte) []byte { v[3]++; return v }) }, true},
 		{"truncated", func(f *warmFixture, b []string) { f.editState(func(v []byte) []byte { return v[:len(v)-5] }) }, true},
 		{"another Maildir's", func(f *warmFixture, b []string) {
 			other := newFixture(f.t)
