@@ -304,7 +304,7 @@
 // identity, new/'s and cur/'s identity and mtime from the last proven
 // listing and their ctimes when it was stored, dovecot-uidlist's
 // identity, size, mtime and ctime, and
-// dovecot-keywords' identity, size and mtime; CRC-32C over all). It is
+// dovecot-keywords' identity, size, mtime and ctime; CRC-32C over all). It is
 // stored only when the cheap check itself would trust the state
 // (stampsValid: the last sync was proven, its stamps were valid, not
 // too recent, no suspect, nothing left undone), with no change under

@@ -51,12 +51,14 @@ func keywordsStamp(dir string) fileID {
 	if st == nil {
 		return fileID{}
 	}
-	return fileID{ino: st.Ino, size: fi.Size(), mtime: fi.ModTime().UnixNano()}
+	return fileID{ino: st.Ino, size: fi.Size(), mtime: fi.ModTime().UnixNano(), ctime: st.Ctim.Nano()}
 }
 
+// fileID is a file's version: its inode, size, mtime and ctime (which
+// no program can set back, as one may an mtime).
 type fileID struct {
-	ino         uint64
-	size, mtime int64
+	ino                uint64
+	size, mtime, ctime int64
 }
 
 // refreshKeywords drops the cached names when the file changed; called

@@ -34,7 +34,7 @@ const stateSaveInterval = time.Minute
 
 // Sizes of the encoded state's parts.
 const (
-	stateHeaderLen = len(stateMagic) + 16 + 2*40 + 40 + 24 + 8 + 8 + 2 + 8 + 4
+	stateHeaderLen = len(stateMagic) + 16 + 2*40 + 40 + 32 + 8 + 8 + 2 + 8 + 4
 	stateRangeLen  = 16
 	stateRecordLen = 4 + 8 + 8 + 2 + 2 + 1
 )
@@ -114,7 +114,7 @@ type savedState struct {
 //	dir dev u64 | dir inode u64
 //	new/ stamp, cur/ stamp: dev u64 | inode u64 | mtime sec i64 | nsec i64 | ctime ns i64
 //	uidlist: dev u64 | inode u64 | size i64 | mtime ns i64 | ctime ns i64
-//	dovecot-keywords: inode u64 | size i64 | mtime ns i64 (zero: none)
+//	dovecot-keywords: inode u64 | size i64 | mtime ns i64 | ctime ns i64 (zero: none)
 //	UIDVALIDITY u32 | next UID u32 | HIGHESTMODSEQ u64
 //	new/ proof u8 | cur/ proof u8
 //	expunge log floor u64 | ranges u32, then per range lo u32 | hi u32 | modseq u64
@@ -143,7 +143,7 @@ func (m *Mailbox) encodeState(s *savedState) []byte {
 	stamp(s.newStamp, s.newCtime)
 	stamp(s.curStamp, s.curCtime)
 	u := s.uidlist
-	for _, v := range []uint64{u.dev, u.ino, uint64(u.size), uint64(u.mtime), uint64(u.ctime), s.keywords.ino, uint64(s.keywords.size), uint64(s.keywords.mtime)} {
+	for _, v := range []uint64{u.dev, u.ino, uint64(u.size), uint64(u.mtime), uint64(u.ctime), s.keywords.ino, uint64(s.keywords.size), uint64(s.keywords.mtime), uint64(s.keywords.ctime)} {
 		b = le.AppendUint64(b, v)
 	}
 	b = le.AppendUint32(b, s.uidvalidity)
@@ -231,7 +231,7 @@ func decodeState(v []byte) (*savedState, []*entry, error) {
 	stamp(&s.newStamp, &s.newCtime)
 	stamp(&s.curStamp, &s.curCtime)
 	s.uidlist = uidlistStamp{r.u64(), r.u64(), int64(r.u64()), int64(r.u64()), int64(r.u64())}
-	s.keywords = fileID{r.u64(), int64(r.u64()), int64(r.u64())}
+	s.keywords = fileID{r.u64(), int64(r.u64()), int64(r.u64()), int64(r.u64())}
 	s.uidvalidity, s.nextUID, s.highest = r.u32(), r.u32(), r.u64()
 	s.newProof, s.curProof = maildir.Proof(r.u8()), maildir.Proof(r.u8())
 	s.exp.floor = r.u64()

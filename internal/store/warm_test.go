@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cistern-mail/cistern/internal/flagop"
 	"github.com/cistern-mail/cistern/internal/uidlist"
@@ -485,5 +486,35 @@ func TestDecodeStateTruncated(t *testing.T) {
 		if _, _, err := decodeState(w); !errors.Is(err, errBadState) {
 			t.Fatalf("bit %d flipped decoded (err %v)", i, err)
 		}
+	}
+}
+
+// TestKeywordsStampSeesMtimePutBack: dovecot-keywords rewritten in place
+// with the same size and its mtime put back is another version: its
+// ctime moved.
+func TestKeywordsStampSeesMtimePutBack(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, uidlist.KeywordsFileName)
+	if err := os.WriteFile(path, []byte("0 $Junk\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := keywordsStamp(dir)
+	time.Sleep(10 * time.Millisecond) // a ctime tick on coarse clocks
+	if err := os.WriteFile(path, []byte("0 $Spam\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	after := keywordsStamp(dir)
+	if after.ino != before.ino || after.size != before.size || after.mtime != before.mtime {
+		t.Fatalf("the case is not made: %+v, then %+v", before, after)
+	}
+	if after == before {
+		t.Fatalf("stamp %+v unchanged after the file was rewritten and its mtime put back", after)
 	}
 }
