@@ -42,7 +42,7 @@ const (
 	lieRefuseMoveLose          // MOVE answers NO, and the message leaves the mailbox for nowhere
 	lieKeywordsKept            // a STORE of more keywords than there is room for answers NO [LIMIT], and keeps those that fit defined
 	lieResyncMiss              // a SELECT (QRESYNC ...) leaves out one message changed since the client's modseq
-	lieModseqBack              // a SELECT's HIGHESTMODSEQ is half the mailbox's
+	lieModseqBack              // every other SELECT's HIGHESTMODSEQ is half the mailbox's
 	lieModseqStale             // a session with CONDSTORE (not QRESYNC) is shown a message's new flags with the MODSEQ of its old ones
 	lieCondRefuseUnchanged     // a STORE UNCHANGEDSINCE names MODIFIED a message unchanged since, and leaves it
 	lieCondIgnore              // a STORE UNCHANGEDSINCE changes a message changed since, and does not name it MODIFIED
@@ -158,6 +158,8 @@ type fakeServer struct {
 	sessions map[*fakeSession]bool
 	commands int
 	fired    bool
+	// selects counts SELECTs of INBOX past the trigger (lieModseqBack).
+	selects int
 	// nextValidity is the UIDVALIDITY of the next mailbox made; deleted
 	// and renamed keep the UIDVALIDITY a name had before its DELETE or
 	// RENAME, for the reuse lies.
@@ -696,9 +698,17 @@ func (fs *fakeSession) selectBox(tag, name string, examine bool, params []Value)
 	fs.send("* OK [UIDNEXT %d] next", next)
 	if s.condstore && name == "INBOX" {
 		highest := b.modseq
-		if s.due(lieModseqBack) {
-			highest /= 2
-			s.fired = true
+		// Every other SELECT past the trigger: a half after a whole,
+		// so that some HIGHESTMODSEQ goes below one told before,
+		// whichever sessions come first (halving every one past the
+		// trigger only goes back at the first, which may have been
+		// told nothing before).
+		if s.lying(lieModseqBack) {
+			s.selects++
+			if s.selects%2 == 0 {
+				highest /= 2
+				s.fired = true
+			}
 		}
 		fs.send("* OK [HIGHESTMODSEQ %d] highest", highest)
 		if qresync != nil {
