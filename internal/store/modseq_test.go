@@ -117,26 +117,13 @@ var modseqScenarios = []struct {
 	run  func(t *testing.T) error
 }{
 	{"restart", func(t *testing.T) error {
-		f := newFixture(t)
-		for range 3 {
-			f.put(maildir.New, "")
-		}
-		a := f.open(Options{})
-		sync1(t, a)
+		f, _, a := opened(t, 3, Options{})
 		told := work(t, a, 10)
 		a.Close()
-		b := f.open(Options{})
-		defer b.Close()
-		sync1(t, b)
-		return above(t, b, told)
+		return reopenedAbove(t, f, Options{}, told)
 	}},
 	{"crash", func(t *testing.T) error {
-		f := newFixture(t)
-		for range 3 {
-			f.put(maildir.New, "")
-		}
-		a := f.open(Options{})
-		sync1(t, a)
+		f, _, a := opened(t, 3, Options{})
 		told := work(t, a, 5)
 		// The process dies with a reserved block half used: the state in
 		// memory is gone, the mark stays. Then it comes back without
@@ -148,23 +135,14 @@ var modseqScenarios = []struct {
 			return fmt.Errorf("after the counter was dropped: %w", err)
 		}
 		told = maxModSeqOf(a)
-		b := f.open(Options{}) // a was never closed
-		defer b.Close()
-		sync1(t, b)
-		return above(t, b, told)
+		return reopenedAbove(t, f, Options{}, told) // a was never closed
 	}},
 	{"index deleted", func(t *testing.T) error { return indexScenario(t, os.Remove) }},
 	{"index corrupt", func(t *testing.T) error {
 		return indexScenario(t, func(path string) error { return os.WriteFile(path, []byte("not a bbolt file at all"), 0o600) })
 	}},
 	{"foreign changes between two opens", func(t *testing.T) error {
-		f := newFixture(t)
-		var bs []string
-		for range 4 {
-			bs = append(bs, f.put(maildir.New, ""))
-		}
-		a := f.open(Options{})
-		sync1(t, a)
+		f, bs, a := opened(t, 4, Options{})
 		told := work(t, a, 6)
 		uidOf := map[string]uint32{}
 		for _, msg := range a.Messages() {
@@ -185,12 +163,7 @@ var modseqScenarios = []struct {
 		return above(t, b, told)
 	}},
 	{"restore from backup", func(t *testing.T) error {
-		f := newFixture(t)
-		for range 3 {
-			f.put(maildir.New, "")
-		}
-		a := f.open(Options{})
-		sync1(t, a)
+		f, _, a := opened(t, 3, Options{})
 		work(t, a, 3)
 		backup := filepath.Join(t.TempDir(), "backup")
 		copyTree(t, f.dir, backup)
@@ -206,27 +179,19 @@ var modseqScenarios = []struct {
 			t.Fatal(err)
 		}
 		copyTree(t, backup, f.dir)
-		b := f.open(Options{})
-		defer b.Close()
-		sync1(t, b)
-		return above(t, b, told)
+		return reopenedAbove(t, f, Options{}, told)
 	}},
 }
 
 // indexScenario: an index with the mailbox's cache, then lost by damage,
 // then a reopen.
 func indexScenario(t *testing.T, damage func(path string) error) error {
-	f := newFixture(t)
-	for range 3 {
-		f.put(maildir.New, "")
-	}
 	path := filepath.Join(t.TempDir(), "index.db")
 	ix, err := OpenIndex(path, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := f.open(Options{Index: ix})
-	sync1(t, a)
+	f, _, a := opened(t, 3, Options{Index: ix})
 	told := work(t, a, 5)
 	a.Close()
 	ix.Close()
@@ -238,10 +203,31 @@ func indexScenario(t *testing.T, damage func(path string) error) error {
 		t.Fatal(err)
 	}
 	defer ix.Close()
-	b := f.open(Options{Index: ix})
-	defer b.Close()
-	sync1(t, b)
-	return above(t, b, told)
+	return reopenedAbove(t, f, Options{Index: ix}, told)
+}
+
+// opened makes a Maildir with n messages in new/ and opens and syncs
+// it: the start of each scenario.
+func opened(t *testing.T, n int, opts Options) (*fixture, []string, *Mailbox) {
+	t.Helper()
+	f := newFixture(t)
+	bases := make([]string, n)
+	for i := range bases {
+		bases[i] = f.put(maildir.New, "")
+	}
+	mb := f.open(opts)
+	sync1(t, mb)
+	return f, bases, mb
+}
+
+// reopenedAbove opens the fixture's Maildir again, syncs it, and checks
+// that every modseq is above told (above).
+func reopenedAbove(t *testing.T, f *fixture, opts Options, told uint64) error {
+	t.Helper()
+	mb := f.open(opts)
+	defer mb.Close()
+	sync1(t, mb)
+	return above(t, mb, told)
 }
 
 func copyTree(t *testing.T, from, to string) {
