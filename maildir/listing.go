@@ -68,10 +68,12 @@ const maxBuf = 1 << 30
 
 // DirStamp identifies a directory and its content version: the same
 // inode with the same mtime is the same content, on a filesystem with
-// fine timestamps.
+// fine timestamps. The ctime is part of it: a program can set an mtime
+// back after changing the directory (a restore that keeps mtimes,
+// touch -d), never a ctime.
 type DirStamp struct {
-	Dev, Ino uint64
-	Mtime    unix.Timespec
+	Dev, Ino     uint64
+	Mtime, Ctime unix.Timespec
 }
 
 // StatDir returns the DirStamp of path.
@@ -89,7 +91,7 @@ func StatDir(path string) (DirStamp, error) {
 }
 
 func stampOf(st *unix.Stat_t) DirStamp {
-	return DirStamp{Dev: st.Dev, Ino: st.Ino, Mtime: st.Mtim}
+	return DirStamp{Dev: st.Dev, Ino: st.Ino, Mtime: st.Mtim, Ctime: st.Ctim}
 }
 
 // Listing is the result of reading one directory.

@@ -25,7 +25,7 @@
 // # Sync (DESIGN.md §3)
 //
 //  1. Cheap check: when the last sync was proven, no message is a suspect
-//     and new/ and cur/ still have the inode and mtime stamps of that sync
+//     and new/ and cur/ still have the inode, mtime and ctime stamps of that sync
 //     (fine-grained timestamps only), nothing changed: done.
 //  2. List new/, then cur/ (maildir.List: proven complete when it can be).
 //     A message moving new/ → cur/ between the reads is seen twice, never
@@ -301,8 +301,8 @@
 // UID, file name and base name length, new/ or cur/, flags, modseq; per
 // mailbox UIDVALIDITY, next UID, HIGHESTMODSEQ, the expunge log, the
 // proofs, and the stamps that prove it current: the directory's
-// identity, new/'s and cur/'s identity and mtime from the last proven
-// listing and their ctimes when it was stored, dovecot-uidlist's
+// identity, new/'s and cur/'s identity, mtime and ctime from the last
+// proven listing (maildir.DirStamp), dovecot-uidlist's
 // identity, size, mtime and ctime, and
 // dovecot-keywords' identity, size, mtime and ctime; CRC-32C over all). It is
 // stored only when the cheap check itself would trust the state
@@ -342,9 +342,9 @@
 // the uidlist since those listings: the running daemon's cheap check
 // trusts exactly that, on the same fine-grained timestamps (DESIGN.md
 // §3), and no expunge is ever made from a stored state. While the
-// daemon is down, a program may also set a directory's mtime back
-// after changing it (a restore that keeps mtimes, touch -d); none can
-// set a ctime, and the directories' ctimes are stamps too. Modseqs: every
+// daemon is down (or running), a program may also set a directory's
+// mtime back after changing it (a restore that keeps mtimes, touch -d);
+// none can set a ctime, and a DirStamp holds both. Modseqs: every
 // modseq stored was handed out from a reserved block, so is below the
 // mark on disk; the load checks HIGHESTMODSEQ < mark, and the first
 // change after it reserves a new block at the mark or above: above

@@ -34,7 +34,7 @@ const stateSaveInterval = time.Minute
 
 // Sizes of the encoded state's parts.
 const (
-	stateHeaderLen = len(stateMagic) + 16 + 2*40 + 40 + 32 + 8 + 8 + 2 + 8 + 4
+	stateHeaderLen = len(stateMagic) + 16 + 2*48 + 40 + 32 + 8 + 8 + 2 + 8 + 4
 	stateRangeLen  = 16
 	stateRecordLen = 4 + 8 + 8 + 2 + 2 + 1
 )
@@ -60,20 +60,6 @@ func statUIDList(dir string) (uidlistStamp, error) {
 	return uidlistStampOf(&st), nil
 }
 
-// statDirCtime returns the DirStamp of the directory at path and its
-// ctime in nanoseconds.
-func statDirCtime(path string) (maildir.DirStamp, int64, error) {
-	var st unix.Stat_t
-	err := unix.Stat(path, &st)
-	for err == unix.EINTR {
-		err = unix.Stat(path, &st)
-	}
-	if err != nil {
-		return maildir.DirStamp{}, 0, &os.PathError{Op: "stat", Path: path, Err: err}
-	}
-	return maildir.DirStamp{Dev: st.Dev, Ino: st.Ino, Mtime: st.Mtim}, st.Ctim.Nano(), nil
-}
-
 // warmUIDList is the uidlist a warm-started Mailbox was loaded with:
 // held open, so that its inode number is not given to another file
 // while the stamp is compared with the path's.
@@ -93,11 +79,6 @@ type savedState struct {
 	dir                uint64 // dev
 	dirIno             uint64
 	newStamp, curStamp maildir.DirStamp
-	// newCtime, curCtime: the directories' ctimes when the state was
-	// saved (ns). No program can set a ctime: a tool that put a
-	// directory's mtime back after changing it (a restore that keeps
-	// mtimes, touch) still moved it.
-	newCtime, curCtime int64
 	uidlist            uidlistStamp
 	keywords           fileID
 	uidvalidity        uint32
@@ -112,7 +93,7 @@ type savedState struct {
 //
 //	"CWS\x02"
 //	dir dev u64 | dir inode u64
-//	new/ stamp, cur/ stamp: dev u64 | inode u64 | mtime sec i64 | nsec i64 | ctime ns i64
+//	new/ stamp, cur/ stamp: dev u64 | inode u64 | mtime sec i64 | nsec i64 | ctime sec i64 | nsec i64
 //	uidlist: dev u64 | inode u64 | size i64 | mtime ns i64 | ctime ns i64
 //	dovecot-keywords: inode u64 | size i64 | mtime ns i64 | ctime ns i64 (zero: none)
 //	UIDVALIDITY u32 | next UID u32 | HIGHESTMODSEQ u64
@@ -135,13 +116,11 @@ func (m *Mailbox) encodeState(s *savedState) []byte {
 	b = append(b, stateMagic...)
 	b = le.AppendUint64(b, s.dir)
 	b = le.AppendUint64(b, s.dirIno)
-	stamp := func(st maildir.DirStamp, ctime int64) {
-		for _, v := range []uint64{st.Dev, st.Ino, uint64(st.Mtime.Sec), uint64(st.Mtime.Nsec), uint64(ctime)} {
+	for _, st := range []maildir.DirStamp{s.newStamp, s.curStamp} {
+		for _, v := range []uint64{st.Dev, st.Ino, uint64(st.Mtime.Sec), uint64(st.Mtime.Nsec), uint64(st.Ctime.Sec), uint64(st.Ctime.Nsec)} {
 			b = le.AppendUint64(b, v)
 		}
 	}
-	stamp(s.newStamp, s.newCtime)
-	stamp(s.curStamp, s.curCtime)
 	u := s.uidlist
 	for _, v := range []uint64{u.dev, u.ino, uint64(u.size), uint64(u.mtime), uint64(u.ctime), s.keywords.ino, uint64(s.keywords.size), uint64(s.keywords.mtime), uint64(s.keywords.ctime)} {
 		b = le.AppendUint64(b, v)
@@ -223,13 +202,11 @@ func decodeState(v []byte) (*savedState, []*entry, error) {
 	r := &stateReader{b: body[len(stateMagic):]}
 	s := &savedState{}
 	s.dir, s.dirIno = r.u64(), r.u64()
-	stamp := func(st *maildir.DirStamp, ctime *int64) {
+	for _, st := range []*maildir.DirStamp{&s.newStamp, &s.curStamp} {
 		st.Dev, st.Ino = r.u64(), r.u64()
 		st.Mtime.Sec, st.Mtime.Nsec = int64(r.u64()), int64(r.u64())
-		*ctime = int64(r.u64())
+		st.Ctime.Sec, st.Ctime.Nsec = int64(r.u64()), int64(r.u64())
 	}
-	stamp(&s.newStamp, &s.newCtime)
-	stamp(&s.curStamp, &s.curCtime)
 	s.uidlist = uidlistStamp{r.u64(), r.u64(), int64(r.u64()), int64(r.u64()), int64(r.u64())}
 	s.keywords = fileID{r.u64(), int64(r.u64()), int64(r.u64()), int64(r.u64())}
 	s.uidvalidity, s.nextUID, s.highest = r.u32(), r.u32(), r.u64()
@@ -319,10 +296,9 @@ func (m *Mailbox) saveStateLocked() {
 	m.unlocked(func() {
 		// The state, read under wmu alone, stands still meanwhile.
 		s.keywords = keywordsStamp(m.dir)
-		var nst, cst maildir.DirStamp
-		var err, errN, errC error
-		nst, s.newCtime, errN = statDirCtime(filepath.Join(m.dir, maildir.New))
-		cst, s.curCtime, errC = statDirCtime(filepath.Join(m.dir, maildir.Cur))
+		var err error
+		nst, errN := maildir.StatDir(filepath.Join(m.dir, maildir.New))
+		cst, errC := maildir.StatDir(filepath.Join(m.dir, maildir.Cur))
 		if errN != nil || errC != nil || nst != s.newStamp || cst != s.curStamp {
 			return // changed since the listing: the next quiet sync saves
 		}
@@ -426,9 +402,9 @@ func (m *Mailbox) provenCurrent(s *savedState) (*os.File, string) {
 	if s.dir != m.id.dev || s.dirIno != m.id.ino {
 		return nil, "another directory"
 	}
-	ns, nc, err1 := statDirCtime(filepath.Join(m.dir, maildir.New))
-	cs, cc, err2 := statDirCtime(filepath.Join(m.dir, maildir.Cur))
-	if err1 != nil || err2 != nil || ns != s.newStamp || cs != s.curStamp || nc != s.newCtime || cc != s.curCtime {
+	ns, err1 := maildir.StatDir(filepath.Join(m.dir, maildir.New))
+	cs, err2 := maildir.StatDir(filepath.Join(m.dir, maildir.Cur))
+	if err1 != nil || err2 != nil || ns != s.newStamp || cs != s.curStamp {
 		return nil, "new/ or cur/ changed"
 	}
 	if keywordsStamp(m.dir) != s.keywords {

@@ -518,3 +518,33 @@ func TestKeywordsStampSeesMtimePutBack(t *testing.T) {
 		t.Fatalf("stamp %+v unchanged after the file was rewritten and its mtime put back", after)
 	}
 }
+
+// TestCheapCheckSeesMtimePutBack: a running daemon's cheap check too:
+// a message deleted by another program that set cur/'s mtime back is
+// found by the next sync (the directory's ctime moved).
+func TestCheapCheckSeesMtimePutBack(t *testing.T) {
+	f := newFixture(t)
+	base := f.put(maildir.Cur, "S")
+	f.put(maildir.Cur, "")
+	mb := f.open(Options{})
+	defer mb.Close()
+	sync1(t, mb)
+	sync1(t, mb) // stamps taken when no longer too recent
+	cur := filepath.Join(f.dir, maildir.Cur)
+	fi, err := os.Stat(cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond) // a ctime tick on coarse clocks
+	f.remove(base)
+	if err := os.Chtimes(cur, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	ch := sync1(t, mb)
+	if ch.Skipped {
+		t.Fatal("the sync skipped the listings: the delete went unseen")
+	}
+	if _, ok := mb.Lookup(base); ok {
+		t.Fatalf("%s is still a message after another program deleted it", base)
+	}
+}
