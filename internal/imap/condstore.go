@@ -3,7 +3,6 @@ package imap
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/cistern-mail/cistern/internal/imap/wire"
@@ -132,18 +131,11 @@ func (c *conn) vanishedEarlier(rs []UIDRange) {
 
 // rangeSet formats ascending ranges as a sequence-set.
 func rangeSet(rs []UIDRange) string {
-	var b strings.Builder
+	set := make(wire.SeqSet, len(rs))
 	for i, r := range rs {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(strconv.FormatUint(uint64(r.Lo), 10))
-		if r.Hi != r.Lo {
-			b.WriteByte(':')
-			b.WriteString(strconv.FormatUint(uint64(r.Hi), 10))
-		}
+		set[i] = wire.SeqRange{Start: r.Lo, Stop: r.Hi}
 	}
-	return b.String()
+	return set.String()
 }
 
 // clipRanges keeps of rs (ascending, disjoint) the UIDs that set names,

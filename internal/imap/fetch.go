@@ -355,19 +355,6 @@ func (c *conn) fetchModifiers(uid bool) (fetchMods, error) {
 	return mods, err
 }
 
-// uidSeqSet is the set of the UIDs given, ascending.
-func uidSeqSet(uids []uint32) wire.SeqSet {
-	var set wire.SeqSet
-	for _, u := range uids {
-		if n := len(set); n > 0 && set[n-1].Stop+1 == u {
-			set[n-1].Stop = u
-			continue
-		}
-		set = append(set, wire.SeqRange{Start: u, Stop: u})
-	}
-	return set
-}
-
 // wholeMessage reports whether a body item is the whole message, which
 // is streamed without the structure.
 func wholeMessage(it wire.FetchItem) bool {

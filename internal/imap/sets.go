@@ -71,3 +71,16 @@ func (c *conn) setArg(uid bool) ([]uint32, error) {
 
 // uidSet writes UIDs as a compact set for COPYUID and APPENDUID.
 func uidSet(uids []uint32) string { return uidSeqSet(uids).String() }
+
+// uidSeqSet is the set of the UIDs given, ascending.
+func uidSeqSet(uids []uint32) wire.SeqSet {
+	var set wire.SeqSet
+	for _, u := range uids {
+		if n := len(set); n > 0 && set[n-1].Stop+1 == u {
+			set[n-1].Stop = u
+			continue
+		}
+		set = append(set, wire.SeqRange{Start: u, Stop: u})
+	}
+	return set
+}
