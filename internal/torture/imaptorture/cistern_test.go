@@ -208,7 +208,8 @@ func TestCistern(t *testing.T) {
 var cisternOps = []string{"SELECT", "EXAMINE", "FETCH FLAGS", "FETCH ENVELOPE", "FETCH BODY", "STORE", "SEARCH", "COPY", "MOVE", "EXPUNGE", "UID EXPUNGE", "APPEND", "NOOP", "IDLE", "LMTP",
 	"foreign rename", "foreign move", "foreign delivery", "foreign deletion",
 	"CREATE", "DELETE", "RENAME", "folder APPEND", "folder SELECT", "folder EXAMINE", "folder FETCH", "foreign folder rename", "foreign folder removal",
-	"foreign folder link", "foreign message link", "link probe", "pre-login connect", "LOGIN probe"}
+	"foreign folder link", "foreign message link", "link probe", "pre-login connect", "LOGIN probe",
+	"resync SELECT", "resync SEARCH MODSEQ", "STORE conditional"}
 
 // TestCisternHostile: the hostile actor's messages against Cistern,
 // while sessions, LMTP and foreign writers work: every FETCH of their

@@ -289,6 +289,14 @@
 //	                        under test holds none, and a copy keeping its
 //	                        EMAILID is a SHOULD that Maildir cannot always
 //	                        keep (objectid.go)
+//	search_modseq_wrong     with CONDSTORE: right after a resync's truth
+//	                        fetch, UID SEARCH MODSEQ m (m one above the
+//	                        HIGHESTMODSEQ the resync started from; RFC 7162
+//	                        §3.1.5: every message whose MODSEQ is m or more)
+//	                        left out a message the truth showed at a MODSEQ
+//	                        of m or more and the session was told no
+//	                        expunge of (MODSEQs never go down: more is
+//	                        allowed, a message changed since)
 //
 // The causes are read generously (a \Deleted mark counts even if it was
 // removed again before the EXPUNGE), so that a race between actors is

@@ -61,6 +61,7 @@ const (
 	lieStoreBadAppend          // an APPEND whose line goes on after the literal answers BAD, and keeps the message
 	lieEmailIDChanges          // a message's EMAILID changes
 	lieEmailIDShared           // every message has one EMAILID
+	lieSearchModSeq            // SEARCH MODSEQ n leaves out the first message that matches
 )
 
 // starveAt is the number of open connections past which the fake, with
@@ -185,7 +186,7 @@ func startFake(t *testing.T, l lie) *fakeServer {
 // resyncLie: a lie about modseqs, told by a fake that offers CONDSTORE
 // and QRESYNC.
 func resyncLie(l lie) bool {
-	return slices.Contains([]lie{lieResyncMiss, lieModseqBack, lieModseqStale, lieCondRefuseUnchanged, lieCondIgnore, lieCondRefuseDone}, l)
+	return slices.Contains([]lie{lieResyncMiss, lieModseqBack, lieModseqStale, lieCondRefuseUnchanged, lieCondIgnore, lieCondRefuseDone, lieSearchModSeq}, l)
 }
 
 // startFakeWith starts a fake that offers CONDSTORE and QRESYNC when
@@ -1344,6 +1345,9 @@ func matches(m *fakeMsg, args []Value, i int) (bool, int) {
 		a, j := matches(m, args, i+1)
 		b, k := matches(m, args, j)
 		return a || b, k
+	case "MODSEQ":
+		n, _ := strconv.ParseUint(args[i+1].Text, 10, 64)
+		return m.modseq >= n, i + 2
 	}
 	return false, len(args)
 }
@@ -1357,11 +1361,15 @@ func (fs *fakeSession) search(tag string, uid bool, args []Value) {
 		fs.flush(true)
 	}
 	var hits []string
+	dropped := false // lieSearchModSeq: the first match is left out
 	for seq, u := range fs.view {
 		m := fs.srv.all[u]
 		ok, i := true, 0
 		for i < len(args) && ok {
 			ok, i = matches(m, args, i)
+		}
+		if ok && !dropped && fs.srv.lying(lieSearchModSeq) && len(args) == 2 && strings.EqualFold(args[0].Text, "MODSEQ") {
+			ok, dropped, fs.srv.fired = false, true, true
 		}
 		if ok {
 			if uid {

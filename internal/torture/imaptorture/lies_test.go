@@ -82,6 +82,7 @@ func TestLies(t *testing.T) {
 		{"MODIFIED and done", lieCondRefuseDone, UnchangedSinceWrong, true, ""},
 		{"EMAILID changes", lieEmailIDChanges, ObjectIDWrong, false, ""},
 		{"one EMAILID for all", lieEmailIDShared, ObjectIDWrong, false, ""},
+		{"SEARCH MODSEQ leaves a change out", lieSearchModSeq, SearchModSeqWrong, true, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -41,10 +41,11 @@ const (
 	ModseqRegressed      Kind = "modseq_regressed"
 	UnchangedSinceWrong  Kind = "unchangedsince_wrong"
 	ObjectIDWrong        Kind = "objectid_wrong"
+	SearchModSeqWrong    Kind = "search_modseq_wrong"
 )
 
 // Kinds lists every kind.
-var Kinds = []Kind{PhantomExpunge, UIDChange, UIDReuse, Duplicate, Lost, RefusedButDone, ExpungeDuringCommand, ExistsDecrease, SeqOutOfRange, UIDOrder, UIDNext, UIDValidity, FlagsDiverge, FollowedSymlink, LoginStarved, OversizedResponse, BadNameAccepted, RecentWrong, UnannouncedKeyword, BodyWrong, ResyncMissed, ModseqRegressed, UnchangedSinceWrong, ObjectIDWrong}
+var Kinds = []Kind{PhantomExpunge, UIDChange, UIDReuse, Duplicate, Lost, RefusedButDone, ExpungeDuringCommand, ExistsDecrease, SeqOutOfRange, UIDOrder, UIDNext, UIDValidity, FlagsDiverge, FollowedSymlink, LoginStarved, OversizedResponse, BadNameAccepted, RecentWrong, UnannouncedKeyword, BodyWrong, ResyncMissed, ModseqRegressed, UnchangedSinceWrong, ObjectIDWrong, SearchModSeqWrong}
 
 // Title is the kind for people.
 func (k Kind) Title() string {
@@ -97,6 +98,8 @@ func (k Kind) Title() string {
 		return "STORE UNCHANGEDSINCE misjudged"
 	case ObjectIDWrong:
 		return "EMAILID changed or shared"
+	case SearchModSeqWrong:
+		return "SEARCH MODSEQ left a change out"
 	}
 	return string(k)
 }

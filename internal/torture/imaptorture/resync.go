@@ -2,6 +2,7 @@ package imaptorture
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -411,6 +412,32 @@ func (a *resyncActor) round() error {
 	}
 	a.judge(form, old, highest, newHighest, news)
 	s.r.counts.resyncs.Add(1)
+	return a.searchModSeq(highest+1, news.truth)
+}
+
+// searchModSeq checks UID SEARCH MODSEQ since (RFC 7162 §3.1.5: the
+// messages whose MODSEQ is since or more) against the truth just
+// fetched: a message the truth showed at a MODSEQ of since or more must
+// be in the result unless the session is told of its expunge meanwhile
+// (MODSEQs never go down). More is allowed: a message may have changed
+// since the truth.
+func (a *resyncActor) searchModSeq(since uint64, truth map[uint32]modTold) error {
+	s := a.session
+	news := &resyncNews{present: make(map[uint32]bool), later: make(map[uint32]bool), reported: make(map[uint32]string)}
+	cmd := "UID SEARCH MODSEQ " + strconv.FormatUint(since, 10)
+	if _, err := s.do("resync SEARCH MODSEQ", cmd, curCmd{uidSearch: true, resync: news}); err != nil {
+		return err
+	}
+	at := s.r.now()
+	uids := slices.Sorted(maps.Keys(truth))
+	for _, u := range uids {
+		t := truth[u]
+		if t.modseq < since || news.present[u] || news.later[u] || s.v.seqOf(u) == 0 || s.r.modseqs.droppedFor(s.validity, u) {
+			continue // a MODSEQ that went down (droppedFor) proves nothing
+		}
+		s.cur = curCmd{line: cmd, sent: at}
+		s.violationEv(SearchModSeqWrong, at, fmt.Sprintf("UID %d (%s) is not in the result, and the fetch right before showed it at MODSEQ %d", u, s.r.led.idOf(u), t.modseq), t.line)
+	}
 	return nil
 }
 
